@@ -1,0 +1,1 @@
+"""Micro-credential catalogue: Design Plans, versions, approval workflow, import/export."""

@@ -1,0 +1,82 @@
+"""The `lti-tool` command. Commands only translate: the work is in the services."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from lti_tool.errors import ToolError
+from lti_tool.runtime import Runtime, build_runtime
+from lti_tool.settings import SettingsError
+
+COMMAND_MODULES = (
+    "lti_tool.launch.commands",
+    "lti_tool.catalogue.commands",
+    "lti_tool.grades.commands",
+    "lti_tool.badges.commands",
+    "lti_tool.reports.commands",
+)
+
+
+class ToolGroup(click.Group):
+    """Turn known errors into a message on standard error and exit status 1."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201
+        try:
+            return super().invoke(ctx)
+        except (ToolError, SettingsError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+
+def get_runtime(ctx: click.Context) -> Runtime:
+    """The runtime for this invocation, built lazily so `--help` needs no database."""
+    obj = ctx.ensure_object(dict)
+    if "runtime" not in obj:
+        obj["runtime"] = build_runtime()
+    return obj["runtime"]
+
+
+
+
+@click.group(cls=ToolGroup)
+@click.version_option(package_name="lti-microcredentials")
+def main() -> None:
+    """Micro-credential LTI 1.3 tool."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply every migration (creates the database when empty)."""
+    from lti_tool.store.migrate import upgrade
+
+    runtime = get_runtime(ctx)
+    upgrade(runtime.engine)
+    click.echo(f"Database is up to date: {runtime.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
+    """Run the tool's web server (migrates an empty database first)."""
+    from lti_tool.server import run_server
+    from lti_tool.store.migrate import upgrade
+
+    runtime = get_runtime(ctx)
+    upgrade(runtime.engine)
+    run_server(host=host, port=port, workers=workers)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(main)

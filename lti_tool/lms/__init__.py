@@ -1,0 +1,1 @@
+"""lms package."""

@@ -1,0 +1,1 @@
+"""Models of the badges area (owned by its package)."""

@@ -1,0 +1,1 @@
+"""Models of the catalogue area (owned by its package)."""

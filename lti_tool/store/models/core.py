@@ -1,0 +1,235 @@
+"""Platforms, deployments, people, course contexts, memberships, keys and sessions.
+
+Every row below a `Platform` belongs to exactly one registration: that is what keeps one LMS
+from ever seeing another's data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from lti_tool.store.db import Base, UTCDateTime, utcnow
+
+LMS_KINDS = ("moodle", "canvas", "other")
+
+
+class Platform(Base):
+    """An LMS registration, keyed by (issuer, client_id), never by issuer alone."""
+
+    __tablename__ = "platform"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    lms_kind: Mapped[str] = mapped_column(String(20), default="other")
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    key_set_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    # A static public key set (JWKS JSON) for platforms that publish no URL.
+    key_set: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    auth_audience: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    auto_accept_deployments: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Optional LMS REST credentials (Moodle web-service token, Canvas API token) and base URL.
+    rest_base_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    rest_token: Mapped[str | None] = mapped_column(Text, nullable=True)
+    registered_via: Mapped[str] = mapped_column(String(20), default="manual")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    deployments: Mapped[list[Deployment]] = relationship(
+        back_populates="platform", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Platform {self.id} {self.issuer} client_id={self.client_id}>"
+
+
+class Deployment(Base):
+    __tablename__ = "deployment"
+    __table_args__ = (UniqueConstraint("platform_id", "deployment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    auto_accepted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    platform: Mapped[Platform] = relationship(back_populates="deployments")
+
+
+class Person(Base):
+    """A user of one platform, identified by the id_token `sub`."""
+
+    __tablename__ = "person"
+    __table_args__ = (UniqueConstraint("platform_id", "sub"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    sub: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(500), default="")
+    given_name: Mapped[str] = mapped_column(String(255), default="")
+    family_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lis_person_sourcedid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Context(Base):
+    """A course (LTI context) of one platform."""
+
+    __tablename__ = "context"
+    __table_args__ = (UniqueConstraint("platform_id", "context_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    deployment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployment.id", ondelete="SET NULL"), nullable=True
+    )
+    context_id: Mapped[str] = mapped_column(String(255))
+    label: Mapped[str] = mapped_column(String(255), default="")
+    title: Mapped[str] = mapped_column(String(500), default="")
+    # Service endpoints and scopes the latest launch carried (AGS, NRPS).
+    ags_lineitems_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    ags_lineitem_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    ags_scopes: Mapped[list] = mapped_column(JSON, default=list)
+    nrps_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    nrps_versions: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ResourceLink(Base):
+    __tablename__ = "resource_link"
+    __table_args__ = (UniqueConstraint("context_id", "resource_link_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    custom: Mapped[dict] = mapped_column(JSON, default=dict)
+    ags_lineitem_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+
+
+class Membership(Base):
+    """A person's role in a context: learner, instructor or admin (see launch.roles)."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("context_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    context_id: Mapped[int] = mapped_column(ForeignKey("context.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
+    lis_roles: Mapped[list] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(20), default="launch")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ToolKey(Base):
+    """The tool's own signing keys. The private part may instead live in a 0600 file."""
+
+    __tablename__ = "tool_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(100), unique=True)
+    # lti | badge-rsa | badge-ed25519
+    purpose: Mapped[str] = mapped_column(String(20), default="lti")
+    algorithm: Mapped[str] = mapped_column(String(20), default="RS256")
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    private_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    private_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Published until this moment after retirement; badge keys are published forever (None).
+    publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class UsedNonce(Base):
+    """Launch nonces already consumed; the unique key makes replay fail across processes."""
+
+    __tablename__ = "used_nonce"
+    __table_args__ = (UniqueConstraint("platform_id", "nonce"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    nonce: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginState(Base):
+    """OIDC state and nonce issued at login initiation, consumed once by the launch."""
+
+    __tablename__ = "login_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(255), unique=True)
+    nonce: Mapped[str] = mapped_column(String(255))
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    target_link_uri: Mapped[str] = mapped_column(String(1000), default="")
+    storage_target: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSession(Base):
+    """A browser session bound to one launch (cookie or, cookie-less, a token in the page)."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"))
+    context_id: Mapped[int | None] = mapped_column(
+        ForeignKey("context.id", ondelete="CASCADE"), nullable=True
+    )
+    resource_link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resource_link.id", ondelete="SET NULL"), nullable=True
+    )
+    role: Mapped[str] = mapped_column(String(20))
+    locale: Mapped[str] = mapped_column(String(20), default="en")
+    message_type: Mapped[str] = mapped_column(String(60), default="LtiResourceLinkRequest")
+    # Deep-linking return URL and opaque data, kept for the response.
+    launch_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RegistrationInvite(Base):
+    """A one-time Dynamic Registration URL (policy `invite`)."""
+
+    __tablename__ = "registration_invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditEntry(Base):
+    """Who did what, for the Office's audit log."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True
+    )
+    actor_person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("person.id", ondelete="SET NULL"), nullable=True
+    )
+    actor_label: Mapped[str] = mapped_column(String(255), default="")
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

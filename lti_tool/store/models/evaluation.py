@@ -1,0 +1,1 @@
+"""Models of the evaluation area (owned by its package)."""

@@ -1,0 +1,1 @@
+"""Models of the grades area (owned by its package)."""

@@ -1,0 +1,90 @@
+"""Flask application factory (as in Flask's tutorial): settings, database, blueprints."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, jsonify, request
+from flask_babel import Babel
+from sqlalchemy import text
+
+from lti_tool.runtime import Runtime, build_runtime
+from lti_tool.secrets import read_or_create_secret
+from lti_tool.settings import Settings, load_settings
+from lti_tool.web import auth
+from lti_tool.web.db import close_db, get_db
+from lti_tool.web.errors import register_error_handlers
+from lti_tool.web.i18n import select_locale
+
+# Views that receive cross-site POSTs from the LMS or the public carry no CSRF token.
+CSRF_EXEMPT_ENDPOINTS: set[str] = set()
+
+
+def csrf_exempt(view):  # noqa: ANN001, ANN201
+    CSRF_EXEMPT_ENDPOINTS.add(f"{view.__module__}.{view.__name__}")
+    return view
+
+
+def _blueprints():  # noqa: ANN202
+    from lti_tool.badges.routes import bp as public_bp
+    from lti_tool.launch.routes import bp as launch_bp
+    from lti_tool.web.admin import bp as admin_bp
+    from lti_tool.web.instructor import bp as instructor_bp
+    from lti_tool.web.learner import bp as learner_bp
+
+    return [launch_bp, public_bp, admin_bp, instructor_bp, learner_bp]
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else load_settings())
+    runtime = runtime or build_runtime(settings)
+    app = Flask(__name__)
+    app.config.update(
+        LTI_SETTINGS=settings,
+        SECRET_KEY=settings.secret_key
+        or (secrets.token_hex(32) if settings.testing else read_or_create_secret(
+            Path(settings.data_dir) / "flask_secret", 32)),
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        TESTING=settings.testing,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+    )
+    app.extensions["lti_tool"] = runtime
+    Babel(app, locale_selector=select_locale)
+    app.teardown_appcontext(close_db)
+    register_error_handlers(app)
+
+    @app.before_request
+    def _identify() -> None:
+        g.actor = auth.load_actor(get_db())
+        view = app.view_functions.get(request.endpoint or "")
+        if view is not None and f"{view.__module__}.{view.__name__}" not in CSRF_EXEMPT_ENDPOINTS:
+            auth.check_csrf()
+
+    @app.after_request
+    def _frameable(response):  # noqa: ANN001, ANN202
+        # The tool lives inside LMS iframes on other origins.
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        return response
+
+    @app.context_processor
+    def _template_helpers() -> dict:
+        return {
+            "actor": g.get("actor"),
+            "session_url": auth.session_url,
+            "csrf_token": auth.csrf_token,
+            "csrf_field": auth.CSRF_FIELD,
+            "sid": g.get("sid"),
+            "current_locale": select_locale(),
+        }
+
+    @app.get("/health")
+    def health():  # noqa: ANN202
+        get_db().execute(text("SELECT 1"))
+        return jsonify({"status": "ok"})
+
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,5 @@
+"""Pages for the admin role."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")

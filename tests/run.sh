@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: lint, the suite on SQLite, then the suite on a throwaway PostgreSQL 15.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+workers="${PYTEST_WORKERS:-2}"
+echo "== ruff"
+ruff check .
+echo "== pytest on SQLite"
+python -m pytest -n "$workers" "$@"
+echo "== pytest on PostgreSQL"
+read -r pgdir pgurl < <(bash tests/pg.sh)
+trap 'bash tests/pg.sh stop "$pgdir"' EXIT
+LTI_TOOL_TEST_DATABASE_URL="$pgurl" python -m pytest -p no:randomly -m "not browser and not node" "$@"

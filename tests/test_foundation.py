@@ -1,0 +1,61 @@
+"""The skeleton itself: settings layering, health, secrets on disk, migrations."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+from sqlalchemy import inspect
+
+from lti_tool.secrets import InsecureSecretFile, read_or_create_secret
+from lti_tool.settings import SettingsError, load_settings
+from lti_tool.store.db import Base
+
+
+def test_environment_overrides_defaults() -> None:
+    settings = load_settings(environ={"LTI_TOOL_DYNAMIC_REGISTRATION": "invite",
+                                      "LTI_TOOL_SYNC_INTERVAL_MINUTES": "15"})
+    assert settings.dynamic_registration == "invite"
+    assert settings.sync_interval_minutes == 15
+
+
+@pytest.mark.parametrize("env", [
+    {"LTI_TOOL_DYNAMIC_REGISTRATION": "sometimes"},
+    {"LTI_TOOL_BASE_URL": "http://tool.example.edu"},
+    {"LTI_TOOL_SYNC_INTERVAL_MINUTES": "soon"},
+])
+def test_bad_settings_are_refused_with_the_variable_named(env: dict) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ=env)
+    assert "LTI_TOOL_" in str(caught.value)
+
+
+def test_health(client) -> None:
+    reply = client.get("/health")
+    assert reply.status_code == 200
+    assert reply.get_json() == {"status": "ok"}
+
+
+def test_unknown_route_is_a_clear_404(client) -> None:
+    reply = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert reply.status_code == 404
+    assert reply.get_json()["error"] == "not_found"
+
+
+def test_secret_files_are_created_owner_only(tmp_path) -> None:
+    path = tmp_path / "secret"
+    value = read_or_create_secret(path, 16)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_or_create_secret(path, 16) == value
+    path.chmod(0o644)
+    with pytest.raises(InsecureSecretFile):
+        read_or_create_secret(path, 16)
+
+
+def test_migrations_build_every_table(tmp_path) -> None:
+    from lti_tool.store.db import make_engine
+    from lti_tool.store.migrate import upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    upgrade(engine)
+    assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set(Base.metadata.tables)
