@@ -7,8 +7,8 @@ import sys
 
 import click
 
+from lti_tool.cli_support import get_runtime
 from lti_tool.errors import ToolError
-from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.settings import SettingsError
 
 COMMAND_MODULES = (
@@ -29,16 +29,6 @@ class ToolGroup(click.Group):
         except (ToolError, SettingsError) as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
-
-
-def get_runtime(ctx: click.Context) -> Runtime:
-    """The runtime for this invocation, built lazily so `--help` needs no database."""
-    obj = ctx.ensure_object(dict)
-    if "runtime" not in obj:
-        obj["runtime"] = build_runtime()
-    return obj["runtime"]
-
-
 
 
 @click.group(cls=ToolGroup)

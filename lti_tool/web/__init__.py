@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import secrets
 from pathlib import Path
 
@@ -26,14 +27,23 @@ def csrf_exempt(view):  # noqa: ANN001, ANN201
     return view
 
 
-def _blueprints():  # noqa: ANN202
-    from lti_tool.badges.routes import bp as public_bp
-    from lti_tool.launch.routes import bp as launch_bp
-    from lti_tool.web.admin import bp as admin_bp
-    from lti_tool.web.instructor import bp as instructor_bp
-    from lti_tool.web.learner import bp as learner_bp
+# Each module exports a Flask blueprint named `bp`; the owning package fills it.
+BLUEPRINT_MODULES = (
+    "lti_tool.launch.routes",  # /lti/*: login, launch, jwks, register, deep linking
+    "lti_tool.launch.admin_routes",  # /admin/platforms: registrations and deployments
+    "lti_tool.catalogue.routes",  # micro-credentials (Office) and offerings (instructor)
+    "lti_tool.grades.sync_routes",  # gradebook sync status and "Sync now"
+    "lti_tool.grades.routes",  # mapping, rubric scoring, decisions, re-evaluation
+    "lti_tool.badges.routes",  # public credential, achievement, issuer, status, verify
+    "lti_tool.badges.office_routes",  # issued credentials and revocation (Office)
+    "lti_tool.web.learner",  # learner home: progress and badge claiming
+    "lti_tool.web.instructor",  # instructor course overview
+    "lti_tool.web.admin",  # Office home, queues, audit log
+)
 
-    return [launch_bp, public_bp, admin_bp, instructor_bp, learner_bp]
+
+def _blueprints():  # noqa: ANN202
+    return [importlib.import_module(name).bp for name in BLUEPRINT_MODULES]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
