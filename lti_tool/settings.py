@@ -23,6 +23,7 @@ class Settings:
     database_url: str = "sqlite:///lti_tool.db"
     base_url: str = "http://127.0.0.1:8000"
     data_dir: str = "instance"
+    key_storage: str = "file"
     dynamic_registration: str = "open"
     key_grace_seconds: int = 172800
     jwt_leeway_seconds: int = 60
@@ -51,6 +52,8 @@ class Settings:
                 f"LTI_TOOL_DYNAMIC_REGISTRATION must be one of "
                 f"{', '.join(DYNAMIC_REGISTRATION_POLICIES)}, not {self.dynamic_registration!r}"
             )
+        if self.key_storage not in ("file", "database"):
+            raise SettingsError("LTI_TOOL_KEY_STORAGE must be 'file' or 'database'")
         parsed = urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise SettingsError(f"LTI_TOOL_BASE_URL is not an absolute URL: {self.base_url!r}")
