@@ -6,6 +6,7 @@ Area-specific fixtures live in the conftest.py of each tests/<area>/ folder.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,12 +33,31 @@ def load_fixture(*parts: str):  # noqa: ANN201
     return json.loads(FIXTURES.joinpath(*parts).read_text())
 
 
+@functools.cache
+def _worker_database(url: str) -> str:
+    """One PostgreSQL database per xdist worker, created on first use, so workers never meet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = make_engine(base.set(database="postgres").render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if exists.scalar() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def _postgres_engine() -> Iterator[Engine | None]:
     if not POSTGRES_URL:
         yield None
         return
-    engine = make_engine(POSTGRES_URL)
+    engine = make_engine(_worker_database(POSTGRES_URL))
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     yield engine
@@ -50,7 +70,7 @@ def db_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        return POSTGRES_URL
+        return _worker_database(POSTGRES_URL)
     return f"sqlite:///{tmp_path / 'tool.db'}"
 
 

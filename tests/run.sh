@@ -10,4 +10,4 @@ python -m pytest -n "$workers" "$@"
 echo "== pytest on PostgreSQL"
 read -r pgdir pgurl < <(bash tests/pg.sh)
 trap 'bash tests/pg.sh stop "$pgdir"' EXIT
-LTI_TOOL_TEST_DATABASE_URL="$pgurl" python -m pytest -p no:randomly -m "not browser and not node" "$@"
+LTI_TOOL_TEST_DATABASE_URL="$pgurl" python -m pytest -n "$workers" -m "not browser and not node" "$@"
