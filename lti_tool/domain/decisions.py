@@ -1,0 +1,106 @@
+"""The decision state machine of one learner in one offering.
+
+    in_progress --all required LOs attained--> passed
+    in_progress --window closes---------------> failed
+    failed --re-evaluation granted (once)-----> reevaluation_granted
+    reevaluation_granted --all attained-------> passed
+    reevaluation_granted --its window closes--> failed_final
+    in_progress | failed | reevaluation_granted --prior learning recognised--> passed
+
+Directive Art. 9/3: "Unsuccessful learners may be granted a one-time right to re-evaluation":
+the count of re-evaluations is part of the state, so a second grant is refused whatever the
+current status. Every refusal raises `IllegalTransition` with a message a person can act on
+(the web layer answers 409).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from lti_tool.domain.errors import IllegalTransition
+
+IN_PROGRESS = "in_progress"
+PASSED = "passed"
+FAILED = "failed"
+REEVALUATION_GRANTED = "reevaluation_granted"
+FAILED_FINAL = "failed_final"
+STATUSES = (IN_PROGRESS, PASSED, FAILED, REEVALUATION_GRANTED, FAILED_FINAL)
+FINAL_STATUSES = (PASSED, FAILED_FINAL)
+OPEN_STATUSES = (IN_PROGRESS, REEVALUATION_GRANTED)
+
+# Events
+ATTAIN_ALL = "attain_all"
+CLOSE = "close"
+GRANT_REEVALUATION = "grant_reevaluation"
+RECOGNISE_PRIOR_LEARNING = "recognise_prior_learning"
+EVENTS = (ATTAIN_ALL, CLOSE, GRANT_REEVALUATION, RECOGNISE_PRIOR_LEARNING)
+
+MAX_REEVALUATIONS = 1
+
+_NEXT: dict[tuple[str, str], str] = {
+    (IN_PROGRESS, ATTAIN_ALL): PASSED,
+    (IN_PROGRESS, CLOSE): FAILED,
+    (FAILED, GRANT_REEVALUATION): REEVALUATION_GRANTED,
+    (REEVALUATION_GRANTED, ATTAIN_ALL): PASSED,
+    (REEVALUATION_GRANTED, CLOSE): FAILED_FINAL,
+    (IN_PROGRESS, RECOGNISE_PRIOR_LEARNING): PASSED,
+    (FAILED, RECOGNISE_PRIOR_LEARNING): PASSED,
+    (REEVALUATION_GRANTED, RECOGNISE_PRIOR_LEARNING): PASSED,
+}
+
+_REFUSALS = {
+    PASSED: "the learner has already passed",
+    FAILED_FINAL: "the decision is final (failed after the re-evaluation)",
+    FAILED: "the assessment window has closed and the learner has not been granted a "
+            "re-evaluation",
+    IN_PROGRESS: "the learner's assessment window is still open",
+    REEVALUATION_GRANTED: "a re-evaluation is already under way",
+}
+
+_ACTIONS = {
+    ATTAIN_ALL: "pass the learner",
+    CLOSE: "close the assessment",
+    GRANT_REEVALUATION: "grant a re-evaluation",
+    RECOGNISE_PRIOR_LEARNING: "recognise prior learning",
+}
+
+
+@dataclass(frozen=True)
+class DecisionState:
+    status: str = IN_PROGRESS
+    reevaluations_used: int = 0
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first assessment, 2 during and after the re-evaluation."""
+        return 1 + self.reevaluations_used
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+def can(state: DecisionState, event: str) -> bool:
+    try:
+        transition(state, event)
+    except IllegalTransition:
+        return False
+    return True
+
+
+def transition(state: DecisionState, event: str) -> DecisionState:
+    """The state after `event`, or `IllegalTransition` saying why not."""
+    if event not in EVENTS:
+        raise IllegalTransition(f"unknown decision event {event!r}")
+    if event == GRANT_REEVALUATION and state.reevaluations_used >= MAX_REEVALUATIONS:
+        raise IllegalTransition(
+            "Cannot grant a re-evaluation: this learner has already had their one "
+            "re-evaluation (Art. 9/3 allows it once)."
+        )
+    target = _NEXT.get((state.status, event))
+    if target is None:
+        raise IllegalTransition(
+            f"Cannot {_ACTIONS[event]}: {_REFUSALS[state.status]} (status {state.status})."
+        )
+    used = state.reevaluations_used + (1 if event == GRANT_REEVALUATION else 0)
+    return replace(state, status=target, reevaluations_used=used)

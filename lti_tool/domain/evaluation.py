@@ -1,0 +1,292 @@
+"""From marks to a level per learning outcome (LO), exactly and explainably.
+
+Rules (DESIGN "Mapping"; directive Art. 9/2: learners are scored on previously shared rubrics):
+
+- Each LO draws on weighted sources: a gradebook item (percent = score / maximum), an LMS rubric
+  criterion (points of the chosen level / the criterion's maximum points), or a rubric level an
+  instructor gives in the tool. A tool rubric level counts as the lower bound of that level, so a
+  level given directly comes back as that very level ("used as is").
+- LO percent = weighted mean of its sources' percents, computed with `Fraction` so a bound of 70
+  is met by 7/10 and by weights 2:1 over 60 and 90, and never missed by 69.99999.
+- Level = the rubric's highest level whose lower bound <= percent; attained = level >= threshold.
+- Missing marks: a missing mark counts as 0 when we ask whether the LO is already *certainly*
+  attained (raising marks never lowers the percent, so an early "attained" is final). Otherwise,
+  before the window closes the LO is "not yet assessed"; at close the missing marks count as 0
+  and the LO is not attained.
+
+Nothing here does I/O; the service in `lti_tool.grades.evaluation` feeds it from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from fractions import Fraction
+from typing import Protocol
+
+from lti_tool.domain.errors import FieldProblem, ValidationFailed
+from lti_tool.domain.rubric import Rubric
+
+GRADE_ITEM = "grade_item"
+LMS_RUBRIC = "lms_rubric"
+TOOL_RUBRIC = "tool_rubric"
+SOURCE_KINDS = (GRADE_ITEM, LMS_RUBRIC, TOOL_RUBRIC)
+
+ATTAINED = "attained"
+NOT_ATTAINED = "not_attained"
+NOT_YET_ASSESSED = "not_yet_assessed"
+
+HUNDRED = Fraction(100)
+MAX_WEIGHT = Decimal(1000)
+# Percents shown and archived are floored, so a shown 70.0000 never hides a 69.99999.
+DISPLAY_QUANTUM = Decimal("0.0001")
+
+
+class OutcomeLike(Protocol):
+    """What evaluation needs of an LO (the catalogue's `outcomes_of` returns such objects)."""
+
+    code: str
+    required: bool
+    rubric: Rubric
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A plain LO for tests and benchmarks; anything shaped like `OutcomeLike` works too."""
+
+    code: str
+    rubric: Rubric
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One weighted source of an LO: `ref` names the grade item, criterion or LO being scored."""
+
+    kind: str
+    ref: str
+    weight: Decimal = Decimal(1)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.ref)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A learner's mark on one source: points out of a maximum, or a rubric level code."""
+
+    kind: str
+    ref: str
+    score: Decimal | None = None
+    maximum: Decimal | None = None
+    level: str | None = None
+    at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.ref)
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    """How one source contributed: kept in the evidence record to explain the level."""
+
+    kind: str
+    ref: str
+    weight: Decimal
+    percent: Decimal | None  # None: no usable mark
+    score: Decimal | None = None
+    maximum: Decimal | None = None
+    level: str | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    code: str
+    required: bool
+    status: str  # attained | not_attained | not_yet_assessed
+    percent: Decimal | None  # floored to DISPLAY_QUANTUM; None when nothing is marked yet
+    level: str | None
+    threshold: str
+    inputs: tuple[SourceInput, ...] = ()
+    carried_over: bool = False
+
+    @property
+    def attained(self) -> bool:
+        return self.status == ATTAINED
+
+
+@dataclass(frozen=True)
+class LearnerEvaluation:
+    results: tuple[OutcomeResult, ...]
+
+    @property
+    def by_code(self) -> dict[str, OutcomeResult]:
+        return {result.code: result for result in self.results}
+
+    @property
+    def required(self) -> list[OutcomeResult]:
+        return [result for result in self.results if result.required]
+
+    @property
+    def all_required_attained(self) -> bool:
+        required = self.required
+        return bool(required) and all(result.attained for result in required)
+
+    @property
+    def share_attained(self) -> Fraction:
+        """Share of required LOs attained (0..1): the grade passed back to the LMS."""
+        required = self.required
+        if not required:
+            return Fraction(0)
+        return Fraction(sum(1 for result in required if result.attained), len(required))
+
+    def not_attained_codes(self) -> list[str]:
+        return [result.code for result in self.results if not result.attained]
+
+    def outcome_levels(self) -> dict[str, str]:
+        return {result.code: result.level for result in self.results if result.level}
+
+
+def to_display(percent: Fraction) -> Decimal:
+    exact = Decimal(percent.numerator) / Decimal(percent.denominator)
+    return exact.quantize(DISPLAY_QUANTUM, rounding=ROUND_FLOOR)
+
+
+def _clamp(value: Fraction) -> Fraction:
+    return min(max(value, Fraction(0)), HUNDRED)
+
+
+def mark_percent(mark: Mark, rubric: Rubric) -> Fraction | None:
+    """Exact percent (0..100) a mark stands for, or None when it carries nothing usable."""
+    if mark.kind == TOOL_RUBRIC:
+        if mark.level is None:
+            return None
+        try:
+            return Fraction(rubric.levels[rubric.rank(mark.level)].lower_bound)
+        except KeyError:
+            return None
+    if mark.score is None or mark.maximum is None or mark.maximum <= 0:
+        return None
+    # Scores above the maximum (extra credit) or below 0 are clamped so one source cannot
+    # make up for another beyond its own weight.
+    return _clamp(Fraction(mark.score) / Fraction(mark.maximum) * HUNDRED)
+
+
+def mapping_problems(
+    outcomes: Iterable[OutcomeLike], sources: Mapping[str, Sequence[SourceSpec]],
+    known_refs: Mapping[str, set[str]] | None = None,
+) -> list[FieldProblem]:
+    """Every problem of a mapping: unknown LO codes, kinds, refs, weights, duplicates."""
+    codes = {outcome.code for outcome in outcomes}
+    found: list[FieldProblem] = []
+    for code, specs in sources.items():
+        if code not in codes:
+            found.append(FieldProblem(f"outcomes.{code}", "is not an outcome of this offering"))
+            continue
+        seen: set[tuple[str, str]] = set()
+        for index, spec in enumerate(specs):
+            path = f"outcomes.{code}.sources[{index}]"
+            if spec.kind not in SOURCE_KINDS:
+                found.append(FieldProblem(f"{path}.kind",
+                                          f"must be one of {', '.join(SOURCE_KINDS)}"))
+            elif known_refs is not None and spec.kind != TOOL_RUBRIC and \
+                    spec.ref not in known_refs.get(spec.kind, set()):
+                found.append(FieldProblem(f"{path}.ref",
+                                          f"{spec.ref!r} is not a {spec.kind} of this course"))
+            if not isinstance(spec.weight, Decimal) or not spec.weight.is_finite() or \
+                    not Decimal(0) < spec.weight <= MAX_WEIGHT:
+                found.append(FieldProblem(f"{path}.weight",
+                                          f"must be a number above 0 and at most {MAX_WEIGHT}"))
+            if spec.key in seen:
+                found.append(FieldProblem(path, "the same source is mapped twice"))
+            seen.add(spec.key)
+    return found
+
+
+def validate_mapping(
+    outcomes: Iterable[OutcomeLike], sources: Mapping[str, Sequence[SourceSpec]],
+    known_refs: Mapping[str, set[str]] | None = None,
+) -> None:
+    found = mapping_problems(outcomes, sources, known_refs)
+    if found:
+        raise ValidationFailed(found)
+
+
+def _weighted(parts: Sequence[tuple[Fraction, Fraction | None]]) -> tuple[Fraction, bool]:
+    """Weighted mean with missing percents counted as 0, and whether any was missing."""
+    total_weight = sum((weight for weight, _ in parts), Fraction(0))
+    total = sum((weight * percent for weight, percent in parts if percent is not None),
+                Fraction(0))
+    missing = any(percent is None for _, percent in parts)
+    return (total / total_weight if total_weight else Fraction(0)), missing
+
+
+def evaluate_outcome(
+    outcome: OutcomeLike,
+    specs: Sequence[SourceSpec],
+    marks: Mapping[tuple[str, str], Mark],
+    *,
+    closed: bool,
+) -> OutcomeResult:
+    """Level and status of one LO from its sources and the learner's marks."""
+    rubric = outcome.rubric
+    inputs: list[SourceInput] = []
+    parts: list[tuple[Fraction, Fraction | None]] = []
+    for spec in specs:
+        mark = marks.get(spec.key)
+        percent = mark_percent(mark, rubric) if mark is not None else None
+        parts.append((Fraction(spec.weight), percent))
+        inputs.append(SourceInput(
+            kind=spec.kind, ref=spec.ref, weight=spec.weight,
+            percent=None if percent is None else to_display(percent),
+            score=mark.score if mark else None, maximum=mark.maximum if mark else None,
+            level=mark.level if mark else None, at=mark.at if mark else None,
+        ))
+    floor_percent, missing = _weighted(parts)
+    nothing_marked = not parts or all(percent is None for _, percent in parts)
+    level = rubric.level_for(floor_percent)  # type: ignore[arg-type]  # exact Fraction compare
+    attained = bool(parts) and not nothing_marked and rubric.attains(level.code)
+    if attained:
+        status = ATTAINED
+    elif missing and not closed:
+        status = NOT_YET_ASSESSED
+    else:
+        status = NOT_ATTAINED
+    shown = not nothing_marked or closed
+    return OutcomeResult(
+        code=outcome.code, required=outcome.required, status=status,
+        percent=to_display(floor_percent) if shown else None,
+        level=level.code if shown else None, threshold=rubric.threshold, inputs=tuple(inputs),
+    )
+
+
+def evaluate_learner(
+    outcomes: Sequence[OutcomeLike],
+    sources: Mapping[str, Sequence[SourceSpec]],
+    marks: Iterable[Mark],
+    *,
+    closed: bool,
+    carried: Mapping[str, OutcomeResult] | None = None,
+) -> LearnerEvaluation:
+    """Every LO of one learner. `carried` LOs (attained in the first attempt) are kept as is:
+    a re-evaluation assesses only what was not attained (DESIGN "Decision")."""
+    by_key = {mark.key: mark for mark in marks}
+    carried = carried or {}
+    results: list[OutcomeResult] = []
+    for outcome in outcomes:
+        previous = carried.get(outcome.code)
+        if previous is not None and previous.attained:
+            results.append(OutcomeResult(
+                code=previous.code, required=outcome.required, status=ATTAINED,
+                percent=previous.percent, level=previous.level, threshold=previous.threshold,
+                inputs=previous.inputs, carried_over=True,
+            ))
+            continue
+        results.append(evaluate_outcome(outcome, sources.get(outcome.code, ()), by_key,
+                                        closed=closed))
+    return LearnerEvaluation(tuple(results))
