@@ -1,5 +1,42 @@
-"""Pages for the admin role."""
+"""Pages for the Micro-credentials Office (admin role): its home and the audit log.
 
-from flask import Blueprint
+The Office sees the rows of its own platform registration only; registrations, catalogue and
+revocation have their own pages in other areas, which these pages link to.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from lti_tool.web import view_models
+from lti_tool.web.auth import require_actor, require_role
+from lti_tool.web.db import get_db
+from lti_tool.web.jinja import install_on_setup
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+bp.record_once(install_on_setup)
+
+AUDIT_PAGE_SIZE = 50
+
+
+@bp.get("/")
+@require_role("admin")
+def home() -> str:
+    actor = require_actor()
+    db = get_db()
+    platform = view_models.platform_with_deployments(db, actor)
+    size = 10
+    recent = view_models.audit_page(db, actor, query="", page=1, size=size)
+    return render_template("admin/home.html", platform=platform, entries=recent, size=size)
+
+
+@bp.get("/audit")
+@require_role("admin")
+def audit() -> str:
+    actor = require_actor()
+    query = request.args.get("q", "").strip()[:200]
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    entries = view_models.audit_page(db=get_db(), actor=actor, query=query, page=page,
+                                     size=AUDIT_PAGE_SIZE)
+    return render_template("admin/audit.html", entries=entries, query=query, page=page,
+                           size=AUDIT_PAGE_SIZE)

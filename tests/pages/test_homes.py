@@ -1,0 +1,55 @@
+"""The three home pages the launch redirects to, the layout, and the language switch."""
+
+from __future__ import annotations
+
+import pytest
+
+HOMES = {"learner1": "/learner/", "instructor": "/instructor/", "admin": "/admin/"}
+
+
+@pytest.mark.parametrize("who", list(HOMES))
+def test_each_role_reaches_its_home_with_a_cookieless_sid(client, course, who) -> None:
+    reply = client.get(HOMES[who], query_string={"sid": course.tokens[who]})
+    assert reply.status_code == 200
+    page = reply.get_data(as_text=True)
+    assert '<html lang="en">' in page
+    assert 'href="#main"' in page and '<main id="main"' in page
+    # every link the page builds keeps the cookie-less session
+    assert f"sid={course.tokens[who]}" in page
+
+
+def test_launch_locale_picks_turkish(client, db) -> None:
+    from tests.pages.conftest import seed_course
+
+    tr = seed_course(db, locale="tr-TR")
+    page = client.get("/learner/", query_string={"sid": tr.tokens["learner1"]}).get_data(True)
+    assert '<html lang="tr">' in page
+    assert "Mikro" in page  # "Mikro yeterlilikler"
+
+
+def test_language_switch_is_remembered_for_the_session(client, course) -> None:
+    sid = course.tokens["learner1"]
+    first = client.get("/learner/", query_string={"sid": sid, "lang": "tr"}).get_data(True)
+    assert '<html lang="tr">' in first
+    # the switch link keeps sid, and the next page without ?lang stays Turkish
+    assert f"sid={sid}&amp;lang=en" in first
+    later = client.get("/learner/", query_string={"sid": sid}).get_data(True)
+    assert '<html lang="tr">' in later
+
+
+def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
+    from lti_tool.store.models.core import AuditEntry
+
+    db.add(AuditEntry(platform_id=course.platform_id, actor_label="Office", action="mc.approve",
+                      target="MC-DATA"))
+    db.add(AuditEntry(platform_id=None, actor_label="elsewhere", action="other.platform"))
+    db.commit()
+    page = client.get("/admin/", query_string={"sid": course.tokens["admin"]}).get_data(True)
+    assert "mc.approve" in page and "other.platform" not in page
+    assert "<code>1</code>" in page
+    found = client.get("/admin/audit", query_string={"sid": course.tokens["admin"],
+                                                     "q": "APPROVE"}).get_data(True)
+    assert "mc.approve" in found
+    none = client.get("/admin/audit", query_string={"sid": course.tokens["admin"],
+                                                    "q": "zzz"}).get_data(True)
+    assert "mc.approve" not in none
