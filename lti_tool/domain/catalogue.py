@@ -1,0 +1,318 @@
+"""Micro-credentials: the Design Plan, its learning outcomes, the approval workflow, pathways.
+
+Pure rules (no I/O). Where a rule comes from the university's directive the article is cited
+(`../shared/reference/micro-credentials-directive.txt`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
+from lti_tool.domain.rubric import Rubric
+
+KINDS = ("course", "embedded")
+OUTCOME_DOMAINS = ("knowledge", "skill", "competence")  # Art. 6/2-c
+LANGUAGES = ("en", "tr", "de", "fr", "es", "it", "ar", "ru")
+# Art. 4/1-f: a micro-credential course is at most 30 hours.
+COURSE_MAX_HOURS = Decimal(30)
+# One ECTS credit stands for 25-30 hours of notional workload (ECTS Users' Guide).
+HOURS_PER_ECTS = (Decimal(25), Decimal(30))
+# Art. 4/1-ş: revalidation at least once every three years.
+REVALIDATION_YEARS = 3
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,39}$")
+MAX_DECIMAL_PLACES = 2
+
+# Workflow (DESIGN.md "Status"): action -> {from status: to status}.
+STATUSES = ("draft", "in_review", "approved", "lapsed", "retired")
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "submit": {"draft": "in_review"},
+    "reject": {"in_review": "draft"},
+    "approve": {"in_review": "approved"},
+    "revalidate": {"approved": "approved", "lapsed": "approved"},
+    "lapse": {"approved": "lapsed"},
+    "retire": {"approved": "retired", "lapsed": "retired"},
+}
+# Art. 12/3-a and Art. 13: verification, approval and re-verification are the Office's.
+OFFICE_ACTIONS = frozenset({"approve", "reject", "revalidate", "retire"})
+ISSUING_STATUSES = frozenset({"approved"})
+EDITABLE_IN_PLACE = frozenset({"draft"})
+EDITABLE_AS_NEW_VERSION = frozenset({"approved", "lapsed"})
+
+
+@dataclass(frozen=True)
+class LearningOutcome:
+    """One LO: what a learner knows or can do, and the rubric that judges it (Art. 6/2-c,d)."""
+
+    code: str
+    statement: str
+    domain: str
+    rubric: Rubric
+    required: bool = True
+
+    def problems(self) -> list[FieldProblem]:
+        found: list[FieldProblem] = []
+        if not self.code.strip():
+            found.append(FieldProblem("code", "must not be empty"))
+        if not self.statement.strip():
+            found.append(FieldProblem("statement", "must not be empty"))
+        if self.domain not in OUTCOME_DOMAINS:
+            found.append(FieldProblem("domain", f"must be one of {', '.join(OUTCOME_DOMAINS)}"))
+        found.extend(FieldProblem(f"rubric.{p.path}", p.message) for p in self.rubric.problems())
+        for index, level in enumerate(self.rubric.levels):
+            if not level.label.strip():
+                found.append(FieldProblem(f"rubric.levels[{index}].label", "must not be empty"))
+            if _decimal_places(level.lower_bound) > MAX_DECIMAL_PLACES:
+                found.append(FieldProblem(f"rubric.levels[{index}].lower_bound",
+                                          "at most two decimal places"))
+        return found
+
+
+@dataclass(frozen=True)
+class DesignPlan:
+    """A micro-credential as the Office defines it: the Design Plan of Art. 4/1-g and Art. 6/1.
+
+    `requires` names other micro-credentials (by code) that together make this one a
+    competency development pathway (Art. 4/1-i, Art. 6/2-f,g).
+    """
+
+    code: str
+    title: str
+    description: str
+    kind: str
+    purpose: str
+    target_group: str
+    tqf_level: int
+    eqf_level: int
+    workload_hours: Decimal
+    outcomes: tuple[LearningOutcome, ...]
+    teaching_methods: tuple[str, ...]
+    assessment_methods: tuple[str, ...]
+    content_plan: str
+    quality_assurance: str
+    language: str = "en"
+    ects: Decimal | None = None
+    stackability: str = ""
+    recognition: str = ""
+    image: str = ""
+    requires: tuple[str, ...] = field(default_factory=tuple)
+
+    def problems(self) -> list[FieldProblem]:
+        """Every rule this plan breaks, each with the path of the field at fault."""
+        found: list[FieldProblem] = []
+        if not CODE_PATTERN.match(self.code):
+            found.append(FieldProblem(
+                "code", "2-40 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        for name in ("title", "description", "purpose", "target_group", "content_plan",
+                     "quality_assurance"):
+            if not getattr(self, name).strip():
+                found.append(FieldProblem(name, "must not be empty"))
+        if self.kind not in KINDS:
+            found.append(FieldProblem("kind", f"must be one of {', '.join(KINDS)}"))
+        if self.language not in LANGUAGES:
+            found.append(FieldProblem("language", f"must be one of {', '.join(LANGUAGES)}"))
+        for name in ("tqf_level", "eqf_level"):  # Art. 12/3-c: TQF and EQF descriptors
+            if not 1 <= getattr(self, name) <= 8:
+                found.append(FieldProblem(name, "must be between 1 and 8"))
+        found.extend(self._workload_problems())
+        for name in ("teaching_methods", "assessment_methods"):
+            values = getattr(self, name)
+            if not values:
+                found.append(FieldProblem(name, "name at least one method"))
+            found.extend(FieldProblem(f"{name}[{i}]", "must not be empty")
+                         for i, value in enumerate(values) if not value.strip())
+        if self.image and not self.image.startswith(("https://", "http://", "data:image/")):
+            found.append(FieldProblem("image", "must be an http(s) URL or a data:image URL"))
+        found.extend(self._outcome_problems())
+        found.extend(self._requires_problems())
+        return found
+
+    def warnings(self) -> list[FieldProblem]:
+        """Advice that does not block saving: ECTS and workload that disagree."""
+        found: list[FieldProblem] = []
+        if self.ects is not None and self.ects > 0 and self.workload_hours > 0:
+            low, high = (self.ects * bound for bound in HOURS_PER_ECTS)
+            if not low <= self.workload_hours <= high:
+                found.append(FieldProblem(
+                    "ects",
+                    f"{self.ects} ECTS is {low:g}-{high:g} hours of workload, "
+                    f"but the plan says {self.workload_hours:g} hours"))
+        if 1 <= self.tqf_level <= 8 and 1 <= self.eqf_level <= 8 \
+                and self.tqf_level != self.eqf_level:
+            found.append(FieldProblem(
+                "eqf_level", "TQF levels correspond one to one to EQF levels; check both"))
+        return found
+
+    def validate(self) -> DesignPlan:
+        found = self.problems()
+        if found:
+            raise ValidationFailed(found)
+        return self
+
+    def _workload_problems(self) -> list[FieldProblem]:
+        found: list[FieldProblem] = []
+        if self.workload_hours <= 0:
+            found.append(FieldProblem("workload_hours", "must be more than 0"))
+        elif self.kind == "course" and self.workload_hours > COURSE_MAX_HOURS:
+            found.append(FieldProblem(
+                "workload_hours",
+                f"a stand-alone micro-credential course is at most {COURSE_MAX_HOURS} hours "
+                "(Art. 4/1-f); make it 'embedded' or shorten it"))
+        if _decimal_places(self.workload_hours) > MAX_DECIMAL_PLACES:
+            found.append(FieldProblem("workload_hours", "at most two decimal places"))
+        if self.ects is not None:
+            if self.ects < 0:
+                found.append(FieldProblem("ects", "must not be negative"))
+            if _decimal_places(self.ects) > MAX_DECIMAL_PLACES:
+                found.append(FieldProblem("ects", "at most two decimal places"))
+        return found
+
+    def _outcome_problems(self) -> list[FieldProblem]:
+        found: list[FieldProblem] = []
+        if not self.outcomes and not self.requires:
+            found.append(FieldProblem("outcomes", "a micro-credential needs at least one "
+                                                  "learning outcome (or pathway components)"))
+        elif self.outcomes and not any(outcome.required for outcome in self.outcomes):
+            found.append(FieldProblem("outcomes", "at least one outcome must be required"))
+        seen: set[str] = set()
+        for index, outcome in enumerate(self.outcomes):
+            found.extend(FieldProblem(f"outcomes[{index}].{p.path}", p.message)
+                         for p in outcome.problems())
+            if outcome.code in seen:
+                found.append(FieldProblem(f"outcomes[{index}].code",
+                                          f"duplicate outcome code {outcome.code!r}"))
+            seen.add(outcome.code)
+        return found
+
+    def _requires_problems(self) -> list[FieldProblem]:
+        found: list[FieldProblem] = []
+        seen: set[str] = set()
+        for index, code in enumerate(self.requires):
+            if code == self.code:
+                found.append(FieldProblem(f"requires[{index}]",
+                                          "a micro-credential cannot require itself"))
+            elif code in seen:
+                found.append(FieldProblem(f"requires[{index}]", f"{code!r} is listed twice"))
+            seen.add(code)
+        return found
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+# --- workflow -------------------------------------------------------------------------------
+
+
+def next_status(status: str, action: str) -> str:
+    """The status after `action`, or IllegalTransition naming what is allowed instead."""
+    targets = TRANSITIONS.get(action)
+    if targets is None:
+        raise IllegalTransition(f"unknown action {action!r}")
+    if status not in targets:
+        allowed = [name for name, moves in TRANSITIONS.items() if status in moves]
+        raise IllegalTransition(
+            f"cannot {action} a micro-credential that is {status}; "
+            f"allowed: {', '.join(allowed) or 'nothing (it is final)'}")
+    return targets[status]
+
+
+def available_actions(status: str) -> list[str]:
+    """Actions a person may take from `status` (lapsing is the scheduler's, not a person's)."""
+    return [name for name, moves in TRANSITIONS.items() if status in moves and name != "lapse"]
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    """The same calendar day `years` later; 29 February becomes 28 February."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def revalidation_due(approved_at: datetime, requested: datetime | None = None) -> datetime:
+    """When the next revalidation is due: at the latest three years on (Art. 4/1-ş).
+
+    The Office may ask for an earlier date; a date later than the limit or not after the
+    approval is refused.
+    """
+    latest = add_years(approved_at, REVALIDATION_YEARS)
+    if requested is None:
+        return latest
+    if requested <= approved_at or requested > latest:
+        raise ValidationFailed([FieldProblem(
+            "revalidation_due",
+            f"must be after the approval and no later than {latest.date().isoformat()} "
+            "(three years)")])
+    return requested
+
+
+def is_overdue(status: str, due: datetime | None, now: datetime) -> bool:
+    return status == "approved" and due is not None and due <= now
+
+
+def due_within(due: datetime | None, now: datetime, days: int) -> bool:
+    return due is not None and due <= now + timedelta(days=days)
+
+
+# --- pathways -------------------------------------------------------------------------------
+
+
+def find_cycle(requires: Mapping[str, set[str] | frozenset[str] | tuple[str, ...]],
+               start: str | None = None) -> list[str] | None:
+    """A requirement cycle as a closed walk (['A', 'B', 'A']), or None when there is none.
+
+    With `start`, only cycles reachable from that node are looked for.
+    """
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(requires.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in [start] if start is not None else sorted(requires):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def pathway_problems(code: str, requires: tuple[str, ...],
+                     others: Mapping[str, tuple[str, ...] | set[str]]) -> list[FieldProblem]:
+    """Problems with `code` requiring `requires`, given every other MC's requirements.
+
+    Unknown codes and cycles (named, e.g. `A -> B -> A`) are reported on `requires`.
+    """
+    found: list[FieldProblem] = []
+    for index, required in enumerate(requires):
+        if required != code and required not in others:
+            found.append(FieldProblem(f"requires[{index}]",
+                                      f"no micro-credential with code {required!r}"))
+    graph = {name: set(reqs) for name, reqs in others.items() if name != code}
+    graph[code] = set(requires)
+    cycle = find_cycle(graph, start=code)
+    if cycle and code in cycle:
+        found.append(FieldProblem("requires", "pathway cycle: " + " -> ".join(cycle)))
+    return found
+
+
+def is_pathway_complete(requires: tuple[str, ...] | set[str], held: set[str]) -> bool:
+    """A pathway is earned when every component is held (DESIGN.md "Pathway")."""
+    return bool(requires) and set(requires) <= held
