@@ -1,12 +1,29 @@
-"""Platform registrations and deployments: found by (issuer, client_id), never by issuer."""
+"""Platform registrations and deployments: found by (issuer, client_id), never by issuer.
+
+The registration service (register, update, remove, deployments) is shared by the CLI, the
+Office's admin page, example files in `config/platforms/` and Dynamic Registration, so every
+entry point applies the same validation and gives the same clear messages.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import ipaddress
+import json
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlparse
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from lti_tool.errors import LaunchError
-from lti_tool.store.models.core import Deployment, Platform
+from lti_tool.errors import BadRequest, Conflict, LaunchError, NotFound
+from lti_tool.store.models.core import LMS_KINDS, Context, Deployment, Person, Platform
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+REGISTERED_VIA = ("manual", "dynamic", "file", "demo")
 
 
 def find_platform(db: Session, issuer: str, client_id: str) -> Platform | None:
@@ -45,3 +62,301 @@ def accept_deployment(db: Session, platform: Platform, deployment_id: str) -> De
     elif not deployment.enabled:
         raise LaunchError(f"Deployment {deployment_id!r} has been disabled by the Office.")
     return deployment
+
+
+# --- validation -------------------------------------------------------------------------------
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(value: str | None, *, required: bool = True) -> str | None:
+    """Why `value` cannot be a platform URL (None when it can).
+
+    HTTPS everywhere; plain HTTP only on loopback, where development platforms run."""
+    if not value:
+        return "is required" if required else None
+    if len(value) > 1000:
+        return "is longer than 1000 characters"
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return f"must be an absolute http(s) URL, not {value!r}"
+    if parsed.scheme == "http" and not is_loopback(parsed.hostname):
+        return f"must use HTTPS (plain HTTP is accepted on loopback only): {value!r}"
+    if parsed.fragment:
+        return "must not carry a #fragment"
+    return None
+
+
+@dataclass
+class PlatformSpec:
+    """What the Office (or a file, or Dynamic Registration) says about one registration."""
+
+    issuer: str
+    client_id: str
+    auth_login_url: str
+    auth_token_url: str
+    key_set_url: str | None = None
+    key_set: dict | None = None
+    name: str = ""
+    lms_kind: str = "other"
+    auth_audience: str | None = None
+    deployments: list[str] = field(default_factory=list)
+    auto_accept_deployments: bool = False
+    rest_base_url: str | None = None
+    registered_via: str = "manual"
+
+    def problems(self) -> dict[str, str]:
+        """Every problem at once, keyed by field, so a form can show them inline."""
+        found: dict[str, str] = {}
+        for name in ("issuer", "auth_login_url", "auth_token_url"):
+            problem = url_problem(getattr(self, name))
+            if problem:
+                found[name] = problem
+        for name in ("key_set_url", "auth_audience", "rest_base_url"):
+            problem = url_problem(getattr(self, name), required=False)
+            if problem:
+                found[name] = problem
+        issuer = urlparse(self.issuer or "")
+        if "issuer" not in found and (issuer.query or issuer.fragment):
+            found["issuer"] = "must have no query or fragment"
+        if not self.client_id or not self.client_id.strip():
+            found["client_id"] = "is required"
+        elif len(self.client_id) > 255:
+            found["client_id"] = "is longer than 255 characters"
+        if not self.key_set_url and not self.key_set:
+            found["key_set_url"] = "is required (or give a static key_set)"
+        if self.key_set is not None and not (
+            isinstance(self.key_set, dict) and isinstance(self.key_set.get("keys"), list)
+        ):
+            found["key_set"] = 'must be a JWKS object: {"keys": [...]}'
+        if self.lms_kind not in LMS_KINDS:
+            found["lms_kind"] = f"must be one of {', '.join(LMS_KINDS)}"
+        if self.registered_via not in REGISTERED_VIA:
+            found["registered_via"] = f"must be one of {', '.join(REGISTERED_VIA)}"
+        for deployment_id in self.deployments:
+            if not deployment_id or len(deployment_id) > 255:
+                found["deployments"] = "each deployment id must be 1-255 characters"
+        if len(self.name) > 255:
+            found["name"] = "is longer than 255 characters"
+        return found
+
+    def validate(self) -> PlatformSpec:
+        problems = self.problems()
+        if problems:
+            summary = "; ".join(f"{key} {text}" for key, text in problems.items())
+            raise BadRequest(f"The platform registration is not valid: {summary}",
+                             details=problems)
+        return self
+
+
+SPEC_FIELDS = {f.name for f in fields(PlatformSpec)}
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def spec_from_mapping(data: Mapping[str, object], *, source: str = "input") -> PlatformSpec:
+    """A spec from a dict (form, JSON or TOML file); unknown keys are refused, not ignored."""
+    if not isinstance(data, Mapping):
+        raise BadRequest(f"{source}: a platform must be an object/table")
+    unknown = sorted(set(data) - SPEC_FIELDS)
+    if unknown:
+        raise BadRequest(f"{source}: unknown field(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted(SPEC_FIELDS))}")
+    values: dict[str, object] = {}
+    for key, value in data.items():
+        if key == "deployments":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+                raise BadRequest(f"{source}: deployments must be a list of strings")
+            values[key] = [str(v) for v in value]
+        elif key == "auto_accept_deployments":
+            values[key] = _as_bool(value)
+        elif key == "key_set":
+            values[key] = value
+        elif value is None or value == "":
+            values[key] = None if key not in ("name", "lms_kind", "registered_via") else ""
+        elif not isinstance(value, str | int):
+            raise BadRequest(f"{source}: {key} must be a string")
+        else:
+            values[key] = str(value).strip()
+    for required in ("issuer", "client_id", "auth_login_url", "auth_token_url"):
+        values.setdefault(required, "")
+    if not values.get("lms_kind"):
+        values["lms_kind"] = "other"
+    if not values.get("registered_via"):
+        values["registered_via"] = "manual"
+    values.setdefault("name", "")
+    return PlatformSpec(**values)  # type: ignore[arg-type]
+
+
+def load_specs(path: Path) -> list[PlatformSpec]:
+    """Platforms from a TOML or JSON file: one platform, or `[[platform]]` / a JSON list."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadRequest(f"Cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+    if isinstance(data, dict) and "platform" in data:
+        data = data["platform"]
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise BadRequest(f"{path} holds no platform")
+    return [spec_from_mapping(item, source=f"{path} platform {n}")
+            for n, item in enumerate(items, start=1)]
+
+
+# --- service ----------------------------------------------------------------------------------
+
+
+def get_platform(db: Session, platform_id: int) -> Platform:
+    platform = db.get(Platform, platform_id)
+    if platform is None:
+        raise NotFound(f"No platform registration with id {platform_id}.")
+    return platform
+
+
+def require_platform(db: Session, issuer: str, client_id: str) -> Platform:
+    platform = find_platform(db, issuer, client_id)
+    if platform is None:
+        raise NotFound(f"No platform registration for issuer {issuer!r} and client_id "
+                       f"{client_id!r}.")
+    return platform
+
+
+def list_platforms(db: Session) -> list[Platform]:
+    return list(db.scalars(select(Platform).order_by(Platform.id)))
+
+
+def _apply(platform: Platform, spec: PlatformSpec) -> None:
+    for name in ("issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url",
+                 "key_set", "name", "lms_kind", "auth_audience", "auto_accept_deployments",
+                 "rest_base_url", "registered_via"):
+        setattr(platform, name, getattr(spec, name))
+
+
+def add_deployments(db: Session, platform: Platform, deployment_ids: Iterable[str]) -> None:
+    """Record deployments not yet known (idempotent)."""
+    for deployment_id in deployment_ids:
+        if find_deployment(db, platform, deployment_id) is None:
+            db.add(Deployment(platform_id=platform.id, deployment_id=deployment_id))
+            db.flush()
+
+
+def register_platform(db: Session, spec: PlatformSpec) -> Platform:
+    """Create a registration; (issuer, client_id) already registered is a 409."""
+    spec.validate()
+    if find_platform(db, spec.issuer, spec.client_id) is not None:
+        raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
+                       f"{spec.client_id!r} is already registered.")
+    platform = Platform()
+    _apply(platform, spec)
+    db.add(platform)
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
+                       f"{spec.client_id!r} is already registered.") from exc
+    add_deployments(db, platform, spec.deployments)
+    return platform
+
+
+def update_platform(db: Session, platform: Platform, spec: PlatformSpec) -> Platform:
+    """Replace a registration's settings; deployments in `spec` are added, none removed."""
+    spec.validate()
+    other = find_platform(db, spec.issuer, spec.client_id)
+    if other is not None and other.id != platform.id:
+        raise Conflict(f"Another registration (id {other.id}) already uses issuer "
+                       f"{spec.issuer!r} and client_id {spec.client_id!r}.")
+    _apply(platform, spec)
+    db.flush()
+    add_deployments(db, platform, spec.deployments)
+    return platform
+
+
+def upsert_platform(db: Session, spec: PlatformSpec) -> tuple[Platform, bool]:
+    """Register or update by (issuer, client_id); returns (platform, created)."""
+    existing = find_platform(db, spec.issuer, spec.client_id)
+    if existing is None:
+        return register_platform(db, spec), True
+    return update_platform(db, existing, spec), False
+
+
+def platform_data_counts(db: Session, platform: Platform) -> dict[str, int]:
+    """How much the tool holds for this registration (people, courses)."""
+    return {
+        "people": db.scalar(select(func.count()).select_from(Person)
+                            .where(Person.platform_id == platform.id)) or 0,
+        "courses": db.scalar(select(func.count()).select_from(Context)
+                             .where(Context.platform_id == platform.id)) or 0,
+    }
+
+
+def remove_platform(db: Session, platform: Platform, *, force: bool = False) -> None:
+    """Delete a registration and everything under it; refused (409) while it holds data,
+    unless `force` says the Office means it."""
+    counts = platform_data_counts(db, platform)
+    if any(counts.values()) and not force:
+        raise Conflict(
+            f"Platform {platform.id} ({platform.issuer}, client_id {platform.client_id}) holds "
+            f"{counts['people']} people and {counts['courses']} courses; removing it deletes "
+            "them too. Confirm to remove anyway.",
+            details=counts,
+        )
+    db.delete(platform)
+    db.flush()
+
+
+def get_deployment(db: Session, platform: Platform, deployment_pk: int) -> Deployment:
+    deployment = db.get(Deployment, deployment_pk)
+    if deployment is None or deployment.platform_id != platform.id:
+        raise NotFound(f"No deployment {deployment_pk} in platform {platform.id}.")
+    return deployment
+
+
+def set_deployment_enabled(deployment: Deployment, enabled: bool) -> None:
+    deployment.enabled = enabled
+
+
+def set_auto_accept(platform: Platform, enabled: bool) -> None:
+    platform.auto_accept_deployments = enabled
+
+
+def platform_summary(platform: Platform) -> dict:
+    """A JSON-ready description (CLI `--json`, logs); never includes REST tokens."""
+    return {
+        "id": platform.id,
+        "name": platform.name,
+        "issuer": platform.issuer,
+        "client_id": platform.client_id,
+        "lms_kind": platform.lms_kind,
+        "auth_login_url": platform.auth_login_url,
+        "auth_token_url": platform.auth_token_url,
+        "key_set_url": platform.key_set_url,
+        "auth_audience": platform.auth_audience,
+        "auto_accept_deployments": platform.auto_accept_deployments,
+        "registered_via": platform.registered_via,
+        "created_at": platform.created_at.isoformat() if platform.created_at else None,
+        "deployments": [
+            {"deployment_id": d.deployment_id, "enabled": d.enabled,
+             "auto_accepted": d.auto_accepted}
+            for d in sorted(platform.deployments, key=lambda d: d.id)
+        ],
+    }
