@@ -30,6 +30,7 @@ def csrf_exempt(view):  # noqa: ANN001, ANN201
 # Each module exports a Flask blueprint named `bp`; the owning package fills it.
 BLUEPRINT_MODULES = (
     "lti_tool.launch.routes",  # /lti/*: login, launch, jwks, register, deep linking
+    "lti_tool.launch.registration_routes",  # /lti/register: Dynamic Registration
     "lti_tool.launch.admin_routes",  # /admin/platforms: registrations and deployments
     "lti_tool.catalogue.routes",  # micro-credentials (Office) and offerings (instructor)
     "lti_tool.grades.sync_routes",  # gradebook sync status and "Sync now"
