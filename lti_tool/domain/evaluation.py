@@ -218,11 +218,12 @@ def validate_mapping(
 
 
 def _weighted(parts: Sequence[tuple[Fraction, Fraction | None]]) -> tuple[Fraction, bool]:
-    """Weighted mean with missing percents counted as 0, and whether any was missing."""
+    """Weighted mean with missing percents counted as 0, and whether anything is missing
+    (an LO with no sources at all misses everything)."""
     total_weight = sum((weight for weight, _ in parts), Fraction(0))
     total = sum((weight * percent for weight, percent in parts if percent is not None),
                 Fraction(0))
-    missing = any(percent is None for _, percent in parts)
+    missing = not parts or any(percent is None for _, percent in parts)
     return (total / total_weight if total_weight else Fraction(0)), missing
 
 
