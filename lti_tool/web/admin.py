@@ -7,7 +7,9 @@ revocation have their own pages in other areas, which these pages link to.
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import lazy_gettext as _l
 
+from lti_tool.store.db import utcnow
 from lti_tool.web import view_models
 from lti_tool.web.auth import require_actor, require_role
 from lti_tool.web.db import get_db
@@ -17,6 +19,13 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.record_once(install_on_setup)
 
 AUDIT_PAGE_SIZE = 50
+# Pages other areas own; each shows only once its endpoint exists.
+OFFICE_LINKS = (
+    ("registration_admin.platforms", _l("Platforms and registrations")),
+    ("catalogue.office_list", _l("Catalogue")),
+    ("badges_office.credentials", _l("Issued credentials and revocation")),
+)
+MC_ENDPOINT = "catalogue.office_detail"
 
 
 @bp.get("/")
@@ -24,10 +33,17 @@ AUDIT_PAGE_SIZE = 50
 def home() -> str:
     actor = require_actor()
     db = get_db()
-    platform = view_models.platform_with_deployments(db, actor)
     size = 10
-    recent = view_models.audit_page(db, actor, query="", page=1, size=size)
-    return render_template("admin/home.html", platform=platform, entries=recent, size=size)
+    return render_template(
+        "admin/home.html",
+        platform=view_models.platform_with_deployments(db, actor),
+        catalogue=view_models.catalogue_of(db, actor),
+        entries=view_models.audit_page(db, actor, query="", page=1, size=size),
+        size=size,
+        now=utcnow(),
+        office_links=OFFICE_LINKS,
+        mc_endpoint=MC_ENDPOINT,
+    )
 
 
 @bp.get("/audit")

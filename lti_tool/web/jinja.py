@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, current_app, request
 from flask.blueprints import BlueprintSetupState
-from flask_babel import format_date, format_datetime, lazy_gettext
+from flask_babel import format_date, format_datetime, format_decimal, lazy_gettext
 from werkzeug.routing import BuildError
 
 from lti_tool.web import auth
@@ -26,8 +26,37 @@ ROLE_LABELS = {
 }
 
 
+STATUS_LABELS = {
+    # micro-credential versions
+    "draft": lazy_gettext("draft"),
+    "in_review": lazy_gettext("in review"),
+    "approved": lazy_gettext("approved"),
+    "lapsed": lazy_gettext("revalidation overdue"),
+    "retired": lazy_gettext("retired"),
+    # learner decisions
+    "in_progress": lazy_gettext("in progress"),
+    "passed": lazy_gettext("passed"),
+    "failed": lazy_gettext("failed"),
+    "reevaluation_granted": lazy_gettext("re-evaluation open"),
+    "failed_final": lazy_gettext("failed after re-evaluation"),
+    "not_assessed": lazy_gettext("not yet assessed"),
+    # re-evaluation requests
+    "pending": lazy_gettext("pending"),
+    "granted": lazy_gettext("granted"),
+    # credentials
+    "active": lazy_gettext("valid"),
+    "revoked": lazy_gettext("revoked"),
+    "suspended": lazy_gettext("suspended"),
+}
+
+
 def role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
+
+
+def status_label(status: str) -> str:
+    """Words for a status code, so colour is never the only signal."""
+    return str(STATUS_LABELS.get(status, status.replace("_", " ")))
 
 
 def optional_url(endpoint: str, **values: Any) -> str | None:
@@ -60,6 +89,13 @@ def when(value: datetime | None, kind: str = "datetime") -> str:
     return format_datetime(value, "medium")
 
 
+def number(value: object) -> str:
+    """A percent or score in the page's language, at most one decimal ('72,5' in Turkish)."""
+    if value is None:
+        return "—"
+    return format_decimal(value, format="#,##0.#")
+
+
 def install(app: Flask) -> None:
     """Register the helpers and the locale hook once per app."""
     if app.extensions.get("lti_tool_pages_helpers"):
@@ -71,8 +107,10 @@ def install(app: Flask) -> None:
         supported_locales=SUPPORTED_LOCALES,
         locale_names=LOCALE_NAMES,
         role_label=role_label,
+        status_label=status_label,
     )
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["number"] = number
     app.before_request(remember_locale_choice)
 
 

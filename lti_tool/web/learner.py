@@ -22,5 +22,5 @@ bp.record_once(install_on_setup)
 def home() -> str:
     actor = require_actor()
     db = get_db()
-    course = view_models.course_of(db, actor)
-    return render_template("learner/home.html", course=course)
+    return render_template("learner/home.html", course=view_models.course_of(db, actor),
+                           progress=view_models.learner_progress(db, actor))

@@ -6,10 +6,17 @@ so a page can never show another platform's, course's or learner's rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
 from lti_tool.store.models.core import AuditEntry, Context, Membership, Platform
+from lti_tool.store.models.evaluation import Decision, ReevaluationRequest
 from lti_tool.web.auth import Actor
 
 
@@ -55,3 +62,184 @@ def audit_page(db: Session, actor: Actor, *, query: str, page: int, size: int
         ))
     stmt = stmt.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     return list(db.scalars(stmt.offset((page - 1) * size).limit(size + 1)))
+
+
+# --- Catalogue ------------------------------------------------------------------------------
+
+REVALIDATION_NOTICE = timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The Office's view of its micro-credentials: newest version of each, and the queues."""
+
+    heads: list[MicroCredentialVersion]
+    in_review: list[MicroCredentialVersion]
+    revalidation_due: list[MicroCredentialVersion]
+
+
+def catalogue_of(db: Session, actor: Actor, *, now: datetime | None = None) -> Catalogue:
+    """One query over the platform's versions; the newest per micro-credential is its head."""
+    now = now or utcnow()
+    versions = db.scalars(
+        select(MicroCredentialVersion)
+        .where(MicroCredentialVersion.platform_id == actor.platform_id)
+        .options(selectinload(MicroCredentialVersion.micro_credential))
+        .order_by(MicroCredentialVersion.micro_credential_id, MicroCredentialVersion.version)
+    ).all()
+    heads_by_mc: dict[int, MicroCredentialVersion] = {}
+    for version in versions:
+        heads_by_mc[version.micro_credential_id] = version
+    heads = sorted(heads_by_mc.values(), key=lambda v: v.micro_credential.code.lower())
+    due = [v for v in heads
+           if v.status in ("approved", "lapsed") and v.revalidation_due is not None
+           and v.revalidation_due <= now + REVALIDATION_NOTICE]
+    return Catalogue(
+        heads=heads,
+        in_review=[v for v in heads if v.status == "in_review"],
+        revalidation_due=sorted(due, key=lambda v: v.revalidation_due),
+    )
+
+
+def offerings_of(db: Session, actor: Actor) -> list[Offering]:
+    """The course's offerings with their version and outcomes (rubrics) loaded up front."""
+    if actor.context_id is None:
+        return []
+    return list(db.scalars(
+        select(Offering)
+        .where(Offering.context_id == actor.context_id, Offering.platform_id == actor.platform_id)
+        .options(selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.outcomes),
+                 selectinload(Offering.mc_version)
+                 .selectinload(MicroCredentialVersion.micro_credential))
+        .order_by(Offering.id)
+    ))
+
+
+# --- Learner progress -----------------------------------------------------------------------
+
+NOT_ASSESSED = "not_yet_assessed"
+
+
+@dataclass(frozen=True)
+class OutcomeProgress:
+    """One LO for one learner: where they are, the threshold, and what is still missing."""
+
+    outcome: LearningOutcome
+    status: str  # attained | not_attained | not_yet_assessed
+    level: dict | None  # the rubric level reached ({code, label, ...}), None when unmarked
+    percent: Decimal | None
+    threshold: dict  # the threshold rubric level
+    carried_over: bool = False
+
+    @property
+    def attained(self) -> bool:
+        return self.status == "attained"
+
+    @property
+    def points_missing(self) -> Decimal | None:
+        """Percentage points still needed to reach the threshold (None when unknown)."""
+        if self.attained or self.percent is None:
+            return None
+        return max(Decimal(0), Decimal(str(self.threshold["lower_bound"])) - self.percent)
+
+
+@dataclass(frozen=True)
+class LearnerOffering:
+    """Everything the learner page shows for one micro-credential of the course."""
+
+    offering: Offering
+    decision: Decision | None
+    outcomes: list[OutcomeProgress]
+    reevaluation_closes_at: datetime | None
+    request: ReevaluationRequest | None
+
+    @property
+    def version(self) -> MicroCredentialVersion:
+        return self.offering.mc_version
+
+    @property
+    def status(self) -> str:
+        return self.decision.status if self.decision else "in_progress"
+
+    @property
+    def may_request_reevaluation(self) -> bool:
+        """The policy lets the learner ask, they failed, never had one, and have not asked."""
+        return (self.offering.reevaluation_policy == "learner_request"
+                and self.decision is not None and self.decision.status == "failed"
+                and self.decision.reevaluations_used == 0 and self.request is None)
+
+    @property
+    def request_deadline(self) -> datetime | None:
+        """Requests are taken for the offering's re-evaluation window after the decision."""
+        if not self.may_request_reevaluation or self.decision is None:
+            return None
+        base = self.decision.decided_at or self.offering.finalized_at \
+            or self.offering.window_closes_at
+        return None if base is None else base + timedelta(
+            days=self.offering.reevaluation_window_days)
+
+
+def _level(outcome: LearningOutcome, code: str | None) -> dict | None:
+    return next((lv for lv in outcome.levels if lv.get("code") == code), None)
+
+
+def _percent(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
+
+
+def outcome_progress(outcome: LearningOutcome, stored: dict | None) -> OutcomeProgress:
+    """Read one LO's entry of `Decision.outcomes` against the LO's rubric."""
+    stored = stored or {}
+    level = _level(outcome, stored.get("level"))
+    return OutcomeProgress(
+        outcome=outcome,
+        status=stored.get("status") or (NOT_ASSESSED if level is None else "not_attained"),
+        level=level,
+        percent=_percent(stored.get("percent")),
+        threshold=_level(outcome, outcome.threshold) or {"code": outcome.threshold,
+                                                         "label": outcome.threshold,
+                                                         "lower_bound": "0"},
+        carried_over=bool(stored.get("carried_over")),
+    )
+
+
+def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
+    """The actor's own decisions in the course's offerings: four queries whatever the course."""
+    offerings = offerings_of(db, actor)
+    if not offerings:
+        return []
+    decisions = {
+        d.offering_id: d for d in db.scalars(
+            select(Decision)
+            .where(Decision.person_id == actor.person_id,
+                   Decision.platform_id == actor.platform_id,
+                   Decision.offering_id.in_([o.id for o in offerings]))
+            .options(selectinload(Decision.attempts))
+        )
+    }
+    requests = {
+        r.decision_id: r for r in db.scalars(
+            select(ReevaluationRequest).where(
+                ReevaluationRequest.person_id == actor.person_id,
+                ReevaluationRequest.decision_id.in_([d.id for d in decisions.values()]))
+        )
+    } if decisions else {}
+    result = []
+    for offering in offerings:
+        decision = decisions.get(offering.id)
+        stored = decision.outcomes if decision else {}
+        second = next((a for a in decision.attempts if a.number == 2), None) if decision else None
+        result.append(LearnerOffering(
+            offering=offering,
+            decision=decision,
+            outcomes=[outcome_progress(o, stored.get(o.code))
+                      for o in offering.mc_version.outcomes],
+            reevaluation_closes_at=second.closes_at if second else None,
+            request=requests.get(decision.id) if decision else None,
+        ))
+    return result

@@ -96,7 +96,7 @@ def test_a_forged_or_expired_session_is_refused(client, course) -> None:
 def test_a_session_of_another_platform_does_not_reach_this_one(client, db, course) -> None:
     """The Office of platform B sees only B's audit entries, even for the same course key."""
     from lti_tool.store.models.core import AuditEntry
-    from tests.pages.conftest import seed_course
+    from tests.pages.seed import seed_course
 
     other = seed_course(db, issuer="https://other.example.edu")
     db.add(AuditEntry(platform_id=course.platform_id, action="secret.of.a"))

@@ -19,7 +19,7 @@ def test_each_role_reaches_its_home_with_a_cookieless_sid(client, course, who) -
 
 
 def test_launch_locale_picks_turkish(client, db) -> None:
-    from tests.pages.conftest import seed_course
+    from tests.pages.seed import seed_course
 
     tr = seed_course(db, locale="tr-TR")
     page = client.get("/learner/", query_string={"sid": tr.tokens["learner1"]}).get_data(True)

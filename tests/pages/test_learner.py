@@ -1,0 +1,57 @@
+"""The learner page: status, level per outcome against the threshold, rubric, own rows only."""
+
+from __future__ import annotations
+
+from tests.pages.seed import seed_decision
+
+
+def page(client, token: str, **args) -> str:
+    reply = client.get("/learner/", query_string={"sid": token, **args})
+    assert reply.status_code == 200
+    return reply.get_data(as_text=True)
+
+
+def test_progress_shows_levels_threshold_and_what_is_missing(client, db, offered) -> None:
+    seed_decision(db, offered, "learner1", [80, 60, None], status="failed")
+    html = page(client, offered.tokens["learner1"])
+    assert "Data Literacy Basics" in html and "DATA-101" in html
+    assert 'class="status status-failed">failed<' in html
+    assert "Proficient" in html and "(attained)" in html  # LO1, words next to the colour
+    assert "below Proficient" in html  # LO2
+    assert "10 percentage points to reach Proficient" in html
+    assert "No mark yet." in html  # LO3
+    # the rubric is there before anything is assessed, threshold named
+    assert "Applies correctly alone." in html and "threshold" in html
+    # failed, policy learner_request, none used: may ask, with a deadline
+    assert "You may ask once for a re-evaluation" in html and "Ask by" in html
+
+
+def test_rubric_is_visible_before_any_assessment(client, offered) -> None:
+    html = page(client, offered.tokens["learner1"])
+    assert 'status-in_progress">in progress<' in html
+    assert "Adapts to new cases." in html and "assessment closes on" in html
+    assert html.count("not yet assessed") >= 3
+
+
+def test_reevaluation_states(client, db, offered) -> None:
+    seed_decision(db, offered, "learner1", [80, 72, 90], status="reevaluation_granted",
+                  reevaluations_used=1)
+    html = page(client, offered.tokens["learner1"])
+    assert "re-evaluation open until" in html
+    assert "Request re-evaluation" not in html and "You may ask once" not in html
+
+
+def test_a_learner_sees_only_their_own_decision(client, db, offered) -> None:
+    seed_decision(db, offered, "learner1", [12.5, 60, 70], status="failed")
+    seed_decision(db, offered, "learner2", [99, 98, 97], status="passed")
+    mine = page(client, offered.tokens["learner2"])
+    assert "status-passed" in mine and "12.5" not in mine and "status-failed" not in mine
+    theirs = page(client, offered.tokens["learner1"])
+    assert "12.5" in theirs and "99" not in theirs
+
+
+def test_turkish_learner_page(client, db, offered) -> None:
+    seed_decision(db, offered, "learner1", [80, 60, None], status="failed")
+    html = page(client, offered.tokens["learner1"], lang="tr")
+    assert '<html lang="tr">' in html
+    assert "Öğrenme çıktıları" in html and "başarısız" in html
