@@ -1,7 +1,226 @@
-"""`lti-tool` commands of this package; `register` adds them to the root group."""
+"""`lti-tool platform …`, `lti-tool keys rotate` and `lti-tool demo`.
+
+Commands only translate options into calls of the registration service; errors from the
+service (`ToolError`) reach the root group, which prints them on standard error and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
 
 import click
+
+from lti_tool.cli_support import get_runtime
+from lti_tool.errors import BadRequest, Conflict
+from lti_tool.launch import keys
+from lti_tool.launch.platforms import (
+    get_platform,
+    list_platforms,
+    load_specs,
+    platform_summary,
+    register_platform,
+    remove_platform,
+    require_platform,
+    spec_from_mapping,
+    upsert_platform,
+)
+from lti_tool.launch.registration import canvas_developer_key, create_invite
+from lti_tool.store.db import transaction
+from lti_tool.store.models.core import LMS_KINDS
+
+
+def _duration(seconds: int) -> str:
+    delta = timedelta(seconds=seconds)
+    if seconds % 86400 == 0:
+        return f"{delta.days} day(s)"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} hour(s)"
+    return f"{seconds} second(s)"
+
+
+@click.group("platform")
+def platform_group() -> None:
+    """LMS platform registrations (issuer + client_id) and their deployments."""
+
+
+@platform_group.command("add")
+@click.option("--from-file", "from_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML or JSON file with one or more platforms (see config/platforms/).")
+@click.option("--update", is_flag=True,
+              help="With --from-file: update registrations that already exist.")
+@click.option("--issuer", help="The platform's issuer (iss), e.g. https://moodle.example.edu.")
+@click.option("--client-id", help="The client_id the platform gave the tool.")
+@click.option("--auth-login-url", help="OIDC authorization endpoint of the platform.")
+@click.option("--auth-token-url", help="OAuth2 token endpoint of the platform.")
+@click.option("--key-set-url", help="The platform's public JWKS URL.")
+@click.option("--name", default="", help="A label for the Office.")
+@click.option("--lms-kind", type=click.Choice(LMS_KINDS), default="other", show_default=True)
+@click.option("--auth-audience", default=None, help="Audience for client assertions, if the "
+              "platform wants one other than its token URL.")
+@click.option("--deployment", "deployments", multiple=True,
+              help="A deployment id to accept (repeat for several).")
+@click.option("--auto-accept-deployments/--no-auto-accept-deployments", default=False,
+              show_default=True, help="Record unknown deployments of this client on launch.")
+@click.option("--rest-base-url", default=None, help="LMS REST API base URL (optional).")
+@click.pass_context
+def platform_add(ctx: click.Context, from_file: Path | None, update: bool, **options) -> None:
+    """Register a platform from options or from a file."""
+    text_fields = ("issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url",
+                   "name", "auth_audience", "rest_base_url")
+    if from_file is not None:
+        if any(options[name] for name in text_fields) or options["deployments"]:
+            raise BadRequest("Give either --from-file or the field options, not both.")
+        specs = load_specs(from_file)
+        for spec in specs:
+            spec.registered_via = "file"
+    else:
+        values = {k: v for k, v in options.items() if v is not None}
+        values["deployments"] = list(options["deployments"])
+        specs = [spec_from_mapping(values, source="options")]
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        for spec in specs:
+            if update:
+                platform, created = upsert_platform(db, spec)
+            else:
+                try:
+                    platform, created = register_platform(db, spec), True
+                except Conflict as exc:
+                    raise Conflict(f"{exc.message} Use --update to replace it.") from exc
+            db.refresh(platform)
+            click.echo(f"{'Registered' if created else 'Updated'} platform {platform.id}: "
+                       f"{platform.issuer} client_id={platform.client_id} "
+                       f"({platform.lms_kind}; deployments: "
+                       f"{', '.join(d.deployment_id for d in platform.deployments) or 'none'})")
+
+
+@platform_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def platform_list(ctx: click.Context, as_json: bool) -> None:
+    """Show every registration and its deployments."""
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        rows = [platform_summary(p) for p in list_platforms(db)]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No platforms registered. Add one with `lti-tool platform add` or let an "
+                   "LMS register through /lti/register.")
+        return
+    header = ("ID", "KIND", "ISSUER", "CLIENT_ID", "DEPLOYMENTS", "AUTO", "VIA", "NAME")
+    table = [header] + [
+        (str(r["id"]), r["lms_kind"], r["issuer"], r["client_id"],
+         ",".join(d["deployment_id"] + ("" if d["enabled"] else "(off)")
+                  for d in r["deployments"]) or "-",
+         "yes" if r["auto_accept_deployments"] else "no", r["registered_via"], r["name"])
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                      strict=True)).rstrip())
+
+
+@platform_group.command("remove")
+@click.argument("platform_id", type=int, required=False)
+@click.option("--issuer", help="Find the registration by issuer …")
+@click.option("--client-id", help="… and client_id.")
+@click.option("--yes", is_flag=True, help="Remove even when people and courses are stored "
+              "for it (they are deleted with it).")
+@click.pass_context
+def platform_remove(ctx: click.Context, platform_id: int | None, issuer: str | None,
+                    client_id: str | None, yes: bool) -> None:
+    """Remove a registration, by ID or by --issuer and --client-id."""
+    if (platform_id is None) == (issuer is None and client_id is None):
+        raise BadRequest("Name the platform either by ID or by --issuer and --client-id.")
+    if platform_id is None and not (issuer and client_id):
+        raise BadRequest("--issuer and --client-id must be given together.")
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        platform = (get_platform(db, platform_id) if platform_id is not None
+                    else require_platform(db, issuer or "", client_id or ""))
+        label = f"{platform.id}: {platform.issuer} client_id={platform.client_id}"
+        try:
+            remove_platform(db, platform, force=yes)
+        except Conflict as exc:
+            raise Conflict(f"{exc.message} Run again with --yes to remove it.") from exc
+    click.echo(f"Removed platform {label}")
+
+
+@platform_group.command("invite")
+@click.option("--note", default="", help="Who the invite is for (shown to the Office).")
+@click.option("--days", default=7, show_default=True, type=int, help="Days the URL stays valid.")
+@click.pass_context
+def platform_invite(ctx: click.Context, note: str, days: int) -> None:
+    """Print a one-time Dynamic Registration URL (for LTI_TOOL_DYNAMIC_REGISTRATION=invite)."""
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        invite = create_invite(db, runtime.settings, note=note, days=days)
+        expires = invite.row.expires_at
+    click.echo(invite.url)
+    click.echo(f"Valid once, until {expires:%Y-%m-%d %H:%M} UTC. Paste it into the LMS "
+               "(Moodle: Manage tools > Tool URL; Canvas: LTI Registrations).", err=True)
+    if runtime.settings.dynamic_registration != "invite":
+        click.echo(f"Note: the current policy is {runtime.settings.dynamic_registration!r}; "
+                   "invites are only required with LTI_TOOL_DYNAMIC_REGISTRATION=invite.",
+                   err=True)
+
+
+@platform_group.command("canvas-key")
+@click.option("--title", default="Micro-credentials", show_default=True)
+@click.pass_context
+def platform_canvas_key(ctx: click.Context, title: str) -> None:
+    """Print the Canvas developer key JSON (Developer Keys > + LTI Key > Paste JSON)."""
+    settings = get_runtime(ctx).settings
+    click.echo(json.dumps(canvas_developer_key(settings, title=title), indent=2))
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """The tool's signing keys."""
+
+
+@keys_group.command("rotate")
+@click.option("--purpose", type=click.Choice(tuple(keys.ALGORITHMS)), default="lti",
+              show_default=True)
+@click.pass_context
+def keys_rotate(ctx: click.Context, purpose: str) -> None:
+    """Make a new signing key; the old one stays published (LTI: for the grace period)."""
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        new, old = keys.rotate(db, runtime.settings, purpose)
+        new_kid, old_kid = new.kid, old.kid if old else None
+    click.echo(f"New {purpose} key: {new_kid}")
+    if old_kid is None:
+        click.echo("There was no previous key.")
+    elif purpose in keys.PUBLISHED_FOR_EVER:
+        click.echo(f"Old key {old_kid} stays published for ever, so credentials it signed "
+                   "still verify.")
+    else:
+        click.echo(f"Old key {old_kid} stays published in /lti/jwks for "
+                   f"{_duration(runtime.settings.key_grace_seconds)} (grace period).")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int, help="The tool's port.")
+@click.option("--lms-port", default=8001, show_default=True, type=int,
+              help="The practice LMS's port.")
+@click.option("--database", default="lti_tool_demo.db", show_default=True,
+              help="SQLite file in the current directory.")
+def demo_command(host: str, port: int, lms_port: int, database: str) -> None:
+    """Run the tool and a practice LMS with a seeded course, one command, Ctrl-C stops both."""
+    from lti_tool.demo import run_demo
+
+    run_demo(host=host, port=port, lms_port=lms_port, database=database)
 
 
 def register(cli: click.Group) -> None:
     """Add this package's commands to `cli`."""
+    cli.add_command(platform_group)
+    cli.add_command(keys_group)
+    cli.add_command(demo_command)

@@ -365,3 +365,47 @@ def register_dynamically(
                       details={"deployments": spec.deployments, "lms_kind": spec.lms_kind}))
     db.flush()
     return platform
+
+
+# --- Canvas developer key ---------------------------------------------------------------------
+
+
+CANVAS_CUSTOM_FIELDS = {
+    "canvas_course_id": "$Canvas.course.id",
+    "canvas_user_id": "$Canvas.user.id",
+    "canvas_api_domain": "$Canvas.api.domain",
+    "context_id_history": "$Context.id.history",
+}
+
+
+def canvas_developer_key(settings: Settings, *, title: str = TOOL_TITLE) -> dict:
+    """The JSON an admin pastes into Canvas (Developer Keys > + LTI Key > Paste JSON)."""
+    launch = settings.url("/lti/launch")
+
+    def placement(name: str, message_type: str) -> dict:
+        return {"placement": name, "message_type": message_type, "target_link_uri": launch,
+                "text": title}
+
+    return {
+        "title": title,
+        "description": TOOL_DESCRIPTION,
+        "target_link_uri": launch,
+        "oidc_initiation_url": settings.url("/lti/login"),
+        "public_jwk_url": settings.url("/lti/jwks"),
+        "scopes": list(WANTED_SCOPES),
+        "extensions": [{
+            "platform": "canvas.instructure.com",
+            "domain": tool_domain(settings),
+            "tool_id": "lti-microcredentials",
+            "privacy_level": "public",
+            "settings": {
+                "text": title,
+                "placements": [
+                    placement("course_navigation", "LtiResourceLinkRequest"),
+                    placement("link_selection", "LtiDeepLinkingRequest"),
+                    placement("assignment_selection", "LtiDeepLinkingRequest"),
+                ],
+            },
+        }],
+        "custom_fields": dict(CANVAS_CUSTOM_FIELDS),
+    }
