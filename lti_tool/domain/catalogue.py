@@ -316,3 +316,47 @@ def pathway_problems(code: str, requires: tuple[str, ...],
 def is_pathway_complete(requires: tuple[str, ...] | set[str], held: set[str]) -> bool:
     """A pathway is earned when every component is held (DESIGN.md "Pathway")."""
     return bool(requires) and set(requires) <= held
+
+
+# --- offerings ------------------------------------------------------------------------------
+
+REEVALUATION_POLICIES = ("instructor", "learner_request", "automatic")
+MAX_REEVALUATION_WINDOW_DAYS = 365
+
+
+@dataclass(frozen=True)
+class OfferingSettings:
+    """What an instructor sets for a placed micro-credential (DESIGN.md "Offering").
+
+    `grade_item_ids` is for embedded MCs only: the part of the semester course's gradebook
+    that covers the micro-credential (Art. 4/1-e).
+    """
+
+    window_closes_at: datetime | None
+    reevaluation_policy: str
+    reevaluation_window_days: int
+    grade_item_ids: tuple[int, ...] = ()
+
+    def problems(self, *, kind: str, known_grade_items: set[int] | None = None
+                 ) -> list[FieldProblem]:
+        found: list[FieldProblem] = []
+        if self.window_closes_at is not None and self.window_closes_at.tzinfo is None:
+            found.append(FieldProblem("window_closes_at", "needs a time zone"))
+        if self.reevaluation_policy not in REEVALUATION_POLICIES:
+            found.append(FieldProblem("reevaluation_policy",
+                                      f"must be one of {', '.join(REEVALUATION_POLICIES)}"))
+        if not 1 <= self.reevaluation_window_days <= MAX_REEVALUATION_WINDOW_DAYS:
+            found.append(FieldProblem(
+                "reevaluation_window_days",
+                f"must be between 1 and {MAX_REEVALUATION_WINDOW_DAYS} days"))
+        if self.grade_item_ids and kind != "embedded":
+            found.append(FieldProblem(
+                "grade_item_ids",
+                "only an embedded micro-credential uses a subset of the gradebook"))
+        if len(set(self.grade_item_ids)) != len(self.grade_item_ids):
+            found.append(FieldProblem("grade_item_ids", "an item is listed twice"))
+        if known_grade_items is not None:
+            found.extend(FieldProblem(f"grade_item_ids[{i}]", "not a gradebook item of this course")
+                         for i, item in enumerate(self.grade_item_ids)
+                         if item not in known_grade_items)
+        return found

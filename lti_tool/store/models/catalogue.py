@@ -23,8 +23,6 @@ from sqlalchemy.types import TypeDecorator
 
 from lti_tool.store.db import Base, UTCDateTime, utcnow
 
-REEVALUATION_POLICIES = ("instructor", "learner_request", "automatic")
-
 
 class DecimalText(TypeDecorator):
     """An exact decimal stored as its text: SQLite has no exact numeric type."""
