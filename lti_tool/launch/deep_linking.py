@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
+import secrets
+import time
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from jwcrypto import jwt
+from sqlalchemy.orm import Session
+
+from lti_tool.errors import BadRequest, Forbidden
+from lti_tool.launch import claims as c
+from lti_tool.launch.keys import signing_jwk
+from lti_tool.launch.oidc import LAUNCH_PATH
+from lti_tool.settings import Settings
+from lti_tool.store.models.core import Platform
+
+if TYPE_CHECKING:
+    from lti_tool.web.auth import Actor
 
 
 @dataclass(frozen=True)
@@ -17,3 +35,95 @@ class DeepLinkItem:
     title: str
     text: str = ""
     custom: dict[str, str] = field(default_factory=dict)
+
+
+CATALOGUE_PENDING = "The catalogue of micro-credentials is not available yet, so there is " \
+    "nothing to place."
+RESPONSE_LIFETIME = 600
+
+
+def _placement_module() -> ModuleType | None:
+    """The catalogue's placement service, imported late: it may not be installed yet."""
+    try:
+        return importlib.import_module("lti_tool.catalogue.placement")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("lti_tool.catalogue.placement", "lti_tool.catalogue"):
+            raise
+        return None
+
+
+def placeable_items(db: Session, actor: Actor) -> tuple[list[DeepLinkItem], str | None]:
+    """What the instructor may place, and a note when the catalogue cannot say."""
+    module = _placement_module()
+    if module is None or not hasattr(module, "placeable_items"):
+        return [], CATALOGUE_PENDING
+    return list(module.placeable_items(db, actor)), None
+
+
+def place_items(db: Session, actor: Actor, item_ids: list[str]) -> list[DeepLinkItem]:
+    """Let the catalogue create what placing each item means (an Offering) and describe it."""
+    if not item_ids:
+        return []
+    module = _placement_module()
+    if module is None or not hasattr(module, "place_item"):
+        raise BadRequest(CATALOGUE_PENDING)
+    settings = actor.launch_data.get("deep_linking_settings") or {}
+    if len(item_ids) > 1 and settings.get("accept_multiple") is False:
+        raise BadRequest("The LMS accepts only one item here; choose one.")
+    if len(set(item_ids)) != len(item_ids):
+        raise BadRequest("The same item was chosen twice.")
+    return [module.place_item(db, actor, item_id) for item_id in item_ids]
+
+
+def content_item(settings: Settings, item: DeepLinkItem) -> dict:
+    """An LtiResourceLink content item launching the tool with the item's custom parameters."""
+    entry: dict = {
+        "type": "ltiResourceLink",
+        "title": item.title,
+        "url": settings.url(LAUNCH_PATH),
+        "custom": {str(k): str(v) for k, v in item.custom.items()},
+    }
+    if item.text:
+        entry["text"] = item.text
+    return entry
+
+
+def response_claims(settings: Settings, platform: Platform, launch_data: dict,
+                    items: list[DeepLinkItem], now: int | None = None) -> dict:
+    """The LtiDeepLinkingResponse claims: from the tool (iss=client_id) to the platform."""
+    now = int(time.time()) if now is None else now
+    claims: dict = {
+        "iss": platform.client_id,
+        "aud": platform.issuer,
+        "iat": now,
+        "exp": now + RESPONSE_LIFETIME,
+        "nonce": secrets.token_urlsafe(24),
+        c.DEPLOYMENT_ID: launch_data["deployment_id"],
+        c.MESSAGE_TYPE: c.DEEP_LINKING_RESPONSE,
+        c.VERSION: c.LTI_VERSION,
+        c.DL_CONTENT_ITEMS: [content_item(settings, item) for item in items],
+    }
+    data = (launch_data.get("deep_linking_settings") or {}).get("data")
+    if data is not None:
+        claims[c.DL_DATA] = data  # opaque: echoed exactly as the platform sent it
+    return claims
+
+
+def response_jwt(db: Session, settings: Settings, platform: Platform, launch_data: dict,
+                 items: list[DeepLinkItem]) -> str:
+    """The signed (RS256, the tool's `lti` key) deep-linking response."""
+    key = signing_jwk(db, settings, "lti")
+    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": key.key_id},
+                    claims=response_claims(settings, platform, launch_data, items))
+    token.make_signed_token(key)
+    return token.serialize()
+
+
+def return_url(actor: Actor) -> str:
+    """Where the response goes: the deep_link_return_url of the request, checked at launch."""
+    settings = actor.launch_data.get("deep_linking_settings") or {}
+    url = settings.get("deep_link_return_url")
+    if actor.message_type != c.DEEP_LINKING_REQUEST or not isinstance(url, str):
+        raise Forbidden("This page belongs to a deep-linking launch: start it from the LMS "
+                        "activity chooser.")
+    return url

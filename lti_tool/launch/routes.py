@@ -1,5 +1,236 @@
-"""LTI endpoints: /lti/login, /lti/launch, /lti/jwks, /lti/register."""
+"""LTI endpoints: /lti/jwks, /lti/login, /lti/launch, /lti/launch/confirm, /lti/deep-link.
 
-from flask import Blueprint
+The views only translate HTTP to the services in `oidc`, `validation`, `flow` and
+`deep_linking`. Dynamic Registration (/lti/register) is the `registration` blueprint in
+`registration_routes.py`, under the same /lti prefix.
+"""
 
-bp = Blueprint("lti", __name__, url_prefix="/lti")
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.routing import BuildError
+
+from lti_tool.errors import LaunchError, PayloadTooLarge
+from lti_tool.launch import deep_linking, flow, oidc, validation
+from lti_tool.launch import keys as tool_keys
+from lti_tool.launch.claims import DEEP_LINKING_REQUEST
+from lti_tool.launch.jwks_cache import JwksCache
+from lti_tool.settings import Settings
+from lti_tool.store.models.core import Platform
+from lti_tool.web import auth, csrf_exempt
+from lti_tool.web.db import get_db
+
+bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates",
+               static_folder="static")
+
+STATE_COOKIE_PREFIX = "lti_state_"
+COOKIE_CHECK = "lti_cookie_check"
+STORAGE_HEADER = "X-LTI-Storage-Check"
+# Room for state and form overhead around the id_token before the body counts as oversize.
+FORM_SLACK = 8192
+FRAMED = ("iframe", "frame")
+
+
+def _settings() -> Settings:
+    return current_app.config["LTI_SETTINGS"]
+
+
+def jwks_cache() -> JwksCache:
+    """The app's platform-key cache (tests may replace it in `app.extensions`)."""
+    return current_app.extensions.setdefault("lti_jwks_cache", JwksCache())
+
+
+def _state_cookie_kwargs(*, httponly: bool = True) -> dict:
+    kwargs = auth.cookie_kwargs()
+    kwargs.update(max_age=int(oidc.LOGIN_STATE_LIFETIME.total_seconds()), path="/lti/",
+                  httponly=httponly)
+    return kwargs
+
+
+def _framed() -> bool:
+    return request.headers.get("Sec-Fetch-Dest", "") in FRAMED
+
+
+@bp.get("/jwks")
+def jwks() -> Response:
+    """The tool's public keys (kid, alg RS256, use sig), for client assertions and deep links."""
+    db = get_db()
+    document = tool_keys.public_jwks(db, _settings(), "lti")
+    db.commit()  # the first request creates the key
+    response = jsonify(document)
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@csrf_exempt
+def login() -> Response | str:
+    """OIDC login initiation: remember state and nonce, send the browser to the platform."""
+    db = get_db()
+    params = request.form if request.method == "POST" else request.args
+    start = oidc.begin_login(db, _settings(), params)
+    db.commit()
+    if start.storage_target:
+        # Cookie-less capable: platform storage keeps the state; the cookie is a bonus.
+        body = render_template("launch/login_storage.html", start=start)
+        response = current_app.make_response(body)
+    elif _framed():
+        # In an LMS iframe a blocked third-party cookie would lose the state: test first.
+        retry = url_for("lti.login", _external=True, **params.to_dict())
+        body = render_template("launch/login_cookie_check.html", start=start, retry_url=retry,
+                               cookie_check=COOKIE_CHECK)
+        response = current_app.make_response(body)
+        response.set_cookie(COOKIE_CHECK, "1", **_state_cookie_kwargs(httponly=False))
+    else:
+        response = redirect(start.auth_url, code=302)
+    response.set_cookie(STATE_COOKIE_PREFIX + start.state, start.state, **_state_cookie_kwargs())
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _launch_form() -> tuple[str, str | None]:
+    """id_token and state from the form POST, refusing oversize bodies before parsing."""
+    limit = _settings().max_id_token_bytes
+    if (request.content_length or 0) > limit + FORM_SLACK:
+        raise PayloadTooLarge(f"The launch request is larger than the {limit}-byte id_token "
+                              "limit allows.")
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise LaunchError("The launch must be a form POST (application/x-www-form-urlencoded) "
+                          "carrying id_token and state.")
+    id_token = request.form.get("id_token")
+    if not id_token:
+        error = request.form.get("error")
+        if error:
+            detail = request.form.get("error_description", "")[:300]
+            raise LaunchError(f"The platform refused the login: {error[:100]} {detail}".strip())
+        raise LaunchError("The launch has no id_token field.")
+    return id_token, request.form.get("state")
+
+
+def _checked_launch() -> flow.CheckedLaunch:
+    db = get_db()
+    id_token, state = _launch_form()
+    verified = validation.verify_id_token(db, _settings(), id_token, jwks_cache())
+    return flow.check_launch(db, verified, state)
+
+
+def _home(role: str, message_type: str, sid: str | None) -> str:
+    """Where the launch lands: deep-linking chooser or the role's home page."""
+    values = {auth.SID_PARAM: sid} if sid else {}
+    if message_type == DEEP_LINKING_REQUEST:
+        return url_for("lti.deep_link", **values)
+    try:
+        return url_for(f"{role}.home", **values)
+    except BuildError:  # the pages area has not registered its home yet
+        query = f"?{auth.SID_PARAM}={sid}" if sid else ""
+        return f"/{role}/{query}"
+
+
+def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]:
+    """Write the launch in one transaction; the landing URL and the session token."""
+    db = get_db()
+    try:
+        outcome = flow.complete_launch(db, _settings(), checked)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    presentation_target = checked.launch.obj(
+        "https://purl.imsglobal.org/spec/lti/claim/launch_presentation").get("document_target")
+    # Carry sid in the URL whenever a third-party cookie may be blocked: framed launches and
+    # platform-storage launches. A new-window launch is first-party: the cookie suffices.
+    carry_sid = (cookieless or bool(checked.login.storage_target) or _framed()
+                 or presentation_target in FRAMED)
+    sid = outcome.session_token if carry_sid else None
+    return _home(outcome.role, outcome.message_type, sid), outcome.session_token
+
+
+def _with_session(response: Response, token: str, state: str) -> Response:
+    response.set_cookie(auth.COOKIE_NAME, token, **auth.cookie_kwargs())
+    response.delete_cookie(STATE_COOKIE_PREFIX + state, path="/lti/")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/launch")
+@csrf_exempt
+def launch() -> Response | str:
+    """The platform's form POST: verify, bind to the login, record, start the session."""
+    checked = _checked_launch()
+    state = checked.login.state
+    if request.cookies.get(STATE_COOKIE_PREFIX + state) == state:
+        location, token = _finish(checked, cookieless=False)
+        return _with_session(redirect(location, code=303), token, state)
+    if checked.login.storage_target:
+        # No cookie came back (third-party cookies blocked): check the state in platform
+        # storage from the page, which then confirms through /lti/launch/confirm.
+        page = render_template(
+            "launch/launch_storage.html", state=state,
+            storage_target=checked.login.storage_target,
+            platform_origin=oidc.platform_origin(checked.launch.platform),
+            id_token=request.form["id_token"], confirm_url=url_for("lti.confirm_launch"),
+            storage_header=STORAGE_HEADER)
+        response = current_app.make_response(page)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    raise LaunchError("State mismatch: the browser did not return the state cookie set at "
+                      "login (cookies blocked, or the launch was started elsewhere). Open the "
+                      "tool again from the course, in a new window if this repeats.")
+
+
+@bp.post("/launch/confirm")
+@csrf_exempt
+def confirm_launch() -> Response:
+    """Second half of a platform-storage launch, called by the tool's own launch page.
+
+    The custom header cannot be sent cross-site without a CORS preflight (never granted), so a
+    forged form post from another site cannot skip the page's platform-storage check.
+    """
+    if request.headers.get(STORAGE_HEADER) != "1" or request.headers.get(
+        "Sec-Fetch-Site", "same-origin"
+    ) != "same-origin":
+        raise LaunchError("The launch confirmation must come from the tool's own launch page.")
+    checked = _checked_launch()
+    if not checked.login.storage_target:
+        raise LaunchError("This launch did not use platform storage; it needs its state cookie.")
+    location, token = _finish(checked, cookieless=True)
+    return _with_session(jsonify({"location": location}), token, checked.login.state)
+
+
+@bp.get("/deep-link")
+@auth.require_role("instructor", "admin")
+def deep_link() -> str:
+    """The chooser: what an instructor can place in the course from a deep-linking launch."""
+    actor = auth.require_actor()
+    deep_linking.return_url(actor)
+    items, note = deep_linking.placeable_items(get_db(), actor)
+    settings = actor.launch_data.get("deep_linking_settings") or {}
+    return render_template("launch/deep_link.html", items=items, note=note,
+                           multiple=settings.get("accept_multiple") is not False)
+
+
+@bp.post("/deep-link")
+@auth.require_role("instructor", "admin")
+def deep_link_respond() -> str:
+    """Place the chosen items and hand the signed response back to the LMS (auto-submitted)."""
+    actor = auth.require_actor()
+    target = deep_linking.return_url(actor)
+    db = get_db()
+    chosen = [] if request.form.get("cancel") else request.form.getlist("item")
+    if not request.form.get("cancel") and not chosen:
+        raise LaunchError("Choose at least one micro-credential, or cancel.")
+    items = deep_linking.place_items(db, actor, chosen)
+    platform = db.get(Platform, actor.platform_id)
+    assert platform is not None
+    token = deep_linking.response_jwt(db, _settings(), platform, actor.launch_data, items)
+    db.commit()
+    return render_template("launch/deep_link_return.html", action=target, jwt=token)

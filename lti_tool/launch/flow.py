@@ -1,0 +1,154 @@
+"""The launch after the id_token verified: state, role, then one transaction of writes.
+
+`check_launch` is read-only: it ties the token to its login (state, nonce, target_link_uri,
+registration) and decides the role, so every refusal happens before anything is written.
+`complete_launch` then, in the caller's transaction, accepts the deployment, consumes the state
+and the nonce (the `UsedNonce` unique key makes a replay fail even when two worker processes
+race), upserts the people and starts the web session (`web.auth.start_session`, the one
+place sessions are made; it needs no request).
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lti_tool.errors import LaunchError
+from lti_tool.launch import claims as c
+from lti_tool.launch.people import LaunchRecord, launch_locale, record_launch
+from lti_tool.launch.platforms import accept_deployment
+from lti_tool.launch.roles import map_roles
+from lti_tool.launch.validation import VerifiedLaunch
+from lti_tool.settings import Settings
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import LoginState, UsedNonce
+from lti_tool.web.auth import start_session  # the session service the interface names
+from lti_tool.web.i18n import normalise_locale
+
+STATE_MAX = 255
+
+
+class RoleNotAllowed(LaunchError):
+    """The launch is genuine, but the person's roles give no access to this tool or message."""
+
+    status = 403
+    code = "role_not_allowed"
+
+
+@dataclass(frozen=True)
+class CheckedLaunch:
+    launch: VerifiedLaunch
+    login: LoginState
+    role: str
+
+
+@dataclass(frozen=True)
+class LaunchOutcome:
+    record: LaunchRecord
+    role: str
+    message_type: str
+    session_token: str
+
+
+def _nonce_used(db: Session, launch: VerifiedLaunch) -> bool:
+    return db.scalar(select(UsedNonce.id).where(
+        UsedNonce.platform_id == launch.platform.id, UsedNonce.nonce == launch.nonce)) is not None
+
+
+def check_state(db: Session, launch: VerifiedLaunch, state: str | None) -> LoginState:
+    """The login this launch answers; refuses unknown, expired and mismatched states."""
+    if not state:
+        raise LaunchError("The launch has no state parameter: start it again from the course.")
+    if len(state) > STATE_MAX:
+        raise LaunchError("The launch state parameter is too long.")
+    login = db.scalar(select(LoginState).where(LoginState.state == state))
+    if login is None:
+        if _nonce_used(db, launch):
+            raise LaunchError("This launch was already used: its nonce has been consumed "
+                              "(replayed id_token).")
+        raise LaunchError("The launch state is unknown or already used: open the tool again "
+                          "from the course.")
+    if login.expires_at <= utcnow():
+        raise LaunchError("The login for this launch expired: open the tool again.")
+    if login.platform_id != launch.platform.id:
+        raise LaunchError("State mismatch: the state was issued to another platform "
+                          "registration than the one that signed the id_token.")
+    if not hmac.compare_digest(login.nonce.encode(), launch.nonce.encode()):
+        raise LaunchError("The id_token nonce is not the one this tool sent at login.")
+    target = launch.get(c.TARGET_LINK_URI)
+    if login.target_link_uri and target is not None and target != login.target_link_uri:
+        raise LaunchError(f"The id_token target_link_uri {target!r} differs from the login's "
+                          f"{login.target_link_uri!r}.")
+    return login
+
+
+def launch_role(launch: VerifiedLaunch) -> str:
+    """The tool role, or a 403 that names the roles when they give no access."""
+    role = map_roles(launch.roles)
+    if role is None:
+        shown = ", ".join(launch.roles) or "none"
+        raise RoleNotAllowed(f"Your roles in this course ({shown}) give no access to the "
+                             "micro-credentials tool.")
+    if launch.message_type == c.DEEP_LINKING_REQUEST and role == "learner":
+        raise RoleNotAllowed("Only instructors can add micro-credentials to a course.")
+    return role
+
+
+def check_launch(db: Session, launch: VerifiedLaunch, state: str | None) -> CheckedLaunch:
+    """All the read-only checks after the signature: state, nonce, role."""
+    login = check_state(db, launch, state)
+    return CheckedLaunch(launch=launch, login=login, role=launch_role(launch))
+
+
+def _consume(db: Session, checked: CheckedLaunch, settings: Settings) -> None:
+    """Use up the state and the nonce; a concurrent twin of this launch fails here."""
+    launch = checked.launch
+    gone = db.execute(delete(LoginState).where(LoginState.id == checked.login.id))
+    if gone.rowcount != 1:
+        raise LaunchError("This launch was already used: its state has been consumed.")
+    leeway = timedelta(seconds=settings.jwt_leeway_seconds)
+    db.add(UsedNonce(platform_id=launch.platform.id, nonce=launch.nonce,
+                     expires_at=max(launch.expires_at, utcnow()) + leeway))
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise LaunchError("This launch was already used: its nonce has been consumed "
+                          "(replayed id_token).") from exc
+
+
+def session_launch_data(launch: VerifiedLaunch) -> dict:
+    """What later pages need from the launch: deployment, presentation, deep-linking settings."""
+    presentation = launch.obj(c.LAUNCH_PRESENTATION)
+    data: dict = {"deployment_id": launch.deployment_id}
+    for key in ("return_url", "document_target"):
+        if isinstance(presentation.get(key), str):
+            data[key] = presentation[key]
+    if launch.message_type == c.DEEP_LINKING_REQUEST:
+        data["deep_linking_settings"] = launch.obj(c.DL_SETTINGS)
+    return data
+
+
+def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch) -> LaunchOutcome:
+    """Write the launch (caller commits, or rolls back on any error)."""
+    launch = checked.launch
+    deployment = accept_deployment(db, launch.platform, launch.deployment_id)
+    _consume(db, checked, settings)
+    record = record_launch(db, launch, deployment, checked.role)
+    token = start_session(
+        db,
+        platform_id=launch.platform.id,
+        person_id=record.person.id,
+        context_id=record.context.id,
+        resource_link_id=record.resource_link.id if record.resource_link else None,
+        role=checked.role,
+        locale=normalise_locale(launch_locale(launch)) or settings.default_locale,
+        message_type=launch.message_type,
+        launch_data=session_launch_data(launch),
+    )
+    return LaunchOutcome(record=record, role=checked.role, message_type=launch.message_type,
+                         session_token=token)

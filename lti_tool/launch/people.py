@@ -1,0 +1,128 @@
+"""Upsert the person, course context, resource link and membership a launch describes.
+
+Rows are created with INSERT ... ON CONFLICT DO NOTHING on their unique keys and then read
+back and updated, so two first launches of the same course racing in two worker processes
+both succeed instead of one failing on the unique constraint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from lti_tool.launch import claims as c
+from lti_tool.launch.validation import VerifiedLaunch
+from lti_tool.store.models.core import Context, Deployment, Membership, Person, ResourceLink
+
+
+@dataclass(frozen=True)
+class LaunchRecord:
+    person: Person
+    context: Context
+    resource_link: ResourceLink | None
+    membership: Membership
+
+
+def _ensure(db: Session, model: type, keys: dict[str, Any], defaults: dict[str, Any]) -> Any:
+    """The row of `model` with unique `keys`, inserted (race-free) when missing."""
+    dialect = db.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect not in ("postgresql", "sqlite"):
+        raise RuntimeError(f"unsupported database dialect {dialect}")
+    db.execute(insert(model).values(**keys, **defaults).on_conflict_do_nothing(
+        index_elements=list(keys)))
+    query = select(model).filter_by(**keys).execution_options(populate_existing=True)
+    return db.scalars(query).one()
+
+
+def _text(value: object, limit: int) -> str:
+    """A display string cut to its column's width (names and titles are informative only)."""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _sourcedid(lis: dict) -> str | None:
+    """Canvas sends `$Person.sourcedId` unexpanded when it cannot fill it: that is no id."""
+    value = lis.get("person_sourcedid")
+    if isinstance(value, str) and value and not value.startswith("$"):
+        return value[:255]
+    return None
+
+
+def launch_locale(launch: VerifiedLaunch) -> str | None:
+    value = launch.obj(c.LAUNCH_PRESENTATION).get("locale") or launch.get("locale")
+    return value[:20] if isinstance(value, str) and value else None
+
+
+def upsert_person(db: Session, launch: VerifiedLaunch, role: str) -> Person:
+    person = _ensure(db, Person, {"platform_id": launch.platform.id, "sub": launch.sub}, {})
+    for field, limit in (("name", 500), ("given_name", 255), ("family_name", 255)):
+        if isinstance(launch.get(field), str):
+            setattr(person, field, _text(launch.get(field), limit))
+    email = launch.get("email")
+    if isinstance(email, str) and email:
+        person.email = email[:500]
+    sourcedid = _sourcedid(launch.obj(c.LIS))
+    if sourcedid:
+        person.lis_person_sourcedid = sourcedid
+    person.locale = launch_locale(launch) or person.locale
+    person.is_admin = role == "admin"
+    return person
+
+
+def upsert_context(db: Session, launch: VerifiedLaunch, deployment: Deployment) -> Context:
+    claim = launch.obj(c.CONTEXT)
+    context = _ensure(db, Context, {"platform_id": launch.platform.id,
+                                    "context_id": claim["id"]}, {})
+    context.deployment_id = deployment.id
+    context.title = _text(claim.get("title"), 500) or context.title
+    context.label = _text(claim.get("label"), 255) or context.label
+    ags = launch.obj(c.AGS_ENDPOINT)
+    if ags:
+        context.ags_lineitems_url = ags.get("lineitems")
+        context.ags_lineitem_url = ags.get("lineitem") or context.ags_lineitem_url
+        context.ags_scopes = list(ags.get("scope") or [])
+    nrps = launch.obj(c.NRPS)
+    if nrps:
+        context.nrps_url = nrps.get("context_memberships_url")
+        versions = nrps.get("service_versions")
+        context.nrps_versions = [v for v in versions if isinstance(v, str)] if isinstance(
+            versions, list) else []
+    return context
+
+
+def upsert_resource_link(db: Session, launch: VerifiedLaunch, context: Context) -> ResourceLink:
+    claim = launch.obj(c.RESOURCE_LINK)
+    link = _ensure(db, ResourceLink, {"context_id": context.id,
+                                      "resource_link_id": claim["id"]}, {})
+    link.title = _text(claim.get("title"), 500) or link.title
+    link.custom = dict(launch.obj(c.CUSTOM))
+    link.ags_lineitem_url = launch.obj(c.AGS_ENDPOINT).get("lineitem") or link.ags_lineitem_url
+    return link
+
+
+def upsert_membership(db: Session, launch: VerifiedLaunch, context: Context, person: Person,
+                      role: str) -> Membership:
+    membership = _ensure(db, Membership, {"context_id": context.id, "person_id": person.id},
+                         {"role": role})
+    membership.role = role
+    membership.lis_roles = launch.roles
+    membership.active = True
+    membership.source = "launch"
+    return membership
+
+
+def record_launch(db: Session, launch: VerifiedLaunch, deployment: Deployment,
+                  role: str) -> LaunchRecord:
+    """Upsert everything the launch says about who is where; flushes, never commits."""
+    person = upsert_person(db, launch, role)
+    context = upsert_context(db, launch, deployment)
+    link = (upsert_resource_link(db, launch, context)
+            if launch.message_type == c.RESOURCE_LINK_REQUEST else None)
+    membership = upsert_membership(db, launch, context, person, role)
+    db.flush()
+    return LaunchRecord(person=person, context=context, resource_link=link,
+                        membership=membership)

@@ -1,0 +1,327 @@
+"""Everything a launch id_token must pass before the tool believes a word of it.
+
+The checks run in this order, each failing with a `LaunchError` that names the problem and
+none of them writing to the database:
+
+1. size (413) and shape: three base64url parts, JSON objects;
+2. header: `alg` only RS256/RS384/RS512 (never `none` or HMAC), optional `kid`;
+3. registration: `iss` known, `aud` (string or list) holding a registered client_id, `azp` equal
+   to it when several audiences are present (or whenever it is sent);
+4. key: `kid` in the registration's static key set or its JWKS URL (cached, refetched once on an
+   unknown kid); an RSA signing key of at least 2048 bits whose own `alg` agrees;
+5. signature (jwcrypto);
+6. time: `exp`, `iat`, `nbf` with `settings.jwt_leeway_seconds` of skew;
+7. message: version 1.3.0, message type, `sub`, `nonce`, `deployment_id`, roles, context,
+   resource link or deep-linking settings, each of the right JSON type and a storable length;
+   then pylti1p3's message validators as a second opinion.
+
+State, nonce single use and the deployment are checked by `flow`, which owns the transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from jwcrypto import jwk, jws
+from jwcrypto.common import JWException
+from pylti1p3.exception import LtiException
+from pylti1p3.message_validators import get_validators
+from sqlalchemy.orm import Session
+
+from lti_tool.errors import LaunchError, PayloadTooLarge
+from lti_tool.launch import claims as c
+from lti_tool.launch.jwks_cache import JwksCache, find_key
+from lti_tool.launch.platforms import platforms_for_issuer
+from lti_tool.settings import Settings
+from lti_tool.store.models.core import Platform
+
+ALLOWED_ALGS = ("RS256", "RS384", "RS512")
+MIN_RSA_BITS = 2048
+ID_MAX = 255  # the width of the id columns (sub, context id, resource link id, deployment id)
+URL_MAX = 1000
+
+
+@dataclass(frozen=True)
+class VerifiedLaunch:
+    """An id_token whose signature, registration, times and claim shapes have been checked."""
+
+    platform: Platform
+    header: dict
+    claims: dict
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.claims.get(name, default)
+
+    def obj(self, name: str) -> dict:
+        """A claim that is a JSON object (already type-checked), or {} when absent."""
+        value = self.claims.get(name)
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def message_type(self) -> str:
+        return self.claims[c.MESSAGE_TYPE]
+
+    @property
+    def nonce(self) -> str:
+        return self.claims["nonce"]
+
+    @property
+    def sub(self) -> str:
+        return self.claims["sub"]
+
+    @property
+    def deployment_id(self) -> str:
+        return self.claims[c.DEPLOYMENT_ID]
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.claims.get(c.ROLES) or [])
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(self.claims["exp"], UTC)
+
+
+def _b64json(part: str, what: str) -> dict:
+    try:
+        raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        value = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise LaunchError(f"Malformed id_token: its {what} is not base64url-encoded JSON.") from exc
+    if not isinstance(value, dict):
+        raise LaunchError(f"Malformed id_token: its {what} is not a JSON object.")
+    return value
+
+
+def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
+    """Header and claims of a compact JWS, refusing oversize and malformed tokens."""
+    if len(id_token.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise PayloadTooLarge(f"The id_token is larger than {max_bytes} bytes.")
+    parts = id_token.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise LaunchError("Malformed id_token: a signed JWT has three non-empty dot-separated "
+                          f"parts, this one has {len(parts)}.")
+    header = _b64json(parts[0], "header")
+    claims = _b64json(parts[1], "payload")
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGS:
+        raise LaunchError(f"id_token alg {alg!r} is not accepted: only "
+                          f"{', '.join(ALLOWED_ALGS)} signatures are (never none or HMAC).")
+    kid = header.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > 200):
+        raise LaunchError("id_token header kid must be a non-empty string.")
+    return header, claims
+
+
+def _string(value: object, name: str, *, max_len: int = ID_MAX) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise LaunchError(f"The id_token claim {name} is missing or not a non-empty string.")
+    if len(value) > max_len:
+        raise LaunchError(f"The id_token claim {name} is longer than {max_len} characters.")
+    return value
+
+
+def _object(claims: dict, name: str, *, required: bool) -> dict | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise LaunchError(f"The id_token has no {name} claim.")
+        return None
+    if not isinstance(value, dict):
+        raise LaunchError(f"The id_token claim {name} must be a JSON object.")
+    return value
+
+
+def _url(value: object, name: str) -> str:
+    text = _string(value, name, max_len=URL_MAX)
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise LaunchError(f"The id_token claim {name} is not an http(s) URL: {text[:200]!r}.")
+    return text
+
+
+def select_platform(db: Session, claims: dict) -> Platform:
+    """The registration the token is for: (iss, the client_id among aud, azp)."""
+    iss = _string(claims.get("iss"), "iss", max_len=500)
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not audiences or not all(
+        isinstance(a, str) and a for a in audiences
+    ):
+        raise LaunchError("The id_token aud must be a client_id string or a list of them.")
+    registered = {p.client_id: p for p in platforms_for_issuer(db, iss)}
+    if not registered:
+        raise LaunchError(f"Unknown issuer {iss!r}: no platform registration has this issuer.")
+    azp = claims.get("azp")
+    if azp is not None and not isinstance(azp, str):
+        raise LaunchError("The id_token azp must be a string.")
+    if len(audiences) > 1:
+        if not azp:
+            raise LaunchError(f"The id_token names several audiences {audiences!r} but no azp.")
+        if azp not in audiences:
+            raise LaunchError(f"The id_token azp {azp!r} is not one of its audiences.")
+        if azp not in registered:
+            raise LaunchError(f"The id_token azp {azp!r} is not a client_id registered for {iss}.")
+        return registered[azp]
+    client_id = audiences[0]
+    if client_id not in registered:
+        raise LaunchError(
+            f"The id_token aud {client_id!r} is not a client_id registered for {iss}. "
+            "Moodle sends an activity's legacy 'consumer key' as aud when that field is set: "
+            "clear it in the activity (or tool) settings."
+        )
+    if azp is not None and azp != client_id:
+        raise LaunchError(f"The id_token azp {azp!r} does not match its aud {client_id!r}.")
+    return registered[client_id]
+
+
+def platform_key(platform: Platform, kid: str | None, cache: JwksCache) -> dict:
+    """The platform's public JWK for `kid`: its static key set first, then its JWKS URL."""
+    found = find_key(platform.key_set, kid) if isinstance(platform.key_set, dict) else None
+    if found is None and platform.key_set_url:
+        found = cache.key(platform.key_set_url, kid)
+    if found is None:
+        where = platform.key_set_url or "the registration's static key set"
+        if kid is None:
+            raise LaunchError(f"The id_token header has no kid and {where} does not hold "
+                              "exactly one RSA key to use instead.")
+        raise LaunchError(f"Unknown kid {kid!r}: {where} has no key with that id.")
+    return found
+
+
+def _verifying_key(jwk_dict: dict, alg: str) -> jwk.JWK:
+    kid = jwk_dict.get("kid")
+    if jwk_dict.get("kty") != "RSA":
+        raise LaunchError(f"Platform key {kid!r} is not an RSA key; {alg} needs one.")
+    if jwk_dict.get("alg") not in (None, alg):
+        raise LaunchError(f"Platform key {kid!r} is for {jwk_dict['alg']}, the id_token "
+                          f"says {alg}.")
+    if jwk_dict.get("use") not in (None, "sig"):
+        raise LaunchError(f"Platform key {kid!r} is not a signing key (use={jwk_dict['use']!r}).")
+    try:
+        key = jwk.JWK(**{k: v for k, v in jwk_dict.items() if k != "d"})
+        bits = key.get_op_key("verify").key_size
+    except (JWException, ValueError, TypeError) as exc:
+        raise LaunchError(f"Platform key {kid!r} is malformed.") from exc
+    if bits < MIN_RSA_BITS:
+        raise LaunchError(f"Platform key {kid!r} has {bits} bits; at least {MIN_RSA_BITS} "
+                          "are required.")
+    return key
+
+
+def verify_signature(id_token: str, alg: str, key: jwk.JWK) -> None:
+    try:
+        token = jws.JWS()
+        token.deserialize(id_token)
+        token.allowed_algs = list(ALLOWED_ALGS)
+        token.verify(key, alg=alg)
+    except (JWException, ValueError, TypeError) as exc:
+        raise LaunchError("The id_token signature does not verify with the platform's key "
+                          f"{key.get('kid')!r}.") from exc
+
+
+def _instant(value: float) -> str:
+    return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds")
+
+
+def _numeric(claims: dict, name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+        0 <= value < 1e11
+    ):
+        raise LaunchError(f"The id_token claim {name} is missing or not a NumericDate.")
+    return float(value)
+
+
+def check_times(claims: dict, leeway: int, now: float) -> None:
+    exp = _numeric(claims, "exp", required=True)
+    iat = _numeric(claims, "iat", required=True)
+    nbf = _numeric(claims, "nbf", required=False)
+    assert exp is not None and iat is not None
+    if exp <= now - leeway:
+        raise LaunchError(f"The id_token expired at {_instant(exp)} (now {_instant(now)}, "
+                          f"{leeway} s of clock skew allowed).")
+    if iat > now + leeway:
+        raise LaunchError(f"The id_token was issued in the future ({_instant(iat)}; now "
+                          f"{_instant(now)}): check the LMS clock.")
+    if nbf is not None and nbf > now + leeway:
+        raise LaunchError(f"The id_token is not valid before {_instant(nbf)}.")
+
+
+def check_message(claims: dict) -> None:
+    """Version, message type and the claims this tool needs, each of the right type."""
+    version = claims.get(c.VERSION)
+    if version != c.LTI_VERSION:
+        raise LaunchError(f"Unsupported LTI version {version!r}: this tool speaks 1.3.0.")
+    message_type = claims.get(c.MESSAGE_TYPE)
+    if message_type not in c.MESSAGE_TYPES:
+        raise LaunchError(f"Unsupported message type {message_type!r}: this tool accepts "
+                          f"{' and '.join(c.MESSAGE_TYPES)}.")
+    _string(claims.get("sub"), "sub")
+    _string(claims.get("nonce"), "nonce")
+    _string(claims.get(c.DEPLOYMENT_ID), c.DEPLOYMENT_ID)
+    roles = claims.get(c.ROLES)
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise LaunchError(f"The id_token claim {c.ROLES} must be a list of strings.")
+    context = _object(claims, c.CONTEXT, required=True)
+    assert context is not None
+    _string(context.get("id"), c.CONTEXT + ".id")
+    if claims.get(c.TARGET_LINK_URI) is not None:
+        _url(claims[c.TARGET_LINK_URI], c.TARGET_LINK_URI)
+    for name in (c.CUSTOM, c.LAUNCH_PRESENTATION, c.LIS, c.AGS_ENDPOINT, c.NRPS):
+        _object(claims, name, required=False)
+    ags = claims.get(c.AGS_ENDPOINT) or {}
+    for key in ("lineitems", "lineitem"):
+        if ags.get(key) is not None:
+            _url(ags[key], f"{c.AGS_ENDPOINT}.{key}")
+    if ags.get("scope") is not None and not (
+        isinstance(ags["scope"], list) and all(isinstance(s, str) for s in ags["scope"])
+    ):
+        raise LaunchError(f"The id_token claim {c.AGS_ENDPOINT}.scope must be a list of strings.")
+    nrps = claims.get(c.NRPS) or {}
+    if nrps.get("context_memberships_url") is not None:
+        _url(nrps["context_memberships_url"], f"{c.NRPS}.context_memberships_url")
+    if message_type == c.RESOURCE_LINK_REQUEST:
+        link = _object(claims, c.RESOURCE_LINK, required=True)
+        assert link is not None
+        _string(link.get("id"), c.RESOURCE_LINK + ".id")
+    else:
+        settings = _object(claims, c.DL_SETTINGS, required=True)
+        assert settings is not None
+        _url(settings.get("deep_link_return_url"), c.DL_SETTINGS + ".deep_link_return_url")
+        accept = settings.get("accept_types")
+        if not isinstance(accept, list) or "ltiResourceLink" not in accept:
+            raise LaunchError("The deep-linking request does not accept ltiResourceLink items, "
+                              "the only kind this tool places.")
+    _pylti1p3_second_opinion(claims)
+
+
+def _pylti1p3_second_opinion(claims: dict) -> None:
+    """pylti1p3's own per-message validators, run on claims whose types are already known."""
+    for validator in get_validators():
+        if validator.can_validate(claims):
+            try:
+                validator.validate(claims)
+            except LtiException as exc:
+                raise LaunchError(f"The launch message is incomplete: {exc}.") from exc
+
+
+def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksCache,
+                    now: float | None = None) -> VerifiedLaunch:
+    """Run checks 1-7 on `id_token`; no database writes."""
+    header, claims = parse_token(id_token, settings.max_id_token_bytes)
+    platform = select_platform(db, claims)
+    key = _verifying_key(platform_key(platform, header.get("kid"), cache), header["alg"])
+    verify_signature(id_token, header["alg"], key)
+    check_times(claims, settings.jwt_leeway_seconds, time.time() if now is None else now)
+    check_message(claims)
+    return VerifiedLaunch(platform=platform, header=header, claims=claims)
