@@ -1,0 +1,235 @@
+"""Verify a credential given as JSON, VC-JWT, or a baked PNG or SVG, reporting each check.
+
+Shared by `POST /verify` and `lti-tool verify FILE`. The input is untrusted: reading failures
+raise `BadRequest`; everything after reading becomes a failed check, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+from sqlalchemy.orm import Session
+
+from lti_tool.badges import baking, dataintegrity, jsonld, vcjwt
+from lti_tool.badges.signing import ed25519_resolver, issuer_facts, jwk_resolver
+from lti_tool.badges.status import is_revoked
+from lti_tool.errors import BadRequest
+from lti_tool.settings import Settings
+from lti_tool.store.db import utcnow
+
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "achievementcredential.json"
+JWT_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+@dataclass
+class Check:
+    name: str
+    passed: bool | None  # None: could not be checked here (not a failure)
+    message: str
+
+
+@dataclass
+class Report:
+    format: str
+    credential: dict | None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.checks) and all(check.passed is not False for check in self.checks)
+
+    @property
+    def status(self) -> str:
+        """valid | revoked | expired | not_yet_valid | invalid, for people and badges."""
+        failed = {check.name for check in self.checks if check.passed is False}
+        if not failed:
+            return "valid"
+        if failed == {"status"}:
+            return "revoked"
+        if failed == {"dates"}:
+            expired = any(c.name == "dates" and "expired" in c.message for c in self.checks)
+            return "expired" if expired else "not_yet_valid"
+        return "invalid"
+
+    def to_dict(self) -> dict:
+        credential = self.credential or {}
+        issuer = credential.get("issuer")
+        return {
+            "valid": self.valid,
+            "status": self.status,
+            "format": self.format,
+            "credential": {
+                "id": credential.get("id"),
+                "name": credential.get("name"),
+                "issuer": issuer.get("name") if isinstance(issuer, dict) else issuer,
+                "validFrom": credential.get("validFrom"),
+            } if self.credential else None,
+            "checks": [{"name": c.name, "passed": c.passed, "message": c.message}
+                       for c in self.checks],
+        }
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft201909Validator:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    return jsonschema.Draft201909Validator(
+        schema, format_checker=jsonschema.Draft201909Validator.FORMAT_CHECKER)
+
+
+def schema_errors(credential: dict) -> list[str]:
+    """1EdTech's AchievementCredential JSON Schema, as messages with their paths."""
+    errors = sorted(_validator().iter_errors(credential), key=lambda e: list(e.path))
+    return [f"{'/'.join(str(p) for p in e.path) or '(root)'}: {e.message[:200]}"
+            for e in errors]
+
+
+def _parse_text(text: str) -> tuple[dict, str | None]:
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            credential = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest(f"The file is not valid JSON: {exc}") from None
+        if not isinstance(credential, dict):
+            raise BadRequest("The JSON is not a credential object.")
+        return credential, None
+    if JWT_PATTERN.match(text):
+        try:
+            _header, payload = vcjwt.unverified(text)
+        except (vcjwt.JwtError, RecursionError) as exc:
+            raise BadRequest(f"The JWT cannot be read: {exc}") from None
+        return payload, text
+    raise BadRequest("Not a credential: expected JSON, a VC-JWT, or a baked PNG or SVG image.")
+
+
+def read_credential(data: bytes) -> tuple[str, dict, str | None]:
+    """(format, credential, jwt or None) from uploaded bytes; BadRequest when unreadable."""
+    try:
+        if data.startswith(baking.PNG_SIGNATURE):
+            credential, token = _parse_text(baking.extract_png(data))
+            return "png", credential, token
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BadRequest("The file is neither a PNG image nor UTF-8 text.") from None
+        if text.lstrip().startswith("<"):
+            credential, token = _parse_text(baking.extract_svg(text))
+            return "svg", credential, token
+        credential, token = _parse_text(text)
+        return ("jwt" if token else "json"), credential, token
+    except baking.BakingError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _guard(name: str, run: Callable[[], Check]) -> Check:
+    """A check that crashes on hostile input is a failed check, not a server error."""
+    try:
+        return run()
+    except Exception as exc:
+        return Check(name, False, f"could not be checked: {type(exc).__name__}: {exc}"[:300])
+
+
+def _when(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("not a date-time string")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"{value} has no time zone")
+    return moment
+
+
+class Verifier:
+    """Runs the checks against this installation's keys and status lists."""
+
+    def __init__(self, db: Session, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.issuer_id = issuer_facts(settings).id
+        self.loader = jsonld.loader_for(settings.base_url)
+        self.leeway = timedelta(seconds=settings.jwt_leeway_seconds)
+
+    def verify_bytes(self, data: bytes) -> Report:
+        kind, credential, token = read_credential(data)
+        return self.verify(credential, token, kind)
+
+    def verify(self, credential: dict, token: str | None, kind: str) -> Report:
+        report = Report(format=kind, credential=credential)
+        report.checks.append(Check("format", True, f"read a credential from {kind.upper()}"))
+        report.checks.append(_guard("schema", lambda: self._schema(credential)))
+        if token is not None:
+            report.checks.append(_guard("jwt", lambda: self._jwt(token)))
+        embedded = credential if token is None else vcjwt.strip_claims(credential)
+        report.checks.append(_guard("proof", lambda: self._proof(embedded, token is None)))
+        report.checks.append(_guard("issuer", lambda: self._issuer(credential)))
+        report.checks.append(_guard("dates", lambda: self._dates(credential)))
+        report.checks.append(_guard("status", lambda: self._status(credential)))
+        return report
+
+    def _schema(self, credential: dict) -> Check:
+        errors = schema_errors(credential)
+        if errors:
+            return Check("schema", False, "; ".join(errors[:5]))
+        return Check("schema", True, "valid against 1EdTech's Open Badges 3.0 JSON Schema")
+
+    def _jwt(self, token: str) -> Check:
+        try:
+            header, _payload = vcjwt.verify(token, jwk_resolver(self.db, self.settings))
+        except vcjwt.JwtError as exc:
+            return Check("jwt", False, str(exc))
+        return Check("jwt", True, f"VC-JWT signature ({header['alg']}) and OB 3.0 claims valid")
+
+    def _proof(self, credential: dict, required: bool) -> Check:
+        if "proof" not in credential and not required:
+            return Check("proof", None, "no embedded proof (the JWT signature covers it)")
+        try:
+            proof = dataintegrity.verify(credential, ed25519_resolver(self.db, self.settings),
+                                         self.loader)
+        except dataintegrity.ProofError as exc:
+            return Check("proof", False, str(exc))
+        return Check("proof", True, f"{proof['cryptosuite']} Data Integrity proof valid")
+
+    def _issuer(self, credential: dict) -> Check:
+        issuer = credential.get("issuer")
+        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
+        if issuer_id != self.issuer_id:
+            return Check("issuer", False, f"issued by {issuer_id!r}, not by this institution "
+                                          f"({self.issuer_id}); its keys are unknown here")
+        return Check("issuer", True, f"signed with a key {self.issuer_id} publishes")
+
+    def _dates(self, credential: dict) -> Check:
+        now = utcnow()
+        valid_from = _when(credential.get("validFrom"))
+        if valid_from > now + self.leeway:
+            return Check("dates", False, f"not valid before {credential['validFrom']}")
+        if credential.get("validUntil"):
+            if _when(credential["validUntil"]) <= now - self.leeway:
+                return Check("dates", False, f"expired on {credential['validUntil']}")
+            return Check("dates", True, f"valid until {credential['validUntil']}")
+        return Check("dates", True, f"valid since {credential['validFrom']}, no expiry")
+
+    def _status(self, credential: dict) -> Check:
+        entry = credential.get("credentialStatus")
+        if entry is None:
+            return Check("status", None, "the credential has no status entry")
+        entries = entry if isinstance(entry, list) else [entry]
+        prefix = self.settings.url("/status/")
+        for item in entries:
+            if item.get("type") != "BitstringStatusListEntry":
+                continue
+            url = str(item.get("statusListCredential", ""))
+            if not url.startswith(prefix):
+                return Check("status", None, f"status list {url} is not this tool's")
+            revoked = is_revoked(self.db, url[len(prefix):], int(item["statusListIndex"]))
+            if revoked is None:
+                return Check("status", False, f"status list {url} does not exist")
+            if revoked:
+                return Check("status", False, "revoked by the issuer")
+            return Check("status", True, "not revoked (Bitstring Status List)")
+        return Check("status", None, "no Bitstring Status List entry")

@@ -1,0 +1,111 @@
+"""Issuing on pass: the credential's content, both proofs, holding, pathways, idempotence."""
+
+from __future__ import annotations
+
+import json
+
+from lti_tool.badges import issuance, jsonld, vcjwt
+from lti_tool.badges.signing import jwk_resolver
+from lti_tool.badges.verify import Verifier
+from lti_tool.store.models.badges import Credential, HeldPass
+from tests.badges.conftest import PASSED_AT, assert_schema_valid
+
+LEVELS = {"LO1": "exemplary", "LO2": "proficient"}
+
+
+def _issue(world, person, version, levels=LEVELS):  # noqa: ANN001, ANN202
+    return issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
+                                  mc_version_id=version.id, offering_id=None,
+                                  outcome_levels=levels, passed_at=PASSED_AT)
+
+
+def test_issued_credential_carries_the_micro_credential_and_validates(world) -> None:
+    person, version = world.person(), world.micro_credential()
+    credential = _issue(world, person, version)
+    document = json.loads(credential.document)
+    assert_schema_valid(document)
+    subject = document["credentialSubject"]
+    achievement = subject["achievement"]
+    assert achievement["achievementType"] == "MicroCredential"
+    assert achievement["id"] == world.settings.url(f"/achievements/{version.id}")
+    assert achievement["creditsAvailable"] == 2
+    assert {a["targetFramework"] for a in achievement["alignment"]} == {
+        "European Qualifications Framework", "Turkish Qualifications Framework"}
+    assert "LO1" in achievement["criteria"]["narrative"]
+    assert "Proficient (70% or more)" in achievement["criteria"]["narrative"]
+    assert [r["achievedLevel"].rsplit("-", 1)[1] for r in subject["result"]] == [
+        "exemplary", "proficient"]
+    email = next(i for i in subject["identifier"] if i["identityType"] == "emailAddress")
+    assert email["hashed"] and "ada@" not in json.dumps(document)
+    assert document["credentialStatus"]["type"] == "BitstringStatusListEntry"
+    assert document["issuer"]["id"] == world.settings.url("/issuers/institution")
+    assert achievement["notionalWorkloadHours"] == "25"
+
+
+def test_extension_terms_survive_json_ld_expansion(world) -> None:
+    credential = _issue(world, world.person(), world.micro_credential())
+    expanded = json.dumps(jsonld.expand(json.loads(credential.document),
+                                        jsonld.loader_for(world.settings.base_url)))
+    vocab = jsonld.extension_url(world.settings.base_url) + "#"
+    for term in jsonld.EXTENSION_TERMS:
+        assert vocab + term in expanded, term
+    assert "issuer-dependent" not in expanded
+
+
+def test_both_proofs_verify_and_the_jwt_follows_ob3_claim_rules(world) -> None:
+    credential = _issue(world, world.person(), world.micro_credential())
+    header, payload = vcjwt.verify(credential.jwt, jwk_resolver(world.db, world.settings))
+    document = json.loads(credential.document)
+    assert header["alg"] == "RS256" and header["typ"] == "JWT"
+    assert header["kid"].startswith(world.settings.url("/keys/"))
+    assert payload["iss"] == document["issuer"]["id"] and payload["jti"] == document["id"]
+    assert payload["sub"] == document["credentialSubject"]["id"]
+    assert vcjwt.strip_claims(payload) == document
+    assert_schema_valid(payload)
+    for data in (credential.document.encode(), credential.jwt.encode()):
+        report = Verifier(world.db, world.settings).verify_bytes(data)
+        assert report.valid, report.to_dict()
+
+
+def test_issuing_twice_returns_the_same_credential(world) -> None:
+    person, version = world.person(), world.micro_credential()
+    first = _issue(world, person, version)
+    again = _issue(world, person, version, {"LO1": "proficient", "LO2": "proficient"})
+    assert again.id == first.id
+    assert world.db.query(Credential).count() == 1
+
+
+def test_a_lapsed_micro_credential_holds_the_pass_until_revalidated(world) -> None:
+    person, version = world.person(), world.micro_credential(status="lapsed")
+    assert _issue(world, person, version) is None
+    assert _issue(world, person, version) is None
+    assert world.db.query(HeldPass).count() == 1
+    assert issuance.issue_held(world.db, world.settings, version.id) == []
+    version.status = "approved"
+    issued = issuance.issue_held(world.db, world.settings, version.id)
+    assert [c.person_id for c in issued] == [person.id]
+    assert world.db.query(HeldPass).one().released_at is not None
+    assert issuance.issue_held(world.db, world.settings, version.id) == []
+
+
+def test_pathway_is_issued_when_every_component_is_held(world) -> None:
+    person = world.person()
+    first, second = world.micro_credential("A-1"), world.micro_credential("B-2")
+    pathway = world.micro_credential("PATH", outcomes=0, requires=(first.micro_credential,
+                                                                   second.micro_credential))
+    _issue(world, person, first)
+    assert issuance.find_credential(world.db, person.id, pathway.id) is None
+    _issue(world, person, second)
+    awarded = issuance.find_credential(world.db, person.id, pathway.id)
+    assert awarded is not None and awarded.via_pathway
+    document = json.loads(awarded.document)
+    assert_schema_valid(document)
+    assert "A-1" in document["credentialSubject"]["achievement"]["criteria"]["narrative"]
+
+
+def test_status_indexes_are_random_not_sequential(world) -> None:
+    version = world.micro_credential()
+    indexes = [_issue(world, world.person(f"p{i}", f"p{i}@x.edu"), version).status_index
+               for i in range(6)]
+    assert len(set(indexes)) == 6
+    assert indexes != sorted(indexes) or max(indexes) - min(indexes) > 100
