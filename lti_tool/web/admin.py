@@ -21,8 +21,9 @@ bp.record_once(install_on_setup)
 AUDIT_PAGE_SIZE = 50
 # Pages other areas own; each shows only once its endpoint exists.
 OFFICE_LINKS = (
-    ("registration_admin.platforms", _l("Platforms and registrations")),
+    ("platforms.index", _l("Platforms and registrations")),
     ("catalogue.office_list", _l("Catalogue")),
+    ("catalogue.office_due", _l("Revalidation list")),
     ("badges_office.credentials", _l("Issued credentials and revocation")),
 )
 MC_ENDPOINT = "catalogue.office_detail"

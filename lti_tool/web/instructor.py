@@ -1,23 +1,108 @@
-"""Pages for the instructor role: the course overview (learners x learning outcomes)."""
+"""Pages for the instructor role: the course overview (learners x learning outcomes) and CSV.
+
+Sorting and filtering happen on the server with plain links and a GET form, so they work with
+a keyboard, without scripts, and inside any LMS iframe. Actions (mapping, scoring, granting a
+re-evaluation, finalizing, syncing) belong to other areas: the page links or posts to them.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import csv
+import io
+
+from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from lti_tool.web import view_models
-from lti_tool.web.auth import require_actor, require_role
+from lti_tool.web.auth import Actor, require_actor, require_role
 from lti_tool.web.db import get_db
-from lti_tool.web.jinja import install_on_setup
+from lti_tool.web.jinja import install_on_setup, optional_url, status_label
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 bp.record_once(install_on_setup)
+
+# Other areas' endpoints the overview offers, shown only once they exist.
+ACTION_ENDPOINTS = {
+    "mapping": "grades.mapping",
+    "score": "grades.score_rubrics",
+    "finalize": "grades.finalize",
+    "grant": "grades.grant_reevaluation",
+    "sync": "sync.sync_now",
+    "sync_status": "sync.status",
+    "settings": "catalogue.instructor_offering",
+    "offerings": "catalogue.instructor_offerings",
+}
+
+FILTER_LABELS = {
+    "all": _l("all learners"),
+    "passed": _l("passed"),
+    "failed": _l("failed"),
+    "eligible": _l("eligible for re-evaluation"),
+    "not_assessed": _l("not yet assessed"),
+}
+
+
+def _overview(actor: Actor) -> tuple[view_models.Overview, dict]:
+    """The overview for the request's query arguments, and those arguments cleaned."""
+    args = {
+        "offering": request.args.get("offering", type=int),
+        "show": request.args.get("show", "all") if request.args.get("show") in
+        view_models.FILTERS else "all",
+        "sort": request.args.get("sort", "name")[:50],
+        "dir": "desc" if request.args.get("dir") == "desc" else "asc",
+    }
+    overview = view_models.course_overview(
+        get_db(), actor, offering_id=args["offering"], show=args["show"], sort=args["sort"],
+        descending=args["dir"] == "desc")
+    return overview, args
 
 
 @bp.get("/")
 @require_role("instructor")
 def home() -> str:
     actor = require_actor()
-    db = get_db()
-    course = view_models.course_of(db, actor)
-    learner_count = view_models.learner_count(db, actor)
-    return render_template("instructor/home.html", course=course, learner_count=learner_count)
+    overview, args = _overview(actor)
+    offering = overview.offering
+    threshold = ""
+    if offering is not None and offering.mc_version.outcomes:
+        threshold = offering.mc_version.outcomes[0].threshold
+    return render_template(
+        "instructor/home.html", course=view_models.course_of(get_db(), actor),
+        overview=overview, args=args, filters=view_models.FILTERS, actions=ACTION_ENDPOINTS,
+        filter_labels={k: str(v) for k, v in FILTER_LABELS.items()},
+        outcome_columns=[(o.code, o.code) for o in offering.mc_version.outcomes]
+        if offering else [],
+        grant_url_base=optional_url(ACTION_ENDPOINTS["grant"], offering_id=offering.id)
+        if offering else None,
+        # words for the cells, translated once rather than ten thousand times
+        not_assessed_text=_("not yet assessed"), attained_text=_("(attained)"),
+        below_text=_("(below the threshold)"), threshold=threshold)
+
+
+@bp.get("/overview.csv")
+@require_role("instructor")
+def overview_csv() -> Response:
+    """The grid as CSV (same filter and order as on screen), one row per learner."""
+    overview, _args = _overview(require_actor())
+    codes = [o.code for o in overview.offering.mc_version.outcomes] if overview.offering else []
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([_("Name"), _("Email"), _("Status"), *[f"{c} {_('level')}" for c in codes],
+                     *[f"{c} %" for c in codes]])
+    for row in overview.rows:
+        writer.writerow([
+            _csv_safe(row.person.name), _csv_safe(row.person.email or ""),
+            status_label(row.status),
+            *[_csv_safe(c.level["label"]) if c.level else "" for c in row.cells],
+            *["" if c.percent is None else str(c.percent) for c in row.cells],
+        ])
+    name = f"overview-{overview.offering.mc_version.micro_credential.code}.csv" \
+        if overview.offering else "overview.csv"
+    return Response(buffer.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _csv_safe(value: str) -> str:
+    """Keep spreadsheet programs from running names that start like a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

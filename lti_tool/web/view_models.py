@@ -13,9 +13,10 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.errors import NotFound
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
-from lti_tool.store.models.core import AuditEntry, Context, Membership, Platform
+from lti_tool.store.models.core import AuditEntry, Context, Membership, Person, Platform
 from lti_tool.store.models.evaluation import Decision, ReevaluationRequest
 from lti_tool.web.auth import Actor
 
@@ -243,3 +244,95 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
             request=requests.get(decision.id) if decision else None,
         ))
     return result
+
+
+# --- Instructor overview --------------------------------------------------------------------
+
+FILTERS = ("all", "passed", "failed", "eligible", "not_assessed")
+FAILED_STATUSES = ("failed", "failed_final")
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One learner of the course: decision status and a cell per outcome."""
+
+    person: Person
+    decision: Decision | None
+    cells: list[OutcomeProgress]
+
+    @property
+    def status(self) -> str:
+        """The decision's status, or `not_assessed` while nothing has been marked."""
+        if self.decision is None:
+            return "not_assessed"
+        if self.decision.status == "in_progress" and all(
+                c.status == NOT_ASSESSED for c in self.cells):
+            return "not_assessed"
+        return self.decision.status
+
+    @property
+    def eligible_for_reevaluation(self) -> bool:
+        return (self.decision is not None and self.decision.status == "failed"
+                and self.decision.reevaluations_used == 0)
+
+    def matches(self, show: str) -> bool:
+        if show == "passed":
+            return self.status == "passed"
+        if show == "failed":
+            return self.status in FAILED_STATUSES
+        if show == "eligible":
+            return self.eligible_for_reevaluation
+        if show == "not_assessed":
+            return self.status == "not_assessed"
+        return True
+
+
+@dataclass(frozen=True)
+class Overview:
+    offering: Offering | None
+    offerings: list[Offering]
+    rows: list[OverviewRow]
+    counts: dict[str, int]
+    total: int
+
+
+def _sort_key(sort: str, outcome_codes: list[str]):  # noqa: ANN202
+    if sort == "status":
+        return lambda r: (r.status, r.person.name.lower())
+    if sort in outcome_codes:
+        index = outcome_codes.index(sort)
+        return lambda r: (r.cells[index].percent is None, r.cells[index].percent or 0,
+                          r.person.name.lower())
+    return lambda r: (r.person.family_name.lower(), r.person.name.lower())
+
+
+def course_overview(db: Session, actor: Actor, *, offering_id: int | None, show: str = "all",
+                    sort: str = "name", descending: bool = False) -> Overview:
+    """Learners x outcomes of one offering of the actor's course, in a fixed number of queries."""
+    offerings = offerings_of(db, actor)
+    offering = next((o for o in offerings if o.id == offering_id), None) if offering_id \
+        else (offerings[0] if offerings else None)
+    if offering_id and offering is None:
+        raise NotFound("This course has no such micro-credential offering.")
+    learners = db.scalars(
+        select(Person).join(Membership, Membership.person_id == Person.id)
+        .where(Membership.context_id == actor.context_id, Membership.role == "learner",
+               Membership.active.is_(True), Person.platform_id == actor.platform_id)
+    ).all() if actor.context_id is not None else []
+    decisions: dict[int, Decision] = {}
+    outcomes: list[LearningOutcome] = []
+    if offering is not None:
+        outcomes = list(offering.mc_version.outcomes)
+        decisions = {d.person_id: d for d in db.scalars(
+            select(Decision).where(Decision.offering_id == offering.id,
+                                   Decision.platform_id == actor.platform_id))}
+    rows = []
+    for person in learners:
+        decision = decisions.get(person.id)
+        stored = decision.outcomes if decision else {}
+        rows.append(OverviewRow(person, decision,
+                                [outcome_progress(o, stored.get(o.code)) for o in outcomes]))
+    counts = {name: sum(1 for r in rows if r.matches(name)) for name in FILTERS}
+    shown = [r for r in rows if r.matches(show if show in FILTERS else "all")]
+    shown.sort(key=_sort_key(sort, [o.code for o in outcomes]), reverse=descending)
+    return Overview(offering, offerings, shown, counts, len(rows))

@@ -1,0 +1,78 @@
+"""The instructor overview: grid with words for colours, filters, sorting, CSV, scoping."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.pages.seed import seed_course, seed_decision, seed_offering
+
+
+def overview(client, token: str, **args) -> str:
+    reply = client.get("/instructor/", query_string={"sid": token, **args})
+    assert reply.status_code == 200, reply.get_data(True)[:500]
+    return reply.get_data(as_text=True)
+
+
+def seed_three(db, course):
+    """learner1 failed (eligible), learner2 passed, learner3 not yet assessed."""
+    seed_decision(db, course, "learner1", [80, 60, None], status="failed")
+    seed_decision(db, course, "learner2", [90, 75, 88], status="passed")
+
+
+def test_grid_cells_say_in_words_what_the_colour_says(client, db) -> None:
+    course = seed_offering(db, seed_course(db, learners=3))
+    seed_three(db, course)
+    html = overview(client, course.tokens["instructor"])
+    assert "Learner1 Example" in html and "Learner3 Example" in html
+    assert "✓ Proficient · 80%" in html and "(attained)" in html
+    assert "✗ Developing · 60%" in html and "(below the threshold)" in html
+    assert "not yet assessed" in html
+    assert "<dt>Passed</dt><dd>1</dd>" in html
+    assert "<dt>Eligible for re-evaluation</dt><dd>1</dd>" in html
+
+
+def test_filters_and_sorting(client, db) -> None:
+    course = seed_offering(db, seed_course(db, learners=3))
+    seed_three(db, course)
+    token = course.tokens["instructor"]
+    passed = overview(client, token, show="passed")
+    assert "Learner2 Example" in passed and "Learner1 Example" not in passed
+    eligible = overview(client, token, show="eligible")
+    assert "Learner1 Example" in eligible and "Learner2 Example" not in eligible
+    pending = overview(client, token, show="not_assessed")
+    assert "Learner3 Example" in pending and "Learner1 Example" not in pending
+    by_lo2 = overview(client, token, sort="LO2", dir="desc")
+    assert by_lo2.index("Learner2 Example") < by_lo2.index("Learner1 Example")
+    assert 'aria-sort="descending"' in by_lo2
+    by_lo2_up = overview(client, token, sort="LO2", dir="asc")
+    assert by_lo2_up.index("Learner1 Example") < by_lo2_up.index("Learner2 Example")
+
+
+def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
+    course = seed_offering(db, seed_course(db, learners=3))
+    seed_three(db, course)
+    from lti_tool.store.models.core import Person
+
+    db.get(Person, course.people["learner1"]).name = "=HYPERLINK(1)"
+    db.commit()
+    reply = client.get("/instructor/overview.csv",
+                       query_string={"sid": course.tokens["instructor"], "show": "failed"})
+    assert reply.status_code == 200 and reply.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(reply.get_data(True))))
+    assert rows[0][:3] == ["Name", "Email", "Status"] and "LO1 level" in rows[0]
+    assert len(rows) == 2 and rows[1][0] == "'=HYPERLINK(1)" and rows[1][2] == "failed"
+    assert rows[1][3:6] == ["Proficient", "Developing", ""]
+
+
+def test_an_offering_of_another_course_is_404(client, db) -> None:
+    mine = seed_offering(db, seed_course(db))
+    other = seed_offering(db, seed_course(db, issuer="https://other.invalid"), code="OTHER")
+    reply = client.get("/instructor/", query_string={"sid": mine.tokens["instructor"],
+                                                    "offering": other.offering_id})
+    assert reply.status_code == 404
+
+
+def test_course_without_offering(client, course) -> None:
+    html = overview(client, course.tokens["instructor"])
+    assert "No micro-credential is offered in this course yet." in html
