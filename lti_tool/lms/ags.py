@@ -1,0 +1,178 @@
+"""LTI Assignment and Grade Services 2.0: line items, results, scores.
+
+AGS shows only the tool's own line items (Moodle and Canvas alike); the rest of a gradebook
+comes from `moodle_ws` or `canvas_rest`. Line item URLs may carry a query (Moodle:
+`?type_id=1`), so `/scores` and `/results` are added to the path, before the query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from lti_tool.lms.http import LmsBadReply, LmsPermissionError, expect_ok
+from lti_tool.lms.service import BearerClient, with_query
+from lti_tool.lms.timeparse import parse_timestamp
+
+SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+SCOPE_RESULT_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+SCOPE_SCORE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+
+LINEITEM_CONTAINER = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+LINEITEM = "application/vnd.ims.lis.v2.lineitem+json"
+RESULT_CONTAINER = "application/vnd.ims.lis.v2.resultcontainer+json"
+SCORE = "application/vnd.ims.lis.v1.score+json"
+
+
+def service_url(lineitem_url: str, suffix: str) -> str:
+    """`.../lineitem?type_id=1` + `scores` -> `.../lineitem/scores?type_id=1`."""
+    parts = urlsplit(lineitem_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + suffix.strip("/")))
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """A number from an LMS reply (int, float or numeric string); None when not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+@dataclass(frozen=True)
+class LineItem:
+    id: str
+    label: str
+    score_maximum: Decimal | None
+    resource_link_id: str | None
+    resource_id: str | None
+    tag: str | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> LineItem | None:
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str) or not data["id"]:
+            return None
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            return str(value) if value not in (None, "") else None
+
+        return cls(
+            id=data["id"],
+            label=str(data.get("label") or "")[:500],
+            score_maximum=to_decimal(data.get("scoreMaximum")),
+            resource_link_id=text("resourceLinkId"),
+            resource_id=text("resourceId"),
+            tag=text("tag"),
+        )
+
+
+@dataclass(frozen=True)
+class Result:
+    user_id: str
+    score: Decimal | None
+    maximum: Decimal | None
+    timestamp: datetime | None
+    comment: str | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Result | None:
+        if not isinstance(data, dict) or data.get("userId") in (None, ""):
+            return None
+        return cls(
+            user_id=str(data["userId"]),
+            score=to_decimal(data.get("resultScore")),
+            maximum=to_decimal(data.get("resultMaximum")),
+            timestamp=parse_timestamp(data.get("timestamp")),
+            comment=data.get("comment") if isinstance(data.get("comment"), str) else None,
+        )
+
+
+def require_scope(granted: Iterable[str], *acceptable: str, action: str) -> str:
+    """The first acceptable scope the launch granted, or a clear refusal before any request."""
+    granted_set = set(granted or ())
+    for scope in acceptable:
+        if scope in granted_set:
+            return scope
+    raise LmsPermissionError(
+        f"The LMS did not grant the tool the AGS scope needed to {action} "
+        f"({acceptable[0].rsplit('/', 1)[-1]}). Enable 'Assignment and Grade Services' for the "
+        "tool in the LMS, then open the tool from the course again."
+    )
+
+
+class AgsClient:
+    """AGS for one context, limited to the scopes its latest launch granted."""
+
+    def __init__(self, client: BearerClient, granted_scopes: Iterable[str]) -> None:
+        self.client = client
+        self.granted = list(granted_scopes or ())
+
+    def line_items(
+        self,
+        lineitems_url: str,
+        *,
+        resource_link_id: str | None = None,
+        tag: str | None = None,
+        resource_id: str | None = None,
+        limit: int | None = None,
+    ) -> Iterator[LineItem]:
+        """Every line item on every page, optionally filtered by resource link, tag, resource."""
+        scope = require_scope(self.granted, SCOPE_LINEITEM_READONLY, SCOPE_LINEITEM,
+                              action="read the line items")
+        url = with_query(lineitems_url, resource_link_id=resource_link_id, tag=tag,
+                         resource_id=resource_id, limit=limit)
+        for body, _response in self.client.pages(url, [scope], accept=LINEITEM_CONTAINER,
+                                                 needed=scope, what="the AGS line items"):
+            if not isinstance(body, list):
+                raise LmsBadReply("The AGS line item container is not a JSON list.")
+            for entry in body:
+                item = LineItem.from_json(entry)
+                if item is None:
+                    continue
+                # Some LMSs ignore the filters; apply them here too.
+                if resource_link_id is not None and item.resource_link_id != resource_link_id:
+                    continue
+                if tag is not None and item.tag != tag:
+                    continue
+                if resource_id is not None and item.resource_id != resource_id:
+                    continue
+                yield item
+
+    def result_pages(self, lineitem_url: str, *, limit: int | None = None,
+                     user_id: str | None = None) -> Iterator[list[Result]]:
+        """The results of one line item, one list per page (so callers can write per page)."""
+        scope = require_scope(self.granted, SCOPE_RESULT_READONLY, action="read the results")
+        url = with_query(service_url(lineitem_url, "results"), limit=limit, user_id=user_id)
+        for body, _response in self.client.pages(url, [scope], accept=RESULT_CONTAINER,
+                                                 needed=scope, what="the AGS results"):
+            if not isinstance(body, list):
+                raise LmsBadReply("The AGS result container is not a JSON list.")
+            yield [r for r in (Result.from_json(entry) for entry in body) if r is not None]
+
+    def results(self, lineitem_url: str, **kwargs: Any) -> Iterator[Result]:
+        for page in self.result_pages(lineitem_url, **kwargs):
+            yield from page
+
+    def post_score(self, lineitem_url: str, score: dict) -> dict:
+        """Post one score; Moodle answers 200 with an empty body, Canvas with JSON."""
+        scope = require_scope(self.granted, SCOPE_SCORE, action="send scores")
+        response = self.client.send(
+            "POST", service_url(lineitem_url, "scores"), [scope], accept="application/json",
+            needed=scope, json=score, headers={"Content-Type": SCORE}, idempotent=True,
+        )
+        expect_ok(response, "the score")
+        if not response.content.strip():
+            return {}
+        try:
+            body = response.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}

@@ -1,0 +1,364 @@
+"""A fake LMS (Moodle- or Canvas-flavoured) for tests and benchmarks, served on loopback.
+
+It answers with the shapes of the captured messages (see `data.py`), pages every list with
+`Link` headers (Moodle's malformed ones for AGS: typographic quotes and `&amp;`; well-formed
+for NRPS and for Canvas), verifies the tool's client assertion with jwcrypto against the tool's
+JWKS, and can be told to fail: `fake.fail(path_part, status=429, retry_after=1, times=2)`,
+`fake.fail(path_part, delay=2)` (slow), `fake.fail(path_part, drop=True)` (drop connection).
+
+    fake = FakeLms(kind="moodle", course=moodle_course(), tool_jwks=lambda: {...})
+    with fake.running():
+        ... fake.base_url ...
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, abort, jsonify, request
+from jwcrypto import jwk, jwt
+from werkzeug.serving import make_server
+
+from tests.fakelms.data import CourseData, LineItem, Result, moodle_course
+
+__all__ = ["FakeLms", "Fault", "moodle_course"]
+
+AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+ALL_SCOPES = frozenset({AGS + "lineitem", AGS + "lineitem.readonly", AGS + "result.readonly",
+                        AGS + "score", NRPS_SCOPE})
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SCORE_TYPE = "application/vnd.ims.lis.v1.score+json; charset=utf-8"
+MOJIBAKE_OPEN = "“".encode().decode("latin-1")
+MOJIBAKE_CLOSE = "”".encode().decode("latin-1")
+
+
+@dataclass
+class Fault:
+    path_part: str
+    times: int = 1
+    status: int | None = None
+    retry_after: str | None = None
+    delay: float = 0.0
+    drop: bool = False
+
+
+@dataclass
+class FakeLms:
+    kind: str = "moodle"  # moodle | canvas
+    course: CourseData = field(default_factory=moodle_course)
+    tool_jwks: Callable[[], dict] = dict
+    client_id: str = "wIHNTU76CCVPeFh"
+    allowed_scopes: frozenset[str] = ALL_SCOPES
+    ws_token: str = "ws-secret"
+    ws_functions: set[str] | None = None  # None: every function is enabled
+    canvas_token: str = "canvas-secret"
+    ags_page: int = 10
+    nrps_page: int = 10
+    token_lifetime: int = 3600
+    base_url: str = ""
+    faults: list[Fault] = field(default_factory=list)
+    log: list[tuple[str, str]] = field(default_factory=list)
+    tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    assertions: list[dict] = field(default_factory=list)
+    posted_scores: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.app = _build_app(self)
+
+    # -- configuration -------------------------------------------------------------------------
+    def fail(self, path_part: str, **kwargs: Any) -> Fault:
+        fault = Fault(path_part, **kwargs)
+        self.faults.append(fault)
+        return fault
+
+    def count(self, path_part: str = "", method: str | None = None) -> int:
+        return sum(1 for m, p in self.log
+                   if path_part in p and (method is None or m == method))
+
+    # -- URLs ----------------------------------------------------------------------------------
+    @property
+    def token_url(self) -> str:
+        path = "/mod/lti/token.php" if self.kind == "moodle" else "/login/oauth2/token"
+        return self.base_url + path
+
+    @property
+    def lineitems_url(self) -> str:
+        if self.kind == "moodle":
+            return (f"{self.base_url}/mod/lti/services.php/{self.course.course_id}"
+                    "/lineitems?type_id=1")
+        return f"{self.base_url}/api/lti/courses/{self.course.course_id}/line_items"
+
+    def lineitem_url(self, item_id: int) -> str:
+        if self.kind == "moodle":
+            return (f"{self.base_url}/mod/lti/services.php/{self.course.course_id}/lineitems/"
+                    f"{item_id}/lineitem?type_id=1")
+        return f"{self.base_url}/api/lti/courses/{self.course.course_id}/line_items/{item_id}"
+
+    @property
+    def memberships_url(self) -> str:
+        if self.kind == "moodle":
+            return (f"{self.base_url}/mod/lti/services.php/CourseSection/"
+                    f"{self.course.course_id}/bindings/1/memberships")
+        return f"{self.base_url}/api/lti/courses/{self.course.course_id}/names_and_roles"
+
+    # -- serving -------------------------------------------------------------------------------
+    @contextmanager
+    def running(self) -> Iterator[FakeLms]:
+        server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.base_url = f"http://127.0.0.1:{server.server_port}"
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _page(entries: list, limit: int, default: int) -> tuple[list, int, int | None]:
+    start = max(0, request.args.get("from", 0, type=int) or 0)
+    size = request.args.get("limit", default, type=int) or default
+    size = max(1, min(size, 1000))
+    chunk = entries[start:start + size]
+    following = start + size if start + size < len(entries) else None
+    return chunk, size, following
+
+
+def _moodle_link(base: str, size: int, following: int | None, total: int) -> str | None:
+    """Moodle's AGS `Link`: HTML-escaped `&amp;` and typographic quotes (sent as UTF-8)."""
+    if following is None:
+        return None
+    sep = "&amp;" if "?" in base else "?"
+
+    def rel(name: str, start: int) -> str:
+        url = f"{base}{sep}limit={size}&amp;from={start}"
+        return f"<{url}>; rel={MOJIBAKE_OPEN}{name}{MOJIBAKE_CLOSE}"
+
+    last = max(0, (total - 1) // size * size)
+    return ", ".join([rel("first", 0), rel("next", following), rel("last", last)])
+
+
+def _good_link(base: str, size: int, following: int | None, param: str = "limit",
+               start: str = "from") -> str | None:
+    if following is None:
+        return None
+    sep = "&" if "?" in base else "?"
+    return f'<{base}{sep}{param}={size}&{start}={following}>; rel="next"'
+
+
+def _build_app(fake: FakeLms) -> Flask:
+    app = Flask("fakelms")
+
+    @app.before_request
+    def _faults_and_log():  # noqa: ANN202
+        with fake._lock:
+            fake.log.append((request.method, request.full_path))
+            fault = next((f for f in fake.faults if f.times > 0
+                          and f.path_part in request.full_path), None)
+            if fault is not None:
+                fault.times -= 1
+        if fault is None:
+            return None
+        if fault.delay:
+            time.sleep(fault.delay)
+        if fault.drop:
+            sock = request.environ.get("werkzeug.socket")
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            abort(500)
+        if fault.status:
+            reply = Response("simulated failure", status=fault.status)
+            if fault.retry_after is not None:
+                reply.headers["Retry-After"] = fault.retry_after
+            return reply
+        return None
+
+    # -- OAuth 2 token -------------------------------------------------------------------------
+    def token() -> Any:
+        form = request.form
+        if form.get("grant_type") != "client_credentials" or form.get(
+                "client_assertion_type") != ASSERTION_TYPE:
+            return jsonify(error="unsupported_grant_type"), 400
+        try:
+            keys = jwk.JWKSet.from_json(json.dumps(fake.tool_jwks()))
+            checked = jwt.JWT(jwt=form.get("client_assertion", ""), key=keys, algs=["RS256"],
+                              check_claims={"iss": fake.client_id, "sub": fake.client_id,
+                                            "aud": fake.token_url, "exp": None, "jti": None})
+        except Exception as exc:  # any verification failure is the client's fault
+            return jsonify(error="invalid_client", error_description=str(exc)), 401
+        claims = json.loads(checked.claims)
+        fake.assertions.append({"claims": claims, "header": json.loads(checked.header)})
+        wanted = frozenset(form.get("scope", "").split())
+        if not wanted or not wanted <= fake.allowed_scopes:
+            return jsonify(error="invalid_scope"), 400
+        value = secrets.token_hex(16)
+        fake.tokens[value] = wanted
+        return jsonify(access_token=value, token_type="Bearer", expires_in=fake.token_lifetime,
+                       scope=" ".join(sorted(wanted)))
+
+    app.add_url_rule("/mod/lti/token.php", "moodle_token", token, methods=["POST"])
+    app.add_url_rule("/login/oauth2/token", "canvas_token", token, methods=["POST"])
+
+    def bearer(*acceptable: str) -> None:
+        header = request.headers.get("Authorization", "")
+        scopes = fake.tokens.get(header.removeprefix("Bearer ").strip())
+        if scopes is None:
+            abort(Response("invalid or expired token", 401))
+        if not scopes & set(acceptable):
+            abort(Response(f"token lacks scope {acceptable[0]}", 403))
+
+    def find_item(item_id: int) -> LineItem:
+        item = next((i for i in fake.course.line_items if i.id == item_id), None)
+        if item is None:
+            abort(404)
+        return item
+
+    def paged(entries: list, default: int, malformed: bool, content_type: str,
+              wrap: Callable[[list], Any] = lambda x: x) -> Response:
+        chunk, size, following = _page(entries, 0, default)
+        reply = jsonify(wrap(chunk))
+        reply.headers["Content-Type"] = content_type + "; charset=utf-8"
+        base = request.base_url
+        keep = [f"{k}={v}" for k, v in request.args.items() if k not in ("limit", "from")]
+        if keep:
+            base += "?" + "&".join(keep)
+        link = (_moodle_link(base, size, following, len(entries)) if malformed
+                else _good_link(base, size, following))
+        if link:
+            reply.headers["Link"] = link
+        return reply
+
+    # -- AGS -----------------------------------------------------------------------------------
+    def lineitems(**_: Any) -> Response:
+        bearer(AGS + "lineitem", AGS + "lineitem.readonly")
+        items = fake.course.line_items
+        for arg, attr in (("resource_link_id", "resource_link_id"), ("tag", "tag"),
+                          ("resource_id", "resource_id")):
+            if arg in request.args:
+                items = [i for i in items if getattr(i, attr) == request.args[arg]]
+        return paged([i.as_json(fake.lineitem_url(i.id)) for i in items], fake.ags_page,
+                     fake.kind == "moodle", "application/vnd.ims.lis.v2.lineitemcontainer+json")
+
+    def results(item_id: int, **_: Any) -> Response:
+        bearer(AGS + "result.readonly")
+        item = find_item(item_id)
+        url = fake.lineitem_url(item.id)
+        entries = []
+        for user_id, result in fake.course.results.get(item.id, {}).items():
+            if "user_id" in request.args and request.args["user_id"] != user_id:
+                continue
+            entries.append({
+                "id": url.replace("/lineitem", "/lineitem/results") + f"&user_id={user_id}",
+                "userId": user_id, "resultScore": result.score, "resultMaximum": result.maximum,
+                "comment": result.comment, "scoreOf": url, "timestamp": result.timestamp})
+        return paged(entries, fake.ags_page, fake.kind == "moodle",
+                     "application/vnd.ims.lis.v2.resultcontainer+json")
+
+    def scores(item_id: int, **_: Any) -> Response:
+        bearer(AGS + "score")
+        item = find_item(item_id)
+        body = request.get_json(force=True, silent=True) or {}
+        fake.posted_scores.append(body)
+        fake.course.results.setdefault(item.id, {})[str(body.get("userId"))] = Result(
+            body.get("scoreGiven"), body.get("scoreMaximum", item.score_maximum),
+            body.get("timestamp", ""), body.get("comment", ""))
+        if fake.kind == "moodle":  # Moodle: 200 with an empty body
+            return Response("", 200, content_type=SCORE_TYPE)
+        return jsonify(resultUrl=fake.lineitem_url(item.id) + f"/results/{body.get('userId')}")
+
+    for prefix, item_part in (("/mod/lti/services.php/<course>/lineitems", "/lineitem"),
+                              ("/api/lti/courses/<course>/line_items", "")):
+        item_path = prefix + "/<int:item_id>" + item_part
+        app.add_url_rule(prefix, f"li{prefix}", lineitems)
+        app.add_url_rule(item_path + "/results", f"res{prefix}", results)
+        app.add_url_rule(item_path + "/scores", f"sc{prefix}", scores, methods=["POST"])
+
+    # -- NRPS ----------------------------------------------------------------------------------
+    def memberships(**_: Any) -> Response:
+        bearer(NRPS_SCOPE)
+        context = {"id": fake.course.course_id, "label": "LTI101", "title": "LTI Test Course 101"}
+        return paged(fake.course.members, fake.nrps_page, False,
+                     "application/vnd.ims.lti-nrps.v2.membershipcontainer+json",
+                     lambda chunk: {"id": request.base_url, "context": context,
+                                    "members": chunk})
+
+    app.add_url_rule("/mod/lti/services.php/CourseSection/<course>/bindings/<binding>/memberships",
+                     "nrps_moodle", memberships)
+    app.add_url_rule("/api/lti/courses/<course>/names_and_roles", "nrps_canvas", memberships)
+
+    # -- Moodle web services -------------------------------------------------------------------
+    @app.post("/webservice/rest/server.php")
+    def webservice() -> Any:
+        function = request.values.get("wsfunction", "")
+        if request.values.get("wstoken") != fake.ws_token:
+            return jsonify(exception="moodle_exception", errorcode="invalidtoken",
+                           message="Invalid token - token not found")
+        enabled = fake.ws_functions
+        if function not in fake.course.ws_replies or (
+                enabled is not None and function not in enabled):
+            return jsonify(exception="webservice_access_exception", errorcode="accessexception",
+                           message="Access control exception")
+        reply = fake.course.ws_replies[function]
+        return jsonify(reply(request.values) if callable(reply) else reply)
+
+    # -- Canvas REST ---------------------------------------------------------------------------
+    def canvas_auth() -> None:
+        if request.headers.get("Authorization") != f"Bearer {fake.canvas_token}":
+            abort(Response('{"errors":[{"message":"Invalid access token."}]}', 401))
+
+    def canvas_list(entries: list, wrap: Callable[[list], Any] = lambda x: x) -> Response:
+        canvas_auth()
+        per_page = max(1, min(request.args.get("per_page", 10, type=int), 100))
+        page = max(1, request.args.get("page", 1, type=int))
+        chunk = entries[(page - 1) * per_page: page * per_page]
+        reply = jsonify(wrap(chunk))
+        if page * per_page < len(entries):
+            args = [(k, v) for k, v in request.args.items(multi=True) if k != "page"]
+            query = "&".join(f"{k}={v}" for k, v in args) + f"&page={page + 1}"
+            first = query.rsplit("&page", 1)[0] + "&page=1"
+            reply.headers["Link"] = (f'<{request.base_url}?{query}>; rel="next", '
+                                     f'<{request.base_url}?{first}>; rel="first"')
+        return reply
+
+    @app.get("/api/v1/courses/<course>/users")
+    def canvas_users(course: str) -> Response:
+        return canvas_list(fake.course.canvas_users)
+
+    @app.get("/api/v1/courses/<course>/assignments")
+    def canvas_assignments(course: str) -> Response:
+        return canvas_list(fake.course.canvas_assignments)
+
+    @app.get("/api/v1/courses/<course>/students/submissions")
+    def canvas_submissions(course: str) -> Response:
+        entries = fake.course.canvas_submissions
+        since = request.args.get("graded_since")
+        if since:
+            floor = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            entries = [s for s in entries if s.get("graded_at") and datetime.fromisoformat(
+                s["graded_at"].replace("Z", "+00:00")) > floor]
+        if "rubric_assessment" not in request.args.getlist("include[]"):
+            entries = [{k: v for k, v in s.items() if k != "rubric_assessment"} for s in entries]
+        return canvas_list(entries)
+
+    @app.get("/api/v1/courses/<course>/outcome_results")
+    def canvas_outcome_results(course: str) -> Response:
+        return canvas_list(fake.course.canvas_outcome_results,
+                           lambda chunk: {"outcome_results": chunk,
+                                          "linked": {"outcomes": fake.course.canvas_outcomes}})
+
+    return app

@@ -1,0 +1,93 @@
+"""Pytest fixtures around the fake LMS, shared by tests/lms and tests/grades_sync.
+
+Use with `from tests.fakelms.pytest_fixtures import *` in a conftest.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+
+from lti_tool.launch.keys import public_jwks
+from lti_tool.lms.http import LmsHttp, RetryPolicy
+from lti_tool.lms.token import CACHE
+from lti_tool.runtime import Runtime
+from lti_tool.store.models.core import Context, Platform
+from tests.fakelms import FakeLms
+from tests.fakelms.data import canvas_course, moodle_course, moodle_fixture
+
+FAST = {"sync_retry_attempts": 3, "sync_retry_base_delay": 0.01, "sync_retry_max_delay": 0.05,
+        "sync_retry_budget": 1.0, "sync_read_timeout": 2.0}
+FAST_POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, budget=1.0,
+                          connect_timeout=2.0, read_timeout=2.0)
+GRANTED_AGS = moodle_fixture("ags_instructor_lineitems_exchanges.json")["ags_claim"]["scope"]
+
+__all__ = ["fast_runtime", "moodle_lms", "canvas_lms", "fast_http", "make_context",
+           "FAST_POLICY", "GRANTED_AGS"]
+
+
+@pytest.fixture
+def fast_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """The test runtime with short LMS backoff, and an empty token cache."""
+    CACHE.clear()
+    settings = dataclasses.replace(runtime.settings, extra={**runtime.settings.extra, **FAST})
+    yield Runtime(settings=settings, engine=runtime.engine, sessions=runtime.sessions)
+    CACHE.clear()
+
+
+def _tool_jwks(runtime: Runtime):  # noqa: ANN202
+    def jwks() -> dict:
+        with runtime.sessions() as db:
+            keys = public_jwks(db, runtime.settings, "lti")
+            db.commit()
+            return keys
+    return jwks
+
+
+@pytest.fixture
+def moodle_lms(fast_runtime: Runtime) -> Iterator[FakeLms]:
+    fake = FakeLms(kind="moodle", course=moodle_course(), tool_jwks=_tool_jwks(fast_runtime))
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def canvas_lms(fast_runtime: Runtime) -> Iterator[FakeLms]:
+    fake = FakeLms(kind="canvas", course=canvas_course(), tool_jwks=_tool_jwks(fast_runtime),
+                   client_id="170000000000123")
+    with fake.running():
+        yield fake
+
+
+@pytest.fixture
+def fast_http() -> LmsHttp:
+    slept: list[float] = []
+    http = LmsHttp(FAST_POLICY, sleep=slept.append)
+    http.slept = slept  # type: ignore[attr-defined]
+    return http
+
+
+def make_context(runtime: Runtime, fake: FakeLms, *, rest: bool = True,
+                 scopes: list[str] | None = None, nrps: bool = True) -> int:
+    """A platform registration pointing at `fake` and its course context; the context id."""
+    with runtime.sessions() as db:
+        platform = Platform(
+            issuer=fake.base_url, client_id=fake.client_id, lms_kind=fake.kind,
+            auth_login_url=fake.base_url + "/auth", auth_token_url=fake.token_url,
+            rest_base_url=fake.base_url if rest else None,
+            rest_token=(fake.ws_token if fake.kind == "moodle" else fake.canvas_token)
+            if rest else None,
+        )
+        db.add(platform)
+        db.flush()
+        context = Context(
+            platform_id=platform.id, context_id=fake.course.course_id, label="LTI101",
+            ags_lineitems_url=fake.lineitems_url,
+            ags_scopes=list(GRANTED_AGS if scopes is None else scopes),
+            nrps_url=fake.memberships_url if nrps else None, nrps_versions=["2.0"],
+        )
+        db.add(context)
+        db.commit()
+        return context.id
