@@ -291,3 +291,42 @@ def evaluate_learner(
         results.append(evaluate_outcome(outcome, sources.get(outcome.code, ()), by_key,
                                         closed=closed))
     return LearnerEvaluation(tuple(results))
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: object) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def result_to_dict(result: OutcomeResult) -> dict:
+    """A JSON-ready form of a result (Decimals as strings), for snapshots and evidence."""
+    return {
+        "code": result.code, "required": result.required, "status": result.status,
+        "percent": _text(result.percent), "level": result.level, "threshold": result.threshold,
+        "carried_over": result.carried_over,
+        "inputs": [
+            {"kind": i.kind, "ref": i.ref, "weight": _text(i.weight), "percent": _text(i.percent),
+             "score": _text(i.score), "maximum": _text(i.maximum), "level": i.level,
+             "at": i.at.isoformat() if i.at else None}
+            for i in result.inputs
+        ],
+    }
+
+
+def result_from_dict(data: Mapping) -> OutcomeResult:
+    """Inverse of `result_to_dict`: attempt 2 carries attempt 1's attained results over."""
+    return OutcomeResult(
+        code=data["code"], required=bool(data["required"]), status=data["status"],
+        percent=_decimal(data.get("percent")), level=data.get("level"),
+        threshold=data["threshold"], carried_over=bool(data.get("carried_over")),
+        inputs=tuple(
+            SourceInput(kind=i["kind"], ref=i["ref"], weight=Decimal(i["weight"]),
+                        percent=_decimal(i.get("percent")), score=_decimal(i.get("score")),
+                        maximum=_decimal(i.get("maximum")), level=i.get("level"),
+                        at=datetime.fromisoformat(i["at"]) if i.get("at") else None)
+            for i in data.get("inputs", ())
+        ),
+    )

@@ -149,6 +149,8 @@ class Attempt(Base):
         ForeignKey(PERSON_FK, ondelete="SET NULL"), nullable=True)
     granted_via: Mapped[str] = mapped_column(String(30), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
+    # The outcome results at this attempt's close: attempt 2 carries the attained ones over.
+    results: Mapped[dict] = mapped_column(JSON, default=dict)
 
     decision: Mapped[Decision] = relationship(back_populates="attempts")
 
