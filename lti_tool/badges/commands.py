@@ -1,7 +1,72 @@
-"""`lti-tool` commands of this package; `register` adds them to the root group."""
+"""`lti-tool verify FILE` and `lti-tool credentials list [--json]`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import click
+
+from lti_tool.cli_support import get_runtime
+from lti_tool.errors import BadRequest
+
+MAX_FILE = 8 * 1024 * 1024
+
+
+def _print_report(report: dict) -> None:
+    marks = {True: "ok  ", False: "FAIL", None: "--  "}
+    for check in report["checks"]:
+        click.echo(f"{marks[check['passed']]} {check['name']}: {check['message']}")
+    credential = report.get("credential") or {}
+    click.echo(f"{report['status'].upper()}: {credential.get('name')} "
+               f"({credential.get('id')}), issued by {credential.get('issuer')}")
 
 
 def register(cli: click.Group) -> None:
     """Add this package's commands to `cli`."""
+
+    @cli.command("verify")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @click.pass_context
+    def verify_command(ctx: click.Context, file: Path, as_json: bool) -> None:
+        """Verify a credential file: JSON, VC-JWT, or a baked PNG or SVG badge."""
+        from lti_tool.badges.verify import Verifier
+
+        if file.stat().st_size > MAX_FILE:
+            raise BadRequest(f"{file} is larger than {MAX_FILE // (1024 * 1024)} MB")
+        runtime = get_runtime(ctx)
+        with runtime.sessions() as db:
+            report = Verifier(db, runtime.settings).verify_bytes(file.read_bytes()).to_dict()
+            db.rollback()
+        if as_json:
+            click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        else:
+            _print_report(report)
+        if not report["valid"]:
+            ctx.exit(1)
+
+    @cli.group("credentials")
+    def credentials_group() -> None:
+        """Issued Open Badges 3.0 credentials."""
+
+    @credentials_group.command("list")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+    @click.option("--search", default="", help="Filter by learner, code, title or id.")
+    @click.pass_context
+    def list_command(ctx: click.Context, as_json: bool, search: str) -> None:
+        """Print issued credentials: id, learner, micro-credential, status, URLs."""
+        from lti_tool.badges.records import listing
+
+        runtime = get_runtime(ctx)
+        with runtime.sessions() as db:
+            rows = [row.as_dict(runtime.settings) for row in listing(db, search=search,
+                                                                     limit=100000)]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        if not rows:
+            click.echo("No credentials issued yet.")
+        for row in rows:
+            click.echo(f"{row['id']}  {row['status']:<8} {row['micro_credential']:<16} "
+                       f"{row['learner']}  {row['urls']['page']}")

@@ -1,5 +1,222 @@
-"""Public endpoints: credentials, achievements, issuers, status lists, verification."""
+"""Public endpoints: credentials, achievements, issuers, keys, contexts, status lists, verify.
 
-from flask import Blueprint
+Anyone may read these (verifiers, employers, wallets), so they answer with CORS open and never
+need a session. `POST /verify` takes untrusted uploads: unreadable input is a 400 with a
+message, a credential that fails is a 200 report with the failed checks.
+"""
 
-bp = Blueprint("public", __name__)
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, render_template, request
+from jwcrypto import jwk
+
+from lti_tool.badges import baking, images, jsonld, records
+from lti_tool.badges.builder import achievement_document, issuer_profile
+from lti_tool.badges.facts import achievement_facts
+from lti_tool.badges.issuance import default_image
+from lti_tool.badges.signing import (
+    ED25519,
+    RSA,
+    issuer_facts,
+    issuer_slug,
+    published_multikeys,
+)
+from lti_tool.badges.verify import Verifier
+from lti_tool.errors import BadRequest, NotFound
+from lti_tool.launch import keys
+from lti_tool.store.models.badges import StatusList
+from lti_tool.store.models.catalogue import MicroCredentialVersion
+from lti_tool.web import csrf_exempt
+from lti_tool.web.db import get_db, runtime
+
+bp = Blueprint("public", __name__, template_folder="templates")
+
+LD_JSON = "application/ld+json"
+PUBLISHED_STATUSES = ("approved", "lapsed", "retired")
+
+
+def _settings():  # noqa: ANN202
+    return runtime().settings
+
+
+def _json(body: dict | str, mimetype: str = LD_JSON) -> Response:
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, indent=2)
+    response = Response(text, mimetype=mimetype)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _wants_json_ld() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", LD_JSON, "application/json"])
+    return best in (LD_JSON, "application/json")
+
+
+@bp.get("/credentials/<public_id>")
+def credential_page(public_id: str):  # noqa: ANN201
+    """People get a page; machines asking for JSON-LD get the signed credential."""
+    row = records.by_public_id(get_db(), public_id)
+    if _wants_json_ld():
+        return _json(row.document)
+    report = Verifier(get_db(), _settings()).verify(json.loads(row.document), None, "json")
+    return render_template("badges/credential.html", credential=row, report=report,
+                           info=records.summary(row),
+                           url=_settings().url(f"/credentials/{row.public_id}"))
+
+
+@bp.get("/credentials/<public_id>.json")
+def credential_json(public_id: str) -> Response:
+    return _json(records.by_public_id(get_db(), public_id).document, "application/json")
+
+
+@bp.get("/credentials/<public_id>.jwt")
+def credential_jwt(public_id: str) -> Response:
+    row = records.by_public_id(get_db(), public_id)
+    response = Response(row.jwt, mimetype="application/jwt")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _baked_text(row) -> tuple[str, bool]:  # noqa: ANN001
+    """The JWT with `?format=jwt`, else the JSON credential with its embedded proof."""
+    if request.args.get("format") == "jwt":
+        return row.jwt, True
+    return row.document, False
+
+
+def _download(body: bytes | str, mimetype: str, name: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/credentials/<public_id>.png")
+def credential_png(public_id: str) -> Response:
+    row = records.by_public_id(get_db(), public_id)
+    text, _is_jwt = _baked_text(row)
+    image = baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+    return _download(image, "image/png", f"credential-{public_id}.png")
+
+
+@bp.get("/credentials/<public_id>.svg")
+def credential_svg(public_id: str) -> Response:
+    row = records.by_public_id(get_db(), public_id)
+    text, is_jwt = _baked_text(row)
+    name = json.loads(row.document)["name"]
+    code = json.loads(row.document)["credentialSubject"]["achievement"].get("humanCode", "")
+    svg = images.medal_svg(str(row.mc_version_id), name, code)
+    return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
+                     f"credential-{public_id}.svg")
+
+
+def _published_version(version_id: int) -> MicroCredentialVersion:
+    version = get_db().get(MicroCredentialVersion, version_id)
+    if version is None or version.status not in PUBLISHED_STATUSES:
+        raise NotFound("There is no such achievement.")
+    return version
+
+
+@bp.get("/achievements/<int:version_id>")
+def achievement(version_id: int) -> Response:
+    settings = _settings()
+    version = _published_version(version_id)
+    return _json(achievement_document(achievement_facts(get_db(), version),
+                                      issuer_facts(settings), settings.base_url,
+                                      default_image(settings, version.id)))
+
+
+@bp.get("/achievements/<int:version_id>/image.png")
+def achievement_png(version_id: int) -> Response:
+    _published_version(version_id)
+    return Response(images.medal_png(str(version_id)), mimetype="image/png")
+
+
+@bp.get("/achievements/<int:version_id>/image.svg")
+def achievement_svg(version_id: int) -> Response:
+    version = _published_version(version_id)
+    svg = images.medal_svg(str(version_id), version.title, version.micro_credential.code)
+    return Response(svg, mimetype="image/svg+xml")
+
+
+@bp.get("/issuers/<slug>")
+def issuer(slug: str) -> Response:
+    """The issuer Profile, also the controller document listing every Ed25519 key ever used."""
+    settings = _settings()
+    if slug != issuer_slug(settings):
+        raise NotFound("There is no such issuer.")
+    profile = issuer_profile(issuer_facts(settings), published_multikeys(get_db(), settings))
+    response = _json(profile)
+    get_db().commit()  # the first request may have created the key
+    return response
+
+
+@bp.get("/keys/jwks.json")
+def badge_jwks() -> Response:
+    """Every badge signing key (RSA and Ed25519, current and retired) as a JWK Set."""
+    settings, db = _settings(), get_db()
+    found = [*keys.public_jwks(db, settings, RSA)["keys"],
+             *keys.public_jwks(db, settings, ED25519)["keys"]]
+    db.commit()
+    return _json({"keys": found}, "application/json")
+
+
+@bp.get("/keys/<kid>")
+def badge_key(kid: str) -> Response:
+    """The public JWK a VC-JWT `kid` URL names."""
+    row = keys.find_public_key(get_db(), kid)
+    if row is None or row.purpose not in (RSA, ED25519):
+        raise NotFound("There is no such key.")
+    return _json(jwk.JWK(**row.public_jwk).export_public(as_dict=True) | {
+        "kid": row.kid, "alg": row.algorithm, "use": "sig"}, "application/jwk+json")
+
+
+@bp.get(jsonld.EXTENSION_PATH)
+def extension_context() -> Response:
+    return _json(jsonld.extension_context(_settings().base_url))
+
+
+@bp.get("/status/<list_id>")
+def status_list(list_id: str) -> Response:
+    row = get_db().query(StatusList).filter_by(public_id=list_id).one_or_none()
+    if row is None or not row.signed_credential:
+        raise NotFound("There is no such status list.")
+    response = _json(row.signed_credential, "application/vc+ld+json")
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+def _upload() -> bytes:
+    """The credential from a file field, a text field, or the raw request body."""
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        return upload.read()
+    text = request.form.get("credential", "")
+    if text.strip():
+        return text.encode()
+    data = request.get_data(cache=False)
+    if not data.strip():
+        raise BadRequest("Send a credential: a file, a 'credential' form field, or the body.")
+    return data
+
+
+@bp.get("/verify")
+def verify_form() -> str:
+    return render_template("badges/verify.html", report=None, error=None)
+
+
+@bp.post("/verify")
+@csrf_exempt
+def verify():  # noqa: ANN201
+    """Verify an uploaded credential (JSON, VC-JWT, PNG or SVG) and report every check."""
+    wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) \
+        == "text/html" and bool(request.form or request.files)
+    try:
+        report = Verifier(get_db(), _settings()).verify_bytes(_upload())
+    except BadRequest as exc:
+        if wants_page:
+            return render_template("badges/verify.html", report=None, error=exc.message), 400
+        raise
+    if wants_page:
+        return render_template("badges/verify.html", report=report, error=None)
+    return _json(report.to_dict(), "application/json")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from lti_tool.badges import statuslist
 from lti_tool.badges.builder import iso, issuer_summary
 from lti_tool.badges.signing import Signer, issuer_facts
-from lti_tool.errors import Conflict, NotFound
+from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential, StatusList
@@ -62,7 +62,7 @@ def revoke(db: Session, settings: Settings, credential: Credential, *, reason: s
     """Revoke with a reason: flip the bit, re-sign the list, record who did it."""
     reason = reason.strip()
     if not reason:
-        raise Conflict("Give a reason for the revocation; it is recorded.")
+        raise BadRequest("Give a reason for the revocation; it is recorded.")
     if credential.status == "revoked":
         raise Conflict("This credential is already revoked.")
     # Lock the list row: two revocations in one list must not lose each other's bit.
