@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from lti_tool.web import view_models
 from lti_tool.web.auth import Actor, require_actor, require_role
 from lti_tool.web.db import get_db
-from lti_tool.web.jinja import install_on_setup, optional_url, status_label
+from lti_tool.web.jinja import install_on_setup, optional_url, status_label, status_labels
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 bp.record_once(install_on_setup)
@@ -64,9 +64,6 @@ def home() -> str:
     actor = require_actor()
     overview, args = _overview(actor)
     offering = overview.offering
-    threshold = ""
-    if offering is not None and offering.mc_version.outcomes:
-        threshold = offering.mc_version.outcomes[0].threshold
     return render_template(
         "instructor/home.html", course=view_models.course_of(get_db(), actor),
         overview=overview, args=args, filters=view_models.FILTERS, actions=ACTION_ENDPOINTS,
@@ -77,7 +74,7 @@ def home() -> str:
         if offering else None,
         # words for the cells, translated once rather than ten thousand times
         not_assessed_text=_("not yet assessed"), attained_text=_("(attained)"),
-        below_text=_("(below the threshold)"), threshold=threshold)
+        below_text=_("(below the threshold)"), statuses=status_labels())
 
 
 @bp.get("/overview.csv")

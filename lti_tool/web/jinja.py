@@ -7,12 +7,15 @@ the application factory stays untouched; error pages rendered outside a blueprin
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, request
+from babel.numbers import get_decimal_symbol
+from flask import Flask, current_app, g, request
 from flask.blueprints import BlueprintSetupState
-from flask_babel import format_date, format_datetime, format_decimal, lazy_gettext
+from flask_babel import format_date, format_datetime, get_locale, lazy_gettext
 from werkzeug.routing import BuildError
 
 from lti_tool.web import auth
@@ -59,6 +62,11 @@ def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(status, status.replace("_", " ")))
 
 
+def status_labels() -> dict[str, str]:
+    """Every status in words, translated once per page (big tables look them up per row)."""
+    return {key: str(value) for key, value in STATUS_LABELS.items()}
+
+
 def optional_url(endpoint: str, **values: Any) -> str | None:
     """URL of another area's page, or None while that page does not exist (yet).
 
@@ -89,11 +97,27 @@ def when(value: datetime | None, kind: str = "datetime") -> str:
     return format_datetime(value, "medium")
 
 
+@lru_cache(maxsize=8)
+def _decimal_symbol(locale: str) -> str:
+    return get_decimal_symbol(locale)
+
+
 def number(value: object) -> str:
-    """A percent or score in the page's language, at most one decimal ('72,5' in Turkish)."""
+    """A percent in the page's language with at most one decimal ('72,5' in Turkish).
+
+    Rounded down, so 69.96 shows as 69.9 and never looks like a threshold of 70 was met.
+    Babel's general formatter is too slow for a 10,000-cell grid; percents need no grouping.
+    """
     if value is None:
         return "—"
-    return format_decimal(value, format="#,##0.#")
+    text = format(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_FLOOR), "f")
+    text = text.removesuffix(".0")
+    if "." not in text:
+        return text
+    symbol = g.get("decimal_symbol")
+    if symbol is None:
+        symbol = g.decimal_symbol = _decimal_symbol(str(get_locale() or "en"))
+    return text.replace(".", symbol)
 
 
 def install(app: Flask) -> None:

@@ -180,10 +180,6 @@ class LearnerOffering:
             days=self.offering.reevaluation_window_days)
 
 
-def _level(outcome: LearningOutcome, code: str | None) -> dict | None:
-    return next((lv for lv in outcome.levels if lv.get("code") == code), None)
-
-
 def _percent(value: object) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -193,18 +189,32 @@ def _percent(value: object) -> Decimal | None:
         return None
 
 
-def outcome_progress(outcome: LearningOutcome, stored: dict | None) -> OutcomeProgress:
+@dataclass(frozen=True)
+class RubricIndex:
+    """An LO's levels by code and its threshold level, looked up once per page, not per cell."""
+
+    outcome: LearningOutcome
+    levels: dict[str, dict]
+    threshold: dict
+
+    @classmethod
+    def of(cls, outcome: LearningOutcome) -> RubricIndex:
+        levels = {lv.get("code"): lv for lv in outcome.levels}
+        threshold = levels.get(outcome.threshold) or {
+            "code": outcome.threshold, "label": outcome.threshold, "lower_bound": "0"}
+        return cls(outcome, levels, threshold)
+
+
+def outcome_progress(rubric: RubricIndex, stored: dict | None) -> OutcomeProgress:
     """Read one LO's entry of `Decision.outcomes` against the LO's rubric."""
     stored = stored or {}
-    level = _level(outcome, stored.get("level"))
+    level = rubric.levels.get(stored.get("level")) if stored.get("level") else None
     return OutcomeProgress(
-        outcome=outcome,
+        outcome=rubric.outcome,
         status=stored.get("status") or (NOT_ASSESSED if level is None else "not_attained"),
         level=level,
         percent=_percent(stored.get("percent")),
-        threshold=_level(outcome, outcome.threshold) or {"code": outcome.threshold,
-                                                         "label": outcome.threshold,
-                                                         "lower_bound": "0"},
+        threshold=rubric.threshold,
         carried_over=bool(stored.get("carried_over")),
     )
 
@@ -238,7 +248,7 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
         result.append(LearnerOffering(
             offering=offering,
             decision=decision,
-            outcomes=[outcome_progress(o, stored.get(o.code))
+            outcomes=[outcome_progress(RubricIndex.of(o), stored.get(o.code))
                       for o in offering.mc_version.outcomes],
             reevaluation_closes_at=second.closes_at if second else None,
             request=requests.get(decision.id) if decision else None,
@@ -320,9 +330,9 @@ def course_overview(db: Session, actor: Actor, *, offering_id: int | None, show:
                Membership.active.is_(True), Person.platform_id == actor.platform_id)
     ).all() if actor.context_id is not None else []
     decisions: dict[int, Decision] = {}
-    outcomes: list[LearningOutcome] = []
+    rubrics: list[RubricIndex] = []
     if offering is not None:
-        outcomes = list(offering.mc_version.outcomes)
+        rubrics = [RubricIndex.of(o) for o in offering.mc_version.outcomes]
         decisions = {d.person_id: d for d in db.scalars(
             select(Decision).where(Decision.offering_id == offering.id,
                                    Decision.platform_id == actor.platform_id))}
@@ -330,9 +340,9 @@ def course_overview(db: Session, actor: Actor, *, offering_id: int | None, show:
     for person in learners:
         decision = decisions.get(person.id)
         stored = decision.outcomes if decision else {}
-        rows.append(OverviewRow(person, decision,
-                                [outcome_progress(o, stored.get(o.code)) for o in outcomes]))
+        rows.append(OverviewRow(person, decision, [
+            outcome_progress(r, stored.get(r.outcome.code)) for r in rubrics]))
     counts = {name: sum(1 for r in rows if r.matches(name)) for name in FILTERS}
     shown = [r for r in rows if r.matches(show if show in FILTERS else "all")]
-    shown.sort(key=_sort_key(sort, [o.code for o in outcomes]), reverse=descending)
+    shown.sort(key=_sort_key(sort, [r.outcome.code for r in rubrics]), reverse=descending)
     return Overview(offering, offerings, shown, counts, len(rows))
