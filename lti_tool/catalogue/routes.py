@@ -1,5 +1,322 @@
-"""Micro-credential pages: the Office's catalogue and the instructor's offering settings."""
+"""Micro-credential pages: the Office's catalogue and the instructor's offering settings.
 
-from flask import Blueprint
+Views only translate: forms into Design Plan documents (`importexport.form_to_dict`), domain
+errors into 4xx answers, and service results into pages. Every lookup is scoped by the actor's
+platform (Office) or course (instructor); ids from elsewhere answer 404.
+"""
 
-bp = Blueprint("catalogue", __name__, url_prefix=None)
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from lti_tool.catalogue import importexport, service
+from lti_tool.domain import catalogue as rules
+from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
+from lti_tool.errors import BadRequest, Conflict, NotFound
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion
+from lti_tool.store.models.core import Person
+from lti_tool.web.auth import Actor, require_actor, require_role, session_url
+from lti_tool.web.db import get_db
+from lti_tool.web.jinja import install_on_setup
+
+bp = Blueprint("catalogue", __name__, url_prefix=None, template_folder="templates")
+bp.record_once(install_on_setup)
+
+ACTIONS = "submit,reject,approve,revalidate,retire"
+EXTRA_OUTCOME_SLOTS = 1
+MIN_LEVEL_SLOTS = 4
+DUE_WITHIN_DAYS = 90
+POLICY_LABELS = {
+    "instructor": _l("the instructor grants it"),
+    "learner_request": _l("the learner may request it"),
+    "automatic": _l("granted automatically after a fail"),
+}
+
+
+def _doer(actor: Actor) -> service.Doer:
+    return service.Doer(person_id=actor.person_id, role=actor.role)
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    """Domain rule breaks become 409 (workflow) or 400 (values), never a 500."""
+    try:
+        yield
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from exc
+    except ValidationFailed as exc:
+        raise BadRequest(_("The request has problems:"),
+                         details={p.path or "request": p.message for p in exc.problems}) from exc
+
+
+def _problem_map(problems: list[FieldProblem]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for problem in problems:
+        found.setdefault(problem.path, []).append(problem.message)
+    return found
+
+
+def _see(endpoint: str, **values: object) -> Response:
+    return redirect(session_url(endpoint, **values), code=303)
+
+
+# --- public ---------------------------------------------------------------------------------
+
+
+@bp.get(importexport.SCHEMA_URL_PATH)
+def schema() -> Response:
+    """The published JSON Schema of Design Plan files (for editors and `mc import`)."""
+    response = Response(importexport.SCHEMA_PATH.read_text(encoding="utf-8"),
+                        mimetype="application/schema+json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# --- the Office -----------------------------------------------------------------------------
+
+
+@bp.get("/admin/microcredentials")
+@require_role("admin")
+def office_list() -> str:
+    actor = require_actor()
+    db = get_db()
+    now = utcnow()
+    return render_template(
+        "catalogue/office_list.html",
+        items=service.list_micro_credentials(db, actor.platform_id),
+        due=service.due_for_revalidation(db, actor.platform_id, DUE_WITHIN_DAYS, now),
+        now=now, due_days=DUE_WITHIN_DAYS)
+
+
+@bp.get("/admin/microcredentials/due")
+@require_role("admin")
+def office_due() -> str:
+    """Approved micro-credentials whose revalidation is due within 90 days, and lapsed ones."""
+    actor = require_actor()
+    now = utcnow()
+    return render_template(
+        "catalogue/office_due.html",
+        due=service.due_for_revalidation(get_db(), actor.platform_id, DUE_WITHIN_DAYS, now),
+        now=now, due_days=DUE_WITHIN_DAYS)
+
+
+def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | None,
+                 status: int = 200) -> tuple[str, int]:
+    outcomes = list(doc.get("outcomes") or []) if isinstance(doc.get("outcomes"), list) else []
+    outcomes += [{}] * EXTRA_OUTCOME_SLOTS
+    return render_template(
+        "catalogue/office_edit.html", doc=doc, outcomes=outcomes, mc=mc,
+        errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
+        domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
+        min_level_slots=MIN_LEVEL_SLOTS), status
+
+
+def _submitted_plan() -> tuple[dict, rules.DesignPlan | None, list[FieldProblem]]:
+    doc = importexport.form_to_dict(request.form.items(multi=True))
+    try:
+        return doc, importexport.parse_plan(doc), []
+    except ValidationFailed as failed:
+        return doc, None, failed.problems
+
+
+@bp.route("/admin/microcredentials/new", methods=["GET", "POST"])
+@require_role("admin")
+def office_new() -> Response | tuple[str, int]:
+    actor = require_actor()
+    if request.method == "GET":
+        return _render_form({"kind": "course", "language": "en"}, [], None)
+    db = get_db()
+    doc, plan, problems = _submitted_plan()
+    if plan is not None:
+        try:
+            version = service.create(db, actor.platform_id, plan, _doer(actor))
+        except ValidationFailed as failed:
+            problems = failed.problems
+        else:
+            db.commit()
+            return _see("catalogue.office_detail", mc_id=version.micro_credential_id)
+    return _render_form(doc, problems, None, 422)
+
+
+@bp.route("/admin/microcredentials/<int:mc_id>/edit", methods=["GET", "POST"])
+@require_role("admin")
+def office_edit(mc_id: int) -> Response | tuple[str, int]:
+    actor = require_actor()
+    db = get_db()
+    mc = service.get_micro_credential(db, actor.platform_id, mc_id)
+    if request.method == "GET":
+        return _render_form(importexport.plan_to_dict(service.plan_of(mc.head)), [], mc)
+    doc, plan, problems = _submitted_plan()
+    doc["code"] = mc.code  # the code is fixed once created
+    if plan is not None:
+        try:
+            with _conflicts():
+                service.update(db, actor.platform_id, mc.id, plan, _doer(actor))
+        except ValidationFailed as failed:
+            problems = failed.problems
+        else:
+            db.commit()
+            return _see("catalogue.office_detail", mc_id=mc.id)
+    return _render_form(doc, problems, mc, 422)
+
+
+@contextmanager
+def _conflicts() -> Iterator[None]:
+    try:
+        yield
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from exc
+
+
+def _version_of(mc: MicroCredential, number: int | None) -> MicroCredentialVersion:
+    if number is None:
+        return mc.head
+    for version in mc.versions:
+        if version.version == number:
+            return version
+    raise NotFound(_("This micro-credential has no version %(n)s.", n=number))
+
+
+@bp.get("/admin/microcredentials/<int:mc_id>")
+@require_role("admin")
+def office_detail(mc_id: int) -> str:
+    """One micro-credential: a version's plan, its workflow actions, versions and history."""
+    actor = require_actor()
+    db = get_db()
+    mc = service.get_micro_credential(db, actor.platform_id, mc_id)
+    version = _version_of(mc, request.args.get("version", type=int))
+    plan = service.plan_of(version)
+    history = service.history(db, actor.platform_id, mc.id)
+    ids = {event.actor_person_id for event in history if event.actor_person_id}
+    people = {person.id: person.name or person.sub for person in db.scalars(
+        select(Person).where(Person.id.in_(ids), Person.platform_id == actor.platform_id))}
+    return render_template(
+        "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
+        warnings=plan.warnings(), actions=rules.available_actions(version.status),
+        history=history, people=people, now=utcnow())
+
+
+def _parse_due(raw: str) -> datetime | None:
+    if not raw.strip():
+        return None
+    try:
+        day = datetime.strptime(raw.strip(), "%Y-%m-%d")
+    except ValueError:
+        raise BadRequest(_("The revalidation date must be a date (YYYY-MM-DD)."),
+                         details={"revalidation_due": raw[:40]}) from None
+    return day.replace(hour=23, minute=59, tzinfo=UTC)
+
+
+@bp.post(f"/admin/microcredentials/<int:mc_id>/versions/<int:version_id>/<any({ACTIONS}):action>")
+@require_role("admin")
+def office_act(mc_id: int, version_id: int, action: str) -> Response:
+    """Submit, reject, approve, revalidate or retire one version (recorded with who and when)."""
+    actor = require_actor()
+    db = get_db()
+    mc = service.get_micro_credential(db, actor.platform_id, mc_id)
+    if version_id not in {v.id for v in mc.versions}:
+        raise NotFound(_("No such version of this micro-credential."))
+    note = request.form.get("note", "").strip()[:2000]
+    due = _parse_due(request.form.get("revalidation_due", ""))
+    with _domain_errors():
+        version = service.act(db, actor.platform_id, version_id, action, _doer(actor),
+                              settings=current_app.config["LTI_SETTINGS"], note=note, due=due)
+    db.commit()
+    return _see("catalogue.office_detail", mc_id=mc.id, version=version.version)
+
+
+@bp.get("/admin/microcredentials/<int:mc_id>/export")
+@require_role("admin")
+def office_export(mc_id: int) -> Response:
+    """A version's Design Plan as a file (`?format=yaml|json&version=N`)."""
+    actor = require_actor()
+    mc = service.get_micro_credential(get_db(), actor.platform_id, mc_id)
+    fmt = request.args.get("format", "yaml")
+    if fmt not in importexport.FORMATS:
+        raise BadRequest(_("The format must be yaml or json."))
+    version = _version_of(mc, request.args.get("version", type=int))
+    body = importexport.dump(service.plan_of(version), fmt)
+    mimetype = "application/json" if fmt == "json" else "application/yaml"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="{mc.code}-v{version.version}.{fmt}"')
+    return response
+
+
+# --- the instructor -------------------------------------------------------------------------
+
+
+@bp.get("/instructor/offerings")
+@require_role("instructor")
+def instructor_offerings() -> str:
+    actor = require_actor()
+    offerings = [] if actor.context_id is None else service.offerings_in(
+        get_db(), actor.platform_id, actor.context_id)
+    return render_template("catalogue/instructor_offerings.html", offerings=offerings,
+                           policy_labels=POLICY_LABELS)
+
+
+def _offering_form() -> tuple[dict, rules.OfferingSettings | None, list[FieldProblem]]:
+    form = request.form
+    problems: list[FieldProblem] = []
+    closes: datetime | None = None
+    raw_close = form.get("window_closes_at", "").strip()
+    if raw_close:
+        try:
+            closes = datetime.fromisoformat(raw_close).replace(tzinfo=UTC)
+        except ValueError:
+            problems.append(FieldProblem("window_closes_at", _("must be a date and time")))
+    raw_days = form.get("reevaluation_window_days", "").strip()
+    days = int(raw_days) if raw_days.isdigit() and len(raw_days) < 6 else 0
+    raw_items = form.getlist("grade_item_ids")
+    if any(not item.isdigit() or len(item) > 18 for item in raw_items):
+        problems.append(FieldProblem("grade_item_ids", _("not a gradebook item")))
+    wanted = rules.OfferingSettings(
+        window_closes_at=closes, reevaluation_policy=form.get("reevaluation_policy", ""),
+        reevaluation_window_days=days,
+        grade_item_ids=tuple(int(i) for i in raw_items if i.isdigit() and len(i) <= 18))
+    values = {"window_closes_at": raw_close, "reevaluation_policy": wanted.reevaluation_policy,
+              "reevaluation_window_days": raw_days, "grade_item_ids": set(wanted.grade_item_ids)}
+    return values, (None if problems else wanted), problems
+
+
+@bp.route("/instructor/offerings/<int:offering_id>", methods=["GET", "POST"])
+@require_role("instructor")
+def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
+    """Assessment window, re-evaluation policy and window, and (embedded) gradebook items."""
+    actor = require_actor()
+    db = get_db()
+    offering = service.get_offering(db, actor.platform_id, actor.context_id, offering_id)
+    status = 200
+    problems: list[FieldProblem] = []
+    if request.method == "POST":
+        values, wanted, problems = _offering_form()
+        if wanted is not None:
+            try:
+                service.configure_offering(db, offering, wanted)
+            except ValidationFailed as failed:
+                problems = failed.problems
+            else:
+                db.commit()
+                return _see("catalogue.instructor_offering", offering_id=offering.id)
+        status = 422
+    else:
+        closes = offering.window_closes_at
+        values = {"window_closes_at": closes.strftime("%Y-%m-%dT%H:%M") if closes else "",
+                  "reevaluation_policy": offering.reevaluation_policy,
+                  "reevaluation_window_days": str(offering.reevaluation_window_days),
+                  "grade_item_ids": set(offering.grade_item_ids or [])}
+    return render_template(
+        "catalogue/instructor_offering.html", offering=offering, values=values,
+        errors=_problem_map(problems), problems=problems,
+        policies=rules.REEVALUATION_POLICIES, policy_labels=POLICY_LABELS,
+        grade_items=service.course_grade_items(db, offering.context_id)), status
