@@ -1,0 +1,33 @@
+"""Fixtures of the launch tests: a platform key and Moodle / Canvas registrations."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.launch.helpers import PlatformKey, platform_key, register_platform
+
+MOODLE_ISSUER = "http://127.0.0.1:8100"
+MOODLE_CLIENT = "wIHNTU76CCVPeFh"
+CANVAS_ISSUER = "https://canvas.instructure.com"
+CANVAS_CLIENT = "170000000000123"
+CANVAS_DEPLOYMENT = "42:8a1f4c7e2b9d0e6f3a5c8b7d1e2f4a6c9b0d3e5f"
+CANVAS_AUTH = "https://sso.canvaslms.com/api/lti/authorize_redirect"
+
+
+@pytest.fixture
+def key() -> PlatformKey:
+    return platform_key("platform")
+
+
+@pytest.fixture
+def moodle(db, key):  # noqa: ANN001, ANN201
+    return register_platform(db, issuer=MOODLE_ISSUER, client_id=MOODLE_CLIENT, key=key,
+                             deployments=("1",), lms_kind="moodle",
+                             auth_login_url=MOODLE_ISSUER + "/mod/lti/auth.php")
+
+
+@pytest.fixture
+def canvas(db, key):  # noqa: ANN001, ANN201
+    return register_platform(db, issuer=CANVAS_ISSUER, client_id=CANVAS_CLIENT, key=key,
+                             deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas",
+                             auth_login_url=CANVAS_AUTH)
