@@ -1,0 +1,163 @@
+"""What `lti-tool demo` seeds: the practice LMS's course and the tool's side of the demo.
+
+The practice course (people, gradebook items, scores) lives in the practice LMS; the tool
+learns about it the way it would from a real LMS: launches, AGS and NRPS. The tool-side seed is
+a list of steps (`STEPS`) run in one transaction when the demo starts; every step must be
+idempotent because the demo database survives restarts. Other areas add their own step (for
+example `seed_passed_learner`, which needs the catalogue and badges) by appending it to `STEPS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from threading import Lock
+
+from sqlalchemy.orm import Session
+
+from lti_tool.launch.platforms import PlatformSpec, find_platform, register_platform
+from lti_tool.settings import Settings
+from lti_tool.store.models.core import Platform
+
+DEMO_CLIENT_ID = "practice-lms-tool"
+DEMO_DEPLOYMENT_ID = "1"
+LIS = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    user_id: str
+    username: str
+    given_name: str
+    family_name: str
+    role: str  # "Instructor" | "Learner" (NRPS short names)
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def email(self) -> str:
+        return f"{self.username}@practice-lms.example"
+
+    @property
+    def lis_roles(self) -> list[str]:
+        return [LIS + self.role]
+
+
+@dataclass
+class DemoGradeItem:
+    """A gradebook column; `scores` maps user_id -> points (None: not graded yet)."""
+
+    item_id: int
+    label: str
+    score_maximum: float
+    tag: str = ""
+    resource_id: str = ""
+    scores: dict[str, float | None] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DemoCourse:
+    """One course of the practice LMS; mutable because the tool may post scores and items."""
+
+    context_id: str
+    label: str
+    title: str
+    resource_link_id: str
+    resource_link_title: str
+    users: list[DemoUser]
+    items: list[DemoGradeItem]
+    placed_links: list[dict] = field(default_factory=list)
+    lock: Lock = field(default_factory=Lock, repr=False)
+
+    @property
+    def instructor(self) -> DemoUser:
+        return next(u for u in self.users if u.role == "Instructor")
+
+    @property
+    def learners(self) -> list[DemoUser]:
+        return [u for u in self.users if u.role == "Learner"]
+
+    def user(self, user_id: str) -> DemoUser | None:
+        return next((u for u in self.users if u.user_id == user_id), None)
+
+    def item(self, item_id: int) -> DemoGradeItem | None:
+        return next((i for i in self.items if i.item_id == item_id), None)
+
+    def add_item(self, label: str, score_maximum: float, tag: str = "",
+                 resource_id: str = "") -> DemoGradeItem:
+        with self.lock:
+            item = DemoGradeItem(max(i.item_id for i in self.items) + 1, label, score_maximum,
+                                 tag, resource_id)
+            self.items.append(item)
+            return item
+
+
+# Scores out of each item's maximum; the first learner has done well everywhere (the one
+# `seed_passed_learner` may award), the last has not been graded on everything yet.
+_SCORES = {
+    "4": (92, 18, 46, 9),
+    "5": (74, 15, 38, 7),
+    "6": (58, 11, 29, 6),
+    "7": (45, 8, 20, 4),
+    "8": (81, None, None, 8),
+}
+
+
+def practice_course() -> DemoCourse:
+    """The seeded course: one instructor, five learners, four gradebook items."""
+    users = [
+        DemoUser("3", "teacher1", "Terry", "Teacher", "Instructor"),
+        DemoUser("4", "ayse", "Ayşe", "Yılmaz", "Learner"),
+        DemoUser("5", "mehmet", "Mehmet", "Demir", "Learner"),
+        DemoUser("6", "elif", "Elif", "Kaya", "Learner"),
+        DemoUser("7", "john", "John", "Smith", "Learner"),
+        DemoUser("8", "maria", "María", "García", "Learner"),
+    ]
+    columns = [("Essay 1", 100.0, "essay"), ("Quiz 1", 20.0, "quiz"),
+               ("Group project", 50.0, "project"), ("Participation", 10.0, "participation")]
+    items = [
+        DemoGradeItem(item_id=index + 2, label=label, score_maximum=maximum, tag=tag,
+                      resource_id=tag,
+                      scores={uid: scores[index] for uid, scores in _SCORES.items()})
+        for index, (label, maximum, tag) in enumerate(columns)
+    ]
+    return DemoCourse(context_id="2", label="MC101", title="Data Literacy (practice course)",
+                      resource_link_id="1", resource_link_title="Micro-credentials",
+                      users=users, items=items)
+
+
+@dataclass
+class SeedContext:
+    """What each tool-side seed step gets."""
+
+    db: Session
+    settings: Settings
+    course: DemoCourse
+    lms_url: str
+    platform: Platform | None = None
+
+
+def register_practice_lms(ctx: SeedContext) -> None:
+    """The practice LMS as a platform registration; its URLs follow the chosen port."""
+    spec = PlatformSpec(
+        issuer=ctx.lms_url, client_id=DEMO_CLIENT_ID, name="Practice LMS", lms_kind="other",
+        auth_login_url=f"{ctx.lms_url}/auth", auth_token_url=f"{ctx.lms_url}/token",
+        key_set_url=f"{ctx.lms_url}/jwks", deployments=[DEMO_DEPLOYMENT_ID],
+        registered_via="demo",
+    )
+    ctx.platform = find_platform(ctx.db, spec.issuer, spec.client_id) or register_platform(
+        ctx.db, spec)
+
+
+SeedStep = Callable[[SeedContext], None]
+STEPS: list[SeedStep] = [register_practice_lms]
+
+
+def run_tool_seed(ctx: SeedContext, steps: list[SeedStep] | None = None) -> SeedContext:
+    for step in steps if steps is not None else STEPS:
+        step(ctx)
+    ctx.db.flush()
+    return ctx

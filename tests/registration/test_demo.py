@@ -1,0 +1,162 @@
+"""`lti-tool demo`: both apps in-process on free loopback ports, driven over real HTTP."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+from jwcrypto import jwt
+from registration_fakes import load_fixture
+from sqlalchemy import select
+
+from lti_tool.demo import Demo, start_demo
+from lti_tool.demo_seed import DEMO_CLIENT_ID
+from lti_tool.launch import keys
+from lti_tool.store.models.core import Membership, Person, Platform
+
+AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
+NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[Demo]:  # noqa: ANN001
+    running = start_demo(directory=tmp_path_factory.mktemp("demo"), port=0, lms_port=0)
+    yield running
+    running.stop()
+
+
+def _follow_form(browser: requests.Session, page: requests.Response) -> requests.Response:
+    """Submit an auto-submitting form the way the browser's script would."""
+    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', page.text)[1])
+    fields = {name: html.unescape(value)
+              for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page.text)}
+    return browser.post(action, data=fields)
+
+
+def _launch(demo: Demo, user_id: str) -> tuple[requests.Session, requests.Response]:
+    browser = requests.Session()
+    course_page = browser.get(demo.lms_url + "/")
+    assert course_page.status_code == 200
+    assert f'name="user" value="{user_id}"' in course_page.text
+    # Practice LMS -> tool /lti/login -> practice LMS /auth: a signed id_token in a form.
+    auth_page = browser.get(demo.lms_url + "/launch",
+                            params={"user": user_id, "message": "resource_link"})
+    assert auth_page.status_code == 200, auth_page.text
+    assert auth_page.history[0].headers["Location"].startswith(demo.tool_url + "/lti/login?")
+    return browser, _follow_form(browser, auth_page)
+
+
+def test_instructor_launch_end_to_end(demo) -> None:
+    browser, landed = _launch(demo, demo.lms.course.instructor.user_id)
+    assert landed.status_code == 200, landed.text
+    assert landed.url.startswith(demo.tool_url + "/instructor/")
+    assert browser.get(landed.url).status_code == 200  # the session holds
+
+    with demo.runtime.sessions() as db:
+        platform = db.scalar(select(Platform).where(Platform.issuer == demo.lms_url))
+        assert platform.client_id == DEMO_CLIENT_ID and platform.registered_via == "demo"
+        person = db.scalar(select(Person).where(Person.platform_id == platform.id,
+                                                Person.sub == "3"))
+        assert person.name == "Terry Teacher"
+        assert db.scalar(select(Membership.role)
+                         .where(Membership.person_id == person.id)) == "instructor"
+
+
+def test_learner_launch_lands_on_the_learner_home(demo) -> None:
+    learner = demo.lms.course.learners[0]
+    _browser, landed = _launch(demo, learner.user_id)
+    assert landed.status_code == 200, landed.text
+    assert landed.url.startswith(demo.tool_url + "/learner/")
+
+
+def _assertion(demo: Demo, *, audience: str | None = None) -> str:
+    """The client assertion the tool's services send, signed with the tool's own key."""
+    with demo.runtime.sessions() as db:
+        key = keys.signing_jwk(db, demo.settings, "lti")
+        db.commit()
+    now = int(time.time())
+    token = jwt.JWT(header={"alg": "RS256", "kid": key["kid"]},
+                    claims={"iss": DEMO_CLIENT_ID, "sub": DEMO_CLIENT_ID,
+                            "aud": audience or demo.lms_url + "/token", "iat": now,
+                            "exp": now + 300, "jti": uuid.uuid4().hex})
+    token.make_signed_token(key)
+    return token.serialize()
+
+
+def _access_token(demo: Demo, scopes: list[str]) -> str:
+    reply = requests.post(demo.lms_url + "/token", data={
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": _assertion(demo), "scope": " ".join(scopes)})
+    assert reply.status_code == 200, reply.text
+    return reply.json()["access_token"]
+
+
+def test_client_assertion_with_the_wrong_audience_is_refused(demo) -> None:
+    reply = requests.post(demo.lms_url + "/token", data={
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": _assertion(demo, audience="https://elsewhere.example/token"),
+        "scope": AGS + "score"})
+    assert reply.status_code == 401
+
+
+def test_ags_and_nrps_answer_in_moodle_shapes(demo) -> None:
+    token = _access_token(demo, [AGS + "lineitem", AGS + "result.readonly", AGS + "score",
+                                 NRPS])
+    auth = {"Authorization": f"Bearer {token}"}
+    course_api = f"{demo.lms_url}/api/lti/courses/{demo.lms.course.context_id}"
+    moodle_items = load_fixture("moodle", "ags_instructor_lineitems_exchanges.json")
+    moodle_results = load_fixture("moodle", "ags_student_score_and_results.json")
+    moodle_nrps = load_fixture("moodle", "nrps_membership.json")
+
+    items = requests.get(course_api + "/lineitems", headers=auth)
+    assert items.headers["Content-Type"].startswith(
+        "application/vnd.ims.lis.v2.lineitemcontainer+json")
+    assert [i["label"] for i in items.json()] == ["Essay 1", "Quiz 1", "Group project",
+                                                 "Participation"]
+    assert set(items.json()[1]) == set(moodle_items["lineitems"]["body"][1])
+
+    quiz = items.json()[1]["id"]
+    results = requests.get(quiz + "/results", headers=auth).json()
+    assert set(results[0]) == set(moodle_results["results"]["body"][0])
+    assert {r["userId"]: r["resultScore"] for r in results}["4"] == 18
+
+    score = dict(moodle_results["score_post"]["request"]["body"], userId="5", scoreGiven=9,
+                 scoreMaximum=10)
+    posted = requests.post(quiz + "/scores", data=json.dumps(score), headers={
+        **auth, "Content-Type": "application/vnd.ims.lis.v1.score+json"})
+    assert posted.status_code == 200 and posted.text == ""
+    mine = requests.get(quiz + "/results", params={"user_id": "5"}, headers=auth).json()
+    assert [(r["userId"], r["resultScore"]) for r in mine] == [("5", 18.0)]
+
+    members = requests.get(course_api + "/memberships", headers=auth)
+    body = members.json()
+    assert set(body) == set(moodle_nrps["nrps"]["body"])
+    assert set(body["members"][0]) == set(moodle_nrps["nrps"]["body"]["members"][0])
+    assert sorted(m["roles"][0] for m in body["members"]).count("Learner") == 5
+    page = requests.get(course_api + "/memberships", params={"limit": 2}, headers=auth)
+    assert len(page.json()["members"]) == 2
+    assert 'rel="next"' in page.headers["Link"]
+
+
+def test_services_refuse_missing_or_forged_tokens(demo) -> None:
+    course_api = f"{demo.lms_url}/api/lti/courses/{demo.lms.course.context_id}"
+    assert requests.get(course_api + "/memberships").status_code == 401
+    forged = requests.get(course_api + "/memberships",
+                          headers={"Authorization": "Bearer " + _assertion(demo)})
+    assert forged.status_code == 401
+    nrps_only = _access_token(demo, [NRPS])
+    assert requests.get(course_api + "/lineitems",
+                        headers={"Authorization": f"Bearer {nrps_only}"}).status_code == 401
+
+
+def test_unknown_user_and_bad_auth_requests(demo) -> None:
+    assert requests.get(demo.lms_url + "/launch", params={"user": "99"}).status_code == 404
+    assert requests.get(demo.lms_url + "/auth", params={"scope": "openid"}).status_code == 400
