@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import statuslist
-from lti_tool.badges.builder import iso, issuer_summary
+from lti_tool.badges.builder import iso
 from lti_tool.badges.signing import Signer, issuer_facts
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.settings import Settings
@@ -26,8 +26,8 @@ def sign_list(db: Session, settings: Settings, row: StatusList, signer: Signer) 
     """(Re-)sign the list's BitstringStatusListCredential with the active Ed25519 key."""
     now = utcnow()
     unsigned = statuslist.list_credential(
-        list_url(settings, row.public_id), issuer_summary(issuer_facts(settings)), row.bits,
-        iso(now), row.purpose)
+        list_url(settings, row.public_id), issuer_facts(settings).id, row.bits, iso(now),
+        row.purpose)
     row.signed_credential = json.dumps(signer.data_integrity(unsigned, now), ensure_ascii=False)
     row.updated_at = now
 

@@ -63,9 +63,10 @@ def entry(list_url: str, index: int, purpose: str = "revocation") -> dict:
             "statusListCredential": list_url}
 
 
-def list_credential(list_url: str, issuer: dict, bits: bytes, valid_from: str,
+def list_credential(list_url: str, issuer: str, bits: bytes, valid_from: str,
                     purpose: str = "revocation") -> dict:
-    """The unsigned BitstringStatusListCredential."""
+    """The unsigned BitstringStatusListCredential (VC 2.0 context only, so the issuer is its id:
+    the OB terms of a full Profile would not be defined there)."""
     return {
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "id": list_url,
