@@ -206,17 +206,16 @@ def keys_rotate(ctx: click.Context, purpose: str) -> None:
 
 
 @click.command("demo")
-@click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int, help="The tool's port.")
 @click.option("--lms-port", default=8001, show_default=True, type=int,
               help="The practice LMS's port.")
 @click.option("--database", default="lti_tool_demo.db", show_default=True,
               help="SQLite file in the current directory.")
-def demo_command(host: str, port: int, lms_port: int, database: str) -> None:
+def demo_command(port: int, lms_port: int, database: str) -> None:
     """Run the tool and a practice LMS with a seeded course, one command, Ctrl-C stops both."""
     from lti_tool.demo import run_demo
 
-    run_demo(host=host, port=port, lms_port=lms_port, database=database)
+    run_demo(port=port, lms_port=lms_port, database=database)
 
 
 def register(cli: click.Group) -> None:

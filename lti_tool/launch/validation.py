@@ -105,15 +105,17 @@ def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
     if len(id_token.encode("utf-8", "surrogatepass")) > max_bytes:
         raise PayloadTooLarge(f"The id_token is larger than {max_bytes} bytes.")
     parts = id_token.split(".")
-    if len(parts) != 3 or not all(parts):
-        raise LaunchError("Malformed id_token: a signed JWT has three non-empty dot-separated "
-                          f"parts, this one has {len(parts)}.")
+    if len(parts) != 3 or not parts[0] or not parts[1]:
+        raise LaunchError("Malformed id_token: a signed JWT has three dot-separated parts "
+                          f"(header, payload, signature); this one has {len(parts)}.")
     header = _b64json(parts[0], "header")
     claims = _b64json(parts[1], "payload")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGS:
         raise LaunchError(f"id_token alg {alg!r} is not accepted: only "
                           f"{', '.join(ALLOWED_ALGS)} signatures are (never none or HMAC).")
+    if not parts[2]:
+        raise LaunchError("Malformed id_token: it has no signature.")
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > 200):
         raise LaunchError("id_token header kid must be a non-empty string.")

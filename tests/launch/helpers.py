@@ -258,13 +258,12 @@ def launch(client, id_token: str, state: str | None, **headers: str):
 
 
 def login_and_launch(client, platform: Platform, key: PlatformKey, claims: dict, *,
-                     sign_with=None, **login_extra: str):
+                     launch_headers: dict | None = None, **login_extra: str):
     """The full round trip: login, fill in the tool's nonce, sign, launch."""
     started = login(client, platform, **login_extra)
     assert started.response.status_code in (200, 302), started.response.get_data(as_text=True)
     claims = {**claims, "nonce": started.nonce}
-    token = (sign_with or sign)(claims, key)
-    return launch(client, token, started.state)
+    return launch(client, sign(claims, key), started.state, **(launch_headers or {}))
 
 
 def row_counts(db) -> dict[str, int]:
