@@ -9,8 +9,9 @@ and NRPS (memberships) in the shapes Moodle uses. The course it serves is `demo_
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,6 +411,17 @@ def _placeholder_app(environ: dict, start_response: Callable) -> list[bytes]:
     return [b"starting"]
 
 
+def _bind(host: str, port: int) -> BaseWSGIServer:
+    """Listen first (an OSError names the port), then hand the socket to werkzeug, whose
+    own bind would print and exit instead of raising."""
+    listener = socket.create_server((host, port))
+    try:
+        return make_server(host, listener.getsockname()[1], _placeholder_app, threaded=True,
+                           fd=listener.fileno())
+    finally:
+        listener.close()  # werkzeug holds its own duplicate of the descriptor
+
+
 @dataclass
 class Demo:
     """Both servers, bound and serving in daemon threads."""
@@ -441,15 +453,11 @@ class Demo:
         self.runtime.engine.dispose()
 
 
-def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
-               database: str = "lti_tool_demo.db", host: str = "127.0.0.1") -> Demo:
-    """Bind both ports (0 picks free ones), seed, and serve in background threads."""
-    from lti_tool.web import create_app
-
-    tool_server = make_server(host, port, _placeholder_app, threaded=True)
-    lms_server = make_server(host, lms_port, _placeholder_app, threaded=True)
-    tool_url = f"http://{host}:{tool_server.server_port}"
-    lms_url = f"http://{host}:{lms_server.server_port}"
+def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGIServer,
+             lms_server: BaseWSGIServer) -> tuple[Runtime, PracticeLms]:
+    """Settings for the bound ports, an up-to-date database, the seed, the practice LMS."""
+    tool_url = f"http://{host}:{tool_server.socket.getsockname()[1]}"
+    lms_url = f"http://{host}:{lms_server.socket.getsockname()[1]}"
     settings = load_settings(overrides={
         "database_url": f"sqlite:///{(directory / database).resolve()}",
         "base_url": tool_url,
@@ -462,6 +470,26 @@ def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
                       course=practice_course())
     with transaction(runtime.sessions) as db:
         run_tool_seed(SeedContext(db=db, settings=settings, course=lms.course, lms_url=lms_url))
+    return runtime, lms
+
+
+def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
+               database: str = "lti_tool_demo.db", host: str = "127.0.0.1") -> Demo:
+    """Bind both ports (0 picks free ones), seed, and serve in background threads."""
+    from lti_tool.web import create_app
+
+    tool_server = _bind(host, port)
+    try:
+        lms_server = _bind(host, lms_port)
+    except BaseException:
+        tool_server.server_close()
+        raise
+    try:
+        runtime, lms = _prepare(directory, database, host, tool_server, lms_server)
+    except BaseException:
+        tool_server.server_close()
+        lms_server.server_close()
+        raise
     tool_server.app = create_app(runtime=runtime)
     lms_server.app = create_practice_lms(lms)
     threads = [threading.Thread(target=server.serve_forever, daemon=True)
@@ -478,14 +506,18 @@ def run_demo(*, port: int = 8000, lms_port: int = 8001,
         demo = start_demo(directory=Path.cwd(), port=port, lms_port=lms_port, database=database)
     except OSError as exc:
         raise click.ClickException(f"Cannot start the demo: {exc.strerror or exc} (is another "
-                                   "program using the port? try --port / --lms-port)") from exc
+                                   "program using port {port} or {lms_port}? Choose others with "
+                                   "--port / --lms-port.)") from exc
     click.echo(f"Tool:          {demo.tool_url}  (database {demo.settings.database_url})")
     click.echo(f"Practice LMS:  {demo.lms_url}  <- open this and press a Launch button")
     click.echo("Press Ctrl-C to stop both.")
+    stop = threading.Event()
+    # Ctrl-C, and a service manager's SIGTERM, stop both servers the same way.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("Stopping…")
+        while not stop.wait(1.0):
+            pass
     finally:
+        click.echo("Stopping the tool and the practice LMS…")
         demo.stop()

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -160,3 +161,28 @@ def test_services_refuse_missing_or_forged_tokens(demo) -> None:
 def test_unknown_user_and_bad_auth_requests(demo) -> None:
     assert requests.get(demo.lms_url + "/launch", params={"user": "99"}).status_code == 404
     assert requests.get(demo.lms_url + "/auth", params={"scope": "openid"}).status_code == 400
+
+
+def test_a_restart_reuses_the_database_and_the_registration(tmp_path) -> None:
+    for _ in range(2):
+        running = start_demo(directory=tmp_path, port=0, lms_port=0)
+        try:
+            with running.runtime.sessions() as db:
+                count = len(db.scalars(select(Platform)).all())
+        finally:
+            running.stop()
+    # Ports differ between runs, so each run's practice LMS is its own issuer; same key file.
+    assert count == 2
+    assert (tmp_path / "instance" / "practice_lms_key.pem").stat().st_mode & 0o077 == 0
+
+
+def test_a_busy_port_is_a_clear_error(demo, tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from lti_tool.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    busy = urlparse(demo.tool_url).port
+    result = CliRunner().invoke(main, ["demo", "--port", str(busy), "--lms-port", "0"])
+    assert result.exit_code == 1
+    assert "Cannot start the demo" in result.stderr
