@@ -24,6 +24,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lti_tool.catalogue.service import outcomes_of
 from lti_tool.domain import decisions as flow
 from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.domain.evaluation import (
@@ -48,11 +49,10 @@ from lti_tool.domain.evidence import (
     chain_hash,
     first_broken,
 )
-from lti_tool.domain.rubric import PerformanceLevel, Rubric
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.catalogue import LearningOutcome, Offering
+from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Membership, Person
 from lti_tool.store.models.evaluation import (
     Attempt,
@@ -123,27 +123,8 @@ class RunSummary:
 # --- outcomes and mappings --------------------------------------------------------------------
 
 def outcomes_for(db: Session, mc_version_id: int) -> list[OutcomeLike]:
-    """The LOs of an MC version as domain objects (catalogue's `outcomes_of` when present)."""
-    try:
-        from lti_tool.catalogue.service import outcomes_of
-    except ImportError:
-        outcomes_of = None
-    if outcomes_of is not None:
-        return list(outcomes_of(db, mc_version_id))
-    rows = db.scalars(select(LearningOutcome).where(LearningOutcome.version_id == mc_version_id)
-                      .order_by(LearningOutcome.position)).all()
-    return [_RowOutcome(row.code, row.required, Rubric(
-        levels=tuple(PerformanceLevel(level["code"], level.get("label", level["code"]),
-                                      Decimal(str(level["lower_bound"])),
-                                      level.get("descriptor", "")) for level in row.levels),
-        threshold=row.threshold)) for row in rows]
-
-
-@dataclass(frozen=True)
-class _RowOutcome:
-    code: str
-    required: bool
-    rubric: Rubric
+    """The LOs of an MC version as domain objects (code, required, Rubric)."""
+    return list(outcomes_of(db, mc_version_id))
 
 
 def current_mapping(db: Session, offering_id: int, attempt_no: int = 1) -> OutcomeMapping | None:
@@ -922,6 +903,21 @@ def set_tool_rubric_score(db: Session, settings: Settings, offering_id: int, per
     db.flush()
     run.run({person_id})
     return decision
+
+
+def resolve_flag(db: Session, flag: ReviewFlag, actor: Who, *,
+                 now: datetime | None = None) -> ReviewFlag:
+    """The instructor has reviewed a flagged pass (revoking, if needed, is the Office's)."""
+    if flag.resolved_at is not None:
+        raise Conflict("This review flag is already closed.")
+    flag.resolved_at, flag.resolved_by = now or utcnow(), _who_id(actor)
+    decision = db.get(Decision, flag.decision_id)
+    append_evidence(db, platform_id=decision.platform_id, event="review_resolved",
+                    payload={"decision_id": decision.id, "flag_id": flag.id,
+                             "actor": _who(actor), "at": flag.resolved_at},
+                    decision_id=decision.id, offering_id=decision.offering_id,
+                    person_id=decision.person_id)
+    return flag
 
 
 # --- grade passback ---------------------------------------------------------------------------
