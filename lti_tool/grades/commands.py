@@ -1,7 +1,10 @@
 """`lti-tool` commands of this package; `register` adds them to the root group."""
 
+import importlib
+
 import click
 
 
 def register(cli: click.Group) -> None:
     """Add this package's commands to `cli`."""
+    importlib.import_module("lti_tool.grades.evidence_commands").register(cli)

@@ -1050,3 +1050,17 @@ def _line_item(db: Session, client: PassbackClient, offering: Offering, context:
     db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
     db.flush()
     return url
+
+
+def run_scheduled(runtime: Any, now: datetime | None = None) -> tuple[RunSummary, dict]:
+    """The scheduler's evaluation job: close due windows, then send queued grades.
+
+    Two transactions, so a passback problem never rolls back a closed window.
+    """
+    with runtime.sessions() as db:
+        summary = close_due_windows(db, now, runtime.settings)
+        db.commit()
+    with runtime.sessions() as db:
+        counts = send_passbacks(db, runtime.settings, now=now)
+        db.commit()
+    return summary, counts
