@@ -113,7 +113,7 @@ def response_jwt(db: Session, settings: Settings, platform: Platform, launch_dat
                  items: list[DeepLinkItem]) -> str:
     """The signed (RS256, the tool's `lti` key) deep-linking response."""
     key = signing_jwk(db, settings, "lti")
-    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": key.key_id},
+    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": key.get("kid")},
                     claims=response_claims(settings, platform, launch_data, items))
     token.make_signed_token(key)
     return token.serialize()
