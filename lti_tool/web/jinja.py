@@ -16,6 +16,7 @@ from babel.numbers import get_decimal_symbol
 from flask import Flask, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from flask_babel import format_date, format_datetime, get_locale, lazy_gettext
+from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
 from lti_tool.web import auth
@@ -126,6 +127,11 @@ def install(app: Flask) -> None:
         return
     app.extensions["lti_tool_pages_helpers"] = True
     app.jinja_env.globals.update(
+        # Macros imported without `with context` see only globals: give them the session's
+        # CSRF token and `sid` too, so a form built by any area's macro keeps both.
+        csrf_token=auth.csrf_token,
+        csrf_field=auth.CSRF_FIELD,
+        sid=LocalProxy(lambda: g.get("sid")),
         optional_url=optional_url,
         locale_switch_url=locale_switch_url,
         supported_locales=SUPPORTED_LOCALES,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import html
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from werkzeug.serving import make_server
 
 from tests.pages.seed import Course, seed_course, seed_offering
 
@@ -15,3 +21,82 @@ def course(db) -> Course:
 @pytest.fixture
 def offered(db, course) -> Course:
     return seed_offering(db, course)
+
+
+# --- Browser fixtures (tests marked `browser`) ------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "pages"
+AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver):
+    """One headless Chromium for the session. Its default profile blocks third-party cookies."""
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+class _Server:
+    """A WSGI app served on 127.0.0.1 from a thread, for the browser to reach."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.httpd = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.port = self.httpd.server_port
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_url(app) -> Iterator[str]:
+    """The tool, live at http://127.0.0.1:PORT (the origin the LMS iframe points to)."""
+    server = _Server(app)
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def _embedding_page(environ, start_response):  # noqa: ANN001, ANN202
+    """A stand-in LMS course page on another site that shows `?src=` in an iframe."""
+    from urllib.parse import parse_qs
+
+    src = parse_qs(environ.get("QUERY_STRING", "")).get("src", [""])[0]
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>LMS course</title>'
+        '</head><body><h1 style="font:16px sans-serif">Course page (LMS)</h1>'
+        f'<iframe id="tool" title="Micro-credentials tool" src="{html.escape(src)}" '
+        'style="width:1200px;height:880px;border:1px solid #888"></iframe></body></html>'
+    ).encode()
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [body]
+
+
+@pytest.fixture(scope="session")
+def lms_origin() -> Iterator[str]:
+    """http://localhost:PORT: another site than 127.0.0.1, so the tool's iframe is cross-site."""
+    server = _Server(_embedding_page)
+    yield f"http://localhost:{server.port}"
+    server.stop()

@@ -1,0 +1,175 @@
+"""The pages in headless Chromium, inside a cross-site iframe like an LMS shows them.
+
+The stand-in LMS page lives on http://localhost:PORT and frames the tool on
+http://127.0.0.1:PORT2, another site. Chromium's default profile here blocks third-party
+cookies, so the frames rely on the cookie-less `sid`; one test opens a profile that allows them
+and uses the session cookie instead. Screenshots go to test-artifacts/pages/.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+
+from lti_tool.web.auth import COOKIE_NAME
+from tests.pages.conftest import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS
+from tests.pages.seed import seed_course, seed_decision, seed_offering
+
+pytestmark = pytest.mark.browser
+SERIOUS = ("serious", "critical")
+
+
+def open_in_lms(page, lms_origin: str, url: str):
+    """Load the LMS page framing `url`; return the tool's frame once it has loaded."""
+    page.goto(f"{lms_origin}/?src={quote(url, safe='')}")
+    frame = page.frame_locator("#tool")
+    frame.locator("body").wait_for()
+    return next(f for f in page.frames if f.url.startswith(url.split("?")[0]))
+
+
+def follow(frame, action) -> None:
+    """Run `action` (a click, a key press) and wait until the frame has loaded the next page."""
+    with frame.expect_navigation():
+        action()
+
+
+def session_cookie(token: str) -> dict:
+    """The tool's session cookie as an HTTPS deployment sets it (loopback counts as secure)."""
+    return {"name": COOKIE_NAME, "value": token, "domain": "127.0.0.1", "path": "/",
+            "sameSite": "None", "secure": True, "httpOnly": True}
+
+
+def tool_url(live_url: str, path: str, **args) -> str:
+    return f"{live_url}{path}?{urlencode(args)}" if args else f"{live_url}{path}"
+
+
+def axe_problems(frame) -> list[dict]:
+    """axe-core's serious and critical violations for the frame's document."""
+    frame.add_script_tag(path=str(AXE))
+    found = frame.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))""")
+    return [v for v in found if v["impact"] in SERIOUS]
+
+
+def shoot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def story(db):
+    """A course with an offering: learner1 failed (may ask again), learner2 passed."""
+    course = seed_offering(db, seed_course(db, learners=3))
+    seed_decision(db, course, "learner1", [80, 60, None], status="failed")
+    seed_decision(db, course, "learner2", [90, 75, 88], status="passed")
+    return course
+
+
+PAGES = [
+    ("learner-home", "learner1", "/learner/", {}),
+    ("instructor-overview", "instructor", "/instructor/", {}),
+    ("instructor-overview-filtered", "instructor", "/instructor/",
+     {"show": "failed", "sort": "LO2", "dir": "desc"}),
+    ("office-home", "admin", "/admin/", {}),
+    ("office-audit", "admin", "/admin/audit", {"q": "approve"}),
+    ("error-forbidden", "learner1", "/admin/", {}),
+]
+
+
+def test_pages_in_a_cross_site_iframe_pass_axe(page, live_url, lms_origin, story, db) -> None:
+    from lti_tool.store.models.core import AuditEntry
+
+    db.add(AuditEntry(platform_id=story.platform_id, actor_label="Office",
+                      action="mc.approve", target="DATA-101"))
+    db.commit()
+    report = {}
+    for name, who, path, args in PAGES:
+        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, sid=story.tokens[who],
+                                                      **args))
+        if name != "error-forbidden":
+            assert frame.locator("h1").count() == 1, name
+        for details in frame.locator("details").all()[:3]:
+            details.evaluate("d => d.open = true")  # check what is folded away too
+        shoot(page, name)
+        report[name] = axe_problems(frame)
+    assert not any(report.values()), json.dumps(report, indent=1)
+
+
+def test_third_party_cookies_are_blocked_and_sid_carries_the_session(
+        page, live_url, lms_origin, story) -> None:
+    page.context.add_cookies([session_cookie(story.tokens["instructor"])])
+    assert page.context.cookies()[0]["name"] == COOKIE_NAME
+    # the cookie alone does not reach the framed tool: the profile blocks it
+    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/instructor/"))
+    assert "No LTI session" in frame.locator("main").inner_text()
+    # with sid, every link and form keeps working inside the frame
+    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/instructor/",
+                                                   sid=story.tokens["instructor"]))
+    follow(frame, frame.get_by_role("link", name="LO2").click)
+    assert frame.locator('th[aria-sort="ascending"]').inner_text().startswith("LO2")
+    frame.select_option("#show", "passed")
+    follow(frame, frame.get_by_role("button", name="Apply").click)
+    rows = frame.locator("table.grid tbody tr")
+    assert rows.count() == 1 and "Learner2" in rows.first.inner_text()
+    assert "sid=" in frame.url
+    shoot(page, "instructor-cookieless-after-filter")
+
+
+def test_session_cookie_works_in_the_iframe_when_the_browser_allows_it(
+        playwright_driver, live_url, lms_origin, story) -> None:
+    with tempfile.TemporaryDirectory() as profile:
+        Path(profile, "Default").mkdir()
+        Path(profile, "Default", "Preferences").write_text(
+            json.dumps({"profile": {"cookie_controls_mode": 0}}))
+        context = playwright_driver.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context.add_cookies([session_cookie(story.tokens["learner1"])])
+            page = context.new_page()
+            frame = open_in_lms(page, lms_origin, tool_url(live_url, "/learner/"))
+            assert frame.locator("h1").inner_text() == "My micro-credentials"
+            follow(frame, frame.get_by_role("link", name="Türkçe").click)
+            assert frame.locator("html").get_attribute("lang") == "tr"
+            assert "sid=" not in frame.url
+        finally:
+            context.close()
+
+
+def test_keyboard_skip_link_focus_and_sorting(page, live_url, lms_origin, story) -> None:
+    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/instructor/",
+                                                   sid=story.tokens["instructor"]))
+    page.keyboard.press("Tab")
+    assert frame.evaluate("document.activeElement.className") == "skip-link"
+    outline = frame.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    page.keyboard.press("Enter")
+    assert frame.evaluate("document.activeElement.id") == "main"
+    # reach the LO2 sort link with Tab alone and sort with Enter
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        if frame.evaluate("document.activeElement.textContent.trim().startsWith('LO2')"):
+            break
+    else:
+        pytest.fail("the LO2 column header cannot be reached with the keyboard")
+    follow(frame, lambda: page.keyboard.press("Enter"))
+    assert frame.locator('th[aria-sort="ascending"]').inner_text().startswith("LO2")
+
+
+def test_locale_from_the_launch_and_from_the_switch(page, live_url, lms_origin, db) -> None:
+    course = seed_offering(db, seed_course(db, locale="tr-TR"))
+    seed_decision(db, course, "learner1", [80, 60, None], status="failed")
+    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/learner/",
+                                                   sid=course.tokens["learner1"]))
+    assert frame.locator("html").get_attribute("lang") == "tr"
+    assert frame.locator("h1").inner_text() == "Mikro yeterliliklerim"
+    shoot(page, "learner-home-tr")
+    follow(frame, frame.get_by_role("link", name="English").click)
+    assert frame.locator("h1").inner_text() == "My micro-credentials"
+    follow(frame, frame.get_by_role("link", name="My micro-credentials").click)
+    assert frame.locator("html").get_attribute("lang") == "en"
