@@ -492,7 +492,8 @@ def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
         raise
     tool_server.app = create_app(runtime=runtime)
     lms_server.app = create_practice_lms(lms)
-    threads = [threading.Thread(target=server.serve_forever, daemon=True)
+    threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                daemon=True)
                for server in (tool_server, lms_server)]
     for thread in threads:
         thread.start()
