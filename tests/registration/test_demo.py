@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlparse
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlparse
 
 import pytest
 import requests
@@ -32,12 +31,28 @@ def demo(tmp_path_factory) -> Iterator[Demo]:  # noqa: ANN001
     running.stop()
 
 
-def _follow_form(browser: requests.Session, page: requests.Response) -> requests.Response:
-    """Submit an auto-submitting form the way the browser's script would."""
-    action = html.unescape(re.search(r'<form method="post" action="([^"]+)"', page.text)[1])
-    fields = {name: html.unescape(value)
-              for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page.text)}
-    return browser.post(action, data=fields)
+class _Forms(HTMLParser):
+    """The POST forms of a page: action and hidden/named input values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "form" and values.get("method", "").lower() == "post":
+            self.forms.append((values.get("action", ""), {}))
+        elif tag == "input" and self.forms and values.get("name"):
+            self.forms[-1][1][values["name"]] = values.get("value", "")
+
+
+def _follow_form(browser: requests.Session, page: requests.Response,
+                 **extra: str) -> requests.Response:
+    """Submit the page's (first) POST form the way the browser or its script would."""
+    parser = _Forms()
+    parser.feed(page.text)
+    action, fields = parser.forms[0]
+    return browser.post(urljoin(page.url, action), data={**fields, **extra})
 
 
 def _launch(demo: Demo, user_id: str) -> tuple[requests.Session, requests.Response]:
@@ -67,6 +82,19 @@ def test_instructor_launch_end_to_end(demo) -> None:
         assert person.name == "Terry Teacher"
         assert db.scalar(select(Membership.role)
                          .where(Membership.person_id == person.id)) == "instructor"
+
+
+def test_deep_linking_round_trip(demo) -> None:
+    browser = requests.Session()
+    auth_page = browser.get(demo.lms_url + "/launch", params={
+        "user": demo.lms.course.instructor.user_id, "message": "deep_linking"})
+    chooser = _follow_form(browser, auth_page)
+    assert chooser.status_code == 200 and chooser.url.startswith(demo.tool_url + "/lti/deep-link")
+    returning = _follow_form(browser, chooser, cancel="1")
+    assert returning.status_code == 200, returning.text
+    # The tool's signed LtiDeepLinkingResponse, checked by the practice LMS with the tool's JWKS.
+    back = _follow_form(browser, returning)
+    assert back.status_code == 200 and back.url == demo.lms_url + "/"
 
 
 def test_learner_launch_lands_on_the_learner_home(demo) -> None:
@@ -186,3 +214,9 @@ def test_a_busy_port_is_a_clear_error(demo, tmp_path, monkeypatch) -> None:
     result = CliRunner().invoke(main, ["demo", "--port", str(busy), "--lms-port", "0"])
     assert result.exit_code == 1
     assert "Cannot start the demo" in result.stderr
+
+
+def test_forged_deep_linking_response_is_refused(demo) -> None:
+    reply = requests.post(demo.lms_url + "/deep-link-return", data={"JWT": _assertion(demo)[:-4]})
+    assert reply.status_code == 400
+    assert demo.lms.course.placed_links == []
