@@ -69,7 +69,9 @@ class StaticLoader:
             document = self.documents[url]
         except KeyError:
             raise ContextNotAvailable(f"no local copy of JSON-LD document {url}") from None
-        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document)}
+        # tag "static" lets pyld keep the resolved context across operations (its cache key).
+        return {"contextUrl": None, "documentUrl": url, "document": copy.deepcopy(document),
+                "tag": "static"}
 
 
 @lru_cache(maxsize=16)

@@ -48,8 +48,21 @@ def key_url(settings: Settings, kid: str) -> str:
     return settings.url(f"/keys/{kid}")
 
 
+_PRIVATE: dict[str, jwk.JWK] = {}
+
+
+def _private(row) -> jwk.JWK:  # noqa: ANN001
+    """The private key of a key row, parsed once per process.
+
+    Parsing validates an RSA key, which costs about 100 ms; a kid never changes its key.
+    """
+    if row.kid not in _PRIVATE:
+        _PRIVATE[row.kid] = keys.private_jwk(row)
+    return _PRIVATE[row.kid]
+
+
 def _ed25519_private(row) -> Ed25519PrivateKey:  # noqa: ANN001
-    return keys.private_jwk(row).get_op_key("sign")
+    return _private(row).get_op_key("sign")
 
 
 def _ed25519_public(row) -> Ed25519PublicKey:  # noqa: ANN001
@@ -83,7 +96,7 @@ class Signer:
         jwt_row = keys.active_key(db, settings, JWT_PURPOSES[jwt_algorithm(settings)])
         return cls(settings=settings, ed25519=private,
                    method=verification_method(settings, private.public_key()),
-                   jwt_key=keys.private_jwk(jwt_row),
+                   jwt_key=_private(jwt_row),
                    jwt_kid_url=key_url(settings, jwt_row.kid))
 
     def data_integrity(self, document: dict, created: datetime | None = None) -> dict:

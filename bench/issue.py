@@ -1,0 +1,202 @@
+"""Benchmark: credentials built, signed and stored per second per proof format, verification
+per second, next to the bare Ed25519 signing rate measured in the same run; pyld against
+pyoxigraph for RDFC-1.0 canonicalization, with and without pyld's processed-context cache.
+
+    python bench/issue.py [--n 200]
+
+Prints a table; never fails on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pyld import jsonld as pyld_jsonld  # noqa: E402
+
+import lti_tool.store.models  # noqa: E402, F401
+from lti_tool.badges import builder, dataintegrity, issuance, jsonld, statuslist, vcjwt  # noqa: E402
+from lti_tool.badges.facts import achievement_facts, recipient_facts  # noqa: E402
+from lti_tool.badges.signing import Signer, ed25519_resolver, issuer_facts, jwk_resolver  # noqa: E402
+from lti_tool.badges.status import list_url, open_list  # noqa: E402
+from lti_tool.badges.verify import Verifier  # noqa: E402
+from lti_tool.settings import load_settings  # noqa: E402
+from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow  # noqa: E402
+from lti_tool.store.models.badges import Credential  # noqa: E402
+from lti_tool.store.models.catalogue import (  # noqa: E402
+    LearningOutcome,
+    MicroCredential,
+    MicroCredentialVersion,
+)
+from lti_tool.store.models.core import Person, Platform  # noqa: E402
+
+LEVELS = [{"code": "b", "label": "Beginning", "lower_bound": "0"},
+          {"code": "d", "label": "Developing", "lower_bound": "50"},
+          {"code": "p", "label": "Proficient", "lower_bound": "70"},
+          {"code": "e", "label": "Exemplary", "lower_bound": "90"}]
+
+
+def rate(label: str, n: int, work: Callable[[int], object], rows: list) -> float:
+    """Run `work` n times; record operations per second and milliseconds per operation."""
+    work(0)  # warm-up (keys, contexts, caches)
+    start = time.perf_counter()
+    for i in range(n):
+        work(i + 1)
+    elapsed = time.perf_counter() - start
+    rows.append((label, n / elapsed, 1000 * elapsed / n))
+    return n / elapsed
+
+
+def seed(db, n: int):  # noqa: ANN001, ANN201
+    platform = Platform(issuer="https://lms.example", client_id="bench",
+                        auth_login_url="https://lms.example/a", auth_token_url="https://lms.example/t")
+    db.add(platform)
+    db.flush()
+    mc = MicroCredential(platform_id=platform.id, code="BENCH-1")
+    version = MicroCredentialVersion(
+        platform_id=platform.id, micro_credential=mc, version=1, status="approved",
+        title="Benchmark micro-credential", description="Four outcomes, four levels each.",
+        kind="course", language="en", tqf_level=5, eqf_level=5, workload_hours=Decimal(28),
+        ects=Decimal(1), assessment_methods=["Project"], teaching_methods=["Online"])
+    for index in range(4):
+        version.outcomes.append(LearningOutcome(
+            platform_id=platform.id, position=index, code=f"LO{index + 1}",
+            statement=f"Outcome {index + 1}.", domain="skill", levels=LEVELS, threshold="p"))
+    db.add(version)
+    people = [Person(platform_id=platform.id, sub=f"s{i}", name=f"Learner {i}",
+                     email=f"l{i}@example.edu") for i in range(n * 4 + 8)]
+    db.add_all(people)
+    db.flush()
+    return version, people
+
+
+VECTOR = Path(__file__).resolve().parents[2] / "shared/spec/openbadges/test-vectors" \
+    / "eddsa-rdfc-2022-ob3.json"
+
+
+def oxigraph_only(document: dict, loader: jsonld.StaticLoader) -> str:
+    """Canonical N-Quads with pyoxigraph alone: it loads no remote contexts, so inline them."""
+    import pyoxigraph as ox
+
+    inlined = {**document, "@context": [loader(url)["document"]["@context"]
+                                        for url in document["@context"]]}
+    dataset = ox.Dataset(ox.parse(json.dumps(inlined), format=ox.RdfFormat.JSON_LD))
+    dataset.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+    return "".join(sorted(f"{quad} .\n" for quad in dataset))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=200, help="operations per measurement")
+    n = parser.parse_args().n
+    workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
+    settings = load_settings(overrides={"database_url": f"sqlite:///{workdir / 'bench.db'}",
+                                        "data_dir": str(workdir), "testing": True}, environ={})
+    engine = make_engine(settings.database_url)
+    Base.metadata.create_all(engine)
+    db = make_session_factory(engine)()
+    version, people = seed(db, n)
+    signer = Signer.load(db, settings)
+    status_list = open_list(db, settings, signer)
+    db.commit()
+    loader = jsonld.loader_for(settings.base_url)
+    facts, issuer = achievement_facts(db, version), issuer_facts(settings)
+    image = issuance.default_image(settings, version.id)
+    next_person = iter(people)
+    rows: list[tuple[str, float, float]] = []
+
+    def unsigned() -> dict:
+        award = builder.AwardFacts(
+            credential_id=settings.url(f"/credentials/{uuid.uuid4()}"),
+            subject_id=f"urn:uuid:{uuid.uuid4()}", issued_at=utcnow(),
+            passed_at=datetime(2026, 1, 1, tzinfo=UTC),
+            outcome_levels={"LO1": "e", "LO2": "p", "LO3": "p", "LO4": "e"},
+            salt=secrets.token_hex(8), status_entry=statuslist.entry(
+                list_url(settings, status_list.public_id), statuslist.random_index()))
+        return builder.credential(facts, issuer, recipient_facts(people[0]), award,
+                                  settings.base_url, image)
+
+    def store(document: dict | None, token: str) -> None:
+        person = next(next_person)
+        db.add(Credential(public_id=str(uuid.uuid4()), platform_id=version.platform_id,
+                          person_id=person.id, mc_version_id=version.id, passed_at=utcnow(),
+                          status_list_id=status_list.id,
+                          status_index=statuslist.random_index(),
+                          document=json.dumps(document) if document else "", jwt=token))
+        db.commit()
+
+    message = secrets.token_bytes(64)
+    ed_rate = rate("bare Ed25519 signature (64 bytes)", n * 20,
+                   lambda _i: signer.ed25519.sign(message), rows)
+    sample = unsigned()
+    assert oxigraph_only(sample, loader) == jsonld.canonicalize(sample, loader)
+    assert jsonld.canonicalize_oxigraph(sample, loader) == jsonld.canonicalize(sample, loader)
+    rate("RDFC-1.0 canonicalization, pyld, contexts cached", n,
+         lambda _i: jsonld.canonicalize(sample, loader), rows)
+
+    def cold(_i: int) -> str:
+        pyld_jsonld._resolved_context_cache.clear()
+        return jsonld.canonicalize(sample, loader)
+
+    rate("RDFC-1.0 canonicalization, pyld, context cache cleared", max(n // 4, 5), cold, rows)
+    rate("RDFC-1.0 canonicalization, pyld to RDF + pyoxigraph", n,
+         lambda _i: jsonld.canonicalize_oxigraph(sample, loader), rows)
+    rate("  of which JSON-LD to RDF (pyld, no canonicalization)", n,
+         lambda _i: jsonld.to_nquads(sample, loader), rows)
+    rate("RDFC-1.0, pyoxigraph JSON-LD parser (contexts inlined) + RDFC", n,
+         lambda _i: oxigraph_only(sample, loader), rows)
+    vector = json.loads(VECTOR.read_text()) if VECTOR.is_file() else None
+    if vector is not None:
+        options = vector["proofOptions"]
+        rate("eddsa-rdfc-2022 sign, 1EdTech's small vector credential", n,
+             lambda _i: dataintegrity.sign(
+                 vector["unsignedCredential"], signer.ed25519, loader=loader,
+                 verification_method=options["verificationMethod"],
+                 created=options["created"]), rows)
+
+    rate("issue: build + eddsa-rdfc-2022 + store", n,
+         lambda _i: store(signer.data_integrity(unsigned()), ""), rows)
+    rate("issue: build + VC-JWT RS256 + store", n,
+         lambda _i: store(None, signer.jwt(unsigned())), rows)
+
+    def full(_i: int) -> None:
+        issuance.issue_on_pass(db, settings, person_id=next(next_person).id,
+                               mc_version_id=version.id, offering_id=None,
+                               outcome_levels={"LO1": "e", "LO2": "p", "LO3": "p", "LO4": "e"},
+                               passed_at=utcnow())
+        db.commit()
+
+    rate("issue_on_pass: both proofs, status index, store", n, full, rows)
+
+    signed = signer.data_integrity(unsigned())
+    token = signer.jwt(signed)
+    resolve_ed, resolve_jwk = ed25519_resolver(db, settings), jwk_resolver(db, settings)
+    rate("verify eddsa-rdfc-2022 proof", n,
+         lambda _i: dataintegrity.verify(signed, resolve_ed, loader), rows)
+    rate("verify VC-JWT RS256 + OB 3.0 claims", n, lambda _i: vcjwt.verify(token, resolve_jwk),
+         rows)
+    verifier = Verifier(db, settings)
+    rate("full /verify report of a JWT (schema, both proofs, dates, status)", n,
+         lambda _i: verifier.verify_bytes(token.encode()), rows)
+
+    width = max(len(label) for label, _r, _m in rows)
+    print(f"{'measurement':<{width}}  {'per second':>11}  {'ms each':>8}  {'x Ed25519':>9}")
+    for label, per_second, ms in rows:
+        print(f"{label:<{width}}  {per_second:>11.1f}  {ms:>8.3f}  {ed_rate / per_second:>9.0f}")
+    db.close()
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
