@@ -300,9 +300,10 @@ def form_to_dict(form: Iterable[tuple[str, str]]) -> dict:
     """Turn posted fields named by path (`outcomes[0].rubric.levels[1].code`) into a plan
     document; blank outcome and level rows (the empty slots the form offers) are dropped."""
     root: dict = {}
+    known = set(schema()["properties"]) - {"$schema", "schema_version"}
     for key, raw in form:
-        if not _FORM_KEY.match(key):
-            continue
+        if not _FORM_KEY.match(key) or re.split(r"[.\[]", key, maxsplit=1)[0] not in known:
+            continue  # the CSRF token, `sid` and anything that is not a plan field
         value = raw.replace("\r\n", "\n").strip()
         parts = [p for p in re.split(r"[.\[\]]+", key) if p]
         if any(p.isdigit() and int(p) >= MAX_FORM_ITEMS for p in parts):

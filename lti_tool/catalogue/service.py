@@ -119,12 +119,12 @@ def is_issuing(db: Session, mc_version_id: int) -> bool:
 
 
 def history(db: Session, platform_id: int, mc_id: int) -> list[ApprovalEvent]:
-    """Every recorded action on every version of a micro-credential, oldest first."""
+    """Every recorded action on every version of a micro-credential, in the order taken."""
     mc = get_micro_credential(db, platform_id, mc_id)
     return list(db.scalars(
         select(ApprovalEvent).join(MicroCredentialVersion)
         .where(MicroCredentialVersion.micro_credential_id == mc.id)
-        .order_by(ApprovalEvent.at, ApprovalEvent.id)))
+        .order_by(ApprovalEvent.id)))
 
 
 def due_for_revalidation(db: Session, platform_id: int, within_days: int = 90,
