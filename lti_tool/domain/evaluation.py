@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from fractions import Fraction
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from lti_tool.domain.errors import FieldProblem, ValidationFailed
 from lti_tool.domain.rubric import Rubric
@@ -38,7 +38,6 @@ ATTAINED = "attained"
 NOT_ATTAINED = "not_attained"
 NOT_YET_ASSESSED = "not_yet_assessed"
 
-HUNDRED = Fraction(100)
 MAX_WEIGHT = Decimal(1000)
 # Percents shown and archived are floored, so a shown 70.0000 never hides a 69.99999.
 DISPLAY_QUANTUM = Decimal("0.0001")
@@ -90,9 +89,9 @@ class Mark:
         return (self.kind, self.ref)
 
 
-@dataclass(frozen=True)
-class SourceInput:
-    """How one source contributed: kept in the evidence record to explain the level."""
+class SourceInput(NamedTuple):
+    """How one source contributed: kept in the evidence record to explain the level.
+    (A named tuple: a run builds one per source and learner, and these are cheap.)"""
 
     kind: str
     ref: str
@@ -152,29 +151,87 @@ class LearnerEvaluation:
         return {result.code: result.level for result in self.results if result.level}
 
 
-def to_display(percent: Fraction) -> Decimal:
-    exact = Decimal(percent.numerator) / Decimal(percent.denominator)
-    return exact.quantize(DISPLAY_QUANTUM, rounding=ROUND_FLOOR)
+class Exact:
+    """A non-negative rational `num / den` kept as two ints.
+
+    As exact as `Fraction` but without a gcd per operation (a run evaluates millions of
+    sources). It compares exactly with `Decimal`, so `Rubric.level_for(exact)` decides levels
+    with no rounding: `Decimal(70) <= Exact(7, 10) * 100` holds, 69.99999 never sneaks in.
+    """
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num: int, den: int = 1) -> None:
+        self.num, self.den = num, den
+
+    @classmethod
+    def of(cls, value: Decimal | int) -> Exact:
+        num, den = value.as_integer_ratio()
+        return cls(num, den)
+
+    def _diff(self, other: object) -> int:
+        if isinstance(other, Exact):
+            num, den = other.num, other.den
+        elif isinstance(other, (Decimal, int)):
+            num, den = other.as_integer_ratio()
+        elif isinstance(other, Fraction):
+            num, den = other.numerator, other.denominator
+        else:
+            return NotImplemented  # type: ignore[return-value]
+        return self.num * den - num * self.den
+
+    def __lt__(self, other: object) -> bool:
+        return self._diff(other) < 0
+
+    def __le__(self, other: object) -> bool:
+        return self._diff(other) <= 0
+
+    def __gt__(self, other: object) -> bool:
+        return self._diff(other) > 0
+
+    def __ge__(self, other: object) -> bool:
+        return self._diff(other) >= 0
+
+    def __eq__(self, other: object) -> bool:
+        return self._diff(other) == 0
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def as_fraction(self) -> Fraction:
+        return Fraction(self.num, self.den)
+
+    def display(self) -> Decimal:
+        """Floored to DISPLAY_QUANTUM, so a shown 70.0000 never hides a 69.99999."""
+        return Decimal((self.num * 10_000) // self.den).scaleb(-4)
+
+    def __repr__(self) -> str:
+        return f"Exact({self.num}, {self.den})"
 
 
-def _clamp(value: Fraction) -> Fraction:
-    return min(max(value, Fraction(0)), HUNDRED)
+ZERO = Exact(0)
+FULL = Exact(100)
 
 
-def mark_percent(mark: Mark, rubric: Rubric) -> Fraction | None:
+def mark_percent(mark: Mark, rubric: Rubric) -> Exact | None:
     """Exact percent (0..100) a mark stands for, or None when it carries nothing usable."""
     if mark.kind == TOOL_RUBRIC:
         if mark.level is None:
             return None
         try:
-            return Fraction(rubric.levels[rubric.rank(mark.level)].lower_bound)
+            return Exact.of(rubric.levels[rubric.rank(mark.level)].lower_bound)
         except KeyError:
             return None
     if mark.score is None or mark.maximum is None or mark.maximum <= 0:
         return None
+    score_num, score_den = mark.score.as_integer_ratio()
+    max_num, max_den = mark.maximum.as_integer_ratio()
     # Scores above the maximum (extra credit) or below 0 are clamped so one source cannot
     # make up for another beyond its own weight.
-    return _clamp(Fraction(mark.score) / Fraction(mark.maximum) * HUNDRED)
+    if score_num <= 0:
+        return ZERO
+    if score_num * max_den >= max_num * score_den:
+        return FULL
+    return Exact(100 * score_num * max_den, score_den * max_num)
 
 
 def mapping_problems(
@@ -217,14 +274,22 @@ def validate_mapping(
         raise ValidationFailed(found)
 
 
-def _weighted(parts: Sequence[tuple[Fraction, Fraction | None]]) -> tuple[Fraction, bool]:
+def _weighted(parts: Sequence[tuple[Decimal, Exact | None]]) -> tuple[Exact, bool]:
     """Weighted mean with missing percents counted as 0, and whether anything is missing
     (an LO with no sources at all misses everything)."""
-    total_weight = sum((weight for weight, _ in parts), Fraction(0))
-    total = sum((weight * percent for weight, percent in parts if percent is not None),
-                Fraction(0))
-    missing = not parts or any(percent is None for _, percent in parts)
-    return (total / total_weight if total_weight else Fraction(0)), missing
+    weight_num, weight_den, total_num, total_den = 0, 1, 0, 1
+    missing = not parts
+    for weight, percent in parts:
+        w_num, w_den = weight.as_integer_ratio()
+        weight_num, weight_den = weight_num * w_den + w_num * weight_den, weight_den * w_den
+        if percent is None:
+            missing = True
+            continue
+        term_num, term_den = w_num * percent.num, w_den * percent.den
+        total_num, total_den = total_num * term_den + term_num * total_den, total_den * term_den
+    if weight_num <= 0:
+        return ZERO, missing
+    return Exact(total_num * weight_den, total_den * weight_num), missing
 
 
 def evaluate_outcome(
@@ -237,20 +302,20 @@ def evaluate_outcome(
     """Level and status of one LO from its sources and the learner's marks."""
     rubric = outcome.rubric
     inputs: list[SourceInput] = []
-    parts: list[tuple[Fraction, Fraction | None]] = []
+    parts: list[tuple[Decimal, Exact | None]] = []
     for spec in specs:
         mark = marks.get(spec.key)
         percent = mark_percent(mark, rubric) if mark is not None else None
-        parts.append((Fraction(spec.weight), percent))
+        parts.append((spec.weight, percent))
         inputs.append(SourceInput(
             kind=spec.kind, ref=spec.ref, weight=spec.weight,
-            percent=None if percent is None else to_display(percent),
+            percent=None if percent is None else percent.display(),
             score=mark.score if mark else None, maximum=mark.maximum if mark else None,
             level=mark.level if mark else None, at=mark.at if mark else None,
         ))
     floor_percent, missing = _weighted(parts)
     nothing_marked = not parts or all(percent is None for _, percent in parts)
-    level = rubric.level_for(floor_percent)  # type: ignore[arg-type]  # exact Fraction compare
+    level = rubric.level_for(floor_percent)  # type: ignore[arg-type]  # exact, see Exact
     attained = bool(parts) and not nothing_marked and rubric.attains(level.code)
     if attained:
         status = ATTAINED
@@ -261,7 +326,7 @@ def evaluate_outcome(
     shown = not nothing_marked or closed
     return OutcomeResult(
         code=outcome.code, required=outcome.required, status=status,
-        percent=to_display(floor_percent) if shown else None,
+        percent=floor_percent.display() if shown else None,
         level=level.code if shown else None, threshold=rubric.threshold, inputs=tuple(inputs),
     )
 

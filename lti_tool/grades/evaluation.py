@@ -251,12 +251,13 @@ def _assessment_points(criterion: LmsRubricCriterion,
 
 
 def inputs_digest(evaluation: LearnerEvaluation, mapping_id: int | None) -> str:
-    """A fingerprint of the marks an evaluation used: it changes when any mark changes."""
+    """A fingerprint of the marks an evaluation used: it changes when any mark changes.
+    (Only compared with itself, so the repr of plain strings is enough: cheaper than JSON.)"""
     marks = sorted(
         (i.kind, i.ref, str(i.score), str(i.maximum), str(i.level))
         for result in evaluation.results if not result.carried_over for i in result.inputs
     )
-    return hashlib.sha256(canonical_json([mapping_id, marks]).encode()).hexdigest()
+    return hashlib.sha256(repr((mapping_id, marks)).encode()).hexdigest()
 
 
 # --- evidence ---------------------------------------------------------------------------------
@@ -381,6 +382,8 @@ class _OfferingRun:
     now: datetime | None = None
     outcomes: list[OutcomeLike] | None = None
     summary: RunSummary = field(default_factory=RunSummary)
+    # Passback rows per decision id, loaded per batch (None: the decision has none yet).
+    passbacks: dict[int, GradePassback | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.now = self.now or utcnow()
@@ -457,25 +460,52 @@ class _OfferingRun:
                 TOOL_RUBRIC, score.outcome_code, level=score.level_code, at=score.scored_at))
         return marks
 
-    def run(self, person_ids: Iterable[int] | None) -> RunSummary:
+    def run(self, person_ids: Iterable[int] | None, *,
+            only_status: str | None = None, actor: Who = "system") -> RunSummary:
         people = self.learner_ids(person_ids)
         for chunk in _chunks(people):
-            decisions = {d.person_id: d for d in self.db.scalars(
-                select(Decision).where(Decision.offering_id == self.offering.id,
-                                       Decision.person_id.in_(chunk)))}
+            decisions = self.decisions_for(chunk)
+            self.passbacks.update({d.id: None for d in decisions.values()})
+            self.passbacks.update({p.decision_id: p for p in self.db.scalars(
+                select(GradePassback).where(GradePassback.decision_id.in_(
+                    [d.id for d in decisions.values()])))})
             marks = self.load_marks(chunk)
             for person_id in chunk:
-                decision = decisions.get(person_id) or self._new_decision(person_id)
-                self.step(decision, marks[person_id])
+                decision = decisions[person_id]
+                if only_status is None or decision.status == only_status:
+                    self.step(decision, marks[person_id], actor=actor)
         return self.summary
 
-    def _new_decision(self, person_id: int) -> Decision:
+    def _decision_row(self, person_id: int) -> Decision:
         decision = Decision(platform_id=self.offering.platform_id, offering_id=self.offering.id,
                             person_id=person_id, status=flow.IN_PROGRESS, reevaluations_used=0,
                             outcomes={}, share_attained=Decimal(0), inputs_digest="")
         decision.attempts.append(Attempt(number=1, opened_at=self.now,
                                          closes_at=self.offering.window_closes_at,
                                          granted_via="offering", results={}))
+        return decision
+
+    def decisions_for(self, person_ids: list[int]) -> dict[int, Decision]:
+        """The learners' decisions, creating the missing ones (in bulk; one by one only when
+        another process created some at the same moment)."""
+        query = select(Decision).where(Decision.offering_id == self.offering.id)
+        found = {d.person_id: d for d in self.db.scalars(
+            query.where(Decision.person_id.in_(person_ids)))}
+        missing = [pid for pid in person_ids if pid not in found]
+        if not missing:
+            return found
+        try:
+            with self.db.begin_nested():
+                rows = [self._decision_row(pid) for pid in missing]
+                self.db.add_all(rows)
+            found.update((row.person_id, row) for row in rows)
+        except IntegrityError:
+            for pid in missing:
+                found[pid] = self._new_decision(pid)
+        return found
+
+    def _new_decision(self, person_id: int) -> Decision:
+        decision = self._decision_row(person_id)
         try:
             with self.db.begin_nested():
                 self.db.add(decision)
@@ -525,7 +555,7 @@ class _OfferingRun:
         elif digest != decision.inputs_digest or not decision.outcomes:
             self._snapshot(decision, evaluation, mapping, digest)
             self.summary.changed += 1
-            queue_passback(self.db, decision)
+            queue_passback(self.db, decision, self.passbacks)
 
     def _snapshot(self, decision: Decision, evaluation: LearnerEvaluation,
                   mapping: OutcomeMapping | None, digest: str) -> None:
@@ -569,7 +599,7 @@ class _OfferingRun:
             self.summary.failed += 1
         elif after.status == flow.FAILED_FINAL:
             self.summary.failed_final += 1
-        queue_passback(self.db, decision)
+        queue_passback(self.db, decision, self.passbacks)
         if after.status == flow.FAILED and self.offering.reevaluation_policy == "automatic":
             self.grant(decision, actor="policy:automatic", via="automatic")
 
@@ -742,18 +772,7 @@ def finalize(db: Session, settings: Settings, offering_id: int, actor: Who,
                        f"{offering.finalized_at:%Y-%m-%d %H:%M} UTC.")
     run = _OfferingRun(db, settings, offering, now=now)
     offering.finalized_at = run.now
-    summary = RunSummary()
-    people = run.learner_ids(None)
-    for chunk in _chunks(people):
-        decisions = {d.person_id: d for d in db.scalars(select(Decision).where(
-            Decision.offering_id == offering.id, Decision.person_id.in_(chunk)))}
-        marks = run.load_marks(chunk)
-        for person_id in chunk:
-            decision = decisions.get(person_id) or run._new_decision(person_id)
-            if decision.status == flow.IN_PROGRESS:
-                run.step(decision, marks[person_id], actor=actor)
-    summary.add(run.summary)
-    return summary
+    return run.run(None, only_status=flow.IN_PROGRESS, actor=actor)
 
 
 def close_due_windows(db: Session, now: datetime | None = None,
@@ -930,16 +949,25 @@ GRADING = {flow.IN_PROGRESS: "Pending", flow.REEVALUATION_GRANTED: "Pending",
 MAX_PASSBACK_TRIES = 8
 
 
-def queue_passback(db: Session, decision: Decision) -> None:
-    """Record the score the LMS should show: share of required LOs attained, with progress."""
+def queue_passback(db: Session, decision: Decision,
+                   known: dict[int, GradePassback | None] | None = None) -> None:
+    """Record the score the LMS should show: share of required LOs attained, with progress.
+
+    `known` holds passback rows already loaded for a batch (saves one query per learner).
+    """
     score = (Decimal(decision.share_attained) * 100).quantize(Decimal("0.0001"))
     activity, grading = ACTIVITY[decision.status], GRADING[decision.status]
-    row = db.scalar(select(GradePassback).where(GradePassback.decision_id == decision.id)) \
-        if decision.id else None
+    if known is not None and decision.id in known:
+        row = known[decision.id]
+    else:
+        row = db.scalar(select(GradePassback).where(GradePassback.decision_id == decision.id))
     if row is None:
-        db.add(GradePassback(decision_id=decision.id, score_given=score,
-                             activity_progress=activity, grading_progress=grading,
-                             status="pending", tries=0, last_error=""))
+        row = GradePassback(decision_id=decision.id, score_given=score,
+                            activity_progress=activity, grading_progress=grading,
+                            status="pending", tries=0, last_error="")
+        db.add(row)
+        if known is not None:
+            known[decision.id] = row
         return
     if (row.score_given, row.activity_progress, row.grading_progress) == \
             (score, activity, grading):

@@ -1,0 +1,243 @@
+"""Benchmark: evaluation time per learner-offering pair and how it scales; incremental re-runs.
+
+    python bench/evaluate.py [--pairs 10000,100000] [--store-pairs 10000] [--quick]
+
+1. Pure domain (`lti_tool.domain.evaluation.evaluate_learner`): 8 LOs, 40 sources per pair
+   (5 per LO), exact arithmetic; also 40 sources per LO (320 per pair) at the first size.
+2. Store-backed (`lti_tool.grades.evaluation.evaluate_changed`): a SQLite file (or the
+   PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL names; its tables are dropped and re-created),
+   10 course contexts x 1,000 learners, 40 gradebook items each; the full first run, an
+   unchanged re-run, then one changed mark re-evaluated by person id (it must touch exactly
+   one learner) and by a full re-run (one decision changes).
+
+The MC version is `in_review`, so passes are held rather than signed (signing is measured by
+bench/issue.py). Prints tables; never fails on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+import lti_tool.store.models  # noqa: E402, F401
+from lti_tool.domain.evaluation import (  # noqa: E402
+    GRADE_ITEM,
+    Mark,
+    Outcome,
+    SourceSpec,
+    evaluate_learner,
+)
+from lti_tool.domain.rubric import PerformanceLevel, Rubric  # noqa: E402
+from lti_tool.settings import load_settings  # noqa: E402
+from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow  # noqa: E402
+from lti_tool.store.models.catalogue import (  # noqa: E402
+    LearningOutcome,
+    MicroCredential,
+    MicroCredentialVersion,
+    Offering,
+)
+from lti_tool.store.models.core import Context, Membership, Person, Platform  # noqa: E402
+from lti_tool.store.models.evaluation import Decision, MappingSource, OutcomeMapping  # noqa: E402,E501
+from lti_tool.store.models.grades import GradeItem, Score  # noqa: E402
+
+LOS = 8
+LEVELS = (("beginning", "0"), ("developing", "50"), ("proficient", "70"), ("exemplary", "85.5"))
+RUBRIC = Rubric(tuple(PerformanceLevel(code, code.title(), Decimal(bound))
+                      for code, bound in LEVELS), threshold="proficient")
+POOL = 500  # distinct mark sets, cycled (evaluation caches nothing between pairs)
+
+
+def domain_case(per_lo: int, seed: int = 7) -> tuple[list, dict, list[list[Mark]]]:
+    rng = random.Random(seed)
+    outcomes = [Outcome(f"LO{n}", RUBRIC, required=n < LOS - 1) for n in range(LOS)]
+    sources = {o.code: [SourceSpec(GRADE_ITEM, f"{o.code}-{k}", Decimal(rng.choice("123")))
+                        for k in range(per_lo)] for o in outcomes}
+    pool = []
+    for _ in range(POOL):
+        marks = []
+        for code, specs in sources.items():
+            for spec in specs:
+                if rng.random() < 0.05:
+                    continue  # not marked yet
+                maximum = rng.choice((10, 20, 30, 100))
+                score = rng.randint(maximum * 45 // 100, maximum)
+                marks.append(Mark(GRADE_ITEM, spec.ref, score=Decimal(score),
+                                  maximum=Decimal(maximum)))
+        pool.append(marks)
+    return outcomes, sources, pool
+
+
+def bench_domain(sizes: list[int]) -> None:
+    print("\n## Pure domain: evaluate_learner (8 LOs)")
+    print(f"{'pairs':>9} {'sources/pair':>13} {'total s':>9} {'us/pair':>9} {'us/source':>10} "
+          f"{'scaling':>8} {'passed':>8}")
+    base: float | None = None
+    cases = [(size, 5) for size in sizes] + [(sizes[0], 40)]
+    for size, per_lo in cases:
+        outcomes, sources, pool = domain_case(per_lo)
+        passed = 0
+        started = time.perf_counter()
+        for index in range(size):
+            result = evaluate_learner(outcomes, sources, pool[index % POOL], closed=False)
+            passed += result.all_required_attained
+        elapsed = time.perf_counter() - started
+        per_pair = elapsed / size * 1e6
+        if per_lo == 5 and base is None:
+            base = per_pair
+        scaling = f"{per_pair / base:.2f}x" if base and per_lo == 5 else "-"
+        print(f"{size:>9,} {per_lo * LOS:>13} {elapsed:>9.2f} {per_pair:>9.1f} "
+              f"{per_pair / (per_lo * LOS):>10.2f} {scaling:>8} {passed:>8,}")
+    print("(scaling: time per pair relative to the smallest size; 1.00x = linear)")
+
+
+def seed_store(factory, contexts: int, learners: int, items: int) -> dict:  # noqa: ANN001
+    rng = random.Random(11)
+    started = time.perf_counter()
+    with factory() as db:
+        platform = Platform(issuer="https://bench.example.edu", client_id="bench",
+                            auth_login_url="https://bench/auth", auth_token_url="https://bench/t")
+        db.add(platform)
+        db.flush()
+        mc = MicroCredential(platform_id=platform.id, code="BENCH")
+        db.add(mc)
+        db.flush()
+        version = MicroCredentialVersion(
+            platform_id=platform.id, micro_credential_id=mc.id, version=1, status="in_review",
+            title="Bench", kind="embedded", tqf_level=6, eqf_level=6, workload_hours=Decimal(20))
+        db.add(version)
+        db.flush()
+        levels = [{"code": c, "label": c.title(), "lower_bound": b, "descriptor": ""}
+                  for c, b in LEVELS]
+        for n in range(LOS):
+            db.add(LearningOutcome(platform_id=platform.id, version_id=version.id, position=n,
+                                   code=f"LO{n}", statement="s", domain="skill", required=True,
+                                   levels=levels, threshold="proficient"))
+        db.flush()
+        per_lo = items // LOS
+        plan = []
+        for c in range(contexts):
+            context = Context(platform_id=platform.id, context_id=f"c{c}")
+            db.add(context)
+            db.flush()
+            offering = Offering(platform_id=platform.id, context_id=context.id,
+                                mc_version_id=version.id, reevaluation_policy="instructor")
+            db.add(offering)
+            item_rows = [GradeItem(context_id=context.id, source="ags", external_id=f"i{k}",
+                                   label=f"Item {k}", maximum=Decimal(20)) for k in range(items)]
+            db.add_all(item_rows)
+            db.flush()
+            people = db.execute(insert(Person).returning(Person.id), [
+                {"platform_id": platform.id, "sub": f"c{c}-s{n}", "name": f"Learner {n}",
+                 "updated_at": utcnow()} for n in range(learners)]).scalars().all()
+            db.execute(insert(Membership), [
+                {"context_id": context.id, "person_id": pid, "role": "learner", "active": True,
+                 "lis_roles": [], "source": "nrps", "updated_at": utcnow()} for pid in people])
+            now = utcnow()
+            db.execute(insert(Score), [
+                {"grade_item_id": item.id, "person_id": pid, "source": "ags",
+                 "score": str(rng.randint(8, 20)), "maximum": "20", "fetched_at": now}
+                for pid in people for item in item_rows])
+            plan.append({"context": context.id, "offering": offering,
+                         "sources": {f"LO{n}": [SourceSpec(GRADE_ITEM, str(item.id), Decimal(1))
+                                                for item in item_rows[n * per_lo:(n + 1) * per_lo]]
+                                     for n in range(LOS)},
+                         "people": people, "items": [i.id for i in item_rows]})
+        db.commit()
+    return {"plan": plan, "seconds": time.perf_counter() - started}
+
+
+def bench_store(pairs: int) -> None:
+    from lti_tool.grades import evaluation as ev
+
+    contexts = 10 if pairs >= 10 else 1
+    learners = max(1, pairs // contexts)
+    url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL")
+    tmp = tempfile.TemporaryDirectory()
+    url = url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    engine = make_engine(url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    factory = make_session_factory(engine)
+    settings = load_settings(overrides={"database_url": url, "data_dir": tmp.name,
+                                        "testing": True, "secret_key": "bench"}, environ={})
+    seeded = seed_store(factory, contexts, learners, 40)
+    plan = seeded["plan"]
+    print(f"\n## Store-backed: evaluate_changed on {engine.dialect.name} "
+          f"({contexts} contexts x {learners:,} learners, 8 LOs, 40 items; "
+          f"seeded in {seeded['seconds']:.1f} s)")
+    with factory() as db:
+        for entry in plan:
+            # Saved directly (save_mapping would already run the first evaluation).
+            mapping = OutcomeMapping(offering_id=entry["offering"].id, attempt_no=1, version=1)
+            for code, specs in entry["sources"].items():
+                for spec in specs:
+                    mapping.sources.append(MappingSource(outcome_code=code, kind=spec.kind,
+                                                         ref=spec.ref, weight=spec.weight))
+            db.add(mapping)
+        db.commit()
+    print(f"{'run':<38} {'evaluated':>10} {'changed':>8} {'total s':>9} {'ms/pair':>9}")
+
+    def run(label: str, people: dict[int, set[int] | None]) -> ev.RunSummary:
+        summary = ev.RunSummary()
+        started = time.perf_counter()
+        with factory() as db:
+            for context_id, person_ids in people.items():
+                summary.add(ev.evaluate_changed(db, settings, context_id, person_ids))
+            db.commit()
+        elapsed = time.perf_counter() - started
+        per = elapsed / summary.evaluated * 1e3 if summary.evaluated else 0.0
+        print(f"{label:<38} {summary.evaluated:>10,} {summary.changed:>8,} {elapsed:>9.2f} "
+              f"{per:>9.3f}")
+        return summary
+
+    everyone = {entry["context"]: None for entry in plan}
+    first = run("first evaluation (all learners)", everyone)
+    run("re-run, nothing changed", everyone)
+    target = plan[0]
+    learner = target["people"][0]
+    with factory() as db:
+        score = db.scalar(select(Score).where(Score.person_id == learner,
+                                              Score.grade_item_id == target["items"][0]))
+        score.score = Decimal(0) if score.score and score.score > 10 else Decimal(20)
+        db.commit()
+    one = run("one mark changed, by person id", {target["context"]: {learner}})
+    with factory() as db:
+        score = db.scalar(select(Score).where(Score.person_id == learner,
+                                              Score.grade_item_id == target["items"][1]))
+        score.score = Decimal(0) if score.score and score.score > 10 else Decimal(20)
+        db.commit()
+    full = run("one more mark changed, full re-run", everyone)
+    with factory() as db:
+        statuses = db.execute(select(Decision.status)).scalars().all()
+    print(f"first run: {first.passed:,} passed (held: MC in review), "
+          f"{len(statuses) - first.passed:,} in progress; "
+          f"incremental run touched {one.evaluated} learner(s); "
+          f"full re-run changed {full.changed} decision(s) (flags raised: {full.flagged}).")
+    engine.dispose()
+    tmp.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", default="10000,100000")
+    parser.add_argument("--store-pairs", type=int, default=10000)
+    parser.add_argument("--quick", action="store_true", help="1,000 / 10,000 and 1,000 stored")
+    args = parser.parse_args()
+    sizes = [1000, 10000] if args.quick else [int(p) for p in args.pairs.split(",")]
+    bench_domain(sizes)
+    if args.store_pairs:
+        bench_store(1000 if args.quick else args.store_pairs)
+
+
+if __name__ == "__main__":
+    main()
