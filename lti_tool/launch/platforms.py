@@ -86,9 +86,15 @@ def url_problem(value: str | None, *, required: bool = True) -> str | None:
         return "is required" if required else None
     if len(value) > 1000:
         return "is longer than 1000 characters"
-    parsed = urlparse(value)
+    try:
+        parsed = urlparse(value)
+        parsed.port  # noqa: B018  (raises on a port that is not a number in range)
+    except ValueError:
+        return f"is not a well-formed URL: {value!r}"
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return f"must be an absolute http(s) URL, not {value!r}"
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return "must not contain spaces or control characters"
     if parsed.scheme == "http" and not is_loopback(parsed.hostname):
         return f"must use HTTPS (plain HTTP is accepted on loopback only): {value!r}"
     if parsed.fragment:

@@ -196,11 +196,11 @@ def fetch_platform_configuration(settings: Settings, url: str, http: HttpClient,
                or not config.get(name)]
     if missing:
         raise BadRequest(f"The platform's OpenID configuration lacks {', '.join(missing)}.")
+    for name in REQUIRED_ENDPOINTS:
+        _check_remote_url(settings, config[name], f"The platform's {name}")
     if not issuer_matches(config["issuer"], url):
         raise BadRequest(f"The platform's issuer {config['issuer']!r} does not match the origin "
                          f"of its configuration URL {url!r}.")
-    for name in REQUIRED_ENDPOINTS:
-        _check_remote_url(settings, config[name], f"The platform's {name}")
     platform_config = config.get(PLATFORM_CONFIGURATION)
     if not isinstance(platform_config, dict):
         raise BadRequest(f"The platform's OpenID configuration lacks {PLATFORM_CONFIGURATION}.")

@@ -6,6 +6,8 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from registration_fakes import FakePlatform
 from sqlalchemy import func, select
 
@@ -263,3 +265,21 @@ def test_invite_url_and_hash_only(runtime, db) -> None:
 ])
 def test_issuer_origin_rule(issuer: str, url: str, ok: bool) -> None:
     assert issuer_matches(issuer, url) is ok
+
+
+@pytest.mark.parametrize("issuer", ["http://[::1", "https://moodle.example.edu:99999", 42])
+def test_malformed_issuer_is_a_clear_400(client, db, platform, issuer) -> None:
+    platform.config_changes = {"issuer": issuer}
+    _refused(client, db, platform, "issuer")
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.dictionaries(
+    st.sampled_from(["openid_configuration", "registration_token", "invite"]),
+    st.one_of(st.text(max_size=300), st.text(max_size=60).map(lambda t: "http://" + t),
+              st.text(max_size=60).map(lambda t: "https://[" + t))))
+def test_random_registration_requests_never_500_and_store_nothing(client, db, query) -> None:
+    reply = client.get("/lti/register", query_string=query)
+    assert 400 <= reply.status_code < 500
+    assert _platform_count(db) == 0
