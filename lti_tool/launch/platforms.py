@@ -55,11 +55,16 @@ def accept_deployment(db: Session, platform: Platform, deployment_id: str) -> De
                 f"{platform.client_id!r} of {platform.issuer}. Ask the Micro-credentials Office "
                 "to add it."
             )
-        deployment = Deployment(platform_id=platform.id, deployment_id=deployment_id,
-                                auto_accepted=True)
-        db.add(deployment)
-        db.flush()
-    elif not deployment.enabled:
+        try:
+            with db.begin_nested():
+                deployment = Deployment(platform_id=platform.id, deployment_id=deployment_id,
+                                        auto_accepted=True)
+                db.add(deployment)
+        except IntegrityError:  # a concurrent first launch recorded it first
+            deployment = find_deployment(db, platform, deployment_id)
+            if deployment is None:
+                raise
+    if not deployment.enabled:
         raise LaunchError(f"Deployment {deployment_id!r} has been disabled by the Office.")
     return deployment
 
