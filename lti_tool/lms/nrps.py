@@ -60,9 +60,12 @@ class Member:
 
     @classmethod
     def from_json(cls, data: Any) -> Member | None:
-        if not isinstance(data, dict) or data.get("user_id") in (None, ""):
+        if not isinstance(data, dict) or not isinstance(data.get("user_id"), str | int) or (
+                data["user_id"] in ("", True, False)):
             return None
-        roles = tuple(str(r) for r in data.get("roles") or () if isinstance(r, str))
+        raw_roles = data.get("roles")
+        roles = tuple(r for r in raw_roles if isinstance(r, str)) if isinstance(
+            raw_roles, list) else ()
 
         def text(name: str) -> str:
             value = data.get(name)

@@ -43,13 +43,16 @@ def iter_pages(
 class BearerClient:
     """GET/POST to LTI Advantage services with a cached token; one refresh on a stale token."""
 
-    def __init__(self, http: LmsHttp, tokens: ServiceTokens) -> None:
+    def __init__(self, http: LmsHttp, tokens: ServiceTokens,
+                 token_scopes: Iterable[str] = ()) -> None:
         self.http = http
         self.tokens = tokens
+        # Scopes every token asks for, so one token serves a whole sync (AGS and NRPS alike).
+        self.token_scopes = tuple(token_scopes)
 
     def send(self, method: str, url: str, scopes: Iterable[str], *, accept: str,
              needed: str, **kwargs: Any) -> requests.Response:
-        scope_list = tuple(scopes)
+        scope_list = tuple(sorted(set(scopes) | set(self.token_scopes)))
         headers = dict(kwargs.pop("headers", {}) or {})
         headers["Accept"] = accept
         for attempt in (1, 2):

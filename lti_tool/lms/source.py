@@ -28,7 +28,7 @@ from lti_tool.lms.ags import (
 from lti_tool.lms.canvas_rest import CanvasRest
 from lti_tool.lms.http import LmsHttp
 from lti_tool.lms.moodle_ws import MoodleWs
-from lti_tool.lms.nrps import NrpsClient
+from lti_tool.lms.nrps import SCOPE_MEMBERSHIP, NrpsClient
 from lti_tool.lms.service import BearerClient
 from lti_tool.lms.timeparse import parse_timestamp
 from lti_tool.lms.token import ServiceTokens
@@ -389,7 +389,11 @@ def sources_for(
     platform = db.get(Platform, context.platform_id)
     if platform is None:
         return [], None
-    bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
+    granted = set(context.ags_scopes or ()) & {
+        SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_RESULT_READONLY}
+    if context.nrps_url:
+        granted.add(SCOPE_MEMBERSHIP)
+    bearer = BearerClient(http, ServiceTokens(db, settings, platform, http), granted)
     sources: list[GradebookSource] = []
     if ags_usable(context):
         sources.append(AgsSource(AgsClient(bearer, context.ags_scopes),

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 from jwcrypto import jwt
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from lti_tool.launch import keys
 from lti_tool.lms.http import LmsBadReply, LmsHttp, LmsPermissionError, json_body
@@ -71,6 +71,17 @@ class TokenCache:
 CACHE = TokenCache()
 
 
+def publish_signing_key(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Make sure the `lti` key exists and is committed before the LMS fetches our JWKS.
+
+    A key created inside a long sync transaction would be invisible to the LMS (and, on SQLite,
+    would hold the write lock the JWKS request needs), so callers publish it first.
+    """
+    with factory() as db:
+        keys.active_key(db, settings, "lti")
+        db.commit()
+
+
 def client_assertion(db: Session, settings: Settings, platform: Platform) -> str:
     """A short-lived JWT that proves to the LMS that this request comes from the tool."""
     key = keys.signing_jwk(db, settings, "lti")
@@ -83,7 +94,7 @@ def client_assertion(db: Session, settings: Settings, platform: Platform) -> str
         "exp": now + ASSERTION_LIFETIME,
         "jti": uuid.uuid4().hex,
     }
-    token = jwt.JWT(header={"alg": "RS256", "kid": key.key_id, "typ": "JWT"}, claims=claims)
+    token = jwt.JWT(header={"alg": "RS256", "kid": key.get("kid"), "typ": "JWT"}, claims=claims)
     token.make_signed_token(key)
     return token.serialize()
 

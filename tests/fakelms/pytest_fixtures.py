@@ -6,15 +6,17 @@ Use with `from tests.fakelms.pytest_fixtures import *` in a conftest.py.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 
 import pytest
+from jwcrypto import jwk
 
 from lti_tool.launch.keys import public_jwks
 from lti_tool.lms.http import LmsHttp, RetryPolicy
-from lti_tool.lms.token import CACHE
+from lti_tool.lms.token import CACHE, publish_signing_key
 from lti_tool.runtime import Runtime
-from lti_tool.store.models.core import Context, Platform
+from lti_tool.store.models.core import Context, Platform, ToolKey
 from tests.fakelms import FakeLms
 from tests.fakelms.data import canvas_course, moodle_course, moodle_fixture
 
@@ -28,11 +30,24 @@ __all__ = ["fast_runtime", "moodle_lms", "canvas_lms", "fast_http", "make_contex
            "FAST_POLICY", "GRANTED_AGS"]
 
 
+@functools.cache
+def _lti_key() -> jwk.JWK:
+    """One RSA key per test session: generating 2048-bit keys per test costs seconds."""
+    return jwk.JWK.generate(kty="RSA", size=2048)
+
+
 @pytest.fixture
 def fast_runtime(runtime: Runtime) -> Iterator[Runtime]:
-    """The test runtime with short LMS backoff, and an empty token cache."""
+    """The test runtime with short LMS backoff, an `lti` key, and an empty token cache."""
     CACHE.clear()
     settings = dataclasses.replace(runtime.settings, extra={**runtime.settings.extra, **FAST})
+    key = _lti_key()
+    with runtime.sessions() as db:
+        kid = f"lti-test-{key.thumbprint()[:8]}"
+        public = dict(key.export_public(as_dict=True), kid=kid, alg="RS256", use="sig")
+        db.add(ToolKey(kid=kid, purpose="lti", algorithm="RS256", public_jwk=public,
+                       private_pem=key.export_to_pem(private_key=True, password=None).decode()))
+        db.commit()
     yield Runtime(settings=settings, engine=runtime.engine, sessions=runtime.sessions)
     CACHE.clear()
 
@@ -72,6 +87,7 @@ def fast_http() -> LmsHttp:
 def make_context(runtime: Runtime, fake: FakeLms, *, rest: bool = True,
                  scopes: list[str] | None = None, nrps: bool = True) -> int:
     """A platform registration pointing at `fake` and its course context; the context id."""
+    publish_signing_key(runtime.sessions, runtime.settings)
     with runtime.sessions() as db:
         platform = Platform(
             issuer=fake.base_url, client_id=fake.client_id, lms_kind=fake.kind,

@@ -1,0 +1,1 @@
+from tests.fakelms.pytest_fixtures import *  # noqa: F403
