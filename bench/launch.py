@@ -1,0 +1,232 @@
+"""Full LTI login + launch round trips per second, next to the bare RS256 verification floor.
+
+Run: python bench/launch.py [--round-trips 200] [--workers 2] [--clients 4]
+Uses a SQLite file in a temporary folder, or the PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL
+names (its tables are dropped and re-created). Measures, in one run and on the same id_token
+shape (the captured Moodle instructor launch):
+
+1. RS256 signature verification alone (jwcrypto, the library the tool verifies with);
+2. `verify_id_token` (every check before the database writes, platform lookup included);
+3. login + launch through the Flask test client, in process, one at a time;
+4. login + launch over loopback HTTP against gunicorn with N worker processes and C client
+   threads, each with its own cookie jar.
+
+Client-side signing (the LMS's work) is excluded from the timed spans. Loops are bounded; the
+server is stopped at the end. Prints a table; never fails on timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import requests
+from jwcrypto import jwk, jws
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import lti_tool.store.models  # noqa: E402,F401
+from lti_tool.launch.jwks_cache import JwksCache  # noqa: E402
+from lti_tool.launch.validation import verify_id_token  # noqa: E402
+from lti_tool.runtime import build_runtime  # noqa: E402
+from lti_tool.settings import load_settings  # noqa: E402
+from lti_tool.store.db import Base  # noqa: E402
+from lti_tool.web import create_app  # noqa: E402
+from tests.launch.helpers import (  # noqa: E402
+    LTI,
+    fixture_claims,
+    platform_key,
+    register_platform,
+    sign,
+)
+
+FIXTURE = "moodle/id_token_instructor_resource_link.json"
+ISSUER = "http://127.0.0.1:8100"
+CLIENT_ID = "wIHNTU76CCVPeFh"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _row(name: str, latencies: list[float], wall: float) -> tuple:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (name, len(latencies), len(latencies) / wall, statistics.median(ordered) * 1000,
+            p99 * 1000)
+
+
+def _timed(count: int, step: Callable[[int], float]) -> tuple[list[float], float]:
+    """Run `step(i)` count times; each returns the seconds of its timed span."""
+    started = time.perf_counter()
+    spans = [step(i) for i in range(count)]
+    return spans, time.perf_counter() - started
+
+
+def _claims(platform, i: int, nonce: str) -> dict:  # noqa: ANN001
+    claims = fixture_claims(FIXTURE, platform)
+    claims["sub"] = f"user-{i % 50}"
+    claims["nonce"] = nonce
+    claims[LTI + "target_link_uri"] = os.environ["LTI_TOOL_BASE_URL"] + "/lti/launch"
+    return claims
+
+
+def bench_floor(platform, key, count: int) -> tuple:  # noqa: ANN001
+    token = sign(_claims(platform, 0, "n"), key)
+    public = jwk.JWK.from_json(key.key.export_public())
+
+    def verify(_i: int) -> float:
+        started = time.perf_counter()
+        signed = jws.JWS()
+        signed.deserialize(token)
+        signed.verify(public, alg="RS256")
+        return time.perf_counter() - started
+
+    spans, _ = _timed(count, verify)
+    return _row("RS256 verify only (jwcrypto)", spans, sum(spans))
+
+
+def bench_validation(runtime, platform, key, count: int) -> tuple:  # noqa: ANN001
+    token = sign(_claims(platform, 0, "n"), key)
+    cache = JwksCache()
+    with runtime.sessions() as db:
+        def check(_i: int) -> float:
+            started = time.perf_counter()
+            verify_id_token(db, runtime.settings, token, cache)
+            return time.perf_counter() - started
+
+        spans, _ = _timed(count, check)
+    return _row("verify_id_token (all checks, no writes)", spans, sum(spans))
+
+
+def bench_in_process(runtime, platform, key, count: int) -> tuple:  # noqa: ANN001
+    client = create_app(runtime=runtime).test_client()
+
+    def round_trip(i: int) -> float:
+        started = time.perf_counter()
+        login = client.get("/lti/login", query_string={
+            "iss": ISSUER, "client_id": CLIENT_ID, "login_hint": "1",
+            "target_link_uri": runtime.settings.url("/lti/launch")})
+        span = time.perf_counter() - started
+        params = {k: v[0] for k, v in parse_qs(urlparse(login.headers["Location"]).query).items()}
+        token = sign(_claims(platform, i, params["nonce"]), key)
+        started = time.perf_counter()
+        response = client.post("/lti/launch", data={"id_token": token, "state": params["state"]})
+        span += time.perf_counter() - started
+        assert response.status_code == 303, response.get_data(as_text=True)[-900:]
+        return span
+
+    spans, _ = _timed(count, round_trip)
+    return _row("login+launch in-process (test client)", spans, sum(spans))
+
+
+def bench_server(env: dict, platform, key, workers: int, clients: int,  # noqa: ANN001
+                 per_client: int) -> tuple:
+    port = int(env["LTI_TOOL_BASE_URL"].rsplit(":", 1)[1])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "lti_tool.web:create_app()"],
+        env=env, cwd=str(Path(__file__).resolve().parents[1]))
+    base = env["LTI_TOOL_BASE_URL"]
+    try:
+        for _ in range(100):
+            try:
+                requests.get(base + "/health", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        spans: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+
+        def run_client(c: int) -> None:
+            session = requests.Session()
+            for i in range(per_client):
+                started = time.perf_counter()
+                login = session.get(base + "/lti/login", allow_redirects=False, params={
+                    "iss": ISSUER, "client_id": CLIENT_ID, "login_hint": "1",
+                    "target_link_uri": base + "/lti/launch"})
+                span = time.perf_counter() - started
+                query = parse_qs(urlparse(login.headers.get("Location", "")).query)
+                if login.status_code != 302:
+                    errors.append(f"login {login.status_code}")
+                    continue
+                token = sign(_claims(platform, c * per_client + i, query["nonce"][0]), key)
+                started = time.perf_counter()
+                response = session.post(base + "/lti/launch", allow_redirects=False,
+                                        data={"id_token": token, "state": query["state"][0]})
+                span += time.perf_counter() - started
+                with lock:
+                    if response.status_code == 303:
+                        spans.append(span)
+                    else:
+                        errors.append(f"launch {response.status_code}: {response.text[:120]}")
+
+        threads = [threading.Thread(target=run_client, args=(c,)) for c in range(clients)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+        if errors:
+            print(f"  {len(errors)} failed round trips, e.g. {errors[0]}", file=sys.stderr)
+        # Throughput over the wall time, which includes the clients' own signing.
+        return _row(f"login+launch gunicorn {workers} workers x {clients} clients", spans, wall)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--round-trips", type=int, default=200)
+    parser.add_argument("--verifications", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=4)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
+        base_url = f"http://127.0.0.1:{_free_port()}"
+        overrides = {"database_url": url, "data_dir": tmp, "secret_key": "bench",
+                     "base_url": base_url, "key_storage": "database"}
+        os.environ["LTI_TOOL_BASE_URL"] = base_url  # the launch URL the claims target
+        settings = load_settings(overrides=overrides, environ={})
+        runtime = build_runtime(settings)
+        Base.metadata.drop_all(runtime.engine)
+        Base.metadata.create_all(runtime.engine)
+        key = platform_key("bench")
+        with runtime.sessions() as db:
+            platform = register_platform(db, issuer=ISSUER, client_id=CLIENT_ID, key=key,
+                                         lms_kind="moodle")
+            db.expunge(platform)
+        rows = [
+            bench_floor(platform, key, options.verifications),
+            bench_validation(runtime, platform, key, options.verifications // 4),
+            bench_in_process(runtime, platform, key, options.round_trips),
+        ]
+        env = {**os.environ, **{f"LTI_TOOL_{k.upper()}": str(v) for k, v in overrides.items()}}
+        rows.append(bench_server(env, platform, key, options.workers, options.clients,
+                                 max(1, options.round_trips // options.clients)))
+        runtime.engine.dispose()
+    database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    print(f"\nLTI launch benchmark ({database}, {os.cpu_count()} CPUs)")
+    print(f"{'scenario':<48} {'n':>6} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, n, rate, p50, p99 in rows:
+        print(f"{name:<48} {n:>6} {rate:>9.1f} {p50:>8.2f} {p99:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
