@@ -19,12 +19,13 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.record_once(install_on_setup)
 
 AUDIT_PAGE_SIZE = 50
+CREDENTIALS_ENDPOINT = "office_credentials.credentials"
 # Pages other areas own; each shows only once its endpoint exists.
 OFFICE_LINKS = (
     ("platforms.index", _l("Platforms and registrations")),
     ("catalogue.office_list", _l("Catalogue")),
     ("catalogue.office_due", _l("Revalidation list")),
-    ("badges_office.credentials", _l("Issued credentials and revocation")),
+    (CREDENTIALS_ENDPOINT, _l("Issued credentials and revocation")),
 )
 MC_ENDPOINT = "catalogue.office_detail"
 
@@ -39,11 +40,13 @@ def home() -> str:
         "admin/home.html",
         platform=view_models.platform_with_deployments(db, actor),
         catalogue=view_models.catalogue_of(db, actor),
+        issued=view_models.issued_summary(db, actor),
         entries=view_models.audit_page(db, actor, query="", page=1, size=size),
         size=size,
         now=utcnow(),
         office_links=OFFICE_LINKS,
         mc_endpoint=MC_ENDPOINT,
+        credentials_endpoint=CREDENTIALS_ENDPOINT,
     )
 
 

@@ -42,6 +42,12 @@ FILTER_LABELS = {
     "not_assessed": _l("not yet assessed"),
 }
 
+SYNC_LABELS = {
+    "running": _l("running"),
+    "succeeded": _l("succeeded"),
+    "failed": _l("failed"),
+}
+
 
 def _overview(actor: Actor) -> tuple[view_models.Overview, dict]:
     """The overview for the request's query arguments, and those arguments cleaned."""
@@ -74,7 +80,9 @@ def home() -> str:
         if offering else None,
         # words for the cells, translated once rather than ten thousand times
         not_assessed_text=_("not yet assessed"), attained_text=_("(attained)"),
-        below_text=_("(below the threshold)"), statuses=status_labels())
+        below_text=_("(below the threshold)"), statuses=status_labels(),
+        sync=view_models.sync_health(get_db(), actor),
+        sync_labels={k: str(v) for k, v in SYNC_LABELS.items()})
 
 
 @bp.get("/overview.csv")

@@ -1,20 +1,67 @@
 """Pages for the learner role: progress per micro-credential and badge claiming.
 
 A learner only ever sees rows of their own person id in their own platform; the queries in
-`view_models` take the actor and scope by it.
+`view_models` take the actor and scope by it. Share links (verification page, downloads,
+LinkedIn, wallets) are public URLs and never carry the session id.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from dataclasses import dataclass
 
-from lti_tool.web import view_models
-from lti_tool.web.auth import require_actor, require_role
-from lti_tool.web.db import get_db
+from flask import Blueprint, Response, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.badges import Credential
+from lti_tool.store.models.core import AuditEntry, Person
+from lti_tool.web import share, view_models
+from lti_tool.web.auth import require_actor, require_role, session_url
+from lti_tool.web.db import get_db, runtime
 from lti_tool.web.jinja import install_on_setup
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 bp.record_once(install_on_setup)
+
+# The badges area's public endpoints, by format.
+DOWNLOADS = (
+    ("public.credential_json", "JSON (Open Badges 3.0)", "json"),
+    ("public.credential_jwt", "VC-JWT", "jwt"),
+    ("public.credential_png", "PNG (baked)", "png"),
+    ("public.credential_svg", "SVG (baked)", "svg"),
+)
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """Public links and the QR code of one credential."""
+
+    page_url: str
+    json_url: str
+    downloads: list[tuple[str, str, str]]  # (label, url, file name)
+    linkedin_url: str
+    qr: str
+    image_url: str | None
+
+
+def _public(endpoint: str, **values: object) -> str:
+    """An absolute public URL (base URL of the tool, no session id)."""
+    return runtime().settings.url(url_for(endpoint, **values))
+
+
+def sharing_for(credential: Credential, title: str) -> Sharing:
+    page_url = _public("public.credential_page", public_id=credential.public_id)
+    return Sharing(
+        page_url=page_url,
+        json_url=_public("public.credential_json", public_id=credential.public_id),
+        downloads=[(label, url_for(endpoint, public_id=credential.public_id),
+                    f"{credential.public_id}.{ext}") for endpoint, label, ext in DOWNLOADS],
+        linkedin_url=share.linkedin_url(
+            name=title, organization=runtime().settings.issuer_name,
+            issued_at=credential.issued_at, cert_id=credential.public_id, cert_url=page_url),
+        qr=share.qr_svg(page_url, _("QR code of the verification link")),
+        image_url=url_for("public.achievement_png", version_id=credential.mc_version_id),
+    )
 
 
 @bp.get("/")
@@ -22,5 +69,25 @@ bp.record_once(install_on_setup)
 def home() -> str:
     actor = require_actor()
     db = get_db()
+    progress = view_models.learner_progress(db, actor)
+    sharing = {item.offering.id: sharing_for(item.credential, item.version.title)
+               for item in progress if item.credential is not None}
     return render_template("learner/home.html", course=view_models.course_of(db, actor),
-                           progress=view_models.learner_progress(db, actor))
+                           progress=progress, sharing=sharing, now=utcnow())
+
+
+@bp.post("/credentials/<public_id>/accept")
+@require_role("learner")
+def accept_credential(public_id: str) -> Response:
+    """The learner accepts their credential; recorded once in the audit log."""
+    actor = require_actor()
+    db = get_db()
+    credential = view_models.own_credential(db, actor, public_id)
+    if not view_models.accepted_credentials(db, actor, [credential.public_id]):
+        person = db.get(Person, actor.person_id)
+        db.add(AuditEntry(platform_id=actor.platform_id, actor_person_id=actor.person_id,
+                          actor_label=person.name if person else "",
+                          action=view_models.ACCEPT_ACTION, target=credential.public_id))
+        db.commit()
+    return redirect(session_url("learner.home", notice=_("You accepted your credential.")),
+                    code=303)

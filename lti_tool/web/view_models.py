@@ -6,7 +6,7 @@ so a page can never show another platform's, course's or learner's rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.errors import NotFound
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
 from lti_tool.store.models.core import AuditEntry, Context, Membership, Person, Platform
 from lti_tool.store.models.evaluation import Decision, ReevaluationRequest
+from lti_tool.store.models.grades import SyncRun
 from lti_tool.web.auth import Actor
 
 
@@ -119,6 +121,8 @@ def offerings_of(db: Session, actor: Actor) -> list[Offering]:
 # --- Learner progress -----------------------------------------------------------------------
 
 NOT_ASSESSED = "not_yet_assessed"
+REQUEST_POLICIES = ("instructor", "learner_request")
+ACCEPT_ACTION = "credential.accepted"
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,8 @@ class LearnerOffering:
     outcomes: list[OutcomeProgress]
     reevaluation_closes_at: datetime | None
     request: ReevaluationRequest | None
+    credential: Credential | None = None
+    accepted_at: datetime | None = None
 
     @property
     def version(self) -> MicroCredentialVersion:
@@ -164,20 +170,16 @@ class LearnerOffering:
 
     @property
     def may_request_reevaluation(self) -> bool:
-        """The policy lets the learner ask, they failed, never had one, and have not asked."""
-        return (self.offering.reevaluation_policy == "learner_request"
+        """They failed, never had a re-evaluation, have not asked, and the policy takes requests
+        (`learner_request` grants at once, `instructor` sends it to the instructor;
+        `automatic` needs no request)."""
+        return (self.offering.reevaluation_policy in REQUEST_POLICIES
                 and self.decision is not None and self.decision.status == "failed"
                 and self.decision.reevaluations_used == 0 and self.request is None)
 
-    @property
-    def request_deadline(self) -> datetime | None:
-        """Requests are taken for the offering's re-evaluation window after the decision."""
-        if not self.may_request_reevaluation or self.decision is None:
-            return None
-        base = self.decision.decided_at or self.offering.finalized_at \
-            or self.offering.window_closes_at
-        return None if base is None else base + timedelta(
-            days=self.offering.reevaluation_window_days)
+    def reevaluation_would_close(self, now: datetime) -> datetime:
+        """When a re-evaluation granted now would close (the offering's window length)."""
+        return now + timedelta(days=self.offering.reevaluation_window_days)
 
 
 def _percent(value: object) -> Decimal | None:
@@ -220,7 +222,10 @@ def outcome_progress(rubric: RubricIndex, stored: dict | None) -> OutcomeProgres
 
 
 def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
-    """The actor's own decisions in the course's offerings: four queries whatever the course."""
+    """The actor's own decisions, requests and credentials in the course's offerings.
+
+    A fixed handful of queries, every one filtered by the actor's person and platform.
+    """
     offerings = offerings_of(db, actor)
     if not offerings:
         return []
@@ -240,9 +245,18 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
                 ReevaluationRequest.decision_id.in_([d.id for d in decisions.values()]))
         )
     } if decisions else {}
+    credentials = {
+        c.mc_version_id: c for c in db.scalars(
+            select(Credential).where(
+                Credential.person_id == actor.person_id,
+                Credential.platform_id == actor.platform_id,
+                Credential.mc_version_id.in_([o.mc_version_id for o in offerings])))
+    }
+    accepted = accepted_credentials(db, actor, [c.public_id for c in credentials.values()])
     result = []
     for offering in offerings:
         decision = decisions.get(offering.id)
+        credential = credentials.get(offering.mc_version_id)
         stored = decision.outcomes if decision else {}
         second = next((a for a in decision.attempts if a.number == 2), None) if decision else None
         result.append(LearnerOffering(
@@ -252,8 +266,34 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
                       for o in offering.mc_version.outcomes],
             reevaluation_closes_at=second.closes_at if second else None,
             request=requests.get(decision.id) if decision else None,
+            credential=credential,
+            accepted_at=accepted.get(credential.public_id) if credential else None,
         ))
     return result
+
+
+def accepted_credentials(db: Session, actor: Actor, public_ids: list[str]
+                         ) -> dict[str, datetime]:
+    """When the actor accepted each of these credentials (recorded in the audit log)."""
+    if not public_ids:
+        return {}
+    rows = db.execute(
+        select(AuditEntry.target, func.min(AuditEntry.at))
+        .where(AuditEntry.platform_id == actor.platform_id,
+               AuditEntry.actor_person_id == actor.person_id,
+               AuditEntry.action == ACCEPT_ACTION, AuditEntry.target.in_(public_ids))
+        .group_by(AuditEntry.target))
+    return {target: at for target, at in rows}
+
+
+def own_credential(db: Session, actor: Actor, public_id: str) -> Credential:
+    """The actor's credential with this public id; anyone else's answers 404."""
+    credential = db.scalar(select(Credential).where(
+        Credential.public_id == public_id, Credential.person_id == actor.person_id,
+        Credential.platform_id == actor.platform_id))
+    if credential is None:
+        raise NotFound("You hold no credential with this id.")
+    return credential
 
 
 # --- Instructor overview --------------------------------------------------------------------
@@ -304,6 +344,8 @@ class Overview:
     rows: list[OverviewRow]
     counts: dict[str, int]
     total: int
+    requests: dict[int, ReevaluationRequest] = field(default_factory=dict)  # by person id
+    credentials: dict[str, int] = field(default_factory=dict)  # count by status
 
 
 def _sort_key(sort: str, outcome_codes: list[str]):  # noqa: ANN202
@@ -345,4 +387,56 @@ def course_overview(db: Session, actor: Actor, *, offering_id: int | None, show:
     counts = {name: sum(1 for r in rows if r.matches(name)) for name in FILTERS}
     shown = [r for r in rows if r.matches(show if show in FILTERS else "all")]
     shown.sort(key=_sort_key(sort, [r.outcome.code for r in rubrics]), reverse=descending)
-    return Overview(offering, offerings, shown, counts, len(rows))
+    requests: dict[int, ReevaluationRequest] = {}
+    credentials: dict[str, int] = {}
+    if offering is not None:
+        requests = {r.person_id: r for r in db.scalars(
+            select(ReevaluationRequest)
+            .join(Decision, Decision.id == ReevaluationRequest.decision_id)
+            .where(Decision.offering_id == offering.id, ReevaluationRequest.status == "pending"))}
+        credentials = dict(db.execute(
+            select(Credential.status, func.count()).where(
+                Credential.offering_id == offering.id,
+                Credential.platform_id == actor.platform_id)
+            .group_by(Credential.status)).all())
+    return Overview(offering, offerings, shown, counts, len(rows), requests, credentials)
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """The course's gradebook sync as an instructor needs it: when, what, and what went wrong."""
+
+    last: SyncRun | None
+    last_success: SyncRun | None
+
+
+def sync_health(db: Session, actor: Actor, *, recent: int = 20) -> SyncHealth:
+    if actor.context_id is None:
+        return SyncHealth(None, None)
+    runs = db.scalars(select(SyncRun).where(SyncRun.context_id == actor.context_id)
+                      .order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(recent)).all()
+    return SyncHealth(runs[0] if runs else None,
+                      next((r for r in runs if r.status == "succeeded"), None))
+
+
+# --- Office: issued credentials -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedSummary:
+    counts: dict[str, int]
+    recent: list[tuple[Credential, str, str]]  # (credential, holder name, MC title)
+
+
+def issued_summary(db: Session, actor: Actor, *, recent: int = 10) -> IssuedSummary:
+    """Counts by status and the latest credentials of the platform, in two queries."""
+    counts = dict(db.execute(
+        select(Credential.status, func.count()).where(Credential.platform_id == actor.platform_id)
+        .group_by(Credential.status)).all())
+    rows = db.execute(
+        select(Credential, Person.name, MicroCredentialVersion.title)
+        .join(Person, Person.id == Credential.person_id)
+        .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
+        .where(Credential.platform_id == actor.platform_id)
+        .order_by(Credential.issued_at.desc(), Credential.id.desc()).limit(recent)).all()
+    return IssuedSummary(counts, [(c, name, title) for c, name, title in rows])

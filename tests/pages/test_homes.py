@@ -53,3 +53,24 @@ def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
     none = client.get("/admin/audit", query_string={"sid": course.tokens["admin"],
                                                     "q": "zzz"}).get_data(True)
     assert "mc.approve" not in none
+
+
+def test_office_home_shows_queues_and_issued_credentials(client, db, settings) -> None:
+    from lti_tool.badges.issuance import issue_on_pass
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.catalogue import MicroCredentialVersion
+    from tests.pages.seed import seed_course, seed_offering
+
+    course = seed_offering(db, seed_course(db))
+    version = db.query(MicroCredentialVersion).one()
+    credential = issue_on_pass(db, settings, person_id=course.people["learner1"],
+                               mc_version_id=version.id, offering_id=course.offering_id,
+                               outcome_levels={}, passed_at=utcnow())
+    db.commit()
+    html = client.get("/admin/", query_string={"sid": course.tokens["admin"]}).get_data(True)
+    assert "1 valid, 0 revoked." in html
+    assert f"/admin/credentials/{credential.public_id}" in html  # links to the revocation page
+    assert 'action="/admin/credentials/?sid=' in html  # the search goes to the badges' list
+    # due in 30 days: on the revalidation list, with the catalogue's page linked
+    assert "Revalidation due" in html and f"/admin/microcredentials/{version.micro_credential_id}"\
+        in html

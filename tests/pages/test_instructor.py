@@ -76,3 +76,32 @@ def test_an_offering_of_another_course_is_404(client, db) -> None:
 def test_course_without_offering(client, course) -> None:
     html = overview(client, course.tokens["instructor"])
     assert "No micro-credential is offered in this course yet." in html
+
+
+def test_sync_health_in_plain_words_requests_and_badges(client, db) -> None:
+    from datetime import timedelta
+
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.evaluation import ReevaluationRequest
+    from lti_tool.store.models.grades import SyncRun
+
+    course = seed_offering(db, seed_course(db, learners=3), policy="instructor")
+    seed_three(db, course)
+    html = overview(client, course.tokens["instructor"])
+    assert "The gradebook has not been synced yet." in html
+    earlier = utcnow() - timedelta(hours=2)
+    db.add(SyncRun(context_id=course.context_id, status="succeeded", started_at=earlier,
+                   finished_at=earlier, items_seen=4, scores_seen=12, members_seen=5,
+                   rows_written=7))
+    db.add(SyncRun(context_id=course.context_id, status="failed", started_at=utcnow(),
+                   finished_at=utcnow(), error="Moodle refused the web-service token."))
+    from lti_tool.store.models.evaluation import Decision
+
+    failed = db.query(Decision).filter_by(person_id=course.people["learner1"]).one()
+    db.add(ReevaluationRequest(decision_id=failed.id, person_id=course.people["learner1"]))
+    db.commit()
+    html = overview(client, course.tokens["instructor"])
+    assert "Moodle refused the web-service token." in html
+    assert "4 items, 12 marks, 5 people; 7 changes saved." in html
+    assert "<dt>Re-evaluation requests waiting</dt><dd>1</dd>" in html
+    assert "Asked on" in html and "<dt>Badges issued</dt><dd>0" in html

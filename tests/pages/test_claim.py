@@ -1,0 +1,87 @@
+"""Badge claiming on the learner page: see, accept, download, share; only one's own."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from lti_tool.badges.issuance import issue_on_pass
+from lti_tool.store.db import utcnow
+from lti_tool.web.auth import CSRF_HEADER, csrf_token
+from tests.pages.seed import seed_decision
+
+
+def issued(db, settings, course, key: str):
+    """learner `key` passed; the badges area issues their credential (real signature)."""
+    decision = seed_decision(db, course, key, [90, 80, 75], status="passed")
+    credential = issue_on_pass(db, settings, person_id=course.people[key],
+                               mc_version_id=_version(db, course),
+                               offering_id=decision.offering_id,
+                               outcome_levels={"LO1": "advanced"}, passed_at=utcnow())
+    db.commit()
+    return credential
+
+
+def _version(db, course) -> int:
+    from lti_tool.store.models.catalogue import Offering
+
+    return db.get(Offering, course.offering_id).mc_version_id
+
+
+def csrf(app, token: str) -> dict:
+    with app.test_request_context(query_string={"sid": token}):
+        app.preprocess_request()
+        return {CSRF_HEADER: csrf_token()}
+
+
+def test_learner_sees_downloads_share_links_and_qr(client, db, settings, offered) -> None:
+    credential = issued(db, settings, offered, "learner1")
+    token = offered.tokens["learner1"]
+    html = client.get("/learner/", query_string={"sid": token}).get_data(True)
+    public = f"http://127.0.0.1:8000/credentials/{credential.public_id}"
+    assert f'value="{public}"' in html  # the copyable verification link, no sid in it
+    for ext in ("json", "jwt", "png", "svg"):
+        assert f'href="/credentials/{credential.public_id}.{ext}"' in html
+    assert '<svg role="img" aria-label="QR code of the verification link"' in html
+    linkedin = next(part for part in html.split('"') if part.startswith(
+        "https://www.linkedin.com/profile/add"))
+    query = parse_qs(urlparse(linkedin.replace("&amp;", "&")).query)
+    assert query["startTask"] == ["CERTIFICATION_NAME"]
+    assert query["name"] == ["Data Literacy Basics"] and query["certId"] == [credential.public_id]
+    assert query["certUrl"] == [public] and query["issueYear"] == [str(utcnow().year)]
+    assert query["organizationName"] == [settings.issuer_name]
+    assert token not in linkedin and f"{public}?sid" not in html
+    # the public routes the page links to answer
+    for ext in ("json", "jwt", "png", "svg"):
+        assert client.get(f"/credentials/{credential.public_id}.{ext}").status_code == 200
+
+
+def test_accepting_is_recorded_once_and_only_for_ones_own(app, client, db, settings,
+                                                          offered) -> None:
+    credential = issued(db, settings, offered, "learner1")
+    mine, other = offered.tokens["learner1"], offered.tokens["learner2"]
+    url = f"/learner/credentials/{credential.public_id}/accept"
+    # learner2 changes the id in the URL to learner1's credential: 404, nothing recorded
+    stolen = client.post(url, query_string={"sid": other}, headers=csrf(app, other))
+    assert stolen.status_code == 404
+    reply = client.post(url, query_string={"sid": mine}, headers=csrf(app, mine))
+    assert reply.status_code == 303 and "sid=" in reply.location
+    client.post(url, query_string={"sid": mine}, headers=csrf(app, mine))
+    from lti_tool.store.models.core import AuditEntry
+
+    entries = db.query(AuditEntry).filter_by(action="credential.accepted").all()
+    assert [(e.actor_person_id, e.target) for e in entries] == [
+        (offered.people["learner1"], credential.public_id)]
+    html = client.get("/learner/", query_string={"sid": mine}).get_data(True)
+    assert "You accepted it on" in html and "Accept my badge" not in html
+    assert credential.public_id not in client.get(
+        "/learner/", query_string={"sid": other}).get_data(True)
+
+
+def test_a_revoked_credential_shows_as_revoked(client, db, settings, offered) -> None:
+    credential = issued(db, settings, offered, "learner1")
+    credential.status, credential.revoked_at = "revoked", utcnow()
+    credential.revoked_reason = "Assessment misconduct"
+    db.commit()
+    html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
+    assert "Revoked on" in html and "Assessment misconduct" in html
+    assert "Add to LinkedIn profile" not in html and "Accept my badge" not in html
