@@ -268,3 +268,29 @@ def test_chain_verifies_and_names_the_first_tampered_record() -> None:
     text = canonical_json({"n": 99})
     rehashed[1] = replace(chain[1], payload=text, hash=chain_hash(chain[1].prev_hash, text))
     assert first_broken(rehashed).id == 30  # type: ignore[union-attr]  # next link no longer fits
+
+
+def decide_as_marks_arrive(marks: list[Mark]) -> tuple[str, dict[str, str]]:
+    """Evaluate after each arriving mark, as the service does, then close the window."""
+    state, seen = d.DecisionState(), []
+    for mark in marks:
+        seen.append(mark)
+        if state.status == d.IN_PROGRESS and evaluate_learner(
+                outcomes, mapping, seen, closed=False).all_required_attained:
+            state = d.transition(state, d.ATTAIN_ALL)
+    final = evaluate_learner(outcomes, mapping, seen, closed=True)
+    if state.status == d.IN_PROGRESS:
+        state = d.transition(state, d.ATTAIN_ALL if final.all_required_attained else d.CLOSE)
+    return state.status, final.outcome_levels()
+
+
+arriving = st.lists(st.tuples(st.sampled_from([f"g{n}{x}" for n in range(1, 5) for x in "ab"]),
+                              st.integers(0, 100)), unique_by=lambda t: t[0], max_size=8)
+
+
+@given(arriving, st.randoms(use_true_random=False))
+def test_final_decision_is_the_same_in_any_arrival_order(pairs, rng) -> None:
+    marks = [grade(ref, str(score)) for ref, score in pairs]
+    shuffled = list(marks)
+    rng.shuffle(shuffled)
+    assert decide_as_marks_arrive(marks) == decide_as_marks_arrive(shuffled)
