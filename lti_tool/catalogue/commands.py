@@ -59,8 +59,8 @@ def import_command(ctx: click.Context, file: Path, platform_id: int | None) -> N
     try:
         with transaction(runtime.sessions) as db:
             platform = resolve_platform(db, platform_id)
-            plan = importexport.parse_plan(
-                importexport.load_text(text, importexport.format_for(file.name)))
+            plan = service.plan_from_document(
+                db, platform, importexport.load_text(text, importexport.format_for(file.name)))
             version = service.save(db, platform, plan, service.CLI)
             summary = (f"{plan.code} version {version.version} saved as {version.status} "
                        f"on platform {platform}")

@@ -120,10 +120,13 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
         min_level_slots=MIN_LEVEL_SLOTS), status
 
 
-def _submitted_plan() -> tuple[dict, rules.DesignPlan | None, list[FieldProblem]]:
+def _submitted_plan(platform_id: int, code: str | None = None
+                    ) -> tuple[dict, rules.DesignPlan | None, list[FieldProblem]]:
     doc = importexport.form_to_dict(request.form.items(multi=True))
+    if code is not None:
+        doc["code"] = code  # the code is fixed once created
     try:
-        return doc, importexport.parse_plan(doc), []
+        return doc, service.plan_from_document(get_db(), platform_id, doc), []
     except ValidationFailed as failed:
         return doc, None, failed.problems
 
@@ -135,7 +138,7 @@ def office_new() -> Response | tuple[str, int]:
     if request.method == "GET":
         return _render_form({"kind": "course", "language": "en"}, [], None)
     db = get_db()
-    doc, plan, problems = _submitted_plan()
+    doc, plan, problems = _submitted_plan(actor.platform_id)
     if plan is not None:
         try:
             version = service.create(db, actor.platform_id, plan, _doer(actor))
@@ -155,8 +158,7 @@ def office_edit(mc_id: int) -> Response | tuple[str, int]:
     mc = service.get_micro_credential(db, actor.platform_id, mc_id)
     if request.method == "GET":
         return _render_form(importexport.plan_to_dict(service.plan_of(mc.head)), [], mc)
-    doc, plan, problems = _submitted_plan()
-    doc["code"] = mc.code  # the code is fixed once created
+    doc, plan, problems = _submitted_plan(actor.platform_id, mc.code)
     if plan is not None:
         try:
             with _conflicts():

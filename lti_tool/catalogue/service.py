@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.catalogue import importexport
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.catalogue import DesignPlan, OfferingSettings
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
@@ -191,11 +193,34 @@ def _requirement_graph(db: Session, platform_id: int) -> dict[str, tuple[str, ..
 def check_plan(db: Session, platform_id: int, plan: DesignPlan) -> None:
     """Raise ValidationFailed with every problem: the plan's own and its pathway's."""
     found = plan.problems()
-    found += [p for p in rules.pathway_problems(plan.code, plan.requires,
-                                                _requirement_graph(db, platform_id))
+    found += [p for p in _pathway_problems(db, platform_id, plan.code, plan.requires)
               if p not in found]
     if found:
         raise ValidationFailed(found)
+
+
+def _pathway_problems(db: Session, platform_id: int, code: str,
+                      requires: tuple[str, ...]) -> list[FieldProblem]:
+    return rules.pathway_problems(code, requires, _requirement_graph(db, platform_id))
+
+
+def plan_from_document(db: Session, platform_id: int, data: object) -> DesignPlan:
+    """Parse an import file or form, adding pathway problems (unknown codes, cycles) to the
+    schema and domain ones even when those already fail, so one answer lists everything."""
+    try:
+        plan = importexport.parse_plan(data)
+    except ValidationFailed as failed:
+        found = list(failed.problems)
+        code = data.get("code") if isinstance(data, Mapping) else None
+        requires = data.get("requires") if isinstance(data, Mapping) else None
+        if isinstance(code, str) and isinstance(requires, list) \
+                and all(isinstance(item, str) for item in requires):
+            found += [p for p in _pathway_problems(db, platform_id, code.strip(),
+                                                   tuple(r.strip() for r in requires))
+                      if p not in found]
+        raise ValidationFailed(found) from None
+    check_plan(db, platform_id, plan)
+    return plan
 
 
 def create(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCredentialVersion:

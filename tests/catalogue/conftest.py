@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from lti_tool.store.models.core import Context, Membership, Person, Platform, WebSession
 from lti_tool.web.auth import CSRF_HEADER, SESSION_HEADER, start_session, token_hash
@@ -62,7 +63,8 @@ class Caller:
                                **kwargs)
 
     def post(self, path: str, data=None, **kwargs):  # noqa: ANN001, ANN201
-        return self.client.post(path, data=data or {},
+        """POST form fields (a dict, or a list of pairs when names repeat)."""
+        return self.client.post(path, data=MultiDict(data or {}),
                                 headers=self._headers(kwargs.pop("headers", None)), **kwargs)
 
 

@@ -14,6 +14,7 @@ from lti_tool.catalogue import importexport as ie
 from lti_tool.domain.catalogue import DesignPlan
 from lti_tool.domain.errors import ValidationFailed
 from tests.catalogue.conftest import EXAMPLES
+from tests.catalogue.forms import plan_form
 from tests.catalogue.strategies import plans, relaxed
 
 
@@ -125,23 +126,8 @@ def test_json_export_is_plain_json_with_exact_decimals() -> None:
 
 def test_form_fields_named_by_path_become_a_plan() -> None:
     plan = ie.parse_plan(example("data-literacy-for-engineers.yaml"))
-    data = ie.plan_to_dict(plan)
-    form = [(key, value) for key, value in data.items()
-            if isinstance(value, str | int | float) and key != "schema_version"]
-    form += [(name, "\n".join(data[name])) for name in ie.LIST_FIELDS]
-    for i, outcome in enumerate(data["outcomes"]):
-        form += [(f"outcomes[{i}].{k}", outcome[k]) for k in ("code", "statement", "domain")]
-        form += [(f"outcomes[{i}].required", "on")]
-        form += [(f"outcomes[{i}].rubric.threshold", outcome["rubric"]["threshold"])]
-        for j, level in enumerate(outcome["rubric"]["levels"]):
-            form += [(f"outcomes[{i}].rubric.levels[{j}].{k}", str(v)) for k, v in level.items()]
-        # the empty slot the form always offers
-        form += [(f"outcomes[{i}].rubric.levels[9].code", ""),
-                 (f"outcomes[{i}].rubric.levels[9].lower_bound", "")]
-    form += [("outcomes[7].code", ""), ("outcomes[7].domain", ""),
-             ("outcomes[7].required", "on"), ("csrf_token", "x"), ("sid", "y"),
-             ("outcomes[999].code", "too far"), ("__class__", "no")]
-    form = [(k, str(v)) for k, v in form]
+    form = plan_form(plan) + [("csrf_token", "x"), ("sid", "y"),
+                              ("outcomes[999].code", "too far"), ("__class__", "no")]
     assert ie.parse_plan(ie.form_to_dict(form)) == plan
 
 
