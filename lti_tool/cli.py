@@ -68,5 +68,23 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     run_server(host=host, port=port, workers=workers)
 
 
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the scheduled jobs (revalidation, syncs, window closing, passback) until stopped."""
+    from lti_tool.scheduler import blocking_scheduler
+    from lti_tool.store.migrate import upgrade
+
+    runtime = get_runtime(ctx)
+    upgrade(runtime.engine)
+    scheduler = blocking_scheduler(runtime)
+    for job in scheduler.get_jobs():
+        click.echo(f"job {job.id}: {job.trigger}")
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        click.echo("worker stopped")
+
+
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(main)
