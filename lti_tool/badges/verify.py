@@ -167,7 +167,7 @@ class Verifier:
             report.checks.append(_guard("jwt", lambda: self._jwt(token)))
         embedded = credential if token is None else vcjwt.strip_claims(credential)
         report.checks.append(_guard("proof", lambda: self._proof(embedded, token is None)))
-        report.checks.append(_guard("issuer", lambda: self._issuer(credential)))
+        report.checks.append(_guard("issuer", lambda: self._issuer(embedded, token)))
         report.checks.append(_guard("dates", lambda: self._dates(credential)))
         report.checks.append(_guard("status", lambda: self._status(credential)))
         return report
@@ -195,13 +195,26 @@ class Verifier:
             return Check("proof", False, str(exc))
         return Check("proof", True, f"{proof['cryptosuite']} Data Integrity proof valid")
 
-    def _issuer(self, credential: dict) -> Check:
+    def _issuer(self, credential: dict, token: str | None) -> Check:
+        """The credential names this institution, and the key that signed it is one of ours."""
         issuer = credential.get("issuer")
         issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
         if issuer_id != self.issuer_id:
             return Check("issuer", False, f"issued by {issuer_id!r}, not by this institution "
                                           f"({self.issuer_id}); its keys are unknown here")
-        return Check("issuer", True, f"signed with a key {self.issuer_id} publishes")
+        named = []
+        proofs = credential.get("proof")
+        for proof in proofs if isinstance(proofs, list) else [proofs]:
+            if isinstance(proof, dict) and "verificationMethod" in proof:
+                named.append(str(proof["verificationMethod"]))
+        if token is not None:
+            named.append(str(vcjwt.unverified(token)[0].get("kid", "")))
+        foreign = [key for key in named if not key.startswith((self.issuer_id + "#",
+                                                               self.settings.url("/keys/")))]
+        if foreign or not named:
+            return Check("issuer", False, f"signed with keys the issuer does not publish: "
+                                          f"{', '.join(foreign) or 'none named'}")
+        return Check("issuer", True, f"{self.issuer_id} publishes the signing keys")
 
     def _dates(self, credential: dict) -> Check:
         now = utcnow()

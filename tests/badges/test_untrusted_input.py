@@ -90,3 +90,42 @@ def test_verifier_reports_failed_checks_for_any_credential_shape(db, settings, d
     report = Verifier(db, settings).verify(doc, None, "json")
     assert not report.valid
     assert report.to_dict()["checks"]
+
+
+def _leaves(value, path=()):  # noqa: ANN001, ANN202
+    """Every (path, leaf) of a JSON document."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    else:
+        yield path, value
+
+
+@SLOW
+@given(data=st.data())
+def test_no_single_changed_field_verifies(world, data) -> None:
+    """Change any one value of a real credential: the tool's own verifier must refuse it."""
+    from tests.badges.conftest import PASSED_AT
+
+    if not hasattr(world, "issued"):
+        from lti_tool.badges import issuance
+
+        person, version = world.person(), world.micro_credential()
+        world.issued = issuance.issue_on_pass(
+            world.db, world.settings, person_id=person.id, mc_version_id=version.id,
+            offering_id=None, outcome_levels={"LO1": "proficient", "LO2": "exemplary"},
+            passed_at=PASSED_AT)
+    document = json.loads(world.issued.document)
+    leaves = [(p, v) for p, v in _leaves(document) if p[0] not in ("@context",)]
+    path, old = data.draw(st.sampled_from(leaves))
+    new = data.draw(st.one_of(st.text(max_size=12), st.integers(), st.booleans())
+                    .filter(lambda v: v != old))
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    report = Verifier(world.db, world.settings).verify(document, None, "json")
+    assert not report.valid, (path, old, new)
