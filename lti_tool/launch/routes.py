@@ -17,7 +17,6 @@ from flask import (
     request,
     url_for,
 )
-from werkzeug.routing import BuildError
 
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import deep_linking, flow, oidc, validation
@@ -128,11 +127,7 @@ def _home(role: str, message_type: str, sid: str | None) -> str:
     values = {auth.SID_PARAM: sid} if sid else {}
     if message_type == DEEP_LINKING_REQUEST:
         return url_for("lti.deep_link", **values)
-    try:
-        return url_for(f"{role}.home", **values)
-    except BuildError:  # the pages area has not registered its home yet
-        query = f"?{auth.SID_PARAM}={sid}" if sid else ""
-        return f"/{role}/{query}"
+    return url_for(f"{role}.home", **values)  # learner.home, instructor.home, admin.home
 
 
 def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.launch.helpers import LTI, b64, fixture_claims, forge, sign, session_rows
+from tests.launch.helpers import LTI, b64, fixture_claims, forge, session_rows, sign
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 JSON_VALUES = st.recursive(
