@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from lti_tool.catalogue.service import outcomes_of
 from lti_tool.domain import decisions as flow
@@ -51,7 +51,7 @@ from lti_tool.domain.evidence import (
 )
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.settings import Settings
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import UTCDateTime, utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Membership, Person
 from lti_tool.store.models.evaluation import (
@@ -430,16 +430,17 @@ class _OfferingRun:
         if item_ids:
             maxima = dict(self.db.execute(select(GradeItem.id, GradeItem.maximum)
                                           .where(GradeItem.id.in_(item_ids))).all())
+            at = type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), UTCDateTime)
             for row in self.db.execute(
                     select(Score.person_id, Score.grade_item_id, Score.score, Score.maximum,
-                           Score.lms_updated_at, Score.fetched_at)
+                           at.label("at"))
                     .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))):
                 if row.score is None:
                     continue
                 shared[row.person_id].append(Mark(
                     GRADE_ITEM, str(row.grade_item_id), score=Decimal(row.score),
                     maximum=row.maximum if row.maximum is not None else maxima.get(
-                        row.grade_item_id), at=row.lms_updated_at or row.fetched_at))
+                        row.grade_item_id), at=row.at))
         if criterion_ids:
             criteria = {c.id: c for c in self.db.scalars(select(LmsRubricCriterion).where(
                 LmsRubricCriterion.id.in_(criterion_ids)))}
@@ -488,7 +489,9 @@ class _OfferingRun:
     def decisions_for(self, person_ids: list[int]) -> dict[int, Decision]:
         """The learners' decisions, creating the missing ones (in bulk; one by one only when
         another process created some at the same moment)."""
-        query = select(Decision).where(Decision.offering_id == self.offering.id)
+        # The outcomes snapshot is read only when something changed: load it on demand.
+        query = select(Decision).where(Decision.offering_id == self.offering.id) \
+            .options(defer(Decision.outcomes))
         found = {d.person_id: d for d in self.db.scalars(
             query.where(Decision.person_id.in_(person_ids)))}
         missing = [pid for pid in person_ids if pid not in found]
