@@ -1,5 +1,94 @@
-"""Gradebook sync status and the "Sync now" action."""
+"""Gradebook sync status and the "Sync now" action for the course's instructors.
 
-from flask import Blueprint
+The page works without scripts (the button posts and the page reloads); with scripts it polls
+`status.json` once a second and shows the progress while the background sync runs.
+"""
 
-bp = Blueprint("sync", __name__, url_prefix="/instructor/sync")
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, redirect, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lti_tool.errors import BadRequest
+from lti_tool.grades.sync import lease_holder, progress_of, start_background_sync
+from lti_tool.store.models.grades import SyncRun
+from lti_tool.web.auth import Actor, require_actor, require_role, session_url
+from lti_tool.web.db import get_db, runtime
+from lti_tool.web.jinja import install_on_setup
+
+bp = Blueprint("sync", __name__, url_prefix="/instructor/sync", template_folder="templates")
+bp.record_once(install_on_setup)
+
+
+def _context_id(actor: Actor) -> int:
+    if actor.context_id is None:
+        raise BadRequest(_("Open the tool from a course to see its gradebook sync."))
+    return actor.context_id
+
+
+def _run_json(run: SyncRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "id": run.id, "status": run.status, "trigger": run.trigger,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "items": run.items_seen, "scores": run.scores_seen, "members": run.members_seen,
+        "rows_written": run.rows_written, "error": run.error,
+    }
+
+
+def _latest_runs(db: Session, context_id: int) -> tuple[SyncRun | None, SyncRun | None]:
+    """The latest run and the latest successful one."""
+    runs = db.scalars(select(SyncRun).where(SyncRun.context_id == context_id)
+                      .order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(20)).all()
+    return (runs[0] if runs else None), next((r for r in runs if r.status == "succeeded"), None)
+
+
+def sync_status(db: Session, context_id: int) -> dict[str, Any]:
+    """What the page shows: the latest run, the latest success, and live progress."""
+    last, success = _latest_runs(db, context_id)
+    live = progress_of(context_id) or {}
+    running = lease_holder(db, context_id) is not None or live.get("state") == "running"
+    return {
+        "running": running,
+        "progress": {k: live.get(k) for k in ("done", "total", "phase")} if running else None,
+        "last": _run_json(last),
+        "last_success": _run_json(success),
+    }
+
+
+@bp.get("/")
+@require_role("instructor", "admin")
+def status() -> str:
+    db = get_db()
+    context_id = _context_id(require_actor())
+    page = sync_status(db, context_id)
+    last, success = _latest_runs(db, context_id)
+    page.update(last_started=last.started_at if last else None,
+                last_finished=last.finished_at if last else None,
+                success_finished=success.finished_at if success else None)
+    return render_template("sync/status.html", status=page)
+
+
+@bp.get("/status.json")
+@require_role("instructor", "admin")
+def status_json() -> Any:
+    return jsonify(sync_status(get_db(), _context_id(require_actor())))
+
+
+@bp.post("/run")
+@require_role("instructor", "admin")
+def sync_now() -> Any:
+    """Start a background sync of the actor's course (202); a running one is left alone."""
+    context_id = _context_id(require_actor())
+    started = start_background_sync(runtime(), context_id, trigger="manual") is not None
+    if request.accept_mimetypes.best == "application/json" or request.is_json:
+        body = sync_status(get_db(), context_id)
+        body["started"] = started
+        return jsonify(body), 202
+    return redirect(session_url("sync.status"), code=303)

@@ -1,0 +1,171 @@
+"""Entry points of the sync: the instructor page and "Sync now", the CLI, the scheduled job,
+and the background sync after a launch."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from lti_tool.cli import main
+from lti_tool.grades import jobs
+from lti_tool.grades.sync import start_background_sync, sync_context
+from lti_tool.runtime import Runtime
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
+from lti_tool.store.models.core import Context, Person, WebSession
+from lti_tool.store.models.grades import SyncRun
+from lti_tool.web import create_app
+from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
+from tests.fakelms import FakeLms
+from tests.fakelms.pytest_fixtures import make_context
+
+
+def _session(runtime: Runtime, context_id: int, role: str) -> dict[str, str]:
+    """Headers of a launched session (token and CSRF) for `role` in the context."""
+    with runtime.sessions() as db:
+        context = db.get(Context, context_id)
+        person = Person(platform_id=context.platform_id, sub=f"{role}-1", name=role)
+        db.add(person)
+        db.flush()
+        token = start_session(db, platform_id=context.platform_id, person_id=person.id,
+                              context_id=context_id, resource_link_id=None, role=role)
+        secret = db.scalar(select(WebSession.csrf_secret).where(
+            WebSession.token_hash == token_hash(token)))
+        db.commit()
+    csrf = hmac.new(secret.encode(), b"csrf", hashlib.sha256).hexdigest()
+    return {SESSION_HEADER: token, "X-CSRF-Token": csrf}
+
+
+def _wait_idle(client, headers: dict, timeout: float = 15) -> dict:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = client.get("/instructor/sync/status.json", headers=headers).get_json()
+        if not body["running"]:
+            return body
+        time.sleep(0.05)
+    raise AssertionError("the background sync did not finish")
+
+
+@pytest.fixture
+def web(fast_runtime: Runtime):  # noqa: ANN201
+    return create_app(runtime=fast_runtime).test_client()
+
+
+def test_sync_now_runs_in_the_background_and_the_page_shows_the_result(
+        fast_runtime: Runtime, moodle_lms: FakeLms, web) -> None:  # noqa: ANN001
+    context_id = make_context(fast_runtime, moodle_lms)
+    headers = _session(fast_runtime, context_id, "instructor")
+    page = web.get("/instructor/sync/", headers=headers)
+    assert page.status_code == 200 and b"has not been synced yet" in page.data
+    moodle_lms.fail("/memberships", delay=0.3, times=1)
+    started = web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
+    assert started.status_code == 202 and started.get_json()["started"] is True
+    assert started.get_json()["running"] is True
+    done = _wait_idle(web, headers)
+    assert done["last"]["status"] == "succeeded" and done["last"]["trigger"] == "manual"
+    assert done["last"]["members"] == 4 and done["last"]["rows_written"] > 0
+    page = web.get("/instructor/sync/", headers=headers).data.decode()
+    assert "succeeded" in page and "Sync now" in page and "What went wrong" not in page
+
+
+def test_form_post_without_scripts_redirects_back(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+    context_id = make_context(fast_runtime, moodle_lms)
+    headers = _session(fast_runtime, context_id, "instructor")
+    reply = web.post("/instructor/sync/run", headers=headers)
+    assert reply.status_code == 303 and reply.headers["Location"].startswith("/instructor/sync/")
+    _wait_idle(web, headers)
+
+
+def test_a_failed_sync_is_explained_on_the_page(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+    moodle_lms.ws_functions = set()
+    context_id = make_context(fast_runtime, moodle_lms)
+    headers = _session(fast_runtime, context_id, "instructor")
+    sync_context(fast_runtime, context_id)
+    page = web.get("/instructor/sync/", headers=headers).data.decode()
+    assert "What went wrong" in page and "Moodle refused gradereport_user_get_grade_items" in page
+
+
+def test_learners_and_strangers_are_refused(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+    context_id = make_context(fast_runtime, moodle_lms)
+    learner = _session(fast_runtime, context_id, "learner")
+    assert web.get("/instructor/sync/", headers=learner).status_code == 403
+    assert web.post("/instructor/sync/run", headers=learner).status_code == 403
+    assert web.get("/instructor/sync/status.json").status_code == 401
+    instructor = _session(fast_runtime, context_id, "instructor")
+    forged = {SESSION_HEADER: instructor[SESSION_HEADER], "X-CSRF-Token": "x"}
+    assert web.post("/instructor/sync/run", headers=forged).status_code == 403
+    assert moodle_lms.log == []
+
+
+def test_cli_sync_with_progress_and_errors(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+    context_id = make_context(fast_runtime, moodle_lms)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["sync", "--context", str(context_id)],
+                       obj={"runtime": fast_runtime})
+    assert ok.exit_code == 0, ok.output
+    assert "4 members" in ok.output and "changes saved" in ok.output
+    by_lms_id = runner.invoke(main, ["sync", "--context", "2"], obj={"runtime": fast_runtime})
+    assert by_lms_id.exit_code == 0 and "0 changes saved" in by_lms_id.output
+    missing = runner.invoke(main, ["sync", "--context", "nope"], obj={"runtime": fast_runtime})
+    assert missing.exit_code == 1 and "No course context 'nope'" in missing.stderr
+    moodle_lms.fail("/webservice/rest/server.php", status=503, times=100)
+    failed = runner.invoke(main, ["sync", "--context", str(context_id)],
+                           obj={"runtime": fast_runtime})
+    assert failed.exit_code == 1 and "kept failing" in failed.stderr
+
+
+def _offering(runtime: Runtime, context_id: int, **kwargs) -> None:  # noqa: ANN003
+    with runtime.sessions() as db:
+        platform_id = db.get(Context, context_id).platform_id
+        mc = MicroCredential(platform_id=platform_id, code=f"MC{context_id}")
+        db.add(mc)
+        db.flush()
+        version = MicroCredentialVersion(
+            platform_id=platform_id, micro_credential_id=mc.id, version=1, title="Data",
+            kind="course", tqf_level=6, eqf_level=6, workload_hours=Decimal(25))
+        db.add(version)
+        db.flush()
+        db.add(Offering(platform_id=platform_id, context_id=context_id,
+                        mc_version_id=version.id, **kwargs))
+        db.commit()
+
+
+def test_scheduled_job_syncs_open_offerings_once_per_interval(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+    open_ctx = make_context(fast_runtime, moodle_lms, rest=False)
+    _offering(fast_runtime, open_ctx)
+    assert jobs.scheduled_sync(fast_runtime) == {"succeeded": 1, "failed": 0, "skipped": 0}
+    assert jobs.scheduled_sync(fast_runtime) == {"succeeded": 0, "failed": 0, "skipped": 0}
+    with fast_runtime.sessions() as db:
+        assert [r.trigger for r in db.scalars(select(SyncRun))] == ["schedule"]
+        later = utcnow() + timedelta(minutes=fast_runtime.settings.sync_interval_minutes + 1)
+        assert jobs.due_contexts(db, timedelta(minutes=60), later) == [open_ctx]
+        finalized = db.scalar(select(Offering))
+        finalized.finalized_at = utcnow()
+        db.commit()
+        assert jobs.due_contexts(db, timedelta(minutes=60), later) == []
+
+
+def test_register_jobs_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    scheduler = BackgroundScheduler()
+    jobs.register_jobs(scheduler, fast_runtime)
+    [job] = scheduler.get_jobs()
+    assert job.id == jobs.JOB_ID and job.func is jobs.scheduled_sync
+
+
+def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    thread = start_background_sync(fast_runtime, context_id)
+    assert thread is not None
+    thread.join(15)
+    with fast_runtime.sessions() as db:
+        [run] = db.scalars(select(SyncRun)).all()
+    assert (run.status, run.trigger) == ("succeeded", "launch")
