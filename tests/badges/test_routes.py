@@ -135,6 +135,8 @@ def test_office_revokes_with_a_reason_and_every_verifier_sees_it(world, client) 
     headers = _office(world, client)
     listing = client.get("/admin/credentials/?q=ada", headers=headers)
     assert listing.status_code == 200 and "Ada Lovelace" in listing.get_data(as_text=True)
+    detail = client.get(f"/admin/credentials/{credential.public_id}", headers=headers)
+    assert detail.status_code == 200 and "Revoke this credential" in detail.get_data(as_text=True)
     url = f"/admin/credentials/{credential.public_id}/revoke"
     assert client.post(url, data={"reason": "x"}).status_code == 401
     assert client.post(url, data={"reason": "x"},
@@ -185,3 +187,24 @@ def test_cli_lists_and_verifies(world, runtime, tmp_path) -> None:
     junk.write_text("nothing here")
     result = runner.invoke(main, ["verify", str(junk)], obj={"runtime": runtime})
     assert result.exit_code == 1 and "Error:" in result.output
+
+
+def test_another_platforms_office_sees_none_of_our_credentials(world, client) -> None:
+    credential = _issued(world)
+    from lti_tool.store.models.core import Person, Platform
+
+    other = Platform(issuer="https://other.example", client_id="x", auth_login_url="a",
+                     auth_token_url="b")
+    world.db.add(other)
+    world.db.flush()
+    admin = Person(platform_id=other.id, sub="o", name="Other Office")
+    world.db.add(admin)
+    world.db.flush()
+    token = start_session(world.db, platform_id=other.id, person_id=admin.id, context_id=None,
+                          resource_link_id=None, role="admin")
+    world.db.commit()
+    headers = {SESSION_HEADER: token}
+    assert client.get(f"/admin/credentials/{credential.public_id}",
+                      headers=headers).status_code == 404
+    listing = client.get("/admin/credentials/", headers=headers).get_data(as_text=True)
+    assert "Ada Lovelace" not in listing
