@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from babel.numbers import get_decimal_symbol
 from flask import Flask, current_app, g, request
 from flask.blueprints import BlueprintSetupState
-from flask_babel import format_date, format_datetime, get_locale, lazy_gettext
+from flask_babel import format_date, format_time, get_locale, lazy_gettext
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
@@ -95,7 +95,7 @@ def when(value: datetime | None, kind: str = "datetime") -> str:
         return "—"
     if kind == "date":
         return format_date(value, "medium")
-    return format_datetime(value, "medium")
+    return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"
 
 
 @lru_cache(maxsize=8)

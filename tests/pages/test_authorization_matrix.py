@@ -104,3 +104,54 @@ def test_a_session_of_another_platform_does_not_reach_this_one(client, db, cours
     db.commit()
     page = client.get("/admin/audit", query_string={"sid": other.tokens["admin"]}).get_data(True)
     assert "secret.of.a" not in page
+
+
+def test_a_learner_changing_ids_in_urls_reaches_nothing_of_others(app, db, settings) -> None:
+    """Every learner route with ids, filled with another learner's ids, answers 403 or 404.
+
+    Ids come from a second platform's course (offering, person, credential) and from a
+    classmate's credential in the same course, so both isolation rules are exercised.
+    """
+    from lti_tool.badges.issuance import issue_on_pass
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.catalogue import Offering
+    from tests.pages.seed import seed_course, seed_decision, seed_offering
+
+    def with_credential(course, key):
+        seed_decision(db, course, key, [90, 90, 90], status="passed")
+        version_id = db.get(Offering, course.offering_id).mc_version_id
+        credential = issue_on_pass(db, settings, person_id=course.people[key],
+                                   mc_version_id=version_id, offering_id=course.offering_id,
+                                   outcome_levels={}, passed_at=utcnow())
+        db.commit()
+        return credential
+
+    mine = seed_offering(db, seed_course(db))
+    theirs = seed_offering(db, seed_course(db, issuer="https://other.invalid"), code="OTHER")
+    classmate = with_credential(mine, "learner2")
+    stranger = with_credential(theirs, "learner1")
+    seed_decision(db, mine, "learner1", [10, 10, 10], status="failed")
+    client = app.test_client()
+    token = mine.tokens["learner1"]
+    headers = {"X-LTI-Tool-Session": token, CSRF_HEADER: csrf_for(app, client, token),
+               "Accept": "text/html"}
+    int_ids = {"offering_id": theirs.offering_id, "person_id": theirs.people["learner1"]}
+    problems, tried = [], 0
+    for rule, method in routes(app):
+        roles = required_roles(app, rule.endpoint)
+        if not rule.arguments or roles is None or "learner" not in roles:
+            continue
+        for public_id in (classmate.public_id, stranger.public_id):
+            values = {}
+            for name, converter in rule._converters.items():
+                kind = type(converter).__name__
+                values[name] = int_ids.get(name, theirs.offering_id) if "Integer" in kind \
+                    else public_id
+            with app.test_request_context():
+                path = app.url_map.bind("localhost").build(rule.endpoint, values)
+            status = client.open(path, method=method, headers=headers, data={}).status_code
+            tried += 1
+            if status not in (403, 404):
+                problems.append(f"{method} {path}: {status}")
+    assert tried >= 2  # at least the credential acceptance and the grades' learner routes
+    assert not problems, "\n".join(problems)

@@ -58,21 +58,38 @@ def axe_problems(frame) -> list[dict]:
 
 
 def shoot(page, name: str) -> None:
+    """Screenshot the LMS page with the tool's iframe grown to its whole content."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    frame = page.frames[1] if len(page.frames) > 1 else None
+    if frame is not None:
+        height = frame.evaluate("document.documentElement.scrollHeight")
+        page.evaluate("h => { document.getElementById('tool').style.height = (h + 20) + 'px' }",
+                      height)
+        frame.wait_for_function("h => window.innerHeight >= h", arg=height)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture
-def story(db):
-    """A course with an offering: learner1 failed (may ask again), learner2 passed."""
+def story(db, settings):
+    """A course with an offering: learner1 failed (may ask again), learner2 passed and holds
+    the badge (issued by the badges area, real signature)."""
+    from lti_tool.badges.issuance import issue_on_pass
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.catalogue import Offering
+
     course = seed_offering(db, seed_course(db, learners=3))
     seed_decision(db, course, "learner1", [80, 60, None], status="failed")
     seed_decision(db, course, "learner2", [90, 75, 88], status="passed")
+    issue_on_pass(db, settings, person_id=course.people["learner2"],
+                  mc_version_id=db.get(Offering, course.offering_id).mc_version_id,
+                  offering_id=course.offering_id, outcome_levels={}, passed_at=utcnow())
+    db.commit()
     return course
 
 
 PAGES = [
     ("learner-home", "learner1", "/learner/", {}),
+    ("learner-home-badge", "learner2", "/learner/", {}),
     ("instructor-overview", "instructor", "/instructor/", {}),
     ("instructor-overview-filtered", "instructor", "/instructor/",
      {"show": "failed", "sort": "LO2", "dir": "desc"}),
