@@ -27,7 +27,8 @@ from lti_tool.web.auth import Actor, require_actor, require_role, session_url
 from lti_tool.web.db import get_db
 from lti_tool.web.jinja import install_on_setup
 
-bp = Blueprint("catalogue", __name__, url_prefix=None, template_folder="templates")
+bp = Blueprint("catalogue", __name__, url_prefix=None, template_folder="templates",
+               static_folder="static", static_url_path="/static/catalogue")
 bp.record_once(install_on_setup)
 
 ACTIONS = "submit,reject,approve,revalidate,retire"

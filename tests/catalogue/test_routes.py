@@ -73,7 +73,7 @@ def catalogue_routes(app) -> list[tuple[str, str, tuple[str, ...] | None]]:
     """(rule, method, roles) for every route of the catalogue blueprint."""
     found = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("catalogue."):
+        if rule.endpoint.startswith("catalogue.") and rule.endpoint != "catalogue.static":
             roles = getattr(app.view_functions[rule.endpoint], "required_roles", None)
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 found.append((rule, method, roles))
