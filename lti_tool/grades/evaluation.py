@@ -552,10 +552,12 @@ class _OfferingRun:
         evaluation, closed, mapping = self.evaluate(decision, marks, force_closed=force_closed)
         digest = inputs_digest(evaluation, mapping.id if mapping else None)
         if evaluation.all_required_attained:
-            self.decide(decision, flow.ATTAIN_ALL, evaluation, mapping, actor, digest)
+            self.decide(decision, flow.ATTAIN_ALL, evaluation, mapping, actor, digest,
+                        expected=decision.status)
         elif closed:
-            self.decide(decision, flow.CLOSE, evaluation, mapping, actor, digest)
-        elif digest != decision.inputs_digest or not decision.outcomes:
+            self.decide(decision, flow.CLOSE, evaluation, mapping, actor, digest,
+                        expected=decision.status)
+        elif digest != decision.inputs_digest:  # a new decision has no digest yet
             self._snapshot(decision, evaluation, mapping, digest)
             self.summary.changed += 1
             queue_passback(self.db, decision, self.passbacks)
@@ -571,8 +573,17 @@ class _OfferingRun:
 
     def decide(self, decision: Decision, event: str, evaluation: LearnerEvaluation,
                mapping: OutcomeMapping | None, actor: Who, digest: str,
-               details: dict | None = None) -> None:
-        """Apply a transition: snapshot, evidence, badge on a pass, passback, automatic grant."""
+               details: dict | None = None, expected: str | None = None) -> None:
+        """Apply a transition: snapshot, evidence, badge on a pass, passback, automatic grant.
+
+        The decision row is locked and re-read first (PostgreSQL; SQLite serialises writers),
+        so two processes evaluating the same learner decide once: an automatic step whose
+        `expected` status has meanwhile changed is dropped.
+        """
+        if decision.id is not None:
+            self.db.refresh(decision, with_for_update=True)
+            if expected is not None and decision.status != expected:
+                return
         before = flow.DecisionState(decision.status, decision.reevaluations_used)
         try:
             after = flow.transition(before, event)
