@@ -25,6 +25,8 @@ from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "achievementcredential.json"
+# A credential is tens of kilobytes; JSON-LD processing of megabytes would tie up a worker.
+MAX_CREDENTIAL_CHARS = 512 * 1024
 JWT_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
@@ -92,6 +94,8 @@ def schema_errors(credential: dict) -> list[str]:
 
 def _parse_text(text: str) -> tuple[dict, str | None]:
     text = text.strip()
+    if len(text) > MAX_CREDENTIAL_CHARS:
+        raise BadRequest(f"The credential is larger than {MAX_CREDENTIAL_CHARS // 1024} KB.")
     if text.startswith("{"):
         try:
             credential = json.loads(text)

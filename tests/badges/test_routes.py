@@ -89,7 +89,8 @@ def test_issuer_keys_achievement_context_and_status_list_resolve(world, client) 
 def test_garbage_and_forgeries_get_clear_answers(world, client) -> None:
     credential = _issued(world)
     for body in (b"", b"hello", b"{not json", b"\x89PNG\r\n\x1a\nbroken", b"<svg></svg>",
-                 b"a.b.c", b"[1, 2]", "ü".encode("latin-1")):
+                 b"a.b.c", b"[1, 2]", "ü".encode("latin-1"),
+                 b'{"name": "' + b"x" * 600_000 + b'"}'):
         reply = _verify(client, body)
         assert reply.status_code == 400, body
         assert reply.get_json()["message"]
