@@ -60,6 +60,12 @@ def placeable_items(db: Session, actor: Actor) -> tuple[list[DeepLinkItem], str 
     return list(module.placeable_items(db, actor)), None
 
 
+def accepts_multiple(actor: Actor) -> bool:
+    """Whether the LMS takes several items back (absent means yes; some send "false")."""
+    settings = actor.launch_data.get("deep_linking_settings") or {}
+    return settings.get("accept_multiple") not in (False, "false")
+
+
 def place_items(db: Session, actor: Actor, item_ids: list[str]) -> list[DeepLinkItem]:
     """Let the catalogue create what placing each item means (an Offering) and describe it."""
     if not item_ids:
@@ -67,8 +73,7 @@ def place_items(db: Session, actor: Actor, item_ids: list[str]) -> list[DeepLink
     module = _placement_module()
     if module is None or not hasattr(module, "place_item"):
         raise BadRequest(CATALOGUE_PENDING)
-    settings = actor.launch_data.get("deep_linking_settings") or {}
-    if len(item_ids) > 1 and settings.get("accept_multiple") is False:
+    if len(item_ids) > 1 and not accepts_multiple(actor):
         raise BadRequest("The LMS accepts only one item here; choose one.")
     if len(set(item_ids)) != len(item_ids):
         raise BadRequest("The same item was chosen twice.")

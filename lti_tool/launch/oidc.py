@@ -28,6 +28,9 @@ LOGIN_STATE_LIFETIME = timedelta(minutes=10)
 LAUNCH_PATH = "/lti/launch"
 STORAGE_TARGET = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 PARAM_MAX = 4096
+# The parameters of a login initiation worth repeating when it is restarted in a new window.
+LOGIN_PARAMS = ("iss", "login_hint", "target_link_uri", "lti_message_hint", "client_id",
+                "lti_deployment_id", "canvas_region", "canvas_environment")
 
 
 class LoginError(BadRequest):
@@ -108,6 +111,10 @@ def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> L
         raise LoginError("lti_storage_target must be a frame name such as _parent or "
                          "post_message_forwarding.")
     platform = find_login_platform(db, issuer, client_id)
+    if urlparse(platform.auth_login_url).scheme not in ("http", "https"):
+        # The browser is sent there; with open Dynamic Registration anyone sets this URL.
+        raise LoginError(f"The registration's auth_login_url is not an http(s) URL: "
+                         f"{platform.auth_login_url[:100]!r}.")
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     prune_expired(db)
     db.add(LoginState(state=state, nonce=nonce, platform_id=platform.id,

@@ -84,7 +84,8 @@ def login() -> Response | str:
         response = current_app.make_response(body)
     elif _framed():
         # In an LMS iframe a blocked third-party cookie would lose the state: test first.
-        retry = url_for("lti.login", _external=True, **params.to_dict())
+        retry = url_for("lti.login", _external=True,
+                        **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
         body = render_template("launch/login_cookie_check.html", start=start, retry_url=retry,
                                cookie_check=COOKIE_CHECK)
         response = current_app.make_response(body)
@@ -208,9 +209,8 @@ def deep_link() -> str:
     actor = auth.require_actor()
     deep_linking.return_url(actor)
     items, note = deep_linking.placeable_items(get_db(), actor)
-    settings = actor.launch_data.get("deep_linking_settings") or {}
     return render_template("launch/deep_link.html", items=items, note=note,
-                           multiple=settings.get("accept_multiple") is not False)
+                           multiple=deep_linking.accepts_multiple(actor))
 
 
 @bp.post("/deep-link")

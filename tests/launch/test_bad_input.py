@@ -202,3 +202,16 @@ def test_bad_login_initiation_is_refused_without_state(client, db, moodle, param
     assert fragment in response.json["message"]
     counts = row_counts(db)
     assert counts == {**dict.fromkeys(counts, 0), "Deployment": 1}  # the registration's own
+
+
+def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, db, key):
+    from tests.launch.helpers import register_platform
+
+    register_platform(db, issuer="https://evil.example", client_id="c", key=key,
+                      auth_login_url="javascript:alert(document.domain)//")
+    response = client.get("/lti/login", headers=JSON, query_string={
+        "iss": "https://evil.example", "login_hint": "x", "target_link_uri": "http://t/",
+        "lti_storage_target": "_parent"})
+    assert response.status_code == 400
+    assert "auth_login_url is not an http(s) URL" in response.json["message"]
+    assert row_counts(db)["LoginState"] == 0

@@ -107,12 +107,13 @@ def test_response_needs_the_csrf_token_and_a_choice(client, db, moodle, key):
     assert db.scalar(select(Offering)) is None
 
 
-def test_single_item_platform_gets_radio_buttons_and_one_item(client, db, moodle, key):
+@pytest.mark.parametrize("single", [False, "false"])
+def test_single_item_platform_gets_radio_buttons_and_one_item(client, db, moodle, key, single):
     first, second = approved_mc(db, moodle.id, "A-1"), approved_mc(db, moodle.id, "B-2")
     settings = fixture_claims("moodle/id_token_instructor_deep_linking_request.json", moodle)[
         DL + "deep_linking_settings"]
     response = dl_launch(client, moodle, key, **{
-        DL + "deep_linking_settings": {**settings, "accept_multiple": False}})
+        DL + "deep_linking_settings": {**settings, "accept_multiple": single}})
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'type="radio"' in page
     both = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page),
@@ -136,6 +137,6 @@ def test_chooser_without_a_catalogue_shows_an_empty_list(client, db, moodle, key
     assert "not available yet" in page.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/lti/deep-link"])
-def test_chooser_needs_a_session(client, path):
-    assert client.get(path, headers=JSON).status_code == 401
+def test_chooser_needs_a_session(client):
+    assert client.get("/lti/deep-link", headers=JSON).status_code == 401
+    assert client.post("/lti/deep-link", data={"item": "1"}, headers=JSON).status_code == 401

@@ -103,7 +103,8 @@ def test_storage_launch_whose_cookie_did_work_completes_at_once_with_sid(client,
 
 
 def test_framed_login_without_storage_checks_cookies_first(client, db, moodle):
-    started = login(client, moodle, method="POST", headers={"Sec-Fetch-Dest": "iframe"})
+    started = login(client, moodle, method="POST", headers={"Sec-Fetch-Dest": "iframe"},
+                    _scheme="javascript", extra="%0aalert(1)")
     page = started.response.get_data(as_text=True)
     assert started.response.status_code == 200
     assert "lti_cookie_check=1" in page and "Open in a new window" in page
@@ -111,6 +112,7 @@ def test_framed_login_without_storage_checks_cookies_first(client, db, moodle):
     retry = re.search(r'href="(http://[^"]*/lti/login\?[^"]*)" target="_blank"', page).group(1)
     retry_params = query_of(retry.replace("&amp;", "&"))
     assert retry_params["login_hint"] == "hint-1" and retry_params["iss"] == moodle.issuer
+    assert "_scheme" not in retry_params and "extra" not in retry_params  # only login params
     cookies = started.response.headers.getlist("Set-Cookie")
     assert any(c.startswith("lti_cookie_check=1") and "HttpOnly" not in c for c in cookies)
     assert any(c.startswith(f"lti_state_{started.state}=") and "HttpOnly" in c for c in cookies)
