@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from tests.pages.seed import Course, seed_course, seed_offering
+from tests.pages.seed import Course, seed_course, seed_offering, seed_story
 
 
 @pytest.fixture
@@ -21,6 +21,12 @@ def course(db) -> Course:
 @pytest.fixture
 def offered(db, course) -> Course:
     return seed_offering(db, course)
+
+
+@pytest.fixture
+def story(db, settings) -> Course:
+    """learner1 failed, learner2 passed with a badge, learner3 not yet assessed."""
+    return seed_story(db, settings)
 
 
 # --- Browser fixtures (tests marked `browser`) ------------------------------------------------

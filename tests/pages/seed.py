@@ -160,3 +160,19 @@ def seed_many_decisions(db, course: Course) -> None:
         })
     db.execute(insert(Decision), rows)
     db.commit()
+
+
+def seed_story(db, settings, *, learners: int = 3, locale: str = "en") -> Course:
+    """A course with an offering: learner1 failed (may ask again), learner2 passed and holds
+    the badge, issued by the badges area with a real signature; the rest not yet assessed."""
+    from lti_tool.badges.issuance import issue_on_pass
+
+    course = seed_offering(db, seed_course(db, learners=learners, locale=locale))
+    seed_decision(db, course, "learner1", [80, 60, None], status="failed")
+    seed_decision(db, course, "learner2", [90, 75, 88], status="passed")
+    issue_on_pass(db, settings, person_id=course.people["learner2"],
+                  mc_version_id=db.get(Offering, course.offering_id).mc_version_id,
+                  offering_id=course.offering_id, outcome_levels={"LO1": "advanced"},
+                  passed_at=utcnow())
+    db.commit()
+    return course

@@ -55,8 +55,12 @@ def csrf_for(app, client, token: str) -> str:
         return csrf_token()
 
 
+@pytest.mark.parametrize("lang", ["en", "tr"])
 @pytest.mark.parametrize("who", SESSIONS, ids=lambda w: w or "no-session")
-def test_every_route_answers_each_role_without_server_error(app, course, who) -> None:
+def test_every_route_answers_each_role_without_server_error(app, story, who, lang) -> None:
+    """In both languages, on a course with decisions and a badge: a broken translation (a
+    placeholder gone wrong) is a 500 too."""
+    course = story
     client = app.test_client()
     token = course.tokens[who] if who else None
     headers = {"Accept": "text/html"}
@@ -69,7 +73,8 @@ def test_every_route_answers_each_role_without_server_error(app, course, who) ->
     for rule, method in routes(app):
         seen += 1
         path = build_path(app, rule)
-        reply = client.open(path, method=method, headers=headers, data={})
+        reply = client.open(path, method=method, headers=headers, data={},
+                            query_string={"lang": lang})
         status = reply.status_code
         where = f"{method} {rule.rule} as {who or 'no session'}: {status}"
         roles = required_roles(app, rule.endpoint)

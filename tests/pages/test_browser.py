@@ -69,24 +69,6 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-@pytest.fixture
-def story(db, settings):
-    """A course with an offering: learner1 failed (may ask again), learner2 passed and holds
-    the badge (issued by the badges area, real signature)."""
-    from lti_tool.badges.issuance import issue_on_pass
-    from lti_tool.store.db import utcnow
-    from lti_tool.store.models.catalogue import Offering
-
-    course = seed_offering(db, seed_course(db, learners=3))
-    seed_decision(db, course, "learner1", [80, 60, None], status="failed")
-    seed_decision(db, course, "learner2", [90, 75, 88], status="passed")
-    issue_on_pass(db, settings, person_id=course.people["learner2"],
-                  mc_version_id=db.get(Offering, course.offering_id).mc_version_id,
-                  offering_id=course.offering_id, outcome_levels={}, passed_at=utcnow())
-    db.commit()
-    return course
-
-
 PAGES = [
     ("learner-home", "learner1", "/learner/", {}),
     ("learner-home-badge", "learner2", "/learner/", {}),
