@@ -53,7 +53,7 @@ from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.db import UTCDateTime, utcnow
 from lti_tool.store.models.catalogue import Offering
-from lti_tool.store.models.core import Membership, Person
+from lti_tool.store.models.core import Context, Membership, Person
 from lti_tool.store.models.evaluation import (
     Attempt,
     Decision,
@@ -61,6 +61,7 @@ from lti_tool.store.models.evaluation import (
     EvidenceRecord,
     GradePassback,
     MappingSource,
+    OfferingLineItem,
     OutcomeMapping,
     ReevaluationRequest,
     ReviewFlag,
@@ -769,14 +770,6 @@ def evaluate_changed(db: Session, settings: Settings, context_id: int,
     return summary
 
 
-def evaluate_learner_now(db: Session, settings: Settings, offering_id: int, person_id: int, *,
-                         now: datetime | None = None) -> Decision:
-    """Evaluate one learner of one offering (after a tool rubric score, say)."""
-    offering = _offering(db, offering_id)
-    _OfferingRun(db, settings, offering, now=now).run({person_id})
-    return _decision(db, offering_id, person_id)
-
-
 def finalize(db: Session, settings: Settings, offering_id: int, actor: Who,
              *, now: datetime | None = None) -> RunSummary:
     """Close the offering's assessment window now: unfinished learners become `failed`."""
@@ -863,9 +856,7 @@ def recognise_prior_learning(db: Session, settings: Settings, offering_id: int, 
     """
     offering = _offering(db, offering_id)
     run = _OfferingRun(db, settings, offering, now=now)
-    decision = db.scalar(select(Decision).where(Decision.offering_id == offering_id,
-                                                Decision.person_id == person_id)) \
-        or run._new_decision(person_id)
+    decision = run.decisions_for([person_id])[person_id]
     problems: list[str] = []
     results: list[OutcomeResult] = []
     codes = {outcome.code for outcome in run.outcomes or []}
@@ -917,9 +908,7 @@ def set_tool_rubric_score(db: Session, settings: Settings, offering_id: int, per
         raise BadRequest(f"{level_code!r} is not a level of {outcome_code}'s rubric.") from exc
     if person_id not in run.learner_ids({person_id}):
         raise NotFound("This person is not a learner of this course.")
-    decision = db.scalar(select(Decision).where(Decision.offering_id == offering_id,
-                                                Decision.person_id == person_id)) \
-        or run._new_decision(person_id)
+    decision = run.decisions_for([person_id])[person_id]
     if decision.status in (flow.FAILED, flow.FAILED_FINAL):
         raise Conflict("The assessment is closed for this learner "
                        f"({decision.status}); grant a re-evaluation to score again.")
@@ -1035,8 +1024,6 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                    client_for: Callable[[Session, Settings, Any], PassbackClient] | None = None,
                    now: datetime | None = None) -> dict[str, int]:
     """Send queued scores; each failure is recorded on its row and retried on the next run."""
-    from lti_tool.store.models.core import Context
-
     now = now or utcnow()
     client_for = client_for or ags_passback_client
     counts = {"sent": 0, "failed": 0, "skipped": 0}
@@ -1078,8 +1065,6 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
 
 
 def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:
-    from lti_tool.store.models.evaluation import OfferingLineItem
-
     existing = db.scalar(select(OfferingLineItem).where(
         OfferingLineItem.offering_id == offering.id))
     if existing is not None:
