@@ -822,6 +822,14 @@ def grant_reevaluation(db: Session, settings: Settings, offering_id: int, person
     return decision
 
 
+def request_deadline(offering: Offering, decision: Decision) -> datetime | None:
+    """Learners may ask for their re-evaluation up to `reevaluation_window_days` after the
+    failing decision (the learner page shows the same date)."""
+    base = decision.decided_at or offering.finalized_at or offering.window_closes_at
+    return None if base is None else base + timedelta(
+        days=offering.reevaluation_window_days or 14)
+
+
 def request_reevaluation(db: Session, settings: Settings, offering_id: int, person_id: int,
                          reason: str = "", *, now: datetime | None = None) -> Decision:
     """A learner asks for their re-evaluation: granted at once under the `learner_request`
@@ -834,6 +842,9 @@ def request_reevaluation(db: Session, settings: Settings, offering_id: int, pers
         raise Conflict("A re-evaluation can be requested only after the assessment has closed "
                        f"without a pass (your status is {decision.status}).")
     run = _OfferingRun(db, settings, offering, now=now)
+    deadline = request_deadline(offering, decision)
+    if deadline is not None and run.now > deadline:
+        raise Conflict(f"Requests for a re-evaluation closed on {deadline:%Y-%m-%d %H:%M} UTC.")
     try:
         with db.begin_nested():
             db.add(ReevaluationRequest(decision_id=decision.id, person_id=person_id,

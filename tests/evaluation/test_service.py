@@ -353,3 +353,13 @@ def test_passback_failure_is_recorded_and_retried_without_undoing(mapped: Course
     assert url.endswith("/lineitems/1")
     assert (score["activityProgress"], score["gradingProgress"]) == ("Completed", "FullyGraded")
     assert score["scoreGiven"] == 0.0 and score["scoreMaximum"] == 100.0
+
+
+def test_requests_close_after_the_reevaluation_window(db, settings) -> None:
+    course = seed_course(db, policy="learner_request")
+    ev.save_mapping(db, settings, course.offering.id, course.mapping(), course.by)
+    ev.finalize(db, settings, course.offering.id, course.by)
+    late = utcnow() + timedelta(days=15)
+    with pytest.raises(Conflict, match="closed on"):
+        ev.request_reevaluation(db, settings, course.offering.id, course.learners[0].id, now=late)
+    assert decision_of(course).status == "failed"
