@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.errors import ToolError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ToolError)
     def tool_error(exc: ToolError):  # noqa: ANN202
         return _reply(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(IllegalTransition)
+    def illegal_transition(exc: IllegalTransition):  # noqa: ANN202
+        return _reply(409, "conflict", str(exc))
+
+    @app.errorhandler(ValidationFailed)
+    def validation_failed(exc: ValidationFailed):  # noqa: ANN202
+        return _reply(422, "invalid", "The input has problems.",
+                      {p.path or "input": p.message for p in exc.problems})
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
