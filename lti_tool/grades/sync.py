@@ -320,7 +320,8 @@ class _Writer:
             item = items.get(record.item_external_id)
             if item is None:
                 continue
-            levels = [{"id": i, "points": p, "description": d} for i, p, d in record.levels]
+            levels = [{"id": i, "points": p or None, "description": d}
+                      for i, p, d in record.levels]
             values = {"description": record.description, "max_points": record.max_points,
                       "levels": levels, "sort_order": record.sort_order, "active": True}
             key = (item.id, record.external_id)

@@ -22,7 +22,8 @@ class CanvasRest:
     def __init__(self, http: LmsHttp, base_url: str, token: str, per_page: int = PER_PAGE
                  ) -> None:
         self.http = http
-        self.base = base_url.rstrip("/")
+        # The instance URL, or its API root as config/platforms/canvas-cloud.toml shows it.
+        self.base = base_url.rstrip("/").removesuffix("/api/v1")
         self.token = token
         self.per_page = per_page
 

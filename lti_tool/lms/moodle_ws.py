@@ -56,7 +56,9 @@ class MoodleWs:
 
     def __init__(self, http: LmsHttp, base_url: str, token: str) -> None:
         self.http = http
-        self.url = base_url.rstrip("/") + ENDPOINT
+        # The site URL, or the full endpoint URL as config/platforms/moodle.toml shows it.
+        base = base_url.rstrip("/")
+        self.url = base if base.endswith(ENDPOINT) else base + ENDPOINT
         self.token = token
 
     def call(self, function: str, **params: Any) -> Any:

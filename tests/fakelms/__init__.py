@@ -230,9 +230,10 @@ def _build_app(fake: FakeLms) -> Flask:
         return item
 
     def paged(entries: list, default: int, malformed: bool, content_type: str,
-              wrap: Callable[[list], Any] = lambda x: x) -> Response:
+              wrap: Callable[[list], Any] = lambda x: x,
+              render: Callable[[Any], Any] = lambda x: x) -> Response:
         chunk, size, following = _page(entries, 0, default)
-        reply = jsonify(wrap(chunk))
+        reply = jsonify(wrap([render(entry) for entry in chunk]))
         reply.headers["Content-Type"] = content_type + "; charset=utf-8"
         base = request.base_url
         keep = [f"{k}={v}" for k, v in request.args.items() if k not in ("limit", "from")]
@@ -259,16 +260,18 @@ def _build_app(fake: FakeLms) -> Flask:
         bearer(AGS + "result.readonly")
         item = find_item(item_id)
         url = fake.lineitem_url(item.id)
-        entries = []
-        for user_id, result in fake.course.results.get(item.id, {}).items():
-            if "user_id" in request.args and request.args["user_id"] != user_id:
-                continue
-            entries.append({
+        entries = [(user_id, result) for user_id, result in fake.course.results.get(
+            item.id, {}).items() if request.args.get("user_id", user_id) == user_id]
+
+        def render(entry: tuple[str, Result]) -> dict:
+            user_id, result = entry
+            return {
                 "id": url.replace("/lineitem", "/lineitem/results") + f"&user_id={user_id}",
                 "userId": user_id, "resultScore": result.score, "resultMaximum": result.maximum,
-                "comment": result.comment, "scoreOf": url, "timestamp": result.timestamp})
+                "comment": result.comment, "scoreOf": url, "timestamp": result.timestamp}
+
         return paged(entries, fake.ags_page, fake.kind == "moodle",
-                     "application/vnd.ims.lis.v2.resultcontainer+json")
+                     "application/vnd.ims.lis.v2.resultcontainer+json", render=render)
 
     def scores(item_id: int, **_: Any) -> Response:
         bearer(AGS + "score")

@@ -39,3 +39,8 @@ def test_outcome_results_with_linked_outcomes(canvas) -> None:
     results, outcomes = _rest(canvas).outcome_results("311")
     assert results[0]["links"]["learning_outcome"] == "7"
     assert outcomes["7"]["title"] == "Interprets data"
+
+
+def test_base_url_may_be_the_api_root(canvas) -> None:
+    rest = CanvasRest(canvas.http, canvas.fake.base_url + "/api/v1/", canvas.fake.canvas_token)
+    assert len(list(rest.assignments("311"))) == 2

@@ -60,3 +60,8 @@ def test_site_info_lists_the_functions_the_tool_needs() -> None:
     listed = {f["name"] for f in load_fixture(
         "moodle", "ws_core_webservice_get_site_info.json")["response"]["functions"]}
     assert set(REQUIRED_FUNCTIONS) <= listed
+
+
+def test_base_url_may_be_the_site_or_the_endpoint(moodle) -> None:
+    for base in (moodle.fake.base_url, moodle.fake.base_url + "/webservice/rest/server.php"):
+        assert MoodleWs(moodle.http, base, moodle.fake.ws_token).grade_items("2")

@@ -1,0 +1,149 @@
+"""Benchmark: sync a course of 5,000 learners and 50 gradebook items from the fake LMS.
+
+The fake Moodle (tests/fakelms) runs in its own process on loopback and pages AGS line items,
+AGS results and the NRPS roster. Prints wall time, HTTP requests made against the minimum that
+paging allows, rows written on a first and on a repeated (nothing changed) sync, and peak
+memory. Bounded: it stops by itself after --timeout seconds. It never fails the build.
+
+    python bench/sync.py [--learners 5000] [--items 50] [--page 500] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import os
+import resource
+import signal
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lti_tool.grades.sync import sync_context  # noqa: E402
+from lti_tool.lms.http import LmsHttp, RetryPolicy  # noqa: E402
+from lti_tool.lms.token import publish_signing_key  # noqa: E402
+from lti_tool.runtime import Runtime  # noqa: E402
+from lti_tool.settings import load_settings  # noqa: E402
+from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E402
+
+
+def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:  # noqa: ANN001
+    """Child process: the fake LMS with the generated course, until `stop` is set."""
+    from lti_tool.launch.keys import public_jwks
+    from lti_tool.settings import load_settings as settings_for
+    from tests.fakelms import FakeLms
+    from tests.fakelms.data import generated_course
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    settings = settings_for(overrides={"database_url": url}, environ={})
+
+    def jwks() -> dict:
+        with factory() as db:
+            return public_jwks(db, settings, "lti")
+
+    fake = FakeLms(kind="moodle", course=generated_course(learners, items), tool_jwks=jwks,
+                   ags_page=page, nrps_page=page)
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with fake.running():
+        ready.put((fake.base_url, fake.token_url, fake.lineitems_url, fake.memberships_url))
+        stop.wait()
+
+
+def _kib_to_mib(kib: int) -> float:
+    return kib / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--learners", type=int, default=5000)
+    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--page", type=int, default=500, help="the LMS's page size")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--timeout", type=int, default=900)
+    args = parser.parse_args()
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(SystemExit("timed out")))
+    signal.alarm(args.timeout)
+
+    workdir = tempfile.mkdtemp(prefix="lti-bench-")
+    url = args.database_url or f"sqlite:///{workdir}/bench.db"
+    settings = load_settings(overrides={"database_url": url, "data_dir": workdir,
+                                        "key_storage": "database"}, environ={})
+    engine = make_engine(url)
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    runtime = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))
+    publish_signing_key(runtime.sessions, settings)
+
+    ctx = multiprocessing.get_context("fork")
+    ready, stop = ctx.Queue(), ctx.Event()
+    server = ctx.Process(target=_serve_fake, daemon=True,
+                         args=(url, args.learners, args.items, args.page, ready, stop))
+    server.start()
+    try:
+        base, token_url, lineitems_url, memberships_url = ready.get(timeout=60)
+        from lti_tool.store.models.core import Context, Platform
+        from tests.fakelms.pytest_fixtures import GRANTED_AGS
+
+        with runtime.sessions() as db:
+            platform = Platform(issuer=base, client_id="wIHNTU76CCVPeFh", lms_kind="moodle",
+                                auth_login_url=base + "/auth", auth_token_url=token_url)
+            db.add(platform)
+            db.flush()
+            context = Context(platform_id=platform.id, context_id="2", ags_scopes=GRANTED_AGS,
+                              ags_lineitems_url=lineitems_url, nrps_url=memberships_url)
+            db.add(context)
+            db.commit()
+            context_id = context.id
+
+        pages = math.ceil
+        minimum = (1 + pages(args.items / args.page)
+                   + args.items * pages(args.learners / args.page)
+                   + pages((args.learners + 1) / args.page))
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rows = []
+        for label in ("first sync", "repeated sync (nothing changed)"):
+            http = LmsHttp(RetryPolicy(read_timeout=120))
+            started = time.perf_counter()
+            result = sync_context(runtime, context_id, trigger="cli", http=http)
+            wall = time.perf_counter() - started
+            if result.status != "succeeded":
+                raise SystemExit(f"{label} failed: {result.error}")
+            rows.append((label, wall, result))
+        rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.start()
+        traced = sync_context(runtime, context_id, trigger="cli")
+        _, heap_peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        stop.set()
+        server.join(10)
+        if server.is_alive():
+            server.terminate()
+
+    backend = engine.url.get_backend_name()
+    print(f"Gradebook sync benchmark: {args.learners} learners x {args.items} items "
+          f"(AGS results + NRPS roster, LMS page size {args.page}), {backend}, "
+          f"fake Moodle on loopback in its own process")
+    print(f"{'run':34} {'wall s':>8} {'requests':>9} {'minimum':>8} {'scores':>8} "
+          f"{'rows written':>13}")
+    for label, wall, result in rows:
+        print(f"{label:34} {wall:8.2f} {result.requests:9d} {minimum:8d} {result.scores:8d} "
+              f"{result.rows_written:13d}")
+    print(f"peak RSS of the tool process: {_kib_to_mib(rss_peak):.0f} MiB "
+          f"(before syncing: {_kib_to_mib(rss_before):.0f} MiB)")
+    print(f"peak Python heap during a full fetch-and-compare sync (tracemalloc): "
+          f"{heap_peak / 2**20:.1f} MiB; rows written: {traced.rows_written}")
+    os.environ.pop("LTI_TOOL_BENCH", None)
+
+
+if __name__ == "__main__":
+    main()
