@@ -64,8 +64,8 @@ def check_state(db: Session, launch: VerifiedLaunch, state: str | None) -> Login
     """The login this launch answers; refuses unknown, expired and mismatched states."""
     if not state:
         raise LaunchError("The launch has no state parameter: start it again from the course.")
-    if len(state) > STATE_MAX:
-        raise LaunchError("The launch state parameter is too long.")
+    if len(state) > STATE_MAX or "\x00" in state:
+        raise LaunchError("The launch state parameter is too long or not text.")
     login = db.scalar(select(LoginState).where(LoginState.state == state))
     if login is None:
         if _nonce_used(db, launch):

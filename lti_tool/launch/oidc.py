@@ -67,6 +67,8 @@ def _param(params: Mapping[str, str], name: str, *, required: bool) -> str | Non
     if len(value) > PARAM_MAX:
         raise LoginError(f"The login request parameter {name} is longer than {PARAM_MAX} "
                          "characters.")
+    if "\x00" in value:
+        raise LoginError(f"The login request parameter {name} contains a NUL character.")
     return value
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,15 +90,43 @@ class VerifiedLaunch:
         return datetime.fromtimestamp(self.claims["exp"], UTC)
 
 
+def _finite(text: str) -> float:
+    """JSON numbers only: no NaN or Infinity (Python accepts them, PostgreSQL JSON does not)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"non-finite number {text[:20]}")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _b64json(part: str, what: str) -> dict:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        value = json.loads(raw)
+        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise LaunchError(f"Malformed id_token: its {what} is not base64url-encoded JSON.") from exc
     if not isinstance(value, dict):
         raise LaunchError(f"Malformed id_token: its {what} is not a JSON object.")
     return value
+
+
+def _contains_nul(value: object) -> bool:
+    """Whether any string in a JSON value holds U+0000, which PostgreSQL text cannot store."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
@@ -110,6 +139,8 @@ def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
                           f"(header, payload, signature); this one has {len(parts)}.")
     header = _b64json(parts[0], "header")
     claims = _b64json(parts[1], "payload")
+    if _contains_nul(claims):
+        raise LaunchError("Malformed id_token: its payload contains NUL characters.")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGS:
         raise LaunchError(f"id_token alg {alg!r} is not accepted: only "

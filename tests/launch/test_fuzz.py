@@ -7,7 +7,16 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.launch.helpers import LTI, b64, fixture_claims, forge, session_rows, sign
+from tests.launch.helpers import (
+    LTI,
+    b64,
+    fixture_claims,
+    forge,
+    login,
+    row_counts,
+    session_rows,
+    sign,
+)
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
 JSON_VALUES = st.recursive(
@@ -35,6 +44,22 @@ def _assert_refused(response, db) -> None:  # noqa: ANN001
                             TEXT, max_size=4))
 def test_random_forms(client, db, moodle, form):
     _assert_refused(client.post("/lti/launch", data=form), db)
+
+
+@FUZZ
+@given(params=st.dictionaries(st.sampled_from([
+    "iss", "login_hint", "target_link_uri", "client_id", "lti_message_hint",
+    "lti_deployment_id", "lti_storage_target"]) | TEXT, TEXT, max_size=7),
+    method=st.sampled_from(["GET", "POST"]))
+def test_random_login_initiations(client, db, moodle, params, method):
+    """Random login parameters: a redirect or page for a known registration, else a 4xx."""
+    params.setdefault("iss", moodle.issuer)
+    if method == "GET":
+        response = client.get("/lti/login", query_string=params)
+    else:
+        response = client.post("/lti/login", data=params)
+    assert response.status_code in (200, 302, 400), response.get_data(as_text=True)[:500]
+    assert set(session_rows(db).values()) == {0}
 
 
 @FUZZ
@@ -81,6 +106,28 @@ def test_bit_flipped_and_truncated_tokens(client, db, moodle, key, position, rep
         return
     response = client.post("/lti/launch", data={"id_token": mutated, "state": "s"})
     _assert_refused(response, db)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=600), title=st.text(max_size=600),
+       custom=st.dictionaries(st.text(max_size=20), JSON_VALUES, max_size=3),
+       locale=st.text(max_size=30))
+def test_live_launches_with_arbitrary_display_strings(client, db, moodle, key, name, title,
+                                                      custom, locale):
+    """Complete launches (live state, valid signature) carrying any text, NUL and surrogates
+    included, where it is only displayed: a 303 that stores it, or a 4xx that stores nothing."""
+    started = login(client, moodle)
+    claims = fixture_claims("moodle/id_token_student_resource_link.json", moodle)
+    claims.update({"nonce": started.nonce, "name": name, "given_name": name, "locale": locale,
+                   LTI + "custom": custom})
+    claims[LTI + "context"]["title"] = title
+    claims[LTI + "resource_link"]["title"] = title
+    before = row_counts(db)["WebSession"]
+    response = client.post("/lti/launch", data={"id_token": sign(claims, key),
+                                                "state": started.state})
+    assert response.status_code in (303, 400), response.get_data(as_text=True)[:500]
+    assert row_counts(db)["WebSession"] == before + (response.status_code == 303)
 
 
 def test_deeply_nested_payload_is_refused(client, db, moodle):
