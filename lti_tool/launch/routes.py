@@ -21,7 +21,7 @@ from flask import (
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import deep_linking, flow, oidc, validation
 from lti_tool.launch import keys as tool_keys
-from lti_tool.launch.claims import DEEP_LINKING_REQUEST
+from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
@@ -140,8 +140,7 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     except BaseException:
         db.rollback()
         raise
-    presentation_target = checked.launch.obj(
-        "https://purl.imsglobal.org/spec/lti/claim/launch_presentation").get("document_target")
+    presentation_target = checked.launch.obj(LAUNCH_PRESENTATION).get("document_target")
     # Carry sid in the URL whenever a third-party cookie may be blocked: framed launches and
     # platform-storage launches. A new-window launch is first-party: the cookie suffices.
     carry_sid = (cookieless or bool(checked.login.storage_target) or _framed()
