@@ -143,6 +143,20 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
+def _dicts(value: Any) -> list[dict]:
+    """The objects of a JSON list from the LMS (anything else in it is ignored)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _obj(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any, default: int) -> int:
+    """A small int for an Integer column (LMS values can be anything)."""
+    return max(-(2**31), min(2**31 - 1, value)) if type(value) is int else default
+
+
 class MoodleWsSource(GradebookSource):
     """The whole Moodle gradebook, advanced-grading rubrics and course competencies."""
 
@@ -160,11 +174,11 @@ class MoodleWsSource(GradebookSource):
     def items(self) -> list[ItemRecord]:
         self._usergrades = self.ws.user_grade_items(self.course_id)
         categories = {_text(g.get("id")): _text(g.get("category"))
-                      for g in self.ws.grade_items(self.course_id) if isinstance(g, dict)}
+                      for g in _dicts(self.ws.grade_items(self.course_id))}
         seen: dict[str, ItemRecord] = {}
-        for user in self._usergrades:
-            for gi in user.get("gradeitems") or [] if isinstance(user, dict) else []:
-                if not isinstance(gi, dict) or gi.get("itemtype") in ("course", "category"):
+        for user in _dicts(self._usergrades):
+            for gi in _dicts(user.get("gradeitems")):
+                if gi.get("itemtype") in ("course", "category"):
                     continue
                 item_id = _text(gi.get("id"))
                 if not item_id or item_id in seen:
@@ -176,11 +190,11 @@ class MoodleWsSource(GradebookSource):
                     category=categories.get(item_id, "")[:500],
                     activity_id=_text(cmid) if cmid is not None else None,
                 )
-                if gi.get("itemmodule") == "assign" and isinstance(gi.get("iteminstance"), int):
+                if gi.get("itemmodule") == "assign" and type(gi.get("iteminstance")) is int:
                     self._assign_of_item[item_id] = gi["iteminstance"]
-        for entry in self.ws.course_competencies(self.course_id):
-            competency = entry.get("competency") if isinstance(entry, dict) else None
-            if isinstance(competency, dict) and competency.get("id") is not None:
+        for entry in _dicts(self.ws.course_competencies(self.course_id)):
+            competency = _obj(entry.get("competency"))
+            if competency.get("id") is not None:
                 key = f"competency:{competency['id']}"
                 seen[key] = ItemRecord(external_id=key, kind="competency", maximum=None,
                                        label=_text(competency.get("shortname"))[:500])
@@ -193,19 +207,19 @@ class MoodleWsSource(GradebookSource):
         cmids = [int(cmid) for cmid in by_cmid if cmid.isdigit()]
         records: list[CriterionRecord] = []
         self._definitions = []
-        for area in self.ws.grading_definitions(cmids):
-            item = by_cmid.get(_text(area.get("cmid"))) if isinstance(area, dict) else None
+        for area in _dicts(self.ws.grading_definitions(cmids)):
+            item = by_cmid.get(_text(area.get("cmid")))
             if item is None:
                 continue
-            for definition in area.get("definitions") or []:
-                if not isinstance(definition, dict) or definition.get("method") != "rubric":
+            for definition in _dicts(area.get("definitions")):
+                if definition.get("method") != "rubric" or type(definition.get("id")) is not int:
                     continue
                 self._definitions.append((item.external_id, definition))
-                rubric = definition.get("rubric") or {}
-                for order, criterion in enumerate(rubric.get("rubric_criteria") or []):
+                rubric = _obj(definition.get("rubric"))
+                for order, criterion in enumerate(_dicts(rubric.get("rubric_criteria"))):
                     levels = sorted(
                         ((_text(lv.get("id")), _text(lv.get("score")), _text(lv.get("definition")))
-                         for lv in criterion.get("levels") or [] if isinstance(lv, dict)),
+                         for lv in _dicts(criterion.get("levels"))),
                         key=lambda lv: to_decimal(lv[1]) or Decimal(0),
                     )
                     points = [to_decimal(lv[1]) for lv in levels]
@@ -215,18 +229,18 @@ class MoodleWsSource(GradebookSource):
                         description=_text(criterion.get("description")),
                         max_points=max((p for p in points if p is not None), default=None),
                         levels=tuple(levels),
-                        sort_order=int(criterion.get("sortorder") or order),
+                        sort_order=_int(criterion.get("sortorder"), order),
                     ))
         return records
 
     def batches(self, since: datetime | None) -> Iterator[ScoreBatch]:
         scores = []
-        for user in self._usergrades:
-            if not isinstance(user, dict) or user.get("userid") is None:
+        for user in _dicts(self._usergrades):
+            if user.get("userid") is None:
                 continue
             sub = _text(user["userid"])
-            for gi in user.get("gradeitems") or []:
-                if not isinstance(gi, dict) or gi.get("itemtype") in ("course", "category"):
+            for gi in _dicts(user.get("gradeitems")):
+                if gi.get("itemtype") in ("course", "category"):
                     continue
                 scores.append(ScoreRecord(
                     _text(gi.get("id")), sub, to_decimal(gi.get("graderaw")),
@@ -243,26 +257,23 @@ class MoodleWsSource(GradebookSource):
         assignments = {self._assign_of_item[item_id] for item_id, _ in self._definitions}
         # A rubric instance names the assign_grades row it fills, not the learner.
         learner_of_grade: dict[str, str] = {}
-        for assignment in self.ws.assign_grades(assignments):
-            for grade in assignment.get("grades") or [] if isinstance(assignment, dict) else []:
-                if isinstance(grade, dict) and grade.get("userid") is not None:
+        for assignment in _dicts(self.ws.assign_grades(assignments)):
+            for grade in _dicts(assignment.get("grades")):
+                if grade.get("userid") is not None:
                     learner_of_grade[_text(grade.get("id"))] = _text(grade["userid"])
         records: list[AssessmentRecord] = []
         for item_id, definition in self._definitions:
-            rubric = definition.get("rubric") or {}
+            rubric = _obj(definition.get("rubric"))
             level_points = {
                 _text(lv.get("id")): to_decimal(lv.get("score"))
-                for criterion in rubric.get("rubric_criteria") or []
-                for lv in criterion.get("levels") or [] if isinstance(lv, dict)
+                for criterion in _dicts(rubric.get("rubric_criteria"))
+                for lv in _dicts(criterion.get("levels"))
             }
-            for instance in self.ws.gradingform_instances(int(definition["id"]), stamp):
+            for instance in _dicts(self.ws.gradingform_instances(definition["id"], stamp)):
                 sub = learner_of_grade.get(_text(instance.get("itemid")))
                 if sub is None:
                     continue
-                filled = instance.get("rubric") or {}
-                for chosen in filled.get("criteria") or []:
-                    if not isinstance(chosen, dict):
-                        continue
+                for chosen in _dicts(_obj(instance.get("rubric")).get("criteria")):
                     level = _text(chosen.get("levelid")) or None
                     records.append(AssessmentRecord(
                         item_id, _text(chosen.get("criterionid")), sub,
@@ -289,13 +300,13 @@ class CanvasSource(GradebookSource):
         return self._subs.get(_text(canvas_user_id))
 
     def items(self) -> list[ItemRecord]:
-        for user in self.rest.users(self.course_id):
+        for user in _dicts(list(self.rest.users(self.course_id))):
             sub = user.get("lti_id") or user.get("uuid")
             if sub and user.get("id") is not None:
                 self._subs[_text(user["id"])] = _text(sub)
         items: list[ItemRecord] = []
         self._criteria = []
-        for assignment in self.rest.assignments(self.course_id):
+        for assignment in _dicts(list(self.rest.assignments(self.course_id))):
             if assignment.get("id") is None:
                 continue
             key = _text(assignment["id"])
@@ -304,27 +315,29 @@ class CanvasSource(GradebookSource):
                 maximum=to_decimal(assignment.get("points_possible")), activity_id=key,
                 lms_updated_at=parse_timestamp(assignment.get("updated_at")),
             ))
-            for order, criterion in enumerate(assignment.get("rubric") or []):
-                if not isinstance(criterion, dict) or criterion.get("id") is None:
+            for order, criterion in enumerate(_dicts(assignment.get("rubric"))):
+                if criterion.get("id") is None:
                     continue
                 levels = sorted(
                     ((_text(r.get("id")), _text(r.get("points")), _text(r.get("description")))
-                     for r in criterion.get("ratings") or [] if isinstance(r, dict)),
+                     for r in _dicts(criterion.get("ratings"))),
                     key=lambda lv: to_decimal(lv[1]) or Decimal(0),
                 )
                 self._criteria.append(CriterionRecord(
                     key, _text(criterion["id"]), _text(criterion.get("description")),
                     to_decimal(criterion.get("points")), tuple(levels), order))
         results, outcomes = self.rest.outcome_results(self.course_id)
-        for outcome_id, outcome in outcomes.items():
+        for outcome_id, outcome in _obj(outcomes).items():
+            if not isinstance(outcome, dict):
+                continue
             items.append(ItemRecord(
                 external_id=f"outcome:{outcome_id}", kind="outcome",
                 label=_text(outcome.get("title"))[:500],
                 maximum=to_decimal(outcome.get("points_possible")),
             ))
         self._outcome_scores = []
-        for result in results:
-            links = result.get("links") if isinstance(result.get("links"), dict) else {}
+        for result in _dicts(results):
+            links = _obj(result.get("links"))
             sub = self._sub_of(links.get("user"))
             if sub is None or links.get("learning_outcome") is None:
                 continue
@@ -341,7 +354,7 @@ class CanvasSource(GradebookSource):
     def batches(self, since: datetime | None) -> Iterator[ScoreBatch]:
         for page in self.rest.submission_pages(self.course_id, graded_since=since):
             batch = ScoreBatch()
-            for submission in page:
+            for submission in _dicts(page):
                 sub = self._sub_of(submission.get("user_id"))
                 item = _text(submission.get("assignment_id"))
                 if sub is None or not item:
@@ -349,8 +362,7 @@ class CanvasSource(GradebookSource):
                 graded = parse_timestamp(submission.get("graded_at"))
                 batch.scores.append(ScoreRecord(item, sub, to_decimal(submission.get("score")),
                                                 None, graded))
-                assessment = submission.get("rubric_assessment")
-                for criterion_id, filled in (assessment or {}).items():
+                for criterion_id, filled in _obj(submission.get("rubric_assessment")).items():
                     if isinstance(filled, dict):
                         batch.assessments.append(AssessmentRecord(
                             item, _text(criterion_id), sub, to_decimal(filled.get("points")),

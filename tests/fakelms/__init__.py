@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request
 from jwcrypto import jwk, jwt
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.fakelms.data import CourseData, LineItem, Result, moodle_course
 
@@ -115,7 +115,8 @@ class FakeLms:
     # -- serving -------------------------------------------------------------------------------
     @contextmanager
     def running(self) -> Iterator[FakeLms]:
-        server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        server = make_server("127.0.0.1", 0, self.app, threaded=True,
+                             request_handler=_KeepAliveHandler)
         self.base_url = f"http://127.0.0.1:{server.server_port}"
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   daemon=True)
@@ -125,6 +126,12 @@ class FakeLms:
         finally:
             server.shutdown()
             thread.join(5)
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, as real LMSs answer (werkzeug's default is HTTP/1.0)."""
+
+    protocol_version = "HTTP/1.1"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +170,7 @@ def _good_link(base: str, size: int, following: int | None, param: str = "limit"
 
 def _build_app(fake: FakeLms) -> Flask:
     app = Flask("fakelms")
+    app.json.sort_keys = False  # keep the captured key order (and answer faster)
 
     @app.before_request
     def _faults_and_log():  # noqa: ANN202
@@ -260,8 +268,10 @@ def _build_app(fake: FakeLms) -> Flask:
         bearer(AGS + "result.readonly")
         item = find_item(item_id)
         url = fake.lineitem_url(item.id)
-        entries = [(user_id, result) for user_id, result in fake.course.results.get(
-            item.id, {}).items() if request.args.get("user_id", user_id) == user_id]
+        stored = fake.course.results.get(item.id, {})
+        wanted = request.args.get("user_id")
+        entries = list(stored.items()) if wanted is None else [
+            (wanted, stored[wanted])] if wanted in stored else []
 
         def render(entry: tuple[str, Result]) -> dict:
             user_id, result = entry
