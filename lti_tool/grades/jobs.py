@@ -1,8 +1,8 @@
 """The scheduled gradebook sync: every context with an open offering, once per interval.
 
-`scheduled_sync` is the APScheduler job function; `register_jobs` adds it to a scheduler. The
-job ticks more often than the interval and syncs only the contexts that are due, so courses
-are spread over time instead of all starting at once.
+`scheduled_sync` is the APScheduler job function; `register` adds it to a scheduler
+(`lti_tool.scheduler` collects it). The job ticks more often than the interval and syncs only
+the contexts that are due, so courses are spread over time instead of all starting at once.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def scheduled_sync(runtime: Runtime) -> dict[str, int]:
     return summary
 
 
-def register_jobs(scheduler: Any, runtime: Runtime) -> None:
+def register(scheduler: Any, runtime: Runtime) -> None:
     """Add the sync job to an APScheduler scheduler (ticks every min(interval, 5) minutes)."""
     tick = max(1, min(5, runtime.settings.sync_interval_minutes))
     scheduler.add_job(scheduled_sync, "interval", minutes=tick, args=[runtime], id=JOB_ID,

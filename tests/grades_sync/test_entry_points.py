@@ -152,13 +152,19 @@ def test_scheduled_job_syncs_open_offerings_once_per_interval(fast_runtime, mood
         assert jobs.due_contexts(db, timedelta(minutes=60), later) == []
 
 
-def test_register_jobs_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
+def test_register_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
     from apscheduler.schedulers.background import BackgroundScheduler
 
     scheduler = BackgroundScheduler()
-    jobs.register_jobs(scheduler, fast_runtime)
+    jobs.register(scheduler, fast_runtime)
     [job] = scheduler.get_jobs()
     assert job.id == jobs.JOB_ID and job.func is jobs.scheduled_sync
+
+
+def test_the_tool_scheduler_collects_the_sync_job(fast_runtime) -> None:  # noqa: ANN001
+    from lti_tool.scheduler import background_scheduler
+
+    assert jobs.JOB_ID in {job.id for job in background_scheduler(fast_runtime).get_jobs()}
 
 
 def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
