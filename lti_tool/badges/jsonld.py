@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
 from pyld import jsonld
 
 CONTEXT_DIR = Path(__file__).resolve().parent / "contexts"
@@ -80,17 +81,69 @@ def loader_for(base_url: str) -> StaticLoader:
     return StaticLoader(base_url)
 
 
+class DroppedProperty(ValueError):
+    """A property that no context defines would vanish from the signed RDF (safe mode)."""
+
+
+def _refuse_drop(expanded_property: str) -> None:
+    raise DroppedProperty(f"property {expanded_property!r} is not defined by any context")
+
+
+# Child contexts pyld makes for type-scoped (non-propagating) contexts, one per parent context.
+_NON_PROPAGATING: LRUCache = LRUCache(maxsize=512)
+
+
+class _Processor(jsonld.JsonLdProcessor):
+    """pyld with two additions: safe mode, and caching of type-scoped context processing.
+
+    Safe mode: like jsonld.js in Data Integrity suites, an undefined property is an error
+    instead of being silently dropped (which would leave it unsigned).
+
+    Caching: pyld caches a processed context per (context, active context id), but before a
+    type-scoped context it clones the active context into a child with a fresh id, so those
+    lookups always miss and every Achievement, Result and rubric level re-processes its OB 3.0
+    context. Reusing one child per parent (the clone is a pure function of the parent, and pyld
+    never mutates it: further definitions go into a new clone) makes them hit.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(on_property_dropped=_refuse_drop)
+
+    def _process_context(self, active_ctx, local_ctx, options,  # noqa: ANN001, ANN202
+                         override_protected=False, propagate=True, validate_scoped=True,
+                         cycles=None):
+        if (not propagate and not active_ctx.get("previousContext") and "_uuid" in active_ctx
+                and isinstance(local_ctx, dict) and "@propagate" not in local_ctx):
+            child = _NON_PROPAGATING.get(active_ctx["_uuid"])
+            if child is None:
+                child = self._clone_active_context(active_ctx)
+                child["previousContext"] = active_ctx
+                child["_uuid"] = "np-" + active_ctx["_uuid"]
+                _NON_PROPAGATING[active_ctx["_uuid"]] = child
+            active_ctx = child
+        return super()._process_context(active_ctx, local_ctx, options, override_protected,
+                                        propagate, validate_scoped, cycles)
+
+
 def expand(document: dict, loader: DocumentLoader) -> list[dict[str, Any]]:
-    return jsonld.expand(document, {"documentLoader": loader})
+    return _Processor().expand(document, {"documentLoader": loader})
 
 
 def to_nquads(document: dict, loader: DocumentLoader) -> str:
     """The document's RDF as N-Quads, not canonicalized (input to other canonicalizers)."""
-    return jsonld.to_rdf(document, {"format": "application/n-quads", "documentLoader": loader})
+    return _Processor().to_rdf(document, {"format": "application/n-quads",
+                                          "documentLoader": loader})
 
 
 def canonicalize(document: dict, loader: DocumentLoader) -> str:
-    """RDFC-1.0 (URDNA2015) canonical N-Quads, with pyld."""
+    """RDFC-1.0 (URDNA2015) canonical N-Quads with pyld, in safe mode."""
+    return _Processor().normalize(document, {"algorithm": "URDNA2015",
+                                             "format": "application/n-quads",
+                                             "documentLoader": loader})
+
+
+def canonicalize_plain(document: dict, loader: DocumentLoader) -> str:
+    """The same with unmodified pyld (the benchmark's and tests' reference)."""
     return jsonld.normalize(document, {"algorithm": "URDNA2015",
                                        "format": "application/n-quads",
                                        "documentLoader": loader})

@@ -7,7 +7,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from lti_tool.badges import dataintegrity, jsonld
+from lti_tool.badges import builder, dataintegrity, jsonld
 from lti_tool.badges.multibase import (
     b58decode,
     b58encode,
@@ -31,7 +31,8 @@ def _signed() -> dict:
                               created=options["created"], loader=LOADER)
 
 
-@pytest.mark.parametrize("canonicalize", [jsonld.canonicalize, jsonld.canonicalize_oxigraph])
+@pytest.mark.parametrize("canonicalize", [jsonld.canonicalize, jsonld.canonicalize_plain,
+                                          jsonld.canonicalize_oxigraph])
 def test_every_intermediate_value_of_the_official_vector(canonicalize) -> None:
     expected = VECTOR["expected"]
     data = dataintegrity.hash_data(VECTOR["unsignedCredential"], VECTOR["proofOptions"], LOADER,
@@ -76,3 +77,31 @@ def test_base58_round_trip_keeps_leading_zeros() -> None:
         assert b58decode(b58encode(raw)) == raw
     assert ed25519_from_multikey(VECTOR["key"]["publicKeyMultibase"]).public_bytes_raw().hex() \
         == VECTOR["key"]["publicKeyHex"]
+
+
+def test_cached_safe_canonicalization_equals_plain_pyld_on_our_credentials() -> None:
+    """The context-caching processor changes speed, never output (repeat runs hit the cache)."""
+    from tests.badges.samples import AWARD, BASE, FACTS, ISSUER, RECIPIENT
+
+    document = builder.credential(FACTS, ISSUER, RECIPIENT, AWARD, BASE, BASE + "/i.png")
+    expected = jsonld.canonicalize_plain(document, LOADER)
+    for _ in range(3):
+        assert jsonld.canonicalize(document, LOADER) == expected
+        assert jsonld.canonicalize_oxigraph(document, LOADER) == expected
+
+
+def test_safe_mode_refuses_to_sign_a_property_no_context_defines() -> None:
+    """pyld alone would drop the undefined `address` silently and sign without it."""
+    document = {"@context": ["https://www.w3.org/ns/credentials/v2"],
+                "id": "urn:uuid:1", "type": ["VerifiableCredential"],
+                "issuer": {"id": "https://example.edu/i", "address": {"x": 1}},
+                "validFrom": "2026-01-01T00:00:00Z", "credentialSubject": {"id": "urn:x"}}
+    assert "address" not in jsonld.canonicalize_plain(document, LOADER)
+    with pytest.raises(Exception) as caught:
+        dataintegrity.sign(document, _key(), verification_method="https://example.edu/i#k",
+                           created="2026-01-01T00:00:00Z", loader=LOADER)
+    chain, error = [], caught.value
+    while error is not None:
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    assert any(isinstance(e, jsonld.DroppedProperty) for e in chain)
