@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -91,6 +92,7 @@ def _refuse_drop(expanded_property: str) -> None:
 
 # Child contexts pyld makes for type-scoped (non-propagating) contexts, one per parent context.
 _NON_PROPAGATING: LRUCache = LRUCache(maxsize=512)
+_NON_PROPAGATING_LOCK = threading.Lock()
 
 
 class _Processor(jsonld.JsonLdProcessor):
@@ -114,12 +116,13 @@ class _Processor(jsonld.JsonLdProcessor):
                          cycles=None):
         if (not propagate and not active_ctx.get("previousContext") and "_uuid" in active_ctx
                 and isinstance(local_ctx, dict) and "@propagate" not in local_ctx):
-            child = _NON_PROPAGATING.get(active_ctx["_uuid"])
-            if child is None:
-                child = self._clone_active_context(active_ctx)
-                child["previousContext"] = active_ctx
-                child["_uuid"] = "np-" + active_ctx["_uuid"]
-                _NON_PROPAGATING[active_ctx["_uuid"]] = child
+            with _NON_PROPAGATING_LOCK:
+                child = _NON_PROPAGATING.get(active_ctx["_uuid"])
+                if child is None:
+                    child = self._clone_active_context(active_ctx)
+                    child["previousContext"] = active_ctx
+                    child["_uuid"] = "np-" + active_ctx["_uuid"]
+                    _NON_PROPAGATING[active_ctx["_uuid"]] = child
             active_ctx = child
         return super()._process_context(active_ctx, local_ctx, options, override_protected,
                                         propagate, validate_scoped, cycles)
