@@ -81,6 +81,7 @@ def home() -> str:
         # words for the cells, translated once rather than ten thousand times
         not_assessed_text=_("not yet assessed"), attained_text=_("(attained)"),
         below_text=_("(below the threshold)"), statuses=status_labels(),
+        eligible_text=_("eligible"),
         sync=view_models.sync_health(get_db(), actor),
         sync_labels={k: str(v) for k, v in SYNC_LABELS.items()})
 

@@ -125,9 +125,12 @@ REQUEST_POLICIES = ("instructor", "learner_request")
 ACCEPT_ACTION = "credential.accepted"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutcomeProgress:
-    """One LO for one learner: where they are, the threshold, and what is still missing."""
+    """One LO for one learner: where they are, the threshold, and what is still missing.
+
+    Not frozen: a 1,000 x 10 overview builds ten thousand of these per request.
+    """
 
     outcome: LearningOutcome
     status: str  # attained | not_attained | not_yet_assessed
@@ -346,6 +349,7 @@ class Overview:
     total: int
     requests: dict[int, ReevaluationRequest] = field(default_factory=dict)  # by person id
     credentials: dict[str, int] = field(default_factory=dict)  # count by status
+    eligible: list[OverviewRow] = field(default_factory=list)  # whatever the filter shows
 
 
 def _sort_key(sort: str, outcome_codes: list[str]):  # noqa: ANN202
@@ -399,7 +403,10 @@ def course_overview(db: Session, actor: Actor, *, offering_id: int | None, show:
                 Credential.offering_id == offering.id,
                 Credential.platform_id == actor.platform_id)
             .group_by(Credential.status)).all())
-    return Overview(offering, offerings, shown, counts, len(rows), requests, credentials)
+    eligible = sorted((r for r in rows if r.eligible_for_reevaluation),
+                      key=_sort_key("name", []))
+    return Overview(offering, offerings, shown, counts, len(rows), requests, credentials,
+                    eligible)
 
 
 @dataclass(frozen=True)

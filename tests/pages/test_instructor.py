@@ -14,6 +14,12 @@ def overview(client, token: str, **args) -> str:
     return reply.get_data(as_text=True)
 
 
+def grid(html: str) -> str:
+    """Only the learners x outcomes table of the page."""
+    return html[html.index('<table class="grid"'):html.index("</table>", html.index(
+        '<table class="grid"'))]
+
+
 def seed_three(db, course):
     """learner1 failed (eligible), learner2 passed, learner3 not yet assessed."""
     seed_decision(db, course, "learner1", [80, 60, None], status="failed")
@@ -30,22 +36,27 @@ def test_grid_cells_say_in_words_what_the_colour_says(client, db) -> None:
     assert "not yet assessed" in html
     assert "<dt>Passed</dt><dd>1</dd>" in html
     assert "<dt>Eligible for re-evaluation</dt><dd>1</dd>" in html
+    # one grant form, offering exactly the eligible learner, posting to the evaluation area
+    form = html[html.index('id="grant-person"'):html.index("</select>", html.index(
+        'id="grant-person"'))]
+    assert f'value="{course.people["learner1"]}"' in form and "Learner2" not in form
+    assert f'action="/instructor/offerings/{course.offering_id}/reevaluation' in html
 
 
 def test_filters_and_sorting(client, db) -> None:
     course = seed_offering(db, seed_course(db, learners=3))
     seed_three(db, course)
     token = course.tokens["instructor"]
-    passed = overview(client, token, show="passed")
+    passed = grid(overview(client, token, show="passed"))
     assert "Learner2 Example" in passed and "Learner1 Example" not in passed
-    eligible = overview(client, token, show="eligible")
+    eligible = grid(overview(client, token, show="eligible"))
     assert "Learner1 Example" in eligible and "Learner2 Example" not in eligible
-    pending = overview(client, token, show="not_assessed")
+    pending = grid(overview(client, token, show="not_assessed"))
     assert "Learner3 Example" in pending and "Learner1 Example" not in pending
-    by_lo2 = overview(client, token, sort="LO2", dir="desc")
+    by_lo2 = grid(overview(client, token, sort="LO2", dir="desc"))
     assert by_lo2.index("Learner2 Example") < by_lo2.index("Learner1 Example")
     assert 'aria-sort="descending"' in by_lo2
-    by_lo2_up = overview(client, token, sort="LO2", dir="asc")
+    by_lo2_up = grid(overview(client, token, sort="LO2", dir="asc"))
     assert by_lo2_up.index("Learner1 Example") < by_lo2_up.index("Learner2 Example")
 
 
