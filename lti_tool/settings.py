@@ -29,6 +29,7 @@ class Settings:
     jwt_leeway_seconds: int = 60
     max_id_token_bytes: int = 65536
     sync_interval_minutes: int = 60
+    sync_after_launch: bool = True
     issuer_name: str = "Example University"
     issuer_url: str = "https://www.example.edu"
     issuer_email: str = ""

@@ -83,6 +83,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "base_url": "http://127.0.0.1:8000",
             "testing": True,
             "secret_key": "test-secret",
+            # Background syncs after launches are tested on their own (tests/launch).
+            "sync_after_launch": False,
         },
         environ={},
     )

@@ -26,7 +26,7 @@ from lti_tool.launch.jwks_cache import JwksCache
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 from lti_tool.web import auth, csrf_exempt
-from lti_tool.web.db import get_db
+from lti_tool.web.db import get_db, runtime
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates",
                static_folder="static")
@@ -140,6 +140,7 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     except BaseException:
         db.rollback()
         raise
+    _sync_after_instructor_launch(outcome)
     presentation_target = checked.launch.obj(LAUNCH_PRESENTATION).get("document_target")
     # Carry sid in the URL whenever a third-party cookie may be blocked: framed launches and
     # platform-storage launches. A new-window launch is first-party: the cookie suffices.
@@ -147,6 +148,19 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
                  or presentation_target in FRAMED)
     sid = outcome.session_token if carry_sid else None
     return _home(outcome.role, outcome.message_type, sid), outcome.session_token
+
+
+def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
+    """Refresh the course gradebook in a background thread; the launch never waits for it."""
+    settings = _settings()
+    context = outcome.record.context
+    if (not settings.sync_after_launch or outcome.role == "learner"
+            or outcome.message_type == DEEP_LINKING_REQUEST
+            or not (context.ags_lineitems_url or context.nrps_url)):
+        return
+    from lti_tool.grades.sync import start_background_sync
+
+    start_background_sync(runtime(), context.id, trigger="launch")
 
 
 def _with_session(response: Response, token: str, state: str) -> Response:
