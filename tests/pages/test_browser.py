@@ -172,3 +172,48 @@ def test_locale_from_the_launch_and_from_the_switch(page, live_url, lms_origin, 
     assert frame.locator("h1").inner_text() == "My micro-credentials"
     follow(frame, frame.get_by_role("link", name="My micro-credentials").click)
     assert frame.locator("html").get_attribute("lang") == "en"
+
+
+def html_pages(app, story, db) -> list[tuple[str, str, str]]:
+    """(name, who, path) for every GET page of the app that answers HTML, for the role that may
+    open it, with ids taken from the seeded story. Covers pages other areas add."""
+    from lti_tool.store.models.badges import Credential
+    from lti_tool.store.models.catalogue import Offering
+
+    offering = db.get(Offering, story.offering_id)
+    credential = db.query(Credential).first()
+    ids = {"offering_id": offering.id, "version_id": offering.mc_version_id,
+           "mc_id": offering.mc_version.micro_credential_id, "platform_id": story.platform_id,
+           "public_id": credential.public_id, "person_id": story.people["learner1"]}
+    found = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static" or \
+                rule.rule.endswith((".json", ".jwt", ".png", ".svg", ".csv", ".jsonld")):
+            continue
+        if any(name not in ids for name in rule.arguments):
+            continue
+        roles = getattr(app.view_functions[rule.endpoint], "required_roles", None)
+        who = "admin" if roles is None else next(
+            (k for k in ("instructor", "admin", "learner1") if k.rstrip("1") in roles), None)
+        if who is None:
+            continue
+        with app.test_request_context():
+            path = app.url_map.bind("localhost").build(rule.endpoint, {
+                name: ids[name] for name in rule.arguments})
+        reply = app.test_client().get(path, query_string={"sid": story.tokens[who]})
+        if reply.status_code == 200 and reply.mimetype == "text/html":
+            found.append((rule.endpoint, who, path))
+    return found
+
+
+def test_axe_on_every_html_page_of_the_app(app, page, live_url, lms_origin, story, db) -> None:
+    report = {}
+    pages = html_pages(app, story, db)
+    assert len(pages) >= 8
+    for endpoint, who, path in sorted(pages):
+        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, sid=story.tokens[who]))
+        problems = axe_problems(frame)
+        if problems:
+            report[f"{endpoint} {path}"] = problems
+    assert not report, json.dumps(report, indent=1)
+    print(f"axe checked {len(pages)} pages:", ", ".join(e for e, _w, _p in sorted(pages)))
