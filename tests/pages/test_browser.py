@@ -217,3 +217,14 @@ def test_axe_on_every_html_page_of_the_app(app, page, live_url, lms_origin, stor
             report[f"{endpoint} {path}"] = problems
     assert not report, json.dumps(report, indent=1)
     print(f"axe checked {len(pages)} pages:", ", ".join(e for e, _w, _p in sorted(pages)))
+
+
+def test_copy_link_and_accept_with_the_keyboard(page, live_url, lms_origin, story) -> None:
+    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/learner/",
+                                                   sid=story.tokens["learner2"]))
+    frame.get_by_role("button", name="Copy link").focus()
+    page.keyboard.press("Enter")
+    assert frame.locator(".copy-status").inner_text() == "Link copied"
+    frame.get_by_role("button", name="Accept my badge").focus()
+    follow(frame, lambda: page.keyboard.press("Enter"))
+    assert "You accepted your credential." in frame.locator("[role=status]").first.inner_text()

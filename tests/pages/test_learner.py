@@ -55,3 +55,23 @@ def test_turkish_learner_page(client, db, offered) -> None:
     html = page(client, offered.tokens["learner1"], lang="tr")
     assert '<html lang="tr">' in html
     assert "Öğrenme çıktıları" in html and "başarısız" in html
+
+
+def test_requesting_a_reevaluation_from_the_page_opens_it(app, client, db, offered) -> None:
+    """The page's form posts to the evaluation area; back on the page the learner sees the
+    notice and the re-evaluation open until its closing date."""
+    from lti_tool.web.auth import CSRF_HEADER, csrf_token
+
+    seed_decision(db, offered, "learner1", [80, 60, 30], status="failed")
+    token = offered.tokens["learner1"]
+    html = page(client, token)
+    action = f"/learner/offerings/{offered.offering_id}/reevaluation-request?sid={token}"
+    assert f'action="{action}"' in html
+    with app.test_request_context(query_string={"sid": token}):
+        app.preprocess_request()
+        headers = {CSRF_HEADER: csrf_token()}
+    reply = client.post(action, data={"reason": "I was ill during the lab."}, headers=headers)
+    assert reply.status_code == 303, reply.get_data(True)[:300]
+    after = client.get(reply.location).get_data(True)
+    assert 'role="status"' in after and "Your re-evaluation is open." in after
+    assert "re-evaluation open until" in after and "Request re-evaluation" not in after
