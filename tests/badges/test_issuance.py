@@ -109,3 +109,14 @@ def test_status_indexes_are_random_not_sequential(world) -> None:
                for i in range(6)]
     assert len(set(indexes)) == 6
     assert indexes != sorted(indexes) or max(indexes) - min(indexes) > 100
+
+
+def test_a_taken_status_index_is_drawn_again(world, monkeypatch) -> None:
+    """Random indexes collide now and then; the constraint catches it and a new one is drawn."""
+    version = world.micro_credential()
+    first = _issue(world, world.person("a", "a@x.edu"), version)
+    draws = iter([first.status_index, first.status_index, 4242])
+    monkeypatch.setattr(issuance.statuslist, "random_index", lambda size: next(draws))
+    second = _issue(world, world.person("b", "b@x.edu"), version)
+    assert second.status_index == 4242 and second.id != first.id
+    assert json.loads(second.document)["credentialStatus"]["statusListIndex"] == "4242"
