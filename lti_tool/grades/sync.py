@@ -162,6 +162,8 @@ class _Writer:
         self.counts = counts
         self.people: dict[str, int] = {}
         self.roster_synced = False
+        self._stored_item: int | None = None
+        self._stored: dict[int, Any] = {}
         # The lease is fresh; renewing now would take SQLite's write lock before it is needed.
         self._renewed_at = utcnow()
 
@@ -359,15 +361,13 @@ class _Writer:
             by_item.setdefault(item.id, []).append((pid, record))
         now = utcnow()
         for item_id, entries in by_item.items():
-            existing = {}
-            for chunk in _chunks([pid for pid, _ in entries], 500):
-                existing.update({row.person_id: row for row in self.db.execute(
-                    select(Score.id, Score.person_id, Score.score, Score.maximum,
-                           Score.lms_updated_at)
-                    .where(Score.grade_item_id == item_id, Score.person_id.in_(chunk)))})
+            existing = self._stored_scores(item_id)
             inserts, updates = [], []
+            item_seen = seen.setdefault(item_id, set())
             for pid, record in entries:
-                seen.setdefault(item_id, set()).add(pid)
+                if pid in item_seen:
+                    continue  # listed twice (overlapping pages): the first one counts
+                item_seen.add(pid)
                 self.counts.scores += 1
                 maximum = record.maximum if record.maximum is not None else items[
                     record.item_external_id].maximum
@@ -388,6 +388,16 @@ class _Writer:
             if updates:
                 self.db.execute(update(Score), updates)
             self.counts.written += len(inserts) + len(updates)
+
+    def _stored_scores(self, item_id: int) -> dict[int, Any]:
+        """The stored scores of one item by person, loaded once per item (sources deliver an
+        item's pages one after the other, so only one item is held in memory)."""
+        if self._stored_item != item_id:
+            self._stored = {row.person_id: row for row in self.db.execute(
+                select(Score.id, Score.person_id, Score.score, Score.maximum,
+                       Score.lms_updated_at).where(Score.grade_item_id == item_id))}
+            self._stored_item = item_id
+        return self._stored
 
     def clear_missing(self, item: GradeItem, seen: set[int]) -> None:
         """A complete item's learners without a result no longer have a grade."""

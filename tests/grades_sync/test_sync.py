@@ -204,3 +204,22 @@ def test_canvas_course_with_rubric_outcomes_and_incremental_fetch(
     assert second.rows_written == 1
     [query] = [p for _, p in canvas_lms.log if "students/submissions" in p][-1:]
     assert "graded_since=" in query
+
+
+def test_a_learner_listed_twice_is_written_once(
+        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:  # noqa: ANN001
+    """Pages that overlap (an LMS paging by offset while grades change) do not break a sync."""
+    from lti_tool.lms.source import AgsSource
+
+    moodle_lms.course.results[5]["5"] = Result(50, 100, "2026-11-22T17:55:04+00:00")
+    real_batches = AgsSource.batches
+
+    def overlapping(self, since):  # noqa: ANN001, ANN202
+        for batch in real_batches(self, since):
+            batch.scores = batch.scores + batch.scores
+            yield batch
+
+    monkeypatch.setattr(AgsSource, "batches", overlapping)
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    result = sync_context(fast_runtime, context_id)
+    assert (result.status, result.scores) == ("succeeded", 2), result.error
