@@ -637,8 +637,10 @@ def start_background_sync(runtime: Runtime, context_id: int, trigger: str = "lau
             sync_context(runtime, context_id, trigger=trigger)
         except SyncBusy:
             log.info("sync of context %s skipped: already running", context_id)
-        except Exception:
+            _set_progress(context_id, state="idle")
+        except Exception as exc:  # a thread has no caller to report to: log and show it
             log.exception("background sync of context %s failed", context_id)
+            _set_progress(context_id, state="failed", error=str(exc)[:300])
 
     _set_progress(context_id, state="running", phase="starting", done=0, total=0, error=None)
     thread = threading.Thread(target=run, name=f"sync-{context_id}", daemon=True)

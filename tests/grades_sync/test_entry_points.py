@@ -175,3 +175,32 @@ def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:  # no
     with fast_runtime.sessions() as db:
         [run] = db.scalars(select(SyncRun)).all()
     assert (run.status, run.trigger) == ("succeeded", "launch")
+
+
+def test_a_background_sync_that_finds_one_running_does_not_look_running_forever(
+        fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+    from lti_tool.grades.sync import acquire_lease, progress_of, release_lease
+
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    headers = _session(fast_runtime, context_id, "instructor")
+    owner = acquire_lease(fast_runtime.sessions, context_id)
+    assert start_background_sync(fast_runtime, context_id) is None  # seen as running
+    assert web.get("/instructor/sync/status.json", headers=headers).get_json()["running"]
+    release_lease(fast_runtime.sessions, context_id, owner)
+    thread = start_background_sync(fast_runtime, context_id)
+    thread.join(15)
+    assert progress_of(context_id)["state"] == "succeeded"
+    assert not web.get("/instructor/sync/status.json", headers=headers).get_json()["running"]
+
+
+def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
+        fast_runtime, moodle_lms, monkeypatch) -> None:  # noqa: ANN001
+    from lti_tool.grades import sync as sync_module
+
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    owner = sync_module.acquire_lease(fast_runtime.sessions, context_id)
+    monkeypatch.setattr(sync_module, "lease_holder", lambda db, cid: None)  # the race
+    thread = sync_module.start_background_sync(fast_runtime, context_id)
+    thread.join(15)
+    assert sync_module.progress_of(context_id)["state"] == "idle"
+    sync_module.release_lease(fast_runtime.sessions, context_id, owner)
