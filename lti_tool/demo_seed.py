@@ -153,7 +153,14 @@ def register_practice_lms(ctx: SeedContext) -> None:
 
 
 SeedStep = Callable[[SeedContext], None]
-STEPS: list[SeedStep] = [register_practice_lms]
+def seed_passed_learner(ctx: SeedContext) -> None:
+    """The example micro-credential, approved and placed, and one learner who holds it."""
+    from lti_tool.badges.demo import seed_passed_learner as seed
+
+    seed(ctx)
+
+
+STEPS: list[SeedStep] = [register_practice_lms, seed_passed_learner]
 
 
 def run_tool_seed(ctx: SeedContext, steps: list[SeedStep] | None = None) -> SeedContext:
