@@ -70,10 +70,13 @@ def home() -> str:
     actor = require_actor()
     db = get_db()
     progress = view_models.learner_progress(db, actor)
-    sharing = {item.offering.id: sharing_for(item.credential, item.version.title)
+    others = view_models.other_credentials(db, actor, progress)
+    sharing = {item.credential.public_id: sharing_for(item.credential, item.version.title)
                for item in progress if item.credential is not None}
+    sharing.update({held.credential.public_id: sharing_for(held.credential, held.title)
+                    for held in others})
     return render_template("learner/home.html", course=view_models.course_of(db, actor),
-                           progress=progress, sharing=sharing, now=utcnow())
+                           progress=progress, others=others, sharing=sharing, now=utcnow())
 
 
 @bp.post("/credentials/<public_id>/accept")

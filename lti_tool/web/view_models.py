@@ -289,6 +289,30 @@ def accepted_credentials(db: Session, actor: Actor, public_ids: list[str]
     return {target: at for target, at in rows}
 
 
+@dataclass(frozen=True)
+class HeldCredential:
+    """A credential of the learner that no offering of this course stands for (a pathway, or
+    a micro-credential taken in another course of the same institution)."""
+
+    credential: Credential
+    title: str
+    accepted_at: datetime | None
+
+
+def other_credentials(db: Session, actor: Actor, shown: list[LearnerOffering]
+                      ) -> list[HeldCredential]:
+    """The actor's credentials on this platform beyond the ones `shown` with the course."""
+    skip = [item.credential.id for item in shown if item.credential is not None]
+    rows = db.execute(
+        select(Credential, MicroCredentialVersion.title)
+        .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
+        .where(Credential.person_id == actor.person_id,
+               Credential.platform_id == actor.platform_id, Credential.id.not_in(skip))
+        .order_by(Credential.issued_at.desc())).all()
+    accepted = accepted_credentials(db, actor, [c.public_id for c, _title in rows])
+    return [HeldCredential(c, title, accepted.get(c.public_id)) for c, title in rows]
+
+
 def own_credential(db: Session, actor: Actor, public_id: str) -> Credential:
     """The actor's credential with this public id; anyone else's answers 404."""
     credential = db.scalar(select(Credential).where(

@@ -85,3 +85,25 @@ def test_a_revoked_credential_shows_as_revoked(client, db, settings, offered) ->
     html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
     assert "Revoked on" in html and "Assessment misconduct" in html
     assert "Add to LinkedIn profile" not in html and "Accept my badge" not in html
+
+
+def test_credentials_from_elsewhere_are_listed_too(client, db, settings, offered) -> None:
+    """A pathway (or another course's) credential has no offering here; it still shows."""
+    from tests.pages.seed import Course, seed_offering
+
+    elsewhere = seed_offering(db, Course(offered.platform_id, offered.context_id,
+                                         offered.people, {}), code="PATH-1")
+    from lti_tool.store.models.catalogue import Offering
+
+    version_id = db.get(Offering, elsewhere.offering_id).mc_version_id
+    db.delete(db.get(Offering, elsewhere.offering_id))  # not offered in this course
+    db.commit()
+    held = issue_on_pass(db, settings, person_id=offered.people["learner1"],
+                         mc_version_id=version_id, offering_id=None, outcome_levels={},
+                         passed_at=utcnow(), via_pathway=True)
+    db.commit()
+    html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
+    others = html[html.index("Your other credentials"):]
+    assert f"/credentials/{held.public_id}.json" in others and "Accept my badge" in others
+    assert "Your other credentials" not in client.get(
+        "/learner/", query_string={"sid": offered.tokens["learner2"]}).get_data(True)
