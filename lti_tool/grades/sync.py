@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -134,12 +133,6 @@ def progress_of(context_id: int) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------------------------------
 # The writer: compares with what is stored and writes only differences
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, Decimal) and isinstance(b, Decimal):
-        return a == b
-    return a == b
 
 
 @dataclass
@@ -290,7 +283,7 @@ class _Writer:
                 stored[record.external_id] = item
                 self.counts.written += 1
                 continue
-            diff = {k: v for k, v in values.items() if not _same(getattr(item, k), v)}
+            diff = {k: v for k, v in values.items() if getattr(item, k) != v}
             if diff:
                 if "maximum" in diff:
                     self.counts.everyone_changed = True
@@ -336,7 +329,7 @@ class _Writer:
                 stored[key] = criterion
                 self.counts.written += 1
             else:
-                diff = {k: v for k, v in values.items() if not _same(getattr(criterion, k), v)}
+                diff = {k: v for k, v in values.items() if getattr(criterion, k) != v}
                 for attr, value in diff.items():
                     setattr(criterion, attr, value)
                 self.counts.written += bool(diff)
@@ -376,8 +369,8 @@ class _Writer:
                     inserts.append({"grade_item_id": item_id, "person_id": pid,
                                     "score": record.score, "maximum": maximum, "source": source,
                                     "lms_updated_at": record.lms_updated_at, "fetched_at": now})
-                elif not (_same(row.score, record.score) and _same(row.maximum, maximum)
-                          and row.lms_updated_at == record.lms_updated_at):
+                elif (row.score, row.maximum, row.lms_updated_at) != (
+                        record.score, maximum, record.lms_updated_at):
                     updates.append({"id": row.id, "score": record.score, "maximum": maximum,
                                     "lms_updated_at": record.lms_updated_at, "fetched_at": now})
                 else:
@@ -433,7 +426,7 @@ class _Writer:
                                           fetched_at=now, **values)
                 self.db.add(row)
                 existing[(criterion.id, pid)] = row
-            elif all(_same(getattr(row, k), v) for k, v in values.items()):
+            elif all(getattr(row, k) == v for k, v in values.items()):
                 continue
             else:
                 for attr, value in values.items():
