@@ -17,7 +17,14 @@ from lti_tool.errors import NotFound
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
-from lti_tool.store.models.core import AuditEntry, Context, Membership, Person, Platform
+from lti_tool.store.models.core import (
+    AuditEntry,
+    Context,
+    Membership,
+    Person,
+    Platform,
+    ResourceLink,
+)
 from lti_tool.store.models.evaluation import Decision, ReevaluationRequest
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web.auth import Actor
@@ -31,6 +38,18 @@ def course_of(db: Session, actor: Actor) -> Context | None:
         select(Context).where(Context.id == actor.context_id,
                               Context.platform_id == actor.platform_id)
     )
+
+
+def launched_offering_id(db: Session, actor: Actor) -> int | None:
+    """The offering the launched link stands for (`custom.offering_id` of a placed link)."""
+    if actor.resource_link_id is None:
+        return None
+    custom = db.scalar(select(ResourceLink.custom).where(
+        ResourceLink.id == actor.resource_link_id, ResourceLink.context_id == actor.context_id))
+    try:
+        return int((custom or {}).get("offering_id"))
+    except (TypeError, ValueError):
+        return None
 
 
 def learner_count(db: Session, actor: Actor) -> int:
@@ -390,10 +409,14 @@ def course_overview(db: Session, actor: Actor, *, offering_id: int | None, show:
                     sort: str = "name", descending: bool = False) -> Overview:
     """Learners x outcomes of one offering of the actor's course, in a fixed number of queries."""
     offerings = offerings_of(db, actor)
-    offering = next((o for o in offerings if o.id == offering_id), None) if offering_id \
-        else (offerings[0] if offerings else None)
-    if offering_id and offering is None:
-        raise NotFound("This course has no such micro-credential offering.")
+    if offering_id:
+        offering = next((o for o in offerings if o.id == offering_id), None)
+        if offering is None:
+            raise NotFound("This course has no such micro-credential offering.")
+    else:
+        launched = launched_offering_id(db, actor)
+        offering = next((o for o in offerings if o.id == launched), None) or \
+            (offerings[0] if offerings else None)
     learners = db.scalars(
         select(Person).join(Membership, Membership.person_id == Person.id)
         .where(Membership.context_id == actor.context_id, Membership.role == "learner",

@@ -116,3 +116,25 @@ def test_sync_health_in_plain_words_requests_and_badges(client, db) -> None:
     assert "4 items, 12 marks, 5 people; 7 changes saved." in html
     assert "<dt>Re-evaluation requests waiting</dt><dd>1</dd>" in html
     assert "Asked on" in html and "<dt>Badges issued</dt><dd>0" in html
+
+
+def test_the_launched_link_picks_its_offering(client, db) -> None:
+    """Two micro-credentials in one course: the placed link the instructor launched opens its
+    own one (`custom.offering_id`), the other stays one choice away."""
+    from lti_tool.store.models.core import ResourceLink
+    from lti_tool.web.auth import start_session
+
+    course = seed_offering(db, seed_course(db))
+    first = course.offering_id
+    second = seed_offering(db, course, code="SECOND").offering_id
+    link = ResourceLink(context_id=course.context_id, resource_link_id="rl-2",
+                        custom={"offering_id": str(second)})
+    db.add(link)
+    db.flush()
+    token = start_session(db, platform_id=course.platform_id,
+                          person_id=course.people["instructor"], context_id=course.context_id,
+                          resource_link_id=link.id, role="instructor")
+    db.commit()
+    html = overview(client, token)
+    assert "(SECOND)" in html and f'<option value="{first}">' in html
+    assert "(DATA-101)" in overview(client, token, offering=first)
