@@ -56,6 +56,8 @@ RENEW_EVERY = timedelta(seconds=30)
 SINCE_MARGIN = timedelta(minutes=5)
 
 Progress = Callable[[int, int, str], None]
+# What the roster may tell us about a person.
+PERSON_FIELDS = ("name", "given_name", "family_name", "email", "lis_person_sourcedid")
 
 
 class SyncBusy(Conflict):
@@ -177,8 +179,10 @@ class _Writer:
         self._renewed_at = now
 
     # -- people -------------------------------------------------------------------------------
-    def person_ids(self, subs: Iterable[str]) -> dict[str, int]:
-        """Person ids for `subs`, creating people the tool has not met yet."""
+    def person_ids(self, subs: Iterable[str], details: dict[str, dict] | None = None
+                   ) -> dict[str, int]:
+        """Person ids for `subs`, creating people the tool has not met yet (with `details`:
+        name, email … by sub, when the roster gave them)."""
         wanted = {s for s in subs if s not in self.people}
         if wanted:
             for chunk in _chunks(sorted(wanted), 500):
@@ -187,7 +191,8 @@ class _Writer:
                 self.people.update({sub: pid for sub, pid in rows})
             missing = [s for s in wanted if s not in self.people]
             if missing:
-                created = [Person(platform_id=self.context.platform_id, sub=s) for s in missing]
+                created = [Person(platform_id=self.context.platform_id, sub=s,
+                                  **(details or {}).get(s, {})) for s in missing]
                 self.db.add_all(created)
                 self.db.flush()
                 self.counts.written += len(created)
@@ -216,7 +221,9 @@ class _Writer:
         for page in nrps.member_pages(url):
             self.renew()
             members = [m for m in page if m.role is not None]
-            ids = self.person_ids([m.user_id for m in members])
+            ids = self.person_ids([m.user_id for m in members], {
+                m.user_id: {attr: getattr(m, attr) for attr in PERSON_FIELDS if getattr(m, attr)}
+                for m in members})
             people = {p.id: p for p in self.db.scalars(
                 select(Person).where(Person.id.in_(list(ids.values()))))}
             new_rows = []
@@ -226,8 +233,7 @@ class _Writer:
                 self.counts.members += 1
                 person = people[pid]
                 changed = False
-                for attr in ("name", "given_name", "family_name", "email",
-                             "lis_person_sourcedid"):
+                for attr in PERSON_FIELDS:
                     value = getattr(member, attr)
                     if value and getattr(person, attr) != value:
                         setattr(person, attr, value)
