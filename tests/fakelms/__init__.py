@@ -137,7 +137,8 @@ class _KeepAliveHandler(WSGIRequestHandler):
 # ---------------------------------------------------------------------------------------------
 
 
-def _page(entries: list, limit: int, default: int) -> tuple[list, int, int | None]:
+def _page(entries: list, default: int) -> tuple[list, int, int | None]:
+    """The slice `from`/`limit` of the query asks for (the LMS's page size by default)."""
     start = max(0, request.args.get("from", 0, type=int) or 0)
     size = request.args.get("limit", default, type=int) or default
     size = max(1, min(size, 1000))
@@ -240,7 +241,7 @@ def _build_app(fake: FakeLms) -> Flask:
     def paged(entries: list, default: int, malformed: bool, content_type: str,
               wrap: Callable[[list], Any] = lambda x: x,
               render: Callable[[Any], Any] = lambda x: x) -> Response:
-        chunk, size, following = _page(entries, 0, default)
+        chunk, size, following = _page(entries, default)
         reply = jsonify(wrap([render(entry) for entry in chunk]))
         reply.headers["Content-Type"] = content_type + "; charset=utf-8"
         base = request.base_url

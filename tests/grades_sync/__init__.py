@@ -1,0 +1,1 @@
+"""Tests of the gradebook sync and its entry points."""

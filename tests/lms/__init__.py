@@ -1,0 +1,1 @@
+"""Tests of the LMS clients against the fake LMS."""
