@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+from babel import Locale
 from babel.numbers import get_decimal_symbol
 from flask import Flask, current_app, g, request
 from flask.blueprints import BlueprintSetupState
@@ -103,6 +104,12 @@ def _decimal_symbol(locale: str) -> str:
     return get_decimal_symbol(locale)
 
 
+@lru_cache(maxsize=8)
+def _percent_first(locale: str) -> bool:
+    """Whether the language writes the sign first ('%72' in Turkish, '72%' in English)."""
+    return Locale.parse(locale).percent_formats[None].pattern.startswith("%")
+
+
 def number(value: object) -> str:
     """A percent in the page's language with at most one decimal ('72,5' in Turkish).
 
@@ -119,6 +126,17 @@ def number(value: object) -> str:
     if symbol is None:
         symbol = g.decimal_symbol = _decimal_symbol(str(get_locale() or "en"))
     return text.replace(".", symbol)
+
+
+def percent(value: object) -> str:
+    """`number` with the percent sign where the page's language puts it."""
+    text = number(value)
+    if value is None:
+        return text
+    first = g.get("percent_first")
+    if first is None:
+        first = g.percent_first = _percent_first(str(get_locale() or "en"))
+    return "%" + text if first else text + "%"
 
 
 def install(app: Flask) -> None:
@@ -141,6 +159,7 @@ def install(app: Flask) -> None:
     )
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number
+    app.jinja_env.filters["percent"] = percent
     app.before_request(remember_locale_choice)
 
 

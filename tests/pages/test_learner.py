@@ -55,6 +55,7 @@ def test_turkish_learner_page(client, db, offered) -> None:
     html = page(client, offered.tokens["learner1"], lang="tr")
     assert '<html lang="tr">' in html
     assert "Öğrenme çıktıları" in html and "başarısız" in html
+    assert "%80" in html and "80%" not in html  # the percent sign goes first in Turkish
 
 
 def test_requesting_a_reevaluation_from_the_page_opens_it(app, client, db, offered) -> None:
