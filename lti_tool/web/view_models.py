@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.errors import NotFound
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.badges import Credential
+from lti_tool.store.models.badges import Credential, HeldPass
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
 from lti_tool.store.models.core import (
     AuditEntry,
@@ -181,6 +181,7 @@ class LearnerOffering:
     request: ReevaluationRequest | None
     credential: Credential | None = None
     accepted_at: datetime | None = None
+    held: HeldPass | None = None  # passed while the micro-credential was not approved
 
     @property
     def version(self) -> MicroCredentialVersion:
@@ -275,6 +276,10 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
                 Credential.mc_version_id.in_([o.mc_version_id for o in offerings])))
     }
     accepted = accepted_credentials(db, actor, [c.public_id for c in credentials.values()])
+    held = {h.mc_version_id: h for h in db.scalars(select(HeldPass).where(
+        HeldPass.person_id == actor.person_id, HeldPass.platform_id == actor.platform_id,
+        HeldPass.released_at.is_(None),
+        HeldPass.mc_version_id.in_([o.mc_version_id for o in offerings])))}
     result = []
     for offering in offerings:
         decision = decisions.get(offering.id)
@@ -290,6 +295,7 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
             request=requests.get(decision.id) if decision else None,
             credential=credential,
             accepted_at=accepted.get(credential.public_id) if credential else None,
+            held=held.get(offering.mc_version_id) if credential is None else None,
         ))
     return result
 

@@ -107,3 +107,19 @@ def test_credentials_from_elsewhere_are_listed_too(client, db, settings, offered
     assert f"/credentials/{held.public_id}.json" in others and "Accept my badge" in others
     assert "Your other credentials" not in client.get(
         "/learner/", query_string={"sid": offered.tokens["learner2"]}).get_data(True)
+
+
+def test_a_pass_held_until_revalidation_is_explained(client, db, settings, offered) -> None:
+    from lti_tool.store.models.catalogue import MicroCredentialVersion
+
+    seed_decision(db, offered, "learner1", [90, 90, 90], status="passed")
+    db.query(MicroCredentialVersion).one().status = "lapsed"
+    db.commit()
+    held = issue_on_pass(db, settings, person_id=offered.people["learner1"],
+                         mc_version_id=_version(db, offered), offering_id=offered.offering_id,
+                         outcome_levels={}, passed_at=utcnow())
+    db.commit()
+    assert held is None  # the badges area held the pass
+    html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
+    assert "Your badge is issued as soon as the Office revalidates" in html
+    assert f"/learner/offerings/{offered.offering_id}/evidence.json" in html
