@@ -20,6 +20,9 @@ ROLE_PREFIXES = ("/learner", "/instructor", "/admin")
 SESSIONS = ("learner1", "instructor", "admin", None)
 SKIP_METHODS = {"HEAD", "OPTIONS"}
 # Values for URL converters: ids that exist nowhere, plain words for strings.
+# Pages that deliberately span every registration of the installation (see the docstring of
+# lti_tool/launch/admin_routes.py): the Office manages all LMS connections there.
+TOOL_WIDE_ADMIN = ("platforms.",)
 CONVERTER_VALUES = {"int": 987654, "float": 1.5, "uuid": uuid.UUID(int=7), "path": "x/y"}
 
 
@@ -111,11 +114,13 @@ def test_a_session_of_another_platform_does_not_reach_this_one(client, db, cours
     assert "secret.of.a" not in page
 
 
-def test_a_learner_changing_ids_in_urls_reaches_nothing_of_others(app, db, settings) -> None:
-    """Every learner route with ids, filled with another learner's ids, answers 403 or 404.
+@pytest.mark.parametrize("who", ["learner1", "instructor", "admin"])
+def test_changing_ids_in_urls_reaches_nothing_of_others(app, db, settings, who) -> None:
+    """Every route of a role with ids, filled with other people's ids, answers 403 or 404.
 
-    Ids come from a second platform's course (offering, person, credential) and from a
-    classmate's credential in the same course, so both isolation rules are exercised.
+    Ids come from a second platform's course (offering, person, credential, micro-credential,
+    version, platform) and, for a learner, from a classmate's credential in the same course, so
+    both isolation rules are exercised.
     """
     from lti_tool.badges.issuance import issue_on_pass
     from lti_tool.store.db import utcnow
@@ -136,27 +141,39 @@ def test_a_learner_changing_ids_in_urls_reaches_nothing_of_others(app, db, setti
     classmate = with_credential(mine, "learner2")
     stranger = with_credential(theirs, "learner1")
     seed_decision(db, mine, "learner1", [10, 10, 10], status="failed")
+    other_offering = db.get(Offering, theirs.offering_id)
     client = app.test_client()
-    token = mine.tokens["learner1"]
+    token = mine.tokens[who]
+    role = "learner" if who.startswith("learner") else who
     headers = {"X-LTI-Tool-Session": token, CSRF_HEADER: csrf_for(app, client, token),
                "Accept": "text/html"}
-    int_ids = {"offering_id": theirs.offering_id, "person_id": theirs.people["learner1"]}
+    int_ids = {"offering_id": other_offering.id, "person_id": theirs.people["learner1"],
+               "version_id": other_offering.mc_version_id,
+               "mc_id": other_offering.mc_version.micro_credential_id,
+               "platform_id": theirs.platform_id}
+    public_ids = [stranger.public_id] + ([classmate.public_id] if role == "learner" else [])
     problems, tried = [], 0
     for rule, method in routes(app):
         roles = required_roles(app, rule.endpoint)
-        if not rule.arguments or roles is None or "learner" not in roles:
+        if not rule.arguments or roles is None or role not in roles:
             continue
-        for public_id in (classmate.public_id, stranger.public_id):
+        if rule.endpoint.startswith(TOOL_WIDE_ADMIN):
+            continue
+        for public_id in public_ids:
             values = {}
             for name, converter in rule._converters.items():
                 kind = type(converter).__name__
-                values[name] = int_ids.get(name, theirs.offering_id) if "Integer" in kind \
-                    else public_id
+                if "Integer" in kind:
+                    values[name] = int_ids.get(name, other_offering.id)
+                elif kind == "AnyConverter":
+                    values[name] = sorted(converter.items)[0]
+                else:
+                    values[name] = public_id
             with app.test_request_context():
                 path = app.url_map.bind("localhost").build(rule.endpoint, values)
             status = client.open(path, method=method, headers=headers, data={}).status_code
             tried += 1
             if status not in (403, 404):
                 problems.append(f"{method} {path}: {status}")
-    assert tried >= 2  # at least the credential acceptance and the grades' learner routes
+    assert tried >= 2
     assert not problems, "\n".join(problems)
