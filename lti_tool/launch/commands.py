@@ -7,13 +7,14 @@ service (`ToolError`) reach the root group, which prints them on standard error 
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from lti_tool.cli_support import get_runtime
-from lti_tool.errors import BadRequest, Conflict
+from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.launch import keys
 from lti_tool.launch.platforms import (
     get_platform,
@@ -27,8 +28,9 @@ from lti_tool.launch.platforms import (
     upsert_platform,
 )
 from lti_tool.launch.registration import canvas_developer_key, create_invite
+from lti_tool.secrets import read_secret
 from lti_tool.store.db import transaction
-from lti_tool.store.models.core import LMS_KINDS
+from lti_tool.store.models.core import LMS_KINDS, Platform
 
 
 def _duration(seconds: int) -> str:
@@ -123,6 +125,38 @@ def platform_list(ctx: click.Context, as_json: bool) -> None:
     for row in table:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
                                                                       strict=True)).rstrip())
+
+
+@platform_group.command("rest-token")
+@click.argument("platform_id", type=int)
+@click.option("--file", "token_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the token (must be mode 0600).")
+@click.option("--env", "env_var", help="Environment variable holding the token.")
+@click.option("--clear", is_flag=True, help="Forget the stored token.")
+@click.pass_context
+def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path | None,
+                        env_var: str | None, clear: bool) -> None:
+    """Store the LMS REST token (Moodle web-service token, Canvas API token) of a platform.
+
+    The token is read from a 0600 file or an environment variable, never from the command
+    line, so it does not end up in shell history or the process list.
+    """
+    if sum(bool(x) for x in (token_file, env_var, clear)) != 1:
+        raise BadRequest("Give exactly one of --file, --env or --clear.")
+    token: str | None = None
+    if token_file is not None:
+        token = read_secret(token_file).decode().strip()
+    elif env_var:
+        token = os.environ.get(env_var, "").strip()
+        if not token:
+            raise BadRequest(f"Environment variable {env_var} is empty or not set.")
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        platform = db.get(Platform, platform_id)
+        if platform is None:
+            raise NotFound(f"No platform with id {platform_id}.")
+        platform.rest_token = token
+    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}.")
 
 
 @platform_group.command("remove")

@@ -6,44 +6,20 @@ NRPS roles are short names (`Learner`, `Instructor`) where the id_token has full
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lti_tool.launch.roles import map_roles
 from lti_tool.lms.http import LmsBadReply
 from lti_tool.lms.service import BearerClient, with_query
 
 SCOPE_MEMBERSHIP = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 
-_ADMIN = ("administrator", "sysadmin")
-_INSTRUCTOR = ("instructor", "contentdeveloper", "teachingassistant", "mentor", "manager")
-
-
-def _local_role(roles: list[str]) -> str | None:
-    """Fallback until `lti_tool.launch.roles.map_roles` exists (owned by the launch area)."""
-    names = {role.rsplit("#", 1)[-1].rsplit("/", 1)[-1].lower() for role in roles if role}
-    if names & set(_ADMIN):
-        return "admin"
-    if names & set(_INSTRUCTOR):
-        return "instructor"
-    if names & {"learner", "student"}:
-        return "learner"
-    return None
-
-
-def _role_mapper() -> Callable[[list[str]], str | None]:
-    try:
-        module = importlib.import_module("lti_tool.launch.roles")
-    except ImportError:
-        return _local_role
-    return getattr(module, "map_roles", _local_role)
-
-
 def short_role(roles: list[str]) -> str | None:
     """learner | instructor | admin | None for a list of LIS role URIs or NRPS short names."""
-    return _role_mapper()(list(roles))
+    return map_roles(list(roles))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,65 @@
+"""`lti-tool platform rest-token`: the LMS REST token comes from a 0600 file or the environment."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from lti_tool.cli import main
+from lti_tool.store.models.core import Platform
+
+
+def _platform(db) -> int:
+    platform = Platform(issuer="https://moodle.example.edu", client_id="abc",
+                        auth_login_url="https://moodle.example.edu/mod/lti/auth.php",
+                        auth_token_url="https://moodle.example.edu/mod/lti/token.php",
+                        key_set_url="https://moodle.example.edu/mod/lti/certs.php",
+                        lms_kind="moodle")
+    db.add(platform)
+    db.commit()
+    return platform.id
+
+
+def _run(runtime, *args, env=None):
+    return CliRunner().invoke(main, list(args), obj={"runtime": runtime}, env=env)
+
+
+def test_token_from_owner_only_file_is_stored(runtime, db, tmp_path) -> None:
+    platform_id = _platform(db)
+    token = tmp_path / "token"
+    token.write_text("ws-token-123\n")
+    token.chmod(0o600)
+    result = _run(runtime, "platform", "rest-token", str(platform_id), "--file", str(token))
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert db.get(Platform, platform_id).rest_token == "ws-token-123"
+
+
+def test_world_readable_token_file_is_refused(runtime, db, tmp_path) -> None:
+    platform_id = _platform(db)
+    token = tmp_path / "token"
+    token.write_text("ws-token-123")
+    token.chmod(0o644)
+    result = _run(runtime, "platform", "rest-token", str(platform_id), "--file", str(token))
+    assert result.exit_code != 0
+    db.expire_all()
+    assert db.get(Platform, platform_id).rest_token is None
+
+
+def test_token_from_environment_and_clear(runtime, db) -> None:
+    platform_id = _platform(db)
+    result = _run(runtime, "platform", "rest-token", str(platform_id), "--env", "MY_TOKEN",
+                  env={"MY_TOKEN": "canvas-456"})
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert db.get(Platform, platform_id).rest_token == "canvas-456"
+    result = _run(runtime, "platform", "rest-token", str(platform_id), "--clear")
+    assert result.exit_code == 0
+    db.expire_all()
+    assert db.get(Platform, platform_id).rest_token is None
+
+
+def test_unknown_platform_and_missing_source_fail_clearly(runtime, db) -> None:
+    result = _run(runtime, "platform", "rest-token", "999", "--env", "HOME")
+    assert result.exit_code == 1 and "No platform with id 999" in result.output
+    result = _run(runtime, "platform", "rest-token", "1")
+    assert result.exit_code == 1 and "exactly one of" in result.output
