@@ -59,3 +59,22 @@ def test_migrations_build_every_table(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
     upgrade(engine)
     assert set(inspect(engine).get_table_names()) - {"alembic_version"} == set(Base.metadata.tables)
+
+
+def test_migrations_match_the_models(db_url) -> None:
+    """A model change without a migration fails here (on SQLite and on PostgreSQL)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from lti_tool.store.db import make_engine
+    from lti_tool.store.migrate import upgrade
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:  # the fixtures build tables with create_all: start afresh
+        Base.metadata.drop_all(conn)
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    upgrade(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    engine.dispose()

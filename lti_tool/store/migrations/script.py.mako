@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import lti_tool.store.db
+import lti_tool.store.models.catalogue
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
