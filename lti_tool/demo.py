@@ -391,19 +391,10 @@ def practice_key(data_dir: Path) -> str:
 
 
 def prepare_database(runtime: Runtime) -> None:
-    """Apply the migrations; before the first migration exists, build the tables directly."""
-    from alembic.script import ScriptDirectory
+    """Bring the demo database up to date (the same migrations `lti-tool db upgrade` runs)."""
+    from lti_tool.store.migrate import upgrade
 
-    from lti_tool.store.migrate import alembic_config, upgrade
-
-    config = alembic_config(runtime.engine)
-    if ScriptDirectory.from_config(config).get_heads():
-        upgrade(runtime.engine)
-        return
-    import lti_tool.store.models  # noqa: F401  (registers every table)
-    from lti_tool.store.db import Base
-
-    Base.metadata.create_all(runtime.engine)
+    upgrade(runtime.engine)
 
 
 def _placeholder_app(environ: dict, start_response: Callable) -> list[bytes]:
