@@ -1,21 +1,27 @@
-"""Deep Linking 2.0: what an instructor can place in the course, and the signed response."""
+"""Deep Linking 2.0: what an instructor can place in the course, and the signed response.
+
+The response is signed by pylti1p3's `DeepLink` with the registration `DbToolConf` gives for
+the launch's platform (the tool's `lti` key and its published kid).
+"""
 
 from __future__ import annotations
 
 import importlib
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from jwcrypto import jwt
+from pylti1p3.deep_link import DeepLink
+from pylti1p3.deep_link_resource import DeepLinkResource
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest, Forbidden
 from lti_tool.launch import claims as c
-from lti_tool.launch.keys import signing_jwk
 from lti_tool.launch.oidc import LAUNCH_PATH
+from lti_tool.launch.toolconf import DbToolConf
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 
@@ -114,14 +120,40 @@ def response_claims(settings: Settings, platform: Platform, launch_data: dict,
     return claims
 
 
+class _ContentItem(DeepLinkResource):
+    """A content item as `content_item` builds it (pylti1p3's resource has no `text`)."""
+
+    def __init__(self, entry: dict) -> None:
+        self._entry = entry
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self._entry)
+
+
+class _DeepLinkResponse(DeepLink):
+    """pylti1p3's `DeepLink`, sending exactly the claims of `response_claims`.
+
+    pylti1p3 alone would send `data: null` when the platform sent no data, and `aud` as a list.
+    """
+
+    def __init__(self, claims: dict, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._claims = claims
+
+    def get_message_jwt(self, resources: Sequence[DeepLinkResource]) -> dict[str, object]:
+        return {**self._claims, c.DL_CONTENT_ITEMS: [r.to_dict() for r in resources]}
+
+
 def response_jwt(db: Session, settings: Settings, platform: Platform, launch_data: dict,
                  items: list[DeepLinkItem]) -> str:
     """The signed (RS256, the tool's `lti` key) deep-linking response."""
-    key = signing_jwk(db, settings, "lti")
-    token = jwt.JWT(header={"alg": "RS256", "typ": "JWT", "kid": key.get("kid")},
-                    claims=response_claims(settings, platform, launch_data, items))
-    token.make_signed_token(key)
-    return token.serialize()
+    claims = response_claims(settings, platform, launch_data, items)
+    registration = DbToolConf(db, settings).registration_for(platform)
+    response = _DeepLinkResponse(
+        claims, registration=registration, deployment_id=launch_data["deployment_id"],
+        deep_link_settings=launch_data.get("deep_linking_settings") or {})
+    resources = [_ContentItem(entry) for entry in claims[c.DL_CONTENT_ITEMS]]
+    return response.get_response_jwt(resources)
 
 
 def return_url(actor: Actor) -> str:

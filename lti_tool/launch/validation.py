@@ -13,9 +13,12 @@ none of them writing to the database:
 6. time: `exp`, `iat`, `nbf` with `settings.jwt_leeway_seconds` of skew;
 7. message: version 1.3.0, message type, `sub`, `nonce`, `deployment_id`, roles, context,
    resource link or deep-linking settings, each of the right JSON type and a storable length;
-   then pylti1p3's message validators as a second opinion.
+   then pylti1p3 (`toolconf.ClaimsLaunch` over the database-backed `DbToolConf`) checks the
+   registration it finds for (iss, client_id), the deployment and the message.
 
-State, nonce single use and the deployment are checked by `flow`, which owns the transaction.
+The registration pylti1p3 found for the chosen client_id is the one the launch belongs to.
+State and nonce single use are checked by `flow`, which owns the transaction, and records a
+new deployment of a registration that accepts them.
 """
 
 from __future__ import annotations
@@ -33,13 +36,13 @@ from urllib.parse import urlparse
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
 from pylti1p3.exception import LtiException
-from pylti1p3.message_validators import get_validators
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import claims as c
 from lti_tool.launch.jwks_cache import JwksCache, find_key
-from lti_tool.launch.platforms import platforms_for_issuer
+from lti_tool.launch.platforms import find_deployment, platforms_for_issuer
+from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 
@@ -180,8 +183,8 @@ def _url(value: object, name: str) -> str:
     return text
 
 
-def select_platform(db: Session, claims: dict) -> Platform:
-    """The registration the token is for: (iss, the client_id among aud, azp)."""
+def select_client_id(db: Session, claims: dict) -> str:
+    """The registered client_id the token is for: the one among `aud`, named by `azp`."""
     iss = _string(claims.get("iss"), "iss", max_len=500)
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud
@@ -202,7 +205,7 @@ def select_platform(db: Session, claims: dict) -> Platform:
             raise LaunchError(f"The id_token azp {azp!r} is not one of its audiences.")
         if azp not in registered:
             raise LaunchError(f"The id_token azp {azp!r} is not a client_id registered for {iss}.")
-        return registered[azp]
+        return azp
     client_id = audiences[0]
     if client_id not in registered:
         raise LaunchError(
@@ -212,7 +215,7 @@ def select_platform(db: Session, claims: dict) -> Platform:
         )
     if azp is not None and azp != client_id:
         raise LaunchError(f"The id_token azp {azp!r} does not match its aud {client_id!r}.")
-    return registered[client_id]
+    return client_id
 
 
 def platform_key(platform: Platform, kid: str | None, cache: JwksCache) -> dict:
@@ -335,26 +338,48 @@ def check_message(claims: dict) -> None:
         if not isinstance(accept, list) or "ltiResourceLink" not in accept:
             raise LaunchError("The deep-linking request does not accept ltiResourceLink items, "
                               "the only kind this tool places.")
-    _pylti1p3_second_opinion(claims)
 
 
-def _pylti1p3_second_opinion(claims: dict) -> None:
-    """pylti1p3's own per-message validators, run on claims whose types are already known."""
-    for validator in get_validators():
-        if validator.can_validate(claims):
-            try:
-                validator.validate(claims)
-            except LtiException as exc:
-                raise LaunchError(f"The launch message is incomplete: {exc}.") from exc
+def pylti1p3_registration(message: ClaimsLaunch) -> Platform:
+    """The registration pylti1p3 finds through `DbToolConf` for (iss, client_id)."""
+    try:
+        message.validate_registration()
+    except LtiException as exc:
+        raise LaunchError(f"No registration for this launch: {exc}") from exc
+    return message.registration.platform
+
+
+def pylti1p3_deployment_and_message(db: Session, message: ClaimsLaunch,
+                                    platform: Platform) -> None:
+    """pylti1p3's deployment and message checks, run on claims whose types are known."""
+    deployment_id = message.get_launch_data()[c.DEPLOYMENT_ID]
+    try:
+        message.validate_deployment()
+    except LtiException as exc:
+        row = find_deployment(db, platform, deployment_id)
+        if row is not None and not row.enabled:
+            raise LaunchError(f"Deployment {deployment_id!r} has been disabled by the "
+                              "Office.") from exc
+        raise LaunchError(
+            f"Deployment {deployment_id!r} is not registered for client_id "
+            f"{platform.client_id!r} of {platform.issuer}. Ask the Micro-credentials Office "
+            "to add it."
+        ) from exc
+    try:
+        message.validate_message()
+    except LtiException as exc:
+        raise LaunchError(f"The launch message is incomplete: {exc}.") from exc
 
 
 def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksCache,
                     now: float | None = None) -> VerifiedLaunch:
     """Run checks 1-7 on `id_token`; no database writes."""
     header, claims = parse_token(id_token, settings.max_id_token_bytes)
-    platform = select_platform(db, claims)
+    message = ClaimsLaunch(DbToolConf(db, settings), claims, select_client_id(db, claims))
+    platform = pylti1p3_registration(message)
     key = _verifying_key(platform_key(platform, header.get("kid"), cache), header["alg"])
     verify_signature(id_token, header["alg"], key)
     check_times(claims, settings.jwt_leeway_seconds, time.time() if now is None else now)
     check_message(claims)
+    pylti1p3_deployment_and_message(db, message, platform)
     return VerifiedLaunch(platform=platform, header=header, claims=claims)
