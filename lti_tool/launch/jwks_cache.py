@@ -1,8 +1,18 @@
 """Platform public keys: fetched from the platform's JWKS URL, cached per process.
 
-A launch whose `kid` is not in the cached set triggers one refetch (the platform rotated its
-key), but at most once per `cooldown` seconds per URL, so a flood of forged kids cannot turn the
-tool into a request amplifier against the LMS.
+Nothing a browser sends can make the tool hammer a platform's JWKS URL:
+
+- a launch whose `kid` is not in the cached set triggers a refetch (the platform rotated its
+  key) only when the URL was not fetched in the last `cooldown` seconds, and only once per kid:
+  a kid still absent after a refetch made for it never causes another until the set expires;
+- concurrent misses on one URL wait for a single fetch instead of each making one;
+- a failed fetch (unreachable, slow, not a JWKS) is remembered for `cooldown` seconds, during
+  which launches get the same 502 at once instead of each trying again;
+- a fetch is bounded in time (connect and read timeouts and an overall deadline, so a server
+  that drips bytes cannot hold a worker) and in size.
+
+The cache is keyed by URL, so registrations that share a key set (Canvas cloud schools) share
+one rate limit. Each worker process has its own cache.
 """
 
 from __future__ import annotations
@@ -11,14 +21,17 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
 from lti_tool.errors import LaunchError
 
 MAX_JWKS_BYTES = 512 * 1024
-FETCH_TIMEOUT = (3.05, 5)
+CONNECT_TIMEOUT = 3.05
+READ_TIMEOUT = 5.0
+FETCH_DEADLINE = 8.0
+MAX_MISSING_KIDS = 1000
 
 Fetcher = Callable[[str], dict]
 
@@ -30,22 +43,36 @@ class PlatformKeysUnavailable(LaunchError):
     code = "platform_keys_unavailable"
 
 
-def fetch_jwks(url: str) -> dict:
+def fetch_jwks(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
+               read_timeout: float = READ_TIMEOUT, deadline: float = FETCH_DEADLINE) -> dict:
     """GET a JWKS document, bounded in time and size, and check its shape."""
+    started = time.monotonic()
+    body = bytearray()
     try:
-        with requests.get(url, timeout=FETCH_TIMEOUT, stream=True,
+        with requests.get(url, timeout=(connect_timeout, read_timeout), stream=True,
                           headers={"Accept": "application/json"}) as resp:
             if resp.status_code != 200:
                 raise PlatformKeysUnavailable(
                     f"The platform key set at {url} answered HTTP {resp.status_code}.")
-            body = resp.raw.read(MAX_JWKS_BYTES + 1, decode_content=True)
-    except requests.RequestException as exc:
+            while len(body) <= MAX_JWKS_BYTES:
+                if time.monotonic() - started > deadline:
+                    raise PlatformKeysUnavailable(
+                        f"The platform key set at {url} did not arrive within {deadline:g} s.")
+                chunk = resp.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+    except requests.Timeout as exc:
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {url} did not answer within {read_timeout:g} s "
+            "(timeout).") from exc
+    except (requests.RequestException, OSError) as exc:
         raise PlatformKeysUnavailable(
             f"The platform key set at {url} could not be fetched ({type(exc).__name__}).") from exc
     if len(body) > MAX_JWKS_BYTES:
         raise PlatformKeysUnavailable(f"The platform key set at {url} is larger than 512 KiB.")
     try:
-        document = json.loads(body)
+        document = json.loads(bytes(body))
     except ValueError as exc:
         raise PlatformKeysUnavailable(f"The platform key set at {url} is not JSON.") from exc
     return check_jwks(document, url)
@@ -71,39 +98,103 @@ def find_key(jwks: dict, kid: str | None) -> dict | None:
 
 @dataclass
 class _Entry:
-    jwks: dict
-    fetched_at: float
+    """The last fetch of one URL: its key set (or why it failed) and when it was attempted."""
+
+    jwks: dict | None
+    attempted_at: float  # the cooldown counts from here
+    fetched_at: float = 0.0  # when `jwks` arrived; the TTL counts from here
+    error: PlatformKeysUnavailable | None = None
+    missing: set[str] = field(default_factory=set)  # kids refetched for and still absent
 
 
 class JwksCache:
     """Per-process cache of platform key sets, keyed by URL; safe to share between threads."""
 
     def __init__(self, fetch: Fetcher = fetch_jwks, ttl: float = 3600.0,
-                 cooldown: float = 10.0) -> None:
+                 cooldown: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
+        self._clock = clock
         self._ttl = ttl
         self._cooldown = cooldown
         self._entries: dict[str, _Entry] = {}
+        self._url_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def _refresh(self, url: str) -> _Entry:
-        entry = _Entry(self._fetch(url), time.monotonic())
+    def _entry(self, url: str) -> _Entry | None:
         with self._lock:
-            self._entries[url] = entry
+            return self._entries.get(url)
+
+    def _url_lock(self, url: str) -> threading.Lock:
+        with self._lock:
+            return self._url_locks.setdefault(url, threading.Lock())
+
+    def _usable(self, entry: _Entry | None, now: float) -> bool:
+        return entry is not None and entry.jwks is not None and (
+            now - entry.fetched_at <= self._ttl)
+
+    def _fetch_entry(self, url: str, previous: _Entry | None, kid: str | None) -> _Entry:
+        """Fetch `url` now and store the outcome; a failure is stored and raised."""
+        now = self._clock()
+        try:
+            jwks = self._fetch(url)
+        except PlatformKeysUnavailable as exc:
+            if previous is not None and previous.jwks is not None and self._usable(previous, now):
+                # A refetch for an unknown kid failed: keep the keys we have, wait the cooldown.
+                kept = _Entry(previous.jwks, now, previous.fetched_at,
+                              missing=set(previous.missing))
+                if kid is not None:
+                    kept.missing.add(kid)
+                self._store(url, kept)
+            else:
+                self._store(url, _Entry(None, now, error=exc))
+            raise
+        missing = set(previous.missing) if previous is not None and kid is not None else set()
+        entry = _Entry(jwks, now, now, missing={k for k in missing if find_key(jwks, k) is None})
+        self._store(url, entry)
         return entry
 
-    def key(self, url: str, kid: str | None) -> dict | None:
-        """The platform key for `kid`, refetching once when it is unknown."""
+    def _store(self, url: str, entry: _Entry) -> None:
+        if len(entry.missing) > MAX_MISSING_KIDS:
+            entry.missing.clear()
         with self._lock:
-            entry = self._entries.get(url)
-        fresh = entry is None or time.monotonic() - entry.fetched_at > self._ttl
-        if fresh:
-            entry = self._refresh(url)
-        assert entry is not None
-        found = find_key(entry.jwks, kid)
-        if found is None and not fresh and time.monotonic() - entry.fetched_at >= self._cooldown:
-            found = find_key(self._refresh(url).jwks, kid)
-        return found
+            self._entries[url] = entry
+
+    def _failure(self, url: str, entry: _Entry, now: float) -> PlatformKeysUnavailable:
+        assert entry.error is not None
+        wait = max(0.0, self._cooldown - (now - entry.attempted_at))
+        return PlatformKeysUnavailable(f"{entry.error.message} The tool tries again in "
+                                       f"{wait:.0f} s.")
+
+    def key(self, url: str, kid: str | None) -> dict | None:
+        """The platform key for `kid`, refetching (rate-limited) when it is unknown."""
+        now = self._clock()
+        entry = self._entry(url)
+        if self._usable(entry, now):
+            assert entry is not None and entry.jwks is not None
+            found = find_key(entry.jwks, kid)
+            if found is not None or kid is None or kid in entry.missing or (
+                now - entry.attempted_at < self._cooldown
+            ):
+                return found
+        elif entry is not None and entry.error is not None and (
+            now - entry.attempted_at < self._cooldown
+        ):
+            raise self._failure(url, entry, now)
+        with self._url_lock(url):  # one fetch per URL at a time; waiters reuse its result
+            now = self._clock()
+            current = self._entry(url)
+            if current is not entry:  # another request fetched while this one waited
+                if current is not None and current.jwks is None:
+                    raise self._failure(url, current, now)
+                assert current is not None and current.jwks is not None
+                return find_key(current.jwks, kid)
+            refetch = self._usable(entry, now)
+            fetched = self._fetch_entry(url, entry if refetch else None, kid if refetch else None)
+            assert fetched.jwks is not None
+            found = find_key(fetched.jwks, kid)
+            if found is None and refetch and kid is not None:
+                fetched.missing.add(kid)
+            return found
 
     def clear(self) -> None:
         with self._lock:

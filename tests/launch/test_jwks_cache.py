@@ -1,0 +1,224 @@
+"""The platform key cache never turns launches into a flood against the platform's JWKS URL,
+and a slow or unreachable key set gives a prompt 502 that names it."""
+
+from __future__ import annotations
+
+import functools
+import socket
+import threading
+import time
+
+import pytest
+
+from lti_tool.launch.jwks_cache import JwksCache, PlatformKeysUnavailable, fetch_jwks
+from tests.launch.helpers import (
+    fixture_claims,
+    login_and_launch,
+    platform_key,
+    register_platform,
+    session_rows,
+)
+
+URL = "https://lms.example.edu/jwks"
+KEY = platform_key("platform")
+
+
+class Platform:
+    """A fetcher standing in for the platform's JWKS URL: counts fetches, can fail or stall."""
+
+    def __init__(self, jwks: dict, delay: float = 0.0) -> None:
+        self.jwks = jwks
+        self.delay = delay
+        self.down = False
+        self.fetches = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, url: str) -> dict:
+        with self._lock:
+            self.fetches += 1
+        time.sleep(self.delay)
+        if self.down:
+            raise PlatformKeysUnavailable(f"The platform key set at {url} could not be fetched "
+                                          "(ConnectionError).")
+        return self.jwks
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def test_unknown_kids_refetch_at_most_once_per_cooldown_and_once_per_kid(clock):
+    lms = Platform(KEY.jwks)
+    cache = JwksCache(fetch=lms, cooldown=10, clock=clock)
+    assert cache.key(URL, KEY.kid)["kid"] == KEY.kid
+    for n in range(50):  # a flood of forged kids inside the cooldown: no fetch at all
+        assert cache.key(URL, f"forged-{n}") is None
+    assert lms.fetches == 1
+    clock.now += 11
+    assert cache.key(URL, "forged-a") is None  # the cooldown passed: one refetch
+    assert lms.fetches == 2
+    clock.now += 60
+    assert cache.key(URL, "forged-a") is None  # the same kid again: refetched for already
+    assert lms.fetches == 2
+    assert cache.key(URL, "forged-b") is None  # another kid: one refetch...
+    assert cache.key(URL, "forged-c") is None  # ...and then the cooldown again
+    assert lms.fetches == 3
+    assert cache.key(URL, KEY.kid) is not None  # known keys never cause a fetch
+    assert lms.fetches == 3
+
+
+def test_a_rotated_key_is_found_by_the_refetch_made_for_it(clock):
+    lms = Platform(KEY.jwks)
+    cache = JwksCache(fetch=lms, cooldown=10, clock=clock)
+    cache.key(URL, KEY.kid)
+    new = platform_key("rotated")
+    lms.jwks = {"keys": [KEY.public_jwk, new.public_jwk]}
+    clock.now += 11
+    assert cache.key(URL, new.kid)["kid"] == new.kid
+    assert lms.fetches == 2
+
+
+def test_concurrent_misses_share_one_fetch():
+    lms = Platform(KEY.jwks, delay=0.2)
+    cache = JwksCache(fetch=lms, cooldown=0)
+    cache.key(URL, KEY.kid)
+    barrier = threading.Barrier(20)
+    found: list[object] = []
+
+    def launch(n: int) -> None:
+        barrier.wait()
+        found.append(cache.key(URL, f"forged-{n}"))
+
+    threads = [threading.Thread(target=launch, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [None] * 20
+    assert lms.fetches == 2  # the first fetch and ONE refetch for twenty forged kids
+
+
+def test_a_failed_fetch_is_remembered_for_the_cooldown(clock):
+    lms = Platform(KEY.jwks)
+    lms.down = True
+    cache = JwksCache(fetch=lms, cooldown=10, clock=clock)
+    for _ in range(5):
+        with pytest.raises(PlatformKeysUnavailable) as err:
+            cache.key(URL, KEY.kid)
+    assert lms.fetches == 1
+    assert URL in err.value.message and "tries again in 10 s" in err.value.message
+    assert err.value.status == 502
+    lms.down = False
+    clock.now += 10
+    assert cache.key(URL, KEY.kid) is not None
+    assert lms.fetches == 2
+
+
+def test_a_failed_refetch_keeps_the_known_keys(clock):
+    lms = Platform(KEY.jwks)
+    cache = JwksCache(fetch=lms, cooldown=10, clock=clock)
+    cache.key(URL, KEY.kid)
+    lms.down = True
+    clock.now += 11
+    with pytest.raises(PlatformKeysUnavailable):
+        cache.key(URL, "forged")
+    assert cache.key(URL, KEY.kid) is not None  # launches signed with the known key go on
+    assert cache.key(URL, "forged-2") is None  # and the failure started a new cooldown
+    assert lms.fetches == 2
+
+
+def test_the_key_set_expires_after_its_ttl(clock):
+    lms = Platform(KEY.jwks)
+    cache = JwksCache(fetch=lms, ttl=3600, clock=clock)
+    cache.key(URL, KEY.kid)
+    clock.now += 3601
+    cache.key(URL, KEY.kid)
+    assert lms.fetches == 2
+
+
+class SlowServer:
+    """A loopback TCP server that accepts and then stalls (`drip=False`) or sends the headers
+    and then one byte of body every 50 ms (`drip=True`)."""
+
+    def __init__(self, *, drip: bool) -> None:
+        self.drip = drip
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/jwks"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        connections = []
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            connections.append(conn)
+            if self.drip:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+        for conn in connections:
+            conn.close()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n{")
+            while not self._stop.is_set():
+                conn.sendall(b" ")
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    def __enter__(self) -> SlowServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
+
+
+def test_a_platform_that_never_answers_times_out():
+    with SlowServer(drip=False) as server, pytest.raises(PlatformKeysUnavailable) as err:
+        fetch_jwks(server.url, read_timeout=0.3)
+    assert err.value.message == (f"The platform key set at {server.url} did not answer within "
+                                 "0.3 s (timeout).")
+
+
+def test_a_platform_that_drips_bytes_is_cut_at_the_deadline():
+    with SlowServer(drip=True) as server, pytest.raises(PlatformKeysUnavailable) as err:
+        fetch_jwks(server.url, read_timeout=0.3, deadline=0.4)
+    assert err.value.message == (f"The platform key set at {server.url} did not arrive within "
+                                 "0.4 s.")
+
+
+def test_launch_against_a_stalled_key_set_is_a_prompt_502(app, client, db):
+    fetch = functools.partial(fetch_jwks, read_timeout=0.3)
+    app.extensions["lti_jwks_cache"] = JwksCache(fetch=fetch)
+    with SlowServer(drip=False) as server:
+        platform = register_platform(db, issuer="https://slow.example", client_id="c-slow",
+                                     key_set_url=server.url)
+        claims = fixture_claims("moodle/id_token_student_resource_link.json", platform)
+        first = login_and_launch(client, platform, KEY, claims,
+                                 launch_headers={"Accept": "application/json"})
+        again = login_and_launch(client, platform, KEY, claims,
+                                 launch_headers={"Accept": "application/json"})
+    assert first.status_code == again.status_code == 502
+    assert "did not answer within 0.3 s" in first.json["message"]
+    assert "tries again in" in again.json["message"]  # remembered: no second wait
+    assert set(session_rows(db).values()) == {0}
