@@ -50,6 +50,7 @@ from lti_tool.domain.evidence import (
     first_broken,
 )
 from lti_tool.errors import BadRequest, Conflict, NotFound
+from lti_tool.lms.http import LmsUnavailable
 from lti_tool.settings import Settings
 from lti_tool.store.db import UTCDateTime, utcnow
 from lti_tool.store.models.catalogue import Offering
@@ -1000,22 +1001,27 @@ class PassbackClient(Protocol):
 
 def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
     """The real AGS client for a context, with the scopes its latest launch granted."""
-    from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient
+    from lti_tool.grades.sync import retry_policy
+    from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
     from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok, json_body
     from lti_tool.lms.service import BearerClient
     from lti_tool.lms.token import ServiceTokens
     from lti_tool.store.models.core import Platform
 
-    http = LmsHttp()
+    http = LmsHttp(retry_policy(settings))
     platform = db.get(Platform, context.platform_id)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
     client = AgsClient(bearer, context.ags_scopes or [])
 
     class _Adapter:
         def create_line_item(self, lineitems_url: str, item: dict) -> str:
-            if SCOPE_LINEITEM not in client.granted:
-                raise LmsBadReply("The LMS did not grant the tool the AGS line item scope "
-                                  "needed to create the micro-credential grade column.")
+            """The column with the item's resourceId and tag, made only if the LMS lacks it
+            (a run that created it but could not record it must not make a second one)."""
+            require_scope(client.granted, SCOPE_LINEITEM,
+                          action="create the micro-credential grade column")
+            for found in client.line_items(lineitems_url, resource_id=item.get("resourceId"),
+                                           tag=item.get("tag")):
+                return found.id
             response = bearer.send("POST", lineitems_url, [SCOPE_LINEITEM], accept=LINEITEM,
                                    needed=SCOPE_LINEITEM, json=item,
                                    headers={"Content-Type": LINEITEM})
@@ -1037,11 +1043,12 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
     """Send queued scores; each failure is recorded on its row and retried on the next run."""
     now = now or utcnow()
     client_for = client_for or ags_passback_client
-    counts = {"sent": 0, "failed": 0, "skipped": 0}
+    counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
     rows = db.scalars(select(GradePassback).where(
         GradePassback.status.in_(("pending", "failed")),
         GradePassback.tries < MAX_PASSBACK_TRIES).order_by(GradePassback.id).limit(limit)).all()
     clients: dict[int, PassbackClient] = {}
+    unavailable: set[int] = set()  # contexts whose LMS kept failing in this run
     for row in rows:
         decision = db.get(Decision, row.decision_id)
         offering = db.get(Offering, decision.offering_id)
@@ -1051,19 +1058,23 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
             row.status, row.last_error = "skipped", "The course has no AGS line items service."
             counts["skipped"] += 1
             continue
+        if context.id in unavailable:
+            counts["deferred"] += 1  # untouched (no try spent): the next run sends it
+            continue
         try:
-            with db.begin_nested():
-                client = clients.get(context.id) or client_for(db, settings, context)
-                clients[context.id] = client
-                line = _line_item(db, client, offering, context)
-                client.post_score(line, {
-                    "userId": person.sub, "scoreGiven": float(row.score_given),
-                    "scoreMaximum": float(row.score_maximum),
-                    "activityProgress": row.activity_progress,
-                    "gradingProgress": row.grading_progress,
-                    "timestamp": now.isoformat().replace("+00:00", "Z"),
-                })
+            client = clients.get(context.id) or client_for(db, settings, context)
+            clients[context.id] = client
+            line = _line_item(db, client, offering, context)
+            client.post_score(line, {
+                "userId": person.sub, "scoreGiven": float(row.score_given),
+                "scoreMaximum": float(row.score_maximum),
+                "activityProgress": row.activity_progress,
+                "gradingProgress": row.grading_progress,
+                "timestamp": now.isoformat().replace("+00:00", "Z"),
+            })
         except Exception as exc:  # noqa: BLE001  # any LMS failure is recorded, never raised
+            if isinstance(exc, LmsUnavailable):
+                unavailable.add(context.id)  # waited out already: do not hammer a busy LMS
             row.status, row.tries = "failed", row.tries + 1
             row.last_error = str(exc)[:2000] or type(exc).__name__
             counts["failed"] += 1
@@ -1076,17 +1087,23 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
 
 
 def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:
-    existing = db.scalar(select(OfferingLineItem).where(
-        OfferingLineItem.offering_id == offering.id))
+    """The offering's column in the LMS gradebook, created on first use and recorded at once,
+    so that a score that fails afterwards does not make the next run create another one."""
+    recorded = select(OfferingLineItem.lineitem_url).where(
+        OfferingLineItem.offering_id == offering.id)
+    existing = db.scalar(recorded)
     if existing is not None:
-        return existing.lineitem_url
+        return existing
     title = offering.mc_version.title
     url = client.create_line_item(context.ags_lineitems_url, {
         "label": f"Micro-credential: {title}", "scoreMaximum": 100,
         "tag": "micro-credential", "resourceId": f"offering-{offering.id}",
     })
-    db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
+    except IntegrityError:  # another worker recorded the column first: use theirs
+        return db.scalar(recorded) or url
     return url
 
 

@@ -471,8 +471,9 @@ def _previous_success(db: Session, context_id: int) -> datetime | None:
     ).order_by(SyncRun.started_at.desc()).limit(1))
 
 
-def _retry_policy(settings: Settings) -> RetryPolicy:
-    """Tests and benchmarks shorten backoff through `settings.extra` (sync_retry_*)."""
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """How hard to retry the LMS (sync and grade passback); tests and benchmarks shorten
+    backoff through `settings.extra` (sync_retry_*)."""
     extra = settings.extra or {}
     defaults = RetryPolicy()
     return RetryPolicy(
@@ -533,7 +534,7 @@ def sync_context(
     owner = acquire_lease(factory, context_id)
     if owner is None:
         raise SyncBusy("A sync of this course is already running; wait for it to finish.")
-    http = http or LmsHttp(_retry_policy(runtime.settings))
+    http = http or LmsHttp(retry_policy(runtime.settings))
     requests_before = http.request_count
     report = progress or (lambda done, total, phase: None)
 

@@ -71,16 +71,21 @@ class Course:
 
 def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learners: int = 3,
                 policy: str = "instructor", closes_in: timedelta | None = timedelta(days=30),
-                ) -> Course:
-    platform = Platform(issuer=issuer, client_id="tool", name="LMS",
-                        auth_login_url=issuer + "/auth", auth_token_url=issuer + "/token")
-    db.add(platform)
-    db.flush()
-    context = Context(platform_id=platform.id, context_id="course-1", title="Course 1",
-                      ags_lineitems_url=issuer + "/lineitems",
-                      ags_scopes=["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
-                                  "https://purl.imsglobal.org/spec/lti-ags/scope/score"])
-    db.add(context)
+                context: Context | None = None, subs: list[str] | None = None) -> Course:
+    """Seed the course; `context` (with its platform) and learner `subs` let a test point the
+    offering at a fake LMS course and its real user ids."""
+    if context is None:
+        platform = Platform(issuer=issuer, client_id="tool", name="LMS",
+                            auth_login_url=issuer + "/auth", auth_token_url=issuer + "/token")
+        db.add(platform)
+        db.flush()
+        context = Context(platform_id=platform.id, context_id="course-1", title="Course 1",
+                          ags_lineitems_url=issuer + "/lineitems",
+                          ags_scopes=["https://purl.imsglobal.org/spec/lti-ags/scope/lineitem",
+                                      "https://purl.imsglobal.org/spec/lti-ags/scope/score"])
+        db.add(context)
+    else:
+        platform = db.get(Platform, context.platform_id)
     mc = MicroCredential(platform_id=platform.id, code="DATA-101")
     db.add(mc)
     db.flush()
@@ -96,8 +101,8 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
                                domain="skill", required=True, levels=LEVELS,
                                threshold="proficient"))
     instructor = Person(platform_id=platform.id, sub="teacher", name="Teacher")
-    people = [Person(platform_id=platform.id, sub=f"s{n}", name=f"Student {n}")
-              for n in range(learners)]
+    people = [Person(platform_id=platform.id, sub=sub, name=f"Student {n}")
+              for n, sub in enumerate(subs or [f"s{n}" for n in range(learners)])]
     db.add_all([instructor, *people])
     db.flush()
     db.add(Membership(context_id=context.id, person_id=instructor.id, role="instructor"))

@@ -4,7 +4,13 @@ It answers with the shapes of the captured messages (see `data.py`), pages every
 `Link` headers (Moodle's malformed ones for AGS: typographic quotes and `&amp;`; well-formed
 for NRPS and for Canvas), verifies the tool's client assertion with jwcrypto against the tool's
 JWKS, and can be told to fail: `fake.fail(path_part, status=429, retry_after=1, times=2)`,
-`fake.fail(path_part, delay=2)` (slow), `fake.fail(path_part, drop=True)` (drop connection).
+`fake.fail(path_part, delay=2)` (slow), `fake.fail(path_part, drop=True)` (drop connection);
+`method="POST"` limits a fault to one method.
+
+Grade passback is served as the LMSs do it: a POST to the line item container creates a line
+item (201 with the stored item, `lineitem` scope and the line item media type required), and a
+score POST is checked for its media type, scope and fields before it is stored (Moodle answers
+200 with an empty body, Canvas 200 with JSON holding `resultUrl`); a bad one gets 4xx.
 
     fake = FakeLms(kind="moodle", course=moodle_course(), tool_jwks=lambda: {...})
     with fake.running():
@@ -38,6 +44,9 @@ ALL_SCOPES = frozenset({AGS + "lineitem", AGS + "lineitem.readonly", AGS + "resu
                         AGS + "score", NRPS_SCOPE})
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SCORE_TYPE = "application/vnd.ims.lis.v1.score+json; charset=utf-8"
+LINEITEM_TYPE = "application/vnd.ims.lis.v2.lineitem+json"
+ACTIVITY_PROGRESS = frozenset({"Initialized", "Started", "InProgress", "Submitted", "Completed"})
+GRADING_PROGRESS = frozenset({"FullyGraded", "Pending", "PendingManual", "Failed", "NotReady"})
 MOJIBAKE_OPEN = "“".encode().decode("latin-1")
 MOJIBAKE_CLOSE = "”".encode().decode("latin-1")
 
@@ -50,6 +59,7 @@ class Fault:
     retry_after: str | None = None
     delay: float = 0.0
     drop: bool = False
+    method: str | None = None  # None: any method
 
 
 @dataclass
@@ -71,6 +81,7 @@ class FakeLms:
     tokens: dict[str, frozenset[str]] = field(default_factory=dict)
     assertions: list[dict] = field(default_factory=list)
     posted_scores: list[dict] = field(default_factory=list)
+    created_line_items: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -169,6 +180,45 @@ def _good_link(base: str, size: int, following: int | None, param: str = "limit"
     return f'<{base}{sep}{param}={size}&{start}={following}>; rel="next"'
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _lineitem_problem(body: Any) -> str | None:
+    """Why a line item POST body is refused (AGS 2.0: label and a positive scoreMaximum)."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    if not isinstance(body.get("label"), str) or not body["label"].strip():
+        return "label is required"
+    if not _number(body.get("scoreMaximum")) or body["scoreMaximum"] <= 0:
+        return "scoreMaximum must be a number above 0"
+    return None
+
+
+def _score_problem(body: Any) -> str | None:
+    """Why a score POST body is refused (AGS 2.0 score service: required fields and values)."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    if not isinstance(body.get("userId"), str) or not body["userId"]:
+        return "userId is required (a string)"
+    if body.get("activityProgress") not in ACTIVITY_PROGRESS:
+        return f"activityProgress {body.get('activityProgress')!r} is not allowed"
+    if body.get("gradingProgress") not in GRADING_PROGRESS:
+        return f"gradingProgress {body.get('gradingProgress')!r} is not allowed"
+    stamp = body.get("timestamp")
+    try:
+        parsed = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return f"timestamp {stamp!r} is not ISO 8601"
+    if not isinstance(stamp, str) or parsed.tzinfo is None:
+        return "timestamp needs a time zone"
+    if "scoreGiven" in body:
+        given, maximum = body["scoreGiven"], body.get("scoreMaximum")
+        if not _number(given) or not _number(maximum) or maximum <= 0 or given < 0:
+            return "scoreGiven needs a number >= 0 and scoreMaximum a number above 0"
+    return None
+
+
 def _build_app(fake: FakeLms) -> Flask:
     app = Flask("fakelms")
     app.json.sort_keys = False  # keep the captured key order (and answer faster)
@@ -178,7 +228,8 @@ def _build_app(fake: FakeLms) -> Flask:
         with fake._lock:
             fake.log.append((request.method, request.full_path))
             fault = next((f for f in fake.faults if f.times > 0
-                          and f.path_part in request.full_path), None)
+                          and f.path_part in request.full_path
+                          and f.method in (None, request.method)), None)
             if fault is not None:
                 fault.times -= 1
         if fault is None:
@@ -287,7 +338,12 @@ def _build_app(fake: FakeLms) -> Flask:
     def scores(item_id: int, **_: Any) -> Response:
         bearer(AGS + "score")
         item = find_item(item_id)
-        body = request.get_json(force=True, silent=True) or {}
+        if request.mimetype != "application/vnd.ims.lis.v1.score+json":
+            return Response(f"expected {SCORE_TYPE.split(';')[0]}, got {request.mimetype}", 415)
+        body = request.get_json(force=True, silent=True)
+        problem = _score_problem(body)
+        if problem:
+            return Response(problem, 400)
         fake.posted_scores.append(body)
         fake.course.results.setdefault(item.id, {})[str(body.get("userId"))] = Result(
             body.get("scoreGiven"), body.get("scoreMaximum", item.score_maximum),
@@ -296,10 +352,34 @@ def _build_app(fake: FakeLms) -> Flask:
             return Response("", 200, content_type=SCORE_TYPE)
         return jsonify(resultUrl=fake.lineitem_url(item.id) + f"/results/{body.get('userId')}")
 
+    def create_lineitem(**_: Any) -> Response:
+        """POST to the container: Moodle's `lineitem_create` exchange (201, the item with id)."""
+        bearer(AGS + "lineitem")
+        if request.mimetype != LINEITEM_TYPE:
+            return Response(f"expected {LINEITEM_TYPE}, got {request.mimetype}", 415)
+        body = request.get_json(force=True, silent=True)
+        problem = _lineitem_problem(body)
+        if problem:
+            return Response(problem, 400)
+        with fake._lock:
+            item = LineItem(id=max([i.id for i in fake.course.line_items], default=0) + 1,
+                            label=body["label"], score_maximum=body["scoreMaximum"],
+                            resource_id=str(body.get("resourceId", "")),
+                            tag=str(body.get("tag", "")),
+                            resource_link_id=body.get("resourceLinkId"))
+            fake.course.line_items.append(item)
+        created = dict(body, id=fake.lineitem_url(item.id))
+        fake.created_line_items.append(created)
+        reply = jsonify(created)
+        reply.status_code = 201
+        reply.headers["Content-Type"] = LINEITEM_TYPE + "; charset=utf-8"
+        return reply
+
     for prefix, item_part in (("/mod/lti/services.php/<course>/lineitems", "/lineitem"),
                               ("/api/lti/courses/<course>/line_items", "")):
         item_path = prefix + "/<int:item_id>" + item_part
         app.add_url_rule(prefix, f"li{prefix}", lineitems)
+        app.add_url_rule(prefix, f"lic{prefix}", create_lineitem, methods=["POST"])
         app.add_url_rule(item_path + "/results", f"res{prefix}", results)
         app.add_url_rule(item_path + "/scores", f"sc{prefix}", scores, methods=["POST"])
 
