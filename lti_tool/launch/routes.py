@@ -17,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.exceptions import MethodNotAllowed
 
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import deep_linking, flow, oidc, validation
@@ -76,6 +77,9 @@ def login() -> Response | str:
     """OIDC login initiation: remember state and nonce, send the browser to the platform."""
     db = get_db()
     params = request.form if request.method == "POST" else request.args
+    for name in (*oidc.LOGIN_PARAMS, "lti_storage_target"):
+        if len(params.getlist(name)) > 1:
+            raise oidc.LoginError(f"The login request has more than one {name} parameter.")
     start = oidc.begin_login(db, _settings(), params)
     db.commit()
     if start.storage_target:
@@ -106,6 +110,9 @@ def _launch_form() -> tuple[str, str | None]:
     if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         raise LaunchError("The launch must be a form POST (application/x-www-form-urlencoded) "
                           "carrying id_token and state.")
+    for name in ("id_token", "state"):
+        if len(request.form.getlist(name)) > 1:
+            raise LaunchError(f"The launch form has more than one {name} field.")
     id_token = request.form.get("id_token")
     if not id_token:
         error = request.form.get("error")
@@ -168,6 +175,14 @@ def _with_session(response: Response, token: str, state: str) -> Response:
     response.delete_cookie(STATE_COOKIE_PREFIX + state, path="/lti/")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/launch")
+def launch_get() -> Response:
+    """A browser that lands here by GET (a bookmark, a reload, a misconfigured link)."""
+    raise MethodNotAllowed(valid_methods=["POST"], description=(
+        "The launch URL only takes the LMS's form POST (id_token and state). Open the tool "
+        "from your course in the LMS."))
 
 
 @bp.post("/launch")

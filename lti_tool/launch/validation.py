@@ -302,6 +302,10 @@ def check_message(claims: dict) -> None:
     if message_type not in c.MESSAGE_TYPES:
         raise LaunchError(f"Unsupported message type {message_type!r}: this tool accepts "
                           f"{' and '.join(c.MESSAGE_TYPES)}.")
+    if claims.get("sub") is None:
+        raise LaunchError("This is an anonymous launch: the id_token has no sub claim. The "
+                          "micro-credentials tool records evidence and issues credentials to a "
+                          "known person, so the LMS must send the user's identity.")
     _string(claims.get("sub"), "sub")
     _string(claims.get("nonce"), "nonce")
     _string(claims.get(c.DEPLOYMENT_ID), c.DEPLOYMENT_ID)

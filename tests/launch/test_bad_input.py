@@ -89,7 +89,7 @@ CASES: dict[str, tuple] = {
                               "nonce is not the one this tool sent"),
     "target_link_uri differs": ({LTI + "target_link_uri": "https://elsewhere.example/x"}, None,
                                 None, False, 400, "target_link_uri"),
-    "missing sub": (_drop("sub"), None, None, False, 400, "claim sub is missing"),
+    "missing sub (anonymous launch)": (_drop("sub"), None, None, False, 400, "anonymous launch"),
     "missing deployment_id": (_drop(LTI + "deployment_id"), None, None, False, 400,
                               "deployment_id is missing"),
     "missing context": (_drop(LTI + "context"), None, None, False, 400, "has no "),

@@ -1,0 +1,132 @@
+"""Hostile and odd launches beyond the bad-input table: missing times, anonymous launches,
+duplicated form fields, GET on the launch URL, very long claims and claims of the wrong type."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from lti_tool.store.models.core import Context, Person, ResourceLink, WebSession
+from tests.launch.helpers import (
+    LTI,
+    fixture_claims,
+    launch,
+    login,
+    login_and_launch,
+    row_counts,
+    session_rows,
+    sign,
+)
+
+JSON = {"Accept": "application/json"}
+MOODLE_TEACHER = "moodle/id_token_instructor_resource_link.json"
+
+
+def _signed(client, platform, key, edit):  # noqa: ANN001, ANN202
+    started = login(client, platform)
+    claims = fixture_claims(MOODLE_TEACHER, platform)
+    claims["nonce"] = started.nonce
+    edit(claims)
+    return sign(claims, key), started.state
+
+
+@pytest.mark.parametrize(("edit", "fragment"), [
+    (lambda c: c.pop("exp"), "claim exp is missing or not a NumericDate"),
+    (lambda c: c.pop("iat"), "claim iat is missing or not a NumericDate"),
+    (lambda c: c.update(exp=True), "claim exp is missing or not a NumericDate"),
+    (lambda c: c.update(exp=1e300), "claim exp is missing or not a NumericDate"),
+    (lambda c: c.update(nbf="soon"), "claim nbf is missing or not a NumericDate"),
+    (lambda c: c.pop("sub"), "anonymous launch"),
+    (lambda c: c.update(sub=None), "anonymous launch"),
+    (lambda c: c.update(sub=42), "claim sub is missing or not a non-empty string"),
+    (lambda c: c.update(sub="   "), "claim sub is missing or not a non-empty string"),
+    (lambda c: c[LTI + "context"].update(id="c" * 256), "context.id is longer than 255"),
+    (lambda c: c[LTI + "resource_link"].update(id=7), "resource_link.id is missing"),
+    (lambda c: c.update({LTI + "deployment_id": 1}), "deployment_id is missing"),
+    (lambda c: c.update(nonce=["n"]), "claim nonce is missing"),
+    (lambda c: c.update({LTI + "context": ["2"]}), "context must be a JSON object"),
+    (lambda c: c.update({LTI + "roles": [
+        "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor", 7]}),
+     "must be a list of strings"),
+    (lambda c: c["https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"].update(
+        lineitems="https://lms.example/" + "x" * 1000), "lineitems is longer than 1000"),
+    (lambda c: c.update(aud=[]), "aud must be a client_id string or a list"),
+    (lambda c: c.update(azp=["wIHNTU76CCVPeFh"]), "azp must be a string"),
+])
+def test_claims_missing_or_of_the_wrong_type_are_refused(client, db, moodle, key, edit,
+                                                         fragment):
+    token, state = _signed(client, moodle, key, edit)
+    response = launch(client, token, state, **JSON)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert fragment in response.json["message"]
+    assert set(session_rows(db).values()) == {0}
+
+
+@pytest.mark.parametrize("field", ["id_token", "state"])
+def test_duplicated_launch_form_fields_are_refused(client, db, moodle, key, field):
+    token, state = _signed(client, moodle, key, lambda c: None)
+    values = {"id_token": token, "state": state}
+    body = [(name, value) for name, value in values.items()] + [(field, values[field])]
+    form = "&".join(f"{name}={value}" for name, value in body)
+    response = client.post("/lti/launch", data=form, headers=JSON,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert f"more than one {field}" in response.json["message"]
+    assert set(session_rows(db).values()) == {0}
+
+
+def test_duplicated_login_parameters_are_refused(client, db, moodle):
+    form = ("iss=http%3A%2F%2F127.0.0.1%3A8100&iss=https%3A%2F%2Fevil.example&login_hint=5&"
+            "target_link_uri=http%3A%2F%2F127.0.0.1%3A8000%2Flti%2Flaunch")
+    response = client.post("/lti/login", data=form, headers=JSON,
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "more than one iss" in response.json["message"]
+    assert row_counts(db)["LoginState"] == 0
+
+
+def test_get_on_the_launch_url_explains_itself(client):
+    response = client.get("/lti/launch", headers=JSON)
+    assert response.status_code == 405
+    assert "form POST" in response.json["message"] and "from your course" in response.json[
+        "message"]
+    page = client.get("/lti/launch")
+    assert page.status_code == 405 and "from your course" in page.get_data(as_text=True)
+
+
+def test_very_long_display_claims_are_cut_to_their_columns(client, db, moodle, key):
+    claims = fixture_claims(MOODLE_TEACHER, moodle)
+    claims.update(name="N" * 2000, given_name="G" * 2000, family_name="F" * 2000,
+                  email="e" * 2000 + "@example.edu", locale="tr-" + "x" * 100)
+    claims[LTI + "context"].update(title="T" * 2000, label="L" * 2000)
+    claims[LTI + "resource_link"].update(title="R" * 2000)
+    claims[LTI + "custom"] = {"long": "v" * 10000}
+    claims[LTI + "roles"] = claims[LTI + "roles"] * 200  # one role repeated 200 times
+    response = login_and_launch(client, moodle, key, claims, launch_headers=JSON)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    person = db.scalar(select(Person))
+    assert (len(person.name), len(person.given_name), len(person.family_name),
+            len(person.email)) == (500, 255, 255, 500)
+    context = db.scalar(select(Context))
+    assert (len(context.title), len(context.label)) == (500, 255)
+    link = db.scalar(select(ResourceLink))
+    assert len(link.title) == 500 and len(link.custom["long"]) == 10000
+    assert db.scalar(select(WebSession.role)) == "instructor"
+
+
+def test_display_claims_of_the_wrong_type_are_ignored_not_fatal(client, db, moodle, key):
+    claims = fixture_claims(MOODLE_TEACHER, moodle)
+    claims.update(name=42, given_name=["x"], email={"a": 1}, locale=7)
+    claims[LTI + "context"].update(title={"x": 1}, label=3)
+    claims[LTI + "resource_link"].update(title=None)
+    claims[LTI + "custom"] = {"offering_id": {"nested": True}, "n": 1.5, "b": False}
+    claims[LTI + "launch_presentation"] = {"document_target": ["iframe"], "locale": 5,
+                                           "return_url": 9}
+    claims[LTI + "lis"] = {"person_sourcedid": 12}
+    response = login_and_launch(client, moodle, key, claims, launch_headers=JSON)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    person = db.scalar(select(Person))
+    assert person.email is None and person.lis_person_sourcedid is None
+    assert db.scalar(select(ResourceLink.custom))["offering_id"] == {"nested": True}
+    landing = client.get(response.headers["Location"])
+    assert landing.status_code == 200  # the instructor page copes with the odd custom value
