@@ -105,10 +105,29 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not JSON")
 
 
+class _RepeatedMember(ValueError):
+    pass
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object whose member names are unique: a repeated `sub` or `aud` could be read
+    differently by another parser (RFC 7519 section 4), so such a token is refused."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(name for name, _ in pairs if name in seen or seen.add(name))
+        raise _RepeatedMember(repeated)
+    return value
+
+
 def _b64json(part: str, what: str) -> dict:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant,
+                           object_pairs_hook=_unique_members)
+    except _RepeatedMember as exc:
+        raise LaunchError(f"Malformed id_token: its {what} repeats the member "
+                          f"{str(exc)[:100]!r}.") from exc
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise LaunchError(f"Malformed id_token: its {what} is not base64url-encoded JSON.") from exc
     if not isinstance(value, dict):
@@ -150,6 +169,9 @@ def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
                           f"{', '.join(ALLOWED_ALGS)} signatures are (never none or HMAC).")
     if not parts[2]:
         raise LaunchError("Malformed id_token: it has no signature.")
+    if "crit" in header:
+        raise LaunchError("id_token header names critical extensions (crit) this tool does not "
+                          "understand.")
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid or len(kid) > 200):
         raise LaunchError("id_token header kid must be a non-empty string.")

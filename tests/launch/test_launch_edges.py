@@ -3,16 +3,22 @@ duplicated form fields, GET on the launch URL, very long claims and claims of th
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
+from jwcrypto import jws
 from sqlalchemy import select
 
 from lti_tool.store.models.core import Context, Person, ResourceLink, WebSession
 from tests.launch.helpers import (
     LTI,
+    b64,
     fixture_claims,
     launch,
     login,
     login_and_launch,
+    platform_key,
     row_counts,
     session_rows,
     sign,
@@ -130,3 +136,46 @@ def test_display_claims_of_the_wrong_type_are_ignored_not_fatal(client, db, mood
     assert db.scalar(select(ResourceLink.custom))["offering_id"] == {"nested": True}
     landing = client.get(response.headers["Location"])
     assert landing.status_code == 200  # the instructor page copes with the odd custom value
+
+
+def _with_repeated_member(claims: dict, key) -> str:  # noqa: ANN001
+    """A really signed token whose payload names `sub` twice (another parser may pick either)."""
+    body = json.dumps(claims)[:-1] + ', "sub": "someone-else"}'
+    token = jws.JWS(body.encode())
+    token.add_signature(key.key, alg="RS256",
+                        protected=json.dumps({"alg": "RS256", "kid": key.kid}))
+    return token.serialize(compact=True)
+
+
+def _with_own_key_in_header(claims: dict, key) -> str:  # noqa: ANN001
+    """Signed by an attacker who puts their own public key in the header (jwk / jku)."""
+    attacker = platform_key("attacker")
+    return sign(claims, attacker, header={"kid": key.kid, "jwk": attacker.public_jwk,
+                                          "jku": "https://evil.example/jwks"})
+
+
+@pytest.mark.parametrize(("make_token", "fragment"), [
+    (_with_repeated_member, "payload repeats the member 'sub'"),
+    (_with_own_key_in_header, "signature does not verify"),
+    (lambda c, k: ".".join([b64(json.dumps({"alg": "RS256", "kid": k.kid, "crit": ["exp"],
+                                            "exp": 1}).encode()),
+                            *sign(c, k).split(".")[1:]]), "critical extensions"),
+])
+def test_token_tricks_are_refused(client, db, moodle, key, make_token, fragment):
+    started = login(client, moodle)
+    claims = fixture_claims(MOODLE_TEACHER, moodle)
+    claims["nonce"] = started.nonce
+    response = launch(client, make_token(claims, key), started.state, **JSON)
+    assert response.status_code == 400, response.get_data(as_text=True)
+    assert fragment in response.json["message"]
+    assert set(session_rows(db).values()) == {0}
+
+
+@pytest.mark.parametrize("skew", [-50, 50])
+def test_clock_skew_within_the_leeway_is_accepted(client, db, moodle, key, skew):
+    """The LMS clock may be up to jwt_leeway_seconds (60) ahead of or behind the tool's."""
+    now = int(time.time()) + skew
+    claims = fixture_claims(MOODLE_TEACHER, moodle, now=now)
+    claims.update(iat=now, nbf=now, exp=now + 5)
+    response = login_and_launch(client, moodle, key, claims, launch_headers=JSON)
+    assert response.status_code == 303, response.get_data(as_text=True)
