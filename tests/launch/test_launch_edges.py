@@ -11,14 +11,17 @@ from jwcrypto import jws
 from sqlalchemy import select
 
 from lti_tool.store.models.core import Context, Person, ResourceLink, WebSession
+from tests.conftest import load_fixture
 from tests.launch.helpers import (
     LTI,
+    _AuthUrlFinder,
     b64,
     fixture_claims,
     launch,
     login,
     login_and_launch,
     platform_key,
+    query_of,
     row_counts,
     session_rows,
     sign,
@@ -179,3 +182,39 @@ def test_clock_skew_within_the_leeway_is_accepted(client, db, moodle, key, skew)
     claims.update(iat=now, nbf=now, exp=now + 5)
     response = login_and_launch(client, moodle, key, claims, launch_headers=JSON)
     assert response.status_code == 303, response.get_data(as_text=True)
+
+
+
+def _auth_request(response, platform) -> dict[str, str]:  # noqa: ANN001
+    """The tool's authentication request to the platform: a redirect, or the platform-storage
+    page's link on to the LMS."""
+    if response.status_code == 302:
+        return query_of(response.headers["Location"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    finder = _AuthUrlFinder()
+    finder.feed(response.get_data(as_text=True))
+    return query_of(next(u for u in finder.links if u.startswith(platform.auth_login_url)))
+
+
+@pytest.mark.parametrize(("platform_name", "login_file", "claims_file", "home"), [
+    ("moodle", "moodle/oidc_login_initiation.json",
+     "moodle/id_token_instructor_resource_link.json", "/instructor/"),
+    ("canvas", "canvas/oidc_login_initiation.json",
+     "canvas/id_token_student_resource_link.json", "/learner/"),
+])
+def test_captured_login_posted_as_is_then_launched(request, client, db, key, platform_name,
+                                                   login_file, claims_file, home):
+    """The login initiation exactly as the platform POSTs it (Moodle's JSON message hint,
+    Canvas's opaque hint, storage target and region), then the launch answering it."""
+    platform = request.getfixturevalue(platform_name)
+    params = load_fixture(*login_file.split("/"))["params"]
+    auth = _auth_request(client.post("/lti/login", data=params), platform)
+    assert auth["lti_message_hint"] == params["lti_message_hint"]
+    assert auth["client_id"] == platform.client_id
+    claims = fixture_claims(claims_file, platform)
+    claims[LTI + "target_link_uri"] = params["target_link_uri"]
+    claims["nonce"] = auth["nonce"]
+    response = launch(client, sign(claims, key), auth["state"], **JSON)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert response.headers["Location"].startswith(home)
+    assert db.scalar(select(WebSession.platform_id)) == platform.id
