@@ -16,6 +16,8 @@ from lti_tool.badges.jsonld import DID_V1, MULTIKEY_V1, OB_V3, VC_V2, extension_
 
 EQF_URL = "https://europass.europa.eu/en/description-eight-eqf-levels"
 TQF_URL = "https://www.myk.gov.tr/index.php/tr/turkiye-yeterlilikler-cercevesi"
+# The EU's ISCED-F 2013 vocabulary (the one Europass credentials use for a field of study).
+ISCED_F_URL = "http://data.europa.eu/snb/isced-f/"
 DOMAIN_LABELS = {"knowledge": "Knowledge", "skill": "Skill", "competence": "Competence"}
 
 
@@ -56,6 +58,7 @@ class AchievementFacts:
     outcomes: tuple[OutcomeFacts, ...]
     ects: Decimal | None = None
     field_of_study: str = ""
+    isced_f_code: str = ""  # ISCED-F 2013 code of the field of study, if the plan gives one
     assessment_methods: tuple[str, ...] = ()
     participation_form: str = ""
     quality_assurance: str = ""
@@ -219,6 +222,11 @@ def achievement(facts: AchievementFacts, base_url: str, default_image: str) -> d
         body["creditsAvailable"] = json_number(facts.ects)
     if facts.field_of_study:
         body["fieldOfStudy"] = facts.field_of_study
+    if facts.isced_f_code:
+        body["alignment"].append({
+            "type": ["Alignment"], "targetName": facts.field_of_study or facts.isced_f_code,
+            "targetFramework": "ISCED-F 2013", "targetCode": facts.isced_f_code,
+            "targetUrl": ISCED_F_URL + facts.isced_f_code, "targetType": "ext:ISCED-F"})
     if facts.stackability:
         body["stackability"] = facts.stackability
     return body

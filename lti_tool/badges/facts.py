@@ -31,8 +31,9 @@ def _http_image(value: str) -> str:
 def achievement_facts(db: Session, version: MicroCredentialVersion) -> AchievementFacts:
     """What the credential says about a micro-credential version.
 
-    The Design Plan has no separate field-of-study or form-of-participation fields: the
-    participation form is read from the teaching methods, which is where the Plan states it.
+    The badge's standard metadata (Art. 4/1-c, Art. 11/2) comes from the Design Plan: the field
+    of study (with its ISCED-F code) becomes `fieldOfStudy`; the form of participation
+    (Art. 6/2-e: online | in_person | blended) the EU extension term `participationForm`.
     """
     pathway_titles = tuple(
         db.scalar(select(MicroCredentialVersion.title)
@@ -47,7 +48,8 @@ def achievement_facts(db: Session, version: MicroCredentialVersion) -> Achieveme
         eqf_level=version.eqf_level, tqf_level=version.tqf_level,
         workload_hours=Decimal(version.workload_hours), ects=version.ects,
         assessment_methods=tuple(str(m) for m in version.assessment_methods or []),
-        participation_form="; ".join(str(m) for m in version.teaching_methods or []),
+        field_of_study=version.field_of_study or "", isced_f_code=version.isced_f_code or "",
+        participation_form=version.participation_form or "",
         quality_assurance=version.quality_assurance, stackability=version.stackability,
         image_url=_http_image(version.image or ""),
         outcomes=tuple(_outcome(outcome) for outcome in version.outcomes),

@@ -28,11 +28,17 @@ SCHEMA_URL_PATH = "/schemas/microcredential.json"
 FORMATS = ("yaml", "json")
 MAX_FILE_BYTES = 1024 * 1024
 TEXT_FIELDS = ("title", "description", "purpose", "target_group", "content_plan",
-               "stackability", "recognition", "quality_assurance", "image")
+               "stackability", "recognition", "quality_assurance", "image", "field_of_study",
+               "isced_f_code", "participation_form")
 LIST_FIELDS = ("teaching_methods", "assessment_methods", "requires")
 _TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number",
                "boolean": "true or false", "array": "a list", "object": "a mapping of fields",
                "null": "empty"}
+_PATTERN_WORDS = {
+    "code": "2-40 letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "isced_f_code": "an ISCED-F 2013 code: 2, 3 or 4 digits starting 00-10 or 99 (e.g. 0613), "
+                    "or empty",
+}
 _REQUIRED = re.compile(r"^'(?P<name>.+)' is a required property$")
 
 
@@ -103,6 +109,8 @@ def _describe(error: ValidationError) -> list[FieldProblem]:
         known = set(error.schema.get("properties", {}))
         return [FieldProblem(_join(path, str(key)), "unknown field")
                 for key in error.instance if key not in known]
+    if validator == "type" and path == "isced_f_code":  # YAML reads 0613 as a number
+        return [FieldProblem(path, 'must be text: quote the code in YAML, e.g. "0613"')]
     messages = {
         "type": lambda: "must be " + " or ".join(
             _TYPE_WORDS.get(t, t) for t in ([value] if isinstance(value, str) else value)),
@@ -113,8 +121,7 @@ def _describe(error: ValidationError) -> list[FieldProblem]:
         "minLength": lambda: "must not be empty" if value == 1 else f"at least {value} characters",
         "maxLength": lambda: f"at most {value} characters",
         "minItems": lambda: f"needs at least {value} item{'s' if value != 1 else ''}",
-        "pattern": lambda: "has an invalid format" if path != "code" else
-        "2-40 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        "pattern": lambda: _PATTERN_WORDS.get(path, "has an invalid format"),
         "oneOf": lambda: "must be a number of at least 0 with at most two decimals (e.g. 62.5)",
     }
     describe = messages.get(str(validator))
@@ -243,6 +250,8 @@ def plan_to_dict(plan: DesignPlan) -> dict:
         "code": plan.code, "title": plan.title, "description": plan.description,
         "language": plan.language, "kind": plan.kind, "image": plan.image,
         "purpose": plan.purpose, "target_group": plan.target_group,
+        "field_of_study": plan.field_of_study, "isced_f_code": plan.isced_f_code,
+        "participation_form": plan.participation_form,
         "tqf_level": plan.tqf_level, "eqf_level": plan.eqf_level,
         "workload_hours": _number(plan.workload_hours),
         "ects": None if plan.ects is None else _number(plan.ects),

@@ -35,6 +35,12 @@ ACTIONS = "submit,reject,approve,revalidate,retire"
 EXTRA_OUTCOME_SLOTS = 1
 MIN_LEVEL_SLOTS = 4
 DUE_WITHIN_DAYS = 90
+# Art. 6/2-e: face-to-face, online or hybrid (stored as the codes of rules.PARTICIPATION_FORMS).
+PARTICIPATION_LABELS = {
+    "online": _l("online"),
+    "in_person": _l("in person (face-to-face)"),
+    "blended": _l("blended (online and in person)"),
+}
 POLICY_LABELS = {
     "instructor": _l("the instructor grants it"),
     "learner_request": _l("the learner may request it"),
@@ -118,6 +124,7 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
         "catalogue/office_edit.html", doc=doc, outcomes=outcomes, mc=mc,
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
         domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
+        participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
         min_level_slots=MIN_LEVEL_SLOTS), status
 
 
@@ -205,7 +212,8 @@ def office_detail(mc_id: int) -> str:
     return render_template(
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
-        history=history, people=people, now=utcnow())
+        history=history, people=people, participation_labels=PARTICIPATION_LABELS,
+        now=utcnow())
 
 
 def _parse_due(raw: str) -> datetime | None:

@@ -109,6 +109,8 @@ def plan_of(version: MicroCredentialVersion) -> DesignPlan:
         assessment_methods=tuple(version.assessment_methods),
         content_plan=version.content_plan, stackability=version.stackability,
         recognition=version.recognition, quality_assurance=version.quality_assurance,
+        field_of_study=version.field_of_study, isced_f_code=version.isced_f_code,
+        participation_form=version.participation_form,
         requires=tuple(component.required.code for component in version.components),
         outcomes=tuple(outcome_of(row) for row in version.outcomes),
     )
@@ -293,7 +295,8 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
     """Copy a checked plan onto a version (replacing its outcomes and components)."""
     for name in ("title", "description", "kind", "language", "image", "purpose",
                  "target_group", "tqf_level", "eqf_level", "workload_hours", "ects",
-                 "content_plan", "stackability", "recognition", "quality_assurance"):
+                 "content_plan", "stackability", "recognition", "quality_assurance",
+                 "field_of_study", "isced_f_code", "participation_form"):
         setattr(version, name, getattr(plan, name))
     version.teaching_methods = list(plan.teaching_methods)
     version.assessment_methods = list(plan.assessment_methods)

@@ -18,6 +18,12 @@ from lti_tool.domain.rubric import Rubric
 KINDS = ("course", "embedded")
 OUTCOME_DOMAINS = ("knowledge", "skill", "competence")  # Art. 6/2-c
 LANGUAGES = ("en", "tr", "de", "fr", "es", "it", "ar", "ru")
+# Art. 6/2-e: face-to-face, online or hybrid; the EU's "form of participation" (Art. 3 basis,
+# Council Recommendation 2022/C 243/02) that every badge states (Art. 4/1-c, Art. 11/2).
+PARTICIPATION_FORMS = ("online", "in_person", "blended")
+# ISCED-F 2013 field of education: broad (2 digits, 00-10 or 99), narrow (3), detailed (4).
+ISCED_F_PATTERN = re.compile(r"^(0[0-9]|10|99)([0-9]{1,2})?$")
+MAX_FIELD_OF_STUDY = 255
 # Art. 4/1-f: a micro-credential course is at most 30 hours.
 COURSE_MAX_HOURS = Decimal(30)
 # One ECTS credit stands for 25-30 hours of notional workload (ECTS Users' Guide).
@@ -78,6 +84,11 @@ class DesignPlan:
 
     `requires` names other micro-credentials (by code) that together make this one a
     competency development pathway (Art. 4/1-i, Art. 6/2-f,g).
+
+    `field_of_study` (with an optional ISCED-F 2013 code) and `participation_form` are part of
+    the standard badge metadata (Art. 4/1-c, Art. 11/2): the credential's `fieldOfStudy` and
+    the EU "form of participation" (Art. 6/2-e). They default to empty only so that the
+    dataclass can be built field by field; `problems()` requires both.
     """
 
     code: str
@@ -100,6 +111,9 @@ class DesignPlan:
     recognition: str = ""
     image: str = ""
     requires: tuple[str, ...] = field(default_factory=tuple)
+    field_of_study: str = ""
+    isced_f_code: str = ""
+    participation_form: str = ""
 
     def problems(self) -> list[FieldProblem]:
         """Every rule this plan breaks, each with the path of the field at fault."""
@@ -108,9 +122,10 @@ class DesignPlan:
             found.append(FieldProblem(
                 "code", "2-40 letters, digits, '.', '_' or '-', starting with a letter or digit"))
         for name in ("title", "description", "purpose", "target_group", "content_plan",
-                     "quality_assurance"):
+                     "quality_assurance", "field_of_study"):
             if not getattr(self, name).strip():
                 found.append(FieldProblem(name, "must not be empty"))
+        found.extend(self._badge_metadata_problems())
         if self.kind not in KINDS:
             found.append(FieldProblem("kind", f"must be one of {', '.join(KINDS)}"))
         if self.language not in LANGUAGES:
@@ -152,6 +167,21 @@ class DesignPlan:
         if found:
             raise ValidationFailed(found)
         return self
+
+    def _badge_metadata_problems(self) -> list[FieldProblem]:
+        """Field of study and form of participation, which every badge states (Art. 11/2)."""
+        found: list[FieldProblem] = []
+        if len(self.field_of_study) > MAX_FIELD_OF_STUDY:
+            found.append(FieldProblem("field_of_study",
+                                      f"at most {MAX_FIELD_OF_STUDY} characters"))
+        if self.isced_f_code and not ISCED_F_PATTERN.fullmatch(self.isced_f_code):
+            found.append(FieldProblem(
+                "isced_f_code", "an ISCED-F 2013 code: 2, 3 or 4 digits starting 00-10 or 99 "
+                                "(e.g. 0613), or empty"))
+        if self.participation_form not in PARTICIPATION_FORMS:
+            found.append(FieldProblem(
+                "participation_form", f"must be one of {', '.join(PARTICIPATION_FORMS)}"))
+        return found
 
     def _workload_problems(self) -> list[FieldProblem]:
         found: list[FieldProblem] = []

@@ -64,6 +64,7 @@ class World:
             kind="course", language="en", tqf_level=5, eqf_level=5,
             workload_hours=Decimal("25"), ects=Decimal(ects) if ects else None,
             teaching_methods=["Online, self-paced"], assessment_methods=["Project", "Quiz"],
+            field_of_study="Data science", isced_f_code="0542", participation_form="online",
             quality_assurance="Annual review by the Micro-credentials Office",
             stackability="Counts towards the Data pathway")
         for index in range(outcomes):

@@ -30,7 +30,7 @@ def test_issued_credential_carries_the_micro_credential_and_validates(world) -> 
     assert achievement["id"] == world.settings.url(f"/achievements/{version.id}")
     assert achievement["creditsAvailable"] == 2
     assert {a["targetFramework"] for a in achievement["alignment"]} == {
-        "European Qualifications Framework", "Turkish Qualifications Framework"}
+        "European Qualifications Framework", "Turkish Qualifications Framework", "ISCED-F 2013"}
     assert "LO1" in achievement["criteria"]["narrative"]
     assert "Proficient (70% or more)" in achievement["criteria"]["narrative"]
     assert [r["achievedLevel"].rsplit("-", 1)[1] for r in subject["result"]] == [
@@ -50,6 +50,43 @@ def test_extension_terms_survive_json_ld_expansion(world) -> None:
     for term in jsonld.EXTENSION_TERMS:
         assert vocab + term in expanded, term
     assert "issuer-dependent" not in expanded
+
+
+def _values(node, key: str) -> list:  # noqa: ANN001
+    """Every `@value` (or `@id`) under `key` anywhere in an expanded JSON-LD document."""
+    found: list = []
+    if isinstance(node, list):
+        for item in node:
+            found += _values(item, key)
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            if name == key:
+                found += [v.get("@value", v.get("@id")) for v in value]
+            found += _values(value, key)
+    return found
+
+
+def test_field_of_study_and_participation_form_come_from_the_design_plan(world) -> None:
+    """Issue 7: `fieldOfStudy`; Art. 6/2-e: the EU form of participation as an extension term."""
+    credential = _issue(world, world.person(), world.micro_credential())
+    document = json.loads(credential.document)
+    assert_schema_valid(document)
+    achievement = document["credentialSubject"]["achievement"]
+    assert achievement["fieldOfStudy"] == "Data science"
+    assert achievement["participationForm"] == "online"
+    isced = [a for a in achievement["alignment"] if a["targetFramework"] == "ISCED-F 2013"]
+    assert isced == [{"type": ["Alignment"], "targetName": "Data science",
+                      "targetFramework": "ISCED-F 2013", "targetCode": "0542",
+                      "targetUrl": "http://data.europa.eu/snb/isced-f/0542",
+                      "targetType": "ext:ISCED-F"}]
+    expanded = jsonld.expand(document, jsonld.loader_for(world.settings.base_url))
+    vocab = jsonld.extension_url(world.settings.base_url) + "#"
+    ob = "https://purl.imsglobal.org/spec/vc/ob/vocab.html#"
+    assert _values(expanded, ob + "fieldOfStudy") == ["Data science"]
+    assert _values(expanded, vocab + "participationForm") == ["online"]
+    assert "0542" in _values(expanded, ob + "targetCode")
+    header, payload = vcjwt.verify(credential.jwt, jwk_resolver(world.db, world.settings))
+    assert payload["credentialSubject"]["achievement"]["fieldOfStudy"] == "Data science"
 
 
 def test_both_proofs_verify_and_the_jwt_follows_ob3_claim_rules(world) -> None:

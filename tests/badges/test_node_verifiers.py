@@ -65,6 +65,11 @@ MUTATIONS = {
         "identityHash", "Mallory"),
     "workload": lambda d: d["credentialSubject"]["achievement"].__setitem__(
         "notionalWorkloadHours", "250"),
+    # Signed, not dropped by JSON-LD: a changed field of study or form of participation fails.
+    "fieldOfStudy": lambda d: d["credentialSubject"]["achievement"].__setitem__(
+        "fieldOfStudy", "Astrology"),
+    "participationForm": lambda d: d["credentialSubject"]["achievement"].__setitem__(
+        "participationForm", "in_person"),
     "statusIndex": lambda d: d["credentialStatus"].__setitem__("statusListIndex", "7"),
 }
 

@@ -7,13 +7,20 @@ from decimal import Decimal
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from lti_tool.domain.catalogue import LANGUAGES, OUTCOME_DOMAINS, DesignPlan, LearningOutcome
+from lti_tool.domain.catalogue import (
+    LANGUAGES,
+    OUTCOME_DOMAINS,
+    PARTICIPATION_FORMS,
+    DesignPlan,
+    LearningOutcome,
+)
 from lti_tool.domain.rubric import PerformanceLevel, Rubric
 
 ALPHABET = st.characters(codec="utf-8", categories=("L", "N", "P", "Zs"),
                          exclude_characters="\x85\u2028\u2029")
 text = st.text(ALPHABET, min_size=1, max_size=30).map(str.strip).filter(bool)
 long_text = st.lists(text, min_size=1, max_size=3).map("\n".join)
+isced_f_codes = st.from_regex(r"(0[0-9]|10|99)([0-9]{1,2})?", fullmatch=True)
 codes = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{1,12}", fullmatch=True)
 
 
@@ -61,6 +68,9 @@ def plans(draw) -> DesignPlan:
         stackability=draw(st.one_of(st.just(""), text)),
         recognition=draw(st.one_of(st.just(""), text)),
         image=draw(st.sampled_from(("", "https://www.example.edu/badge.png"))),
+        field_of_study=draw(text),
+        isced_f_code=draw(st.one_of(st.just(""), isced_f_codes)),
+        participation_form=draw(st.sampled_from(PARTICIPATION_FORMS)),
         outcomes=draw(outcome_lists()),
     )
 

@@ -100,6 +100,25 @@ def test_duplicate_outcome_codes_and_missing_fields() -> None:
     assert "outcomes" in paths(optional_only)
 
 
+def test_badge_metadata_field_of_study_and_participation_form_are_required() -> None:
+    """Art. 11/2 and Art. 6/2-e: every badge states its field of study and form of participation."""
+    plan = _example()
+    assert (plan.field_of_study, plan.participation_form) == (
+        "Statistics and data analysis for engineering", "blended")
+    missing = dataclasses.replace(plan, field_of_study="  ", participation_form="")
+    assert {"field_of_study", "participation_form"} <= paths(missing)
+    wrong = dataclasses.replace(plan, participation_form="face-to-face", isced_f_code="613",
+                                field_of_study="x" * 256)
+    found = {p.path: p.message for p in wrong.problems()}
+    assert "online, in_person, blended" in found["participation_form"]
+    assert "ISCED-F" in found["isced_f_code"]
+    assert found["field_of_study"] == "at most 255 characters"
+    for code in ("", "06", "061", "0613", "10", "99", "1011"):
+        assert "isced_f_code" not in paths(dataclasses.replace(plan, isced_f_code=code)), code
+    for code in ("6", "11", "00000", "06a", "0613 ", "0613\n"):
+        assert "isced_f_code" in paths(dataclasses.replace(plan, isced_f_code=code)), code
+
+
 def test_an_outcome_needs_a_known_domain_and_labelled_levels() -> None:
     plan = _example()
     outcome = plan.outcomes[0]

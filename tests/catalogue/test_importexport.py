@@ -71,6 +71,25 @@ def test_a_file_with_several_errors_reports_every_one_with_its_path() -> None:
     assert "'expert' is not one of the levels" in found["outcomes[2].rubric.threshold"]
 
 
+def test_field_of_study_and_participation_form_are_checked_with_their_paths() -> None:
+    data = example("data-literacy-for-engineers.yaml")
+    del data["field_of_study"]
+    data["participation_form"] = "hybrid"
+    data["isced_f_code"] = "613"
+    found = problems_of(data)
+    assert set(found) == {"field_of_study", "participation_form", "isced_f_code"}
+    assert found["field_of_study"] == "is required"
+    assert found["participation_form"] == "must be one of online, in_person, blended"
+    assert found["isced_f_code"].startswith("an ISCED-F 2013 code")
+    data = example("technical-report-writing-embedded.yaml")
+    data["isced_f_code"] = ""  # no code is fine; the text is what the badge needs
+    assert ie.parse_plan(data).isced_f_code == ""
+    unquoted = ie.load_text("isced_f_code: 0613\n")  # YAML 1.1 reads it as a number
+    data.update(unquoted)
+    assert problems_of(data) == {
+        "isced_f_code": 'must be text: quote the code in YAML, e.g. "0613"'}
+
+
 @pytest.mark.parametrize("value", [-1, "12,5", "1e3", True, "NaN", [], {"a": 1}])
 def test_bad_decimals_are_problems_not_crashes(value) -> None:
     data = example("data-literacy-for-engineers.yaml")

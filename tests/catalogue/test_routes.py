@@ -158,6 +158,27 @@ def test_creating_with_problems_shows_every_one_next_to_its_field(db, world) -> 
     assert db.scalar(select(func.count()).select_from(MicroCredential)) == 1
 
 
+def test_the_form_asks_for_field_of_study_and_participation_form(db, world) -> None:
+    page = world.office.get("/admin/microcredentials/new").get_data(True)
+    assert 'name="field_of_study"' in page and 'name="isced_f_code"' in page
+    assert '<option value="in_person">in person (face-to-face)</option>' in page
+    form = dict(plan_form(plan_from()))
+    form.update({"field_of_study": "", "participation_form": "", "isced_f_code": "6x"})
+    reply = world.office.post("/admin/microcredentials/new", list(form.items()))
+    assert reply.status_code == 422
+    page = reply.get_data(True)
+    for field in ("field_of_study", "participation_form", "isced_f_code"):
+        assert f'id="f-{field}-problems"' in page
+    assert db.scalar(select(func.count()).select_from(MicroCredential)) == 1
+    reply = world.office.post("/admin/microcredentials/new", plan_form(plan_from()))
+    assert reply.status_code == 303
+    mc = db.scalar(select(MicroCredential).where(MicroCredential.code == "DLE-101"))
+    assert (mc.head.field_of_study, mc.head.isced_f_code, mc.head.participation_form) == (
+        "Statistics and data analysis for engineering", "0542", "blended")
+    detail = world.office.get(f"/admin/microcredentials/{mc.id}").get_data(True)
+    assert "(ISCED-F 0542)" in detail and "blended (online and in person)" in detail
+
+
 def test_the_office_creates_submits_approves_and_edits_into_a_new_version(db, world) -> None:
     reply = world.office.post("/admin/microcredentials/new", plan_form(plan_from()))
     assert reply.status_code == 303

@@ -98,6 +98,12 @@ class MicroCredentialVersion(Base):
     stackability: Mapped[str] = mapped_column(Text, default="")
     recognition: Mapped[str] = mapped_column(Text, default="")
     quality_assurance: Mapped[str] = mapped_column(Text, default="")
+    # Badge metadata (Art. 4/1-c, Art. 11/2): the credential's fieldOfStudy with an optional
+    # ISCED-F 2013 code, and the EU form of participation online | in_person | blended
+    # (Art. 6/2-e). Empty only on rows written before these fields existed.
+    field_of_study: Mapped[str] = mapped_column(String(255), default="")
+    isced_f_code: Mapped[str] = mapped_column(String(4), default="")
+    participation_form: Mapped[str] = mapped_column(String(20), default="")
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_person_id: Mapped[int | None] = mapped_column(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 13:10:58.732892
+Create Date: 2026-11-26 13:13:46.175687
 """
 
 import sqlalchemy as sa
@@ -197,6 +197,9 @@ def upgrade() -> None:
     sa.Column('stackability', sa.Text(), nullable=False),
     sa.Column('recognition', sa.Text(), nullable=False),
     sa.Column('quality_assurance', sa.Text(), nullable=False),
+    sa.Column('field_of_study', sa.String(length=255), nullable=False),
+    sa.Column('isced_f_code', sa.String(length=4), nullable=False),
+    sa.Column('participation_form', sa.String(length=20), nullable=False),
     sa.Column('created_at', lti_tool.store.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by_person_id', sa.Integer(), nullable=True),
     sa.Column('updated_at', lti_tool.store.db.UTCDateTime(timezone=True), nullable=False),
