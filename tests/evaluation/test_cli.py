@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from click.testing import CliRunner
@@ -31,3 +32,32 @@ def test_verify_passes_then_names_the_tampered_record(runtime, db, settings) -> 
     assert bad.exit_code == 1 and "seq 2" in bad.output
     missing = runner.invoke(main, ["evidence", "export", "99999"], obj={"runtime": runtime})
     assert missing.exit_code == 1 and "No person" in missing.output
+
+
+def test_an_exported_file_can_be_checked_without_the_tool(runtime, db, settings) -> None:
+    """Each exported record re-hashes, with plain hashlib, to its hash (the stated algorithm)
+    and links to the previous one; an empty archive verifies with exit code 0."""
+    runner = CliRunner()
+    empty = runner.invoke(main, ["evidence", "verify"], obj={"runtime": runtime})
+    assert empty.exit_code == 0 and "0 records" in empty.output
+    course = seed_course(db, policy="learner_request")
+    ev.save_mapping(db, settings, course.offering.id, course.mapping(), course.by)
+    ev.finalize(db, settings, course.offering.id, course.by)
+    ev.request_reevaluation(db, settings, course.offering.id, course.learners[0].id, "ill")
+    db.commit()
+    exported = runner.invoke(main, ["evidence", "export", str(course.learners[0].id),
+                                    "--offering", str(course.offering.id)],
+                             obj={"runtime": runtime})
+    assert exported.exit_code == 0, exported.output
+    data = json.loads(exported.output)
+    assert [r["event"] for r in data["records"]] == ["failed", "reevaluation_granted"]
+    assert data["decisions"][0]["status"] == "reevaluation_granted"
+    for record in data["records"]:
+        canonical = json.dumps(record["payload"], sort_keys=True, separators=(",", ":"),
+                               ensure_ascii=False)
+        digest = hashlib.sha256(f"{record['prev_hash']}\n{canonical}".encode()).hexdigest()
+        assert digest == record["hash"]
+    # Other learners' failures sit between this learner's records in the platform's chain.
+    assert data["records"][1]["prev_hash"] != data["records"][0]["hash"]
+    assert data["chain"]["verified"] is True
+    assert data["person"]["id"] == course.learners[0].id

@@ -3,8 +3,13 @@ and the background sync after a launch."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
+import os
+import pty
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -204,3 +209,89 @@ def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
     thread.join(15)
     assert sync_module.progress_of(context_id)["state"] == "idle"
     sync_module.release_lease(fast_runtime.sessions, context_id, owner)
+
+
+def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+    """The page's poll sees the phase and `done of total` items, then the finished run."""
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    headers = _session(fast_runtime, context_id, "instructor")
+    moodle_lms.fail("/memberships", delay=0.3, times=1)
+    moodle_lms.fail("/lineitems/6/lineitem/results", delay=0.4, times=1)
+    web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
+    seen: list[dict] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        body = web.get("/instructor/sync/status.json", headers=headers).get_json()
+        if not body["running"]:
+            break
+        seen.append(body["progress"])
+        time.sleep(0.02)
+    phases = {p["phase"] for p in seen}
+    assert {"roster", "ags"} <= phases
+    assert {(p["done"], p["total"]) for p in seen if p["phase"] == "ags"} >= {(1, 4)}
+    assert body["last"]["status"] == "succeeded" and body["progress"] is None
+    running_page = [p for p in seen if p["total"]]
+    assert all(0 <= p["done"] <= p["total"] for p in running_page)
+
+
+def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+    """`sync_interval_minutes` decides which courses are due and how often the job ticks."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    settings = dataclasses.replace(fast_runtime.settings, sync_interval_minutes=15)
+    runtime = Runtime(settings=settings, engine=fast_runtime.engine,
+                      sessions=fast_runtime.sessions)
+    recent = make_context(runtime, moodle_lms, rest=False)
+    with runtime.sessions() as db:
+        first = db.get(Context, recent)
+        twin = Context(platform_id=first.platform_id, context_id="other", label="LTI102",
+                       ags_lineitems_url=first.ags_lineitems_url, ags_scopes=first.ags_scopes,
+                       nrps_url=first.nrps_url, nrps_versions=first.nrps_versions)
+        db.add(twin)
+        db.commit()
+        stale = twin.id
+    for context_id, minutes in ((recent, 14), (stale, 16)):
+        _offering(runtime, context_id)
+        with runtime.sessions() as db:
+            started = utcnow() - timedelta(minutes=minutes)
+            db.add(SyncRun(context_id=context_id, trigger="schedule", status="succeeded",
+                           started_at=started, finished_at=started))
+            db.commit()
+    assert jobs.scheduled_sync(runtime) == {"succeeded": 1, "failed": 0, "skipped": 0}
+    with runtime.sessions() as db:
+        latest = db.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
+        assert (latest.context_id, latest.trigger) == (stale, "schedule")
+    for interval, tick in ((2, 2), (15, 5)):
+        scheduler = BackgroundScheduler()
+        jobs.register(scheduler, Runtime(
+            settings=dataclasses.replace(settings, sync_interval_minutes=interval),
+            engine=runtime.engine, sessions=runtime.sessions))
+        [job] = scheduler.get_jobs()
+        assert job.trigger.interval == timedelta(minutes=tick)
+
+
+def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+    """`lti-tool sync --context ID` in a real terminal (a pty) shows the bar filling up."""
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "LTI_TOOL_DATABASE_URL": fast_runtime.settings.database_url,
+           "LTI_TOOL_DATA_DIR": str(fast_runtime.settings.data_dir), "COLUMNS": "100"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from lti_tool.cli import main; main()", "sync", "--context",
+         str(context_id)],
+        stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(30) == 0, output.decode(errors="replace")
+    text = output.decode(errors="replace")
+    assert "Syncing LTI101" in text and "100%" in text
+    assert "4 items, 1 marks, 4 members" in text
