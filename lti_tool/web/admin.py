@@ -33,6 +33,7 @@ MC_ENDPOINT = "catalogue.office_detail"
 @bp.get("/")
 @require_role("admin")
 def home() -> str:
+    """The Office's desk: what waits for it (approvals, revalidations) before what happened."""
     actor = require_actor()
     db = get_db()
     size = 10
@@ -53,6 +54,7 @@ def home() -> str:
 @bp.get("/audit")
 @require_role("admin")
 def audit() -> str:
+    """Who did what on this platform, newest first, searchable (one page of 50 at a time)."""
     actor = require_actor()
     query = request.args.get("q", "").strip()[:200]
     page = max(1, request.args.get("page", 1, type=int) or 1)

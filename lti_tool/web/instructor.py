@@ -67,6 +67,7 @@ def _overview(actor: Actor) -> tuple[view_models.Overview, dict]:
 @bp.get("/")
 @require_role("instructor")
 def home() -> str:
+    """Where the course stands: the grid, the counts, sync health and the actions."""
     actor = require_actor()
     overview, args = _overview(actor)
     offering = overview.offering

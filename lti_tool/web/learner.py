@@ -67,6 +67,7 @@ def sharing_for(credential: Credential, title: str) -> Sharing:
 @bp.get("/")
 @require_role("learner")
 def home() -> str:
+    """The learner's own progress and badges in this course (and badges held elsewhere)."""
     actor = require_actor()
     db = get_db()
     progress = view_models.learner_progress(db, actor)

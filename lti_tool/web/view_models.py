@@ -6,6 +6,7 @@ so a page can never show another platform's, course's or learner's rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -52,19 +53,8 @@ def launched_offering_id(db: Session, actor: Actor) -> int | None:
         return None
 
 
-def learner_count(db: Session, actor: Actor) -> int:
-    if actor.context_id is None:
-        return 0
-    return db.scalar(
-        select(func.count()).select_from(Membership).where(
-            Membership.context_id == actor.context_id,
-            Membership.role == "learner",
-            Membership.active.is_(True),
-        )
-    ) or 0
-
-
 def platform_with_deployments(db: Session, actor: Actor) -> Platform | None:
+    """The actor's own registration with its deployments (one query each)."""
     return db.scalar(
         select(Platform).where(Platform.id == actor.platform_id)
         .options(selectinload(Platform.deployments))
@@ -401,7 +391,9 @@ class Overview:
     eligible: list[OverviewRow] = field(default_factory=list)  # whatever the filter shows
 
 
-def _sort_key(sort: str, outcome_codes: list[str]):  # noqa: ANN202
+def _sort_key(sort: str, outcome_codes: list[str]) -> Callable[[OverviewRow], tuple]:
+    """Order rows by a column: name (family name first), status, or an outcome's percent
+    (unmarked cells last)."""
     if sort == "status":
         return lambda r: (r.status, r.person.name.lower())
     if sort in outcome_codes:
