@@ -3,20 +3,21 @@
 The checks run in this order, each failing with a `LaunchError` that names the problem and
 none of them writing to the database:
 
-1. size (413) and shape: three base64url parts, JSON objects;
-2. header: `alg` only RS256/RS384/RS512 (never `none` or HMAC), optional `kid`;
+1. size (413) and shape: three base64url parts, JSON objects without repeated members;
+2. header: `alg` only RS256/RS384/RS512 (never `none` or HMAC), optional `kid`, no `crit`;
 3. registration: `iss` known, `aud` (string or list) holding a registered client_id, `azp` equal
-   to it when several audiences are present (or whenever it is sent);
+   to it when several audiences are present (or whenever it is sent); pylti1p3
+   (`toolconf.ClaimsLaunch` over the database-backed `DbToolConf`) then finds the registration
+   for (iss, client_id);
 4. key: `kid` in the registration's static key set or its JWKS URL (cached, refetched once on an
    unknown kid); an RSA signing key of at least 2048 bits whose own `alg` agrees;
 5. signature (jwcrypto);
 6. time: `exp`, `iat`, `nbf` with `settings.jwt_leeway_seconds` of skew;
 7. message: version 1.3.0, message type, `sub`, `nonce`, `deployment_id`, roles, context,
    resource link or deep-linking settings, each of the right JSON type and a storable length;
-   then pylti1p3 (`toolconf.ClaimsLaunch` over the database-backed `DbToolConf`) checks the
-   registration it finds for (iss, client_id), the deployment and the message.
+   then pylti1p3 checks the deployment (registered and enabled, or new and accepted by the
+   registration) and the message with its own validators.
 
-The registration pylti1p3 found for the chosen client_id is the one the launch belongs to.
 State and nonce single use are checked by `flow`, which owns the transaction, and records a
 new deployment of a registration that accepts them.
 """
