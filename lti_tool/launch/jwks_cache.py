@@ -9,7 +9,8 @@ Nothing a browser sends can make the tool hammer a platform's JWKS URL:
 - a failed fetch (unreachable, slow, not a JWKS) is remembered for `cooldown` seconds, during
   which launches get the same 502 at once instead of each trying again;
 - a fetch is bounded in time (connect and read timeouts and an overall deadline, so a server
-  that drips bytes cannot hold a worker) and in size.
+  that drips bytes cannot hold a worker), in size, and in redirects (at most 3, each to an
+  HTTPS URL, or HTTP on loopback).
 
 The cache is keyed by URL, so registrations that share a key set (Canvas cloud schools) share
 one rate limit. Each worker process has its own cache.
@@ -22,15 +23,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import requests
 
 from lti_tool.errors import LaunchError
+from lti_tool.launch.platforms import url_problem
 
 MAX_JWKS_BYTES = 512 * 1024
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 5.0
 FETCH_DEADLINE = 8.0
+MAX_REDIRECTS = 3
 MAX_MISSING_KIDS = 1000
 
 Fetcher = Callable[[str], dict]
@@ -43,14 +47,35 @@ class PlatformKeysUnavailable(LaunchError):
     code = "platform_keys_unavailable"
 
 
+def _get(url: str, timeout: tuple[float, float]) -> requests.Response:
+    """GET `url` (streamed), following at most MAX_REDIRECTS redirects, each to a URL a
+    registration could name itself (HTTPS, or HTTP on loopback): with open Dynamic Registration
+    anyone sets the key set URL, so a redirect must not lead the tool to other schemes or to
+    plain-HTTP hosts."""
+    target = url
+    for _ in range(MAX_REDIRECTS + 1):
+        resp = requests.get(target, timeout=timeout, stream=True, allow_redirects=False,
+                            headers={"Accept": "application/json"})
+        if not resp.is_redirect:
+            return resp
+        location = urljoin(target, resp.headers.get("Location", ""))
+        resp.close()
+        problem = url_problem(location)
+        if problem:
+            raise PlatformKeysUnavailable(
+                f"The platform key set at {url} redirects to a URL that {problem}.")
+        target = location
+    raise PlatformKeysUnavailable(
+        f"The platform key set at {url} redirects more than {MAX_REDIRECTS} times.")
+
+
 def fetch_jwks(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
                read_timeout: float = READ_TIMEOUT, deadline: float = FETCH_DEADLINE) -> dict:
     """GET a JWKS document, bounded in time and size, and check its shape."""
     started = time.monotonic()
     body = bytearray()
     try:
-        with requests.get(url, timeout=(connect_timeout, read_timeout), stream=True,
-                          headers={"Accept": "application/json"}) as resp:
+        with _get(url, (connect_timeout, read_timeout)) as resp:
             if resp.status_code != 200:
                 raise PlatformKeysUnavailable(
                     f"The platform key set at {url} answered HTTP {resp.status_code}.")

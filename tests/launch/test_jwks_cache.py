@@ -7,11 +7,13 @@ import functools
 import socket
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from lti_tool.launch.jwks_cache import JwksCache, PlatformKeysUnavailable, fetch_jwks
 from tests.launch.helpers import (
+    JwksServer,
     fixture_claims,
     login_and_launch,
     platform_key,
@@ -222,3 +224,58 @@ def test_launch_against_a_stalled_key_set_is_a_prompt_502(app, client, db):
     assert "did not answer within 0.3 s" in first.json["message"]
     assert "tries again in" in again.json["message"]  # remembered: no second wait
     assert set(session_rows(db).values()) == {0}
+
+
+class Redirector:
+    """A loopback server answering every GET with a 302 to `location(path)`."""
+
+    def __init__(self, location: str) -> None:
+        owner = self
+        self.location = location
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                self.send_response(302)
+                self.send_header("Location", owner.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/jwks"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Redirector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_redirect_to_another_https_or_loopback_key_set_is_followed():
+    with JwksServer(KEY.jwks) as target, Redirector(target.url) as moved:
+        assert fetch_jwks(moved.url) == KEY.jwks
+        assert target.hits == 1
+
+
+@pytest.mark.parametrize(("location", "fragment"), [
+    ("http://metadata.example.internal/latest", "must use HTTPS"),
+    ("file:///etc/passwd", "must be an absolute http(s) URL"),
+    ("gopher://127.0.0.1:25/x", "must be an absolute http(s) URL"),
+])
+def test_a_redirect_off_https_is_refused(location, fragment):
+    with Redirector(location) as moved, pytest.raises(PlatformKeysUnavailable) as err:
+        fetch_jwks(moved.url)
+    assert err.value.message.startswith(f"The platform key set at {moved.url} redirects to a URL")
+    assert fragment in err.value.message
+
+
+def test_a_redirect_loop_is_cut():
+    with Redirector("/jwks") as loop, pytest.raises(PlatformKeysUnavailable) as err:
+        fetch_jwks(loop.url)
+    assert err.value.message == (f"The platform key set at {loop.url} redirects more than 3 "
+                                 "times.")
