@@ -56,6 +56,9 @@ RENEW_EVERY = timedelta(seconds=30)
 SINCE_MARGIN = timedelta(minutes=5)
 
 Progress = Callable[[int, int, str], None]
+# Recorded on a succeeded run whose evaluation failed; the next sync evaluates every learner.
+EVALUATION_FAILED = ("The marks were saved, but evaluating the learners afterwards failed (it "
+                     "was logged); the next sync evaluates every learner of this course again.")
 # What the roster may tell us about a person.
 PERSON_FIELDS = ("name", "given_name", "family_name", "email", "lis_person_sourcedid")
 
@@ -465,8 +468,8 @@ class SyncResult:
     error: str | None = None
 
 
-def _previous_success(db: Session, context_id: int) -> datetime | None:
-    return db.scalar(select(SyncRun.started_at).where(
+def _previous_success(db: Session, context_id: int) -> SyncRun | None:
+    return db.scalar(select(SyncRun).where(
         SyncRun.context_id == context_id, SyncRun.status == "succeeded"
     ).order_by(SyncRun.started_at.desc()).limit(1))
 
@@ -544,7 +547,10 @@ def sync_context(
 
     try:
         with factory() as db:
-            since = _previous_success(db, context_id)
+            previous = _previous_success(db, context_id)
+            since = previous.started_at if previous else None
+            # The evaluation after the previous sync failed: this one evaluates everyone.
+            owed = previous is not None and previous.error == EVALUATION_FAILED
             run = SyncRun(context_id=context_id, trigger=trigger, status="running",
                           started_at=utcnow(), incremental=since is not None)
             db.add(run)
@@ -585,11 +591,19 @@ def sync_context(
     finally:
         release_lease(factory, context_id, owner)
     _set_progress(context_id, state="succeeded", phase="done")
-    _evaluate(runtime, context_id, counts)
+    counts.everyone_changed |= owed
+    evaluation_error = None
+    if not _evaluate(runtime, context_id, counts):
+        evaluation_error = EVALUATION_FAILED
+        with factory() as db:
+            run = db.get(SyncRun, run_id)
+            if run is not None:
+                run.error = evaluation_error  # shown to the instructor; owed by the next sync
+                db.commit()
     return SyncResult(run_id, context_id, "succeeded", items=counts.items,
                       scores=counts.scores, members=counts.members,
                       rows_written=counts.written,
-                      requests=http.request_count - requests_before)
+                      requests=http.request_count - requests_before, error=evaluation_error)
 
 
 def _finish(run: SyncRun, status: str, counts: Counts, requests: int,
@@ -605,24 +619,27 @@ def _finish(run: SyncRun, status: str, counts: Counts, requests: int,
         run.sources = sources
 
 
-def _evaluate(runtime: Runtime, context_id: int, counts: Counts) -> None:
-    """Hand the changed learners to the evaluation (when that module exists)."""
+def _evaluate(runtime: Runtime, context_id: int, counts: Counts) -> bool:
+    """Hand the changed learners to the evaluation (when that module exists); False when the
+    evaluation failed (the sync's marks stay saved)."""
     if not counts.changed_people and not counts.everyone_changed:
-        return
+        return True
     try:
         module = importlib.import_module("lti_tool.grades.evaluation")
     except ImportError:
-        return
+        return True
     evaluate_changed = getattr(module, "evaluate_changed", None)
     if evaluate_changed is None:
-        return
+        return True
     people = None if counts.everyone_changed else set(counts.changed_people)
     try:
         with runtime.sessions() as db:
             evaluate_changed(db, runtime.settings, context_id, people)
             db.commit()
-    except Exception:  # the sync itself succeeded; the next one evaluates again
+    except Exception:  # the sync itself succeeded; the next one evaluates everyone
         log.exception("evaluation after the sync of context %s failed", context_id)
+        return False
+    return True
 
 
 def start_background_sync(runtime: Runtime, context_id: int, trigger: str = "launch"

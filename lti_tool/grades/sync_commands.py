@@ -60,6 +60,8 @@ def sync_command(context: str | None) -> None:
                 result = SyncResult(None, context_id, "failed", error=exc.message)
         if result.status == "succeeded":
             click.echo(f"{label}: {_summary(result)}")
+            if result.error:  # saved, but the evaluation afterwards failed
+                click.echo(f"{label}: {result.error}", err=True)
         else:
             failed += 1
             click.echo(f"{label}: sync failed: {result.error}", err=True)

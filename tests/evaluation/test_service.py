@@ -364,3 +364,34 @@ def test_requests_close_after_the_reevaluation_window(db, settings) -> None:
     with pytest.raises(Conflict, match="closed on"):
         ev.request_reevaluation(db, settings, course.offering.id, course.learners[0].id, now=late)
     assert decision_of(course).status == "failed"
+
+
+def test_the_reevaluation_uses_its_own_sources_and_close_date(mapped: Course, settings,
+                                                              badges) -> None:
+    """A resubmission item mapped for attempt 2 decides the re-assessed LO; the first
+    attempt's mapping and marks are untouched, and the decision records attempt 2's mapping."""
+    course, learner = mapped, mapped.learners[0]
+    attain_lo1_lo2(course)
+    ev.set_tool_rubric_score(course.db, settings, course.offering.id, learner.id, "LO3",
+                             "developing", course.by)
+    course.mark(learner, "retake", "95")  # not a source of attempt 1: no effect yet
+    ev.finalize(course.db, settings, course.offering.id, course.by)
+    assert decision_of(course).status == "failed"
+    closes = utcnow() + timedelta(days=7)
+    ev.grant_reevaluation(course.db, settings, course.offering.id, learner.id, course.by,
+                          closes_at=closes)
+    second = course.mapping()
+    second["LO3"] = [ev.SourceSpec(ev.GRADE_ITEM, str(course.items["retake"].id), Decimal(1))]
+    mapping = ev.save_mapping(course.db, settings, course.offering.id, second, course.by,
+                              attempt_no=2)
+    decision = decision_of(course)
+    assert (decision.status, decision.mapping_id) == ("passed", mapping.id)
+    assert decision.outcomes["LO3"]["level"] == "exemplary"
+    assert decision.outcomes["LO1"]["carried_over"] is True
+    assert ev.current_mapping(course.db, course.offering.id, 1).version == 1
+    payload = json.loads(course.db.scalar(select(EvidenceRecord.payload).where(
+        EvidenceRecord.event == "passed")))
+    assert (payload["attempt"], payload["mapping"]["attempt_no"]) == (2, 2)
+    # The other learners' first attempt is still decided on attempt 1's mapping.
+    assert decision_of(course, 1).status == "failed"
+    chain_ok(course)

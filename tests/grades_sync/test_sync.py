@@ -92,6 +92,34 @@ def test_a_repeated_sync_writes_nothing_and_a_change_writes_one_row(
     assert evaluated[-1] == (context_id, {person})
 
 
+def test_an_evaluation_that_fails_after_a_sync_is_owed_to_the_next_one(
+        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:  # noqa: ANN001
+    """The marks stay saved, the instructor is told, and the next sync (even one that changes
+    nothing) evaluates every learner of the course, so no changed learner is forgotten."""
+    calls: list = []
+
+    def evaluate_changed(db, settings, context_id, people) -> None:  # noqa: ANN001
+        calls.append(people)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+
+    module = types.ModuleType("lti_tool.grades.evaluation")
+    module.evaluate_changed = evaluate_changed
+    monkeypatch.setitem(sys.modules, "lti_tool.grades.evaluation", module)
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    first = sync_context(fast_runtime, context_id)
+    assert first.status == "succeeded" and "next sync evaluates every learner" in first.error
+    assert _scores(fast_runtime, context_id)[("ags", "Breakout (LTI 1.3)", "4")] == 87
+    with fast_runtime.sessions() as db:
+        run = db.get(SyncRun, first.run_id)
+        assert (run.status, run.error) == ("succeeded", first.error)
+    second = sync_context(fast_runtime, context_id)
+    assert (second.rows_written, second.error) == (0, None)
+    assert calls[1] is None  # everyone, although nothing changed in this run
+    assert sync_context(fast_runtime, context_id).status == "succeeded"
+    assert len(calls) == 2  # the debt was paid: an unchanged course evaluates nobody
+
+
 def test_a_grade_removed_in_the_lms_is_cleared(fast_runtime: Runtime, moodle_lms: FakeLms
                                                ) -> None:
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
