@@ -3,8 +3,10 @@
 Nothing a browser sends can make the tool hammer a platform's JWKS URL:
 
 - a launch whose `kid` is not in the cached set triggers a refetch (the platform rotated its
-  key) only when the URL was not fetched in the last `cooldown` seconds, and only once per kid:
-  a kid still absent after a refetch made for it never causes another until the set expires;
+  key) only when the URL was not fetched in the last `cooldown` (10) seconds, and only once per
+  kid: a kid still absent after a refetch made for it causes no other for `kid_retry` (300)
+  seconds (long enough to starve a flood, short enough that a platform which signed with a key
+  before publishing it recovers by itself);
 - concurrent misses on one URL wait for a single fetch instead of each making one;
 - a failed fetch (unreachable, slow, not a JWKS) is remembered for `cooldown` seconds, during
   which launches get the same 502 at once instead of each trying again;
@@ -19,6 +21,7 @@ one rate limit. Each worker process has its own cache.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -129,15 +132,17 @@ class _Entry:
     attempted_at: float  # the cooldown counts from here
     fetched_at: float = 0.0  # when `jwks` arrived; the TTL counts from here
     error: PlatformKeysUnavailable | None = None
-    missing: set[str] = field(default_factory=set)  # kids refetched for and still absent
+    missing: dict[str, float] = field(default_factory=dict)  # kid -> when a refetch missed it
 
 
 class JwksCache:
     """Per-process cache of platform key sets, keyed by URL; safe to share between threads."""
 
     def __init__(self, fetch: Fetcher = fetch_jwks, ttl: float = 3600.0,
-                 cooldown: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 cooldown: float = 10.0, kid_retry: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
+        self._kid_retry = kid_retry
         self._clock = clock
         self._ttl = ttl
         self._cooldown = cooldown
@@ -166,15 +171,16 @@ class JwksCache:
             if previous is not None and previous.jwks is not None and self._usable(previous, now):
                 # A refetch for an unknown kid failed: keep the keys we have, wait the cooldown.
                 kept = _Entry(previous.jwks, now, previous.fetched_at,
-                              missing=set(previous.missing))
+                              missing=dict(previous.missing))
                 if kid is not None:
-                    kept.missing.add(kid)
+                    kept.missing[kid] = now
                 self._store(url, kept)
             else:
                 self._store(url, _Entry(None, now, error=exc))
             raise
-        missing = set(previous.missing) if previous is not None and kid is not None else set()
-        entry = _Entry(jwks, now, now, missing={k for k in missing if find_key(jwks, k) is None})
+        missing = previous.missing if previous is not None and kid is not None else {}
+        entry = _Entry(jwks, now, now, missing={
+            k: at for k, at in missing.items() if find_key(jwks, k) is None})
         self._store(url, entry)
         return entry
 
@@ -197,9 +203,9 @@ class JwksCache:
         if self._usable(entry, now):
             assert entry is not None and entry.jwks is not None
             found = find_key(entry.jwks, kid)
-            if found is not None or kid is None or kid in entry.missing or (
-                now - entry.attempted_at < self._cooldown
-            ):
+            if found is not None or kid is None or (
+                now - entry.missing.get(kid, -math.inf) < self._kid_retry
+            ) or now - entry.attempted_at < self._cooldown:
                 return found
         elif entry is not None and entry.error is not None and (
             now - entry.attempted_at < self._cooldown
@@ -218,7 +224,7 @@ class JwksCache:
             assert fetched.jwks is not None
             found = find_key(fetched.jwks, kid)
             if found is None and refetch and kid is not None:
-                fetched.missing.add(kid)
+                fetched.missing[kid] = now
             return found
 
     def clear(self) -> None:

@@ -76,6 +76,11 @@ def test_unknown_kids_refetch_at_most_once_per_cooldown_and_once_per_kid(clock):
     assert lms.fetches == 3
     assert cache.key(URL, KEY.kid) is not None  # known keys never cause a fetch
     assert lms.fetches == 3
+    clock.now += 300  # a kid that missed may try again after kid_retry (a late-published key)
+    late = platform_key("published-late")
+    lms.jwks = {"keys": [KEY.public_jwk, {**late.public_jwk, "kid": "forged-a"}]}
+    assert cache.key(URL, "forged-a") is not None
+    assert lms.fetches == 4
 
 
 def test_a_rotated_key_is_found_by_the_refetch_made_for_it(clock):
