@@ -6,6 +6,7 @@ import importlib
 import sys
 
 import click
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lti_tool.cli_support import get_runtime
 from lti_tool.errors import ToolError
@@ -28,6 +29,11 @@ class ToolGroup(click.Group):
             return super().invoke(ctx)
         except (ToolError, SettingsError) as exc:
             click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+        except (OperationalError, ProgrammingError) as exc:  # no tables, or no database server
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+            click.echo(f"Error: the database could not be read ({reason}). If it is new or "
+                       "from an older version, run `lti-tool db upgrade` first.", err=True)
             sys.exit(1)
 
 

@@ -61,3 +61,21 @@ def test_an_exported_file_can_be_checked_without_the_tool(runtime, db, settings)
     assert data["records"][1]["prev_hash"] != data["records"][0]["hash"]
     assert data["chain"]["verified"] is True
     assert data["person"]["id"] == course.learners[0].id
+
+
+def test_a_database_that_is_not_set_up_is_a_message_not_a_traceback(settings, tmp_path) -> None:
+    """An empty (never upgraded) database: exit 1 with a hint on standard error."""
+    import dataclasses
+
+    from lti_tool.runtime import Runtime
+    from lti_tool.store.db import make_engine, make_session_factory
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    engine = make_engine(url)
+    empty = Runtime(settings=dataclasses.replace(settings, database_url=url), engine=engine,
+                    sessions=make_session_factory(engine))
+    for args in (["evidence", "verify"], ["evidence", "export", "1"], ["sync"]):
+        result = CliRunner().invoke(main, args, obj={"runtime": empty})
+        assert result.exit_code == 1, (args, result.output)
+        assert "lti-tool db upgrade" in result.stderr and "Traceback" not in result.output
+    engine.dispose()
