@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 
 from lti_tool.errors import LaunchError
 from lti_tool.launch.platforms import url_problem
@@ -90,11 +91,12 @@ def fetch_jwks(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
                 if not chunk:
                     break
                 body += chunk
-    except requests.Timeout as exc:
+    except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
         raise PlatformKeysUnavailable(
             f"The platform key set at {url} did not answer within {read_timeout:g} s "
             "(timeout).") from exc
-    except (requests.RequestException, OSError) as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        # urllib3's own errors: the body is read from the raw stream (a reset, a bad gzip).
         raise PlatformKeysUnavailable(
             f"The platform key set at {url} could not be fetched ({type(exc).__name__}).") from exc
     if len(body) > MAX_JWKS_BYTES:

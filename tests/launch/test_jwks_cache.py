@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -153,11 +154,13 @@ def test_the_key_set_expires_after_its_ttl(clock):
 
 
 class SlowServer:
-    """A loopback TCP server that accepts and then stalls (`drip=False`) or sends the headers
-    and then one byte of body every 50 ms (`drip=True`)."""
+    """A loopback TCP server that accepts and then stalls (`drip=False`), or sends the headers
+    and then one byte of body every 50 ms (`drip=True`), or sends the headers and part of the
+    body and then stalls (`then="stall"`) or resets the connection (`then="reset"`)."""
 
-    def __init__(self, *, drip: bool) -> None:
+    def __init__(self, *, drip: bool, then: str = "drip") -> None:
         self.drip = drip
+        self.then = then
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(8)
@@ -184,6 +187,12 @@ class SlowServer:
             conn.recv(4096)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                          b"Content-Length: 100000\r\n\r\n{")
+            if self.then == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                return
+            while not self._stop.is_set() and self.then == "stall":
+                time.sleep(0.05)
             while not self._stop.is_set():
                 conn.sendall(b" ")
                 time.sleep(0.05)
@@ -212,6 +221,18 @@ def test_a_platform_that_drips_bytes_is_cut_at_the_deadline():
         fetch_jwks(server.url, read_timeout=0.3, deadline=0.4)
     assert err.value.message == (f"The platform key set at {server.url} did not arrive within "
                                  "0.4 s.")
+
+
+@pytest.mark.parametrize(("then", "fragment"), [
+    ("stall", "did not answer within 0.3 s (timeout)"),
+    ("reset", "could not be fetched"),
+])
+def test_a_body_cut_short_is_a_clear_error(then, fragment):
+    with SlowServer(drip=True, then=then) as server, \
+            pytest.raises(PlatformKeysUnavailable) as err:
+        fetch_jwks(server.url, read_timeout=0.3, deadline=5)
+    assert err.value.message.startswith(f"The platform key set at {server.url} ")
+    assert fragment in err.value.message
 
 
 def test_launch_against_a_stalled_key_set_is_a_prompt_502(app, client, db):
