@@ -11,13 +11,16 @@ Spec: https://www.imsglobal.org/spec/lti-dr/v1p0
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlparse
 
 import requests
+import urllib3
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -164,11 +167,33 @@ def issuer_matches(issuer: str, configuration_url: str) -> bool:
     return False
 
 
-def _json_reply(reply: requests.Response, what: str) -> dict:
-    if len(reply.content) > MAX_REPLY_BYTES:
-        raise BadRequest(f"The platform's {what} is larger than {MAX_REPLY_BYTES} bytes.")
+def _read_body(reply: requests.Response, what: str) -> bytes:
+    """The streamed reply's body, bounded in size and time: with open Dynamic Registration
+    anyone can point the tool at a server that answers forever or without end."""
+    started = time.monotonic()
+    body = bytearray()
     try:
-        body = reply.json()
+        while True:
+            if time.monotonic() - started > TIMEOUT_SECONDS:
+                raise BadRequest(f"The platform's {what} did not arrive within "
+                                 f"{TIMEOUT_SECONDS:g} s.")
+            chunk = reply.raw.read1(65536, decode_content=True)
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > MAX_REPLY_BYTES:
+                raise BadRequest(f"The platform's {what} is larger than {MAX_REPLY_BYTES} "
+                                 "bytes.")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise BadRequest(f"Could not read the platform's {what}: "
+                         f"{exc.__class__.__name__}") from exc
+    finally:
+        reply.close()
+
+
+def _json_reply(reply: requests.Response, what: str) -> dict:
+    try:
+        body = json.loads(_read_body(reply, what))
     except ValueError as exc:
         raise BadRequest(f"The platform's {what} is not JSON (HTTP {reply.status_code}).") from exc
     if not isinstance(body, dict):
@@ -184,11 +209,13 @@ def fetch_platform_configuration(settings: Settings, url: str, http: HttpClient,
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
     try:
-        reply = http.get(url, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False)
+        reply = http.get(url, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False,
+                         stream=True)
     except requests.RequestException as exc:
         raise BadRequest(f"Could not fetch the platform's OpenID configuration from {url}: "
                          f"{exc.__class__.__name__}") from exc
     if reply.status_code != 200:
+        reply.close()
         raise BadRequest(f"The platform answered HTTP {reply.status_code} for its OpenID "
                          f"configuration at {url}.")
     config = _json_reply(reply, "OpenID configuration")
@@ -297,12 +324,16 @@ def post_registration(config: dict, payload: dict, registration_token: str | Non
     endpoint = config["registration_endpoint"]
     try:
         reply = http.post(endpoint, json=payload, headers=headers, timeout=TIMEOUT_SECONDS,
-                          allow_redirects=False)
+                          allow_redirects=False, stream=True)
     except requests.RequestException as exc:
         raise BadRequest(f"Could not reach the platform's registration endpoint {endpoint}: "
                          f"{exc.__class__.__name__}") from exc
     if reply.status_code not in (200, 201):
-        detail = reply.text[:300].strip()
+        try:
+            detail = _read_body(reply, "registration reply").decode("utf-8", "replace")
+        except BadRequest:  # too large or broken: the status says enough
+            detail = ""
+        detail = detail[:300].strip()
         raise BadRequest(f"The platform refused the registration (HTTP {reply.status_code})"
                          + (f": {detail}" if detail else "."))
     body = _json_reply(reply, "registration reply")

@@ -3,6 +3,7 @@
 - `PlatformKey`: an RS256 keypair playing the LMS, with its JWKS; `sign` / `forge` make tokens.
 - `register_platform`: a Platform + Deployment row, with a static key set or a JWKS URL.
 - `JwksServer`: a real HTTP server on loopback serving a platform JWKS (mutable, for rotation).
+- `SlowServer`: a loopback server that stalls, drips or cuts its answer (timeouts, deadlines).
 - `fixture_claims`: the captured Moodle / synthetic Canvas claims re-aimed at a registration.
 - `login` / `launch` / `login_and_launch`: the OIDC round trip through a Flask test client.
 - `Lti1p3Platform`: the independent `lti1p3platform` package acting as the LMS.
@@ -13,6 +14,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -116,6 +119,62 @@ def register_platform(db, *, issuer: str, client_id: str, key: PlatformKey | Non
         db.add(Deployment(platform_id=platform.id, deployment_id=deployment_id))
     db.commit()
     return platform
+
+
+class SlowServer:
+    """A loopback TCP server that accepts and then stalls (`drip=False`), or sends the headers
+    and then one byte of body every 50 ms (`drip=True`), or sends the headers and part of the
+    body and then stalls (`then="stall"`) or resets the connection (`then="reset"`)."""
+
+    def __init__(self, *, drip: bool, then: str = "drip") -> None:
+        self.drip = drip
+        self.then = then
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/jwks"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        connections = []
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            connections.append(conn)
+            if self.drip:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+        for conn in connections:
+            conn.close()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n{")
+            if self.then == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+                return
+            while not self._stop.is_set() and self.then == "stall":
+                time.sleep(0.05)
+            while not self._stop.is_set():
+                conn.sendall(b" ")
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    def __enter__(self) -> SlowServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()
 
 
 class JwksServer:

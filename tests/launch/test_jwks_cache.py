@@ -4,8 +4,6 @@ and a slow or unreachable key set gives a prompt 502 that names it."""
 from __future__ import annotations
 
 import functools
-import socket
-import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +13,7 @@ import pytest
 from lti_tool.launch.jwks_cache import JwksCache, PlatformKeysUnavailable, fetch_jwks
 from tests.launch.helpers import (
     JwksServer,
+    SlowServer,
     fixture_claims,
     login_and_launch,
     platform_key,
@@ -151,62 +150,6 @@ def test_the_key_set_expires_after_its_ttl(clock):
     clock.now += 3601
     cache.key(URL, KEY.kid)
     assert lms.fetches == 2
-
-
-class SlowServer:
-    """A loopback TCP server that accepts and then stalls (`drip=False`), or sends the headers
-    and then one byte of body every 50 ms (`drip=True`), or sends the headers and part of the
-    body and then stalls (`then="stall"`) or resets the connection (`then="reset"`)."""
-
-    def __init__(self, *, drip: bool, then: str = "drip") -> None:
-        self.drip = drip
-        self.then = then
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(8)
-        self._sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/jwks"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        connections = []
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            connections.append(conn)
-            if self.drip:
-                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
-        for conn in connections:
-            conn.close()
-
-    def _drip(self, conn: socket.socket) -> None:
-        try:
-            conn.recv(4096)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100000\r\n\r\n{")
-            if self.then == "reset":
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
-                return
-            while not self._stop.is_set() and self.then == "stall":
-                time.sleep(0.05)
-            while not self._stop.is_set():
-                conn.sendall(b" ")
-                time.sleep(0.05)
-        except OSError:
-            pass
-
-    def __enter__(self) -> SlowServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._sock.close()
 
 
 def test_a_platform_that_never_answers_times_out():
