@@ -1107,6 +1107,27 @@ def _line_item(db: Session, client: PassbackClient, offering: Offering, context:
     return url
 
 
+def passback_status(db: Session, context_id: int) -> dict[str, Any]:
+    """How sending grades to the course's LMS gradebook went, for the instructor: counts of
+    sent, waiting and failed scores (failed ones are retried by the scheduler), and the latest
+    problem (a refusal names the missing scope)."""
+    rows = db.execute(
+        select(GradePassback.status, func.count())
+        .join(Decision, Decision.id == GradePassback.decision_id)
+        .join(Offering, Offering.id == Decision.offering_id)
+        .where(Offering.context_id == context_id).group_by(GradePassback.status)).all()
+    by_status = dict(rows)
+    counts = {"sent": by_status.get("sent", 0), "waiting": by_status.get("pending", 0),
+              "failed": by_status.get("failed", 0)}
+    problem = db.scalar(
+        select(GradePassback.last_error)
+        .join(Decision, Decision.id == GradePassback.decision_id)
+        .join(Offering, Offering.id == Decision.offering_id)
+        .where(Offering.context_id == context_id, GradePassback.status.in_(("failed", "skipped")))
+        .order_by(GradePassback.updated_at.desc(), GradePassback.id.desc()).limit(1))
+    return {**counts, "problem": problem or None}
+
+
 def run_scheduled(runtime: Any, now: datetime | None = None) -> tuple[RunSummary, dict]:
     """The scheduler's evaluation job: close due windows, then send queued grades.
 

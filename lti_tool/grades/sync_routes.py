@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
+from lti_tool.grades.evaluation import passback_status
 from lti_tool.grades.sync import lease_holder, progress_of, start_background_sync
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web.auth import Actor, require_actor, require_role, session_url
@@ -59,6 +60,7 @@ def sync_status(db: Session, context_id: int) -> dict[str, Any]:
         "progress": {k: live.get(k) for k in ("done", "total", "phase")} if running else None,
         "last": _run_json(last),
         "last_success": _run_json(success),
+        "passback": passback_status(db, context_id),
     }
 
 

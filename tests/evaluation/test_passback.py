@@ -224,3 +224,27 @@ def test_canvas_answers_scores_with_json(fast_runtime: Runtime, canvas_lms: Fake
     assert canvas_lms.count("/line_items/1/scores", "POST") == 2
     assert _by_user(canvas_lms)[CANVAS_LEARNERS[0]]["scoreGiven"] == 100.0
     db.close()
+
+
+def test_the_instructor_sees_how_passback_went(fast_runtime: Runtime, moodle_lms: FakeLms,
+                                               moodle_course: Course) -> None:
+    """The course's sync page counts sent / waiting / failed grades and shows the latest
+    problem, which names the scope the LMS refused."""
+    from lti_tool.web import create_app
+    from tests.grades_sync.test_entry_points import _session
+
+    course, settings, db = moodle_course, fast_runtime.settings, moodle_course.db
+    ev.evaluate_changed(db, settings, course.context.id)
+    db.commit()
+    web = create_app(runtime=fast_runtime).test_client()
+    headers = _session(fast_runtime, course.context.id, "instructor")
+    status = web.get("/instructor/sync/status.json", headers=headers).get_json()
+    assert status["passback"] == {"sent": 0, "waiting": 3, "failed": 0, "problem": None}
+    moodle_lms.fail("/scores", status=403, times=1)
+    ev.send_passbacks(db, settings)
+    db.commit()
+    status = web.get("/instructor/sync/status.json", headers=headers).get_json()["passback"]
+    assert (status["sent"], status["waiting"], status["failed"]) == (2, 0, 1)
+    assert SCORE_SCOPE in status["problem"]
+    page = web.get("/instructor/sync/", headers=headers).get_data(as_text=True)
+    assert "Grades sent to the LMS" in page and SCORE_SCOPE in page
