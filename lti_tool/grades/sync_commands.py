@@ -49,10 +49,17 @@ def sync_command(context: str | None) -> None:
     for context_id in ids:
         label = f"{labels.get(context_id, context_id)} (#{context_id})"
         with click.progressbar(length=1, label=f"Syncing {label}", file=None) as bar:
+            # Sources report `done` of `total` items each; the bar adds them up so it only
+            # moves forward (earlier sources' items count as done).
+            finished: dict[str, int] = {}
 
-            def progress(done: int, total: int, phase: str, bar=bar) -> None:  # noqa: ANN001
-                bar.length = max(total, 1)
-                bar.update(max(0, done - bar.pos), current_item=phase)
+            def progress(done: int, total: int, phase: str, bar=bar,  # noqa: ANN001
+                         finished=finished) -> None:  # noqa: ANN001
+                if total:
+                    finished[phase] = total
+                before = sum(t for name, t in finished.items() if name != phase)
+                bar.length = max(before + total, bar.length or 1, 1)
+                bar.update(max(0, before + done - bar.pos), current_item=phase)
 
             try:
                 result = sync_context(runtime, context_id, trigger="cli", progress=progress)
