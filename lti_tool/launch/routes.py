@@ -7,6 +7,8 @@ The views only translate HTTP to the services in `oidc`, `validation`, `flow` an
 
 from __future__ import annotations
 
+import logging
+
 from flask import (
     Blueprint,
     Response,
@@ -28,6 +30,8 @@ from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 from lti_tool.web import auth, csrf_exempt
 from lti_tool.web.db import get_db, runtime
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates",
                static_folder="static")
@@ -165,9 +169,13 @@ def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
             or outcome.message_type == DEEP_LINKING_REQUEST
             or not (context.ags_lineitems_url or context.nrps_url)):
         return
-    from lti_tool.grades.sync import start_background_sync
+    from lti_tool.grades import sync
 
-    start_background_sync(runtime(), context.id, trigger="launch")
+    try:
+        sync.start_background_sync(runtime(), context.id, trigger="launch")
+    except Exception:  # the launch is committed; a sync that cannot start must not undo it
+        log.exception("background sync after the launch could not start (context %s)",
+                      context.id)
 
 
 def _with_session(response: Response, token: str, state: str) -> Response:

@@ -81,3 +81,19 @@ def test_learner_launch_starts_no_sync(syncing, moodle_lms):  # noqa: F811
     assert progress_of(context_id) is None
     assert set(_sync_threads()) == before
     assert moodle_lms.count() == 0  # the LMS heard nothing from the tool
+
+
+def test_a_sync_that_cannot_start_does_not_fail_the_launch(syncing, moodle_lms, monkeypatch,  # noqa: F811
+                                                          caplog):
+    """The launch is committed before the sync starts; a sync that cannot start (no thread
+    left, database hiccup) is logged, and the instructor still lands in the tool."""
+    from lti_tool.grades import sync
+
+    def cannot_start(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(sync, "start_background_sync", cannot_start)
+    response = _launch(syncing, moodle_lms, "moodle/id_token_instructor_resource_link.json")
+    assert response.status_code == 303 and response.headers["Location"].startswith(
+        "/instructor/")
+    assert "background sync after the launch could not start" in caplog.text
