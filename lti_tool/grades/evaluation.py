@@ -50,7 +50,7 @@ from lti_tool.domain.evidence import (
     first_broken,
 )
 from lti_tool.errors import BadRequest, Conflict, NotFound
-from lti_tool.lms.http import LmsUnavailable
+from lti_tool.lms.http import LmsPermissionError, LmsUnavailable
 from lti_tool.settings import Settings
 from lti_tool.store.db import UTCDateTime, utcnow
 from lti_tool.store.models.catalogue import Offering
@@ -1040,48 +1040,68 @@ def ags_passback_client(db: Session, settings: Settings, context: Any) -> Passba
 def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                    client_for: Callable[[Session, Settings, Any], PassbackClient] | None = None,
                    now: datetime | None = None) -> dict[str, int]:
-    """Send queued scores; each failure is recorded on its row and retried on the next run."""
+    """Send up to `limit` queued scores; each failure is recorded on its row and retried on the
+    next run.
+
+    A course whose LMS stays busy (429/5xx after the retries) or refuses the tool (401/403)
+    is left alone for the rest of the run: its other scores are `deferred` (untouched, no try
+    spent) and do not count against `limit`, so one broken course never holds up the others.
+    """
     now = now or utcnow()
     client_for = client_for or ags_passback_client
     counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
-    rows = db.scalars(select(GradePassback).where(
-        GradePassback.status.in_(("pending", "failed")),
-        GradePassback.tries < MAX_PASSBACK_TRIES).order_by(GradePassback.id).limit(limit)).all()
     clients: dict[int, PassbackClient] = {}
-    unavailable: set[int] = set()  # contexts whose LMS kept failing in this run
-    for row in rows:
-        decision = db.get(Decision, row.decision_id)
-        offering = db.get(Offering, decision.offering_id)
-        context = db.get(Context, offering.context_id)
-        person = db.get(Person, decision.person_id)
-        if not context.ags_lineitems_url:
-            row.status, row.last_error = "skipped", "The course has no AGS line items service."
-            counts["skipped"] += 1
-            continue
-        if context.id in unavailable:
-            counts["deferred"] += 1  # untouched (no try spent): the next run sends it
-            continue
-        try:
-            client = clients.get(context.id) or client_for(db, settings, context)
-            clients[context.id] = client
-            line = _line_item(db, client, offering, context)
-            client.post_score(line, {
-                "userId": person.sub, "scoreGiven": float(row.score_given),
-                "scoreMaximum": float(row.score_maximum),
-                "activityProgress": row.activity_progress,
-                "gradingProgress": row.grading_progress,
-                "timestamp": now.isoformat().replace("+00:00", "Z"),
-            })
-        except Exception as exc:  # noqa: BLE001  # any LMS failure is recorded, never raised
-            if isinstance(exc, LmsUnavailable):
-                unavailable.add(context.id)  # waited out already: do not hammer a busy LMS
-            row.status, row.tries = "failed", row.tries + 1
-            row.last_error = str(exc)[:2000] or type(exc).__name__
-            counts["failed"] += 1
-            continue
-        row.status, row.sent_at, row.last_error = "sent", now, ""
-        row.tries += 1
-        counts["sent"] += 1
+    blocked: set[int] = set()  # contexts whose LMS is busy or refuses the tool in this run
+    processed, after_id = 0, 0
+    while processed < limit:
+        query = (select(GradePassback)
+                 .join(Decision, Decision.id == GradePassback.decision_id)
+                 .join(Offering, Offering.id == Decision.offering_id)
+                 .where(GradePassback.status.in_(("pending", "failed")),
+                        GradePassback.tries < MAX_PASSBACK_TRIES, GradePassback.id > after_id)
+                 .order_by(GradePassback.id).limit(limit))
+        if blocked:
+            query = query.where(Offering.context_id.not_in(sorted(blocked)))
+        rows = db.scalars(query).all()
+        if not rows:
+            break
+        for row in rows:
+            if processed >= limit:
+                break
+            after_id = row.id
+            decision = db.get(Decision, row.decision_id)
+            offering = db.get(Offering, decision.offering_id)
+            context = db.get(Context, offering.context_id)
+            if context.id in blocked:
+                counts["deferred"] += 1
+                continue
+            processed += 1
+            if not context.ags_lineitems_url:
+                row.status, row.last_error = "skipped", "The course has no AGS line items service."
+                counts["skipped"] += 1
+                continue
+            try:
+                client = clients.get(context.id) or client_for(db, settings, context)
+                clients[context.id] = client
+                line = _line_item(db, client, offering, context)
+                client.post_score(line, {
+                    "userId": db.get(Person, decision.person_id).sub,
+                    "scoreGiven": float(row.score_given),
+                    "scoreMaximum": float(row.score_maximum),
+                    "activityProgress": row.activity_progress,
+                    "gradingProgress": row.grading_progress,
+                    "timestamp": now.isoformat().replace("+00:00", "Z"),
+                })
+            except Exception as exc:  # noqa: BLE001  # any LMS failure is recorded, never raised
+                if isinstance(exc, LmsUnavailable | LmsPermissionError):
+                    blocked.add(context.id)  # the same answer awaits the course's other scores
+                row.status, row.tries = "failed", row.tries + 1
+                row.last_error = str(exc)[:2000] or type(exc).__name__
+                counts["failed"] += 1
+                continue
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+            row.tries += 1
+            counts["sent"] += 1
     db.flush()
     return counts
 

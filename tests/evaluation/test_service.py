@@ -14,6 +14,7 @@ from sqlalchemy import func, select, text
 from lti_tool.badges.issuance import find_credential
 from lti_tool.errors import BadRequest, Conflict
 from lti_tool.grades import evaluation as ev
+from lti_tool.lms.http import LmsUnavailable
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.evaluation import (
     Decision,
@@ -395,3 +396,30 @@ def test_the_reevaluation_uses_its_own_sources_and_close_date(mapped: Course, se
     # The other learners' first attempt is still decided on attempt 1's mapping.
     assert decision_of(course, 1).status == "failed"
     chain_ok(course)
+
+
+class BusyAgs(FakeAgs):
+    """An LMS that answers every score with 429 after the retries."""
+
+    def post_score(self, lineitem_url: str, score: dict) -> dict:
+        raise LmsUnavailable("The LMS kept failing (HTTP 429); try again later.")
+
+
+def test_a_busy_lms_does_not_hold_up_other_courses(db, settings) -> None:
+    """The busy course's first score fails, its others wait untouched, and the other course's
+    scores are sent in the same run although the limit is smaller than the busy backlog."""
+    busy = seed_course(db, issuer="https://busy.example.edu", learners=4)
+    fine = seed_course(db, issuer="https://fine.example.edu", learners=2)
+    for course in (busy, fine):
+        ev.save_mapping(db, settings, course.offering.id, course.mapping(), course.by)
+    up = FakeAgs()
+
+    def client_for(db, settings, context):  # noqa: ANN001, ANN202
+        return BusyAgs() if context.id == busy.context.id else up
+
+    counts = ev.send_passbacks(db, settings, limit=3, client_for=client_for)
+    assert counts == {"sent": 2, "failed": 1, "skipped": 0, "deferred": 2}
+    assert len(up.scores) == 2
+    statuses = sorted(db.scalars(select(GradePassback.status).join(Decision).where(
+        Decision.offering_id == busy.offering.id)))
+    assert statuses == ["failed", "pending", "pending", "pending"]
