@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, select, type_coerce
+from sqlalchemy import exists, func, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -1054,10 +1054,14 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
     blocked: set[int] = set()  # contexts whose LMS is busy or refuses the tool in this run
     processed, after_id = 0, 0
     while processed < limit:
+        # Skipped rows come back once a launch has given the course an AGS service.
         query = (select(GradePassback)
                  .join(Decision, Decision.id == GradePassback.decision_id)
                  .join(Offering, Offering.id == Decision.offering_id)
-                 .where(GradePassback.status.in_(("pending", "failed")),
+                 .join(Context, Context.id == Offering.context_id)
+                 .where(or_(GradePassback.status.in_(("pending", "failed")),
+                            (GradePassback.status == "skipped")
+                            & Context.ags_lineitems_url.is_not(None)),
                         GradePassback.tries < MAX_PASSBACK_TRIES, GradePassback.id > after_id)
                  .order_by(GradePassback.id).limit(limit))
         if blocked:

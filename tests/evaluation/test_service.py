@@ -423,3 +423,16 @@ def test_a_busy_lms_does_not_hold_up_other_courses(db, settings) -> None:
     statuses = sorted(db.scalars(select(GradePassback.status).join(Decision).where(
         Decision.offering_id == busy.offering.id)))
     assert statuses == ["failed", "pending", "pending", "pending"]
+
+
+def test_scores_skipped_without_ags_are_sent_once_a_launch_brings_it(mapped: Course,
+                                                                    settings) -> None:
+    course = mapped
+    course.context.ags_lineitems_url = None
+    ev.evaluate_changed(course.db, settings, course.context.id)
+    up = FakeAgs()
+    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["skipped"] == 3
+    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["skipped"] == 0
+    course.context.ags_lineitems_url = "https://lms.example.edu/lineitems"  # a new launch
+    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["sent"] == 3
+    assert len(up.scores) == 3
