@@ -27,6 +27,13 @@ SPEC = SHARED / "spec"
 POSTGRES_URL = os.environ.get("LTI_TOOL_TEST_DATABASE_URL", "")
 
 
+def skip_unless_installed(what: str) -> None:
+    """Skip on a developer machine that lacks an optional tool; in CI a missing tool fails."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing in CI: .ci/run should have installed it")
+    pytest.skip(f"{what} is not installed")
+
+
 def load_fixture(*parts: str):  # noqa: ANN201
     import json
 

@@ -19,7 +19,7 @@ from lti_tool.badges import issuance, jsonld, status
 from lti_tool.badges.signing import Signer
 from lti_tool.launch import keys
 from tests.badges.conftest import PASSED_AT
-from tests.conftest import SPEC
+from tests.conftest import SPEC, skip_unless_installed
 
 NODE_DIR = Path(__file__).resolve().parents[1] / "node"
 pytestmark = pytest.mark.node
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.node
 
 def _require_node() -> None:
     if shutil.which("node") is None or not (NODE_DIR / "node_modules").is_dir():
-        pytest.skip("Node verifiers not installed: run `npm ci` in tests/node (CI does)")
+        skip_unless_installed("Node verifiers (run `npm ci` in tests/node)")
 
 
 def _issue(world, sub: str):  # noqa: ANN001, ANN202

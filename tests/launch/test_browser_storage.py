@@ -21,6 +21,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from lti_tool.store.models.core import WebSession
+from tests.conftest import skip_unless_installed
 from tests.launch.helpers import basic_claims, platform_key, register_platform, sign
 
 pytestmark = pytest.mark.browser
@@ -58,7 +59,7 @@ class _Served:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator:
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+        skip_unless_installed("Debian's chromium (/usr/bin/chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
