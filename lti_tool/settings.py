@@ -34,6 +34,12 @@ class Settings:
     issuer_url: str = "https://www.example.edu"
     issuer_email: str = ""
     issuer_country: str = "TR"
+    issuer_slug: str = "institution"
+    issuer_image_url: str = ""
+    # RS256 (every Open Badges verifier accepts it) or EdDSA.
+    badge_jwt_alg: str = "RS256"
+    # validUntil = issue date + this many days; 0 = credentials do not expire.
+    credential_validity_days: int = 0
     default_locale: str = "en"
     secret_key: str = ""
     testing: bool = False

@@ -49,7 +49,7 @@ def find_credential(db: Session, person_id: int, mc_version_id: int) -> Credenti
 
 def _validity(settings: Settings, issued_at: datetime) -> datetime | None:
     """`validUntil` when the installation sets `credential_validity_days`; none by default."""
-    days = settings.extra.get("credential_validity_days")
+    days = settings.credential_validity_days
     return issued_at + timedelta(days=int(days)) if days else None
 
 

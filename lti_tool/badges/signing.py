@@ -26,7 +26,7 @@ JWT_PURPOSES = {"RS256": RSA, "EdDSA": ED25519}
 
 
 def issuer_slug(settings: Settings) -> str:
-    return str(settings.extra.get("issuer_slug", "institution"))
+    return settings.issuer_slug
 
 
 def issuer_facts(settings: Settings) -> IssuerFacts:
@@ -35,12 +35,12 @@ def issuer_facts(settings: Settings) -> IssuerFacts:
         id=settings.url(f"/issuers/{issuer_slug(settings)}"),
         name=settings.issuer_name, url=settings.issuer_url, email=settings.issuer_email,
         country=settings.issuer_country,
-        image_url=str(settings.extra.get("issuer_image_url", "")))
+        image_url=settings.issuer_image_url)
 
 
 def jwt_algorithm(settings: Settings) -> str:
     """RS256 unless `badge_jwt_alg = "EdDSA"` is set (RS256 is what every verifier takes)."""
-    algorithm = str(settings.extra.get("badge_jwt_alg", "RS256"))
+    algorithm = settings.badge_jwt_alg
     return algorithm if algorithm in JWT_PURPOSES else "RS256"
 
 
