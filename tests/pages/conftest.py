@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from tests.conftest import skip_unless_installed
 from tests.pages.seed import Course, seed_course, seed_offering, seed_story
 
 
@@ -41,7 +42,9 @@ AXE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / "axe-core"
 @pytest.fixture(scope="session")
 def playwright_driver():
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (/usr/bin/chromium)")
+        skip_unless_installed("Debian's chromium (/usr/bin/chromium)")
+    if not AXE.is_file():
+        skip_unless_installed("axe-core (run `npm ci` in tests/node)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as driver:
