@@ -38,6 +38,9 @@ ATTAINED = "attained"
 NOT_ATTAINED = "not_attained"
 NOT_YET_ASSESSED = "not_yet_assessed"
 
+# Bumped when the evaluation rules change; archived with every decision.
+RULE_VERSION = "evaluation/1 (weighted mean, exact bounds, missing=0 at close)"
+
 MAX_WEIGHT = Decimal(1000)
 # Percents shown and archived are floored, so a shown 70.0000 never hides a 69.99999.
 DISPLAY_QUANTUM = Decimal("0.0001")

@@ -5,22 +5,21 @@ Entry points (sync, pages, CLI, scheduler) call these functions with a `Session`
 transaction, and a pass calls the badges area's `issue_on_pass` in that transaction too, so a
 learner is never `passed` without the archive (and the credential) that goes with it.
 
-Grade passback is queued in `GradePassback` with the decision and sent afterwards by
-`send_passbacks`: an unreachable LMS never undoes a decision.
+The archive lives in `lti_tool.grades.evidence` and grade passback in
+`lti_tool.grades.passback`: a decision queues its score there and `send_passbacks` sends it
+afterwards, so an unreachable LMS never undoes a decision.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import exists, func, or_, select, type_coerce
+from sqlalchemy import exists, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -30,6 +29,7 @@ from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.domain.evaluation import (
     GRADE_ITEM,
     LMS_RUBRIC,
+    RULE_VERSION,
     TOOL_RUBRIC,
     LearnerEvaluation,
     Mark,
@@ -41,28 +41,18 @@ from lti_tool.domain.evaluation import (
     result_to_dict,
     validate_mapping,
 )
-from lti_tool.domain.evidence import (
-    GENESIS_HASH,
-    Break,
-    Link,
-    canonical_json,
-    chain_hash,
-    first_broken,
-)
 from lti_tool.errors import BadRequest, Conflict, NotFound
-from lti_tool.lms.http import LmsPermissionError, LmsUnavailable
+from lti_tool.grades.evidence import append_evidence, inputs_digest
+from lti_tool.grades.passback import queue_passback, send_passbacks
 from lti_tool.settings import Settings
 from lti_tool.store.db import UTCDateTime, utcnow
 from lti_tool.store.models.catalogue import Offering
-from lti_tool.store.models.core import Context, Membership, Person
+from lti_tool.store.models.core import Membership, Person
 from lti_tool.store.models.evaluation import (
     Attempt,
     Decision,
-    EvidenceHead,
-    EvidenceRecord,
     GradePassback,
     MappingSource,
-    OfferingLineItem,
     OutcomeMapping,
     ReevaluationRequest,
     ReviewFlag,
@@ -72,8 +62,6 @@ from lti_tool.store.models.grades import GradeItem, LmsRubricAssessment, LmsRubr
 
 log = logging.getLogger(__name__)
 
-# Bumped when the evaluation rules change; archived with every decision.
-RULE_VERSION = "evaluation/1 (weighted mean, exact bounds, missing=0 at close)"
 CHUNK = 500
 
 
@@ -250,126 +238,6 @@ def _assessment_points(criterion: LmsRubricCriterion,
         if str(level.get("id")) == str(assessment.level_id) and level.get("points") is not None:
             return Decimal(str(level["points"]))
     return None
-
-
-def inputs_digest(evaluation: LearnerEvaluation, mapping_id: int | None) -> str:
-    """A fingerprint of the marks an evaluation used: it changes when any mark changes.
-    (Only compared with itself, so the repr of plain strings is enough: cheaper than JSON.)"""
-    marks = sorted(
-        (i.kind, i.ref, str(i.score), str(i.maximum), str(i.level))
-        for result in evaluation.results if not result.carried_over for i in result.inputs
-    )
-    return hashlib.sha256(repr((mapping_id, marks)).encode()).hexdigest()
-
-
-# --- evidence ---------------------------------------------------------------------------------
-
-def append_evidence(db: Session, *, platform_id: int, event: str, payload: dict,
-                    decision_id: int | None = None, offering_id: int | None = None,
-                    person_id: int | None = None) -> EvidenceRecord:
-    """Append one record to the platform's chain; the locked head row keeps it from forking."""
-    head = db.execute(select(EvidenceHead).where(EvidenceHead.platform_id == platform_id)
-                      .with_for_update().execution_options(populate_existing=True)).scalar()
-    if head is None:
-        head = EvidenceHead(platform_id=platform_id, seq=0, last_hash=GENESIS_HASH)
-        try:
-            with db.begin_nested():
-                db.add(head)
-        except IntegrityError:
-            head = db.execute(select(EvidenceHead).where(EvidenceHead.platform_id == platform_id)
-                              .with_for_update().execution_options(populate_existing=True)
-                              ).scalar_one()
-    text = canonical_json({"event": event, **payload})
-    digest = chain_hash(head.last_hash, text)
-    record = EvidenceRecord(platform_id=platform_id, seq=head.seq + 1, decision_id=decision_id,
-                            offering_id=offering_id, person_id=person_id, event=event,
-                            payload=text, prev_hash=head.last_hash, hash=digest)
-    head.seq += 1
-    head.last_hash = digest
-    db.add(record)
-    db.flush()
-    return record
-
-
-@dataclass(frozen=True)
-class BrokenRecord:
-    platform_id: int
-    id: int
-    seq: int
-    reason: str
-
-    def __str__(self) -> str:
-        return (f"evidence record {self.id} (platform {self.platform_id}, seq {self.seq}): "
-                f"{self.reason}")
-
-
-def verify_chain(db: Session) -> BrokenRecord | None:
-    """Check every platform's chain; the first record that does not fit, or None."""
-    heads = {h.platform_id: h for h in db.scalars(select(EvidenceHead))}
-    platforms = sorted(set(heads) | set(db.scalars(select(EvidenceRecord.platform_id).distinct())))
-    for platform_id in platforms:
-        rows = db.execute(
-            select(EvidenceRecord.id, EvidenceRecord.seq, EvidenceRecord.prev_hash,
-                   EvidenceRecord.hash, EvidenceRecord.payload)
-            .where(EvidenceRecord.platform_id == platform_id).order_by(EvidenceRecord.seq)
-            .execution_options(yield_per=1000))
-        last: Link | None = None
-
-        def links(rows=rows) -> Iterable[Link]:  # noqa: ANN001
-            nonlocal last
-            for row in rows:
-                last = Link(*row)
-                yield last
-
-        broken: Break | None = first_broken(links())
-        if broken is not None:
-            return BrokenRecord(platform_id, broken.id, broken.seq, broken.reason)
-        head = heads.get(platform_id)
-        end_seq, end_hash = (last.seq, last.hash) if last else (0, GENESIS_HASH)
-        if head is None or head.seq != end_seq or head.last_hash != end_hash:
-            return BrokenRecord(platform_id, last.id if last else 0, end_seq,
-                                "the chain ends before its recorded head: records were removed "
-                                "at the end")
-    return None
-
-
-def export_evidence(db: Session, platform_id: int, person_id: int,
-                    offering_id: int | None = None) -> dict:
-    """One learner's decisions and archived records as JSON-ready data (Art. 9/4)."""
-    person = db.get(Person, person_id)
-    if person is None or person.platform_id != platform_id:
-        raise NotFound("No such learner on this platform.")
-    query = select(Decision).where(Decision.platform_id == platform_id,
-                                   Decision.person_id == person_id)
-    records = select(EvidenceRecord).where(EvidenceRecord.platform_id == platform_id,
-                                           EvidenceRecord.person_id == person_id)
-    if offering_id is not None:
-        query = query.where(Decision.offering_id == offering_id)
-        records = records.where(EvidenceRecord.offering_id == offering_id)
-    broken = verify_chain(db)
-    return {
-        "person": {"id": person.id, "sub": person.sub, "name": person.name},
-        "decisions": [_decision_json(d) for d in db.scalars(query.order_by(Decision.id))],
-        # A verifier re-hashes canonical_json(payload) with prev_hash to check each record.
-        "records": [{"id": r.id, "seq": r.seq, "event": r.event, "hash": r.hash,
-                     "prev_hash": r.prev_hash, "created_at": r.created_at.isoformat(),
-                     "payload": json.loads(r.payload)}
-                    for r in db.scalars(records.order_by(EvidenceRecord.seq))],
-        "chain": {"algorithm": "sha256(prev_hash + '\\n' + canonical_json)",
-                  "verified": broken is None, "first_broken": str(broken) if broken else None},
-        "rule_version": RULE_VERSION,
-    }
-
-
-def _decision_json(decision: Decision) -> dict:
-    return {
-        "id": decision.id, "offering_id": decision.offering_id, "status": decision.status,
-        "reevaluations_used": decision.reevaluations_used, "mapping_id": decision.mapping_id,
-        "share_attained": str(decision.share_attained), "passed_via": decision.passed_via,
-        "passed_at": decision.passed_at.isoformat() if decision.passed_at else None,
-        "decided_at": decision.decided_at.isoformat() if decision.decided_at else None,
-        "outcomes": decision.outcomes,
-    }
 
 
 # --- the per-offering run ---------------------------------------------------------------------
@@ -952,204 +820,6 @@ def resolve_flag(db: Session, flag: ReviewFlag, actor: Who, *,
                     decision_id=decision.id, offering_id=decision.offering_id,
                     person_id=decision.person_id)
     return flag
-
-
-# --- grade passback ---------------------------------------------------------------------------
-
-ACTIVITY = {flow.IN_PROGRESS: "InProgress", flow.REEVALUATION_GRANTED: "InProgress",
-            flow.PASSED: "Completed", flow.FAILED: "Completed", flow.FAILED_FINAL: "Completed"}
-GRADING = {flow.IN_PROGRESS: "Pending", flow.REEVALUATION_GRANTED: "Pending",
-           flow.PASSED: "FullyGraded", flow.FAILED: "FullyGraded",
-           flow.FAILED_FINAL: "FullyGraded"}
-MAX_PASSBACK_TRIES = 8
-
-
-def queue_passback(db: Session, decision: Decision,
-                   known: dict[int, GradePassback | None] | None = None) -> None:
-    """Record the score the LMS should show: share of required LOs attained, with progress.
-
-    `known` holds passback rows already loaded for a batch (saves one query per learner).
-    """
-    score = (Decimal(decision.share_attained) * 100).quantize(Decimal("0.0001"))
-    activity, grading = ACTIVITY[decision.status], GRADING[decision.status]
-    if known is not None and decision.id in known:
-        row = known[decision.id]
-    else:
-        row = db.scalar(select(GradePassback).where(GradePassback.decision_id == decision.id))
-    if row is None:
-        row = GradePassback(decision_id=decision.id, score_given=score,
-                            activity_progress=activity, grading_progress=grading,
-                            status="pending", tries=0, last_error="")
-        db.add(row)
-        if known is not None:
-            known[decision.id] = row
-        return
-    if (row.score_given, row.activity_progress, row.grading_progress) == \
-            (score, activity, grading):
-        return  # unchanged: a failed send keeps its retry count
-    row.score_given, row.activity_progress, row.grading_progress = score, activity, grading
-    row.status, row.tries, row.last_error = "pending", 0, ""
-
-
-class PassbackClient(Protocol):
-    """What passback needs of the LMS (an adapter over `lti_tool.lms.ags.AgsClient`)."""
-
-    def create_line_item(self, lineitems_url: str, item: dict) -> str: ...
-
-    def post_score(self, lineitem_url: str, score: dict) -> dict: ...
-
-
-def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
-    """The real AGS client for a context, with the scopes its latest launch granted."""
-    from lti_tool.grades.sync import retry_policy
-    from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
-    from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok, json_body
-    from lti_tool.lms.service import BearerClient
-    from lti_tool.lms.token import ServiceTokens
-    from lti_tool.store.models.core import Platform
-
-    http = LmsHttp(retry_policy(settings))
-    platform = db.get(Platform, context.platform_id)
-    bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
-    client = AgsClient(bearer, context.ags_scopes or [])
-
-    class _Adapter:
-        def create_line_item(self, lineitems_url: str, item: dict) -> str:
-            """The column with the item's resourceId and tag, made only if the LMS lacks it
-            (a run that created it but could not record it must not make a second one)."""
-            require_scope(client.granted, SCOPE_LINEITEM,
-                          action="create the micro-credential grade column")
-            for found in client.line_items(lineitems_url, resource_id=item.get("resourceId"),
-                                           tag=item.get("tag")):
-                return found.id
-            response = bearer.send("POST", lineitems_url, [SCOPE_LINEITEM], accept=LINEITEM,
-                                   needed=SCOPE_LINEITEM, json=item,
-                                   headers={"Content-Type": LINEITEM})
-            expect_ok(response, "the new line item")
-            body = json_body(response, "the new line item")
-            if not isinstance(body, dict) or not body.get("id"):
-                raise LmsBadReply("The LMS created the line item but returned no id.")
-            return str(body["id"])
-
-        def post_score(self, lineitem_url: str, score: dict) -> dict:
-            return client.post_score(lineitem_url, score)
-
-    return _Adapter()
-
-
-def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
-                   client_for: Callable[[Session, Settings, Any], PassbackClient] | None = None,
-                   now: datetime | None = None) -> dict[str, int]:
-    """Send up to `limit` queued scores; each failure is recorded on its row and retried on the
-    next run.
-
-    A course whose LMS stays busy (429/5xx after the retries) or refuses the tool (401/403)
-    is left alone for the rest of the run: its other scores are `deferred` (untouched, no try
-    spent) and do not count against `limit`, so one broken course never holds up the others.
-    """
-    now = now or utcnow()
-    client_for = client_for or ags_passback_client
-    counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
-    clients: dict[int, PassbackClient] = {}
-    blocked: set[int] = set()  # contexts whose LMS is busy or refuses the tool in this run
-    processed, after_id = 0, 0
-    while processed < limit:
-        # Skipped rows come back once a launch has given the course an AGS service.
-        query = (select(GradePassback)
-                 .join(Decision, Decision.id == GradePassback.decision_id)
-                 .join(Offering, Offering.id == Decision.offering_id)
-                 .join(Context, Context.id == Offering.context_id)
-                 .where(or_(GradePassback.status.in_(("pending", "failed")),
-                            (GradePassback.status == "skipped")
-                            & Context.ags_lineitems_url.is_not(None)),
-                        GradePassback.tries < MAX_PASSBACK_TRIES, GradePassback.id > after_id)
-                 .order_by(GradePassback.id).limit(limit))
-        if blocked:
-            query = query.where(Offering.context_id.not_in(sorted(blocked)))
-        rows = db.scalars(query).all()
-        if not rows:
-            break
-        for row in rows:
-            if processed >= limit:
-                break
-            after_id = row.id
-            decision = db.get(Decision, row.decision_id)
-            offering = db.get(Offering, decision.offering_id)
-            context = db.get(Context, offering.context_id)
-            if context.id in blocked:
-                counts["deferred"] += 1
-                continue
-            processed += 1
-            if not context.ags_lineitems_url:
-                row.status, row.last_error = "skipped", "The course has no AGS line items service."
-                counts["skipped"] += 1
-                continue
-            try:
-                client = clients.get(context.id) or client_for(db, settings, context)
-                clients[context.id] = client
-                line = _line_item(db, client, offering, context)
-                client.post_score(line, {
-                    "userId": db.get(Person, decision.person_id).sub,
-                    "scoreGiven": float(row.score_given),
-                    "scoreMaximum": float(row.score_maximum),
-                    "activityProgress": row.activity_progress,
-                    "gradingProgress": row.grading_progress,
-                    "timestamp": now.isoformat().replace("+00:00", "Z"),
-                })
-            except Exception as exc:  # noqa: BLE001  # any LMS failure is recorded, never raised
-                if isinstance(exc, LmsUnavailable | LmsPermissionError):
-                    blocked.add(context.id)  # the same answer awaits the course's other scores
-                row.status, row.tries = "failed", row.tries + 1
-                row.last_error = str(exc)[:2000] or type(exc).__name__
-                counts["failed"] += 1
-                continue
-            row.status, row.sent_at, row.last_error = "sent", now, ""
-            row.tries += 1
-            counts["sent"] += 1
-    db.flush()
-    return counts
-
-
-def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:
-    """The offering's column in the LMS gradebook, created on first use and recorded at once,
-    so that a score that fails afterwards does not make the next run create another one."""
-    recorded = select(OfferingLineItem.lineitem_url).where(
-        OfferingLineItem.offering_id == offering.id)
-    existing = db.scalar(recorded)
-    if existing is not None:
-        return existing
-    title = offering.mc_version.title
-    url = client.create_line_item(context.ags_lineitems_url, {
-        "label": f"Micro-credential: {title}", "scoreMaximum": 100,
-        "tag": "micro-credential", "resourceId": f"offering-{offering.id}",
-    })
-    try:
-        with db.begin_nested():
-            db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
-    except IntegrityError:  # another worker recorded the column first: use theirs
-        return db.scalar(recorded) or url
-    return url
-
-
-def passback_status(db: Session, context_id: int) -> dict[str, Any]:
-    """How sending grades to the course's LMS gradebook went, for the instructor: counts of
-    sent, waiting and failed scores (failed ones are retried by the scheduler), and the latest
-    problem (a refusal names the missing scope)."""
-    rows = db.execute(
-        select(GradePassback.status, func.count())
-        .join(Decision, Decision.id == GradePassback.decision_id)
-        .join(Offering, Offering.id == Decision.offering_id)
-        .where(Offering.context_id == context_id).group_by(GradePassback.status)).all()
-    by_status = dict(rows)
-    counts = {"sent": by_status.get("sent", 0), "waiting": by_status.get("pending", 0),
-              "failed": by_status.get("failed", 0)}
-    problem = db.scalar(
-        select(GradePassback.last_error)
-        .join(Decision, Decision.id == GradePassback.decision_id)
-        .join(Offering, Offering.id == Decision.offering_id)
-        .where(Offering.context_id == context_id, GradePassback.status.in_(("failed", "skipped")))
-        .order_by(GradePassback.updated_at.desc(), GradePassback.id.desc()).limit(1))
-    return {**counts, "problem": problem or None}
 
 
 def run_scheduled(runtime: Any, now: datetime | None = None) -> tuple[RunSummary, dict]:

@@ -23,7 +23,7 @@ def evidence() -> None:
 @click.pass_context
 def verify(ctx: click.Context) -> None:
     """Check every platform's hash chain; name the first broken record and exit 1."""
-    from lti_tool.grades.evaluation import verify_chain
+    from lti_tool.grades.evidence import verify_chain
 
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
@@ -43,7 +43,7 @@ def verify(ctx: click.Context) -> None:
 @click.pass_context
 def export(ctx: click.Context, person_id: int, offering_id: int | None) -> None:
     """Write one learner's decisions and evidence records as JSON to standard output."""
-    from lti_tool.grades.evaluation import export_evidence
+    from lti_tool.grades.evidence import export_evidence
 
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:

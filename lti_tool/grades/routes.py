@@ -3,8 +3,9 @@
 The blueprint is named `grades` (the endpoints the instructor overview and learner home link
 to: `grades.mapping`, `grades.score_rubrics`, `grades.finalize`, `grades.grant_reevaluation`,
 `grades.request_reevaluation`). Views only translate: parse and scope the request, call
-`lti_tool.grades.evaluation`, commit. Every id from a URL or form is checked against the
-actor's platform and course, so another course's ids answer 404.
+`lti_tool.grades.evaluation` (or `lti_tool.grades.evidence` for exports), commit. Every id
+from a URL or form is checked against the actor's platform and course, so another course's ids
+answer 404.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, SOURCE_KINDS, TOOL_RUBRIC, SourceSpec
 from lti_tool.errors import BadRequest, NotFound
 from lti_tool.grades import evaluation as service
+from lti_tool.grades.evidence import export_evidence
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Membership, Person
 from lti_tool.store.models.evaluation import Decision, OutcomeMapping, ReviewFlag, ToolRubricScore
@@ -326,8 +328,7 @@ def resolve_flag(offering_id: int, flag_id: int):  # noqa: ANN201
 def learner_evidence(offering_id: int, person_id: int):  # noqa: ANN201
     offering = _offering(require_actor(), offering_id)
     person = _learner(offering, person_id)
-    return jsonify(service.export_evidence(get_db(), offering.platform_id, person.id,
-                                           offering.id))
+    return jsonify(export_evidence(get_db(), offering.platform_id, person.id, offering.id))
 
 
 # --- learner ----------------------------------------------------------------------------------
@@ -362,5 +363,4 @@ def my_evidence(offering_id: int):  # noqa: ANN201
     """The learner's own archived evidence for one micro-credential, as JSON."""
     actor = require_actor()
     offering = _own_offering(actor, offering_id)
-    return jsonify(service.export_evidence(get_db(), actor.platform_id, actor.person_id,
-                                           offering.id))
+    return jsonify(export_evidence(get_db(), actor.platform_id, actor.person_id, offering.id))

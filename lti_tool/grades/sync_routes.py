@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
-from lti_tool.grades.evaluation import passback_status
+from lti_tool.grades.passback import passback_status
 from lti_tool.grades.sync import lease_holder, progress_of, start_background_sync
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web.auth import Actor, require_actor, require_role, session_url

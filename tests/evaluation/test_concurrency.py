@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from lti_tool.domain.evaluation import GRADE_ITEM, SourceSpec
 from lti_tool.grades import evaluation as ev
+from lti_tool.grades.evidence import verify_chain
 from lti_tool.store.models.evaluation import Decision, EvidenceRecord
 from tests.conftest import POSTGRES_URL
 from tests.evaluation.conftest import seed_course
@@ -54,4 +55,4 @@ def test_concurrent_evaluations_pass_once(runtime, settings) -> None:
         assert db.scalar(select(Decision.status)) == "passed"
         assert db.scalar(select(func.count(EvidenceRecord.id)).where(
             EvidenceRecord.event == "passed")) == 1
-        assert ev.verify_chain(db) is None
+        assert verify_chain(db) is None

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from lti_tool.domain.evaluation import GRADE_ITEM, SourceSpec
 from lti_tool.grades import evaluation as ev
+from lti_tool.grades.evidence import verify_chain
 from lti_tool.grades.sync import sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.scheduler import background_scheduler
@@ -109,6 +110,6 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
     assert len(fake.created_line_items) == 1
     with runtime.sessions() as db:
         assert db.scalar(select(OfferingLineItem.lineitem_url)) == fake.lineitem_url(9)
-        assert ev.verify_chain(db) is None
+        assert verify_chain(db) is None
     assert fake.course.results[9]["4"].score == 100.0  # the LMS gradebook shows it
     assert utcnow() < closes  # the window was closed by the job's clock, not by waiting

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti_tool.grades import evaluation as ev
+from lti_tool.grades.passback import send_passbacks
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Context
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
@@ -71,7 +72,7 @@ def test_moodle_gets_one_column_and_the_share_attained(fast_runtime: Runtime, mo
     _pass(course, settings, 0)
     course.mark(course.learners[1], "project", "90")  # LO2 only: 1 of 3 required LOs
     ev.evaluate_changed(db, settings, course.context.id)
-    assert ev.send_passbacks(db, settings)["sent"] == 3
+    assert send_passbacks(db, settings)["sent"] == 3
     db.commit()
 
     created = moodle_lms.created_line_items
@@ -93,15 +94,15 @@ def test_moodle_gets_one_column_and_the_share_attained(fast_runtime: Runtime, mo
     course.mark(course.learners[1], "quiz1", "10")
     course.mark(course.learners[1], "quiz2", "20")
     ev.evaluate_changed(db, settings, course.context.id, {course.learners[1].id})
-    assert ev.send_passbacks(db, settings)["sent"] == 1
+    assert send_passbacks(db, settings)["sent"] == 1
     assert moodle_lms.count("/lineitems?type_id=1", "POST") == 1  # no second column
     assert moodle_lms.posted_scores[-1]["userId"] == "5"
     assert moodle_lms.posted_scores[-1]["scoreGiven"] == 66.6667
-    assert ev.send_passbacks(db, settings)["sent"] == 0  # nothing new: nothing sent
+    assert send_passbacks(db, settings)["sent"] == 0  # nothing new: nothing sent
 
     # The window closes: the learners not passed are failed, graded as complete.
     ev.finalize(db, settings, course.offering.id, course.by)
-    assert ev.send_passbacks(db, settings)["sent"] == 2
+    assert send_passbacks(db, settings)["sent"] == 2
     assert {u: (s["activityProgress"], s["gradingProgress"])
             for u, s in _by_user(moodle_lms).items()} == {
         "4": ("Completed", "FullyGraded"), "5": ("Completed", "FullyGraded"),
@@ -117,7 +118,7 @@ def test_an_lms_outage_is_retried_later_and_never_undoes_a_decision(
     db.commit()
     before = _statuses(db)
     moodle_lms.fail("/scores", status=status, retry_after="0", times=1000)
-    counts = ev.send_passbacks(db, settings)
+    counts = send_passbacks(db, settings)
     assert counts == {"sent": 0, "failed": 1, "skipped": 0, "deferred": 2}
     db.commit()
     assert _statuses(db) == before  # the pass stands
@@ -129,7 +130,7 @@ def test_an_lms_outage_is_retried_later_and_never_undoes_a_decision(
     assert moodle_lms.count("/scores", "POST") == 3
 
     moodle_lms.faults.clear()
-    assert ev.send_passbacks(db, settings)["sent"] == 3
+    assert send_passbacks(db, settings)["sent"] == 3
     db.commit()
     # The column created on the first run was kept although its scores failed then.
     assert moodle_lms.count("/lineitems?type_id=1", "POST") == 1
@@ -143,7 +144,7 @@ def test_a_short_429_is_waited_out_in_the_same_run(fast_runtime: Runtime, moodle
     course, settings, db = moodle_course, fast_runtime.settings, moodle_course.db
     ev.evaluate_changed(db, settings, course.context.id)
     moodle_lms.fail("/scores", status=429, retry_after="0", times=1)
-    assert ev.send_passbacks(db, settings)["sent"] == 3
+    assert send_passbacks(db, settings)["sent"] == 3
 
 
 def test_a_failed_column_creation_is_retried_and_made_once(
@@ -151,12 +152,12 @@ def test_a_failed_column_creation_is_retried_and_made_once(
     course, settings, db = moodle_course, fast_runtime.settings, moodle_course.db
     ev.evaluate_changed(db, settings, course.context.id)
     moodle_lms.fail("/lineitems?type_id=1", status=500, times=1000, method="POST")
-    assert ev.send_passbacks(db, settings) == {"sent": 0, "failed": 1, "skipped": 0,
+    assert send_passbacks(db, settings) == {"sent": 0, "failed": 1, "skipped": 0,
                                                "deferred": 2}
     assert moodle_lms.count("/lineitems?type_id=1", "POST") == 1  # a POST is not repeated
     assert db.scalar(select(OfferingLineItem)) is None and moodle_lms.posted_scores == []
     moodle_lms.faults.clear()
-    assert ev.send_passbacks(db, settings)["sent"] == 3
+    assert send_passbacks(db, settings)["sent"] == 3
     assert len(moodle_lms.created_line_items) == 1
 
 
@@ -164,10 +165,10 @@ def test_a_column_made_by_a_run_that_never_committed_is_found_not_made_again(
         fast_runtime: Runtime, moodle_lms: FakeLms, moodle_course: Course) -> None:
     course, settings, db = moodle_course, fast_runtime.settings, moodle_course.db
     ev.evaluate_changed(db, settings, course.context.id)
-    assert ev.send_passbacks(db, settings)["sent"] == 3
+    assert send_passbacks(db, settings)["sent"] == 3
     db.rollback()  # the worker died before its commit: the tool forgot the column it made
     ev.evaluate_changed(db, settings, course.context.id)
-    assert ev.send_passbacks(db, settings)["sent"] == 3
+    assert send_passbacks(db, settings)["sent"] == 3
     assert len(moodle_lms.created_line_items) == 1
     assert db.scalar(select(OfferingLineItem.lineitem_url)) == moodle_lms.lineitem_url(9)
 
@@ -177,7 +178,7 @@ def test_a_refusal_names_the_missing_scope(fast_runtime: Runtime, moodle_lms: Fa
     course, settings, db = moodle_course, fast_runtime.settings, moodle_course.db
     _pass(course, settings, 0)
     moodle_lms.fail("/scores", status=403, times=1000)
-    assert ev.send_passbacks(db, settings) == {"sent": 0, "failed": 1, "skipped": 0,
+    assert send_passbacks(db, settings) == {"sent": 0, "failed": 1, "skipped": 0,
                                                "deferred": 2}
     rows = db.scalars(select(GradePassback).order_by(GradePassback.id)).all()
     assert rows[0].status == "failed" and SCORE_SCOPE in rows[0].last_error
@@ -194,7 +195,7 @@ def test_scopes_the_launch_did_not_grant_are_named_without_asking_the_lms(
     course = next(_course(fast_runtime, moodle_lms, MOODLE_LEARNERS, scopes=granted))
     db, settings = course.db, fast_runtime.settings
     ev.evaluate_changed(db, settings, course.context.id)
-    assert ev.send_passbacks(db, settings)["failed"] == 1
+    assert send_passbacks(db, settings)["failed"] == 1
     [error] = [r.last_error for r in db.scalars(select(GradePassback)) if r.last_error]
     assert f"({missing})" in error
     assert moodle_lms.posted_scores == []
@@ -210,7 +211,7 @@ def test_the_token_endpoint_refusing_the_scope_is_named(fast_runtime: Runtime,
     db.add(OfferingLineItem(offering_id=course.offering.id,
                             lineitem_url=moodle_lms.lineitem_url(5)))
     ev.evaluate_changed(db, settings, course.context.id)
-    assert ev.send_passbacks(db, settings)["failed"] == 1
+    assert send_passbacks(db, settings)["failed"] == 1
     assert SCORE_SCOPE in db.scalar(select(GradePassback.last_error).where(
         GradePassback.status == "failed"))
 
@@ -220,7 +221,7 @@ def test_canvas_answers_scores_with_json(fast_runtime: Runtime, canvas_lms: Fake
     db, settings = course.db, fast_runtime.settings
     _pass(course, settings, 0)
     ev.evaluate_changed(db, settings, course.context.id)
-    assert ev.send_passbacks(db, settings)["sent"] == 2
+    assert send_passbacks(db, settings)["sent"] == 2
     assert canvas_lms.created_line_items[0]["label"] == "Micro-credential: Data Literacy"
     url = canvas_lms.created_line_items[0]["id"]
     assert url.startswith(canvas_lms.base_url + "/api/lti/courses/311/line_items/")
@@ -244,7 +245,7 @@ def test_the_instructor_sees_how_passback_went(fast_runtime: Runtime, moodle_lms
     status = web.get("/instructor/sync/status.json", headers=headers).get_json()
     assert status["passback"] == {"sent": 0, "waiting": 3, "failed": 0, "problem": None}
     moodle_lms.fail("/scores", status=403, times=1)
-    ev.send_passbacks(db, settings)
+    send_passbacks(db, settings)
     db.commit()
     status = web.get("/instructor/sync/status.json", headers=headers).get_json()["passback"]
     assert (status["sent"], status["waiting"], status["failed"]) == (0, 2, 1)

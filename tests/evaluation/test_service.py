@@ -12,8 +12,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from lti_tool.badges.issuance import find_credential
+from lti_tool.domain.evaluation import RULE_VERSION
 from lti_tool.errors import BadRequest, Conflict
 from lti_tool.grades import evaluation as ev
+from lti_tool.grades.evidence import export_evidence, verify_chain
+from lti_tool.grades.passback import send_passbacks
 from lti_tool.lms.http import LmsUnavailable
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.evaluation import (
@@ -52,7 +55,7 @@ def attain_lo1_lo2(course: Course, n: int = 0) -> None:
 
 
 def chain_ok(course: Course) -> None:
-    assert ev.verify_chain(course.db) is None
+    assert verify_chain(course.db) is None
 
 
 def events(course: Course, n: int = 0) -> list[str]:
@@ -87,7 +90,7 @@ def test_passes_as_soon_as_every_required_lo_is_attained(mapped: Course, setting
                        "passed_at": decision.passed_at}]
     assert events(course) == ["passed"]
     payload = json.loads(course.db.scalar(select(EvidenceRecord.payload)))
-    assert payload["mapping"]["version"] == 1 and payload["rule_version"] == ev.RULE_VERSION
+    assert payload["mapping"]["version"] == 1 and payload["rule_version"] == RULE_VERSION
     lo1 = next(o for o in payload["outcomes"] if o["code"] == "LO1")
     assert lo1["percent"] == "70.0000" and {i["score"] for i in lo1["inputs"]} == {"7", "14"}
     passback = course.db.scalar(select(GradePassback).where(
@@ -207,7 +210,7 @@ def test_learner_request_follows_policy(db, settings, policy: str,
     else:
         with pytest.raises(Conflict, match="one re-evaluation"):
             ev.request_reevaluation(db, settings, course.offering.id, learner.id)
-    assert ev.verify_chain(db) is None
+    assert verify_chain(db) is None
 
 
 def test_automatic_policy_grants_at_close(db, settings) -> None:
@@ -217,7 +220,7 @@ def test_automatic_policy_grants_at_close(db, settings) -> None:
     decision = decision_of(course)
     assert decision.status == "reevaluation_granted"
     assert events(course) == ["failed", "reevaluation_granted"]
-    assert ev.verify_chain(db) is None
+    assert verify_chain(db) is None
 
 
 def test_a_mark_changed_after_a_pass_is_flagged_not_revoked(mapped: Course, settings) -> None:
@@ -291,14 +294,14 @@ def test_tampering_is_named_by_verify(mapped: Course, settings) -> None:
     ev.finalize(course.db, settings, course.offering.id, course.by)
     course.db.commit()
     records = course.db.scalars(select(EvidenceRecord).order_by(EvidenceRecord.seq)).all()
-    assert len(records) == 3 and ev.verify_chain(course.db) is None
+    assert len(records) == 3 and verify_chain(course.db) is None
     records[1].payload = records[1].payload.replace("failed", "passed")
     with pytest.raises(ImmutableEvidence):
         course.db.flush()
     course.db.rollback()
     course.db.execute(text("UPDATE evidence_record SET payload = replace(payload, "
                            "'\"to\":\"failed\"', '\"to\":\"passed\"') WHERE seq = 2"))
-    broken = ev.verify_chain(course.db)
+    broken = verify_chain(course.db)
     assert broken is not None and broken.seq == 2 and "edited" in broken.reason
     assert str(broken.id) in str(broken)
 
@@ -307,13 +310,13 @@ def test_removing_the_last_record_is_detected(mapped: Course, settings) -> None:
     ev.finalize(mapped.db, settings, mapped.offering.id, mapped.by)
     mapped.db.flush()
     mapped.db.execute(text("DELETE FROM evidence_record WHERE seq = 3"))
-    broken = ev.verify_chain(mapped.db)
+    broken = verify_chain(mapped.db)
     assert broken is not None and "removed" in broken.reason
 
 
 def test_export_gives_one_learners_records(mapped: Course, settings) -> None:
     ev.finalize(mapped.db, settings, mapped.offering.id, mapped.by)
-    data = ev.export_evidence(mapped.db, mapped.platform.id, mapped.learners[0].id)
+    data = export_evidence(mapped.db, mapped.platform.id, mapped.learners[0].id)
     assert [r["event"] for r in data["records"]] == ["failed"]
     assert data["decisions"][0]["status"] == "failed" and data["chain"]["verified"] is True
     json.dumps(data)  # JSON-ready
@@ -341,13 +344,13 @@ def test_passback_failure_is_recorded_and_retried_without_undoing(mapped: Course
     course = mapped
     ev.finalize(course.db, settings, course.offering.id, course.by)
     down = FakeAgs(fail=True)
-    counts = ev.send_passbacks(course.db, settings, client_for=lambda *_: down)
+    counts = send_passbacks(course.db, settings, client_for=lambda *_: down)
     assert counts["failed"] == 3
     row = course.db.scalar(select(GradePassback).order_by(GradePassback.id).limit(1))
     assert row.status == "failed" and "LMS down" in row.last_error
     assert decision_of(course).status == "failed"
     up = FakeAgs()
-    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["sent"] == 3
+    assert send_passbacks(course.db, settings, client_for=lambda *_: up)["sent"] == 3
     assert down.items[0]["label"] == "Micro-credential: Data Literacy"
     assert up.items == []  # the column made by the failed run is kept, not made again
     assert course.db.scalar(select(func.count(OfferingLineItem.id))) == 1
@@ -417,7 +420,7 @@ def test_a_busy_lms_does_not_hold_up_other_courses(db, settings) -> None:
     def client_for(db, settings, context):  # noqa: ANN001, ANN202
         return BusyAgs() if context.id == busy.context.id else up
 
-    counts = ev.send_passbacks(db, settings, limit=3, client_for=client_for)
+    counts = send_passbacks(db, settings, limit=3, client_for=client_for)
     assert counts == {"sent": 2, "failed": 1, "skipped": 0, "deferred": 2}
     assert len(up.scores) == 2
     statuses = sorted(db.scalars(select(GradePassback.status).join(Decision).where(
@@ -431,8 +434,8 @@ def test_scores_skipped_without_ags_are_sent_once_a_launch_brings_it(mapped: Cou
     course.context.ags_lineitems_url = None
     ev.evaluate_changed(course.db, settings, course.context.id)
     up = FakeAgs()
-    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["skipped"] == 3
-    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["skipped"] == 0
+    assert send_passbacks(course.db, settings, client_for=lambda *_: up)["skipped"] == 3
+    assert send_passbacks(course.db, settings, client_for=lambda *_: up)["skipped"] == 0
     course.context.ags_lineitems_url = "https://lms.example.edu/lineitems"  # a new launch
-    assert ev.send_passbacks(course.db, settings, client_for=lambda *_: up)["sent"] == 3
+    assert send_passbacks(course.db, settings, client_for=lambda *_: up)["sent"] == 3
     assert len(up.scores) == 3

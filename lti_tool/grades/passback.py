@@ -1,0 +1,221 @@
+"""Grade passback: the score a decision shows in the LMS gradebook (LTI AGS).
+
+It exists apart from the evaluation service so that an unreachable LMS never undoes a
+decision: the evaluation only queues a `GradePassback` row in its transaction, and
+`send_passbacks` sends the queued scores afterwards (scheduler), recording each failure on its
+row for the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lti_tool.domain import decisions as flow
+from lti_tool.lms.http import LmsPermissionError, LmsUnavailable
+from lti_tool.settings import Settings
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import Offering
+from lti_tool.store.models.core import Context, Person
+from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
+
+ACTIVITY = {flow.IN_PROGRESS: "InProgress", flow.REEVALUATION_GRANTED: "InProgress",
+            flow.PASSED: "Completed", flow.FAILED: "Completed", flow.FAILED_FINAL: "Completed"}
+GRADING = {flow.IN_PROGRESS: "Pending", flow.REEVALUATION_GRANTED: "Pending",
+           flow.PASSED: "FullyGraded", flow.FAILED: "FullyGraded",
+           flow.FAILED_FINAL: "FullyGraded"}
+MAX_PASSBACK_TRIES = 8
+
+
+def queue_passback(db: Session, decision: Decision,
+                   known: dict[int, GradePassback | None] | None = None) -> None:
+    """Record the score the LMS should show: share of required LOs attained, with progress.
+
+    `known` holds passback rows already loaded for a batch (saves one query per learner).
+    """
+    score = (Decimal(decision.share_attained) * 100).quantize(Decimal("0.0001"))
+    activity, grading = ACTIVITY[decision.status], GRADING[decision.status]
+    if known is not None and decision.id in known:
+        row = known[decision.id]
+    else:
+        row = db.scalar(select(GradePassback).where(GradePassback.decision_id == decision.id))
+    if row is None:
+        row = GradePassback(decision_id=decision.id, score_given=score,
+                            activity_progress=activity, grading_progress=grading,
+                            status="pending", tries=0, last_error="")
+        db.add(row)
+        if known is not None:
+            known[decision.id] = row
+        return
+    if (row.score_given, row.activity_progress, row.grading_progress) == \
+            (score, activity, grading):
+        return  # unchanged: a failed send keeps its retry count
+    row.score_given, row.activity_progress, row.grading_progress = score, activity, grading
+    row.status, row.tries, row.last_error = "pending", 0, ""
+
+
+class PassbackClient(Protocol):
+    """What passback needs of the LMS (an adapter over `lti_tool.lms.ags.AgsClient`)."""
+
+    def create_line_item(self, lineitems_url: str, item: dict) -> str: ...
+
+    def post_score(self, lineitem_url: str, score: dict) -> dict: ...
+
+
+def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
+    """The real AGS client for a context, with the scopes its latest launch granted."""
+    from lti_tool.grades.sync import retry_policy
+    from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
+    from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok, json_body
+    from lti_tool.lms.service import BearerClient
+    from lti_tool.lms.token import ServiceTokens
+    from lti_tool.store.models.core import Platform
+
+    http = LmsHttp(retry_policy(settings))
+    platform = db.get(Platform, context.platform_id)
+    bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
+    client = AgsClient(bearer, context.ags_scopes or [])
+
+    class _Adapter:
+        def create_line_item(self, lineitems_url: str, item: dict) -> str:
+            """The column with the item's resourceId and tag, made only if the LMS lacks it
+            (a run that created it but could not record it must not make a second one)."""
+            require_scope(client.granted, SCOPE_LINEITEM,
+                          action="create the micro-credential grade column")
+            for found in client.line_items(lineitems_url, resource_id=item.get("resourceId"),
+                                           tag=item.get("tag")):
+                return found.id
+            response = bearer.send("POST", lineitems_url, [SCOPE_LINEITEM], accept=LINEITEM,
+                                   needed=SCOPE_LINEITEM, json=item,
+                                   headers={"Content-Type": LINEITEM})
+            expect_ok(response, "the new line item")
+            body = json_body(response, "the new line item")
+            if not isinstance(body, dict) or not body.get("id"):
+                raise LmsBadReply("The LMS created the line item but returned no id.")
+            return str(body["id"])
+
+        def post_score(self, lineitem_url: str, score: dict) -> dict:
+            return client.post_score(lineitem_url, score)
+
+    return _Adapter()
+
+
+def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
+                   client_for: Callable[[Session, Settings, Any], PassbackClient] | None = None,
+                   now: datetime | None = None) -> dict[str, int]:
+    """Send up to `limit` queued scores; each failure is recorded on its row and retried on the
+    next run.
+
+    A course whose LMS stays busy (429/5xx after the retries) or refuses the tool (401/403)
+    is left alone for the rest of the run: its other scores are `deferred` (untouched, no try
+    spent) and do not count against `limit`, so one broken course never holds up the others.
+    """
+    now = now or utcnow()
+    client_for = client_for or ags_passback_client
+    counts = {"sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
+    clients: dict[int, PassbackClient] = {}
+    blocked: set[int] = set()  # contexts whose LMS is busy or refuses the tool in this run
+    processed, after_id = 0, 0
+    while processed < limit:
+        # Skipped rows come back once a launch has given the course an AGS service.
+        query = (select(GradePassback)
+                 .join(Decision, Decision.id == GradePassback.decision_id)
+                 .join(Offering, Offering.id == Decision.offering_id)
+                 .join(Context, Context.id == Offering.context_id)
+                 .where(or_(GradePassback.status.in_(("pending", "failed")),
+                            (GradePassback.status == "skipped")
+                            & Context.ags_lineitems_url.is_not(None)),
+                        GradePassback.tries < MAX_PASSBACK_TRIES, GradePassback.id > after_id)
+                 .order_by(GradePassback.id).limit(limit))
+        if blocked:
+            query = query.where(Offering.context_id.not_in(sorted(blocked)))
+        rows = db.scalars(query).all()
+        if not rows:
+            break
+        for row in rows:
+            if processed >= limit:
+                break
+            after_id = row.id
+            decision = db.get(Decision, row.decision_id)
+            offering = db.get(Offering, decision.offering_id)
+            context = db.get(Context, offering.context_id)
+            if context.id in blocked:
+                counts["deferred"] += 1
+                continue
+            processed += 1
+            if not context.ags_lineitems_url:
+                row.status, row.last_error = "skipped", "The course has no AGS line items service."
+                counts["skipped"] += 1
+                continue
+            try:
+                client = clients.get(context.id) or client_for(db, settings, context)
+                clients[context.id] = client
+                line = _line_item(db, client, offering, context)
+                client.post_score(line, {
+                    "userId": db.get(Person, decision.person_id).sub,
+                    "scoreGiven": float(row.score_given),
+                    "scoreMaximum": float(row.score_maximum),
+                    "activityProgress": row.activity_progress,
+                    "gradingProgress": row.grading_progress,
+                    "timestamp": now.isoformat().replace("+00:00", "Z"),
+                })
+            except Exception as exc:  # noqa: BLE001  # any LMS failure is recorded, never raised
+                if isinstance(exc, LmsUnavailable | LmsPermissionError):
+                    blocked.add(context.id)  # the same answer awaits the course's other scores
+                row.status, row.tries = "failed", row.tries + 1
+                row.last_error = str(exc)[:2000] or type(exc).__name__
+                counts["failed"] += 1
+                continue
+            row.status, row.sent_at, row.last_error = "sent", now, ""
+            row.tries += 1
+            counts["sent"] += 1
+    db.flush()
+    return counts
+
+
+def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:
+    """The offering's column in the LMS gradebook, created on first use and recorded at once,
+    so that a score that fails afterwards does not make the next run create another one."""
+    recorded = select(OfferingLineItem.lineitem_url).where(
+        OfferingLineItem.offering_id == offering.id)
+    existing = db.scalar(recorded)
+    if existing is not None:
+        return existing
+    title = offering.mc_version.title
+    url = client.create_line_item(context.ags_lineitems_url, {
+        "label": f"Micro-credential: {title}", "scoreMaximum": 100,
+        "tag": "micro-credential", "resourceId": f"offering-{offering.id}",
+    })
+    try:
+        with db.begin_nested():
+            db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
+    except IntegrityError:  # another worker recorded the column first: use theirs
+        return db.scalar(recorded) or url
+    return url
+
+
+def passback_status(db: Session, context_id: int) -> dict[str, Any]:
+    """How sending grades to the course's LMS gradebook went, for the instructor: counts of
+    sent, waiting and failed scores (failed ones are retried by the scheduler), and the latest
+    problem (a refusal names the missing scope)."""
+    rows = db.execute(
+        select(GradePassback.status, func.count())
+        .join(Decision, Decision.id == GradePassback.decision_id)
+        .join(Offering, Offering.id == Decision.offering_id)
+        .where(Offering.context_id == context_id).group_by(GradePassback.status)).all()
+    by_status = dict(rows)
+    counts = {"sent": by_status.get("sent", 0), "waiting": by_status.get("pending", 0),
+              "failed": by_status.get("failed", 0)}
+    problem = db.scalar(
+        select(GradePassback.last_error)
+        .join(Decision, Decision.id == GradePassback.decision_id)
+        .join(Offering, Offering.id == Decision.offering_id)
+        .where(Offering.context_id == context_id, GradePassback.status.in_(("failed", "skipped")))
+        .order_by(GradePassback.updated_at.desc(), GradePassback.id.desc()).limit(1))
+    return {**counts, "problem": problem or None}
