@@ -1,9 +1,9 @@
 """Office pages for platform registrations and deployments (`/admin/platforms`).
 
-Scope: the Micro-credentials Office manages every registration of this tool installation, not
-only the one it launched from. A tool installation belongs to one institution; registrations
-are that institution's LMS connections, so the Office sees them all here. Everything else
-(people, courses, credentials) stays scoped to the registration it belongs to.
+Scope: an Office manages the registration it launched from and the registrations it added on
+this page, never the others. Dynamic Registration is open by default, so anyone can become the
+Office of a registration of their own; they must not see or change another institution's. The
+operator sees every registration with `lti-tool platform list`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from lti_tool.errors import BadRequest, Conflict
 from lti_tool.launch.platforms import (
     add_deployments,
     get_deployment,
-    get_platform,
-    list_platforms,
+    get_managed_platform,
+    managed_platforms,
     platform_data_counts,
     register_platform,
     remove_platform,
@@ -48,7 +48,7 @@ def _audit(platform: Platform | None, action: str, details: dict | None = None) 
 def _index_page(form: dict | None = None, problems: dict | None = None,
                 invite_url: str | None = None, status: int = 200) -> tuple[str, int]:
     db = get_db()
-    platforms = list_platforms(db)
+    platforms = managed_platforms(db, require_actor().platform_id)
     return render_template(
         "platforms/index.html",
         platforms=platforms,
@@ -65,7 +65,7 @@ def _index_page(form: dict | None = None, problems: dict | None = None,
 @bp.get("/")
 @require_role("admin")
 def index() -> tuple[str, int]:
-    """Every registration with its deployments, and the form to add one."""
+    """The Office's registrations with their deployments, and the form to add one."""
     return _index_page()
 
 
@@ -86,6 +86,7 @@ def add() -> Response | tuple[str, int]:
     db = get_db()
     try:
         platform = register_platform(db, spec)
+        platform.managed_by_id = require_actor().platform_id
     except Conflict as exc:
         return _index_page(form={**form, "deployments": ", ".join(deployments)},
                            problems={"client_id": exc.message}, status=409)
@@ -110,7 +111,7 @@ def invite() -> tuple[str, int]:
 @require_role("admin")
 def detail(platform_id: int) -> str:
     db = get_db()
-    platform = get_platform(db, platform_id)
+    platform = get_managed_platform(db, require_actor().platform_id, platform_id)
     return render_template("platforms/detail.html", platform=platform,
                            counts=platform_data_counts(db, platform),
                            deployments=sorted(platform.deployments, key=lambda d: d.id))
@@ -124,7 +125,7 @@ def _back(platform_id: int) -> Response:
 @require_role("admin")
 def add_deployment(platform_id: int) -> Response:
     db = get_db()
-    platform = get_platform(db, platform_id)
+    platform = get_managed_platform(db, require_actor().platform_id, platform_id)
     deployment_id = request.form.get("deployment_id", "").strip()
     if not deployment_id or len(deployment_id) > 255:
         raise BadRequest(_("A deployment id must be 1-255 characters."))
@@ -139,7 +140,7 @@ def add_deployment(platform_id: int) -> Response:
 def set_deployment(platform_id: int, deployment_pk: int) -> Response:
     """Enable or disable one deployment (a disabled one cannot launch)."""
     db = get_db()
-    platform = get_platform(db, platform_id)
+    platform = get_managed_platform(db, require_actor().platform_id, platform_id)
     deployment = get_deployment(db, platform, deployment_pk)
     enabled = _flag(request.form.get("enabled"))
     deployment.enabled = enabled
@@ -153,7 +154,7 @@ def set_deployment(platform_id: int, deployment_pk: int) -> Response:
 @require_role("admin")
 def set_auto_accept(platform_id: int) -> Response:
     db = get_db()
-    platform = get_platform(db, platform_id)
+    platform = get_managed_platform(db, require_actor().platform_id, platform_id)
     platform.auto_accept_deployments = _flag(request.form.get("enabled"))
     _audit(platform, "platform.auto_accept", {"enabled": platform.auto_accept_deployments})
     db.commit()
@@ -165,7 +166,7 @@ def set_auto_accept(platform_id: int) -> Response:
 def remove(platform_id: int) -> Response:
     """Remove a registration; with stored people or courses only when confirmed."""
     db = get_db()
-    platform = get_platform(db, platform_id)
+    platform = get_managed_platform(db, require_actor().platform_id, platform_id)
     if platform.id == require_actor().platform_id:
         raise Conflict(_("You are signed in through this registration, so it cannot be "
                          "removed from here; use `lti-tool platform remove`."))

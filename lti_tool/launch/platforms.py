@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -253,6 +253,25 @@ def require_platform(db: Session, issuer: str, client_id: str) -> Platform:
 
 def list_platforms(db: Session) -> list[Platform]:
     return list(db.scalars(select(Platform).order_by(Platform.id)))
+
+
+def managed_platforms(db: Session, office_platform_id: int) -> list[Platform]:
+    """What an Office signed in through `office_platform_id` may see and manage: its own
+    registration and those it added. Never the others: with open Dynamic Registration anyone can
+    become an Office of their own registration."""
+    return list(db.scalars(
+        select(Platform).where(or_(Platform.id == office_platform_id,
+                                   Platform.managed_by_id == office_platform_id))
+        .order_by(Platform.id)
+    ))
+
+
+def get_managed_platform(db: Session, office_platform_id: int, platform_id: int) -> Platform:
+    """The registration if this Office may manage it; otherwise 404 (its existence is private)."""
+    platform = db.get(Platform, platform_id)
+    if platform is None or office_platform_id not in (platform.id, platform.managed_by_id):
+        raise NotFound(f"No platform registration with id {platform_id}.")
+    return platform
 
 
 def _apply(platform: Platform, spec: PlatformSpec) -> None:

@@ -53,10 +53,14 @@ def _session(db, client, role: str) -> Browser:  # noqa: ANN001
         auth_token_url="http://127.0.0.1:8100/mod/lti/token.php",
         key_set_url="http://127.0.0.1:8100/mod/lti/certs.php", lms_kind="moodle",
         deployments=["1"]))
-    person = Person(platform_id=home.id, sub="3", name="Office")
+    return _login(db, client, home, role)
+
+
+def _login(db, client, platform: Platform, role: str) -> Browser:  # noqa: ANN001
+    person = Person(platform_id=platform.id, sub="3", name="Office")
     db.add(person)
     db.flush()
-    token = start_session(db, platform_id=home.id, person_id=person.id, context_id=None,
+    token = start_session(db, platform_id=platform.id, person_id=person.id, context_id=None,
                           resource_link_id=None, role=role)
     db.commit()
     secret = db.scalar(select(WebSession.csrf_secret)
@@ -189,3 +193,38 @@ def test_invite_from_the_page(runtime, db, client) -> None:
     reply = office.post("/admin/platforms/invite", {"note": "Faculty X"})
     assert reply.status_code == 200
     assert "/lti/register?invite=" in reply.text
+
+
+def test_an_office_never_sees_or_changes_another_institutions_registrations(db, client) -> None:
+    """Anyone can register a platform (open Dynamic Registration) and be its Office: that Office
+    must not reach the registrations of other institutions."""
+    victim = _session(db, client, "admin")
+    victim_added = victim.post("/admin/platforms/", FORM)
+    assert victim_added.status_code == 303
+    canvas = db.scalar(select(Platform).where(Platform.client_id == "10000000000042"))
+    intruder = _login(db, client, register_platform(db, PlatformSpec(
+        issuer="https://lms.intruder.example", client_id="intruder",
+        auth_login_url="https://lms.intruder.example/auth",
+        auth_token_url="https://lms.intruder.example/token",
+        key_set_url="https://lms.intruder.example/jwks", deployments=["1"],
+        registered_via="dynamic")), "admin")
+    listing = intruder.get("/admin/platforms/")
+    assert listing.status_code == 200 and "10000000000042" not in listing.text
+    assert "home-admin" not in listing.text
+    deployment = canvas.deployments[0]
+    attempts = [
+        intruder.get(f"/admin/platforms/{canvas.id}"),
+        intruder.post(f"/admin/platforms/{canvas.id}/deployments", {"deployment_id": "99:x"}),
+        intruder.post(f"/admin/platforms/{canvas.id}/deployments/{deployment.id}",
+                      {"enabled": "0"}),
+        intruder.post(f"/admin/platforms/{canvas.id}/auto-accept", {"enabled": "0"}),
+        intruder.post(f"/admin/platforms/{canvas.id}/remove", {"confirm": "on"}),
+    ]
+    assert [reply.status_code for reply in attempts] == [404] * len(attempts)
+    db.expire_all()
+    canvas = db.get(Platform, canvas.id)
+    assert canvas.auto_accept_deployments is True
+    assert sorted(d.deployment_id for d in canvas.deployments) == ["42:abc", "43:def"]
+    assert all(d.enabled for d in canvas.deployments)
+    # The Office that added it still manages it.
+    assert victim.get(f"/admin/platforms/{canvas.id}").status_code == 200

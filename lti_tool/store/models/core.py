@@ -38,6 +38,10 @@ class Platform(Base):
     rest_base_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     rest_token: Mapped[str | None] = mapped_column(Text, nullable=True)
     registered_via: Mapped[str] = mapped_column(String(20), default="manual")
+    # The registration whose Office added this one on the platforms page (it may manage it).
+    managed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     deployments: Mapped[list[Deployment]] = relationship(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 13:13:46.175687
+Create Date: 2026-11-26 14:15:17.872756
 """
 
 import sqlalchemy as sa
@@ -47,7 +47,9 @@ def upgrade() -> None:
     sa.Column('rest_base_url', sa.String(length=1000), nullable=True),
     sa.Column('rest_token', sa.Text(), nullable=True),
     sa.Column('registered_via', sa.String(length=20), nullable=False),
+    sa.Column('managed_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', lti_tool.store.db.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['managed_by_id'], ['platform.id'], name=op.f('fk_platform_managed_by_id_platform'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_platform')),
     sa.UniqueConstraint('issuer', 'client_id', name=op.f('uq_platform_issuer_client_id'))
     )
