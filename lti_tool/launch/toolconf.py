@@ -9,7 +9,7 @@ with the `kid` the tool publishes at /lti/jwks (pylti1p3 would otherwise derive 
 kid that no platform can find).
 
 Where this configuration is used, and which gaps of pylti1p3 the tool closes itself, is listed
-in docs/readme/launch.md ("pylti1p3").
+in the README ("What pylti1p3 does and what the tool does itself").
 """
 
 from __future__ import annotations
