@@ -7,6 +7,7 @@ platform (Office) or course (instructor); ids from elsewhere answer 404.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -117,15 +118,60 @@ def office_due() -> str:
 
 
 def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | None,
-                 status: int = 200) -> tuple[str, int]:
+                 status: int = 200, outcome_slots: int = 0,
+                 level_slots: dict[int, int] | None = None) -> tuple[str, int]:
+    """`outcome_slots` / `level_slots` (rendered outcome index -> rows) ask for at least that
+    many slots (the "add another" buttons); typed rows always keep one empty slot after them."""
     outcomes = list(doc.get("outcomes") or []) if isinstance(doc.get("outcomes"), list) else []
-    outcomes += [{}] * EXTRA_OUTCOME_SLOTS
+    outcomes += [{}] * max(EXTRA_OUTCOME_SLOTS, outcome_slots - len(outcomes))
     return render_template(
         "catalogue/office_edit.html", doc=doc, outcomes=outcomes, mc=mc,
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
         domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
         participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
-        min_level_slots=MIN_LEVEL_SLOTS), status
+        min_level_slots=MIN_LEVEL_SLOTS, level_slots=level_slots or {}), status
+
+
+_OUTCOME_KEY = re.compile(r"^outcomes\[(\d{1,3})\]\.")
+_LEVEL_KEY = re.compile(r"^outcomes\[(\d{1,3})\]\.rubric\.levels\[(\d{1,3})\]\.")
+
+
+def _add_slot_requested() -> bool:
+    return "add_outcome" in request.form or "add_level" in request.form
+
+
+def _render_with_another_slot(doc: dict, mc: MicroCredential | None) -> tuple[str, int]:
+    """The "add another outcome / level" buttons: the same form again with what was typed and
+    one more empty slot; nothing is validated or stored. Blank rows are dropped as on save, so
+    slot counts are mapped from posted indices to the rows the page shows."""
+    items = list(request.form.items(multi=True))
+    posted: dict[int, list[tuple[str, str]]] = {}
+    levels_posted: dict[int, int] = {}
+    for key, value in items:
+        if found := _OUTCOME_KEY.match(key):
+            posted.setdefault(int(found[1]), []).append((key, value))
+        if found := _LEVEL_KEY.match(key):
+            i, j = int(found[1]), int(found[2])
+            levels_posted[i] = max(levels_posted.get(i, 0), j + 1)
+    kept = sorted(i for i, fields in posted.items()
+                  if importexport.form_to_dict(fields).get("outcomes"))
+
+    def shown_at(index: int) -> int:  # where posted outcome `index` appears on the new page
+        return kept.index(index) if index in kept else len(kept)
+
+    level_slots: dict[int, int] = {}
+    for index, count in levels_posted.items():
+        at = shown_at(index)
+        level_slots[at] = max(level_slots.get(at, 0), count)
+    outcome_slots = len(posted) + (1 if "add_outcome" in request.form else 0)
+    raw_level = request.form.get("add_level", "")
+    if raw_level.isdigit() and len(raw_level) <= 3:
+        at = shown_at(int(raw_level))
+        level_slots[at] = max(level_slots.get(at, 0), MIN_LEVEL_SLOTS) + 1
+        outcome_slots = max(outcome_slots, at + 1)
+    return _render_form(doc, [], mc, 200, min(outcome_slots, importexport.MAX_FORM_ITEMS),
+                        {at: min(n, importexport.MAX_FORM_ITEMS)
+                         for at, n in level_slots.items()})
 
 
 def _submitted_plan(platform_id: int, code: str | None = None
@@ -145,6 +191,9 @@ def office_new() -> Response | tuple[str, int]:
     actor = require_actor()
     if request.method == "GET":
         return _render_form({"kind": "course", "language": "en"}, [], None)
+    if _add_slot_requested():
+        return _render_with_another_slot(
+            importexport.form_to_dict(request.form.items(multi=True)), None)
     db = get_db()
     doc, plan, problems = _submitted_plan(actor.platform_id)
     if plan is not None:
@@ -166,6 +215,10 @@ def office_edit(mc_id: int) -> Response | tuple[str, int]:
     mc = service.get_micro_credential(db, actor.platform_id, mc_id)
     if request.method == "GET":
         return _render_form(importexport.plan_to_dict(service.plan_of(mc.head)), [], mc)
+    if _add_slot_requested():
+        doc = importexport.form_to_dict(request.form.items(multi=True))
+        doc["code"] = mc.code
+        return _render_with_another_slot(doc, mc)
     doc, plan, problems = _submitted_plan(actor.platform_id, mc.code)
     if plan is not None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,7 @@ from lti_tool.store.models.catalogue import MicroCredential, Offering
 from lti_tool.store.models.core import Context, Platform
 from lti_tool.web.auth import Actor
 from tests.catalogue.conftest import EXAMPLES, Caller, make_context
-from tests.catalogue.forms import plan_form
+from tests.catalogue.forms import fill, page_form, plan_form
 
 EMBEDDED = "technical-report-writing-embedded.yaml"
 
@@ -177,6 +178,92 @@ def test_the_form_asks_for_field_of_study_and_participation_form(db, world) -> N
         "Statistics and data analysis for engineering", "0542", "blended")
     detail = world.office.get(f"/admin/microcredentials/{mc.id}").get_data(True)
     assert "(ISCED-F 0542)" in detail and "blended (online and in person)" in detail
+
+
+def _slots(fields: list[tuple[str, str]]) -> list[str]:
+    """The outcome slot prefixes on a page, in order (`outcomes[0]`, ...)."""
+    return [name.removesuffix(".code") for name, _ in fields
+            if re.fullmatch(r"outcomes\[\d+\]\.code", name)]
+
+
+def _level_slots(fields: list[tuple[str, str]], slot: int) -> int:
+    prefix = f"outcomes[{slot}].rubric.levels["
+    return sum(1 for name, _ in fields if name.startswith(prefix) and name.endswith("].code"))
+
+
+def _mc_count(db) -> int:
+    return db.scalar(select(func.count()).select_from(MicroCredential))
+
+
+def test_add_another_outcome_re_renders_with_one_more_slot_and_stores_nothing(db, world) -> None:
+    new = "/admin/microcredentials/new"
+    form = page_form(world.office.get(new).get_data(True))
+    assert _slots(form.fields) == ["outcomes[0]"]
+    assert ("add_outcome", "1") in form.buttons and ("add_level", "0") in form.buttons
+    typed = fill(form.fields, {"code": "NEW-1", "title": "Typed <title> & more",
+                               "outcomes[0].code": "LO1", "outcomes[0].statement": "First",
+                               "outcomes[0].rubric.levels[0].code": "low",
+                               "outcomes[0].rubric.levels[0].lower_bound": "0"})
+    reply = world.office.post(new, typed + [("add_outcome", "1")])
+    assert reply.status_code == 200
+    page = reply.get_data(True)
+    assert "problems to fix" not in page and "field-problems" not in page
+    again = page_form(page)
+    assert _slots(again.fields) == ["outcomes[0]", "outcomes[1]"]
+    values = dict(again.fields)
+    assert (values["code"], values["title"], values["outcomes[0].code"]) == (
+        "NEW-1", "Typed <title> & more", "LO1")
+    assert values["outcomes[0].statement"].strip() == "First"
+    assert values["outcomes[0].rubric.levels[0].code"] == "low"
+    assert values["outcomes[1].code"] == ""
+    # every input has a label, and ids (so label `for`s) are unique per slot
+    assert len(again.ids) == len(set(again.ids)) and set(again.ids) <= set(again.label_fors)
+    assert any(name == "csrf_token" or "csrf" in name for name, _ in again.fields)
+    # the empty slot is kept: one more again; and one more level for the first outcome
+    third = page_form(world.office.post(new, again.fields + [("add_outcome", "1")]).get_data(True))
+    assert _slots(third.fields) == ["outcomes[0]", "outcomes[1]", "outcomes[2]"]
+    assert _level_slots(third.fields, 0) == 4
+    reply = world.office.post(new, third.fields + [("add_level", "0")])
+    assert reply.status_code == 200
+    levels = page_form(reply.get_data(True))
+    assert _level_slots(levels.fields, 0) == 5 and _level_slots(levels.fields, 1) == 4
+    assert dict(levels.fields)["outcomes[0].rubric.levels[0].code"] == "low"
+    assert len(_slots(levels.fields)) == 3
+    assert _mc_count(db) == 1  # nothing stored
+    # the edit page has the same buttons and stores nothing either
+    edit = f"/admin/microcredentials/{world.mc_id}/edit"
+    fields = page_form(world.office.get(edit).get_data(True)).fields
+    slots = len(_slots(fields))
+    reply = world.office.post(edit, fill(fields, {"title": "Not saved"}) + [("add_outcome", "1")])
+    assert reply.status_code == 200 and len(_slots(page_form(reply.get_data(True)).fields)) == (
+        slots + 1)
+    db.expire_all()
+    assert db.get(MicroCredential, world.mc_id).head.version == 1
+    assert db.get(MicroCredential, world.mc_id).head.title != "Not saved"
+
+
+def test_saving_three_typed_outcomes_with_a_trailing_empty_slot_stores_three(db, world) -> None:
+    new = "/admin/microcredentials/new"
+    fields = page_form(world.office.get(new).get_data(True)).fields
+    for _ in range(3):
+        fields = page_form(world.office.post(new, fields + [("add_outcome", "1")]
+                                             ).get_data(True)).fields
+    assert len(_slots(fields)) == 4
+    wanted = {name: value for name, value in plan_form(plan_from())
+              if name in dict(fields) and not name.startswith("outcomes[3]")}
+    assert {f"outcomes[{i}].statement" for i in range(3)} <= set(wanted)
+    typed = fill(fields, wanted)
+    broken = fill(typed, {"title": "", "outcomes[1].rubric.threshold": "expert"})
+    reply = world.office.post(new, broken)  # the save button: every problem, 422, nothing stored
+    assert reply.status_code == 422
+    page = reply.get_data(True)
+    assert 'id="f-title-problems"' in page
+    assert 'id="f-outcomes-1-rubric-threshold-problems"' in page
+    assert _mc_count(db) == 1
+    reply = world.office.post(new, typed)
+    assert reply.status_code == 303, reply.get_data(True)
+    mc = db.scalar(select(MicroCredential).where(MicroCredential.code == "DLE-101"))
+    assert [o.code for o in mc.head.outcomes] == ["LO1", "LO2", "LO3"]
 
 
 def test_the_office_creates_submits_approves_and_edits_into_a_new_version(db, world) -> None:
