@@ -222,22 +222,14 @@ def office_edit(mc_id: int) -> Response | tuple[str, int]:
     doc, plan, problems = _submitted_plan(actor.platform_id, mc.code)
     if plan is not None:
         try:
-            with _conflicts():
-                service.update(db, actor.platform_id, mc.id, plan, _doer(actor))
+            # An illegal transition answers 409 through the app's error handler.
+            service.update(db, actor.platform_id, mc.id, plan, _doer(actor))
         except ValidationFailed as failed:
             problems = failed.problems
         else:
             db.commit()
             return _see("catalogue.office_detail", mc_id=mc.id)
     return _render_form(doc, problems, mc, 422)
-
-
-@contextmanager
-def _conflicts() -> Iterator[None]:
-    try:
-        yield
-    except IllegalTransition as exc:
-        raise Conflict(str(exc)) from exc
 
 
 def _version_of(mc: MicroCredential, number: int | None) -> MicroCredentialVersion:
