@@ -40,7 +40,7 @@ from lti_tool.demo_seed import (
 )
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_secret, write_secret
-from lti_tool.settings import Settings, load_settings
+from lti_tool.settings import DEMO_CONFIG, Settings, load_settings
 from lti_tool.store.db import transaction
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
@@ -449,11 +449,13 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
     """Settings for the bound ports, an up-to-date database, the seed, the practice LMS."""
     tool_url = f"http://{host}:{tool_server.socket.getsockname()[1]}"
     lms_url = f"http://{host}:{lms_server.socket.getsockname()[1]}"
-    settings = load_settings(overrides={
+    chosen = {
         "database_url": f"sqlite:///{(directory / database).resolve()}",
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
-    })
+    }
+    settings = load_settings(overrides=chosen)
+    write_demo_config(directory, chosen)
     runtime = build_runtime(settings)
     prepare_database(runtime)
     lms = PracticeLms(lms_url=lms_url, tool_url=tool_url,
@@ -462,6 +464,16 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
     with transaction(runtime.sessions) as db:
         run_tool_seed(SeedContext(db=db, settings=settings, course=lms.course, lms_url=lms_url))
     return runtime, lms
+
+
+def write_demo_config(directory: Path, values: dict[str, str]) -> Path:
+    """`lti_tool_demo.toml`: the demo's database, URL and key folder, read by every command
+    run in this folder (settings.DEMO_CONFIG)."""
+    lines = ["# Written by `lti-tool demo`: commands run in this folder use the demo's data.",
+             *(f"{key} = {json.dumps(value)}" for key, value in sorted(values.items()))]
+    path = directory / DEMO_CONFIG
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
@@ -498,7 +510,7 @@ def run_demo(*, port: int = 8000, lms_port: int = 8001,
         demo = start_demo(directory=Path.cwd(), port=port, lms_port=lms_port, database=database)
     except OSError as exc:
         raise click.ClickException(f"Cannot start the demo: {exc.strerror or exc} (is another "
-                                   "program using port {port} or {lms_port}? Choose others with "
+                                   f"program using port {port} or {lms_port}? Choose others with "
                                    "--port / --lms-port.)") from exc
     click.echo(f"Tool:          {demo.tool_url}  (database {demo.settings.database_url})")
     click.echo(f"Practice LMS:  {demo.lms_url}  <- open this and press a Launch button")
