@@ -209,8 +209,11 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
         message = request.args.get("message", "resource_link")
         if message not in ("resource_link", "deep_linking"):
             abort(400, "message must be resource_link or deep_linking")
+        locale = request.args.get("locale", "en")
+        if locale not in ("en", "tr"):
+            abort(400, "locale must be en or tr")
         login = PracticeLogin(None, lms.config())
-        login.set_lti_message_hint(message=message, course=course.context_id)
+        login.set_lti_message_hint(message=message, course=course.context_id, locale=locale)
         if message == "deep_linking":
             login.set_deeplinking_launch_url()
         return login.initiate_login(user.user_id)
@@ -245,7 +248,8 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
                                                    title=course.resource_link_title)
         message_launch.set_launch_presentation_claim("window", f"{lms.lms_url}/")
         message_launch.set_extra_claims({
-            "given_name": user.given_name, "family_name": user.family_name, "locale": "en",
+            "given_name": user.given_name, "family_name": user.family_name,
+            "locale": "tr-TR" if hint.get("locale") == "tr" else "en",
             "https://purl.imsglobal.org/spec/lti/claim/tool_platform": {
                 "guid": urlparse(lms.lms_url).netloc, "name": "Practice LMS",
                 "product_family_code": "lti1p3platform"},
@@ -356,7 +360,7 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
              "lis_person_sourcedid": "", "name": user.name, "given_name": user.given_name,
              "family_name": user.family_name, "email": user.email,
              "ext_user_username": user.username}
-            for user in course.users
+            for user in course.members
         ]
         page, headers = _paged(lms, members, lms.course_url("/memberships"))
         body = {"id": lms.course_url("/memberships"),

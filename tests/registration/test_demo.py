@@ -251,3 +251,23 @@ def test_forged_deep_linking_response_is_refused(demo) -> None:
     reply = requests.post(demo.lms_url + "/deep-link-return", data={"JWT": _assertion(demo)[:-4]})
     assert reply.status_code == 400
     assert demo.lms.course.placed_links == []
+
+
+def test_the_office_can_launch_from_the_practice_lms(demo) -> None:
+    """The practice LMS's site administrator opens the Office pages; it is no course member."""
+    office = demo.lms.course.office
+    assert office is not None and office not in demo.lms.course.members
+    browser, landed = _launch(demo, office.user_id)
+    assert landed.status_code == 200, landed.text[:300]
+    assert urlparse(landed.url).path.startswith("/admin/")
+    assert "Office" in landed.text
+
+
+def test_the_practice_lms_launches_in_turkish(demo) -> None:
+    browser = requests.Session()
+    user = demo.lms.course.learners[0].user_id
+    auth_page = browser.get(demo.lms_url + "/launch",
+                            params={"user": user, "message": "resource_link", "locale": "tr"})
+    landed = _follow_form(browser, auth_page)
+    assert landed.status_code == 200
+    assert 'lang="tr"' in landed.text
