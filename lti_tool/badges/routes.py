@@ -95,7 +95,7 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 def credential_png(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
     text, _is_jwt = _baked_text(row)
-    image = baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+    image = baking.bake_png(images.badge_png(_credential_face(row)), text)
     return _download(image, "image/png", f"credential-{public_id}.png")
 
 
@@ -103,11 +103,29 @@ def credential_png(public_id: str) -> Response:
 def credential_svg(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
     text, is_jwt = _baked_text(row)
-    name = json.loads(row.document)["name"]
-    code = json.loads(row.document)["credentialSubject"]["achievement"].get("humanCode", "")
-    svg = images.medal_svg(str(row.mc_version_id), name, code)
+    svg = images.badge_svg(_credential_face(row))
     return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
                      f"credential-{public_id}.svg")
+
+
+def _credential_face(row) -> images.BadgeFace:  # noqa: ANN001
+    """The face of an issued credential: its own title and issuer name, the plan's level."""
+    document = json.loads(row.document)
+    version = get_db().get(MicroCredentialVersion, row.mc_version_id)
+    issuer = document.get("issuer", {})
+    return images.BadgeFace(
+        seed=str(row.mc_version_id),
+        title=str(document["credentialSubject"]["achievement"].get("name")
+                  or document.get("name", "")),
+        eqf_level=version.eqf_level if version is not None else None,
+        issuer=str(issuer.get("name", "")) if isinstance(issuer, dict) else "",
+        language=version.language if version is not None else "en")
+
+
+def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
+    return images.BadgeFace(seed=str(version.id), title=version.title,
+                            eqf_level=version.eqf_level, issuer=issuer_facts(_settings()).name,
+                            language=version.language)
 
 
 def _published_version(version_id: int) -> MicroCredentialVersion:
@@ -128,15 +146,14 @@ def achievement(version_id: int) -> Response:
 
 @bp.get("/achievements/<int:version_id>/image.png")
 def achievement_png(version_id: int) -> Response:
-    _published_version(version_id)
-    return Response(images.medal_png(str(version_id)), mimetype="image/png")
+    version = _published_version(version_id)
+    return Response(images.badge_png(_version_face(version)), mimetype="image/png")
 
 
 @bp.get("/achievements/<int:version_id>/image.svg")
 def achievement_svg(version_id: int) -> Response:
     version = _published_version(version_id)
-    svg = images.medal_svg(str(version_id), version.title, version.micro_credential.code)
-    return Response(svg, mimetype="image/svg+xml")
+    return Response(images.badge_svg(_version_face(version)), mimetype="image/svg+xml")
 
 
 @bp.get("/issuers/<slug>")
