@@ -163,8 +163,8 @@ def test_register_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
 
     scheduler = BackgroundScheduler()
     jobs.register(scheduler, fast_runtime)
-    [job] = scheduler.get_jobs()
-    assert job.id == jobs.JOB_ID and job.func is jobs.scheduled_sync
+    job = scheduler.get_job(jobs.JOB_ID)
+    assert job.func is jobs.scheduled_sync
 
 
 def test_the_tool_scheduler_collects_the_sync_job(fast_runtime) -> None:  # noqa: ANN001
@@ -202,10 +202,11 @@ def test_a_background_sync_that_finds_one_running_does_not_look_running_forever(
 def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
         fast_runtime, moodle_lms, monkeypatch) -> None:  # noqa: ANN001
     from lti_tool.grades import sync as sync_module
+    from lti_tool.grades.sync import runner
 
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     owner = sync_module.acquire_lease(fast_runtime.sessions, context_id)
-    monkeypatch.setattr(sync_module, "lease_holder", lambda db, cid: None)  # the race
+    monkeypatch.setattr(runner, "lease_holder", lambda db, cid: None)  # the race
     thread = sync_module.start_background_sync(fast_runtime, context_id)
     thread.join(15)
     assert sync_module.progress_of(context_id)["state"] == "idle"
@@ -267,7 +268,7 @@ def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) 
         jobs.register(scheduler, Runtime(
             settings=dataclasses.replace(settings, sync_interval_minutes=interval),
             engine=runtime.engine, sessions=runtime.sessions))
-        [job] = scheduler.get_jobs()
+        job = scheduler.get_job(jobs.JOB_ID)
         assert job.trigger.interval == timedelta(minutes=tick)
 
 
