@@ -14,13 +14,14 @@ from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, SOURCE_KINDS, TOOL_RUBRIC, SourceSpec
 from lti_tool.errors import BadRequest, NotFound
 from lti_tool.grades import evaluation as service
+from lti_tool.grades import mapping_files
 from lti_tool.grades.evidence import export_evidence
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Membership, Person
@@ -31,6 +32,16 @@ from lti_tool.web.db import get_db
 from lti_tool.web.db import runtime as web_runtime
 
 bp = Blueprint("grades", __name__, template_folder="templates")
+
+
+@bp.get(mapping_files.SCHEMA_URL_PATH)
+def mapping_schema() -> Response:
+    """The published JSON Schema of mapping files (`lti-tool offering map`)."""
+    response = Response(mapping_files.SCHEMA_PATH.read_text(encoding="utf-8"),
+                        mimetype="application/schema+json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 STAFF = ("instructor", "admin")
 MAX_FIELD = 5000
