@@ -41,8 +41,8 @@ def _parse(role: str) -> tuple[str, str]:
         kind, _, rest = role[len("urn:lti:"):].partition(":")
         parts = rest.split("/")
         name = parts[2] if len(parts) > 2 else ""
-        scope = {"role": "membership", "instrole": "institution", "sysrole": "system"}
-        return scope.get(kind, ""), name
+        scopes = {"role": "membership", "instrole": "institution", "sysrole": "system"}
+        return scopes.get(kind, ""), name
     if "#" in role or "/" in role or ":" in role:
         return "", ""  # some other vocabulary (e.g. a vendor URI): not ours to guess
     return "membership", role  # NRPS short name: a context role

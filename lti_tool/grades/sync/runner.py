@@ -186,9 +186,9 @@ def sync_context(
                 _run_sources(writer, context, sources, nrps,
                              since - SINCE_MARGIN if since else None, progress_all)
                 writer.renew(force=True)
-                run = db.get(SyncRun, run_id)
-                assert run is not None
-                _finish(run, "succeeded", counts, http.request_count - requests_before,
+                finished = db.get(SyncRun, run_id)
+                assert finished is not None
+                _finish(finished, "succeeded", counts, http.request_count - requests_before,
                         [s.name for s in sources] + (["nrps"] if nrps else []))
                 db.commit()
         except Exception as exc:  # recorded for the instructor, then reported to the caller
@@ -197,10 +197,10 @@ def sync_context(
             if not isinstance(exc, ToolError):
                 log.exception("sync of context %s failed", context_id)
             with factory() as db:
-                run = db.get(SyncRun, run_id)
-                if run is not None:
-                    _finish(run, "failed", Counts(), http.request_count - requests_before, [])
-                    run.error = message
+                failed = db.get(SyncRun, run_id)
+                if failed is not None:
+                    _finish(failed, "failed", Counts(), http.request_count - requests_before, [])
+                    failed.error = message
                     db.commit()
             set_progress(context_id, state="failed", error=message)
             return SyncResult(run_id, context_id, "failed",
@@ -213,9 +213,9 @@ def sync_context(
     if not _evaluate(runtime, context_id, counts):
         evaluation_error = EVALUATION_FAILED
         with factory() as db:
-            run = db.get(SyncRun, run_id)
-            if run is not None:
-                run.error = evaluation_error  # shown to the instructor; owed by the next sync
+            owed_run = db.get(SyncRun, run_id)
+            if owed_run is not None:
+                owed_run.error = evaluation_error  # shown to the instructor; owed by the next sync
                 db.commit()
     return SyncResult(run_id, context_id, "succeeded", items=counts.items,
                       scores=counts.scores, members=counts.members,
