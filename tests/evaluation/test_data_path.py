@@ -56,7 +56,7 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
     handed: list[set[int] | None] = []
     real = ev.evaluate_changed
 
-    def spy(db, settings, context_id, person_ids=None, **kwargs):  # noqa: ANN001, ANN202
+    def spy(db, settings, context_id, person_ids=None, **kwargs):
         handed.append(None if person_ids is None else set(person_ids))
         return real(db, settings, context_id, person_ids, **kwargs)
 

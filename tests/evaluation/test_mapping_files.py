@@ -23,11 +23,11 @@ from tests.evaluation.test_routes import base, login
 SCHEMA = json.loads(mapping_files.SCHEMA_PATH.read_text())
 
 
-def run(runtime, *args: str, stdin: str | None = None):  # noqa: ANN001, ANN201
+def run(runtime, *args: str, stdin: str | None = None):
     return CliRunner().invoke(main, list(args), obj={"runtime": runtime}, input=stdin)
 
 
-def stored(db, offering_id: int) -> list[tuple]:  # noqa: ANN001
+def stored(db, offering_id: int) -> list[tuple]:
     mapping = db.scalar(select(OutcomeMapping).where(OutcomeMapping.offering_id == offering_id)
                         .order_by(OutcomeMapping.version.desc()).limit(1))
     return sorted((s.outcome_code, s.kind, s.ref, str(s.weight)) for s in mapping.sources)
@@ -126,7 +126,7 @@ def test_the_page_and_the_file_store_the_same_mapping(app, client, runtime, db,
     assert run(runtime, "offering", "map", str(file_course.offering.id), str(file)).exit_code == 0
     db.expire_all()
 
-    def by_label(course) -> list[tuple]:  # noqa: ANN001
+    def by_label(course) -> list[tuple]:
         labels = {str(i.id): i.label for i in course.items.values()}
         return sorted((code, kind, labels.get(ref, ref), weight)
                       for code, kind, ref, weight in stored(db, course.offering.id))

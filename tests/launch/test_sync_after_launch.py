@@ -31,7 +31,7 @@ def syncing(fast_runtime: Runtime) -> Runtime:  # noqa: F811
                    sessions=fast_runtime.sessions)
 
 
-def _launch(syncing: Runtime, lms, fixture: str):  # noqa: ANN001, ANN202
+def _launch(syncing: Runtime, lms, fixture: str):
     """A Moodle-shaped launch whose AGS and NRPS endpoints are the fake LMS's."""
     with syncing.sessions() as db:
         platform = register_platform(db, issuer=lms.base_url, client_id=lms.client_id, key=KEY,
