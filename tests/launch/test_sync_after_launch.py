@@ -20,7 +20,6 @@ from tests.launch.helpers import fixture_claims, login_and_launch, platform_key,
 AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 KEY = platform_key("platform")
-LMS_DELAY = 1.0  # the fake LMS holds its first line-items answer this long
 
 
 @pytest.fixture
@@ -44,8 +43,13 @@ def _launch(syncing: Runtime, lms, fixture: str):
     claims[AGS]["lineitem"] = lms.lineitem_url(5)
     claims[NRPS]["context_memberships_url"] = lms.memberships_url
     client = create_app(runtime=syncing).test_client()
-    lms.fail("lineitems", delay=LMS_DELAY)
+    lms.hold("lineitems")  # the sync waits there until the test releases it
     return login_and_launch(client, platform, KEY, claims)
+
+
+def _release(lms) -> None:
+    for fault in lms.faults:
+        fault.release()
 
 
 def _sync_threads() -> list[threading.Thread]:
@@ -62,6 +66,7 @@ def test_instructor_launch_starts_a_sync_and_does_not_wait_for_it(syncing, moodl
         assert db.scalar(select(SyncRun.status)) in (None, "running")
     assert progress_of(context_id)["state"] == "running"
     [thread] = [t for t in _sync_threads() if t.name == f"sync-{context_id}"]
+    _release(moodle_lms)
     thread.join(30)
     assert not thread.is_alive()
     with syncing.sessions() as db:
@@ -103,6 +108,7 @@ def test_relaunching_an_unchanged_course_saves_nothing(syncing, moodle_lms):  # 
     """Issue 12: every launch-started sync of an unchanged course reported "1 changes saved"
     (the launch and the roster kept rewriting the instructor's roles) while "Sync now" said 0."""
     _launch(syncing, moodle_lms, "moodle/id_token_instructor_resource_link.json")
+    _release(moodle_lms)
     with syncing.sessions() as db:
         context_id = db.scalar(select(Context.id))
         platform = db.scalar(select(Platform))
