@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.domain import decisions as flow
+from lti_tool.domain.actors import Actor
 from lti_tool.errors import NotFound
 from lti_tool.grades.reevaluation import RequestWindow, request_window
 from lti_tool.store.db import utcnow
@@ -30,7 +31,6 @@ from lti_tool.store.models.core import (
 )
 from lti_tool.store.models.evaluation import Decision, ReevaluationRequest
 from lti_tool.store.models.grades import SyncRun
-from lti_tool.domain.actors import Actor
 
 
 def course_of(db: Session, actor: Actor) -> Context | None:
