@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def test_root_page_says_where_to_launch_and_links_verification(client) -> None:  # noqa: ANN001
+def test_root_page_says_where_to_launch_and_links_verification(client) -> None:
     page = client.get("/")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -14,7 +14,7 @@ def test_root_page_says_where_to_launch_and_links_verification(client) -> None: 
     assert 'lang="tr"' in turkish
 
 
-def test_favicon(client) -> None:  # noqa: ANN001
+def test_favicon(client) -> None:
     for path in ("/favicon.ico", "/favicon.svg"):
         icon = client.get(path)
         assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
