@@ -35,6 +35,7 @@ BLUEPRINT_MODULES = (
     "lti_tool.catalogue.routes",  # micro-credentials (Office) and offerings (instructor)
     "lti_tool.grades.sync_routes",  # gradebook sync status and "Sync now"
     "lti_tool.grades.routes",  # mapping, rubric scoring, decisions, re-evaluation
+    "lti_tool.grades.lifecycle_routes",  # /learner/my-data.json: a learner's own data
     "lti_tool.badges.routes",  # public credential, achievement, issuer, status, verify
     "lti_tool.badges.office_routes",  # issued credentials and revocation (Office)
     "lti_tool.web.learner",  # learner home: progress and badge claiming
