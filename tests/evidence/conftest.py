@@ -14,6 +14,7 @@ from lti_tool.domain.evidence import body_hash, content_hash, link_hash
 from lti_tool.grades import evaluation as ev
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.evaluation import EvidenceCheckpoint, EvidenceRecord
+from tests.badges.conftest import world  # noqa: F401  (a platform issuing real credentials)
 from tests.evaluation.conftest import Course, seed_course
 
 
