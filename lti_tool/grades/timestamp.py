@@ -56,15 +56,19 @@ def request_token(url: str, digest_hex: str) -> bytes:
     try:
         response = tsp.TimeStampResp.load(body)
         granted = response["status"]["status"].native
-        token = response["time_stamp_token"]
-        info = token["content"]["encap_content_info"]["content"].parsed
-        imprint = info["message_imprint"]["hashed_message"].native
-        echoed = info["nonce"].native
     except (ValueError, KeyError, TypeError) as exc:
         raise TimestampError("The timestamp authority's reply is not an RFC 3161 response.") \
             from exc
     if granted not in ("granted", "granted_with_mods"):
         raise TimestampError(f"The timestamp authority refused: {granted}.")
+    try:
+        token = response["time_stamp_token"]
+        info = token["content"]["encap_content_info"]["content"].parsed
+        imprint = info["message_imprint"]["hashed_message"].native
+        echoed = info["nonce"].native
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise TimestampError("The timestamp authority's reply is not an RFC 3161 response.") \
+            from exc
     if imprint != bytes.fromhex(digest_hex) or echoed != nonce:
         raise TimestampError("The timestamp authority stamped something else.")
     return token.dump()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from lti_tool.badges import issuance, status
 from lti_tool.cli import main
 from lti_tool.grades.evidence import append_evidence, verify_chain
-from lti_tool.grades.lifecycle import erase_person, purge_expired, pseudonym
+from lti_tool.grades.lifecycle import erase_person, pseudonym, purge_expired
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.core import AuditEntry, Membership, Person, Platform, WebSession
