@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 from hypothesis import given
+from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from lti_tool.domain.evidence import (
@@ -51,6 +52,7 @@ chains = st.integers(2, 12).flatmap(lambda n: st.tuples(
     st.lists(st.integers(1, n - 1), max_size=3).map(lambda s: sorted(set(s)) + [n])))
 
 
+@hyp_settings(deadline=None)  # pure and fast; no deadline on a shared machine
 @given(chains)
 def test_a_sealed_chain_verifies(chain) -> None:
     links, checkpoints = build(*chain)
@@ -58,6 +60,7 @@ def test_a_sealed_chain_verifies(chain) -> None:
     assert report.problem is None and report.records == len(links)
 
 
+@hyp_settings(deadline=None)  # pure and fast; no deadline on a shared machine
 @given(chains, st.data())
 def test_any_edit_with_or_without_recomputed_hashes_is_found(chain, data) -> None:
     links, checkpoints = build(*chain)
@@ -83,6 +86,7 @@ def test_any_edit_with_or_without_recomputed_hashes_is_found(chain, data) -> Non
     assert problem is not None and (problem.what, problem.id) == ("checkpoint", first.number)
 
 
+@hyp_settings(deadline=None)  # pure and fast; no deadline on a shared machine
 @given(chains, st.data())
 def test_a_removed_or_moved_record_is_found(chain, data) -> None:
     links, checkpoints = build(*chain)
@@ -97,6 +101,7 @@ def test_a_removed_or_moved_record_is_found(chain, data) -> None:
     assert problem is not None and problem.seq == links[index].seq
 
 
+@hyp_settings(deadline=None)  # pure and fast; no deadline on a shared machine
 @given(chains, st.data())
 def test_a_removed_checkpoint_is_a_gap(chain, data) -> None:
     links, checkpoints = build(*chain)
@@ -122,6 +127,7 @@ def test_a_bad_signature_is_reported() -> None:
     assert problem is not None and str(problem) == "checkpoint #1 (seq 1): bad signature"
 
 
+@hyp_settings(deadline=None)  # pure and fast; no deadline on a shared machine
 @given(st.sets(st.integers(1, 60)))
 def test_compact_ranges_cover_exactly_the_seqs(seqs) -> None:
     ranges = compact_ranges(seqs)
