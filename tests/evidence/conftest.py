@@ -64,6 +64,20 @@ class Archive:
                                   obj={"runtime": self.runtime})
 
 
+def issue_to(w, sub: str):  # noqa: ANN001, ANN201
+    """A real credential (signed by the badges area) for a new learner, and the learner."""
+    from lti_tool.badges import issuance
+    from tests.badges.conftest import PASSED_AT
+
+    w.version = w.micro_credential()
+    person = w.person(sub, f"{sub}@example.edu", sub.title())
+    credential = issuance.issue_on_pass(w.db, w.settings, person_id=person.id,
+                                        mc_version_id=w.version.id, offering_id=None,
+                                        outcome_levels={"LO1": "proficient", "LO2": "exemplary"},
+                                        passed_at=PASSED_AT)
+    return person, credential
+
+
 @pytest.fixture
 def archive(runtime: Runtime, db: Session, settings) -> Archive:  # noqa: ANN001
     """Seq 1-3: three learners fail at finalize (checkpoint #1); then learner 0 and learner 1

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
-from lti_tool.badges import issuance, status
+from lti_tool.badges import status
 from lti_tool.cli import main
 from lti_tool.grades.evidence import append_evidence, verify_chain
 from lti_tool.grades.lifecycle import erase_person, pseudonym, purge_expired
@@ -20,7 +20,7 @@ from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.core import AuditEntry, Membership, Person, Platform, WebSession
 from lti_tool.store.models.evaluation import EvidenceRecord
 from tests.badges.conftest import PASSED_AT
-from tests.evidence.conftest import Archive
+from tests.evidence.conftest import Archive, issue_to
 
 
 def _cli(runtime, *args: str):  # noqa: ANN001, ANN202
@@ -69,12 +69,7 @@ def test_a_registration_that_holds_nothing_kept_is_still_removed(runtime) -> Non
 
 
 def test_a_credential_holder_and_audit_actor_cannot_be_deleted(world, client) -> None:
-    world.version = world.micro_credential()
-    person = world.person("holder", "holder@example.edu", "Holder")
-    credential = issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
-                                        mc_version_id=world.version.id, offering_id=None,
-                                        outcome_levels={"LO1": "proficient", "LO2": "exemplary"},
-                                        passed_at=PASSED_AT)
+    person, credential = issue_to(world, "holder")
     world.db.add(AuditEntry(platform_id=world.platform.id, actor_person_id=person.id,
                             action="credential.accept", target=credential.public_id))
     world.db.commit()
@@ -191,12 +186,7 @@ def test_erasure_needs_a_reason(archive: Archive, settings) -> None:
 
 
 def test_an_erased_holders_credential_stays_resolvable_and_revocable(world, client) -> None:
-    world.version = world.micro_credential()
-    person = world.person("holder", "holder@example.edu", "Holder")
-    credential = issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
-                                        mc_version_id=world.version.id, offering_id=None,
-                                        outcome_levels={"LO1": "proficient", "LO2": "exemplary"},
-                                        passed_at=PASSED_AT)
+    person, credential = issue_to(world, "holder")
     append_evidence(world.db, platform_id=world.platform.id, event="passed",
                     payload={"person_id": person.id, "at": PASSED_AT}, person_id=person.id)
     world.db.commit()

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from lti_tool.badges import issuance, jsonld
+from lti_tool.badges import jsonld
 from lti_tool.grades.evidence import append_evidence, export_evidence
 from lti_tool.grades.lifecycle import erase_person, purge_expired
 from lti_tool.store.db import utcnow
 from tests.badges.conftest import PASSED_AT
 from tests.badges.test_node_verifiers import NODE_DIR, _fetch, _require_node
 from tests.conftest import SPEC
-from tests.evidence.conftest import Archive
+from tests.evidence.conftest import Archive, issue_to
 
 pytestmark = pytest.mark.node
 
@@ -70,12 +70,7 @@ def test_one_learners_export_verifies_offline_with_only_the_public_key(
 def test_purge_and_erasure_keep_the_credential_verifiable(world, client, tmp_path) -> None:
     _require_node()
     settings, db = world.settings, world.db
-    world.version = world.micro_credential()
-    person = world.person("holder", "holder@example.edu", "Holder")
-    credential = issuance.issue_on_pass(db, settings, person_id=person.id,
-                                        mc_version_id=world.version.id, offering_id=None,
-                                        outcome_levels={"LO1": "proficient", "LO2": "exemplary"},
-                                        passed_at=PASSED_AT)
+    person, credential = issue_to(world, "holder")
     append_evidence(db, platform_id=world.platform.id, event="passed",
                     payload={"person_id": person.id, "at": PASSED_AT}, person_id=person.id)
     db.commit()

@@ -305,21 +305,11 @@ class ImmutableEvidence(RuntimeError):
     """Raised when code tries to change or delete an archived evidence record."""
 
 
-@event.listens_for(EvidenceRecord, "before_update")
-def _refuse_update(_mapper, _connection, target: EvidenceRecord) -> None:  # noqa: ANN001
-    raise ImmutableEvidence(f"evidence record {target.id} is immutable")
+def _refuse_change(_mapper, _connection, target: EvidenceRecord | EvidenceCheckpoint) -> None:  # noqa: ANN001
+    raise ImmutableEvidence(f"{target.__tablename__} {target.id} is immutable: it cannot be "
+                            "changed or deleted")
 
 
-@event.listens_for(EvidenceRecord, "before_delete")
-def _refuse_delete(_mapper, _connection, target: EvidenceRecord) -> None:  # noqa: ANN001
-    raise ImmutableEvidence(f"evidence record {target.id} cannot be deleted")
-
-
-@event.listens_for(EvidenceCheckpoint, "before_update")
-def _refuse_checkpoint_update(_mapper, _connection, target: EvidenceCheckpoint) -> None:  # noqa: ANN001
-    raise ImmutableEvidence(f"evidence checkpoint {target.id} is immutable")
-
-
-@event.listens_for(EvidenceCheckpoint, "before_delete")
-def _refuse_checkpoint_delete(_mapper, _connection, target: EvidenceCheckpoint) -> None:  # noqa: ANN001
-    raise ImmutableEvidence(f"evidence checkpoint {target.id} cannot be deleted")
+for _model in (EvidenceRecord, EvidenceCheckpoint):
+    event.listen(_model, "before_update", _refuse_change)
+    event.listen(_model, "before_delete", _refuse_change)
