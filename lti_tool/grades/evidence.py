@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from jwcrypto import jwk, jws
 from jwcrypto.common import JWException
@@ -315,6 +315,21 @@ def verify_archive(db: Session, platform_ids: Iterable[int] | None = None) -> li
 
 def first_problem(results: list[ChainResult]) -> ChainResult | None:
     return next((r for r in results if r.problem is not None), None)
+
+
+def stale_chains(db: Session, days: int = 2) -> list[tuple[int, int]]:
+    """(platform id, age in days) of chains whose newest checkpoint is older than `days`: the
+    daily job has not run (a warning; every record may still be sealed)."""
+    now = utcnow()
+    newest = db.execute(select(EvidenceCheckpoint.platform_id,
+                               func.max(EvidenceCheckpoint.created_at))
+                        .group_by(EvidenceCheckpoint.platform_id)).all()
+    return [(pid, (now - _aware(at)).days) for pid, at in newest
+            if at is not None and now - _aware(at) > timedelta(days=days)]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def verify_chain(db: Session) -> ChainResult | None:

@@ -29,12 +29,18 @@ def evidence() -> None:
 def verify(ctx: click.Context, against: Path | None) -> None:
     """Check every chain's hashes, checkpoints and signatures; name the first bad record or
     checkpoint and exit 1."""
-    from lti_tool.grades.evidence import first_problem, verify_against, verify_archive
+    from lti_tool.grades.evidence import (
+        first_problem,
+        stale_chains,
+        verify_against,
+        verify_archive,
+    )
 
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
         results = verify_archive(db)
         bad = first_problem(results)
+        stale = stale_chains(db)
         mismatch = None
         if against is not None:
             try:
@@ -57,6 +63,9 @@ def verify(ctx: click.Context, against: Path | None) -> None:
             kinds = ", ".join(f"{k}: {v}" for k, v in sorted(purge.kinds.items())) or "nothing"
             click.echo(f"  platform {result.platform_id}: purge record seq {purge.seq} at "
                        f"{purge.at} removed {kinds}; why: {purge.reason}")
+    for platform_id, age in stale:
+        click.echo(f"  warning: platform {platform_id}'s newest checkpoint is {age} days old; "
+                   "is `lti-tool worker` running the daily job?", err=True)
     if against is not None:
         click.echo(f"Every checkpoint in {against} is still in the database.")
 

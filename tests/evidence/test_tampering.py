@@ -154,3 +154,15 @@ def test_truncation_with_its_checkpoints_is_caught_against_the_exported_file(
     result = archive.verify("--against", str(out))
     assert result.exit_code == 1  # ... but not with what was exported
     assert "checkpoint #3 (seq 5) was exported but is missing from the database" in result.stderr
+
+
+def test_a_chain_whose_daily_checkpoint_stopped_is_a_warning(archive: Archive) -> None:
+    from datetime import timedelta
+
+    from lti_tool.store.db import utcnow
+
+    archive.sql("UPDATE evidence_checkpoint SET created_at = :t", t=utcnow() - timedelta(days=5))
+    result = archive.verify()
+    assert result.exit_code == 0
+    assert "newest checkpoint is 5 days old; is `lti-tool worker` running the daily job?" in \
+        result.stderr
