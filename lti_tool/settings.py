@@ -43,6 +43,14 @@ class Settings:
     badge_jwt_alg: str = "RS256"
     # validUntil = issue date + this many days; 0 = credentials do not expire.
     credential_validity_days: int = 0
+    # Evidence and data lifecycle (README "Evidence archive and data lifecycle"): days a record
+    # kind is kept before the daily purge removes it; 0 keeps it for ever.
+    retention_evidence_days: int = 3650
+    retention_scores_days: int = 730
+    retention_audit_days: int = 3650
+    retention_sessions_days: int = 30
+    # An RFC 3161 timestamp authority for `evidence checkpoint export` (optional).
+    evidence_tsa_url: str = ""
     default_locale: str = "en"
     secret_key: str = ""
     testing: bool = False

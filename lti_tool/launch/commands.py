@@ -181,6 +181,8 @@ def platform_remove(ctx: click.Context, platform_id: int | None, issuer: str | N
         try:
             remove_platform(db, platform, force=yes)
         except Conflict as exc:
+            if yes:
+                raise
             raise Conflict(f"{exc.message} Run again with --yes to remove it.") from exc
     click.echo(f"Removed platform {label}")
 

@@ -350,8 +350,17 @@ def remove_platform(db: Session, platform: Platform, *, force: bool = False) -> 
             "them too. Confirm to remove anyway.",
             details=counts,
         )
-    db.delete(platform)
-    db.flush()
+    label = f"Platform {platform.id} ({platform.issuer}, client_id {platform.client_id})"
+    try:
+        with db.begin_nested():
+            db.delete(platform)
+            db.flush()
+    except IntegrityError as exc:  # RESTRICT: evidence, credentials or audit entries refer to it
+        db.expire_all()
+        raise Conflict(
+            f"{label} cannot be removed: evidence records, decisions, credentials or audit "
+            "entries refer to it, and they are kept for their retention period. Disable it "
+            "instead.", details={**counts, "kept": True}) from exc
 
 
 def get_deployment(db: Session, platform: Platform, deployment_pk: int) -> Deployment:

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
 from lti_tool.catalogue import routes as catalogue_routes
+from lti_tool.grades import lifecycle_routes, sync_routes
 from lti_tool.grades import routes as grades_routes
-from lti_tool.grades import sync_routes
 from lti_tool.launch import admin_routes as launch_admin_routes
 from lti_tool.launch import registration_routes
 from lti_tool.launch import routes as launch_routes
@@ -36,6 +36,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     catalogue_routes.bp,  # micro-credentials (Office) and offerings (instructor)
     sync_routes.bp,  # gradebook sync status and "Sync now"
     grades_routes.bp,  # mapping, rubric scoring, decisions, re-evaluation
+    lifecycle_routes.bp,  # /learner/my-data.json: a learner's own data
     badges_routes.bp,  # public credential, achievement, issuer, status, verify
     badges_office_routes.bp,  # issued credentials and revocation (Office)
     learner.bp,  # learner home: progress and badge claiming

@@ -227,11 +227,13 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # RESTRICT: an audit entry keeps naming its registration and actor (disabled or
+    # pseudonymised, never deleted).
     platform_id: Mapped[int | None] = mapped_column(
-        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("platform.id", ondelete="RESTRICT"), nullable=True
     )
     actor_person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("person.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("person.id", ondelete="RESTRICT"), nullable=True
     )
     actor_label: Mapped[str] = mapped_column(String(255), default="")
     action: Mapped[str] = mapped_column(String(100))
