@@ -75,10 +75,11 @@ def ags_passback_client(db: Session, settings: Settings, context: Any) -> Passba
     from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok, json_body
     from lti_tool.lms.service import BearerClient
     from lti_tool.lms.token import ServiceTokens
+    from lti_tool.outbound import client_for
     from lti_tool.store.models.core import Platform
 
-    http = LmsHttp(retry_policy(settings))
     platform = db.get(Platform, context.platform_id)
+    http = LmsHttp(retry_policy(settings), outbound=client_for(settings)).for_platform(platform)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
     client = AgsClient(bearer, context.ags_scopes or [])
 
