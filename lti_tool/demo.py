@@ -449,10 +449,14 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
     """Settings for the bound ports, an up-to-date database, the seed, the practice LMS."""
     tool_url = f"http://{host}:{tool_server.socket.getsockname()[1]}"
     lms_url = f"http://{host}:{lms_server.socket.getsockname()[1]}"
+    # The practice LMS listens on loopback: outbound calls may reach it (that port only).
+    allow = ",".join(filter(None, [load_settings().outbound_allow,
+                                   f"{host}:{lms_server.socket.getsockname()[1]}"]))
     settings = load_settings(overrides={
         "database_url": f"sqlite:///{(directory / database).resolve()}",
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
+        "outbound_allow": allow,
     })
     runtime = build_runtime(settings)
     prepare_database(runtime)

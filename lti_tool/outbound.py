@@ -53,6 +53,9 @@ DEFAULT_DEADLINE = 30.0
 CONNECT_TIMEOUT = 5.0
 MAX_REDIRECTS = 3
 CHUNK = 64 * 1024
+# An error reply is only logged (truncated): past this much it is cut, not refused, so a huge
+# refusal still shows its status.
+ERROR_BODY_BYTES = 64 * 1024
 DEFAULT_PORTS = {"http": 80, "https": 443}
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -435,9 +438,13 @@ class OutboundClient:
     def request(self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
                 data: Any = None, json: Any = None, max_bytes: int | None = None,
                 deadline_at: float | None = None, what: str = "",
-                follow_redirects: bool = True,
-                https_redirects_only: bool = False) -> requests.Response:
-        """One exchange, bounded; the returned response's body is already read."""
+                follow_redirects: bool = True, https_redirects_only: bool = False,
+                read_timeout: float | None = None) -> requests.Response:
+        """One exchange, bounded; the returned response's body is already read.
+
+        Past the deadline (the policy's, or `deadline_at` when sooner) OutboundTimeout; a single
+        read waiting longer than `read_timeout` (default: what is left of the deadline)
+        requests.Timeout, like a connection that stalls before its headers."""
         limit = self.policy.max_bytes if max_bytes is None else max_bytes
         ends = time.monotonic() + self.policy.deadline
         if deadline_at is not None:
@@ -453,7 +460,8 @@ class OutboundClient:
                 response = self.session.request(
                     method, current, headers=dict(headers or {}), data=data, json=json,
                     stream=True, allow_redirects=False,
-                    timeout=(min(self.policy.connect_timeout, remaining), remaining))
+                    timeout=(min(self.policy.connect_timeout, remaining),
+                             min(read_timeout or remaining, remaining)))
             except OutboundRefused as exc:
                 log.warning("outbound call refused: %s: %s", summary(current), exc.message)
                 raise
@@ -491,8 +499,11 @@ class OutboundClient:
 
     @staticmethod
     def _read(response: requests.Response, limit: int, ends: float, url: str) -> None:
+        truncate = response.status_code >= 400
+        if truncate:
+            limit = min(limit, ERROR_BODY_BYTES)
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isdigit() and int(declared) > limit and not truncate:
             response.close()
             raise OutboundTooLarge(f"The reply of {summary(url)} is larger than {limit} bytes.")
         body = bytearray()
@@ -505,12 +516,16 @@ class OutboundClient:
                 if not chunk:
                     break
                 body += chunk
+                if len(body) > limit and truncate:
+                    del body[limit:]
+                    break
                 if len(body) > limit:
                     raise OutboundTooLarge(f"The reply of {summary(url)} is larger than "
                                            f"{limit} bytes.")
         except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise OutboundTimeout(f"The reply of {summary(url)} did not arrive within the time "
-                                  "allowed for one call.") from exc
+            # One read waited its whole timeout: the same error as a stall before the headers.
+            raise requests.ReadTimeout(f"reading {summary(url)}: the server stopped sending"
+                                       ) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise requests.ConnectionError(f"reading {summary(url)}: {type(exc).__name__}") \
                 from exc

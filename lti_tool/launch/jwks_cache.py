@@ -65,12 +65,11 @@ def fetch_jwks(url: str, *, outbound: OutboundClient | None = None,
     key set's own host only, redirects on that host over HTTPS only), bounded in time
     (`deadline` in all; `read_timeout` is kept for callers and caps it too) and size."""
     client = (outbound or OutboundClient(OutboundPolicy())).for_hosts([host_key(url)])
-    deadline = min(deadline, read_timeout)
     try:
         resp = client.request("GET", url, headers={"Accept": "application/json"},
                               max_bytes=MAX_JWKS_BYTES, what="the platform key set",
                               deadline_at=time.monotonic() + deadline,
-                              https_redirects_only=True)
+                              https_redirects_only=True, read_timeout=read_timeout)
     except OutboundTooLarge as exc:
         raise PlatformKeysUnavailable(
             f"The platform key set at {summary(url)} is larger than 512 KiB.") from exc
@@ -84,7 +83,8 @@ def fetch_jwks(url: str, *, outbound: OutboundClient | None = None,
         ) from exc
     except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
         raise PlatformKeysUnavailable(
-            f"The platform key set at {summary(url)} did not answer in time (timeout).") from exc
+            f"The platform key set at {summary(url)} did not answer within {read_timeout:g} s "
+            "(timeout).") from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise PlatformKeysUnavailable(
             f"The platform key set at {summary(url)} could not be fetched "

@@ -291,7 +291,6 @@ def _apply(platform: Platform, spec: PlatformSpec) -> None:
                  "rest_base_url", "registered_via"):
         setattr(platform, name, getattr(spec, name))
     platform.lms_hosts = sorted({parse_host_entry(h) for h in spec.lms_hosts})
-    platform.token_endpoint_key = token_endpoint_key(spec.auth_token_url)
 
 
 def find_token_pair(db: Session, auth_token_url: str, client_id: str) -> Platform | None:

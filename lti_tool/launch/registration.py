@@ -187,7 +187,7 @@ class PlatformCall:
         except OutboundTooLarge as exc:
             raise BadRequest(f"The platform's {what} is larger than {MAX_REPLY_BYTES} bytes."
                              ) from exc
-        except OutboundTimeout as exc:
+        except (OutboundTimeout, requests.Timeout) as exc:
             raise BadRequest(f"The platform's {what} did not arrive within {self.seconds:g} s "
                              "(the time the tool gives a whole registration).") from exc
         except OutboundError as exc:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import auth
+from lti_tool.web import auth, ratelimit
 from lti_tool.web.db import close_db, get_db
 from lti_tool.web.errors import register_error_handlers
 from lti_tool.web.i18n import select_locale
@@ -98,4 +98,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
+    ratelimit.install(app, settings, runtime.engine)
     return app

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from lti_tool.outbound import hosts_of
+from lti_tool.outbound import hosts_of, token_endpoint_key
 from lti_tool.store.db import Base, UTCDateTime, utcnow
 
 LMS_KINDS = ("moodle", "canvas", "other")
@@ -56,6 +56,11 @@ class Platform(Base):
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="platform", cascade="all, delete-orphan"
     )
+
+    @validates("auth_token_url")
+    def _keep_token_endpoint_key(self, _key: str, value: str) -> str:
+        self.token_endpoint_key = token_endpoint_key(value)
+        return value
 
     @property
     def allowed_hosts(self) -> list[str]:
