@@ -99,13 +99,6 @@ class DatabaseStorage(Storage):
             conn.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key[:KEY_LENGTH]))
 
 
-def prune_counters(engine: Engine, now: float | None = None) -> int:
-    """Delete windows that have ended (the job runner calls this with the other pruning)."""
-    with engine.begin() as conn:
-        return conn.execute(delete(RateLimitCounter).where(
-            RateLimitCounter.expires_at <= (time.time() if now is None else now))).rowcount
-
-
 def client_address() -> str:
     """The connecting address, loopback included: a proxy in front must be configured to pass
     the real one (the tool trusts no X-Forwarded-For by itself)."""
