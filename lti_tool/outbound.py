@@ -63,6 +63,9 @@ _SHARED = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Not globally reachable per IANA's special-purpose registries, but public to Python 3.11.
+_NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.0.0/24", "192.88.99.0/24", "3fff::/20", "5f00::/16"))
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)+$")
 
 
@@ -129,6 +132,8 @@ def address_problem(ip: IPAddress | str) -> str | None:
         (ip.version == 6 and ip.teredo is not None, "a Teredo address"),
         (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        (any(ip.version == n.version and ip in n for n in _NOT_GLOBAL),
+         "a special-purpose address"),
         (not ip.is_global, "not a public address"),
     )
     for hit, words in checks:

@@ -194,6 +194,7 @@ class LmsHttp:
         policy = self.policy
         waited = 0.0
         last_problem = ""
+        last_reply: requests.Response | None = None
         for attempt in range(1, policy.attempts + 1):
             delay: float | None = None
             try:
@@ -227,6 +228,7 @@ class LmsHttp:
                     log_error_body("LMS error", response)
                     raise LmsUnavailable(f"The LMS answered {method} {_short(url)} with {status}.")
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
+                last_reply = response
             if attempt == policy.attempts:
                 break
             delay = policy.backoff(attempt) if delay is None else min(delay, policy.max_delay)
@@ -236,6 +238,8 @@ class LmsHttp:
                      last_problem, attempt, delay)
             self.sleep(delay)
             waited += delay
+        if last_reply is not None:
+            log_error_body("LMS error", last_reply)
         raise LmsUnavailable(
             f"The LMS kept failing on {method} {_short(url)} ({last_problem}) after "
             f"{attempt} attempts; try again later.",

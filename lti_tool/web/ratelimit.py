@@ -28,7 +28,7 @@ SCHEME = "lti-tool-db"
 KEY_LENGTH = 255
 # (endpoint, setting) pairs: the views and the settings that give their limits.
 LIMITED = (("lti.login", "rate_limit_login"), ("registration.register", "rate_limit_register"),
-           ("badges.verify", "rate_limit_verify"))
+           ("public.verify", "rate_limit_verify"))
 
 
 class DatabaseStorage(Storage):
@@ -115,9 +115,8 @@ def install(app: Flask, settings: Settings, engine: Engine) -> Limiter:
                       storage_options=options,  # type: ignore[arg-type]
                       strategy="fixed-window", headers_enabled=True, key_prefix="lti-tool")
     for endpoint, setting in LIMITED:
-        view = app.view_functions.get(endpoint)
-        if view is not None:
-            app.view_functions[endpoint] = limiter.limit(_value(settings, setting))(view)
+        view = app.view_functions[endpoint]  # a renamed endpoint must not go unlimited
+        app.view_functions[endpoint] = limiter.limit(_value(settings, setting))(view)
     return limiter
 
 
