@@ -155,22 +155,11 @@ class LmsHttp:
             self._counter.value += 1
 
     def for_hosts(self, hosts: Iterable[str]) -> LmsHttp:
-        view = LmsHttp(self.policy, outbound=self.outbound.for_hosts(hosts), sleep=self.sleep,
+        return LmsHttp(self.policy, outbound=self.outbound.for_hosts(hosts), sleep=self.sleep,
                        _counter=self._counter)
-        if hasattr(self, "slept"):
-            view.slept = self.slept  # type: ignore[attr-defined]
-        return view
 
     def for_platform(self, platform: Any) -> LmsHttp:
         return self.for_hosts(platform.allowed_hosts)
-
-    def check_host(self, url: str, what: str) -> None:
-        """Refuse before any request a URL (a claim, a `next` link, a line item id) that is not
-        on the registration's hosts."""
-        try:
-            self.outbound.check_host(url, what)
-        except OutboundRefused as exc:
-            raise LmsHostRefused(exc.message) from exc
 
     def request(
         self,
