@@ -14,6 +14,7 @@ CANVAS_ISSUER = "https://canvas.instructure.com"
 CANVAS_CLIENT = "170000000000123"
 CANVAS_DEPLOYMENT = "42:8a1f4c7e2b9d0e6f3a5c8b7d1e2f4a6c9b0d3e5f"
 CANVAS_AUTH = "https://sso.canvaslms.com/api/lti/authorize_redirect"
+CANVAS_TOKEN = "https://sso.canvaslms.com/login/oauth2/token"
 # The school's own Canvas host, where the captured launches' AGS and NRPS URLs live: an
 # operator records it (`--lms-host`), Dynamic Registration from that host records it itself.
 CANVAS_HOST = "example.instructure.com"
@@ -35,7 +36,8 @@ def moodle(db, key):  # noqa: ANN001, ANN201
 def canvas(db, key):  # noqa: ANN001, ANN201
     return register_platform(db, issuer=CANVAS_ISSUER, client_id=CANVAS_CLIENT, key=key,
                              deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas",
-                             auth_login_url=CANVAS_AUTH, lms_hosts=(CANVAS_HOST,))
+                             auth_login_url=CANVAS_AUTH, auth_token_url=CANVAS_TOKEN,
+                             lms_hosts=(CANVAS_HOST,))
 
 
 @pytest.fixture
