@@ -536,15 +536,15 @@ class OutboundClient:
                 from exc
         finally:
             response.close()
-        response._content = bytes(body)  # noqa: SLF001  (requests' own slot for a read body)
-        response._content_consumed = True  # noqa: SLF001
+        response._content = bytes(body)
+        response._content_consumed = True
 
 
 def log_error_body(what: str, response: requests.Response, limit: int = 500) -> None:
     """An LMS's error reply goes to the log (truncated), never to a page or a CLI message."""
     try:
         text = response.content[:limit].decode("utf-8", "replace")
-    except Exception:  # noqa: BLE001  (a body that cannot be read is simply not logged)
+    except Exception:
         text = ""
     log.warning("%s: HTTP %s from %s: %s", what, response.status_code,
                 summary(response.url or ""), text.replace("\n", " ").strip())

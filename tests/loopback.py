@@ -23,7 +23,7 @@ def loopback_client() -> OutboundClient:
         dataclasses.replace(Settings(), outbound_allow=LOOPBACK_FAKES)))
 
 
-def loopback_jwks_fetch(**kwargs: float):  # noqa: ANN201
+def loopback_jwks_fetch(**kwargs: float):
     """`fetch_jwks` through a client that may reach the loopback fakes."""
     import functools
 

@@ -115,7 +115,7 @@ class _Processor(jsonld.JsonLdProcessor):
     def __init__(self) -> None:
         super().__init__(on_property_dropped=_refuse_drop)
 
-    def _process_context(self, active_ctx, local_ctx, options,  # noqa: ANN001, ANN202
+    def _process_context(self, active_ctx, local_ctx, options,
                          override_protected=False, propagate=True, validate_scoped=True,
                          cycles=None):
         if (not propagate and not active_ctx.get("previousContext") and "_uuid" in active_ctx
@@ -175,7 +175,7 @@ class _BoundedURDNA2015(jsonld.URDNA2015):
         self.work = 0
         self.ends = time.monotonic() + limits.seconds
 
-    def main(self, dataset, options):  # noqa: ANN001, ANN201
+    def main(self, dataset, options):
         quads = sum(len(triples) for triples in dataset.values())
         if quads > self.limits.max_quads:
             raise CanonicalizationRefused(
@@ -191,7 +191,7 @@ class _BoundedURDNA2015(jsonld.URDNA2015):
                 f"{self.limits.max_blank_nodes}.", limit="blank_nodes")
         return super().main(dataset, options)
 
-    def hash_n_degree_quads(self, id_, issuer):  # noqa: ANN001, ANN201
+    def hash_n_degree_quads(self, id_, issuer):
         self.work += 1
         if self.work > self.limits.max_work:
             raise CanonicalizationRefused(

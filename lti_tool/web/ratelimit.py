@@ -48,7 +48,7 @@ class DatabaseStorage(Storage):
     def base_exceptions(self) -> type[Exception]:
         return SQLAlchemyError
 
-    def _insert(self):  # noqa: ANN202
+    def _insert(self):
         return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(
             RateLimitCounter)
 

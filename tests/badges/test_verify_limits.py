@@ -33,7 +33,7 @@ def test_a_blank_node_clique_is_refused_by_the_work_counter(world, client, nodes
     calls = []
     original = jsonld._BoundedURDNA2015.hash_n_degree_quads
 
-    def counted(self, id_, issuer):  # noqa: ANN001, ANN202
+    def counted(self, id_, issuer):
         calls.append(self.work)
         return original(self, id_, issuer)
 

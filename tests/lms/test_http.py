@@ -23,7 +23,7 @@ from tests.loopback import loopback_client
 WS = "/webservice/rest/server.php"
 
 
-def _ws(fake: FakeLms, http: LmsHttp):  # noqa: ANN202
+def _ws(fake: FakeLms, http: LmsHttp):
     return http.post(fake.base_url + WS, idempotent=True, data={
         "wstoken": fake.ws_token, "wsfunction": "core_grades_get_gradeitems",
         "moodlewsrestformat": "json", "courseid": "2"})

@@ -148,7 +148,7 @@ def world(runtime: Runtime) -> Iterator[World]:
         dynamic_registration="open", sync_after_launch=False)
     tool_runtime = Runtime(settings=settings, engine=runtime.engine, sessions=runtime.sessions)
     tool = Server("tool")
-    tool._server.app = create_app(runtime=tool_runtime)  # noqa: SLF001
+    tool._server.app = create_app(runtime=tool_runtime)
     with tool_runtime.sessions() as db:
         platform = register_platform(db, PlatformSpec(
             issuer=victim.url, client_id="victim-client", auth_login_url=victim.url + "/auth",
@@ -449,7 +449,7 @@ def test_unauthenticated_endpoints_are_rate_limited_per_address(runtime, path, s
     limited = dataclasses.replace(runtime.settings, **{setting: "3/minute"},
                                   dynamic_registration="off")
     tool = Server("limited")
-    tool._server.app = create_app(runtime=Runtime(  # noqa: SLF001
+    tool._server.app = create_app(runtime=Runtime(
         settings=limited, engine=runtime.engine, sessions=runtime.sessions))
     tool.start()
     try:

@@ -31,7 +31,7 @@ from tests.launch.helpers import SlowServer
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path.startswith("/loop"):
             self.send_response(302)
             self.send_header("Location", "/loop")
@@ -69,7 +69,7 @@ def test_the_checked_address_is_the_one_connected_to(server, monkeypatch):
     real = socket.getaddrinfo
     lookups: list[str] = []
 
-    def rebinding(host, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def rebinding(host, *args, **kwargs):
         if host == "lms.rebind.test":
             lookups.append(host)
             host = "127.0.0.1" if len(lookups) == 1 else "127.0.0.2"
