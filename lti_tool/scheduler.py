@@ -18,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from lti_tool.catalogue import jobs as catalogue_jobs
 from lti_tool.grades import evidence_jobs
 from lti_tool.grades import jobs as grades_jobs
+from lti_tool.launch import jobs as launch_jobs
 from lti_tool.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def register_jobs(scheduler: AnyScheduler, runtime: Runtime) -> AnyScheduler:
     catalogue_jobs.register(scheduler, runtime)  # daily: overdue approved MCs become lapsed
     grades_jobs.register(scheduler, runtime)  # syncs, window closing and grade passback
     evidence_jobs.register(scheduler, runtime)  # daily: retention purge, signed checkpoints
+    launch_jobs.register(scheduler, runtime)  # every 15 min: expired logins, nonces, counters
     return scheduler
 
 

@@ -20,7 +20,7 @@ from lti_tool.launch import routes as launch_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, home, instructor, learner
+from lti_tool.web import admin, auth, home, instructor, learner, ratelimit
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -97,4 +97,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    ratelimit.install(app, settings, runtime.engine)
     return app
