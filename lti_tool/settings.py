@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 ENV_PREFIX = "LTI_TOOL_"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
 DYNAMIC_REGISTRATION_POLICIES = ("open", "invite", "off")
+# What a web session is bound to besides its token (web.auth.client_binding).
+SESSION_BINDINGS = ("network", "agent", "off")
 
 
 class SettingsError(ValueError):
@@ -41,6 +43,9 @@ class Settings:
     # validUntil = issue date + this many days; 0 = credentials do not expire.
     credential_validity_days: int = 0
     default_locale: str = "en"
+    # network: the launching browser's User-Agent and /24 (IPv6 /64) network; agent: the
+    # User-Agent only (clients whose address changes mid-session); off: the token alone.
+    session_binding: str = "network"
     secret_key: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
@@ -59,6 +64,10 @@ class Settings:
                 f"LTI_TOOL_DYNAMIC_REGISTRATION must be one of "
                 f"{', '.join(DYNAMIC_REGISTRATION_POLICIES)}, not {self.dynamic_registration!r}"
             )
+        if self.session_binding not in SESSION_BINDINGS:
+            raise SettingsError(
+                f"LTI_TOOL_SESSION_BINDING must be one of {', '.join(SESSION_BINDINGS)}, "
+                f"not {self.session_binding!r}")
         if self.key_storage not in ("file", "database"):
             raise SettingsError("LTI_TOOL_KEY_STORAGE must be 'file' or 'database'")
         parsed = urlparse(self.base_url)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import auth
+from lti_tool.web import auth, framing
 from lti_tool.web.db import close_db, get_db
 from lti_tool.web.errors import register_error_handlers
 from lti_tool.web.i18n import select_locale
@@ -74,8 +74,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.after_request
     def _frameable(response):  # noqa: ANN001, ANN202
-        # The tool lives inside LMS iframes on other origins.
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
+        # The tool lives inside LMS iframes, framed only by its registrations' platforms.
+        if "Content-Security-Policy" not in response.headers:
+            actor = g.get("actor")
+            platform_id = actor.platform_id if actor else g.get("frame_platform_id")
+            db = get_db()
+            try:
+                headers = framing.frame_headers(db, platform_id)
+            except Exception:  # noqa: BLE001 - a failed transaction (an error page) must not
+                db.rollback()  # hide the answer: start a clean one for the lookup
+                headers = framing.frame_headers(db, platform_id)
+            response.headers.update(headers)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         return response
