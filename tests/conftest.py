@@ -124,3 +124,10 @@ def app(runtime: Runtime):  # noqa: ANN201
 @pytest.fixture
 def client(app):  # noqa: ANN001, ANN201
     return app.test_client()
+
+
+def session_headers(token: str) -> dict[str, str]:
+    """A cookie-less session as the tool's pages' scripts send it (a token never goes in URLs)."""
+    from lti_tool.web.auth import SESSION_HEADER
+
+    return {SESSION_HEADER: token}
