@@ -2,11 +2,11 @@
 
 A page that belongs to one registration (a session's pages, the login and launch of one
 platform) may be framed only by that platform: the origins of its issuer and its OIDC
-`auth_login_url`, plus the LMS hosts recorded for it. An /lti/* answer given before the
-platform is known (a refused login or launch) may be framed by any registered platform (at
-most `UNION_MAX` origins), so an LMS never shows a blank frame where the tool explains a
-problem; every other page without a registration (public credential pages, verification)
-only by the tool itself. `X-Frame-Options` says the same where it can: DENY or SAMEORIGIN;
+`auth_login_url`, plus the LMS hosts recorded for it. A page without a session or a known
+registration (a refused login or launch, "no session" and "session expired" answers, public
+credential pages) offers nothing to click on anyone's behalf; it may be framed by any
+registered platform (at most `UNION_MAX` origins, else only by the tool itself), so an LMS
+never shows a blank frame where the tool explains a problem. `X-Frame-Options` says the same where it can: DENY or SAMEORIGIN;
 it is left out when platforms may frame the page, because it cannot name several origins
 (browsers that know CSP use `frame-ancestors` and ignore it).
 """
@@ -57,17 +57,14 @@ def _all_origins(db: Session) -> list[str]:
     return _origins([url for row in rows for url in row])
 
 
-def frame_headers(db: Session, platform_id: int | None, path: str) -> dict[str, str]:
+def frame_headers(db: Session, platform_id: int | None) -> dict[str, str]:
     """The Content-Security-Policy frame-ancestors (and X-Frame-Options) for a response."""
     if platform_id is not None:
         platform = db.get(Platform, platform_id)
         origins = platform_origins(platform) if platform is not None else []
-    elif path.startswith("/lti/"):
+    else:
         origins = _all_origins(db)
         origins = origins if len(origins) <= UNION_MAX else []
-    else:
-        return {"Content-Security-Policy": "frame-ancestors 'self'",
-                "X-Frame-Options": "SAMEORIGIN"}
     if not origins:
         return {"Content-Security-Policy": "frame-ancestors 'self'",
                 "X-Frame-Options": "SAMEORIGIN"}
