@@ -46,6 +46,9 @@ class Settings:
     # network: the launching browser's User-Agent and /24 (IPv6 /64) network; agent: the
     # User-Agent only (clients whose address changes mid-session); off: the token alone.
     session_binding: str = "network"
+    # More origins allowed to frame every page (comma-separated `scheme://host[:port]`), for an
+    # LMS whose course pages live on another host than its issuer and auth endpoint.
+    frame_ancestors: str = ""
     secret_key: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)

@@ -80,10 +80,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             platform_id = actor.platform_id if actor else g.get("frame_platform_id")
             db = get_db()
             try:
-                headers = framing.frame_headers(db, platform_id)
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
             except Exception:  # noqa: BLE001 - a failed transaction (an error page) must not
                 db.rollback()  # hide the answer: start a clean one for the lookup
-                headers = framing.frame_headers(db, platform_id)
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
             response.headers.update(headers)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

@@ -5,8 +5,9 @@ platform) may be framed only by that platform: the origins of its issuer and its
 `auth_login_url`, plus the LMS hosts recorded for it. A page without a session or a known
 registration (a refused login or launch, "no session" and "session expired" answers, public
 credential pages) offers nothing to click on anyone's behalf; it may be framed by any
-registered platform (at most `UNION_MAX` origins, else only by the tool itself), so an LMS
-never shows a blank frame where the tool explains a problem. `X-Frame-Options` says the same where it can: DENY or SAMEORIGIN;
+registered platform (at most `UNION_MAX` origins, else only by the tool itself), so an
+LMS never shows a blank frame where the tool explains a problem. The `frame_ancestors` setting
+adds origins for every page. `X-Frame-Options` says the same where it can: DENY or SAMEORIGIN;
 it is left out when platforms may frame the page, because it cannot name several origins
 (browsers that know CSP use `frame-ancestors` and ignore it).
 """
@@ -57,14 +58,16 @@ def _all_origins(db: Session) -> list[str]:
     return _origins([url for row in rows for url in row])
 
 
-def frame_headers(db: Session, platform_id: int | None) -> dict[str, str]:
-    """The Content-Security-Policy frame-ancestors (and X-Frame-Options) for a response."""
+def frame_headers(db: Session, platform_id: int | None, extra: str = "") -> dict[str, str]:
+    """The Content-Security-Policy frame-ancestors (and X-Frame-Options) for a response;
+    `extra` is the `frame_ancestors` setting (origins allowed for every page)."""
     if platform_id is not None:
         platform = db.get(Platform, platform_id)
         origins = platform_origins(platform) if platform is not None else []
     else:
         origins = _all_origins(db)
         origins = origins if len(origins) <= UNION_MAX else []
+    origins += [o for o in _origins([e.strip() for e in extra.split(",")]) if o not in origins]
     if not origins:
         return {"Content-Security-Policy": "frame-ancestors 'self'",
                 "X-Frame-Options": "SAMEORIGIN"}
