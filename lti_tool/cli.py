@@ -94,3 +94,7 @@ def worker(ctx: click.Context) -> None:
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(main)
+
+
+if __name__ == "__main__":
+    main()

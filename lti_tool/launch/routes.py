@@ -211,12 +211,6 @@ def _with_session(response: Response, token: str, state: str) -> Response:
     return response
 
 
-def _no_store(page: str) -> Response:
-    response = current_app.make_response(page)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 @bp.get("/launch")
 def launch_get() -> Response:
     """A browser that lands here by GET (a bookmark, a reload, a misconfigured link)."""
@@ -238,7 +232,7 @@ def launch() -> Response | str:
     if checked.login.storage_target:
         # No cookie came back (third-party cookies blocked): check the state in platform
         # storage from the page, which then confirms through /lti/launch/confirm.
-        return _no_store(render_template(
+        return auth.no_store(render_template(
             "launch/launch_storage.html", state=state,
             storage_target=checked.login.storage_target,
             platform_origin=oidc.platform_origin(checked.launch.platform),
@@ -247,7 +241,7 @@ def launch() -> Response | str:
     if not request.form.get(RELAY_FIELD):
         # A cross-site POST does not carry a SameSite=Lax cookie; the same form re-posted by
         # the tool's own page is same-site and does. Nothing is consumed yet.
-        return _no_store(render_template(
+        return auth.no_store(render_template(
             "launch/launch_relay.html", id_token=request.form["id_token"], state=state,
             action=url_for("lti.launch"), relay_field=RELAY_FIELD))
     raise LaunchError("State mismatch: the browser did not return the state cookie set at "

@@ -421,6 +421,13 @@ def check_csrf() -> None:
         raise Forbidden("The form has expired or did not come from this tool; reload the page.")
 
 
+def no_store(body: str) -> Any:
+    """A page response that no cache keeps."""
+    response = current_app.make_response(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def secure_cookies(settings: Any) -> bool:
     """Whether the tool's cookies can be `Secure` (hence `SameSite=None`): on HTTPS, and on a
     loopback base URL, which browsers treat as a secure context."""
