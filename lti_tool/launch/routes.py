@@ -286,12 +286,18 @@ def deep_link_respond() -> str:
     actor = auth.require_actor()
     target = deep_linking.return_url(actor)
     db = get_db()
-    chosen = [] if request.form.get("cancel") else request.form.getlist("item")
-    if not request.form.get("cancel") and not chosen:
+    cancelled = bool(request.form.get("cancel"))
+    chosen = [] if cancelled else request.form.getlist("item")
+    if not cancelled and not chosen:
         raise LaunchError("Choose at least one micro-credential, or cancel.")
     items = deep_linking.place_items(db, actor, chosen)
     platform = db.get(Platform, actor.platform_id)
     assert platform is not None
-    token = deep_linking.response_jwt(db, _settings(), platform, actor.launch_data, items)
+    msg = None
+    if not items:
+        empty = not deep_linking.placeable_items(db, actor)[0]
+        msg = deep_linking.NOTHING_APPROVED_MSG if empty else deep_linking.CANCELLED_MSG
+    token = deep_linking.response_jwt(db, _settings(), platform, actor.launch_data, items,
+                                      msg=msg)
     db.commit()
     return render_template("launch/deep_link_return.html", action=target, jwt=token)
