@@ -170,3 +170,27 @@ def test_moodle_login_fixture_is_accepted(client, db, moodle):
     assert response.status_code == 302
     hint = query_of(response.headers["Location"])["lti_message_hint"]
     assert hint == params["lti_message_hint"]
+
+
+def test_without_the_secure_state_cookie_the_same_site_re_post_completes(client, db, moodle,
+                                                                         key):
+    """A browser that refuses `Secure` cookies on plain-HTTP loopback keeps only the Lax twin,
+    which a cross-site POST does not carry: the tool's page re-posts the form same-site."""
+    started = login(client, moodle)
+    lax = client.get_cookie(f"lti_state_lax_{started.state}", path="/lti/")
+    assert lax is not None and lax.value == started.state
+    # the cross-site POST: no Secure cookie (refused), no Lax one (SameSite)
+    drop_state_cookies(client, started.state)
+    claims = fixture_claims("moodle/id_token_student_resource_link.json", moodle)
+    claims["nonce"] = started.nonce
+    token = sign(claims, key)
+    relay = client.post("/lti/launch", data={"id_token": token, "state": started.state},
+                        headers={"Sec-Fetch-Site": "cross-site"})
+    page = relay.get_data(as_text=True)
+    assert relay.status_code == 200 and 'id="lti-relay"' in page and "<noscript>" in page
+    assert set(session_rows(db).values()) == {0}  # nothing consumed before the re-post
+    # the tool's own page posts same-site: the browser sends the Lax twin along
+    client.set_cookie(lax.key, lax.value, path="/lti/")
+    done = client.post("/lti/launch", data={"id_token": token, "state": started.state,
+                                            "lti_relay": "1"})
+    assert done.status_code == 303 and done.headers["Location"].startswith("/learner/")
