@@ -204,7 +204,7 @@ def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
 
 
 def _with_session(response: Response, token: str, state: str) -> Response:
-    response.set_cookie(auth.COOKIE_NAME, token, **auth.cookie_kwargs())
+    auth.set_session_cookies(response, token)
     response.delete_cookie(STATE_COOKIE_PREFIX + state, path="/lti/")
     response.delete_cookie(LAX_COOKIE_PREFIX + state, path="/lti/")
     response.headers["Cache-Control"] = "no-store"

@@ -44,6 +44,9 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import UsedSessionCode, WebSession
 
 COOKIE_NAME = "lti_tool_session"
+# On a plain-HTTP loopback base URL only: a SameSite=Lax, non-Secure twin for the browsers (and
+# HTTP clients) that refuse `Secure` cookies over http://localhost (Safari, python requests).
+LAX_COOKIE_NAME = "lti_tool_session_lax"
 SID_PARAM = "sid"  # the page token's form field (POST bodies only, never a URL parameter)
 CODE_PARAM = "lc"  # a one-time session code in a URL
 SESSION_HEADER = "X-LTI-Tool-Session"
@@ -313,7 +316,7 @@ def load_actor(db: Session) -> Actor | None:
     code = request.args.get(CODE_PARAM)
     from_code = _exchange(db, code) if code else None
     row = None
-    cookie = request.cookies.get(COOKIE_NAME)
+    cookie = request.cookies.get(COOKIE_NAME) or request.cookies.get(LAX_COOKIE_NAME)
     if cookie:
         row = _by_token(db, cookie)
         if row is not None and session_problem(row, binding) is not None:
@@ -435,6 +438,20 @@ def secure_cookies(settings: Any) -> bool:
 
     host = urlparse(settings.base_url).hostname or ""
     return settings.is_https or host in ("localhost", "127.0.0.1", "::1")
+
+
+def set_session_cookies(response: Any, token: str) -> None:
+    """The session cookie, and on plain-HTTP loopback its Lax twin."""
+    response.set_cookie(COOKIE_NAME, token, **cookie_kwargs())
+    if not current_app.config["LTI_SETTINGS"].is_https:
+        lax = cookie_kwargs()
+        lax.update(secure=False, samesite="Lax")
+        response.set_cookie(LAX_COOKIE_NAME, token, **lax)
+
+
+def delete_session_cookies(response: Any) -> None:
+    for name in (COOKIE_NAME, LAX_COOKIE_NAME):
+        response.delete_cookie(name, path="/")
 
 
 def cookie_kwargs() -> dict:

@@ -23,5 +23,5 @@ def logout():  # noqa: ANN201
     g.cookieless = False
     g.frame_platform_id = actor.platform_id
     response = auth.no_store(render_template("session/signed_out.html"))
-    response.delete_cookie(auth.COOKIE_NAME, path="/")
+    auth.delete_session_cookies(response)
     return response

@@ -9,6 +9,7 @@ from lti_tool.store.models.core import Context, Membership, Person, ResourceLink
 from lti_tool.web.auth import COOKIE_NAME, token_hash
 from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_ISSUER
 from tests.launch.helpers import (
+    drop_session_cookies,
     fixture_claims,
     login_and_launch,
     query_of,
@@ -69,7 +70,7 @@ def test_moodle_embedded_launch_carries_a_one_time_launch_code(client, db, moodl
     token = _session_token(response)
     assert token not in location and "sid" not in query_of(location)
     # The code alone (no cookie, as when third-party cookies are blocked) opens the page once.
-    client.delete_cookie(COOKIE_NAME)
+    drop_session_cookies(client)
     page = client.get(location)
     assert page.status_code == 200 and code not in page.get_data(as_text=True)
     again = client.get(location)

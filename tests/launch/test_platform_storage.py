@@ -7,9 +7,9 @@ import re
 from sqlalchemy import select
 
 from lti_tool.store.models.core import LoginState, WebSession
-from lti_tool.web.auth import COOKIE_NAME
 from tests.launch.conftest import CANVAS_AUTH
 from tests.launch.helpers import (
+    drop_session_cookies,
     drop_state_cookies,
     fixture_claims,
     launch,
@@ -65,7 +65,7 @@ def test_cookieless_launch_is_confirmed_through_platform_storage(client, db, can
     location = confirmed.json["location"]
     assert location.startswith("/learner/")
     code = query_of(location)["lc"]
-    client.delete_cookie(COOKIE_NAME)
+    drop_session_cookies(client)
     assert client.get(location).status_code == 200
     assert db.scalar(select(WebSession.role)) == "learner" and code
 

@@ -25,7 +25,7 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import WebSession
 from lti_tool.web import auth
 from lti_tool.web.accesslog import SECRET_PARAMS, redact_request_line, redact_url
-from tests.launch.helpers import fixture_claims, login_and_launch, query_of
+from tests.launch.helpers import drop_session_cookies, fixture_claims, login_and_launch, query_of
 
 EMBEDDED = "moodle/id_token_student_resource_link_iframe.json"
 INSTRUCTOR = "moodle/id_token_instructor_resource_link.json"
@@ -41,7 +41,7 @@ def framed_launch(client, platform, key, fixture=EMBEDDED, agent=FIREFOX, **clai
                                 launch_headers={"User-Agent": agent,
                                                 "Sec-Fetch-Dest": "iframe"})
     assert response.status_code == 303, response.get_data(as_text=True)
-    client.delete_cookie(auth.COOKIE_NAME)
+    drop_session_cookies(client)
     return response.headers["Location"]
 
 
@@ -152,7 +152,7 @@ def test_a_link_never_replaces_the_cookie_session(client, db, moodle, key):
             continue
         assert reply.status_code == 200 and "(learner)" in html, html[:300]
     # the attacker's code reached the tool, so it is spent as well
-    client.delete_cookie(auth.COOKIE_NAME)
+    drop_session_cookies(client)
     assert enter(client, attacker).status_code == 401
     db.expire_all()
     assert db.scalar(select(WebSession.revoked_at).where(
@@ -215,7 +215,7 @@ def test_logout_revokes_cookie_page_token_and_codes(app, client, db, moodle, key
     assert response.status_code == 303
     db.expire_all()
     assert db.scalar(select(WebSession.revoked_at)) is not None
-    client.delete_cookie(auth.COOKIE_NAME)
+    drop_session_cookies(client)
     reply = client.get("/learner/", query_string={"lc": unspent},
                        headers={"User-Agent": FIREFOX})
     assert reply.status_code == 401 and "signed out" in reply.get_data(as_text=True)
