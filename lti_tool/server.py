@@ -11,7 +11,7 @@ from lti_tool.web.accesslog import redact_request_line, redact_url
 class RedactingLogger(Logger):
     """gunicorn's logger whose access-log atoms never show a session, code or token."""
 
-    def atoms(self, resp, req, environ, request_time):  # noqa: ANN001, ANN201
+    def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         atoms["r"] = redact_request_line(atoms.get("r", "-"))
         atoms["U"] = redact_url(atoms.get("U", "-"))
@@ -32,7 +32,7 @@ class _Gunicorn(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):  # noqa: ANN201
+    def load(self):
         from lti_tool.web import create_app
 
         return create_app()

@@ -29,7 +29,6 @@ import ipaddress
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -42,6 +41,15 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import Forbidden, Unauthorized
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import UsedSessionCode, WebSession
+from lti_tool.store.sessions import (  # noqa: F401 (re-exported for the web layer)
+    ROLES,
+    SESSION_IDLE,
+    SESSION_LIFETIME,
+    SESSION_MAX,
+    Actor,
+    start_session,
+    token_hash,
+)
 
 COOKIE_NAME = "lti_tool_session"
 # On a plain-HTTP loopback base URL only: a SameSite=Lax, non-Secure twin for the browsers (and
@@ -52,43 +60,11 @@ CODE_PARAM = "lc"  # a one-time session code in a URL
 SESSION_HEADER = "X-LTI-Tool-Session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-SESSION_IDLE = timedelta(minutes=30)
-SESSION_MAX = timedelta(hours=8)
-SESSION_LIFETIME = SESSION_MAX  # the cookie's max-age; the server decides expiry itself
 RENEW_EVERY = timedelta(minutes=1)
 LAUNCH_CODE_LIFETIME = timedelta(seconds=60)
 PAGE_CODE_LIFETIME = SESSION_IDLE
-ROLES = ("learner", "instructor", "admin")
 CODE_KINDS = ("launch", "page")
 TOKEN_MAX = 200
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The person behind the current request, as the launch established them."""
-
-    session_id: int
-    platform_id: int
-    person_id: int
-    context_id: int | None
-    resource_link_id: int | None
-    role: str
-    locale: str
-    message_type: str
-    csrf_secret: str
-    launch_data: dict = field(default_factory=dict)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_instructor(self) -> bool:
-        return self.role == "instructor"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _b64(data: bytes) -> str:
@@ -131,49 +107,6 @@ def client_binding() -> str | None:
 
 
 # --- sessions -----------------------------------------------------------------------------------
-
-def start_session(
-    db: Session,
-    *,
-    platform_id: int,
-    person_id: int,
-    context_id: int | None,
-    resource_link_id: int | None,
-    role: str,
-    locale: str = "en",
-    message_type: str = "LtiResourceLinkRequest",
-    launch_data: dict | None = None,
-    binding: str | None = None,
-) -> str:
-    """Record a session for a validated launch and return its bearer token (shown once).
-
-    `binding` is `client_binding()` of the launching request; the launch always gives it (a
-    session without one, as tests make, is usable from any client)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
-    token = secrets.token_urlsafe(32)
-    now = utcnow()
-    db.add(
-        WebSession(
-            token_hash=token_hash(token),
-            platform_id=platform_id,
-            person_id=person_id,
-            context_id=context_id,
-            resource_link_id=resource_link_id,
-            role=role,
-            locale=locale,
-            message_type=message_type,
-            launch_data=launch_data or {},
-            csrf_secret=secrets.token_hex(32),
-            binding=binding,
-            created_at=now,
-            expires_at=now + SESSION_IDLE,
-            absolute_expires_at=now + SESSION_MAX,
-        )
-    )
-    db.flush()
-    return token
-
 
 def session_id_for(db: Session, token: str) -> int | None:
     return db.scalar(select(WebSession.id).where(WebSession.token_hash == token_hash(token)))

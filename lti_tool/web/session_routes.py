@@ -12,7 +12,7 @@ bp = Blueprint("session", __name__, url_prefix="/session")
 
 @bp.post("/logout")
 @auth.require_role(*auth.ROLES)
-def logout():  # noqa: ANN201
+def logout():
     """Revoke this session (cookie, page token and codes alike) and forget the cookie."""
     actor = auth.require_actor()
     db = get_db()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from lti_tool.grades.sync import sync_context
+from lti_tool.grades.sync import runner, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Membership, Person
 from lti_tool.store.models.grades import (
@@ -37,12 +35,11 @@ def _scores(runtime: Runtime, context_id: int) -> dict[tuple[str, str, str], Dec
 
 @pytest.fixture
 def evaluated(monkeypatch) -> list:
-    """Stand in for lti_tool.grades.evaluation and record what the sync hands it."""
+    """Stand in for the evaluation and record what the sync hands it."""
     calls: list = []
-    module = types.ModuleType("lti_tool.grades.evaluation")
-    module.evaluate_changed = lambda db, settings, context_id, people: calls.append(
-        (context_id, people))
-    monkeypatch.setitem(sys.modules, "lti_tool.grades.evaluation", module)
+    monkeypatch.setattr(runner, "evaluate_changed",
+                        lambda db, settings, context_id, people: calls.append(
+                            (context_id, people)))
     return calls
 
 
@@ -93,19 +90,17 @@ def test_a_repeated_sync_writes_nothing_and_a_change_writes_one_row(
 
 
 def test_an_evaluation_that_fails_after_a_sync_is_owed_to_the_next_one(
-        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:  # noqa: ANN001
+        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:
     """The marks stay saved, the instructor is told, and the next sync (even one that changes
     nothing) evaluates every learner of the course, so no changed learner is forgotten."""
     calls: list = []
 
-    def evaluate_changed(db, settings, context_id, people) -> None:  # noqa: ANN001
+    def evaluate_changed(db, settings, context_id, people) -> None:
         calls.append(people)
         if len(calls) == 1:
             raise RuntimeError("database went away")
 
-    module = types.ModuleType("lti_tool.grades.evaluation")
-    module.evaluate_changed = evaluate_changed
-    monkeypatch.setitem(sys.modules, "lti_tool.grades.evaluation", module)
+    monkeypatch.setattr(runner, "evaluate_changed", evaluate_changed)
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     first = sync_context(fast_runtime, context_id)
     assert first.status == "succeeded" and "next sync evaluates every learner" in first.error
@@ -235,14 +230,14 @@ def test_canvas_course_with_rubric_outcomes_and_incremental_fetch(
 
 
 def test_a_learner_listed_twice_is_written_once(
-        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:  # noqa: ANN001
+        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:
     """Pages that overlap (an LMS paging by offset while grades change) do not break a sync."""
     from lti_tool.lms.source import AgsSource
 
     moodle_lms.course.results[5]["5"] = Result(50, 100, "2026-11-22T17:55:04+00:00")
     real_batches = AgsSource.batches
 
-    def overlapping(self, since):  # noqa: ANN001, ANN202
+    def overlapping(self, since):
         for batch in real_batches(self, since):
             batch.scores = batch.scores + batch.scores
             yield batch

@@ -64,7 +64,7 @@ window.addEventListener("message", function (event) {
 
 
 class _Served:
-    def __init__(self, app, host: str) -> None:  # noqa: ANN001
+    def __init__(self, app, host: str) -> None:
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://{host}:{self.httpd.server_port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()

@@ -35,7 +35,7 @@ class Clock:
         return self.now
 
 
-def _launch(client, platform, key):  # noqa: ANN001, ANN202
+def _launch(client, platform, key):
     claims = fixture_claims("moodle/id_token_student_resource_link.json", platform)
     return login_and_launch(client, platform, key, claims, launch_headers=JSON)
 

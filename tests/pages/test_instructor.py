@@ -36,7 +36,7 @@ def test_grid_cells_say_in_words_what_the_colour_says(client, db) -> None:
     assert "✗ Developing · 60%" in html and "(below the threshold)" in html
     assert "not yet assessed" in html
     assert "<dt>Passed</dt><dd>1</dd>" in html
-    assert "<dt>Eligible for re-evaluation</dt><dd>1</dd>" in html
+    assert "<dt>Failed</dt><dd>1 (1 eligible for re-evaluation)</dd>" in html
     # one grant form, offering exactly the eligible learner, posting to the evaluation area
     form = html[html.index('id="grant-person"'):html.index("</select>", html.index(
         'id="grant-person"'))]
@@ -72,10 +72,22 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
                        headers=session_headers(course.tokens["instructor"]),
                        query_string={"show": "failed"})
     assert reply.status_code == 200 and reply.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(reply.get_data(True))))
+    text = reply.get_data(True)
+    assert text.startswith("\ufeff")  # Excel reads UTF-8 only with a BOM
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0][:3] == ["Name", "Email", "Status"] and "LO1 level" in rows[0]
     assert len(rows) == 2 and rows[1][0] == "'=HYPERLINK(1)" and rows[1][2] == "failed"
     assert rows[1][3:6] == ["Proficient", "Developing", ""]
+    percents = [cell for cell in rows[1][6:] if cell]
+    assert percents and all("." in p or p.isdigit() for p in percents)
+    turkish = client.get("/instructor/overview.csv",
+                         query_string={"sid": course.tokens["instructor"], "show": "failed",
+                                       "lang": "tr"}).get_data(True).removeprefix("\ufeff")
+    tr_rows = list(csv.reader(io.StringIO(turkish), delimiter=";"))
+    assert len(tr_rows[1]) == len(rows[1])
+    tr_percents = [cell for cell in tr_rows[1][6:] if cell]
+    assert [p.replace(",", ".") for p in tr_percents] == percents
+    assert any("," in p for p in tr_percents) or all(p.isdigit() for p in percents)
 
 
 def test_an_offering_of_another_course_is_404(client, db) -> None:
@@ -140,3 +152,39 @@ def test_the_launched_link_picks_its_offering(client, db) -> None:
     html = overview(client, token)
     assert "(SECOND)" in html and f'<option value="{first}">' in html
     assert "(DATA-101)" in overview(client, token, offering=first)
+
+
+def test_the_overview_counts_add_up_and_every_status_is_filterable(client, db, settings) -> None:
+    """Issue 12: with 5 learners the counts add up to 5 (in progress and re-evaluation open
+    are counted and filterable), and "Badges issued" counts revoked credentials too."""
+    import re
+
+    from lti_tool.badges.issuance import issue_on_pass
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.badges import Credential
+    from lti_tool.store.models.catalogue import Offering
+
+    course = seed_offering(db, seed_course(db, learners=5))
+    seed_three(db, course)
+    seed_decision(db, course, "learner4", [80, 60, None], status="in_progress")
+    seed_decision(db, course, "learner5", [80, 60, None], status="reevaluation_granted",
+                  reevaluations_used=1)
+    version_id = db.get(Offering, course.offering_id).mc_version_id
+    for key in ("learner2", "learner4", "learner5"):
+        issue_on_pass(db, settings, person_id=course.people[key], mc_version_id=version_id,
+                      offering_id=course.offering_id, outcome_levels={"LO1": "advanced"},
+                      passed_at=utcnow())
+    revoked = db.query(Credential).filter_by(person_id=course.people["learner4"]).one()
+    revoked.status = "revoked"
+    db.commit()
+    token = course.tokens["instructor"]
+    html = overview(client, token)
+    counts = {name: int(n) for name, n in re.findall(r"<dt>([^<]+)</dt><dd>(\d+)", html)}
+    parts = ["Not yet assessed", "In progress", "Re-evaluation open", "Passed", "Failed"]
+    assert {k: counts[k] for k in parts} == {"Not yet assessed": 1, "In progress": 1,
+                                             "Re-evaluation open": 1, "Passed": 1, "Failed": 1}
+    assert sum(counts[k] for k in parts) == counts["Learners"] == 5
+    assert "<dt>Badges issued</dt><dd>3 (1 revoked)</dd>" in html
+    assert "Learner4 Example" in grid(overview(client, token, show="in_progress"))
+    assert "Learner4 Example" not in grid(overview(client, token, show="reevaluation"))
+    assert "Learner5 Example" in grid(overview(client, token, show="reevaluation"))
