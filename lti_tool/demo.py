@@ -43,6 +43,7 @@ from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_secret, write_secret
 from lti_tool.settings import DEMO_CONFIG, Settings, load_settings
 from lti_tool.store.db import transaction
+from lti_tool.web.accesslog import RedactingRequestHandler
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
@@ -413,7 +414,7 @@ def _bind(host: str, port: int) -> BaseWSGIServer:
     listener = socket.create_server((host, port))
     try:
         return make_server(host, listener.getsockname()[1], _placeholder_app, threaded=True,
-                           fd=listener.fileno())
+                           fd=listener.fileno(), request_handler=RedactingRequestHandler)
     finally:
         listener.close()  # werkzeug holds its own duplicate of the descriptor
 

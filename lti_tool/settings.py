@@ -18,6 +18,8 @@ REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "defaults.toml
 # demo's folder works on the demo's data and knows its URL (DESIGN.md).
 DEMO_CONFIG = "lti_tool_demo.toml"
 DYNAMIC_REGISTRATION_POLICIES = ("open", "invite", "off")
+# What a web session is bound to besides its token (web.auth.client_binding).
+SESSION_BINDINGS = ("network", "agent", "off")
 
 
 class SettingsError(ValueError):
@@ -74,6 +76,12 @@ class Settings:
     verify_max_blank_nodes: int = 200
     verify_max_work: int = 2000
     verify_timeout_seconds: int = 5
+    # network: the launching browser's User-Agent and /24 (IPv6 /64) network; agent: the
+    # User-Agent only (clients whose address changes mid-session); off: the token alone.
+    session_binding: str = "network"
+    # More origins allowed to frame every page (comma-separated `scheme://host[:port]`), for an
+    # LMS whose course pages live on another host than its issuer and auth endpoint.
+    frame_ancestors: str = ""
     secret_key: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
@@ -92,6 +100,10 @@ class Settings:
                 f"LTI_TOOL_DYNAMIC_REGISTRATION must be one of "
                 f"{', '.join(DYNAMIC_REGISTRATION_POLICIES)}, not {self.dynamic_registration!r}"
             )
+        if self.session_binding not in SESSION_BINDINGS:
+            raise SettingsError(
+                f"LTI_TOOL_SESSION_BINDING must be one of {', '.join(SESSION_BINDINGS)}, "
+                f"not {self.session_binding!r}")
         if self.key_storage not in ("file", "database"):
             raise SettingsError("LTI_TOOL_KEY_STORAGE must be 'file' or 'database'")
         try:

@@ -129,3 +129,10 @@ def app(runtime: Runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def session_headers(token: str) -> dict[str, str]:
+    """A cookie-less session as the tool's pages' scripts send it (a token never goes in URLs)."""
+    from lti_tool.web.auth import SESSION_HEADER
+
+    return {SESSION_HEADER: token}

@@ -20,7 +20,16 @@ from lti_tool.launch import routes as launch_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, home, instructor, learner, ratelimit
+from lti_tool.web import (
+    admin,
+    auth,
+    framing,
+    home,
+    instructor,
+    learner,
+    ratelimit,
+    session_routes,
+)
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -43,6 +52,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     instructor.bp,  # instructor course overview
     admin.bp,  # Office home, queues, audit log
     home.bp,  # the root page and the favicon
+    session_routes.bp,  # /session/logout
 )
 
 
@@ -73,8 +83,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.after_request
     def _frameable(response):
-        # The tool lives inside LMS iframes on other origins.
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
+        # The tool lives inside LMS iframes, framed only by its registrations' platforms.
+        if "Content-Security-Policy" not in response.headers:
+            actor = g.get("actor")
+            platform_id = actor.platform_id if actor else g.get("frame_platform_id")
+            db = get_db()
+            try:
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+            except Exception:
+                db.rollback()  # hide the answer: start a clean one for the lookup
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+            response.headers.update(headers)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         return response

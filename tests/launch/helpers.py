@@ -316,6 +316,18 @@ def login(client, platform: Platform, *, method: str = "GET", headers: dict | No
     return Login(response=response, params={k: v[0] for k, v in query.items()})
 
 
+def drop_session_cookies(client) -> None:
+    """Forget the session cookies (and the loopback Lax twin), as a browser blocking them."""
+    for name in ("lti_tool_session", "lti_tool_session_lax"):
+        client.delete_cookie(name)
+
+
+def drop_state_cookies(client, state: str) -> None:
+    """Forget both state cookies of a login, as a browser that blocks the tool's cookies."""
+    for prefix in ("lti_state_", "lti_state_lax_"):
+        client.delete_cookie(prefix + state, path="/lti/")
+
+
 def launch(client, id_token: str, state: str | None, **headers: str):
     """POST the id_token (and state) to /lti/launch as the platform's auto-submitted form."""
     data = {"id_token": id_token}

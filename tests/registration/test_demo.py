@@ -46,6 +46,16 @@ class _Forms(HTMLParser):
             self.forms[-1][1][values["name"]] = values.get("value", "")
 
 
+def loopback_browser() -> requests.Session:
+    """An HTTP client that, like browsers, sends `Secure` cookies to http://127.0.0.1 (a
+    secure context): the tool's loopback cookies are `SameSite=None; Secure`."""
+    from http.cookiejar import DefaultCookiePolicy
+
+    browser = requests.Session()
+    browser.cookies.set_policy(DefaultCookiePolicy(secure_protocols=("https", "wss", "http")))
+    return browser
+
+
 def _follow_form(browser: requests.Session, page: requests.Response,
                  **extra: str) -> requests.Response:
     """Submit the page's (first) POST form the way the browser or its script would."""
@@ -56,7 +66,7 @@ def _follow_form(browser: requests.Session, page: requests.Response,
 
 
 def _launch(demo: Demo, user_id: str) -> tuple[requests.Session, requests.Response]:
-    browser = requests.Session()
+    browser = loopback_browser()
     course_page = browser.get(demo.lms_url + "/")
     assert course_page.status_code == 200
     assert f'name="user" value="{user_id}"' in course_page.text
@@ -85,7 +95,7 @@ def test_instructor_launch_end_to_end(demo) -> None:
 
 
 def test_deep_linking_round_trip(demo) -> None:
-    browser = requests.Session()
+    browser = loopback_browser()
     auth_page = browser.get(demo.lms_url + "/launch", params={
         "user": demo.lms.course.instructor.user_id, "message": "deep_linking"})
     chooser = _follow_form(browser, auth_page)

@@ -14,5 +14,6 @@ from lti_tool.store.models.core import (  # noqa: F401
     ResourceLink,
     ToolKey,
     UsedNonce,
+    UsedSessionCode,
     WebSession,
 )

@@ -223,8 +223,28 @@ class WebSession(Base):
     # Deep-linking return URL and opaque data, kept for the response.
     launch_data: Mapped[dict] = mapped_column(JSON, default=dict)
     csrf_secret: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the launching browser's User-Agent and network (web.auth.client_binding);
+    # a token presented by another client is refused. NULL only for sessions made in tests.
+    binding: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Sliding: every request pushes it forward (idle timeout), never past `absolute_expires_at`.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    absolute_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class UsedSessionCode(Base):
+    """A one-time session code (launch code, page code) that has been exchanged.
+
+    The codes themselves are signed and carry their session and expiry; this table only makes
+    each usable once (the unique key wins any race between worker processes).
+    """
+
+    __tablename__ = "used_session_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class RegistrationInvite(Base):
