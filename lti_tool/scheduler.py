@@ -1,53 +1,51 @@
-"""APScheduler jobs: revalidation lapsing, scheduled syncs, window closing and grade passback.
+"""The job runner entry point: `lti-tool worker` and the demo's in-process runner.
 
-Each package that has scheduled work exposes `register(scheduler, runtime)` in its `jobs`
-module; this module only collects them. `lti-tool worker` runs them in the foreground; the demo
-runs them in a background thread.
+Every piece of background work is an outbox job (`lti_tool.jobs`): scheduled syncs, window
+closing, grade passback, revalidation lapsing and the others registered in
+`lti_tool.jobs.registry`. On PostgreSQL `lti-tool worker` is a procrastinate worker (any number
+of them, on any number of machines: each job runs once, periodic work is scheduled once); on
+SQLite it is the in-process runner, and the demo runs that runner in a thread.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
+import signal
+import threading
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
+from lti_tool.jobs.registry import registry
+from lti_tool.jobs.runner import InProcessRunner
 from lti_tool.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-JOB_MODULES = (
-    "lti_tool.catalogue.jobs",  # daily: approved MCs past revalidation become lapsed
-    "lti_tool.grades.jobs",  # every sync_interval_minutes: sync active offerings
-)
-EVALUATION_INTERVAL_MINUTES = 5
+
+def uses_queue_server(runtime: Runtime) -> bool:
+    return runtime.engine.dialect.name == "postgresql"
 
 
-def _evaluation_job(runtime: Runtime) -> None:
-    from lti_tool.grades.evaluation import run_scheduled
-
-    summary, counts = run_scheduled(runtime)
-    log.info("evaluation job: %s; passback %s", summary, counts)
+def in_process_runner(runtime: Runtime, *, poll: float = 1.0) -> InProcessRunner:
+    """The runner the demo (and a one-machine SQLite worker) uses; call `.start()`."""
+    return InProcessRunner(runtime, registry(), poll=poll)
 
 
-def register_jobs(scheduler: BaseScheduler, runtime: Runtime) -> BaseScheduler:
-    for name in JOB_MODULES:
-        importlib.import_module(name).register(scheduler, runtime)
-    # Window closing and grade passback: a few minutes of delay is fine for both.
-    scheduler.add_job(
-        _evaluation_job, IntervalTrigger(minutes=EVALUATION_INTERVAL_MINUTES), args=[runtime],
-        id="evaluation.close_windows_and_passback", replace_existing=True, max_instances=1,
-        coalesce=True,
-    )
-    return scheduler
+def run_worker(runtime: Runtime, *, concurrency: int = 4) -> None:
+    """Run jobs in the foreground until SIGTERM or Ctrl-C; the job in hand is finished first."""
+    if uses_queue_server(runtime):
+        from lti_tool.jobs import worker
 
+        worker.run(runtime, concurrency=concurrency)
+        return
+    runner = in_process_runner(runtime)
+    stopped = threading.Event()
 
-def blocking_scheduler(runtime: Runtime) -> BlockingScheduler:
-    return register_jobs(BlockingScheduler(timezone="UTC"), runtime)  # type: ignore[return-value]
+    def stop(*_: object) -> None:
+        stopped.set()
+        runner.stopping.set()
 
-
-def background_scheduler(runtime: Runtime) -> BackgroundScheduler:
-    return register_jobs(BackgroundScheduler(timezone="UTC"), runtime)  # type: ignore[return-value]
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.start()
+    stopped.wait()
+    runner.stop()
+    log.info("worker stopped")

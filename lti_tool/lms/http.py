@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from lti_tool.errors import ToolError
+from lti_tool.metrics import observe_lms
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +149,12 @@ class LmsHttp:
         last_problem = ""
         for attempt in range(1, policy.attempts + 1):
             delay: float | None = None
+            started = time.monotonic()
             try:
                 self._count()
                 response = self.session.request(method, url, **kwargs)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                observe_lms(urlsplit(url).hostname, None, type(exc).__name__)
                 last_problem = f"{type(exc).__name__}: {exc}"
                 if not idempotent:
                     raise LmsUnavailable(
@@ -158,6 +162,8 @@ class LmsHttp:
                     ) from exc
             else:
                 status = response.status_code
+                observe_lms(urlsplit(url).hostname, time.monotonic() - started,
+                            f"http_{status}" if status >= 400 else None)
                 if status in (401, 403):
                     raise LmsPermissionError(
                         describe_refusal(status, needed, response.text),

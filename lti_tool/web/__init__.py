@@ -6,10 +6,11 @@ import importlib
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
 from flask_babel import Babel
-from sqlalchemy import text
 
+from lti_tool.logs import REQUEST_ID, new_request_id
+from lti_tool.metrics import ERRORS, LAUNCHES
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
@@ -40,7 +41,10 @@ BLUEPRINT_MODULES = (
     "lti_tool.web.learner",  # learner home: progress and badge claiming
     "lti_tool.web.instructor",  # instructor course overview
     "lti_tool.web.admin",  # Office home, queues, audit log
+    "lti_tool.jobs.routes",  # /admin/jobs: background jobs, failures and retry (Office)
+    "lti_tool.web.ops",  # /health, /ready, /metrics
 )
+LAUNCH_ENDPOINTS = {"lti.launch", "lti.launch_confirm"}
 
 
 def _blueprints():  # noqa: ANN202
@@ -66,11 +70,31 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     register_error_handlers(app)
 
     @app.before_request
+    def _request_id() -> None:
+        g.request_id = new_request_id(request.headers.get("X-Request-Id"))
+        g.request_id_token = REQUEST_ID.set(g.request_id)
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            REQUEST_ID.reset(token)
+
+    @app.before_request
     def _identify() -> None:
         g.actor = auth.load_actor(get_db())
         view = app.view_functions.get(request.endpoint or "")
         if view is not None and f"{view.__module__}.{view.__name__}" not in CSRF_EXEMPT_ENDPOINTS:
             auth.check_csrf()
+
+    @app.after_request
+    def _count(response):  # noqa: ANN001, ANN202
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if request.endpoint in LAUNCH_ENDPOINTS:
+            LAUNCHES.labels("ok" if response.status_code < 400 else "error").inc()
+        if response.status_code >= 400:
+            ERRORS.labels(g.get("error_kind") or f"http_{response.status_code}").inc()
+        return response
 
     @app.after_request
     def _frameable(response):  # noqa: ANN001, ANN202
@@ -90,11 +114,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "sid": g.get("sid"),
             "current_locale": select_locale(),
         }
-
-    @app.get("/health")
-    def health():  # noqa: ANN202
-        get_db().execute(text("SELECT 1"))
-        return jsonify({"status": "ok"})
 
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)

@@ -1,0 +1,117 @@
+"""`lti-tool worker` on PostgreSQL: procrastinate runs the outbox's jobs.
+
+procrastinate brings what a queue shared by many machines needs: a job is fetched by exactly
+one worker (`SELECT … FOR UPDATE SKIP LOCKED`), workers are woken by LISTEN/NOTIFY the moment
+a job commits, periodic tasks are deferred once per tick across all workers (its
+`procrastinate_periodic_defers` table), workers send heartbeats so the jobs of a killed worker
+can be found, and SIGTERM/SIGINT stop a worker gracefully after its running jobs finish.
+
+Each procrastinate job carries only an outbox id; the outbox row keeps the state the Office
+sees, the attempts and the backoff (`lti_tool.jobs.runner.execute`). A worker that loses the
+database (PostgreSQL restarted) starts again by itself after a short pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from lti_tool.jobs import outbox, runner
+from lti_tool.jobs.registry import registry
+from lti_tool.runtime import Runtime
+
+log = logging.getLogger(__name__)
+RECOVER_CRON = os.environ.get("LTI_TOOL_JOB_RECOVER_CRON", "*/10 * * * * *")
+STALLED_SECONDS = float(os.environ.get("LTI_TOOL_WORKER_STALLED_SECONDS", "30"))
+
+
+def conninfo(runtime: Runtime) -> str:
+    """A libpq URL for procrastinate from the SQLAlchemy one."""
+    url = runtime.engine.url.set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def build_app(runtime: Runtime) -> Any:
+    import procrastinate
+
+    jobs = registry()
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(
+        conninfo=conninfo(runtime), kwargs={"connect_timeout": 5}))
+    name = runner.worker_name()
+
+    @app.task(name=outbox.RUN_TASK, queue=outbox.QUEUE, pass_context=True)
+    def run_job(context: Any, job_id: int) -> str:
+        return runner.execute(runtime, jobs, job_id, f"{name}:{context.job.id}")
+
+    for spec in jobs.periodic:
+        _periodic(app, runtime, jobs, spec)
+
+    @app.periodic(cron=RECOVER_CRON, periodic_id="recover")
+    @app.task(name="lti_tool.recover", queue=outbox.QUEUE, pass_context=True)
+    async def recover(context: Any, timestamp: int) -> int:
+        """Outbox rows whose lease expired wait again; procrastinate jobs of workers that
+        stopped sending heartbeats are retried (they find their row taken and do nothing)."""
+        moved = await asyncio.to_thread(runner.recover_expired, runtime)
+        manager = context.app.job_manager
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_SECONDS):
+            if job.id != context.job.id:
+                await manager.retry_job(job)
+        return moved
+
+    return app
+
+
+def _periodic(app: Any, runtime: Runtime, jobs: runner.Registry, spec: runner.Periodic) -> None:
+    """One procrastinate periodic task per periodic job: each tick stores an outbox job whose
+    key is the tick, so a tick runs once however many workers saw it."""
+    task_name = f"lti_tool.periodic.{spec.kind}"
+
+    def tick(timestamp: int) -> int | None:
+        when = datetime.fromtimestamp(timestamp, UTC)
+        with runtime.sessions() as db:
+            job_id = outbox.enqueue(db, spec.kind, dict(spec.payload), key=spec.key(when),
+                                    max_attempts=jobs.kinds[spec.kind].max_attempts)
+            db.commit()
+        return job_id
+
+    app.periodic(cron=spec.cron, periodic_id=spec.kind)(
+        app.task(name=task_name, queue=outbox.QUEUE)(tick))
+
+
+def run(runtime: Runtime, *, concurrency: int = 4, graceful_timeout: float = 60.0) -> None:
+    """Run until SIGTERM/SIGINT; a lost database restarts the worker after a pause."""
+    stop = {"asked": False}
+
+    def ask_stop(signum: int, _frame: Any) -> None:
+        stop["asked"] = True
+        raise KeyboardInterrupt
+
+    pause = 1.0
+    while not stop["asked"]:
+        app = build_app(runtime)
+        started = time.monotonic()
+        try:
+            app.run_worker(queues=[outbox.QUEUE], concurrency=concurrency, wait=True,
+                           install_signal_handlers=True, shutdown_graceful_timeout=graceful_timeout,
+                           update_heartbeat_interval=float(os.environ.get(
+                               "LTI_TOOL_WORKER_HEARTBEAT_SECONDS", "5")),
+                           stalled_worker_timeout=STALLED_SECONDS, name=runner.worker_name())
+            return  # stopped by a signal, gracefully
+        except KeyboardInterrupt:
+            return
+        except Exception as exc:  # noqa: BLE001  # the database went away: start again
+            if time.monotonic() - started > 60:
+                pause = 1.0
+            log.warning("worker lost the database (%s: %s); starting again in %.0f s",
+                        type(exc).__name__, exc, pause)
+            signal.signal(signal.SIGTERM, ask_stop)
+            try:
+                time.sleep(pause)
+            except KeyboardInterrupt:
+                return
+            pause = min(30.0, pause * 2)
