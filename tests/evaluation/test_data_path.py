@@ -17,8 +17,8 @@ from lti_tool.domain.evaluation import GRADE_ITEM, SourceSpec
 from lti_tool.grades import evaluation as ev
 from lti_tool.grades.evidence import verify_chain
 from lti_tool.grades.sync import sync_context
-from lti_tool.runtime import Runtime
 from lti_tool.jobs.registry import registry
+from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person
