@@ -30,16 +30,26 @@ def passback_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
 
 
 def sync_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
-    """Sync one course's gradebook (`context_id`); a sync already running there is enough."""
+    """Sync one course's gradebook (`context_id`); a sync already running there is enough.
+
+    A sync commits the marks, then evaluates the learners whose marks changed. A worker killed
+    between the two leaves marks that the next sync no longer sees as changed, so an attempt
+    after the first evaluates the whole course once more (idempotent: unchanged decisions stay).
+    """
+    from lti_tool.grades.evaluation import evaluate_changed
     from lti_tool.grades.sync import SyncBusy, sync_context
 
+    context_id = int(payload["context_id"])
     try:
-        result = sync_context(runtime, int(payload["context_id"]),
-                              trigger=str(payload.get("trigger", "job")))
+        result = sync_context(runtime, context_id, trigger=str(payload.get("trigger", "job")))
     except SyncBusy:
         return {"status": "skipped", "reason": "a sync of this course was already running"}
     if result.status == "failed":
         raise RetryLater(f"sync failed: {result.error}")
+    if int(payload.get("_attempt", 1)) > 1:
+        with runtime.sessions() as db:
+            evaluate_changed(db, runtime.settings, context_id, None)
+            db.commit()
     return {"status": result.status, "items": result.items, "scores": result.scores}
 
 

@@ -147,7 +147,8 @@ def execute(runtime: Runtime, registry: Registry, job_id: int, name: str | None 
         try:
             if spec is None:
                 raise LookupError(f"no job function is registered for {job.kind!r}")
-            result = spec.function(runtime, dict(job.payload or {}))
+            # `_attempt` tells a job function it may be finishing what a killed one began
+            result = spec.function(runtime, {**(job.payload or {}), "_attempt": job.attempts})
         except Exception as exc:  # noqa: BLE001  # any failure is recorded on the row
             lease.stopped.set()
             ERRORS.labels(f"job_{job.kind}").inc()

@@ -38,6 +38,8 @@ def conninfo(runtime: Runtime) -> str:
 
 def build_app(runtime: Runtime) -> Any:
     import procrastinate
+    from procrastinate import exceptions
+    from procrastinate import jobs as jobs_module
 
     jobs = registry()
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
@@ -59,8 +61,13 @@ def build_app(runtime: Runtime) -> Any:
         moved = await asyncio.to_thread(runner.recover_expired, runtime)
         manager = context.app.job_manager
         for job in await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_SECONDS):
-            if job.id != context.job.id:
+            if job.id == context.job.id:
+                continue
+            try:
                 await manager.retry_job(job)
+            except exceptions.UniqueViolation:  # its outbox row was handed over again already
+                await manager.finish_job(job, status=jobs_module.Status.ABORTED,
+                                         delete_job=False)
         return moved
 
     return app
