@@ -14,6 +14,7 @@ database (PostgreSQL restarted) starts again by itself after a short pause.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -91,34 +92,50 @@ def _periodic(app: Any, runtime: Runtime, jobs: runner.Registry, spec: runner.Pe
 
 
 def run(runtime: Runtime, *, concurrency: int = 4, graceful_timeout: float = 60.0) -> None:
-    """Run until SIGTERM/SIGINT; a lost database restarts the worker after a pause."""
-    stop = {"asked": False}
+    """Run until SIGTERM/SIGINT (the jobs in hand are finished first). procrastinate stops a
+    worker whose database connection broke; this loop starts it again after a pause (1 s,
+    doubling, at most 30 s), so a PostgreSQL restart needs nobody."""
+    asyncio.run(_supervise(runtime, concurrency, graceful_timeout))
 
-    def ask_stop(signum: int, _frame: Any) -> None:
-        stop["asked"] = True
-        raise KeyboardInterrupt
 
+async def _supervise(runtime: Runtime, concurrency: int, graceful_timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    asked = asyncio.Event()
+    current: list[asyncio.Task] = []
+
+    def ask_stop() -> None:
+        asked.set()
+        for task in current:
+            task.cancel()  # procrastinate turns this into a graceful stop
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, ask_stop)
     pause = 1.0
-    while not stop["asked"]:
-        app = build_app(runtime)
+    while not asked.is_set():
         started = time.monotonic()
         try:
-            app.run_worker(queues=[outbox.QUEUE], concurrency=concurrency, wait=True,
-                           install_signal_handlers=True, shutdown_graceful_timeout=graceful_timeout,
-                           update_heartbeat_interval=float(os.environ.get(
-                               "LTI_TOOL_WORKER_HEARTBEAT_SECONDS", "5")),
-                           stalled_worker_timeout=STALLED_SECONDS, name=runner.worker_name())
-            return  # stopped by a signal, gracefully
-        except KeyboardInterrupt:
-            return
-        except Exception as exc:  # noqa: BLE001  # the database went away: start again
-            if time.monotonic() - started > 60:
-                pause = 1.0
-            log.warning("worker lost the database (%s: %s); starting again in %.0f s",
-                        type(exc).__name__, exc, pause)
-            signal.signal(signal.SIGTERM, ask_stop)
-            try:
-                time.sleep(pause)
-            except KeyboardInterrupt:
+            app = build_app(runtime)
+            async with app.open_async():
+                task = asyncio.create_task(app.run_worker_async(
+                    queues=[outbox.QUEUE], concurrency=concurrency, wait=True,
+                    install_signal_handlers=False, shutdown_graceful_timeout=graceful_timeout,
+                    update_heartbeat_interval=float(os.environ.get(
+                        "LTI_TOOL_WORKER_HEARTBEAT_SECONDS", "5")),
+                    stalled_worker_timeout=STALLED_SECONDS, name=runner.worker_name()))
+                current[:] = [task]
+                await task
+        except asyncio.CancelledError:
+            if asked.is_set():
                 return
-            pause = min(30.0, pause * 2)
+        except Exception as exc:  # noqa: BLE001  # the database went away: start again
+            log.warning("worker stopped: %s: %s", type(exc).__name__, exc)
+        finally:
+            current.clear()
+        if asked.is_set():
+            return
+        if time.monotonic() - started > 60:
+            pause = 1.0
+        log.warning("the worker lost the database; starting again in %.0f s", pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asked.wait(), timeout=pause)
+        pause = min(30.0, pause * 2)

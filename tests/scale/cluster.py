@@ -59,7 +59,11 @@ class Postgres:
         self._ctl("-m", "fast", "-w", "stop")
 
     def start_server(self) -> None:
-        self._ctl("-w", "-l", f"{self.directory}/server.log", "start")
+        """Start again with the options tests/pg.sh gave it (pg_ctl does not keep them)."""
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        options = (f"-p {port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        self._ctl("-w", "-l", f"{self.directory}/server.log", "-o", options, "start")
 
     def remove(self) -> None:
         subprocess.run(["bash", str(ROOT / "tests" / "pg.sh"), "stop", self.directory],

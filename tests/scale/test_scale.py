@@ -197,8 +197,9 @@ def test_300_learners_pass_at_once_through_lms_faults_and_a_killed_worker(produc
     def drained() -> bool:
         with runtime.sessions() as db:
             waiting_seen.append(backlog(db).counts["waiting"])  # what the Office sees
-            sent = db.scalar(select(func.count()).select_from(GradePassback).where(
-                GradePassback.status == "sent", GradePassback.score_given == Decimal(100)))
+            sent = sum(1 for status, score in db.execute(
+                select(GradePassback.status, GradePassback.score_given))
+                if status == "sent" and score == 100)
         return issued() == COURSES * LEARNERS and sent == COURSES * LEARNERS \
             and _unfinished(runtime) == 0
 
@@ -212,7 +213,7 @@ def test_300_learners_pass_at_once_through_lms_faults_and_a_killed_worker(produc
         failed = db.scalar(select(func.count()).select_from(Job).where(Job.status == "failed"))
     assert len(per_learner) == COURSES * LEARNERS and set(per_learner.values()) == {1}
     assert failed == 0
-    assert max(waiting_seen) >= 0 and waiting_seen[-1] == 0  # the backlog drained
+    assert max(waiting_seen) > 0 and waiting_seen[-1] == 0  # the Office saw it drain
     for n, fake in enumerate(p.fakes):
         columns = [c for c in fake.created_line_items if c.get("tag") == "micro-credential"]
         assert len(columns) == 1, f"course {n}: {len(columns)} micro-credential columns"
