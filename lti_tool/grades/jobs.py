@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from lti_tool.grades.sync import SyncBusy, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context
 from lti_tool.store.models.grades import SyncRun
 
@@ -25,8 +26,6 @@ JOB_ID = "grades.scheduled_sync"
 
 def offering_contexts(db: Session, now: datetime) -> list[int]:
     """Contexts with an offering whose assessment window is still open."""
-    from lti_tool.store.models.catalogue import Offering
-
     return list(db.scalars(select(Offering.context_id).where(
         Offering.finalized_at.is_(None),
         or_(Offering.window_closes_at.is_(None), Offering.window_closes_at > now),
