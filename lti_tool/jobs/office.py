@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.jobs import DONE, FAILED, RUNNING, STATUSES, WAITING, Job
+from lti_tool.store.models.jobs import DONE, RUNNING, STATUSES, WAITING, Job
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,6 @@ def listing(db: Session, platform_ids: set[int] | None = None, *, status: str | 
     else:
         query = query.where(Job.status != DONE)
     return list(db.scalars(query.order_by(Job.updated_at.desc(), Job.id.desc()).limit(limit)))
-
-
-def waiting_for_context(db: Session, context_id: int, kind_prefix: str = "grades.") -> list[Job]:
-    """A course's unfinished or failed jobs (the sync page shows what waits and why)."""
-    jobs = db.scalars(select(Job).where(Job.kind.startswith(kind_prefix),
-                                        Job.status.in_((WAITING, RUNNING, FAILED)))
-                      .order_by(Job.id.desc()).limit(200))
-    return [job for job in jobs if (job.payload or {}).get("context_id") == context_id][:20]
 
 
 def purge_finished(db: Session, days: int = 14) -> int:
