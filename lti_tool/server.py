@@ -17,13 +17,13 @@ class _Gunicorn(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self):  # noqa: ANN201
+    def load(self):
         from lti_tool.web import create_app
 
         return create_app()
 
 
-def _child_exit(server, worker) -> None:  # noqa: ANN001
+def _child_exit(server, worker) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.store.db import utcnow
@@ -25,7 +26,7 @@ class Backlog:
         return max(0.0, (utcnow() - self.oldest_waiting).total_seconds())
 
 
-def _scoped(query, platform_ids: set[int] | None):  # noqa: ANN001, ANN202
+def _scoped(query, platform_ids: set[int] | None):
     return query if platform_ids is None else query.where(Job.platform_id.in_(platform_ids))
 
 
@@ -59,5 +60,6 @@ def listing(db: Session, platform_ids: set[int] | None = None, *, status: str | 
 def purge_finished(db: Session, days: int = 14) -> int:
     """Delete done jobs finished more than `days` ago (failed ones stay until retried)."""
     cutoff = utcnow() - timedelta(days=days)
-    return db.execute(delete(Job).where(Job.status == DONE, Job.finished_at < cutoff)
-                      .execution_options(synchronize_session=False)).rowcount
+    result = db.execute(delete(Job).where(Job.status == DONE, Job.finished_at < cutoff)
+                        .execution_options(synchronize_session=False))
+    return cast("CursorResult[Any]", result).rowcount

@@ -42,9 +42,11 @@ def enqueue(db: Session, kind: str, payload: dict[str, Any], *, key: str,
         raise ValueError(f"job kind {kind!r} is not a dotted lower-case name")
     if not key or len(key) > 255:
         raise ValueError("a job needs a key of 1-255 characters")
-    values = {"kind": kind, "key": key, "payload": payload, "platform_id": platform_id,
+    due = run_after or utcnow()
+    values: dict[str, Any] = {
+              "kind": kind, "key": key, "payload": payload, "platform_id": platform_id,
               "status": "waiting", "attempts": 0, "max_attempts": max_attempts,
-              "run_after": run_after or utcnow(), "last_error": "",
+              "run_after": due, "last_error": "",
               "request_id": REQUEST_ID.get(), "created_at": utcnow(), "updated_at": utcnow()}
     db.flush()
     dialect = db.get_bind().dialect.name
@@ -54,7 +56,7 @@ def enqueue(db: Session, kind: str, payload: dict[str, Any], *, key: str,
     if job_id is None:
         return None
     if dialect == "postgresql":
-        defer_on_connection(db, job_id, values["run_after"])
+        defer_on_connection(db, job_id, due)
     db.info[_ENQUEUED] = True
     return job_id
 
@@ -68,7 +70,7 @@ def defer_on_connection(db: Session, job_id: int, run_after: datetime | None) ->
     from procrastinate import exceptions, jobs, manager
     from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
-    connection = db.connection().connection.driver_connection
+    connection: Any = db.connection().connection.driver_connection
     job = jobs.Job(id=None, queue=QUEUE, lock=None, queueing_lock=f"job:{job_id}",
                    task_name=RUN_TASK, task_kwargs={"job_id": job_id},
                    scheduled_at=run_after if run_after and run_after > utcnow() else None)

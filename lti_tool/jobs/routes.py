@@ -18,7 +18,8 @@ bp.record_once(install_on_setup)
 
 
 def _platforms() -> set[int]:
-    return {require_actor().platform_id}
+    platform_id = require_actor().platform_id
+    return set() if platform_id is None else {platform_id}
 
 
 @bp.get("/")
@@ -35,7 +36,7 @@ def index() -> str:
 
 @bp.post("/<int:job_id>/retry")
 @require_role("admin")
-def retry(job_id: int):  # noqa: ANN201
+def retry(job_id: int):
     db = get_db()
     if not runner.retry(db, job_id, platform_ids=_platforms()):
         raise NotFound(_("No failed job with that number."))

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from croniter import croniter
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from lti_tool.jobs import outbox
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 JobFunction = Callable[[Runtime, dict[str, Any]], Any]
 
 
-class RetryLater(Exception):  # noqa: N818  (a signal, not an error)
+class RetryLater(Exception):
     """Raised by a job function whose work is not finished: try again (after `seconds`)."""
 
     def __init__(self, reason: str, seconds: float | None = None) -> None:
@@ -98,7 +98,7 @@ def claim(runtime: Runtime, job_id: int, name: str) -> Job | None:
     """Take the job if it is due (or its previous holder's lease expired); None otherwise."""
     now = utcnow()
     with runtime.sessions() as db:
-        taken = db.execute(
+        taken = cast("CursorResult[Any]", db.execute(
             update(Job).where(
                 Job.id == job_id,
                 or_((Job.status == WAITING) & (Job.run_after <= now),
@@ -106,7 +106,7 @@ def claim(runtime: Runtime, job_id: int, name: str) -> Job | None:
             .values(status=RUNNING, attempts=Job.attempts + 1, worker=name, started_at=now,
                     lease_until=now + timedelta(seconds=lease_seconds(runtime)),
                     updated_at=now)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))).rowcount
         db.commit()
         return db.get(Job, job_id) if taken == 1 else None
 
@@ -149,7 +149,7 @@ def execute(runtime: Runtime, registry: Registry, job_id: int, name: str | None 
                 raise LookupError(f"no job function is registered for {job.kind!r}")
             # `_attempt` tells a job function it may be finishing what a killed one began
             result = spec.function(runtime, {**(job.payload or {}), "_attempt": job.attempts})
-        except Exception as exc:  # noqa: BLE001  # any failure is recorded on the row
+        except Exception as exc:  # any failure is recorded on the row
             lease.stopped.set()
             ERRORS.labels(f"job_{job.kind}").inc()
             return _record_failure(runtime, job, spec, exc, name)
@@ -237,11 +237,11 @@ def recover_expired(runtime: Runtime) -> int:
         stale = list(db.scalars(select(Job.id).where(Job.status == RUNNING,
                                                      Job.lease_until < now)))
         for job_id in stale:
-            moved = db.execute(
+            moved = cast("CursorResult[Any]", db.execute(
                 update(Job).where(Job.id == job_id, Job.status == RUNNING, Job.lease_until < now)
                 .values(status=WAITING, run_after=now, lease_until=None, updated_at=now,
                         last_error="the worker running it stopped; taken again")
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False))).rowcount
             if moved and db.get_bind().dialect.name == "postgresql":
                 outbox.defer_on_connection(db, job_id, None)
         db.commit()

@@ -127,7 +127,7 @@ async def _supervise(runtime: Runtime, concurrency: int, graceful_timeout: float
         except asyncio.CancelledError:
             if asked.is_set():
                 return
-        except Exception as exc:  # noqa: BLE001  # the database went away: start again
+        except Exception as exc:  # the database went away: start again
             log.warning("worker stopped: %s: %s", type(exc).__name__, exc)
         finally:
             current.clear()

@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             auth.check_csrf()
 
     @app.after_request
-    def _count(response):  # noqa: ANN001, ANN202
+    def _count(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
         if request.endpoint in LAUNCH_ENDPOINTS:
             LAUNCHES.labels("ok" if response.status_code < 400 else "error").inc()
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         return response
 
     @app.after_request
-    def _frameable(response):  # noqa: ANN001, ANN202
+    def _frameable(response):
         # The tool lives inside LMS iframes on other origins.
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -32,17 +32,17 @@ def health() -> Response:
 
 
 @cache
-def _script():  # noqa: ANN202
+def _script():
     from alembic.script import ScriptDirectory
 
     from lti_tool.store.migrate import MIGRATIONS, alembic_config
 
-    config = alembic_config(None)  # type: ignore[arg-type]
+    config = alembic_config(None)
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config)
 
 
-def schema_problem(connection) -> str | None:  # noqa: ANN001
+def schema_problem(connection) -> str | None:
     """None when the schema is at this code's head or newer; else what is wrong."""
     from alembic.migration import MigrationContext
 
@@ -59,7 +59,7 @@ def schema_problem(connection) -> str | None:  # noqa: ANN001
     return None  # a newer schema than this node knows: an upgrade is rolling out
 
 
-def _known(script, revision: str) -> bool:  # noqa: ANN001
+def _known(script, revision: str) -> bool:
     from alembic.util import CommandError
 
     try:
@@ -74,7 +74,7 @@ def ready() -> tuple[Response, int]:
         db = get_db()
         db.execute(text("SELECT 1"))
         problem = schema_problem(db.connection())
-    except Exception as exc:  # noqa: BLE001  # any database failure means not ready
+    except Exception as exc:  # any database failure means not ready
         problem = f"the database cannot be reached ({type(exc).__name__})"
     if problem:
         return jsonify({"status": "unavailable", "reason": problem}), 503

@@ -24,7 +24,7 @@ def test_registry() -> Registry:
 
 
 @pytest.fixture
-def platform(db) -> Platform:  # noqa: ANN001
+def platform(db) -> Platform:
     row = Platform(issuer="https://lms.example.edu", client_id="tool", name="LMS",
                    auth_login_url="https://lms.example.edu/auth",
                    auth_token_url="https://lms.example.edu/token")

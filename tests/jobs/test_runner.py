@@ -16,7 +16,7 @@ from lti_tool.store.models.jobs import Job
 from tests.jobs.helpers import CALLS
 
 
-def _job(db, key: str) -> Job:  # noqa: ANN001
+def _job(db, key: str) -> Job:
     db.expire_all()
     return db.scalar(select(Job).where(Job.key == key))
 
@@ -34,7 +34,7 @@ def test_a_job_is_stored_only_when_the_callers_transaction_commits(runtime, db) 
 
 
 @pytest.mark.parametrize("kind,key", [("Record", "k"), ("test", "k"), ("test.record", "")])
-def test_malformed_kinds_and_keys_are_refused(db, kind, key) -> None:  # noqa: ANN001
+def test_malformed_kinds_and_keys_are_refused(db, kind, key) -> None:
     with pytest.raises(ValueError):
         enqueue(db, kind, {}, key=key)
 

@@ -29,7 +29,7 @@ def wait_until(check: Callable[[], object], *, timeout: float, step: float = 0.2
         try:
             if check():
                 return time.monotonic() - started
-        except Exception:  # noqa: BLE001,S110  # not yet: the thing is starting or restarting
+        except Exception:  # not yet: the thing is starting or restarting
             pass
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")

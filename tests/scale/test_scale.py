@@ -64,7 +64,7 @@ class Production:
     launch_key: object
 
 
-def _tool_jwks(runtime: Runtime):  # noqa: ANN202
+def _tool_jwks(runtime: Runtime):
     def jwks() -> dict:
         with runtime.sessions() as db:
             return public_jwks(db, runtime.settings, "lti")
@@ -103,7 +103,7 @@ def _seed(runtime: Runtime, fakes: list[FakeLms]) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory):  # noqa: ANN001, ANN201
+def production(tmp_path_factory):
     postgres = Postgres.start()
     data_dir = tmp_path_factory.mktemp("scale")
     overrides = {"database_url": postgres.url, "data_dir": str(data_dir / "instance"),
@@ -268,7 +268,7 @@ def _launch_load(p: Production, stop: threading.Event, outcomes: list, clients: 
     urls = p.cluster.urls
     base = p.cluster.env["LTI_TOOL_BASE_URL"]
 
-    def send(session: requests.Session, n: int, method: str, path: str, **kwargs):  # noqa: ANN202
+    def send(session: requests.Session, n: int, method: str, path: str, **kwargs):
         for attempt in range(len(urls) * 3):
             url = urls[(n + attempt) % len(urls)]
             try:
