@@ -178,7 +178,9 @@ def test_ags_and_nrps_answer_in_moodle_shapes(demo) -> None:
 
 
 def test_the_demo_shows_the_seeded_pass_in_the_practice_lms_right_away(demo) -> None:
-    """Its job runner sends the passed learner's score as soon as the demo starts (issue 14)."""
+    """Its job runner sends the passed learner's score as soon as a launch has given the
+    course its AGS service (issue 14)."""
+    _launch(demo, demo.lms.course.instructor.user_id)
     token = _access_token(demo, [AGS + "lineitem", AGS + "result.readonly"])
     auth = {"Authorization": f"Bearer {token}"}
     course_api = f"{demo.lms_url}/api/lti/courses/{demo.lms.course.context_id}"
