@@ -428,6 +428,7 @@ class Demo:
     runtime: Runtime
     lms: PracticeLms
     threads: list[threading.Thread]
+    jobs: Any = None  # the in-process job runner (grade passback within seconds of a pass)
 
     @property
     def settings(self) -> Settings:
@@ -442,6 +443,8 @@ class Demo:
         return self.lms.lms_url
 
     def stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop()
         for server in (self.tool_server, self.lms_server):
             server.shutdown()
             server.server_close()
@@ -511,7 +514,10 @@ def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
                for server in (tool_server, lms_server)]
     for thread in threads:
         thread.start()
-    return Demo(tool_server, lms_server, runtime, lms, threads)
+    from lti_tool.scheduler import in_process_runner
+
+    jobs = in_process_runner(runtime).start()
+    return Demo(tool_server, lms_server, runtime, lms, threads, jobs)
 
 
 def run_demo(*, port: int = 8000, lms_port: int = 8001,

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 import lti_tool.store.models  # noqa: F401
 from lti_tool.runtime import Runtime
 from lti_tool.settings import Settings, load_settings
+from lti_tool.store import queue_schema
 from lti_tool.store.db import Base, make_engine, make_session_factory
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -67,6 +68,8 @@ def _postgres_engine() -> Iterator[Engine | None]:
     engine = make_engine(_worker_database(POSTGRES_URL))
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:  # the job queue's own schema (migration 0009_jobs)
+        queue_schema.apply(conn)
     yield engine
     engine.dispose()
 
@@ -76,7 +79,8 @@ def db_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
     if _postgres_engine is not None:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {tables}, procrastinate_jobs,"
+                              " procrastinate_periodic_defers RESTART IDENTITY CASCADE"))
         return _worker_database(POSTGRES_URL)
     return f"sqlite:///{tmp_path / 'tool.db'}"
 

@@ -8,6 +8,7 @@ The views only translate HTTP to the services in `oidc`, `validation`, `flow` an
 from __future__ import annotations
 
 import logging
+import uuid
 
 from flask import (
     Blueprint,
@@ -20,18 +21,23 @@ from flask import (
     request,
     url_for,
 )
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed
 
 from lti_tool.catalogue import placement
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.grades import sync
+from lti_tool.jobs import enqueue
 from lti_tool.launch import deep_linking, flow, oidc, validation
 from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache, fetch_jwks
 from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
+from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Platform
+from lti_tool.store.models.evaluation import Decision, GradePassback
 from lti_tool.web import auth
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
@@ -176,6 +182,7 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     db = get_db()
     try:
         outcome = flow.complete_launch(db, _settings(), checked, binding=auth.client_binding())
+        _send_waiting_grades(db, outcome)
         db.commit()
     except BaseException:
         db.rollback()
@@ -193,6 +200,22 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
         assert session_id is not None
         code = auth.mint_code(session_id, "launch")
     return _home(outcome.role, outcome.message_type, code), outcome.session_token
+
+
+def _send_waiting_grades(db: Session, outcome: flow.LaunchOutcome) -> None:
+    """Scores that waited for the course's AGS service (skipped) go out once a launch brings
+    it: a `grades.passback` job in the launch's own transaction."""
+    context = outcome.record.context
+    if context is None or not context.ags_lineitems_url:
+        return
+    waiting = db.scalar(
+        select(GradePassback.id).join(Decision, Decision.id == GradePassback.decision_id)
+        .join(Offering, Offering.id == Decision.offering_id)
+        .where(Offering.context_id == context.id, GradePassback.status == "skipped").limit(1))
+    if waiting is not None:
+        enqueue(db, "grades.passback", {"context_id": context.id},
+                key=f"grades.passback:{context.id}:launch:{uuid.uuid4().hex}",
+                platform_id=context.platform_id)
 
 
 def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:

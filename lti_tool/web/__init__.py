@@ -5,18 +5,20 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, Flask, g, request
 from flask_babel import Babel
-from sqlalchemy import text
 
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
 from lti_tool.catalogue import routes as catalogue_routes
 from lti_tool.grades import lifecycle_routes, sync_routes
 from lti_tool.grades import routes as grades_routes
+from lti_tool.jobs import routes as jobs_routes
 from lti_tool.launch import admin_routes as launch_admin_routes
 from lti_tool.launch import registration_routes
 from lti_tool.launch import routes as launch_routes
+from lti_tool.logs import REQUEST_ID, new_request_id
+from lti_tool.metrics import ERRORS, LAUNCHES
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
@@ -27,6 +29,7 @@ from lti_tool.web import (
     home,
     instructor,
     learner,
+    ops,
     ratelimit,
     session_routes,
 )
@@ -53,7 +56,10 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     admin.bp,  # Office home, queues, audit log
     home.bp,  # the root page and the favicon
     session_routes.bp,  # /session/logout
+    jobs_routes.bp,  # /admin/jobs: background jobs, failures and retry (Office)
+    ops.bp,  # /health, /ready, /metrics
 )
+LAUNCH_ENDPOINTS = {"lti.launch", "lti.launch_confirm"}
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -75,11 +81,31 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     register_error_handlers(app)
 
     @app.before_request
+    def _request_id() -> None:
+        g.request_id = new_request_id(request.headers.get("X-Request-Id"))
+        g.request_id_token = REQUEST_ID.set(g.request_id)
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            REQUEST_ID.reset(token)
+
+    @app.before_request
     def _identify() -> None:
         g.actor = auth.load_actor(get_db())
         view = app.view_functions.get(request.endpoint or "")
         if view is not None and not is_exempt(view):
             auth.check_csrf()
+
+    @app.after_request
+    def _count(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if request.endpoint in LAUNCH_ENDPOINTS:
+            LAUNCHES.labels("ok" if response.status_code < 400 else "error").inc()
+        if response.status_code >= 400:
+            ERRORS.labels(g.get("error_kind") or f"http_{response.status_code}").inc()
+        return response
 
     @app.after_request
     def _frameable(response):
@@ -108,11 +134,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "sid": g.get("sid"),
             "current_locale": select_locale(),
         }
-
-    @app.get("/health")
-    def health():
-        get_db().execute(text("SELECT 1"))
-        return jsonify({"status": "ok"})
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -26,6 +26,7 @@ OFFICE_LINKS = (
     ("catalogue.office_list", _l("Catalogue")),
     ("catalogue.office_due", _l("Revalidation list")),
     (CREDENTIALS_ENDPOINT, _l("Issued credentials and revocation")),
+    ("office_jobs.index", _l("Background jobs")),
 )
 MC_ENDPOINT = "catalogue.office_detail"
 

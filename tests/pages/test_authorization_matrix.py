@@ -21,6 +21,9 @@ ROLE_PREFIXES = ("/learner", "/instructor", "/admin")
 SESSIONS = ("learner1", "instructor", "admin", None)
 SKIP_METHODS = {"HEAD", "OPTIONS"}
 # Values for URL converters: ids that exist nowhere, plain words for strings.
+# Readiness answers 503 by design while the schema is not recorded (these tests build tables
+# with create_all; tests/jobs/test_ops.py covers /ready itself).
+NOT_READY_IS_AN_ANSWER = {"ops.ready"}
 CONVERTER_VALUES = {"int": 987654, "float": 1.5, "uuid": uuid.UUID(int=7), "path": "x/y"}
 
 
@@ -79,7 +82,7 @@ def test_every_route_answers_each_role_without_server_error(app, story, who, lan
         status = reply.status_code
         where = f"{method} {rule.rule} as {who or 'no session'}: {status}"
         roles = required_roles(app, rule.endpoint)
-        if status >= 500:
+        if status >= 500 and not (status == 503 and rule.endpoint in NOT_READY_IS_AN_ANSWER):
             problems.append(where + " (server error)")
         elif rule.rule.startswith(ROLE_PREFIXES) and roles is None:
             problems.append(where + " (page under a role prefix without require_role)")
