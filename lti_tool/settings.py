@@ -41,6 +41,16 @@ class Settings:
     # validUntil = issue date + this many days; 0 = credentials do not expire.
     credential_validity_days: int = 0
     default_locale: str = "en"
+    # Outgoing mail (employability follow-ups); no host = no e-mail, the learner page still asks.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = 30
+    # Annual report: figures from fewer answers than this are shown as "fewer than N".
+    report_min_cell: int = 5
     secret_key: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)

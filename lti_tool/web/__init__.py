@@ -40,6 +40,7 @@ BLUEPRINT_MODULES = (
     "lti_tool.web.learner",  # learner home: progress and badge claiming
     "lti_tool.web.instructor",  # instructor course overview
     "lti_tool.web.admin",  # Office home, queues, audit log
+    "lti_tool.reports.routes",  # surveys, follow-ups, feedback links, the annual report
 )
 
 
