@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 JOB_MODULES = (
     "lti_tool.catalogue.jobs",  # daily: approved MCs past revalidation become lapsed
     "lti_tool.grades.jobs",  # every sync_interval_minutes: sync active offerings
+    "lti_tool.reports.jobs",  # hourly: employability follow-ups fall due and are e-mailed
 )
 EVALUATION_INTERVAL_MINUTES = 5
 

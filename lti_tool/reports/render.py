@@ -15,6 +15,7 @@ import json
 from functools import cache
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
@@ -73,6 +74,13 @@ def translations(lang: str) -> Translations:
     return Translations.load(str(TRANSLATIONS), [lang], domain="messages")
 
 
+@cache
+def _percent_pattern(lang: str) -> str:
+    """The language's percent pattern with one optional decimal ('%72,7' in Turkish)."""
+    pattern = Locale.parse(lang).percent_formats[None].pattern
+    return pattern.replace("#,##0", "#,##0.#", 1)
+
+
 class Formatter:
     """Numbers, rates, dates and withheld cells in the report's language."""
 
@@ -95,7 +103,7 @@ class Formatter:
             return self.withheld()
         if value is None:
             return "—"
-        return format_percent(value, "#,##0.#%", locale=self.lang)
+        return format_percent(value, _percent_pattern(self.lang), locale=self.lang)
 
     def change(self, value: object, rate: bool = False) -> str:
         if figures.is_suppressed(value):
