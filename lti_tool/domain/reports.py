@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES, FEEDBACK_THEMES, LIKERT_VALUES
@@ -95,7 +96,7 @@ class LearnerFact:
     reevaluations_used: int = 0
     outcomes: Mapping[str, bool | None] = field(default_factory=dict)  # None: not assessed
 
-    @property
+    @cached_property
     def assessed(self) -> bool:
         if self.status is None:
             return False
@@ -290,15 +291,17 @@ def _overall(facts: YearFacts) -> dict:
     forms = {m.mc_id: m.participation_form for m in mcs}
 
     def split(mapping: dict, names: Sequence[str]) -> dict:
-        result = {}
-        for name in names:
-            group = [f for f in facts.learners if mapping.get(f.mc_id) == name]
-            if name == "" and not group:
+        counts = {name: [0, 0, 0] for name in names}
+        for f in facts.learners:
+            row = counts.get(mapping.get(f.mc_id, ""))
+            if row is None:
                 continue
-            result[name or "unspecified"] = {
-                "enrolled": len(group), "assessed": sum(1 for f in group if f.assessed),
-                "passed": sum(1 for f in group if f.assessed and f.status == PASSED)}
-        return result
+            row[0] += 1
+            if f.assessed:
+                row[1] += 1
+                row[2] += f.status == PASSED
+        return {name or "unspecified": {"enrolled": e, "assessed": a, "passed": p}
+                for name, (e, a, p) in counts.items() if name or e}
 
     status_counts = Counter(m.status for m in mcs)
     participation = _participation(facts.learners, sum(m.offerings for m in mcs))

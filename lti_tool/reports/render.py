@@ -206,6 +206,7 @@ def charts(report: Report, fmt: Formatter) -> dict[str, dict]:
         ax.barh(labels, [employability["outcomes"][o] for o in EMPLOYABILITY_OUTCOMES],
                 color="#1b7837")
         ax.invert_yaxis()
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel(_("Answers"))
         result["employability"] = {"src": _svg(fig), "alt": _(
             "Bar chart of how holders used their micro-credential, from the follow-ups; the "

@@ -120,9 +120,12 @@ def _year_facts(db: Session, platform_id: int, year: int,
     if credential_rows:
         for target, action in db.execute(
                 select(AuditEntry.target, AuditEntry.action).distinct()
+                .join(Credential, Credential.public_id == AuditEntry.target)
                 .where(AuditEntry.platform_id == platform_id,
                        AuditEntry.action.in_((ACCEPT_ACTION, SHARE_ACTION)),
-                       AuditEntry.target.in_([c.public_id for c in credential_rows]))):
+                       Credential.platform_id == platform_id,
+                       ((Credential.issued_at >= start) & (Credential.issued_at < end))
+                       | ((Credential.revoked_at >= start) & (Credential.revoked_at < end)))):
             actions[target].add(action)
     credentials = [figures.CredentialFact(
         mc_of[c.mc_version_id], start <= c.issued_at < end,
