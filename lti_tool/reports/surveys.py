@@ -200,23 +200,21 @@ class OpenFollowUp:
 
 
 def open_follow_ups(db: Session, platform_id: int, person_id: int) -> list[OpenFollowUp]:
-    """The learner's unanswered follow-ups (the latest due one per credential)."""
+    """The learner's unanswered follow-ups: the latest due one per credential, unless a later
+    one was answered already (one query)."""
     rows = db.execute(
         select(FollowUp, MicroCredentialVersion.title)
         .join(Credential, Credential.id == FollowUp.credential_id)
         .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
-        .where(FollowUp.platform_id == platform_id, FollowUp.person_id == person_id,
-               FollowUp.answered_at.is_(None))
+        .where(FollowUp.platform_id == platform_id, FollowUp.person_id == person_id)
         .order_by(FollowUp.credential_id, FollowUp.months.desc())).all()
-    latest: dict[int, OpenFollowUp] = {}
-    answered_later = set(db.execute(select(FollowUp.credential_id, FollowUp.months).where(
-        FollowUp.person_id == person_id, FollowUp.answered_at.is_not(None))))
+    latest: dict[int, OpenFollowUp | None] = {}
     for follow_up, title in rows:
-        if follow_up.credential_id in latest or any(
-                c == follow_up.credential_id and m > follow_up.months for c, m in answered_later):
-            continue
-        latest[follow_up.credential_id] = OpenFollowUp(follow_up, title)
-    return list(latest.values())
+        if follow_up.credential_id in latest:
+            continue  # an older question about the same credential
+        latest[follow_up.credential_id] = None if follow_up.answered_at else \
+            OpenFollowUp(follow_up, title)
+    return [item for item in latest.values() if item is not None]
 
 
 def _serializer(settings: Settings) -> URLSafeSerializer:
@@ -441,19 +439,25 @@ class LearnerPrompts:
 
 def learner_prompts(db: Session, *, platform_id: int, person_id: int,
                     items: Sequence[tuple[int, str | None, bool]],
-                    now: datetime | None = None) -> LearnerPrompts:
-    """`items`: (offering id, decision status, credential accepted) of the learner's page.
+                    issued: Sequence[datetime] = (), now: datetime | None = None
+                    ) -> LearnerPrompts:
+    """`items`: (offering id, decision status, credential accepted) of the learner's page;
+    `issued`: when the learner's credentials shown on the page were issued.
 
     Creates the learner's due follow-ups on the way (idempotent), so a later launch asks them
-    even before the daily job has run; the caller commits.
+    even before the hourly job has run; the caller commits. Asks the store only for what may
+    be shown: nothing at all for a learner with no survey due and no credential of 6 months.
     """
-    answered = answered_offerings(db, platform_id, person_id, [i[0] for i in items])
-    pending = {}
-    for offering_id, status, accepted in items:
-        trigger = survey_trigger(status, accepted)
-        if trigger and offering_id not in answered:
-            pending[offering_id] = trigger
-    ensure_follow_ups(db, now or utcnow(), platform_id=platform_id, person_id=person_id)
-    return LearnerPrompts(pending, open_follow_ups(db, platform_id, person_id),
-                          consent_of(db, person_id),
+    now = now or utcnow()
+    candidates = {offering_id: trigger for offering_id, status, accepted in items
+                  if (trigger := survey_trigger(status, accepted))}
+    answered = answered_offerings(db, platform_id, person_id, list(candidates))
+    pending = {k: v for k, v in candidates.items() if k not in answered}
+    follow_ups: list[OpenFollowUp] = []
+    if any(moment <= rules_first_due(now) for moment in issued):
+        ensure_follow_ups(db, now, platform_id=platform_id, person_id=person_id)
+        follow_ups = open_follow_ups(db, platform_id, person_id)
+    claimed = any(t == rules.TRIGGER_CLAIMED for t in pending.values())
+    return LearnerPrompts(pending, follow_ups,
+                          consent_of(db, person_id) if claimed else False,
                           questions_of(db, platform_id) if pending else [])

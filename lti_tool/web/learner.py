@@ -81,7 +81,9 @@ def home() -> str:
                     for held in others})
     prompts = learner_prompts(db, platform_id=actor.platform_id, person_id=actor.person_id,
                               items=[(i.offering.id, i.status, i.accepted_at is not None)
-                                     for i in progress])
+                                     for i in progress],
+                              issued=[i.credential.issued_at for i in progress if i.credential]
+                              + [held.credential.issued_at for held in others])
     db.commit()  # follow-ups that fell due since the last launch
     return render_template("learner/home.html", course=view_models.course_of(db, actor),
                            progress=progress, others=others, sharing=sharing, now=utcnow(),

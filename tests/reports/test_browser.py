@@ -56,8 +56,8 @@ def test_the_report_pages_pass_axe_in_both_languages(page, live_url, lms_origin,
 
 
 @pytest.mark.parametrize("lang", ["en", "tr"])
-def test_the_learner_survey_passes_axe_and_works_with_the_keyboard(page, live_url, lms_origin,
-                                                                   db, story, settings, lang) -> None:
+def test_the_learner_survey_passes_axe_and_works_with_the_keyboard(page, live_url, lms_origin, db,
+                                                                   story, settings, lang) -> None:
     from datetime import UTC, datetime, timedelta
 
     credential = db.scalar(select(Credential))
