@@ -64,7 +64,7 @@ def answer_survey(offering_id: int) -> Response:
         db, platform_id=actor.platform_id, person_id=actor.person_id, offering_id=offering_id,
         trigger=surveys.survey_trigger(item.status, item.accepted_at is not None),
         form=request.form, skipped=skipped)
-    if request.form.get("email_follow_ups") is not None:
+    if request.form.get("consent_shown") and not skipped:
         surveys.set_consent(db, platform_id=actor.platform_id, person_id=actor.person_id,
                             email_ok=request.form.get("email_follow_ups") == "yes")
     db.commit()

@@ -435,6 +435,7 @@ class LearnerPrompts:
     follow_ups: list[OpenFollowUp]
     email_consent: bool
     questions: list[rules.Question]
+    has_credentials: bool = False
 
 
 def learner_prompts(db: Session, *, platform_id: int, person_id: int,
@@ -457,7 +458,7 @@ def learner_prompts(db: Session, *, platform_id: int, person_id: int,
     if any(moment <= rules_first_due(now) for moment in issued):
         ensure_follow_ups(db, now, platform_id=platform_id, person_id=person_id)
         follow_ups = open_follow_ups(db, platform_id, person_id)
-    claimed = any(t == rules.TRIGGER_CLAIMED for t in pending.values())
     return LearnerPrompts(pending, follow_ups,
-                          consent_of(db, person_id) if claimed else False,
-                          questions_of(db, platform_id) if pending else [])
+                          consent_of(db, person_id) if issued else False,
+                          questions_of(db, platform_id) if pending else [],
+                          has_credentials=bool(issued))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pages.conftest import browser, live_url, lms_origin, page, playwright_driver  # noqa: F401
 from tests.reports.seed import SeededYear, seed_year
 
 

@@ -60,6 +60,11 @@ def test_the_survey_appears_after_claiming_and_takes_one_answer(app, db, story) 
     assert comment.text == "More examples."
     assert not hasattr(comment, "person_id")  # never attributed: no author column
     assert db.scalar(select(ContactConsent.email_follow_ups)) is True
+    # The choice is withdrawn from the learner page at any time (an unticked box sends nothing).
+    assert "Follow-up questions by e-mail" in client.get("/learner/", headers=h).get_data(True)
+    assert client.post("/learner/consent", headers=h, data={}).status_code == 303
+    db.expire_all()
+    assert db.scalar(select(ContactConsent.email_follow_ups)) is False
     assert "How was this micro-credential for you?" not in client.get(
         "/learner/", headers=h).get_data(True)
 

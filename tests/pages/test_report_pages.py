@@ -1,4 +1,4 @@
-"""The report and survey pages in headless Chromium (inside the LMS iframe where they belong
+"""The quality cycle's pages (reports area): the report and survey pages in headless Chromium (inside the LMS iframe where they belong
 to a role), checked with axe in English and Turkish; screenshots in test-artifacts/pages/."""
 
 from __future__ import annotations
