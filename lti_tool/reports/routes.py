@@ -26,8 +26,9 @@ from lti_tool.reports.render import FORMATS, render, render_html
 from lti_tool.reports.service import build_report
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
-from lti_tool.web import csrf_exempt, view_models
+from lti_tool.web import view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
+from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 from lti_tool.web.i18n import select_locale
 from lti_tool.web.jinja import install_on_setup
