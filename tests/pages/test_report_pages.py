@@ -1,5 +1,6 @@
-"""The quality cycle's pages (reports area): the report and survey pages in headless Chromium (inside the LMS iframe where they belong
-to a role), checked with axe in English and Turkish; screenshots in test-artifacts/pages/."""
+"""The quality cycle's pages (reports area) in headless Chromium: the report, survey and
+feedback pages (inside the LMS iframe where they belong to a role), checked with axe in English
+and Turkish; screenshots in test-artifacts/pages/."""
 
 from __future__ import annotations
 

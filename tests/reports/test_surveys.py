@@ -49,7 +49,7 @@ def test_the_survey_appears_after_claiming_and_takes_one_answer(app, db, story) 
     assert db.scalar(select(func.count()).select_from(SurveyResponse)) == 0
     reply = client.post(url, headers=h, data={"action": "answer", "q1": "5", "q3": "2",
                                               "comment": "More examples.",
-                                              "email_follow_ups": "yes"})
+                                              "consent_shown": "1", "email_follow_ups": "yes"})
     assert reply.status_code == 303
     again = client.post(url, headers=h, data={"action": "skip"})
     assert again.status_code == 409
