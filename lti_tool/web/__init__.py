@@ -21,7 +21,7 @@ from lti_tool.reports import routes as reports_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, instructor, learner
+from lti_tool.web import admin, auth, home, instructor, learner
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -43,6 +43,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     instructor.bp,  # instructor course overview
     admin.bp,  # Office home, queues, audit log
     reports_routes.bp,  # surveys, follow-ups, feedback links, the annual report
+    home.bp,  # the root page and the favicon
 )
 
 
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             auth.check_csrf()
 
     @app.after_request
-    def _frameable(response):  # noqa: ANN001, ANN202
+    def _frameable(response):
         # The tool lives inside LMS iframes on other origins.
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         }
 
     @app.get("/health")
-    def health():  # noqa: ANN202
+    def health():
         get_db().execute(text("SELECT 1"))
         return jsonify({"status": "ok"})
 
