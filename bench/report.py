@@ -26,23 +26,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, insert, select
 
-import lti_tool.store.models  # noqa: E402, F401
-from lti_tool.reports.render import render_csv, render_html, render_json, render_pdf  # noqa: E402
-from lti_tool.reports.service import build_report  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
-from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E402
-from lti_tool.store.models.badges import Credential, StatusList  # noqa: E402
-from lti_tool.store.models.catalogue import (  # noqa: E402
+import lti_tool.store.models  # noqa: F401
+from lti_tool.reports.render import render_csv, render_html, render_json, render_pdf
+from lti_tool.reports.service import build_report
+from lti_tool.settings import load_settings
+from lti_tool.store.db import Base, make_engine, make_session_factory
+from lti_tool.store.models.badges import Credential, StatusList
+from lti_tool.store.models.catalogue import (
     LearningOutcome,
     MicroCredential,
     MicroCredentialVersion,
     Offering,
 )
-from lti_tool.store.models.core import AuditEntry, Context, Membership, Person, Platform  # noqa: E402
-from lti_tool.store.models.evaluation import Decision  # noqa: E402
-from lti_tool.store.models.reports import (  # noqa: E402
+from lti_tool.store.models.core import AuditEntry, Context, Membership, Person, Platform
+from lti_tool.store.models.evaluation import Decision
+from lti_tool.store.models.reports import (
     FollowUp,
     StakeholderFeedback,
     SurveyResponse,
@@ -153,7 +153,7 @@ def seed(db, mcs: int, offerings: int, learners: int) -> int:
     return pid
 
 
-def timed(fn, repeat: int = 3):  # noqa: ANN001, ANN201
+def timed(fn, repeat: int = 3):
     best, result = float("inf"), None
     for _ in range(repeat):
         start = time.perf_counter()

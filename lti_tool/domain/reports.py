@@ -259,7 +259,7 @@ def _stakeholders(feedback: Sequence[FeedbackFact]) -> dict:
             "themes": {t: themes.get(t, 0) for t in FEEDBACK_THEMES}}
 
 
-def _by(items: Iterable[Any], key) -> dict:  # noqa: ANN001
+def _by(items: Iterable[Any], key) -> dict:
     grouped: dict = {}
     for item in items:
         grouped.setdefault(key(item), []).append(item)
@@ -348,7 +348,7 @@ def _blank_stakeholders(section: dict) -> None:
 
 
 def _apply_group(per_mc: dict, overall: dict, sizes: dict, min_cell: int, blank_mc, blank_all
-                 ) -> None:  # noqa: ANN001
+                 ) -> None:
     hidden, total_hidden = suppression_plan(sizes, min_cell)
     for mc_id in hidden:
         blank_mc(per_mc[mc_id])

@@ -31,7 +31,7 @@ LANGUAGES = ("en", "tr")
 FORMATS = ("html", "pdf", "csv", "json")
 
 
-def N_(text: str) -> str:  # noqa: N802 - Babel's marker for strings translated later
+def N_(text: str) -> str:
     return text
 
 
@@ -128,7 +128,7 @@ class Formatter:
 # --- Charts -------------------------------------------------------------------------------
 
 
-def _svg(fig) -> str:  # noqa: ANN001
+def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     import matplotlib.pyplot as plt
@@ -138,7 +138,7 @@ def _svg(fig) -> str:  # noqa: ANN001
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def _pyplot():  # noqa: ANN202
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -249,7 +249,7 @@ def render_pdf(report: Report, lang: str = "en") -> bytes:
     return HTML(string=render_html(report, lang)).write_pdf()
 
 
-def _rows(scope: str, value: object, path: tuple[str, ...]):  # noqa: ANN202
+def _rows(scope: str, value: object, path: tuple[str, ...]):
     if isinstance(value, dict):
         for key, inner in value.items():
             yield from _rows(scope, inner, (*path, str(key)))

@@ -100,7 +100,7 @@ def answer_follow_up(follow_up_id: int) -> Response:
 @bp.route("/follow-up/<token>", methods=["GET", "POST"])
 @csrf_exempt  # the signed single-use token is the capability; no session is involved
 @limiter.limit("30/minute")
-def follow_up_link(token: str):  # noqa: ANN201
+def follow_up_link(token: str):
     db = get_db()
     follow_up = surveys.follow_up_from_token(db, runtime().settings, token)
     title = db.scalar(select(MicroCredentialVersion.title)
@@ -128,7 +128,7 @@ def _form_token(nonce: str, link_token: str) -> str:
 @csrf_exempt  # checked below with a double-submit cookie: this page has no session
 @limiter.limit("60/minute", methods=["GET"])
 @limiter.limit("10/hour;3/minute", methods=["POST"])
-def stakeholder_feedback(token: str):  # noqa: ANN201
+def stakeholder_feedback(token: str):
     """Employers, graduates and partners say what they think of one micro-credential."""
     db = get_db()
     link = surveys.link_by_token(db, token)
@@ -180,7 +180,7 @@ def _course_offering(offering_id: int) -> Offering:
 
 @bp.route("/instructor/reflection/<int:offering_id>", methods=["GET", "POST"])
 @require_role("instructor")
-def reflection(offering_id: int):  # noqa: ANN201
+def reflection(offering_id: int):
     """The instructor's reflection on an offering: what worked, what to change."""
     actor = require_actor()
     db = get_db()
@@ -282,7 +282,7 @@ def _questions_from_form() -> list[rules.Question]:
 
 @bp.route("/admin/surveys", methods=["GET", "POST"])
 @require_role("admin")
-def survey_questions():  # noqa: ANN201
+def survey_questions():
     """The Office edits its satisfaction questions, in English and Turkish."""
     actor = require_actor()
     db = get_db()
@@ -304,7 +304,7 @@ def survey_questions():  # noqa: ANN201
 
 @bp.route("/admin/feedback-links", methods=["GET", "POST"])
 @require_role("admin")
-def feedback_links():  # noqa: ANN201
+def feedback_links():
     """Public stakeholder feedback links, one or more per micro-credential."""
     actor = require_actor()
     db = get_db()

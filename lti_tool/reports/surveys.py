@@ -310,7 +310,7 @@ def send_mail(settings: Settings, message: EmailMessage) -> None:
 
 
 def send_due_follow_ups(db: Session, settings: Settings, *, now: datetime | None = None,
-                        link_for=None) -> dict[str, int]:  # noqa: ANN001
+                        link_for=None) -> dict[str, int]:
     """Materialise due follow-ups, then e-mail each once where the learner consented and an
     e-mail is known. A plain function: the scheduler (and later a job runner) calls it; the
     caller commits. Returns counts {created, sent, failed}."""

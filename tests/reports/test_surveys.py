@@ -112,7 +112,7 @@ def smtp_server():
     received = []
 
     class Collect(Message):
-        def handle_message(self, message) -> None:  # noqa: ANN001
+        def handle_message(self, message) -> None:
             received.append(message)
 
     controller = Controller(Collect(), hostname="127.0.0.1", port=SMTP_PORT)
