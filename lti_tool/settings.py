@@ -82,6 +82,16 @@ class Settings:
     # More origins allowed to frame every page (comma-separated `scheme://host[:port]`), for an
     # LMS whose course pages live on another host than its issuer and auth endpoint.
     frame_ancestors: str = ""
+    # Outgoing mail (employability follow-ups); no host = no e-mail, the learner page still asks.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = 30
+    # Annual report: figures from fewer answers than this are shown as "fewer than N".
+    report_min_cell: int = 5
     secret_key: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)

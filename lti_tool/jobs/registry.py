@@ -97,6 +97,13 @@ def prune_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
     return prune(runtime)
 
 
+def follow_ups_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
+    """Employability follow-ups that fell due (6 and 12 months after issue), e-mailed."""
+    from lti_tool.reports.jobs import follow_up_job
+
+    return follow_up_job(runtime)
+
+
 KINDS = [
     JobKind("grades.passback", passback_job, max_attempts=8, backoff_base=2.0,
             backoff_cap=300.0),
@@ -107,6 +114,7 @@ KINDS = [
     JobKind("jobs.purge", purge_jobs_job, max_attempts=2),
     JobKind("evidence.daily", evidence_daily_job, max_attempts=3, backoff_base=300.0),
     JobKind("launch.prune", prune_job, max_attempts=2),
+    JobKind("reports.follow_ups", follow_ups_job, max_attempts=3, backoff_base=600.0),
 ]
 
 PERIODIC = [
@@ -119,6 +127,7 @@ PERIODIC = [
     Periodic("jobs.purge", "40 3 * * *"),
     Periodic("evidence.daily", "30 2 * * *"),
     Periodic("launch.prune", "*/15 * * * *"),
+    Periodic("reports.follow_ups", "40 * * * *"),
 ]
 
 

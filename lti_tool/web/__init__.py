@@ -19,6 +19,7 @@ from lti_tool.launch import registration_routes
 from lti_tool.launch import routes as launch_routes
 from lti_tool.logs import REQUEST_ID, new_request_id
 from lti_tool.metrics import ERRORS, LAUNCHES
+from lti_tool.reports import routes as reports_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
@@ -54,6 +55,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     learner.bp,  # learner home: progress and badge claiming
     instructor.bp,  # instructor course overview
     admin.bp,  # Office home, queues, audit log
+    reports_routes.bp,  # surveys, follow-ups, feedback links, the annual report
     home.bp,  # the root page and the favicon
     session_routes.bp,  # /session/logout
     jobs_routes.bp,  # /admin/jobs: background jobs, failures and retry (Office)
