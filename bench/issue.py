@@ -76,13 +76,16 @@ def measure(jobs: list[Job]) -> list[tuple[str, float, float]]:
 
 
 def seed(db, n: int):  # noqa: ANN001, ANN201
-    platform = Platform(issuer="https://lms.example", client_id="bench",
+    platform = Platform(institution_id=_bench_institution(db).id, status="active",
+                        issuer="https://lms.example", client_id="bench",
                         auth_login_url="https://lms.example/a", auth_token_url="https://lms.example/t")
     db.add(platform)
     db.flush()
-    mc = MicroCredential(platform_id=platform.id, code="BENCH-1")
+    mc = MicroCredential(platform_id=platform.id, institution_id=db.get(Platform,
+                         platform.id).institution_id, code="BENCH-1")
     version = MicroCredentialVersion(
-        platform_id=platform.id, micro_credential=mc, version=1, status="approved",
+        platform_id=platform.id, institution_id=mc.institution_id, micro_credential=mc, version=1,
+        status="approved",
         title="Benchmark micro-credential", description="Four outcomes, four levels each.",
         kind="course", language="en", tqf_level=5, eqf_level=5, workload_hours=Decimal(28),
         ects=Decimal(1), assessment_methods=["Project"], teaching_methods=["Online"])
@@ -228,5 +231,14 @@ def main() -> None:
     engine.dispose()
 
 
+def _bench_institution(db):  # noqa: ANN001, ANN202
+    """The benchmark's institution (created once per database)."""
+    from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
+
+    return find_institution(db, "bench") or create_institution(
+        db, InstitutionSpec(slug="bench", name="Bench University", country="TR"))
+
+
 if __name__ == "__main__":
     main()
+

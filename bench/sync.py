@@ -94,7 +94,8 @@ def main() -> None:
         from tests.fakelms.pytest_fixtures import GRANTED_AGS
 
         with runtime.sessions() as db:
-            platform = Platform(issuer=base, client_id="wIHNTU76CCVPeFh", lms_kind="moodle",
+            platform = Platform(institution_id=_bench_institution(db).id, status="active",
+                                issuer=base, client_id="wIHNTU76CCVPeFh", lms_kind="moodle",
                                 auth_login_url=base + "/auth", auth_token_url=token_url)
             db.add(platform)
             db.flush()
@@ -145,5 +146,14 @@ def main() -> None:
     os.environ.pop("LTI_TOOL_BENCH", None)
 
 
+def _bench_institution(db):  # noqa: ANN001, ANN202
+    """The benchmark's institution (created once per database)."""
+    from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
+
+    return find_institution(db, "bench") or create_institution(
+        db, InstitutionSpec(slug="bench", name="Bench University", country="TR"))
+
+
 if __name__ == "__main__":
     main()
+

@@ -20,7 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest, Conflict, LaunchError, NotFound
-from lti_tool.store.models.core import LMS_KINDS, Context, Deployment, Person, Platform
+from lti_tool.store import institutions
+from lti_tool.store.models.core import (
+    LMS_KINDS,
+    PLATFORM_STATUSES,
+    Context,
+    Deployment,
+    Person,
+    Platform,
+)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 REGISTERED_VIA = ("manual", "dynamic", "file", "demo")
@@ -289,13 +297,19 @@ def add_deployments(db: Session, platform: Platform, deployment_ids: Iterable[st
             db.flush()
 
 
-def register_platform(db: Session, spec: PlatformSpec) -> Platform:
-    """Create a registration; (issuer, client_id) already registered is a 409."""
+def register_platform(db: Session, spec: PlatformSpec, *, institution_id: int | None = None,
+                      status: str = "active") -> Platform:
+    """Create a registration of `institution_id` (the only institution when None) with
+    `status`; (issuer, client_id) already registered is a 409."""
     spec.validate()
+    if status not in PLATFORM_STATUSES:
+        raise ValueError(f"unknown registration status {status!r}")
     if find_platform(db, spec.issuer, spec.client_id) is not None:
         raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
                        f"{spec.client_id!r} is already registered.")
-    platform = Platform()
+    if institution_id is None:
+        institution_id = institutions.resolve(db, None).id
+    platform = Platform(institution_id=institution_id, status=status)
     _apply(platform, spec)
     db.add(platform)
     try:

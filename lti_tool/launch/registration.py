@@ -32,6 +32,7 @@ from lti_tool.launch.platforms import (
     url_problem,
 )
 from lti_tool.settings import Settings
+from lti_tool.store import institutions
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import LMS_KINDS, AuditEntry, Platform, RegistrationInvite
 
@@ -86,13 +87,19 @@ class Invite:
     row: RegistrationInvite
 
 
-def create_invite(db: Session, settings: Settings, *, note: str = "",
-                  days: int = INVITE_DAYS) -> Invite:
-    """A one-time registration URL; only the token's SHA-256 is stored."""
+def create_invite(db: Session, settings: Settings, *, institution_id: int | None = None,
+                  note: str = "", days: int = INVITE_DAYS,
+                  allow_shared_issuer: bool = False) -> Invite:
+    """A one-time registration URL bound to an institution (the only one when None); only
+    the token's SHA-256 is stored."""
     if days < 1 or days > 365:
         raise BadRequest("An invite must be valid for 1 to 365 days.")
+    if institution_id is None:
+        institution_id = institutions.resolve(db, None).id
     token = secrets.token_urlsafe(32)
     row = RegistrationInvite(token_hash=_hash(token), note=note[:255],
+                             institution_id=institution_id,
+                             allow_shared_issuer=allow_shared_issuer,
                              expires_at=utcnow() + timedelta(days=days))
     db.add(row)
     db.flush()

@@ -6,10 +6,12 @@ from click.testing import CliRunner
 
 from lti_tool.cli import main
 from lti_tool.store.models.core import Platform
+from tests.conftest import institution_for_new_platform
 
 
 def _platform(db) -> int:
-    platform = Platform(issuer="https://moodle.example.edu", client_id="abc",
+    platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                        issuer="https://moodle.example.edu", client_id="abc",
                         auth_login_url="https://moodle.example.edu/mod/lti/auth.php",
                         auth_token_url="https://moodle.example.edu/mod/lti/token.php",
                         key_set_url="https://moodle.example.edu/mod/lti/certs.php",

@@ -1,7 +1,8 @@
-"""Platforms, deployments, people, course contexts, memberships, keys and sessions.
+"""Institutions, platforms, deployments, people, course contexts, memberships, keys, sessions.
 
-Every row below a `Platform` belongs to exactly one registration: that is what keeps one LMS
-from ever seeing another's data.
+An `Institution` is the awarding body (its catalogue, issuer profile and badge keys); every
+`Platform` registration belongs to exactly one institution. Every row below a `Platform`
+belongs to exactly one registration: that is what keeps one LMS from ever seeing another's data.
 """
 
 from __future__ import annotations
@@ -14,6 +15,28 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from lti_tool.store.db import Base, UTCDateTime, utcnow
 
 LMS_KINDS = ("moodle", "canvas", "other")
+# Only an active registration launches with any rights (see DESIGN.md, "trust").
+PLATFORM_STATUSES = ("pending", "active", "disabled")
+
+
+class Institution(Base):
+    """An awarding body: its Office, catalogue, issuer profile (/issuers/<slug>) and keys."""
+
+    __tablename__ = "institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # ISO 3166-1 alpha-2, upper case
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    url: Mapped[str] = mapped_column(String(1000), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    legal_identifier: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Institution {self.id} {self.slug}>"
 
 
 class Platform(Base):
@@ -23,6 +46,10 @@ class Platform(Base):
     __table_args__ = (UniqueConstraint("issuer", "client_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), index=True)
+    # pending | active | disabled (PLATFORM_STATUSES); new rows are pending unless told
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     issuer: Mapped[str] = mapped_column(String(500))
     client_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255), default="")
@@ -47,6 +74,11 @@ class Platform(Base):
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="platform", cascade="all, delete-orphan"
     )
+    institution: Mapped[Institution] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
 
     def __repr__(self) -> str:
         return f"<Platform {self.id} {self.issuer} client_id={self.client_id}>"
@@ -145,6 +177,9 @@ class ToolKey(Base):
     kid: Mapped[str] = mapped_column(String(100), unique=True)
     # lti | badge-rsa | badge-ed25519
     purpose: Mapped[str] = mapped_column(String(20), default="lti")
+    # Badge keys belong to one institution (its issuer signs with them); `lti` keys to none.
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), nullable=True, index=True)
     algorithm: Mapped[str] = mapped_column(String(20), default="RS256")
     public_jwk: Mapped[dict] = mapped_column(JSON)
     private_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -214,6 +249,11 @@ class RegistrationInvite(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The registration made with this invite belongs to this institution, active at once.
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="CASCADE"), index=True)
+    # The operator allowed the registration to share an issuer another institution holds.
+    allow_shared_issuer: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -227,6 +267,9 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The institution whose Office may read the entry (CLI actions have no platform).
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), nullable=True, index=True)
     platform_id: Mapped[int | None] = mapped_column(
         ForeignKey("platform.id", ondelete="SET NULL"), nullable=True
     )
