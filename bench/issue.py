@@ -40,7 +40,7 @@ from lti_tool.store.models.catalogue import (  # noqa: E402
     MicroCredential,
     MicroCredentialVersion,
 )
-from lti_tool.store.models.core import Person, Platform  # noqa: E402
+from lti_tool.store.models.core import Institution, Person, Platform  # noqa: E402
 
 LEVELS = [{"code": "b", "label": "Beginning", "lower_bound": "0"},
           {"code": "d", "label": "Developing", "lower_bound": "50"},
@@ -127,11 +127,12 @@ def main() -> None:
     Base.metadata.create_all(engine)
     db = make_session_factory(engine)()
     version, people = seed(db, n)
-    signer = Signer.load(db, settings)
+    institution = db.get(Institution, version.institution_id)
+    signer = Signer.load(db, settings, institution)
     status_list = open_list(db, settings, signer)
     db.commit()
     loader = jsonld.loader_for(settings.base_url)
-    facts, issuer = achievement_facts(db, version), issuer_facts(settings)
+    facts, issuer = achievement_facts(db, version), issuer_facts(settings, institution)
     image = issuance.default_image(settings, version.id)
     next_person = iter(people)
 
@@ -184,7 +185,8 @@ def main() -> None:
 
     signed = signer.data_integrity(unsigned())
     token = signer.jwt(signed)
-    resolve_ed, resolve_jwk = ed25519_resolver(db, settings), jwk_resolver(db, settings)
+    resolve_ed = ed25519_resolver(db, settings, institution)
+    resolve_jwk = jwk_resolver(db, settings, institution)
     verifier = Verifier(db, settings)
     vector = json.loads(VECTOR.read_text()) if VECTOR.is_file() else None
     jobs: list[Job] = [

@@ -103,7 +103,7 @@ TEST_INSTITUTION = {"slug": "test-university", "name": "Test University", "count
                     "url": "https://www.example.edu", "email": "office@example.edu"}
 
 
-def test_institution(db):  # noqa: ANN001, ANN201
+def base_institution(db):  # noqa: ANN001, ANN201
     """The institution every test database starts with."""
     from lti_tool.store.institutions import find_institution
 
@@ -117,7 +117,7 @@ def institution_for_new_platform(db):  # noqa: ANN001, ANN201
 
     from lti_tool.store.models.core import Institution, Platform
 
-    first = test_institution(db)
+    first = base_institution(db)
     if not db.scalar(select(func.count()).select_from(Platform)
                      .where(Platform.institution_id == first.id)):
         return first

@@ -19,7 +19,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
-from lti_tool.launch.platforms import find_platform, platforms_for_issuer
+from lti_tool.launch.platforms import find_platform, platforms_for_issuer, require_active
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import LoginState, Platform, UsedNonce
@@ -113,6 +113,7 @@ def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> L
         raise LoginError("lti_storage_target must be a frame name such as _parent or "
                          "post_message_forwarding.")
     platform = find_login_platform(db, issuer, client_id)
+    require_active(platform)  # a pending registration gets no redirect and no login state
     if urlparse(platform.auth_login_url).scheme not in ("http", "https"):
         # The browser is sent there; with open Dynamic Registration anyone sets this URL.
         raise LoginError(f"The registration's auth_login_url is not an http(s) URL: "

@@ -139,9 +139,9 @@ def check_policy(db: Session, settings: Settings, invite: str | None) -> Registr
     if settings.dynamic_registration == "off":
         raise Forbidden("Dynamic Registration is switched off for this tool; ask the "
                         "Micro-credentials Office to register your platform.")
-    if settings.dynamic_registration == "invite":
+    if settings.dynamic_registration == "invite" or invite:
         return check_invite(db, invite)
-    return None
+    return None  # open: the registration will be pending until an operator approves it
 
 
 # --- the platform's configuration -------------------------------------------------------------
@@ -394,11 +394,20 @@ def register_dynamically(
     reply = post_registration(config, tool_registration_request(settings, config),
                               registration_token, http)
     spec = spec_from_registration(config, reply).validate()
-    # An existing (issuer, client_id) is never overwritten from outside: 409.
-    platform = register_platform(db, spec)
+    # An existing (issuer, client_id) is never overwritten from outside: 409. With an invite
+    # the registration is active at once in the invite's institution; without one (policy
+    # open) it waits, pending and without rights, for an operator's `platform approve`.
     if invite_row is not None:
+        platform = register_platform(
+            db, spec, institution_id=invite_row.institution_id, status="active",
+            allow_shared_issuer=invite_row.allow_shared_issuer,
+            shared_issuers=settings.shared_issuers)
         consume_invite(db, invite_row)
-    db.add(AuditEntry(platform_id=platform.id, actor_label="dynamic registration",
+    else:
+        platform = register_platform(db, spec, status="pending",
+                                     institution_id=institutions.pending_institution(db).id)
+    db.add(AuditEntry(institution_id=platform.institution_id, platform_id=platform.id,
+                      actor_label="dynamic registration",
                       action="platform.register", target=f"{spec.issuer} {spec.client_id}",
                       details={"deployments": spec.deployments, "lms_kind": spec.lms_kind}))
     db.flush()

@@ -19,6 +19,11 @@ from lti_tool.domain.errors import FieldProblem, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.store.models.core import Institution
 
+# Registrations made by open Dynamic Registration wait here, pending, until an operator
+# approves them into a real institution. The slug cannot be chosen (it fails SLUG), the row
+# has no issuer profile, no keys and no catalogue, and it is never "the only institution".
+PENDING_SLUG = "-pending"
+
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
@@ -71,12 +76,31 @@ def create_institution(db: Session, spec: InstitutionSpec) -> Institution:
     return row
 
 
+def is_reserved(row: Institution) -> bool:
+    return row.slug == PENDING_SLUG
+
+
+def pending_institution(db: Session) -> Institution:
+    """Where pending registrations wait (made on first use)."""
+    row = db.scalar(select(Institution).where(Institution.slug == PENDING_SLUG))
+    if row is None:
+        row = Institution(slug=PENDING_SLUG, name="Registrations awaiting approval",
+                          country="ZZ")
+        db.add(row)
+        db.flush()
+    return row
+
+
 def find_institution(db: Session, slug: str) -> Institution | None:
+    """A real institution by slug (never the reserved one that holds pending registrations)."""
+    if slug == PENDING_SLUG:
+        return None
     return db.scalar(select(Institution).where(Institution.slug == slug))
 
 
 def list_institutions(db: Session) -> list[Institution]:
-    return list(db.scalars(select(Institution).order_by(Institution.id)))
+    return list(db.scalars(select(Institution).where(Institution.slug != PENDING_SLUG)
+                           .order_by(Institution.id)))
 
 
 def get_institution(db: Session, institution_id: int) -> Institution:
@@ -94,7 +118,8 @@ def resolve(db: Session, slug: str | None) -> Institution:
             raise NotFound(f"No institution with slug {slug!r} (see `lti-tool institution "
                            "list`).")
         return row
-    rows = list(db.scalars(select(Institution).order_by(Institution.id).limit(2)))
+    rows = list(db.scalars(select(Institution).where(Institution.slug != PENDING_SLUG)
+                           .order_by(Institution.id).limit(2)))
     if not rows:
         raise BadRequest("There is no institution yet: create one with `lti-tool institution "
                          "add --slug SLUG --name NAME --country CC`.")

@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask, g, jsonify, request
 from flask_babel import Babel
 from sqlalchemy import text
+from werkzeug.routing import IntegerConverter
 
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
@@ -47,10 +48,21 @@ def _blueprints():  # noqa: ANN202
     return [importlib.import_module(name).bp for name in BLUEPRINT_MODULES]
 
 
+class BoundedInt(IntegerConverter):
+    """`<int:...>` limited to the ids a database column can hold."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else load_settings())
     runtime = runtime or build_runtime(settings)
     app = Flask(__name__)
+    # Ids in URLs come from anyone: one beyond a 64-bit integer is a 404 before any view runs
+    # (the databases cannot compare it: SQLite overflows, PostgreSQL refuses).
+    app.url_map.converters["int"] = BoundedInt
     app.config.update(
         LTI_SETTINGS=settings,
         SECRET_KEY=settings.secret_key

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.errors import Forbidden, Unauthorized
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.core import WebSession
+from lti_tool.store.models.core import Platform, WebSession
 
 COOKIE_NAME = "lti_tool_session"
 SID_PARAM = "sid"
@@ -48,6 +48,8 @@ class Actor:
     message_type: str
     csrf_secret: str
     launch_data: dict = field(default_factory=dict)
+    # The institution of the registration (its Office sees and changes only this one).
+    institution_id: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -113,7 +115,11 @@ def load_actor(db: Session) -> Actor | None:
     row = db.scalar(select(WebSession).where(WebSession.token_hash == token_hash(token)))
     if row is None or row.expires_at <= utcnow():
         return None
+    platform = db.get(Platform, row.platform_id)
+    if platform is None or platform.status != "active":
+        return None  # a pending or disabled registration's sessions carry no rights
     return Actor(
+        institution_id=platform.institution_id,
         session_id=row.id,
         platform_id=row.platform_id,
         person_id=row.person_id,

@@ -13,7 +13,7 @@ import pytest
 from jwcrypto import jwk
 
 from lti_tool.grades.sync import _progress
-from lti_tool.launch.keys import public_jwks
+from lti_tool.store.keys import public_jwks
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key
 from lti_tool.runtime import Runtime

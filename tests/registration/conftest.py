@@ -38,3 +38,12 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def settings(settings):  # noqa: ANN001, ANN201
+    """Dynamic Registration's mechanics are tested under `open` (registrations pending);
+    the default `invite` and the trust model have their own tests (test_trust_model.py)."""
+    import dataclasses
+
+    return dataclasses.replace(settings, dynamic_registration="open")
