@@ -35,8 +35,8 @@ from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E
 
 def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:  # noqa: ANN001
     """Child process: the fake LMS with the generated course, until `stop` is set."""
-    from lti_tool.store.keys import public_jwks
     from lti_tool.settings import load_settings as settings_for
+    from lti_tool.store.keys import public_jwks
     from tests.fakelms import FakeLms
     from tests.fakelms.data import generated_course
 

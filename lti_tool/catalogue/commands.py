@@ -14,8 +14,10 @@ from pathlib import Path
 import click
 from sqlalchemy.orm import Session
 
+from lti_tool.badges import issuance
 from lti_tool.catalogue import importexport, service
 from lti_tool.cli_support import get_runtime
+from lti_tool.domain.actors import CLI, labelled
 from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.store import institutions
@@ -74,7 +76,7 @@ def import_command(ctx: click.Context, file: Path, slug: str | None) -> None:
             institution, scope = _scope(db, slug)
             plan = service.plan_from_document(
                 db, scope, importexport.load_text(text, importexport.format_for(file.name)))
-            version = service.save(db, scope, plan, service.CLI)
+            version = service.save(db, scope, plan, CLI)
             summary = (f"{plan.code} version {version.version} saved as {version.status} "
                        f"in the catalogue of {institution.slug}")
     except ValidationFailed as failed:
@@ -125,7 +127,7 @@ def _workflow_command(action: str) -> click.Command:
         name, email = parse_by(by)
         runtime = get_runtime(ctx)
         label = f"{name} <{email}> (cli)"
-        doer = service.Doer(person_id=None, role="admin", label=label[:255])
+        doer = labelled(label[:255], role="admin")
         try:
             with transaction(runtime.sessions) as db:
                 institution, scope = _scope(db, slug)
@@ -135,7 +137,8 @@ def _workflow_command(action: str) -> click.Command:
                                    f"of {institution.slug}.")
                 before = mc.head.status
                 version = service.act(db, scope, mc.head.id, action, doer,
-                                      settings=runtime.settings, note=note[:2000])
+                                      settings=runtime.settings, note=note[:2000],
+                                      release_held=issuance.issue_held)
                 db.add(AuditEntry(institution_id=institution.id, actor_label=label[:255],
                                   action=f"mc.{action}", target=code,
                                   details={"via": "cli", "name": name, "email": email,

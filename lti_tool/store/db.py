@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,10 +68,8 @@ def _create_owner_only(url: str) -> None:
 def make_engine(url: str) -> Engine:
     """Engine with settings that make SQLite behave under concurrent processes."""
     if url.startswith("sqlite"):
-        try:
+        with contextlib.suppress(FileExistsError):  # made by a concurrent process
             _create_owner_only(url)
-        except FileExistsError:
-            pass  # made by a concurrent process
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

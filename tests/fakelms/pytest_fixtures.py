@@ -12,11 +12,11 @@ from collections.abc import Iterator
 import pytest
 from jwcrypto import jwk
 
-from lti_tool.grades.sync import _progress
-from lti_tool.store.keys import public_jwks
+from lti_tool.grades.sync.progress import _progress
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key
 from lti_tool.runtime import Runtime
+from lti_tool.store.keys import public_jwks
 from lti_tool.store.models.core import Context, Platform, ToolKey
 from tests.conftest import institution_for_new_platform
 from tests.fakelms import FakeLms
