@@ -38,7 +38,7 @@ def test_credential_page_tells_people_who_earned_what(world, client) -> None:
     page = client.get(f"/credentials/{credential.public_id}")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "text/html" in page.content_type
-    for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Example University",
+    for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Test University",
                      "Valid", "Exemplary", "eddsa-rdfc-2022", "25 hours",
                      "Data science (ISCED-F 0542)", "<dd>online</dd>",
                      "<dd>European Qualifications Framework level 5; Turkish Qualifications "
