@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, g, jsonify, request
 from flask_babel import Babel
 from sqlalchemy import text
-from werkzeug.routing import IntegerConverter
+from werkzeug import routing
 
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
@@ -45,8 +45,9 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
 )
 
 
-class BoundedInt(IntegerConverter):
-    """`<int:...>` limited to the ids a database column can hold."""
+class IntegerConverter(routing.IntegerConverter):
+    """`<int:...>` limited to the ids a database column can hold (same name as Werkzeug's, so
+    code that looks at converters sees an integer converter)."""
 
     def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
         kwargs.setdefault("max", 2**63 - 1)
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Flask(__name__)
     # Ids in URLs come from anyone: one beyond a 64-bit integer is a 404 before any view runs
     # (the databases cannot compare it: SQLite overflows, PostgreSQL refuses).
-    app.url_map.converters["int"] = BoundedInt
+    app.url_map.converters["int"] = IntegerConverter
     app.config.update(
         LTI_SETTINGS=settings,
         SECRET_KEY=settings.secret_key
