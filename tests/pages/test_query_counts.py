@@ -9,7 +9,7 @@ from tests.pages.seed import seed_course, seed_many_decisions, seed_offering
 
 PAGES = [("/instructor/", "instructor"), ("/instructor/overview.csv", "instructor"),
          ("/learner/", "learner1"), ("/admin/", "admin")]
-MOST = 12
+MOST = 13  # one of them: the session's registration must still be active (issue 11)
 
 
 def queries_for(app, runtime, path: str, token: str) -> int:
