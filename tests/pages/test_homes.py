@@ -38,9 +38,7 @@ def test_language_switch_is_remembered_for_the_session(client, course) -> None:
 
 
 def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
-    from lti_tool.store.models.core import AuditEntry
-
-    from lti_tool.store.models.core import Platform
+    from lti_tool.store.models.core import AuditEntry, Platform
 
     institution_id = db.get(Platform, course.platform_id).institution_id
     db.add(AuditEntry(institution_id=institution_id, platform_id=course.platform_id,
