@@ -33,7 +33,7 @@ from lti_tool.settings import load_settings  # noqa: E402
 from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E402
 
 
-def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:  # noqa: ANN001
+def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:
     """Child process: the fake LMS with the generated course, until `stop` is set."""
     from lti_tool.settings import load_settings as settings_for
     from lti_tool.store.keys import public_jwks
@@ -146,7 +146,7 @@ def main() -> None:
     os.environ.pop("LTI_TOOL_BENCH", None)
 
 
-def _bench_institution(db):  # noqa: ANN001, ANN202
+def _bench_institution(db):
     """The benchmark's institution (created once per database)."""
     from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
 

@@ -53,7 +53,7 @@ class SecretKeyMismatch(RuntimeError):
     """A sealed value that this installation's encryption key cannot open."""
 
 
-def _fernet(settings):  # noqa: ANN001, ANN202
+def _fernet(settings):
     from cryptography.fernet import Fernet
 
     configured = getattr(settings, "encryption_key", "")
@@ -71,14 +71,14 @@ def _fernet(settings):  # noqa: ANN001, ANN202
     return Fernet(read_secret(path).strip())
 
 
-def seal(settings, value: str | None) -> str | None:  # noqa: ANN001
+def seal(settings, value: str | None) -> str | None:
     """The stored form of a secret (None stays None)."""
     if value is None:
         return None
     return SEALED_PREFIX + _fernet(settings).encrypt(value.encode()).decode()
 
 
-def unseal(settings, stored: str | None) -> str | None:  # noqa: ANN001
+def unseal(settings, stored: str | None) -> str | None:
     """The secret from its stored form. Values written before sealing existed are read as
     they are (they are sealed the next time they are written)."""
     if stored is None or not stored.startswith(SEALED_PREFIX):

@@ -11,6 +11,9 @@ from urllib.parse import urlparse
 
 ENV_PREFIX = "LTI_TOOL_"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
+# `lti-tool demo` writes this beside its database, so that every other command run in the
+# demo's folder works on the demo's data and knows its URL (DESIGN.md).
+DEMO_CONFIG = "lti_tool_demo.toml"
 DYNAMIC_REGISTRATION_POLICIES = ("open", "invite", "off")
 
 
@@ -95,12 +98,19 @@ def _coerce(name: str, raw: object, default: object) -> object:
 
 
 def load_settings(overrides: dict | None = None, environ: dict | None = None) -> Settings:
-    """Read settings from the layered sources; `overrides` (tests, CLI flags) win over all."""
+    """Read settings from the layered sources; `overrides` (tests, CLI flags) win over all.
+
+    With the process environment (no `environ` given) and no `LTI_TOOL_CONFIG`, a demo's
+    `lti_tool_demo.toml` in the current directory is the site file.
+    """
+    from_process = environ is None
     environ = os.environ if environ is None else environ
     values: dict[str, object] = {}
     files = [REPO_CONFIG]
     if environ.get(ENV_PREFIX + "CONFIG"):
         files.append(Path(environ[ENV_PREFIX + "CONFIG"]))
+    elif from_process and ENV_PREFIX + "CONFIG" not in environ:
+        files.append(Path.cwd() / DEMO_CONFIG)
     for path in files:
         if path.is_file():
             with path.open("rb") as handle:

@@ -34,7 +34,7 @@ def skip_unless_installed(what: str) -> None:
     pytest.skip(f"{what} is not installed")
 
 
-def load_fixture(*parts: str):  # noqa: ANN201
+def load_fixture(*parts: str):
     import json
 
     return json.loads(FIXTURES.joinpath(*parts).read_text())
@@ -103,14 +103,14 @@ TEST_INSTITUTION = {"slug": "test-university", "name": "Test University", "count
                     "url": "https://www.example.edu", "email": "office@example.edu"}
 
 
-def base_institution(db):  # noqa: ANN001, ANN201
+def base_institution(db):
     """The institution every test database starts with."""
     from lti_tool.store.institutions import find_institution
 
     return find_institution(db, TEST_INSTITUTION["slug"])
 
 
-def institution_for_new_platform(db):  # noqa: ANN001, ANN201
+def institution_for_new_platform(db):
     """The test institution for the first registration a test makes, a new institution for
     each further one: tests written for one tenant per registration keep their isolation."""
     from sqlalchemy import func, select
@@ -145,7 +145,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def db(runtime: Runtime):  # noqa: ANN201
+def db(runtime: Runtime):
     session = runtime.sessions()
     yield session
     session.rollback()
@@ -153,12 +153,12 @@ def db(runtime: Runtime):  # noqa: ANN201
 
 
 @pytest.fixture
-def app(runtime: Runtime):  # noqa: ANN201
+def app(runtime: Runtime):
     from lti_tool.web import create_app
 
     return create_app(runtime=runtime)
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()

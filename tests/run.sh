@@ -2,11 +2,15 @@
 # The test command: lint, the suite on SQLite, then the suite on a throwaway PostgreSQL 15.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Complete on its own on a fresh machine: install what is missing first.
+bash scripts/test-deps.sh
 workers="${PYTEST_WORKERS:-2}"
 echo "== ruff"
 ruff check .
 echo "== import contract (import-linter: layers of DESIGN.md, no cycles, a pure domain)"
 lint-imports
+echo "== mypy (strict on lti_tool/domain)"
+mypy
 echo "== pytest on SQLite"
 python -m pytest -n "$workers" "$@"
 echo "== pytest on PostgreSQL"

@@ -18,7 +18,7 @@ from lti_tool.store.migrate import upgrade
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-def _fresh(db_url: str):  # noqa: ANN202
+def _fresh(db_url: str):
     engine = make_engine(db_url)
     with engine.begin() as conn:
         Base.metadata.drop_all(conn)
@@ -27,7 +27,7 @@ def _fresh(db_url: str):  # noqa: ANN202
     return engine
 
 
-def _seed_0001(conn) -> None:  # noqa: ANN001
+def _seed_0001(conn) -> None:
     for pid, issuer in ((1, "https://moodle.example.edu"), (2, "https://canvas.example.edu")):
         conn.execute(text(
             "INSERT INTO platform (id, issuer, client_id, name, lms_kind, auth_login_url,"

@@ -38,7 +38,7 @@ LD_JSON = "application/ld+json"
 PUBLISHED_STATUSES = ("approved", "lapsed", "retired")
 
 
-def _settings():  # noqa: ANN202
+def _settings():
     return runtime().settings
 
 
@@ -55,7 +55,7 @@ def _wants_json_ld() -> bool:
 
 
 @bp.get("/credentials/<public_id>")
-def credential_page(public_id: str):  # noqa: ANN201
+def credential_page(public_id: str):
     """People get a page; machines asking for JSON-LD get the signed credential."""
     row = records.by_public_id(get_db(), public_id)
     if _wants_json_ld():
@@ -79,7 +79,7 @@ def credential_jwt(public_id: str) -> Response:
     return response
 
 
-def _baked_text(row) -> tuple[str, bool]:  # noqa: ANN001
+def _baked_text(row) -> tuple[str, bool]:
     """The JWT with `?format=jwt`, else the JSON credential with its embedded proof."""
     if request.args.get("format") == "jwt":
         return row.jwt, True
@@ -96,7 +96,7 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 def credential_png(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
     text, _is_jwt = _baked_text(row)
-    image = baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+    image = baking.bake_png(images.badge_png(_credential_face(row)), text)
     return _download(image, "image/png", f"credential-{public_id}.png")
 
 
@@ -104,9 +104,7 @@ def credential_png(public_id: str) -> Response:
 def credential_svg(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
     text, is_jwt = _baked_text(row)
-    name = json.loads(row.document)["name"]
-    code = json.loads(row.document)["credentialSubject"]["achievement"].get("humanCode", "")
-    svg = images.medal_svg(str(row.mc_version_id), name, code)
+    svg = images.badge_svg(_credential_face(row))
     return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
                      f"credential-{public_id}.svg")
 
@@ -114,6 +112,28 @@ def credential_svg(public_id: str) -> Response:
 # Ids in public URLs come from anyone: beyond a 64-bit integer they are simply not found
 # (the database would refuse to compare them).
 MAX_ID = 2**63 - 1
+
+
+def _credential_face(row) -> images.BadgeFace:
+    """The face of an issued credential: its own title and issuer name, the plan's level."""
+    document = json.loads(row.document)
+    version = get_db().get(MicroCredentialVersion, row.mc_version_id)
+    issuer = document.get("issuer", {})
+    return images.BadgeFace(
+        seed=str(row.mc_version_id),
+        title=str(document["credentialSubject"]["achievement"].get("name")
+                  or document.get("name", "")),
+        eqf_level=version.eqf_level if version is not None else None,
+        issuer=str(issuer.get("name", "")) if isinstance(issuer, dict) else "",
+        language=version.language if version is not None else "en")
+
+
+def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
+    institution = get_db().get(Institution, version.institution_id)
+    return images.BadgeFace(seed=str(version.id), title=version.title,
+                            eqf_level=version.eqf_level,
+                            issuer=issuer_facts(_settings(), institution).name,
+                            language=version.language)
 
 
 def _published_version(version_id: int) -> MicroCredentialVersion:
@@ -137,15 +157,14 @@ def achievement(version_id: int) -> Response:
 
 @bp.get("/achievements/<int:version_id>/image.png")
 def achievement_png(version_id: int) -> Response:
-    _published_version(version_id)
-    return Response(images.medal_png(str(version_id)), mimetype="image/png")
+    version = _published_version(version_id)
+    return Response(images.badge_png(_version_face(version)), mimetype="image/png")
 
 
 @bp.get("/achievements/<int:version_id>/image.svg")
 def achievement_svg(version_id: int) -> Response:
     version = _published_version(version_id)
-    svg = images.medal_svg(str(version_id), version.title, version.micro_credential.code)
-    return Response(svg, mimetype="image/svg+xml")
+    return Response(images.badge_svg(_version_face(version)), mimetype="image/svg+xml")
 
 
 @bp.get("/issuers/<slug>")
@@ -220,7 +239,7 @@ def verify_form() -> str:
 
 @bp.post("/verify")
 @csrf_exempt
-def verify():  # noqa: ANN201
+def verify():
     """Verify an uploaded credential (JSON, VC-JWT, PNG or SVG) and report every check."""
     wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) \
         == "text/html" and bool(request.form or request.files)

@@ -419,7 +419,7 @@ def retained_records(db: Session, platform: Platform) -> dict[str, int]:
     from lti_tool.store.models.core import AuditEntry
     from lti_tool.store.models.evaluation import EvidenceRecord
 
-    def count(model, *extra) -> int:  # noqa: ANN001, ANN002
+    def count(model, *extra) -> int:
         return db.scalar(select(func.count()).select_from(model)
                          .where(model.platform_id == platform.id, *extra)) or 0
 

@@ -132,7 +132,7 @@ def _launch_form() -> tuple[str, str | None]:
 
 
 @bp.errorhandler(RegistrationNotActive)
-def registration_not_active(exc: RegistrationNotActive):  # noqa: ANN201
+def registration_not_active(exc: RegistrationNotActive):
     """A pending or disabled registration's login or launch: a clear page, a 403, no rows."""
     if request.accept_mimetypes.best == "application/json":
         return jsonify({"error": exc.code, "message": exc.message, "details": exc.details}), 403

@@ -50,7 +50,7 @@ def _owner(purpose: str, institution_id: int | None) -> int | None:
     return institution_id if purpose in PUBLISHED_FOR_EVER else None
 
 
-def _of(purpose: str, institution_id: int | None):  # noqa: ANN202
+def _of(purpose: str, institution_id: int | None):
     owner = _owner(purpose, institution_id)
     return (ToolKey.purpose == purpose,
             ToolKey.institution_id.is_(None) if owner is None

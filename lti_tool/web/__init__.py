@@ -21,7 +21,7 @@ from lti_tool.launch import routes as launch_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, instructor, learner
+from lti_tool.web import admin, auth, home, instructor, learner
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -42,6 +42,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     learner.bp,  # learner home: progress and badge claiming
     instructor.bp,  # instructor course overview
     admin.bp,  # Office home, queues, audit log
+    home.bp,  # the root page and the favicon
 )
 
 
@@ -49,7 +50,7 @@ class IntegerConverter(routing.IntegerConverter):
     """`<int:...>` limited to the ids a database column can hold (same name as Werkzeug's, so
     code that looks at converters sees an integer converter)."""
 
-    def __init__(self, url_map, *args, **kwargs) -> None:  # noqa: ANN001, ANN002, ANN003
+    def __init__(self, url_map, *args, **kwargs) -> None:
         kwargs.setdefault("max", 2**63 - 1)
         super().__init__(url_map, *args, **kwargs)
 
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             auth.check_csrf()
 
     @app.after_request
-    def _frameable(response):  # noqa: ANN001, ANN202
+    def _frameable(response):
         # The tool lives inside LMS iframes on other origins.
         response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         }
 
     @app.get("/health")
-    def health():  # noqa: ANN202
+    def health():
         get_db().execute(text("SELECT 1"))
         return jsonify({"status": "ok"})
 

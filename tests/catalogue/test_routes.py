@@ -23,7 +23,7 @@ from tests.conftest import institution_for_new_platform
 EMBEDDED = "technical-report-writing-embedded.yaml"
 
 
-def plan_from(name: str = "data-literacy-for-engineers.yaml", **changes):  # noqa: ANN201
+def plan_from(name: str = "data-literacy-for-engineers.yaml", **changes):
     text = (EXAMPLES / name).read_text()
     return dataclasses.replace(importexport.parse_plan(importexport.load_text(text)), **changes)
 

@@ -41,7 +41,7 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
 
 
 @pytest.fixture
-def settings(settings):  # noqa: ANN001, ANN201
+def settings(settings):
     """Dynamic Registration's mechanics are tested under `open` (registrations pending);
     the default `invite` and the trust model have their own tests (test_trust_model.py)."""
     import dataclasses

@@ -20,8 +20,8 @@ from tests.registration.test_cli import MOODLE
 
 
 @pytest.fixture
-def cli(runtime):  # noqa: ANN001, ANN201
-    def run(*args: str):  # noqa: ANN202
+def cli(runtime):
+    def run(*args: str):
         return CliRunner().invoke(main, list(args), obj={"runtime": runtime})
 
     return run

@@ -43,13 +43,13 @@ ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator
 PASSED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def _client(runtime: Runtime, **changes):  # noqa: ANN202
+def _client(runtime: Runtime, **changes):
     settings = dataclasses.replace(runtime.settings, **changes)
     return create_app(runtime=Runtime(settings=settings, engine=runtime.engine,
                                       sessions=runtime.sessions)).test_client()
 
 
-def _cli(runtime: Runtime, *args: str):  # noqa: ANN202
+def _cli(runtime: Runtime, *args: str):
     return CliRunner().invoke(main, list(args), obj={"runtime": runtime})
 
 
@@ -66,7 +66,7 @@ def stranger(serve) -> FakePlatform:
     return fake
 
 
-def _register(client, fake: FakePlatform):  # noqa: ANN001, ANN202
+def _register(client, fake: FakePlatform):
     return client.get("/lti/register", query_string={
         "openid_configuration": fake.configuration_url,
         "registration_token": fake.registration_token})
