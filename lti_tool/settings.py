@@ -32,7 +32,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     data_dir: str = "instance"
     key_storage: str = "file"
-    dynamic_registration: str = "open"
+    dynamic_registration: str = "invite"
     key_grace_seconds: int = 172800
     jwt_leeway_seconds: int = 60
     max_id_token_bytes: int = 65536
@@ -93,6 +93,16 @@ class Settings:
     # Annual report: figures from fewer answers than this are shown as "fewer than N".
     report_min_cell: int = 5
     secret_key: str = ""
+    # Fernet key sealing REST tokens and database-stored private keys; empty: a 0600 file
+    # data_dir/encryption.key made on first use.
+    encryption_key: str = ""
+    # Issuers several institutions may share without an operator's --allow-shared-issuer:
+    # Canvas cloud, where every school is https://canvas.instructure.com with its own client_id.
+    shared_issuers: str = ("https://canvas.instructure.com,https://canvas.beta.instructure.com,"
+                           "https://canvas.test.instructure.com")
+    # Pending registrations (open Dynamic Registration) not approved within this many days
+    # are removed by `prune_pending_registrations`.
+    pending_registration_days: int = 14
     testing: bool = False
     extra: dict = field(default_factory=dict)
 

@@ -18,6 +18,8 @@ from lti_tool.store.models.core import Person
 
 def by_public_id(db: Session, public_id: str, platform_id: int | None = None) -> Credential:
     """The credential with this public id (within one platform when given), else 404."""
+    if len(public_id) > 36:
+        raise NotFound("There is no such credential.")
     query = select(Credential).where(Credential.public_id == public_id,
                                      Credential.document != "")
     if platform_id is not None:

@@ -20,14 +20,15 @@ from lti_tool.badges.signing import (
     ED25519,
     RSA,
     issuer_facts,
-    issuer_slug,
     published_multikeys,
 )
 from lti_tool.badges.verify import Verifier
 from lti_tool.errors import BadRequest, NotFound, PayloadTooLarge, ToolError
-from lti_tool.launch import keys
+from lti_tool.store import keys
+from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
+from lti_tool.store.models.core import Institution
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 
@@ -108,6 +109,11 @@ def credential_svg(public_id: str) -> Response:
                      f"credential-{public_id}.svg")
 
 
+# Ids in public URLs come from anyone: beyond a 64-bit integer they are simply not found
+# (the database would refuse to compare them).
+MAX_ID = 2**63 - 1
+
+
 def _credential_face(row) -> images.BadgeFace:
     """The face of an issued credential: its own title and issuer name, the plan's level."""
     document = json.loads(row.document)
@@ -123,12 +129,16 @@ def _credential_face(row) -> images.BadgeFace:
 
 
 def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
+    institution = get_db().get(Institution, version.institution_id)
     return images.BadgeFace(seed=str(version.id), title=version.title,
-                            eqf_level=version.eqf_level, issuer=issuer_facts(_settings()).name,
+                            eqf_level=version.eqf_level,
+                            issuer=issuer_facts(_settings(), institution).name,
                             language=version.language)
 
 
 def _published_version(version_id: int) -> MicroCredentialVersion:
+    if not 0 < version_id <= MAX_ID:
+        raise NotFound("There is no such achievement.")
     version = get_db().get(MicroCredentialVersion, version_id)
     if version is None or version.status not in PUBLISHED_STATUSES:
         raise NotFound("There is no such achievement.")
@@ -139,8 +149,9 @@ def _published_version(version_id: int) -> MicroCredentialVersion:
 def achievement(version_id: int) -> Response:
     settings = _settings()
     version = _published_version(version_id)
+    institution = get_db().get(Institution, version.institution_id)
     return _json(achievement_document(achievement_facts(get_db(), version),
-                                      issuer_facts(settings), settings.base_url,
+                                      issuer_facts(settings, institution), settings.base_url,
                                       default_image(settings, version.id)))
 
 
@@ -160,9 +171,11 @@ def achievement_svg(version_id: int) -> Response:
 def issuer(slug: str) -> Response:
     """The issuer Profile, also the controller document listing every Ed25519 key ever used."""
     settings = _settings()
-    if slug != issuer_slug(settings):
+    institution = find_institution(get_db(), slug[:63])
+    if institution is None:
         raise NotFound("There is no such issuer.")
-    profile = issuer_profile(issuer_facts(settings), published_multikeys(get_db(), settings))
+    profile = issuer_profile(issuer_facts(settings, institution),
+                             published_multikeys(get_db(), settings, institution))
     response = _json(profile)
     get_db().commit()  # the first request may have created the key
     return response
@@ -170,10 +183,12 @@ def issuer(slug: str) -> Response:
 
 @bp.get("/keys/jwks.json")
 def badge_jwks() -> Response:
-    """Every badge signing key (RSA and Ed25519, current and retired) as a JWK Set."""
+    """Every institution's badge signing keys (RSA and Ed25519, current and retired)."""
     settings, db = _settings(), get_db()
-    found = [*keys.public_jwks(db, settings, RSA)["keys"],
-             *keys.public_jwks(db, settings, ED25519)["keys"]]
+    found = []
+    for institution in db.query(Institution).order_by(Institution.id):
+        found += [*keys.public_jwks(db, settings, RSA, institution_id=institution.id)["keys"],
+                  *keys.public_jwks(db, settings, ED25519, institution_id=institution.id)["keys"]]
     db.commit()
     return _json({"keys": found}, "application/json")
 
@@ -181,7 +196,7 @@ def badge_jwks() -> Response:
 @bp.get("/keys/<kid>")
 def badge_key(kid: str) -> Response:
     """The public JWK a VC-JWT `kid` URL names."""
-    row = keys.find_public_key(get_db(), kid)
+    row = keys.find_public_key(get_db(), kid[:100])
     if row is None or row.purpose not in (RSA, ED25519):
         raise NotFound("There is no such key.")
     return _json(jwk.JWK(**row.public_jwk).export_public(as_dict=True) | {
@@ -195,7 +210,7 @@ def extension_context() -> Response:
 
 @bp.get("/status/<list_id>")
 def status_list(list_id: str) -> Response:
-    row = get_db().query(StatusList).filter_by(public_id=list_id).one_or_none()
+    row = get_db().query(StatusList).filter_by(public_id=list_id[:40]).one_or_none()
     if row is None or not row.signed_credential:
         raise NotFound("There is no such status list.")
     response = _json(row.signed_credential, "application/vc+ld+json")

@@ -30,11 +30,12 @@ from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.grades import sync
 from lti_tool.jobs import enqueue
 from lti_tool.launch import deep_linking, flow, oidc, validation
-from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache, fetch_jwks
+from lti_tool.launch.platforms import RegistrationNotActive
 from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
+from lti_tool.store import keys as tool_keys
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback
@@ -160,6 +161,15 @@ def _launch_form() -> tuple[str, str | None]:
             raise LaunchError(f"The platform refused the login: {error[:100]} {detail}".strip())
         raise LaunchError("The launch has no id_token field.")
     return id_token, request.form.get("state")
+
+
+@bp.errorhandler(RegistrationNotActive)
+def registration_not_active(exc: RegistrationNotActive):
+    """A pending or disabled registration's login or launch: a clear page, a 403, no rows."""
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"error": exc.code, "message": exc.message, "details": exc.details}), 403
+    return render_template("launch/waiting.html", status=exc.details.get("status"),
+                           platform_id=exc.details.get("platform_id")), 403
 
 
 def _checked_launch() -> flow.CheckedLaunch:

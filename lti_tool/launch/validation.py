@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import claims as c
 from lti_tool.launch.jwks_cache import JwksCache, find_key
-from lti_tool.launch.platforms import find_deployment, platforms_for_issuer
+from lti_tool.launch.platforms import find_deployment, platforms_for_issuer, require_active
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.outbound import host_key, summary, url_on_hosts
 from lti_tool.settings import Settings
@@ -438,6 +438,7 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
     header, claims = parse_token(id_token, settings.max_id_token_bytes)
     message = ClaimsLaunch(DbToolConf(db, settings), claims, select_client_id(db, claims))
     platform = pylti1p3_registration(message)
+    require_active(platform)  # before any call to a pending registrant's key set
     kid = header.get("kid")
     found = platform_key(platform, kid, cache)
     try:

@@ -32,6 +32,7 @@ from lti_tool.lms.nrps import SCOPE_MEMBERSHIP, NrpsClient
 from lti_tool.lms.service import BearerClient
 from lti_tool.lms.timeparse import parse_timestamp
 from lti_tool.lms.token import ServiceTokens
+from lti_tool.secrets import unseal
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Context, Platform, ResourceLink
 
@@ -412,14 +413,15 @@ def sources_for(
     if ags_usable(context):
         sources.append(AgsSource(AgsClient(bearer, context.ags_scopes),
                                  context.ags_lineitems_url or "", page_limit))
-    if platform.rest_base_url and platform.rest_token:
+    rest_token = unseal(settings, platform.rest_token)  # sealed at rest (lti_tool.secrets)
+    if platform.rest_base_url and rest_token:
         if platform.lms_kind == "moodle":
             sources.append(MoodleWsSource(
-                MoodleWs(http, platform.rest_base_url, platform.rest_token), context.context_id))
+                MoodleWs(http, platform.rest_base_url, rest_token), context.context_id))
         elif platform.lms_kind == "canvas":
             course = canvas_course_id(db, context)
             if course:
                 sources.append(CanvasSource(
-                    CanvasRest(http, platform.rest_base_url, platform.rest_token), course))
+                    CanvasRest(http, platform.rest_base_url, rest_token), course))
     nrps = NrpsClient(bearer) if context.nrps_url else None
     return sources, nrps

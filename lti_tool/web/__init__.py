@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, g, request
 from flask_babel import Babel
+from werkzeug import routing
 
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
@@ -64,10 +65,22 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
 LAUNCH_ENDPOINTS = {"lti.launch", "lti.launch_confirm"}
 
 
+class IntegerConverter(routing.IntegerConverter):
+    """`<int:...>` limited to the ids a database column can hold (same name as Werkzeug's, so
+    code that looks at converters sees an integer converter)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else load_settings())
     runtime = runtime or build_runtime(settings)
     app = Flask(__name__)
+    # Ids in URLs come from anyone: one beyond a 64-bit integer is a 404 before any view runs
+    # (the databases cannot compare it: SQLite overflows, PostgreSQL refuses).
+    app.url_map.converters["int"] = IntegerConverter
     app.config.update(
         LTI_SETTINGS=settings,
         SECRET_KEY=settings.secret_key

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.errors import Forbidden, Unauthorized
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.core import UsedSessionCode, WebSession
+from lti_tool.store.models.core import Platform, UsedSessionCode, WebSession
 from lti_tool.store.sessions import (  # noqa: F401 (re-exported for the web layer)
     ROLES,
     SESSION_IDLE,
@@ -266,12 +266,17 @@ def load_actor(db: Session) -> Actor | None:
         g.session_refusal = problem
         _commit_if_written(db)
         return None
+    platform = db.get(Platform, row.platform_id)
+    if platform is None or platform.status != "active":
+        _commit_if_written(db)
+        return None  # a pending or disabled registration's sessions carry no rights
     _renew(db, row)
     _commit_if_written(db)
     if not via_cookie:
         g.cookieless = True
         g.sid = page_token(row)
     return Actor(
+        institution_id=platform.institution_id,
         session_id=row.id,
         platform_id=row.platform_id,
         person_id=row.person_id,

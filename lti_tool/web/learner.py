@@ -17,7 +17,7 @@ from lti_tool.reports.surveys import learner_prompts
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import MicroCredentialVersion
-from lti_tool.store.models.core import AuditEntry, Person
+from lti_tool.store.models.core import AuditEntry, Person, Platform
 from lti_tool.web import share, view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
@@ -52,6 +52,12 @@ def _public(endpoint: str, **values: object) -> str:
     return runtime().settings.url(url_for(endpoint, **values))
 
 
+def _awarding_body(credential: Credential) -> str:
+    """The name of the institution that issued the credential."""
+    platform = get_db().get(Platform, credential.platform_id)
+    return platform.institution.name if platform is not None else ""
+
+
 def sharing_for(credential: Credential, title: str) -> Sharing:
     page_url = _public("public.credential_page", public_id=credential.public_id)
     return Sharing(
@@ -60,7 +66,7 @@ def sharing_for(credential: Credential, title: str) -> Sharing:
         downloads=[(label, url_for(endpoint, public_id=credential.public_id),
                     f"{credential.public_id}.{ext}") for endpoint, label, ext in DOWNLOADS],
         linkedin_url=share.linkedin_url(
-            name=title, organization=runtime().settings.issuer_name,
+            name=title, organization=_awarding_body(credential),
             issued_at=credential.issued_at, cert_id=credential.public_id, cert_url=page_url),
         qr=share.qr_svg(page_url, _("QR code of the verification link")),
         image_url=url_for("public.achievement_png", version_id=credential.mc_version_id),
@@ -122,7 +128,8 @@ def accept_credential(public_id: str) -> Response:
     credential = view_models.own_credential(db, actor, public_id)
     if not view_models.accepted_credentials(db, actor, [credential.public_id]):
         person = db.get(Person, actor.person_id)
-        db.add(AuditEntry(platform_id=actor.platform_id, actor_person_id=actor.person_id,
+        db.add(AuditEntry(institution_id=actor.institution_id, platform_id=actor.platform_id,
+                          actor_person_id=actor.person_id,
                           actor_label=person.name if person else "",
                           action=view_models.ACCEPT_ACTION, target=credential.public_id))
         db.commit()

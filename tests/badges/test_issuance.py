@@ -38,7 +38,8 @@ def test_issued_credential_carries_the_micro_credential_and_validates(world) -> 
     email = next(i for i in subject["identifier"] if i["identityType"] == "emailAddress")
     assert email["hashed"] and "ada@" not in json.dumps(document)
     assert document["credentialStatus"]["type"] == "BitstringStatusListEntry"
-    assert document["issuer"]["id"] == world.settings.url("/issuers/institution")
+    assert document["issuer"]["id"] == world.settings.url("/issuers/test-university")
+    assert document["issuer"]["name"] == "Test University"
     assert achievement["notionalWorkloadHours"] == "25"
 
 
@@ -85,13 +86,15 @@ def test_field_of_study_and_participation_form_come_from_the_design_plan(world) 
     assert _values(expanded, ob + "fieldOfStudy") == ["Data science"]
     assert _values(expanded, vocab + "participationForm") == ["online"]
     assert "0542" in _values(expanded, ob + "targetCode")
-    header, payload = vcjwt.verify(credential.jwt, jwk_resolver(world.db, world.settings))
+    header, payload = vcjwt.verify(credential.jwt, jwk_resolver(world.db, world.settings,
+                                                                world.platform.institution))
     assert payload["credentialSubject"]["achievement"]["fieldOfStudy"] == "Data science"
 
 
 def test_both_proofs_verify_and_the_jwt_follows_ob3_claim_rules(world) -> None:
     credential = _issue(world, world.person(), world.micro_credential())
-    header, payload = vcjwt.verify(credential.jwt, jwk_resolver(world.db, world.settings))
+    header, payload = vcjwt.verify(credential.jwt, jwk_resolver(world.db, world.settings,
+                                                                world.platform.institution))
     document = json.loads(credential.document)
     assert header["alg"] == "RS256" and header["typ"] == "JWT"
     assert header["kid"].startswith(world.settings.url("/keys/"))

@@ -15,6 +15,7 @@ from lti_tool.store.models.badges import Credential, StatusList
 from lti_tool.store.models.core import AuditEntry, WebSession
 from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
 from tests.badges.conftest import PASSED_AT
+from tests.conftest import institution_for_new_platform
 
 
 def _issued(world) -> Credential:
@@ -37,7 +38,7 @@ def test_credential_page_tells_people_who_earned_what(world, client) -> None:
     page = client.get(f"/credentials/{credential.public_id}")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "text/html" in page.content_type
-    for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Example University",
+    for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Test University",
                      "Valid", "Exemplary", "eddsa-rdfc-2022", "25 hours",
                      "Data science (ISCED-F 0542)", "<dd>online</dd>",
                      "<dd>European Qualifications Framework level 5; Turkish Qualifications "
@@ -198,7 +199,8 @@ def test_another_platforms_office_sees_none_of_our_credentials(world, client) ->
     credential = _issued(world)
     from lti_tool.store.models.core import Person, Platform
 
-    other = Platform(issuer="https://other.example", client_id="x", auth_login_url="a",
+    other = Platform(institution_id=institution_for_new_platform(world.db).id, status="active",
+                     issuer="https://other.example", client_id="x", auth_login_url="a",
                      auth_token_url="b")
     world.db.add(other)
     world.db.flush()

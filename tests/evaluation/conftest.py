@@ -22,6 +22,7 @@ from lti_tool.store.models.catalogue import (
 )
 from lti_tool.store.models.core import Context, Membership, Person, Platform
 from lti_tool.store.models.grades import GradeItem, Score
+from tests.conftest import institution_for_new_platform
 from tests.loopback import allow_loopback_fakes
 
 LEVELS = [
@@ -77,7 +78,8 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
     """Seed the course; `context` (with its platform) and learner `subs` let a test point the
     offering at a fake LMS course and its real user ids."""
     if context is None:
-        platform = Platform(issuer=issuer, client_id="tool", name="LMS",
+        platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                            issuer=issuer, client_id="tool", name="LMS",
                             auth_login_url=issuer + "/auth", auth_token_url=issuer + "/token")
         db.add(platform)
         db.flush()
@@ -88,11 +90,13 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
         db.add(context)
     else:
         platform = db.get(Platform, context.platform_id)
-    mc = MicroCredential(platform_id=platform.id, code="DATA-101")
+    mc = MicroCredential(platform_id=platform.id, institution_id=db.get(Platform,
+                         platform.id).institution_id, code="DATA-101")
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=platform.id, micro_credential_id=mc.id, version=1, status="approved",
+        platform_id=platform.id, institution_id=mc.institution_id, micro_credential_id=mc.id,
+        version=1, status="approved",
         title="Data Literacy", kind="embedded", tqf_level=6, eqf_level=6,
         workload_hours=Decimal(25))
     db.add(version)

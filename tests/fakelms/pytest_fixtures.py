@@ -13,12 +13,13 @@ import pytest
 from jwcrypto import jwk
 
 from lti_tool.grades.sync.progress import _progress
-from lti_tool.launch.keys import public_jwks
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key
 from lti_tool.outbound import client_for
 from lti_tool.runtime import Runtime
+from lti_tool.store.keys import public_jwks
 from lti_tool.store.models.core import Context, Platform, ToolKey
+from tests.conftest import institution_for_new_platform
 from tests.fakelms import FakeLms
 from tests.fakelms.data import canvas_course, moodle_course, moodle_fixture
 
@@ -93,6 +94,7 @@ def make_context(runtime: Runtime, fake: FakeLms, *, rest: bool = True,
     publish_signing_key(runtime.sessions, runtime.settings)
     with runtime.sessions() as db:
         platform = Platform(
+            institution_id=institution_for_new_platform(db).id, status="active",
             issuer=fake.base_url, client_id=fake.client_id, lms_kind=fake.kind,
             auth_login_url=fake.base_url + "/auth", auth_token_url=fake.token_url,
             rest_base_url=fake.base_url if rest else None,

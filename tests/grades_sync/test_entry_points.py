@@ -25,7 +25,7 @@ from lti_tool.grades.sync import start_background_sync, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
-from lti_tool.store.models.core import Context, Person, WebSession
+from lti_tool.store.models.core import Context, Person, Platform, WebSession
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web import create_app
 from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
@@ -131,11 +131,13 @@ def test_cli_sync_with_progress_and_errors(fast_runtime, moodle_lms) -> None:
 def _offering(runtime: Runtime, context_id: int, **kwargs) -> None:
     with runtime.sessions() as db:
         platform_id = db.get(Context, context_id).platform_id
-        mc = MicroCredential(platform_id=platform_id, code=f"MC{context_id}")
+        mc = MicroCredential(platform_id=platform_id, institution_id=db.get(Platform,
+                             platform_id).institution_id, code=f"MC{context_id}")
         db.add(mc)
         db.flush()
         version = MicroCredentialVersion(
-            platform_id=platform_id, micro_credential_id=mc.id, version=1, title="Data",
+            platform_id=platform_id, institution_id=mc.institution_id, micro_credential_id=mc.id,
+            version=1, title="Data",
             kind="course", tqf_level=6, eqf_level=6, workload_hours=Decimal(25))
         db.add(version)
         db.flush()

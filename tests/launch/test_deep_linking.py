@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
-from lti_tool.store.models.core import Context
+from lti_tool.store.models.core import Context, Platform
 from tests.launch.helpers import LTI, FormReader, fixture_claims, login_and_launch
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -21,11 +21,13 @@ JSON = {"Accept": "application/json"}
 
 def approved_mc(db, platform_id: int, code: str = "DATA-101") -> MicroCredentialVersion:
     """An approved micro-credential version, as the Office leaves it after approval."""
-    mc = MicroCredential(platform_id=platform_id, code=code)
+    mc = MicroCredential(platform_id=platform_id, institution_id=db.get(Platform,
+                         platform_id).institution_id, code=code)
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=platform_id, micro_credential_id=mc.id, version=1, status="approved",
+        platform_id=platform_id, institution_id=mc.institution_id, micro_credential_id=mc.id,
+        version=1, status="approved",
         title=f"Data Literacy {code}", description="Read and chart data.", kind="course",
         tqf_level=6, eqf_level=6, workload_hours=Decimal(25), approved_at=utcnow())
     db.add(version)

@@ -105,14 +105,49 @@ def test_a_forged_or_expired_session_is_refused(client, course) -> None:
 
 def test_a_session_of_another_platform_does_not_reach_this_one(client, db, course) -> None:
     """The Office of platform B sees only B's audit entries, even for the same course key."""
-    from lti_tool.store.models.core import AuditEntry
+    from lti_tool.store.models.core import AuditEntry, Platform
     from tests.pages.seed import seed_course
 
-    other = seed_course(db, issuer="https://other.example.edu")
-    db.add(AuditEntry(platform_id=course.platform_id, action="secret.of.a"))
+    other = seed_course(db, issuer="https://other.example.edu")  # another institution
+    mine = db.get(Platform, course.platform_id)
+    assert db.get(Platform, other.platform_id).institution_id != mine.institution_id
+    db.add(AuditEntry(institution_id=mine.institution_id, platform_id=course.platform_id,
+                      action="secret.of.a"))
     db.commit()
     page = client.get("/admin/audit", headers=session_headers(other.tokens["admin"])).get_data(True)
     assert "secret.of.a" not in page
+    own = client.get("/admin/audit", query_string={"sid": course.tokens["admin"]}).get_data(True)
+    assert "secret.of.a" in own
+
+
+def test_two_registrations_of_one_institution_share_the_catalogue_not_the_courses(
+        app, db, settings) -> None:
+    """Moodle and Canvas of one institution: one catalogue for both Offices; each course,
+    learner and credential stays with its own registration."""
+    from lti_tool.store.models.catalogue import Offering
+    from lti_tool.store.models.core import Platform
+    from tests.pages.seed import seed_course, seed_offering
+
+    moodle = seed_offering(db, seed_course(db))
+    canvas = seed_course(db, issuer="https://canvas.same.invalid")
+    db.get(Platform, canvas.platform_id).institution_id = \
+        db.get(Platform, moodle.platform_id).institution_id
+    db.commit()
+    version_id = db.get(Offering, moodle.offering_id).mc_version_id
+    client = app.test_client()
+    catalogue = client.get("/admin/microcredentials",
+                           query_string={"sid": canvas.tokens["admin"]})
+    assert catalogue.status_code == 200
+    assert "DATA-101" in catalogue.get_data(as_text=True)
+    for who in ("instructor", "learner1"):
+        page = client.get(f"/{'learner' if who != 'instructor' else 'instructor'}/",
+                          query_string={"sid": canvas.tokens[who]}).get_data(as_text=True)
+        assert "Data Literacy Basics" not in page, who
+    # the Moodle course's offering is not reachable from the Canvas course
+    offering = client.get(f"/instructor/offerings/{moodle.offering_id}",
+                          query_string={"sid": canvas.tokens["instructor"]})
+    assert offering.status_code in (403, 404)
+    assert version_id
 
 
 @pytest.mark.parametrize("who", ["learner1", "instructor", "admin"])

@@ -46,9 +46,11 @@ def test_language_switch_is_remembered_for_the_session(client, course) -> None:
 
 
 def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
-    from lti_tool.store.models.core import AuditEntry
+    from lti_tool.store.models.core import AuditEntry, Platform
 
-    db.add(AuditEntry(platform_id=course.platform_id, actor_label="Office", action="mc.approve",
+    institution_id = db.get(Platform, course.platform_id).institution_id
+    db.add(AuditEntry(institution_id=institution_id, platform_id=course.platform_id,
+                      actor_label="Office", action="mc.approve",
                       target="MC-DATA"))
     db.add(AuditEntry(platform_id=None, actor_label="elsewhere", action="other.platform"))
     db.commit()

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from lti_tool.demo import Demo, start_demo
 from lti_tool.demo_seed import DEMO_CLIENT_ID
-from lti_tool.launch import keys
+from lti_tool.store import keys
 from lti_tool.store.models.core import Membership, Person, Platform
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"

@@ -45,14 +45,20 @@ class DecimalText(TypeDecorator):
 
 
 class MicroCredential(Base):
-    """The stable identity of a micro-credential: a code unique within one platform."""
+    """The stable identity of a micro-credential: a code unique within one institution.
+
+    The catalogue belongs to the institution, so one catalogue serves its Moodle and its
+    Canvas; `platform_id` only records the registration whose Office created it.
+    """
 
     __tablename__ = "micro_credential"
-    __table_args__ = (UniqueConstraint("platform_id", "code"),)
+    __table_args__ = (UniqueConstraint("institution_id", "code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"),
-                                             index=True)
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), index=True)
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True, index=True)
     code: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -73,8 +79,11 @@ class MicroCredentialVersion(Base):
     __table_args__ = (UniqueConstraint("micro_credential_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"),
-                                             index=True)
+    # Always the micro-credential's institution (denormalised for scoped queries).
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), index=True)
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True, index=True)
     micro_credential_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -142,7 +151,8 @@ class LearningOutcome(Base):
     __table_args__ = (UniqueConstraint("version_id", "code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True)
     version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -165,7 +175,8 @@ class PathwayComponent(Base):
     __table_args__ = (UniqueConstraint("version_id", "required_micro_credential_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True)
     version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="CASCADE"), index=True)
     required_micro_credential_id: Mapped[int] = mapped_column(
@@ -183,7 +194,8 @@ class ApprovalEvent(Base):
     __tablename__ = "approval_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True)
     version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="CASCADE"), index=True)
     # create | edit | submit | reject | approve | revalidate | lapse | retire
