@@ -111,9 +111,24 @@ def plan_of(version: MicroCredentialVersion) -> DesignPlan:
         recognition=version.recognition, quality_assurance=version.quality_assurance,
         field_of_study=version.field_of_study, isced_f_code=version.isced_f_code,
         participation_form=version.participation_form,
+        prerequisites=version.prerequisites, supervision=version.supervision,
+        qf_ehea_cycle=version.qf_ehea_cycle, learning_setting=version.learning_setting,
+        region=version.region, further_information=version.further_information,
+        overall_result=version.overall_result,
+        co_awarding_bodies=tuple(
+            rules.AwardingBody(name=str(body.get("name", "")),
+                               country=str(body.get("country", "")),
+                               legal_identifier=str(body.get("legal_identifier", "")),
+                               url=str(body.get("url", "")))
+            for body in version.co_awarding_bodies or []),
         requires=tuple(component.required.code for component in version.components),
         outcomes=tuple(outcome_of(row) for row in version.outcomes),
     )
+
+
+def annex_gaps_of(version: MicroCredentialVersion) -> list[str]:
+    """The mandatory Annex I elements a stored version lacks (a migrated plan), by name."""
+    return rules.annex_gaps(plan_of(version))
 
 
 def is_issuing(db: Session, mc_version_id: int) -> bool:
@@ -250,9 +265,14 @@ def create(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCr
 
 
 def update(db: Session, platform_id: int, mc_id: int, plan: DesignPlan,
-           by: Doer) -> MicroCredentialVersion:
+           by: Doer, settings: Settings | None = None) -> MicroCredentialVersion:
     """Edit the newest version: a draft in place; an approved or lapsed one as a new version,
-    so credentials issued under the old version keep pointing at what they certified."""
+    so credentials issued under the old version keep pointing at what they certified.
+
+    One exception: an approved or lapsed version that lacks a mandatory Annex I element (a
+    migrated plan) is completed in place when the edit only fills empty Annex I elements
+    (`rules.fills_gaps_only`); passes held while it was incomplete are then issued.
+    """
     _require_office(by, "edit")
     mc = get_micro_credential(db, platform_id, mc_id)
     if plan.code != mc.code:
@@ -269,15 +289,24 @@ def update(db: Session, platform_id: int, mc_id: int, plan: DesignPlan,
         _write(db, head, plan)
         _record(db, head, "edit", head.status, head.status, by)
         return head
+    old = plan_of(head)
+    if rules.annex_gaps(old) and rules.fills_gaps_only(old, plan):
+        _write(db, head, plan)
+        _record(db, head, "complete", head.status, head.status, by,
+                note="Annex I elements completed: " + ", ".join(rules.annex_gaps(old)))
+        if settings is not None and head.status == "approved":
+            _issue_held(db, settings, head.id)
+        return head
     return _new_version(db, mc, plan, by, number=head.version + 1)
 
 
-def save(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCredentialVersion:
+def save(db: Session, platform_id: int, plan: DesignPlan, by: Doer,
+         settings: Settings | None = None) -> MicroCredentialVersion:
     """Create or update by code (what `mc import` does)."""
     mc = find_by_code(db, platform_id, plan.code)
     if mc is None:
         return create(db, platform_id, plan, by)
-    return update(db, platform_id, mc.id, plan, by)
+    return update(db, platform_id, mc.id, plan, by, settings)
 
 
 def _new_version(db: Session, mc: MicroCredential, plan: DesignPlan, by: Doer,
@@ -296,8 +325,13 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
     for name in ("title", "description", "kind", "language", "image", "purpose",
                  "target_group", "tqf_level", "eqf_level", "workload_hours", "ects",
                  "content_plan", "stackability", "recognition", "quality_assurance",
-                 "field_of_study", "isced_f_code", "participation_form"):
+                 "field_of_study", "isced_f_code", "participation_form", "prerequisites",
+                 "supervision", "qf_ehea_cycle", "learning_setting", "region",
+                 "further_information", "overall_result"):
         setattr(version, name, getattr(plan, name))
+    version.co_awarding_bodies = [
+        {"name": body.name, "country": body.country, "legal_identifier": body.legal_identifier,
+         "url": body.url} for body in plan.co_awarding_bodies]
     version.teaching_methods = list(plan.teaching_methods)
     version.assessment_methods = list(plan.assessment_methods)
     version.outcomes.clear()
@@ -346,6 +380,8 @@ def act(db: Session, platform_id: int, version_id: int, action: str, by: Doer, *
     now = now or utcnow()
     before = version.status
     after = rules.next_status(before, action)
+    if action in ("submit", "approve", "revalidate"):
+        _refuse_incomplete(version, action)
     if action in ("approve", "revalidate"):
         version.revalidation_due = rules.revalidation_due(now, due)
         if action == "approve":
@@ -361,6 +397,17 @@ def act(db: Session, platform_id: int, version_id: int, action: str, by: Doer, *
     if action == "revalidate" and before == "lapsed" and settings is not None:
         _issue_held(db, settings, version.id)
     return version
+
+
+def _refuse_incomplete(version: MicroCredentialVersion, action: str) -> None:
+    """A plan that lacks a mandatory Annex I element cannot be submitted, approved or
+    revalidated: every credential must state each element (Art. 4/1-c, Art. 11/2)."""
+    missing = annex_gaps_of(version)
+    if missing:
+        raise ValidationFailed([FieldProblem(
+            "plan", f"cannot {action} {version.code} v{version.version}: the Design Plan lacks "
+                    f"the mandatory EU micro-credential element(s) {', '.join(missing)} "
+                    "(Council Recommendation 2022/C 243/02, Annex I)")])
 
 
 def _issue_held(db: Session, settings: Settings, mc_version_id: int) -> None:
