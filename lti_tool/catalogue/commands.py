@@ -61,7 +61,7 @@ def import_command(ctx: click.Context, file: Path, platform_id: int | None) -> N
             platform = resolve_platform(db, platform_id)
             plan = service.plan_from_document(
                 db, platform, importexport.load_text(text, importexport.format_for(file.name)))
-            version = service.save(db, platform, plan, service.CLI)
+            version = service.save(db, platform, plan, service.CLI, runtime.settings)
             summary = (f"{plan.code} version {version.version} saved as {version.status} "
                        f"on platform {platform}")
     except ValidationFailed as failed:

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from lti_tool.catalogue import importexport, service
+from lti_tool.catalogue import importexport, labels, service
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
@@ -36,12 +36,7 @@ ACTIONS = "submit,reject,approve,revalidate,retire"
 EXTRA_OUTCOME_SLOTS = 1
 MIN_LEVEL_SLOTS = 4
 DUE_WITHIN_DAYS = 90
-# Art. 6/2-e: face-to-face, online or hybrid (stored as the codes of rules.PARTICIPATION_FORMS).
-PARTICIPATION_LABELS = {
-    "online": _l("online"),
-    "in_person": _l("in person (face-to-face)"),
-    "blended": _l("blended (online and in person)"),
-}
+PARTICIPATION_LABELS = labels.PARTICIPATION
 POLICY_LABELS = {
     "instructor": _l("the instructor grants it"),
     "learner_request": _l("the learner may request it"),
@@ -101,6 +96,7 @@ def office_list() -> str:
     return render_template(
         "catalogue/office_list.html",
         items=service.list_micro_credentials(db, actor.platform_id),
+        gaps=service.annex_gaps_of, element_labels=labels.ANNEX_ELEMENTS,
         due=service.due_for_revalidation(db, actor.platform_id, DUE_WITHIN_DAYS, now),
         now=now, due_days=DUE_WITHIN_DAYS)
 
@@ -129,7 +125,7 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
         domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
         participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
-        min_level_slots=MIN_LEVEL_SLOTS, level_slots=level_slots or {}), status
+        labels=labels, rules=rules, min_level_slots=MIN_LEVEL_SLOTS, level_slots=level_slots or {}), status
 
 
 _OUTCOME_KEY = re.compile(r"^outcomes\[(\d{1,3})\]\.")
@@ -223,7 +219,8 @@ def office_edit(mc_id: int) -> Response | tuple[str, int]:
     if plan is not None:
         try:
             # An illegal transition answers 409 through the app's error handler.
-            service.update(db, actor.platform_id, mc.id, plan, _doer(actor))
+            service.update(db, actor.platform_id, mc.id, plan, _doer(actor),
+                           current_app.config["LTI_SETTINGS"])
         except ValidationFailed as failed:
             problems = failed.problems
         else:
@@ -258,7 +255,7 @@ def office_detail(mc_id: int) -> str:
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
         history=history, people=people, participation_labels=PARTICIPATION_LABELS,
-        now=utcnow())
+        labels=labels, gaps=rules.annex_gaps(plan), now=utcnow())
 
 
 def _parse_due(raw: str) -> datetime | None:
