@@ -173,7 +173,16 @@ def badge_key(kid: str) -> Response:
 
 @bp.get(jsonld.EXTENSION_PATH)
 def extension_context() -> Response:
+    """The old per-deployment extension context, for credentials issued before 2.0.0."""
     return _json(jsonld.extension_context(_settings().base_url))
+
+
+@bp.get(jsonld.EXTENSION_V2_PATH)
+def extension_context_v2() -> Response:
+    """A copy of the stable extension context (its URL is jsonld.EXTENSION_V2)."""
+    response = _json(jsonld.extension_v2_context())
+    response.headers["Cache-Control"] = "public, max-age=86400, immutable"
+    return response
 
 
 @bp.get("/status/<list_id>")

@@ -34,7 +34,8 @@ def issuer_facts(settings: Settings) -> IssuerFacts:
     return IssuerFacts(
         id=settings.url(f"/issuers/{issuer_slug(settings)}"),
         name=settings.issuer_name, url=settings.issuer_url, email=settings.issuer_email,
-        country=settings.issuer_country,
+        country=settings.issuer_country, region=settings.issuer_region,
+        legal_identifier=settings.issuer_legal_identifier,
         image_url=settings.issuer_image_url)
 
 

@@ -333,27 +333,32 @@ class DesignPlan:
         return found
 
 
+def missing_annex_elements(*, title: str, has_outcomes: bool, workload_hours: Decimal,
+                           eqf_level: int, assessment_methods: tuple[str, ...],
+                           participation_form: str, quality_assurance: str) -> list[str]:
+    """The mandatory Annex I elements (Council Recommendation 2022/C 243/02) that are missing
+    from these values, by name (ANNEX_MANDATORY order). The learner, the awarding body and its
+    country, and the date come from the award and the institution, not the plan."""
+    empty = {
+        "title": not title.strip(),
+        "learning outcomes": not has_outcomes,
+        "notional workload": workload_hours <= 0,
+        "EQF level": not 1 <= eqf_level <= 8,
+        "type of assessment": not any(method.strip() for method in assessment_methods),
+        "form of participation": participation_form not in PARTICIPATION_FORMS,
+        "type of quality assurance": not quality_assurance.strip(),
+    }
+    return [name for name, _attribute in ANNEX_MANDATORY if empty[name]]
+
+
 def annex_gaps(plan: DesignPlan) -> list[str]:
-    """The mandatory Annex I elements (Council Recommendation 2022/C 243/02) the plan lacks,
-    by name; the learner, the awarding body and its country, and the date come from the award
-    and the institution. A plan saved before an element existed (a migrated plan) may lack one.
-    """
-    missing: list[str] = []
-    for name, attribute in ANNEX_MANDATORY:
-        value = getattr(plan, attribute)
-        if attribute == "outcomes":
-            empty = not value and not plan.requires
-        elif attribute == "participation_form":
-            empty = value not in PARTICIPATION_FORMS
-        elif isinstance(value, str):
-            empty = not value.strip()
-        elif isinstance(value, tuple):
-            empty = not any(item.strip() for item in value)
-        else:
-            empty = not value or value <= 0
-        if empty:
-            missing.append(name)
-    return missing
+    """The mandatory Annex I elements the plan lacks (a plan saved before an element existed,
+    a migrated plan, may lack one); a pathway's outcomes are its components'."""
+    return missing_annex_elements(
+        title=plan.title, has_outcomes=bool(plan.outcomes or plan.requires),
+        workload_hours=plan.workload_hours, eqf_level=plan.eqf_level,
+        assessment_methods=plan.assessment_methods,
+        participation_form=plan.participation_form, quality_assurance=plan.quality_assurance)
 
 
 def fills_gaps_only(old: DesignPlan, new: DesignPlan) -> bool:
