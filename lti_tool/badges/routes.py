@@ -12,7 +12,7 @@ import json
 from flask import Blueprint, Response, render_template, request
 from jwcrypto import jwk
 
-from lti_tool.badges import baking, images, jsonld, records
+from lti_tool.badges import europass, images, jsonld, presentation, records
 from lti_tool.badges.builder import achievement_document, issuer_profile
 from lti_tool.badges.facts import achievement_facts
 from lti_tool.badges.issuance import default_image
@@ -60,8 +60,12 @@ def credential_page(public_id: str):  # noqa: ANN201
     if _wants_json_ld():
         return _json(row.document)
     report = Verifier(get_db(), _settings()).verify(json.loads(row.document), None, "json")
+    info = records.summary(row)
     return render_template("badges/credential.html", credential=row, report=report,
-                           info=records.summary(row),
+                           info=info, elements=presentation.annex_elements(
+                               info["document"], info["recipient"]),
+                           issued_on=presentation.date_text(info["valid_from"]),
+                           valid_until=presentation.date_text(info["valid_until"] or ""),
                            url=_settings().url(f"/credentials/{row.public_id}"))
 
 
@@ -78,13 +82,6 @@ def credential_jwt(public_id: str) -> Response:
     return response
 
 
-def _baked_text(row) -> tuple[str, bool]:  # noqa: ANN001
-    """The JWT with `?format=jwt`, else the JSON credential with its embedded proof."""
-    if request.args.get("format") == "jwt":
-        return row.jwt, True
-    return row.document, False
-
-
 def _download(body: bytes | str, mimetype: str, name: str) -> Response:
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -93,21 +90,29 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 
 @bp.get("/credentials/<public_id>.png")
 def credential_png(public_id: str) -> Response:
+    """The PNG badge with the credential baked in (the VC-JWT with `?format=jwt`)."""
     row = records.by_public_id(get_db(), public_id)
-    text, _is_jwt = _baked_text(row)
-    image = baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+    image = records.baked(row, "png", as_jwt=request.args.get("format") == "jwt")
     return _download(image, "image/png", f"credential-{public_id}.png")
 
 
 @bp.get("/credentials/<public_id>.svg")
 def credential_svg(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
-    text, is_jwt = _baked_text(row)
-    name = json.loads(row.document)["name"]
-    code = json.loads(row.document)["credentialSubject"]["achievement"].get("humanCode", "")
-    svg = images.medal_svg(str(row.mc_version_id), name, code)
-    return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
-                     f"credential-{public_id}.svg")
+    svg = records.baked(row, "svg", as_jwt=request.args.get("format") == "jwt")
+    return _download(svg, "image/svg+xml", f"credential-{public_id}.svg")
+
+
+@bp.get("/credentials/<public_id>/europass.json")
+def credential_edc(public_id: str) -> Response:
+    """The unsigned Europass European Digital Credential (ELM 3) in the form the EDC Issuer
+    seals. It states what the public credential states (the learner's name, no e-mail);
+    a revoked credential answers 409."""
+    db = get_db()
+    row = records.by_public_id(db, public_id)
+    document = europass.export(db, _settings(), row)
+    return _download(europass.dumps(document), "application/ld+json",
+                     f"europass-{public_id}.json")
 
 
 def _published_version(version_id: int) -> MicroCredentialVersion:
