@@ -338,7 +338,8 @@ def achievement(facts: AchievementFacts, base_url: str, default_image: str) -> d
         "image": _image(facts.image_url or default_image, facts.title),
         "inLanguage": facts.language,
         "alignment": [
-            _alignment("European Qualifications Framework", facts.eqf_level, EQF_URL, "EQF"),
+            _alignment("European Qualifications Framework", facts.eqf_level,
+                       f"{EQF_URL}{facts.eqf_level}", "EQF"),
             _alignment("Turkish Qualifications Framework", facts.tqf_level, TQF_URL, "TQF"),
         ],
         "resultDescription": [_result_description(achievement_id, o) for o in facts.outcomes],
