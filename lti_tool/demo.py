@@ -453,6 +453,10 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
         "database_url": f"sqlite:///{(directory / database).resolve()}",
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
+        # The fictitious Example University's region and legal identifier (a European
+        # Digital Credential requires one of its issuer), so the demo's Europass export works.
+        "issuer_region": "İzmir",
+        "issuer_legal_identifier": "TR-DEMO-0000000001",
     })
     runtime = build_runtime(settings)
     prepare_database(runtime)

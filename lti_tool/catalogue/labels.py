@@ -46,3 +46,8 @@ ANNEX_ELEMENTS = {
     "form of participation": _l("form of participation"),
     "type of quality assurance": _l("type of quality assurance"),
 }
+
+
+def annex_names(missing: list[str]) -> list[str]:
+    """The names of missing Annex I elements (rules.annex_gaps) in the page's language."""
+    return [str(ANNEX_ELEMENTS.get(name, name)) for name in missing]

@@ -96,7 +96,7 @@ def office_list() -> str:
     return render_template(
         "catalogue/office_list.html",
         items=service.list_micro_credentials(db, actor.platform_id),
-        gaps=service.annex_gaps_of, element_labels=labels.ANNEX_ELEMENTS,
+        gaps=lambda version: labels.annex_names(service.annex_gaps_of(version)),
         due=service.due_for_revalidation(db, actor.platform_id, DUE_WITHIN_DAYS, now),
         now=now, due_days=DUE_WITHIN_DAYS)
 
@@ -255,7 +255,7 @@ def office_detail(mc_id: int) -> str:
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
         history=history, people=people, participation_labels=PARTICIPATION_LABELS,
-        labels=labels, gaps=rules.annex_gaps(plan), now=utcnow())
+        labels=labels, gaps=labels.annex_names(rules.annex_gaps(plan)), now=utcnow())
 
 
 def _parse_due(raw: str) -> datetime | None:
