@@ -125,7 +125,8 @@ def annex_elements(document: dict, recipient: str) -> list[Element]:
     bodies = [_profile(issuer)] + [_profile(b) for b in achievement.get("coAwardingBody", [])]
     workload = _("%(hours)s hours", hours=_number(achievement.get("notionalWorkloadHours", "")))
     if "creditsAvailable" in achievement:
-        workload += " · " + _("%(ects)s ECTS credits", ects=_number(achievement["creditsAvailable"]))
+        workload += " · " + _("%(ects)s ECTS credits",
+                              ects=_number(achievement["creditsAvailable"]))
     rows: list[Element | None] = [
         Element(_("Learner"), recipient) if recipient else None,
         Element(_("Title"), achievement.get("name", "")),

@@ -125,7 +125,8 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
         domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
         participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
-        labels=labels, rules=rules, min_level_slots=MIN_LEVEL_SLOTS, level_slots=level_slots or {}), status
+        labels=labels, rules=rules, min_level_slots=MIN_LEVEL_SLOTS,
+        level_slots=level_slots or {}), status
 
 
 _OUTCOME_KEY = re.compile(r"^outcomes\[(\d{1,3})\]\.")
@@ -255,7 +256,8 @@ def office_detail(mc_id: int) -> str:
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
         history=history, people=people, participation_labels=PARTICIPATION_LABELS,
-        labels=labels, gaps=labels.annex_names(rules.annex_gaps(plan)), now=utcnow())
+        labels=labels, gaps=labels.annex_names(rules.annex_gaps(plan)),
+        now=utcnow())
 
 
 def _parse_due(raw: str) -> datetime | None:

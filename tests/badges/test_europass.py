@@ -29,10 +29,10 @@ from lti_tool.settings import Settings
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context
 from tests.badges import shacl
-from tests.conftest import SPEC
 from tests.badges.conftest import PASSED_AT, assert_schema_valid
 from tests.badges.samples import AWARD, FACTS, ISSUER, RECIPIENT
 from tests.catalogue.strategies import plans
+from tests.conftest import SPEC
 
 LEGAL_ID = "TR-1234567890"
 PLACEHOLDERS = ("Not specified", "Analytic rubric per learning outcome")

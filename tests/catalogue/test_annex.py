@@ -85,10 +85,10 @@ def test_only_filling_empty_annex_elements_counts_as_completion() -> None:
 # --- the workflow ---------------------------------------------------------------------------
 
 
-def _migrated(db, platform, office, status: str = "approved",  # noqa: ANN001, ANN202
+def _migrated(db, platform, doer, status: str = "approved",  # noqa: ANN001, ANN202
               code: str = "DLE-101"):
     """A version as migration 0006 leaves a plan saved without a form of participation."""
-    version = approved(db, platform.id, office, plan_from(code=code))
+    version = approved(db, platform.id, doer, plan_from(code=code))
     version.participation_form = ""
     version.status = status
     db.flush()
