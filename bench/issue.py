@@ -82,6 +82,8 @@ def seed(db, n: int):  # noqa: ANN001, ANN201
     db.flush()
     mc = MicroCredential(platform_id=platform.id, code="BENCH-1")
     version = MicroCredentialVersion(
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
         platform_id=platform.id, micro_credential=mc, version=1, status="approved",
         title="Benchmark micro-credential", description="Four outcomes, four levels each.",
         kind="course", language="en", tqf_level=5, eqf_level=5, workload_hours=Decimal(28),
