@@ -125,7 +125,7 @@ def annex_elements(document: dict, recipient: str) -> list[Element]:
     bodies = [_profile(issuer)] + [_profile(b) for b in achievement.get("coAwardingBody", [])]
     workload = _("%(hours)s hours", hours=_number(achievement.get("notionalWorkloadHours", "")))
     if "creditsAvailable" in achievement:
-        workload += " · " + _("%(ects)s ECTS credits",
+        workload += " · " + _("%(ects)s ECTS",
                               ects=_number(achievement["creditsAvailable"]))
     rows: list[Element | None] = [
         Element(_("Learner"), recipient) if recipient else None,
@@ -149,7 +149,7 @@ def annex_elements(document: dict, recipient: str) -> list[Element]:
         Element(_("Supervision and identity verification"),
                 code_name(achievement.get("supervisionVerification", ""), "supervision")),
         Element(_("Overall result"), overall_result(document)),
-        Element(_("Integration and stackability"), "; ".join(
+        Element(_("Integration and stackability"), "", tuple(
             t for t in (achievement.get("stackability", ""), achievement.get("recognition", ""))
             if t)),
         Element(_("Further information"), achievement.get("furtherInformation", "")),

@@ -86,9 +86,11 @@ def summary(credential: Credential) -> dict:
             levels[level["id"]] = level["name"]
     results = {r["resultDescription"]: levels.get(r.get("achievedLevel", ""), "")
                for r in subject.get("result", [])}
+    # The overall result (`#overall`) is no outcome: the page states it with the EU elements.
     outcomes = [{"name": d["name"], "level": results.get(d["id"], ""),
                  "required": levels.get(d.get("requiredLevel", ""), "")}
-                for d in achievement.get("resultDescription", [])]
+                for d in achievement.get("resultDescription", [])
+                if not d["id"].endswith("#overall")]
     return {"document": document, "recipient": names[0] if names else "",
             "achievement": achievement, "issuer": document["issuer"],
             "outcomes": outcomes, "valid_from": document["validFrom"],
