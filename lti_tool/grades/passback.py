@@ -18,11 +18,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.domain import decisions as flow
-from lti_tool.lms.http import LmsPermissionError, LmsUnavailable
+from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
+from lti_tool.lms.http import (
+    LmsBadReply,
+    LmsHttp,
+    LmsPermissionError,
+    LmsUnavailable,
+    expect_ok,
+    json_body,
+)
+from lti_tool.lms.retry import retry_policy
+from lti_tool.lms.service import BearerClient
+from lti_tool.lms.token import ServiceTokens
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
-from lti_tool.store.models.core import Context, Person
+from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
 
 ACTIVITY = {flow.IN_PROGRESS: "InProgress", flow.REEVALUATION_GRANTED: "InProgress",
@@ -70,13 +81,6 @@ class PassbackClient(Protocol):
 
 def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
     """The real AGS client for a context, with the scopes its latest launch granted."""
-    from lti_tool.grades.sync import retry_policy
-    from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
-    from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok, json_body
-    from lti_tool.lms.service import BearerClient
-    from lti_tool.lms.token import ServiceTokens
-    from lti_tool.store.models.core import Platform
-
     http = LmsHttp(retry_policy(settings))
     platform = db.get(Platform, context.platform_id)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))

@@ -25,6 +25,7 @@ from lti_tool.badges import vocabularies as vocab
 from lti_tool.badges.builder import MissingElement
 from lti_tool.catalogue import service
 from lti_tool.cli import main
+from lti_tool.domain.actors import CLI
 from lti_tool.settings import Settings
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context
@@ -146,9 +147,9 @@ def test_no_export_without_a_legal_identifier_or_with_a_missing_element() -> Non
 
 def _approved(world, plan):  # noqa: ANN001, ANN202
     plan = dataclasses.replace(plan, code=f"GEN-{next(_serial)}", requires=())
-    version = service.create(world.db, world.platform.id, plan, service.CLI)
+    version = service.create(world.db, world.platform.id, plan, CLI)
     for action in ("submit", "approve"):
-        service.act(world.db, world.platform.id, version.id, action, service.CLI)
+        service.act(world.db, world.platform.id, version.id, action, CLI)
     return plan, version
 
 

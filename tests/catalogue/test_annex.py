@@ -14,6 +14,7 @@ from hypothesis import given
 
 from lti_tool.catalogue import service
 from lti_tool.domain import catalogue as rules
+from lti_tool.domain.actors import Actor
 from lti_tool.domain.catalogue import AwardingBody
 from lti_tool.domain.errors import ValidationFailed
 from lti_tool.store.models.badges import Credential, HeldPass
@@ -115,7 +116,7 @@ def test_incomplete_plans_are_listed_and_refused_on_the_office_pages(people) -> 
     office_caller = people.session("admin")
     db = people.db
     person = db.get(Person, office_caller.person_id)
-    doer = service.Doer(person_id=person.id, role="admin")
+    doer = Actor(person_id=person.id, role="admin")
     version = service.create(db, office_caller.platform_id, plan_from(), doer)
     service.act(db, office_caller.platform_id, version.id, "submit", doer)
     version.participation_form = ""
@@ -148,7 +149,8 @@ def test_completing_a_migrated_approved_plan_keeps_the_version_and_issues_held_p
     assert held is None  # no credential with a missing element: the pass is held
     assert db.query(HeldPass).filter_by(mc_version_id=version.id).count() == 1
     completed = service.update(db, platform.id, version.micro_credential_id,
-                               plan_from(participation_form="online"), office, settings)
+                               plan_from(participation_form="online"), office,
+                               settings=settings, release_held=issuance.issue_held)
     assert (completed.id, completed.version, completed.status) == (version.id, 1, "approved")
     assert completed.events[-1].action == "complete"
     credential = db.query(Credential).filter_by(mc_version_id=version.id).one()
@@ -156,5 +158,5 @@ def test_completing_a_migrated_approved_plan_keeps_the_version_and_issues_held_p
     # Any other change of an approved plan still makes a new version.
     newer = service.update(db, platform.id, version.micro_credential_id,
                            plan_from(participation_form="online", title="Data literacy II"),
-                           office, settings)
+                           office, settings=settings, release_held=issuance.issue_held)
     assert newer.version == 2 and newer.status == "draft"
