@@ -36,7 +36,7 @@ bp.record_once(install_on_setup)
 ACTIONS = "submit,reject,approve,revalidate,retire"
 EXTRA_OUTCOME_SLOTS = 1
 MIN_LEVEL_SLOTS = 4
-DUE_WITHIN_DAYS = 90
+DUE_WITHIN_DAYS = rules.REVALIDATION_NOTICE_DAYS
 PARTICIPATION_LABELS = labels.PARTICIPATION
 POLICY_LABELS = {
     "instructor": _l("the instructor grants it"),

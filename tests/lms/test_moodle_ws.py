@@ -9,7 +9,7 @@ from lti_tool.lms.moodle_ws import REQUIRED_FUNCTIONS, MoodleWs, flatten_params
 from tests.conftest import load_fixture
 
 
-def _ws(services) -> MoodleWs:  # noqa: ANN001
+def _ws(services) -> MoodleWs:
     return MoodleWs(services.http, services.fake.base_url, services.fake.ws_token)
 
 
