@@ -47,7 +47,7 @@ def settings(settings: Settings) -> Settings:
                                issuer_region="Ege")
 
 
-def _award(**changes) -> europass.EdcAward:  # noqa: ANN003
+def _award(**changes) -> europass.EdcAward:
     base = europass.EdcAward(public_id="0b5c", issued_at=AWARD.issued_at,
                              passed_at=AWARD.passed_at, outcome_levels=AWARD.outcome_levels,
                              page_url="http://127.0.0.1:8000/credentials/0b5c")
@@ -81,7 +81,7 @@ def test_the_sample_facts_export_with_zero_violations() -> None:
     ("display image", lambda d: d["displayParameter"]["individualDisplay"]["displayDetail"]
      .pop("image")),
 ], ids=lambda b: b[0])
-def test_shacl_reports_a_removed_mandatory_element(breaks) -> None:  # noqa: ANN001
+def test_shacl_reports_a_removed_mandatory_element(breaks) -> None:
     document = europass.edc_document(FACTS, ISSUER, RECIPIENT, _award(), b"\x89PNG")
     breaks[1](document)
     assert shacl.validate(document).violations, breaks[0]
@@ -145,7 +145,7 @@ def test_no_export_without_a_legal_identifier_or_with_a_missing_element() -> Non
 # --- property: every issued credential of a generated plan -------------------------------
 
 
-def _approved(world, plan):  # noqa: ANN001, ANN202
+def _approved(world, plan):
     plan = dataclasses.replace(plan, code=f"GEN-{next(_serial)}", requires=())
     version = service.create(world.db, world.platform.id, plan, CLI)
     for action in ("submit", "approve"):
@@ -153,7 +153,7 @@ def _approved(world, plan):  # noqa: ANN001, ANN202
     return plan, version
 
 
-def _assert_every_mandatory_element(document: dict, plan, settings: Settings) -> None:  # noqa: ANN001
+def _assert_every_mandatory_element(document: dict, plan, settings: Settings) -> None:
     achievement = document["credentialSubject"]["achievement"]
     names = [i["identityHash"] for i in document["credentialSubject"]["identifier"]
              if i["identityType"] == "name"]
@@ -192,7 +192,7 @@ def _assert_every_mandatory_element(document: dict, plan, settings: Settings) ->
 @given(plan=plans())
 @hypothesis_settings(deadline=None, max_examples=12, suppress_health_check=[
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
-def test_every_issued_credential_has_every_mandatory_element(world, plan) -> None:  # noqa: ANN001
+def test_every_issued_credential_has_every_mandatory_element(world, plan) -> None:
     plan, version = _approved(world, plan)
     person = world.person(sub=f"gen-{next(_serial)}", name="Gen Learner")
     top = {o.code: o.rubric.levels[-1].code for o in plan.outcomes}
@@ -210,7 +210,7 @@ def test_every_issued_credential_has_every_mandatory_element(world, plan) -> Non
 # --- the downloads and the CLI ---------------------------------------------------------------
 
 
-def _issued(world, code: str = "DATA-101", offering_id: int | None = None):  # noqa: ANN001, ANN202
+def _issued(world, code: str = "DATA-101", offering_id: int | None = None):
     version = world.micro_credential(code)
     person = world.person(sub=f"p-{next(_serial)}")
     levels = {"LO1": "exemplary", "LO2": "proficient"}
@@ -243,14 +243,14 @@ def test_a_revoked_credential_is_not_exported(world, client) -> None:
 
 
 class _Cli:
-    def __init__(self, runtime) -> None:  # noqa: ANN001
+    def __init__(self, runtime) -> None:
         self.runtime = runtime
 
-    def invoke(self, _main, args: list[str]):  # noqa: ANN001, ANN202
+    def invoke(self, _main, args: list[str]):
         return CliRunner().invoke(main, args, obj={"runtime": self.runtime})
 
 
-def test_cli_exports_every_format(world, runtime, tmp_path) -> None:  # noqa: ANN001
+def test_cli_exports_every_format(world, runtime, tmp_path) -> None:
     row = _issued(world)
     world.db.commit()
     runner, cli = _Cli(runtime), main

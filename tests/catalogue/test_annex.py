@@ -27,7 +27,7 @@ from tests.catalogue.test_service import approved, office, plan_from  # noqa: F4
 
 @given(plan=plans())
 @relaxed
-def test_generated_plans_are_complete_and_valid(plan) -> None:  # noqa: ANN001
+def test_generated_plans_are_complete_and_valid(plan) -> None:
     assert rules.annex_gaps(plan) == [] and plan.problems() == []
 
 
@@ -38,7 +38,7 @@ def test_generated_plans_are_complete_and_valid(plan) -> None:  # noqa: ANN001
     ({"outcomes": ()}, "learning outcomes"),
     ({"title": ""}, "title"),
 ])
-def test_annex_gaps_name_what_is_missing(change, missing) -> None:  # noqa: ANN001
+def test_annex_gaps_name_what_is_missing(change, missing) -> None:
     assert rules.annex_gaps(dataclasses.replace(plan_from(), **change)) == [missing]
 
 
@@ -86,7 +86,7 @@ def test_only_filling_empty_annex_elements_counts_as_completion() -> None:
 # --- the workflow ---------------------------------------------------------------------------
 
 
-def _migrated(db, platform, doer, status: str = "approved",  # noqa: ANN001, ANN202
+def _migrated(db, platform, doer, status: str = "approved",
               code: str = "DLE-101"):
     """A version as migration 0006 leaves a plan saved without a form of participation."""
     version = approved(db, platform.id, doer, plan_from(code=code))
