@@ -351,13 +351,13 @@ def dumps(document: dict) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def offering_zip(db: Session, settings: Settings, platform_id: int,
+def offering_zip(db: Session, settings: Settings, platform_id: int | None,
                  offering_id: int) -> tuple[bytes, int]:
     """Every active credential of one offering as uploadable EDC files in a zip, and the
     count. Credentials that cannot be exported (revoked ones are skipped) fail the whole zip
     with the reason, so the Office never uploads a partial batch unknowingly."""
     offering = db.get(Offering, offering_id)
-    if offering is None or offering.platform_id != platform_id:
+    if offering is None or platform_id is None or offering.platform_id != platform_id:
         raise NotFound("No such offering.")
     rows = db.scalars(select(Credential).where(
         Credential.offering_id == offering_id, Credential.platform_id == platform_id,

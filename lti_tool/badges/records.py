@@ -120,7 +120,10 @@ class OfferingCredentials:
     count: int
 
 
-def offerings_with_credentials(db: Session, platform_id: int) -> list[OfferingCredentials]:
+def offerings_with_credentials(db: Session, platform_id: int | None
+                               ) -> list[OfferingCredentials]:
+    if platform_id is None:
+        return []
     query = (select(Offering.id, MicroCredential.code, MicroCredentialVersion.version,
                     Context.title, Context.label, func.count(Credential.id))
              .join(Credential, Credential.offering_id == Offering.id)
