@@ -92,3 +92,7 @@ def worker(ctx: click.Context) -> None:
 for _package_commands in (launch_commands, catalogue_commands, grades_commands, badges_commands,
                           reports_commands):
     _package_commands.register(main)
+
+
+if __name__ == "__main__":
+    main()

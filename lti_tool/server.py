@@ -3,6 +3,24 @@
 from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from lti_tool.web.accesslog import redact_request_line, redact_url
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger whose access-log atoms never show a session, code or token."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["r"] = redact_request_line(atoms.get("r", "-"))
+        atoms["U"] = redact_url(atoms.get("U", "-"))
+        atoms["q"] = "" if atoms.get("q") else atoms.get("q", "")
+        atoms["f"] = redact_url(atoms.get("f", "-"))
+        for key in list(atoms):
+            if key.lower() == "{referer}i":
+                atoms[key] = redact_url(atoms[key])
+        return atoms
 
 
 class _Gunicorn(BaseApplication):
@@ -20,7 +38,10 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+def gunicorn_options(host: str, port: int, workers: int = 1) -> dict:
+    return {"bind": f"{host}:{port}", "workers": max(1, workers), "accesslog": "-",
+            "timeout": 60, "logger_class": RedactingLogger}
+
+
 def run_server(host: str, port: int, workers: int = 1) -> None:
-    _Gunicorn(
-        {"bind": f"{host}:{port}", "workers": max(1, workers), "accesslog": "-", "timeout": 60}
-    ).run()
+    _Gunicorn(gunicorn_options(host, port, workers)).run()

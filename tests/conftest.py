@@ -92,6 +92,11 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "secret_key": "test-secret",
             # Background syncs after launches are tested on their own (tests/launch).
             "sync_after_launch": False,
+            # Rate limits are tested on their own, with the defaults (tests/security); here
+            # a test may log in or verify many times from the one test client.
+            "rate_limit_login": "100000/minute",
+            "rate_limit_register": "100000/minute",
+            "rate_limit_verify": "100000/minute",
         },
         environ={},
     )
@@ -124,3 +129,10 @@ def app(runtime: Runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def session_headers(token: str) -> dict[str, str]:
+    """A cookie-less session as the tool's pages' scripts send it (a token never goes in URLs)."""
+    from lti_tool.web.auth import SESSION_HEADER
+
+    return {SESSION_HEADER: token}

@@ -2,6 +2,8 @@
 # The test command: lint, the suite on SQLite, then the suite on a throwaway PostgreSQL 15.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Complete on its own on a fresh machine: install what is missing first.
+bash scripts/test-deps.sh
 workers="${PYTEST_WORKERS:-2}"
 echo "== ruff"
 ruff check .

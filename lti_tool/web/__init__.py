@@ -12,15 +12,24 @@ from sqlalchemy import text
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
 from lti_tool.catalogue import routes as catalogue_routes
+from lti_tool.grades import lifecycle_routes, sync_routes
 from lti_tool.grades import routes as grades_routes
-from lti_tool.grades import sync_routes
 from lti_tool.launch import admin_routes as launch_admin_routes
 from lti_tool.launch import registration_routes
 from lti_tool.launch import routes as launch_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, instructor, learner
+from lti_tool.web import (
+    admin,
+    auth,
+    framing,
+    home,
+    instructor,
+    learner,
+    ratelimit,
+    session_routes,
+)
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -36,11 +45,14 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     catalogue_routes.bp,  # micro-credentials (Office) and offerings (instructor)
     sync_routes.bp,  # gradebook sync status and "Sync now"
     grades_routes.bp,  # mapping, rubric scoring, decisions, re-evaluation
+    lifecycle_routes.bp,  # /learner/my-data.json: a learner's own data
     badges_routes.bp,  # public credential, achievement, issuer, status, verify
     badges_office_routes.bp,  # issued credentials and revocation (Office)
     learner.bp,  # learner home: progress and badge claiming
     instructor.bp,  # instructor course overview
     admin.bp,  # Office home, queues, audit log
+    home.bp,  # the root page and the favicon
+    session_routes.bp,  # /session/logout
 )
 
 
@@ -71,8 +83,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.after_request
     def _frameable(response):
-        # The tool lives inside LMS iframes on other origins.
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
+        # The tool lives inside LMS iframes, framed only by its registrations' platforms.
+        if "Content-Security-Policy" not in response.headers:
+            actor = g.get("actor")
+            platform_id = actor.platform_id if actor else g.get("frame_platform_id")
+            db = get_db()
+            try:
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+            except Exception:
+                db.rollback()  # hide the answer: start a clean one for the lookup
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+            response.headers.update(headers)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         return response
@@ -95,4 +116,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    ratelimit.install(app, settings, runtime.engine)
     return app

@@ -15,6 +15,7 @@ import pytest
 from werkzeug.routing import Rule
 
 from lti_tool.web.auth import CSRF_HEADER, csrf_token
+from tests.conftest import session_headers
 
 ROLE_PREFIXES = ("/learner", "/instructor", "/admin")
 SESSIONS = ("learner1", "instructor", "admin", None)
@@ -50,7 +51,7 @@ def required_roles(app, endpoint: str) -> tuple[str, ...] | None:
 
 
 def csrf_for(app, client, token: str) -> str:
-    with app.test_request_context(query_string={"sid": token}):
+    with app.test_request_context(headers=session_headers(token)):
         app.preprocess_request()
         return csrf_token()
 
@@ -95,8 +96,8 @@ def test_every_route_answers_each_role_without_server_error(app, story, who, lan
 
 def test_a_forged_or_expired_session_is_refused(client, course) -> None:
     for path in ("/learner/", "/instructor/", "/admin/"):
-        assert client.get(path, query_string={"sid": "forged"}).status_code == 401
-        assert client.get(path, query_string={"sid": "x" * 500}).status_code == 401
+        assert client.get(path, headers=session_headers("forged")).status_code == 401
+        assert client.get(path, headers=session_headers("x" * 500)).status_code == 401
 
 
 def test_a_session_of_another_platform_does_not_reach_this_one(client, db, course) -> None:
@@ -107,7 +108,7 @@ def test_a_session_of_another_platform_does_not_reach_this_one(client, db, cours
     other = seed_course(db, issuer="https://other.example.edu")
     db.add(AuditEntry(platform_id=course.platform_id, action="secret.of.a"))
     db.commit()
-    page = client.get("/admin/audit", query_string={"sid": other.tokens["admin"]}).get_data(True)
+    page = client.get("/admin/audit", headers=session_headers(other.tokens["admin"])).get_data(True)
     assert "secret.of.a" not in page
 
 

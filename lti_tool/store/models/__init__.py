@@ -9,9 +9,11 @@ from lti_tool.store.models.core import (  # noqa: F401
     Membership,
     Person,
     Platform,
+    RateLimitCounter,
     RegistrationInvite,
     ResourceLink,
     ToolKey,
     UsedNonce,
+    UsedSessionCode,
     WebSession,
 )

@@ -1,7 +1,7 @@
 """EU micro-credential elements: the Annex I fields of the Design Plan
 
 Revision ID: 0006_eu_elements
-Revises: 0001
+Revises: 0004_sessions
 
 Adds the Annex I elements of Council Recommendation 2022/C 243/02 the Design Plan lacked.
 Existing versions get empty values (server defaults, so this works on SQLite and PostgreSQL
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_eu_elements"
-down_revision = "0001"
+down_revision = "0004_sessions"
 branch_labels = None
 depends_on = None
 
