@@ -114,6 +114,9 @@ def seed_store(factory, contexts: int, learners: int, items: int) -> dict:
         db.add(mc)
         db.flush()
         version = MicroCredentialVersion(
+            # The mandatory EU micro-credential (Annex I) elements a credential states.
+            participation_form="online", quality_assurance="Annual review by the Office",
+            assessment_methods=["Project"],
             platform_id=platform.id, institution_id=mc.institution_id, micro_credential_id=mc.id,
             version=1, status="in_review",
             title="Bench", kind="embedded", tqf_level=6, eqf_level=6, workload_hours=Decimal(20))

@@ -84,6 +84,8 @@ def seed(db, n: int):
     mc = MicroCredential(platform_id=platform.id, institution_id=db.get(Platform,
                          platform.id).institution_id, code="BENCH-1")
     version = MicroCredentialVersion(
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
         platform_id=platform.id, institution_id=mc.institution_id, micro_credential=mc, version=1,
         status="approved",
         title="Benchmark micro-credential", description="Four outcomes, four levels each.",

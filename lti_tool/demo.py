@@ -467,6 +467,10 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
         "outbound_allow": allow,
+        # The fictitious Example University's region and legal identifier (a European
+        # Digital Credential requires one of its issuer), so the demo's Europass export works.
+        "issuer_region": "İzmir",
+        "issuer_legal_identifier": "TR-DEMO-0000000001",
     }
     settings = load_settings(overrides=chosen)
     write_demo_config(directory, chosen)

@@ -170,7 +170,9 @@ class SeedContext:
 
 
 DEMO_INSTITUTION = InstitutionSpec(slug="example", name="Example University", country="TR",
-                                   url="https://www.example.edu", email="office@example.edu")
+                                   url="https://www.example.edu", email="office@example.edu",
+                                   # fictitious; a European Digital Credential needs them
+                                   region="İzmir", legal_identifier="TR-DEMO-0000000001")
 
 
 def demo_institution(db: Session) -> Institution:

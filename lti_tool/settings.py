@@ -42,6 +42,9 @@ class Settings:
     issuer_url: str = "https://www.example.edu"
     issuer_email: str = ""
     issuer_country: str = "TR"
+    issuer_region: str = ""
+    # National registration, VAT or EUID number: ELM requires it of an issuer (EDC export).
+    issuer_legal_identifier: str = ""
     issuer_slug: str = "institution"
     issuer_image_url: str = ""
     # RS256 (every Open Badges verifier accepts it) or EdDSA.

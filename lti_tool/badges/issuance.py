@@ -4,7 +4,9 @@ The evaluation calls `issue_on_pass` in the transaction that records the pass. T
 inserted first inside a savepoint, so under concurrency the unique constraint on
 (person_id, mc_version_id) picks exactly one winner before anyone spends time signing; losers
 get the winner's row. A pass on a micro-credential that is not `approved` is held and issued by
-`issue_held` once the Office revalidates it. Each issuance then checks the pathways it completes.
+`issue_held` once the Office revalidates it; so is a pass on an approved version whose (migrated)
+Design Plan lacks a mandatory EU micro-credential element, until the Office completes it: a
+credential never states a placeholder. Each issuance then checks the pathways it completes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from lti_tool.badges import builder, statuslist
 from lti_tool.badges.facts import achievement_facts, recipient_facts
 from lti_tool.badges.signing import Signer
 from lti_tool.badges.status import list_url, open_list
+from lti_tool.catalogue.service import annex_gaps_of
 from lti_tool.domain import catalogue as rules
 from lti_tool.errors import Forbidden, NotFound
 from lti_tool.settings import Settings
@@ -141,7 +144,7 @@ def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version
     existing = find_credential(db, person_id, mc_version_id)
     if existing is not None:
         return existing
-    if version.status not in rules.ISSUING_STATUSES:
+    if version.status not in rules.ISSUING_STATUSES or annex_gaps_of(version):
         _hold(db, version, person_id=person_id, offering_id=offering_id,
               outcome_levels=outcome_levels, passed_at=passed_at)
         return None
@@ -161,7 +164,7 @@ def issue_held(db: Session, settings: Settings, mc_version_id: int) -> list[Cred
     version = db.get(MicroCredentialVersion, mc_version_id)
     if version is None:
         raise NotFound(f"no micro-credential version {mc_version_id}")
-    if version.status not in rules.ISSUING_STATUSES:
+    if version.status not in rules.ISSUING_STATUSES or annex_gaps_of(version):
         return []
     issued = []
     held = db.scalars(select(HeldPass).where(HeldPass.mc_version_id == mc_version_id,

@@ -12,7 +12,7 @@ import json
 from flask import Blueprint, Response, render_template, request
 from jwcrypto import jwk
 
-from lti_tool.badges import baking, images, jsonld, records
+from lti_tool.badges import baking, europass, images, jsonld, presentation, records
 from lti_tool.badges.builder import achievement_document, issuer_profile
 from lti_tool.badges.facts import achievement_facts
 from lti_tool.badges.issuance import default_image
@@ -61,8 +61,12 @@ def credential_page(public_id: str):
     if _wants_json_ld():
         return _json(row.document)
     report = Verifier(get_db(), _settings()).verify(json.loads(row.document), None, "json")
+    info = records.summary(row)
     return render_template("badges/credential.html", credential=row, report=report,
-                           info=records.summary(row),
+                           info=info, elements=presentation.annex_elements(
+                               info["document"], info["recipient"]),
+                           issued_on=presentation.date_text(info["valid_from"]),
+                           valid_until=presentation.date_text(info["valid_until"] or ""),
                            url=_settings().url(f"/credentials/{row.public_id}"))
 
 
@@ -94,6 +98,7 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 
 @bp.get("/credentials/<public_id>.png")
 def credential_png(public_id: str) -> Response:
+    """The PNG badge with the credential baked in (the VC-JWT with `?format=jwt`)."""
     row = records.by_public_id(get_db(), public_id)
     text, _is_jwt = _baked_text(row)
     image = baking.bake_png(images.badge_png(_credential_face(row)), text)
@@ -112,6 +117,18 @@ def credential_svg(public_id: str) -> Response:
 # Ids in public URLs come from anyone: beyond a 64-bit integer they are simply not found
 # (the database would refuse to compare them).
 MAX_ID = 2**63 - 1
+
+
+@bp.get("/credentials/<public_id>/europass.json")
+def credential_edc(public_id: str) -> Response:
+    """The unsigned Europass European Digital Credential (ELM 3) in the form the EDC Issuer
+    seals. It states what the public credential states (the learner's name, no e-mail);
+    a revoked credential answers 409."""
+    db = get_db()
+    row = records.by_public_id(db, public_id)
+    document = europass.export(db, _settings(), row)
+    return _download(europass.dumps(document), "application/ld+json",
+                     f"europass-{public_id}.json")
 
 
 def _credential_face(row) -> images.BadgeFace:
@@ -205,7 +222,16 @@ def badge_key(kid: str) -> Response:
 
 @bp.get(jsonld.EXTENSION_PATH)
 def extension_context() -> Response:
+    """The old per-deployment extension context, for credentials issued before 2.0.0."""
     return _json(jsonld.extension_context(_settings().base_url))
+
+
+@bp.get(jsonld.EXTENSION_V2_PATH)
+def extension_context_v2() -> Response:
+    """A copy of the stable extension context (its URL is jsonld.EXTENSION_V2)."""
+    response = _json(jsonld.extension_v2_context())
+    response.headers["Cache-Control"] = "public, max-age=86400, immutable"
+    return response
 
 
 @bp.get("/status/<list_id>")

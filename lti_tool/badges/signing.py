@@ -39,6 +39,9 @@ def issuer_facts(settings: Settings, institution: Institution) -> IssuerFacts:
     return IssuerFacts(
         id=issuer_id(settings, institution), name=institution.name, url=institution.url,
         email=institution.email, country=institution.country,
+        # the installation's settings fill what the institution row leaves empty
+        region=institution.region or settings.issuer_region,
+        legal_identifier=institution.legal_identifier or settings.issuer_legal_identifier,
         image_url=settings.issuer_image_url)
 
 

@@ -76,7 +76,7 @@ def import_command(ctx: click.Context, file: Path, slug: str | None) -> None:
             institution, scope = _scope(db, slug)
             plan = service.plan_from_document(
                 db, scope, importexport.load_text(text, importexport.format_for(file.name)))
-            version = service.save(db, scope, plan, CLI)
+            version = service.save(db, scope, plan, CLI, runtime.settings)
             summary = (f"{plan.code} version {version.version} saved as {version.status} "
                        f"in the catalogue of {institution.slug}")
     except ValidationFailed as failed:

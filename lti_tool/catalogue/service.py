@@ -131,9 +131,24 @@ def plan_of(version: MicroCredentialVersion) -> DesignPlan:
         recognition=version.recognition, quality_assurance=version.quality_assurance,
         field_of_study=version.field_of_study, isced_f_code=version.isced_f_code,
         participation_form=version.participation_form,
+        prerequisites=version.prerequisites, supervision=version.supervision,
+        qf_ehea_cycle=version.qf_ehea_cycle, learning_setting=version.learning_setting,
+        region=version.region, further_information=version.further_information,
+        overall_result=version.overall_result,
+        co_awarding_bodies=tuple(
+            rules.AwardingBody(name=str(body.get("name", "")),
+                               country=str(body.get("country", "")),
+                               legal_identifier=str(body.get("legal_identifier", "")),
+                               url=str(body.get("url", "")))
+            for body in version.co_awarding_bodies or []),
         requires=tuple(component.required.code for component in version.components),
         outcomes=tuple(outcome_of(row) for row in version.outcomes),
     )
+
+
+def annex_gaps_of(version: MicroCredentialVersion) -> list[str]:
+    """The mandatory Annex I elements a stored version lacks (a migrated plan), by name."""
+    return rules.annex_gaps(plan_of(version))
 
 
 def is_issuing(db: Session, mc_version_id: int) -> bool:
@@ -274,10 +289,20 @@ def create(db: Session, owner: Owner, plan: DesignPlan, by: Actor) -> MicroCrede
     return _new_version(db, mc, plan, by, number=1)
 
 
+ReleaseHeld = Callable[[Session, Settings, int], object]
+
+
 def update(db: Session, owner: Owner, mc_id: int, plan: DesignPlan,
-           by: Actor) -> MicroCredentialVersion:
+           by: Actor, settings: Settings | None = None,
+           release_held: ReleaseHeld | None = None) -> MicroCredentialVersion:
     """Edit the newest version: a draft in place; an approved or lapsed one as a new version,
-    so credentials issued under the old version keep pointing at what they certified."""
+    so credentials issued under the old version keep pointing at what they certified.
+
+    One exception: an approved or lapsed version that lacks a mandatory Annex I element (a
+    migrated plan) is completed in place when the edit only fills empty Annex I elements
+    (`rules.fills_gaps_only`); passes held while it was incomplete are then released by
+    `release_held(db, settings, version_id)` (the entry point wires in badges' `issue_held`).
+    """
     _require_office(by, "edit")
     mc = get_micro_credential(db, owner, mc_id)
     if plan.code != mc.code:
@@ -294,15 +319,24 @@ def update(db: Session, owner: Owner, mc_id: int, plan: DesignPlan,
         _write(db, head, plan)
         _record(db, head, "edit", head.status, head.status, by)
         return head
+    old = plan_of(head)
+    if rules.annex_gaps(old) and rules.fills_gaps_only(old, plan):
+        _write(db, head, plan)
+        _record(db, head, "complete", head.status, head.status, by,
+                note="Annex I elements completed: " + ", ".join(rules.annex_gaps(old)))
+        if settings is not None and release_held is not None and head.status == "approved":
+            release_held(db, settings, head.id)
+        return head
     return _new_version(db, mc, plan, by, number=head.version + 1)
 
 
-def save(db: Session, owner: Owner, plan: DesignPlan, by: Actor) -> MicroCredentialVersion:
+def save(db: Session, owner: Owner, plan: DesignPlan, by: Actor,
+         settings: Settings | None = None) -> MicroCredentialVersion:
     """Create or update by code (what `mc import` does)."""
     mc = find_by_code(db, owner, plan.code)
     if mc is None:
         return create(db, owner, plan, by)
-    return update(db, owner, mc.id, plan, by)
+    return update(db, owner, mc.id, plan, by, settings)  # held passes: see update
 
 
 def _new_version(db: Session, mc: MicroCredential, plan: DesignPlan, by: Actor,
@@ -322,8 +356,13 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
     for name in ("title", "description", "kind", "language", "image", "purpose",
                  "target_group", "tqf_level", "eqf_level", "workload_hours", "ects",
                  "content_plan", "stackability", "recognition", "quality_assurance",
-                 "field_of_study", "isced_f_code", "participation_form"):
+                 "field_of_study", "isced_f_code", "participation_form", "prerequisites",
+                 "supervision", "qf_ehea_cycle", "learning_setting", "region",
+                 "further_information", "overall_result"):
         setattr(version, name, getattr(plan, name))
+    version.co_awarding_bodies = [
+        {"name": body.name, "country": body.country, "legal_identifier": body.legal_identifier,
+         "url": body.url} for body in plan.co_awarding_bodies]
     version.teaching_methods = list(plan.teaching_methods)
     version.assessment_methods = list(plan.assessment_methods)
     version.outcomes.clear()
@@ -355,9 +394,6 @@ def _record(db: Session, version: MicroCredentialVersion, action: str, before: s
 # --- the workflow ---------------------------------------------------------------------------
 
 
-ReleaseHeld = Callable[[Session, Settings, int], object]
-
-
 def act(db: Session, owner: Owner, version_id: int, action: str, by: Actor, *,
         settings: Settings | None = None, release_held: ReleaseHeld | None = None,
         note: str = "", due: datetime | None = None,
@@ -377,6 +413,8 @@ def act(db: Session, owner: Owner, version_id: int, action: str, by: Actor, *,
     now = now or utcnow()
     before = version.status
     after = rules.next_status(before, action)
+    if action in ("submit", "approve", "revalidate"):
+        _refuse_incomplete(version, action)
     if action in ("approve", "revalidate"):
         version.revalidation_due = rules.revalidation_due(now, due)
         if action == "approve":
@@ -393,6 +431,18 @@ def act(db: Session, owner: Owner, version_id: int, action: str, by: Actor, *,
             and release_held is not None:
         release_held(db, settings, version.id)
     return version
+
+
+def _refuse_incomplete(version: MicroCredentialVersion, action: str) -> None:
+    """A plan that lacks a mandatory Annex I element cannot be submitted, approved or
+    revalidated: every credential must state each element (Art. 4/1-c, Art. 11/2)."""
+    missing = annex_gaps_of(version)
+    if missing:
+        raise ValidationFailed([FieldProblem(
+            "plan", f"cannot {action} {version.code} v{version.version}: the Design Plan lacks "
+                    f"the mandatory EU micro-credential element(s) {', '.join(missing)} "
+                    "(Council Recommendation 2022/C 243/02, Annex I)")])
+
 
 
 def lapse_overdue(db: Session, now: datetime | None = None) -> list[int]:

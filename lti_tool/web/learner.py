@@ -32,6 +32,8 @@ DOWNLOADS = (
     ("public.credential_jwt", "VC-JWT", "jwt"),
     ("public.credential_png", "PNG (baked)", "png"),
     ("public.credential_svg", "SVG (baked)", "svg"),
+    # Unsigned, for the Office to seal in the Commission's EDC Issuer (README, Europass).
+    ("public.credential_edc", "Europass EDC (ELM 3, unsigned, for sealing)", "europass.json"),
 )
 
 

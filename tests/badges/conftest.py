@@ -68,7 +68,13 @@ class World:
             teaching_methods=["Online, self-paced"], assessment_methods=["Project", "Quiz"],
             field_of_study="Data science", isced_f_code="0542", participation_form="online",
             quality_assurance="Annual review by the Micro-credentials Office",
-            stackability="Counts towards the Data pathway")
+            stackability="Counts towards the Data pathway",
+            prerequisites="Basic spreadsheet skills", supervision="supervised_online_id",
+            recognition="Recognised in the BSc Economics", region="Ege",
+            qf_ehea_cycle="first", learning_setting="non_formal",
+            further_information="https://www.example.edu/mc", overall_result="lowest_level",
+            co_awarding_bodies=[{"name": "Hochschule Beispiel", "country": "DE",
+                                 "legal_identifier": "DE123456789", "url": ""}])
         for index in range(outcomes):
             version.outcomes.append(LearningOutcome(
                 platform_id=self.platform.id, position=index, code=f"LO{index + 1}",

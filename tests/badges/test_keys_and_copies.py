@@ -79,3 +79,21 @@ def test_bitstring_order_and_encoding() -> None:
     assert decoded == bits and len(decoded) == 16384
     assert statuslist.get_bit(decoded, 0) and not statuslist.get_bit(decoded, 1)
     assert not statuslist.get_bit(statuslist.set_bit(bits, 0, False), 0)
+
+
+def test_medal_png_draws_for_every_colour() -> None:
+    """Seeds whose blue channel is high once made the centre pixel overflow a byte (a 500 on
+    the PNG download and the Europass export); every seed draws a valid PNG now."""
+    import png
+
+    from lti_tool.badges import images
+
+    bright = next(seed for seed in map(str, range(1000))
+                  if images._colour(seed)[2] + 60 > 255)
+    width, height, _rows, _info = png.Reader(bytes=images.medal_png(bright, 16)).read()
+    assert (width, height) == (16, 16)
+
+
+def test_shipped_edc_context_is_the_commissions_own() -> None:
+    assert (jsonld.CONTEXT_DIR / "edc-ap-context.jsonld").read_text() \
+        == (SPEC / "elm/edc-ap-context.jsonld").read_text()

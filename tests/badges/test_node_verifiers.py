@@ -69,7 +69,13 @@ MUTATIONS = {
     "fieldOfStudy": lambda d: d["credentialSubject"]["achievement"].__setitem__(
         "fieldOfStudy", "Astrology"),
     "participationForm": lambda d: d["credentialSubject"]["achievement"].__setitem__(
-        "participationForm", "in_person"),
+        "participationForm", "http://data.europa.eu/snb/learning-assessment/9191af2ed9"),
+    # The Annex I elements in the extension context are signed too.
+    "supervision": lambda d: d["credentialSubject"]["achievement"].__setitem__(
+        "supervisionVerification",
+        "http://data.europa.eu/snb/supervision-verification/c598449d64"),
+    "coAwardingBody": lambda d: d["credentialSubject"]["achievement"]["coAwardingBody"][0]
+    .__setitem__("name", "Mallory College"),
     "statusIndex": lambda d: d["credentialStatus"].__setitem__("statusListIndex", "7"),
 }
 
@@ -101,6 +107,13 @@ def test_independent_verifiers_accept_ours_and_reject_every_change(world, client
         header = json.loads(base64.urlsafe_b64decode(credential.jwt.split(".")[0] + "=="))
         urls.add(header["kid"])
     documents = {url: _fetch(client, url, base) for url in urls}
+    # The extension context's URL is not the deployment's: verifiers ship the file, as they
+    # ship the OB 3.0 context (it is also served at /contexts/, identical).
+    assert sample["@context"][-1] == jsonld.EXTENSION_V2
+    assert _fetch(client, settings.url(jsonld.EXTENSION_V2_PATH), base) \
+        == jsonld.extension_v2_context()
+    documents[jsonld.EXTENSION_V2] = json.loads(
+        (jsonld.CONTEXT_DIR / jsonld.EXTENSION_V2_FILE).read_text())
 
     cases = [
         {"name": "before-rotation", "kind": "di", "credential": docs[before.public_id]},

@@ -39,10 +39,30 @@ def test_credential_page_tells_people_who_earned_what(world, client) -> None:
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "text/html" in page.content_type
     for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Test University",
-                     "Valid", "Exemplary", "eddsa-rdfc-2022", "25 hours",
-                     "Data science (ISCED-F 0542)", "<dd>online</dd>",
-                     "<dd>European Qualifications Framework level 5; Turkish Qualifications "
-                     "Framework level 5</dd>"):  # the ISCED-F alignment is no level
+                     "Valid", "Exemplary", "eddsa-rdfc-2022", "25 hours · 2 ECTS",
+                     "Data science (ISCED-F 0542)", "<dd>online; non-formal learning</dd>",
+                     # the ISCED-F alignment is no level; the cycle is
+                     "<dd>EQF level 5; TQF level 5; first cycle (QF-EHEA)</dd>",
+                     "<dd>Türkiye, Ege</dd>", "Hochschule Beispiel (Germany, DE123456789)",
+                     "supervised online, with identity verification", "Project; Quiz",
+                     "Annual review by the Micro-credentials Office",
+                     "<dt>Overall result</dt>\n    <dd>Proficient</dd>",
+                     "Basic spreadsheet skills", "Recognised in the BSc Economics",
+                     "https://www.example.edu/mc", "/europass.json"):
+        assert expected in text, expected
+    assert "Not specified" not in text and "http://data.europa.eu" not in text  # names, no codes
+    assert "<td>Overall result" not in text  # stated once, with the EU elements, not as an outcome
+
+
+def test_credential_page_speaks_turkish(world, client) -> None:
+    """Plain words in Turkish too: Babel dates and numbers, country names, code names."""
+    credential = _issued(world)
+    text = client.get(f"/credentials/{credential.public_id}?lang=tr").get_data(as_text=True)
+    from babel.dates import format_date
+
+    issued = format_date(credential.issued_at, "long", locale="tr")
+    for expected in (issued, "25 saat", "Almanya", "çevrim içi", "yaygın öğrenme",
+                     "kimlik doğrulamalı", "Genel sonuç", "AYÇ düzeyi 5"):
         assert expected in text, expected
 
 

@@ -95,8 +95,11 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=platform.id, institution_id=mc.institution_id, micro_credential_id=mc.id,
-        version=1, status="approved",
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        assessment_methods=["Project"],
+        platform_id=platform.id, institution_id=mc.institution_id,
+        micro_credential_id=mc.id, version=1, status="approved",
         title="Data Literacy", kind="embedded", tqf_level=6, eqf_level=6,
         workload_hours=Decimal(25))
     db.add(version)

@@ -136,8 +136,11 @@ def _offering(runtime: Runtime, context_id: int, **kwargs) -> None:
         db.add(mc)
         db.flush()
         version = MicroCredentialVersion(
-            platform_id=platform_id, institution_id=mc.institution_id, micro_credential_id=mc.id,
-            version=1, title="Data",
+            # The mandatory EU micro-credential (Annex I) elements a credential states.
+            participation_form="online", quality_assurance="Annual review by the Office",
+            assessment_methods=["Project"],
+            platform_id=platform_id, institution_id=mc.institution_id,
+        micro_credential_id=mc.id, version=1, title="Data",
             kind="course", tqf_level=6, eqf_level=6, workload_hours=Decimal(25))
         db.add(version)
         db.flush()

@@ -26,8 +26,11 @@ def approved_mc(db, platform_id: int, code: str = "DATA-101") -> MicroCredential
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=platform_id, institution_id=mc.institution_id, micro_credential_id=mc.id,
-        version=1, status="approved",
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        assessment_methods=["Project"],
+        platform_id=platform_id, institution_id=mc.institution_id,
+        micro_credential_id=mc.id, version=1, status="approved",
         title=f"Data Literacy {code}", description="Read and chart data.", kind="course",
         tqf_level=6, eqf_level=6, workload_hours=Decimal(25), approved_at=utcnow())
     db.add(version)

@@ -95,6 +95,9 @@ def seed_offering(db, course: Course, *, outcomes: int = 3, code: str = "DATA-10
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        assessment_methods=["Project"],
         platform_id=course.platform_id, institution_id=mc.institution_id,
         micro_credential_id=mc.id, version=1, status="approved",
         title="Data Literacy Basics", description="Read, clean and chart a data set.",

@@ -113,6 +113,19 @@ class MicroCredentialVersion(Base):
     field_of_study: Mapped[str] = mapped_column(String(255), default="")
     isced_f_code: Mapped[str] = mapped_column(String(4), default="")
     participation_form: Mapped[str] = mapped_column(String(20), default="")
+    # The other Annex I elements (Council Recommendation 2022/C 243/02): prerequisites,
+    # supervision and identity verification, QF-EHEA cycle, learning setting, region,
+    # co-awarding bodies ([{"name", "country", "legal_identifier", "url"}]), further
+    # information and the overall result mode (lti_tool.domain.catalogue). Empty on plans
+    # written before they existed (migration 0006_eu_elements).
+    prerequisites: Mapped[str] = mapped_column(Text, default="")
+    supervision: Mapped[str] = mapped_column(String(30), default="")
+    qf_ehea_cycle: Mapped[str] = mapped_column(String(10), default="")
+    learning_setting: Mapped[str] = mapped_column(String(20), default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    co_awarding_bodies: Mapped[list] = mapped_column(JSON, default=list)
+    further_information: Mapped[str] = mapped_column(Text, default="")
+    overall_result: Mapped[str] = mapped_column(String(20), default="")
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_person_id: Mapped[int | None] = mapped_column(
