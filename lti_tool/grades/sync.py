@@ -9,6 +9,8 @@ primary key and a conditional UPDATE, not on advisory locks.
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib
 import logging
 import threading
@@ -23,7 +25,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lti_tool.errors import Conflict, NotFound, ToolError
-from lti_tool.lms.http import LmsHttp, RetryPolicy
+from lti_tool.lms.http import LmsError, LmsHttp, RetryPolicy
 from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.source import (
     AssessmentRecord,
@@ -164,6 +166,21 @@ class _Writer:
         self._stored: dict[int, Any] = {}
         # The lease is fresh; renewing now would take SQLite's write lock before it is needed.
         self._renewed_at = utcnow()
+
+    # -- skipping a source ---------------------------------------------------------------------
+    def mark(self) -> tuple[dict[str, int], Counts]:
+        """What to restore when a source's savepoint is rolled back."""
+        counts = dataclasses.replace(self.counts,
+                                     changed_people=set(self.counts.changed_people))
+        return dict(self.people), counts
+
+    def restore(self, mark: tuple[dict[str, int], Counts]) -> None:
+        people, counts = mark
+        self.people = dict(people)
+        for name in ("items", "scores", "members", "written", "everyone_changed"):
+            setattr(self.counts, name, getattr(counts, name))
+        self.counts.changed_people = set(counts.changed_people)
+        self._stored_item, self._stored = None, {}
 
     # -- lease --------------------------------------------------------------------------------
     def renew(self, force: bool = False) -> None:
@@ -466,6 +483,7 @@ class SyncResult:
     rows_written: int = 0
     requests: int = 0
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _previous_success(db: Session, context_id: int) -> SyncRun | None:
@@ -489,30 +507,64 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def _run_sources(writer: _Writer, context: Context, sources: list[GradebookSource],
-                 nrps: NrpsClient | None, since: datetime | None, progress: Progress) -> None:
+                 nrps: NrpsClient | None, since: datetime | None, progress: Progress
+                 ) -> tuple[list[str], list[str]]:
+    """Read the roster and every source; returns (sources read, warnings).
+
+    A source that cannot be read is skipped with a warning and its stored marks are kept
+    (the rest of the sync completes): each source is written inside a savepoint.
+    """
     if nrps is not None and context.nrps_url:
         progress(0, 0, "roster")
         writer.roster(nrps, context.nrps_url, progress)
+    read: list[str] = []
+    warnings: list[str] = []
     for source in sources:
-        progress(0, 0, f"{source.name}: items")
-        records = source.items()
-        items = writer.items(source.name, records)
-        criteria = writer.criteria(items, source.criteria())
-        total = max(1, len(records))
-        done: set[str] = set()
-        seen: dict[int, set[int]] = {}
-        for batch in source.batches(since if source.supports_since else None):
-            writer.renew()
-            if batch.scores:
-                writer.scores(source.name, items, batch.scores, seen)
-            if batch.assessments:
-                writer.assessments(criteria, batch.assessments)
-            for key in batch.complete_items:
-                item = items.get(key)
-                if item is not None and key not in done:
-                    writer.clear_missing(item, seen.pop(item.id, set()))
-                    done.add(key)
-            progress(len(done), total, source.name)
+        mark = writer.mark()
+        savepoint = writer.db.begin_nested()
+        try:
+            _run_source(writer, source, since, progress)
+        except LmsError as exc:
+            savepoint.rollback()
+            writer.restore(mark)
+            log.warning("sync of context %s skipped source %s: %s", context.id, source.name,
+                        exc.message)
+            warnings.append(_SKIPPED.format(source=SOURCE_NAMES.get(source.name, source.name),
+                                            reason=exc.message))
+            continue
+        savepoint.commit()
+        read.append(source.name)
+        warnings += source.warnings
+    return read, warnings
+
+
+# Shown on the sync page; the source's stored marks stay as they were.
+_SKIPPED = "{source} could not be read this time, so its marks were kept as stored: {reason}"
+SOURCE_NAMES = {"ags": "AGS (the tool's own gradebook columns)",
+                "moodle_ws": "Moodle web services", "canvas": "Canvas REST"}
+
+
+def _run_source(writer: _Writer, source: GradebookSource, since: datetime | None,
+                progress: Progress) -> None:
+    progress(0, 0, f"{source.name}: items")
+    records = source.items()
+    items = writer.items(source.name, records)
+    criteria = writer.criteria(items, source.criteria())
+    total = max(1, len(records))
+    done: set[str] = set()
+    seen: dict[int, set[int]] = {}
+    for batch in source.batches(since if source.supports_since else None):
+        writer.renew()
+        if batch.scores:
+            writer.scores(source.name, items, batch.scores, seen)
+        if batch.assessments:
+            writer.assessments(criteria, batch.assessments)
+        for key in batch.complete_items:
+            item = items.get(key)
+            if item is not None and key not in done:
+                writer.clear_missing(item, seen.pop(item.id, set()))
+                done.add(key)
+        progress(len(done), total, source.name)
 
 
 def sync_context(
@@ -566,13 +618,15 @@ def sync_context(
                 sources, nrps = sources_for(db, runtime.settings, context, http,
                                             page_limit=page_limit)
                 writer = _Writer(db, context, owner, counts)
-                _run_sources(writer, context, sources, nrps,
-                             since - SINCE_MARGIN if since else None, progress_all)
+                read, warnings = _run_sources(writer, context, sources, nrps,
+                                              since - SINCE_MARGIN if since else None,
+                                              progress_all)
                 writer.renew(force=True)
                 run = db.get(SyncRun, run_id)
                 assert run is not None
                 _finish(run, "succeeded", counts, http.request_count - requests_before,
-                        [s.name for s in sources] + (["nrps"] if nrps else []))
+                        read + (["nrps"] if nrps else []))
+                run.warnings = warnings
                 db.commit()
         except Exception as exc:  # recorded for the instructor, then reported to the caller
             message = exc.message if isinstance(exc, ToolError) else (
@@ -603,7 +657,8 @@ def sync_context(
     return SyncResult(run_id, context_id, "succeeded", items=counts.items,
                       scores=counts.scores, members=counts.members,
                       rows_written=counts.written,
-                      requests=http.request_count - requests_before, error=evaluation_error)
+                      requests=http.request_count - requests_before, error=evaluation_error,
+                      warnings=tuple(warnings))
 
 
 def _finish(run: SyncRun, status: str, counts: Counts, requests: int,

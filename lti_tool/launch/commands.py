@@ -28,6 +28,10 @@ from lti_tool.launch.platforms import (
     upsert_platform,
 )
 from lti_tool.launch.registration import canvas_developer_key, create_invite
+from lti_tool.grades.sync import retry_policy
+from lti_tool.lms.check import check_platform
+from lti_tool.lms.http import LmsHttp
+from lti_tool.lms.source import rest_base_url
 from lti_tool.secrets import read_secret
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import LMS_KINDS, Platform
@@ -127,15 +131,47 @@ def platform_list(ctx: click.Context, as_json: bool) -> None:
                                                                       strict=True)).rstrip())
 
 
+@platform_group.command("check")
+@click.argument("platform_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def platform_check(ctx: click.Context, platform_id: int, as_json: bool) -> None:
+    """Test the registration's LMS services: LTI Advantage scopes, Moodle web services (functions
+    and capabilities) or Canvas REST; each problem with the LMS admin path that fixes it.
+
+    Exits 1 when anything is missing.
+    """
+    runtime = get_runtime(ctx)
+    with runtime.sessions() as db:
+        platform = db.get(Platform, platform_id)
+        if platform is None:
+            raise NotFound(f"No platform with id {platform_id}.")
+        findings = check_platform(db, runtime.settings, platform,
+                                  LmsHttp(retry_policy(runtime.settings)))
+    if as_json:
+        click.echo(json.dumps([f.as_json() for f in findings], indent=2))
+    else:
+        for finding in findings:
+            mark = "ok     " if finding.ok else "MISSING"
+            click.echo(f"{mark} {finding.service}: {finding.what}")
+            if finding.fix:
+                click.echo(f"        {finding.fix}")
+    if not all(f.ok for f in findings):
+        ctx.exit(1)
+
+
 @platform_group.command("rest-token")
 @click.argument("platform_id", type=int)
 @click.option("--file", "token_file", type=click.Path(dir_okay=False, path_type=Path),
               help="File holding the token (must be mode 0600).")
 @click.option("--env", "env_var", help="Environment variable holding the token.")
 @click.option("--clear", is_flag=True, help="Forget the stored token.")
+@click.option("--base-url", default=None,
+              help="The LMS REST base URL (Moodle: defaults to the issuer's "
+                   "/webservice/rest/server.php; Canvas: the instance URL).")
 @click.pass_context
 def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path | None,
-                        env_var: str | None, clear: bool) -> None:
+                        env_var: str | None, clear: bool, base_url: str | None) -> None:
     """Store the LMS REST token (Moodle web-service token, Canvas API token) of a platform.
 
     The token is read from a 0600 file or an environment variable, never from the command
@@ -156,7 +192,13 @@ def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path |
         if platform is None:
             raise NotFound(f"No platform with id {platform_id}.")
         platform.rest_token = token
-    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}.")
+        if base_url is not None:
+            if not base_url.startswith(("https://", "http://")):
+                raise BadRequest("--base-url must be an http(s) URL.")
+            platform.rest_base_url = base_url.strip() or None
+        used = rest_base_url(platform)
+    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}"
+               + (f"; REST base URL {used}." if used and not clear else "."))
 
 
 @platform_group.command("remove")
