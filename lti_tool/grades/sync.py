@@ -10,7 +10,6 @@ primary key and a conditional UPDATE, not on advisory locks.
 from __future__ import annotations
 
 import dataclasses
-
 import importlib
 import logging
 import threading

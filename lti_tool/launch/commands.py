@@ -15,6 +15,7 @@ import click
 
 from lti_tool.cli_support import get_runtime
 from lti_tool.errors import BadRequest, Conflict, NotFound
+from lti_tool.grades.sync import retry_policy
 from lti_tool.launch import keys
 from lti_tool.launch.platforms import (
     get_platform,
@@ -28,7 +29,6 @@ from lti_tool.launch.platforms import (
     upsert_platform,
 )
 from lti_tool.launch.registration import canvas_developer_key, create_invite
-from lti_tool.grades.sync import retry_policy
 from lti_tool.lms.check import check_platform
 from lti_tool.lms.http import LmsHttp
 from lti_tool.lms.source import rest_base_url

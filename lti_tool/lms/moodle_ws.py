@@ -61,8 +61,8 @@ _TOKEN_CODES = frozenset({
 })
 _FUNCTION_CODES = frozenset({"accessexception", "webservice_access_exception",
                              "servicenotavailable", "invalidrecord_function"})
-_CAPABILITY_CODES = frozenset({"nopermissions", "requireloginerror", "required_capability_exception",
-                               "notingroup", "coursehidden"})
+_CAPABILITY_CODES = frozenset({"nopermissions", "requireloginerror",
+                               "required_capability_exception", "notingroup", "coursehidden"})
 # Replies that mean "there is nothing of this kind in this course", not a failure.
 _NOTHING_CODES = frozenset({"invalid_method_name", "competenciesarenotenabled",
                             "nogradeitemfound", "nogradesfound"})

@@ -35,7 +35,6 @@ from lti_tool.lms.token import ServiceTokens
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Context, Platform, ResourceLink
 
-
 T = TypeVar("T")
 
 
