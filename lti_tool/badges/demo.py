@@ -90,6 +90,7 @@ def seed_passed_learner(ctx: SeedContext) -> None:
 
     offering = place(db, platform.id, context.id, version.id,
                      Doer(person_id=None, role="admin", label=DEMO_ACTOR))
+    offering.grade_passback = True  # the practice LMS shows the result in its gradebook
     evidence = {outcome.code: {"evidence": "Demo: portfolio reviewed by the assessor.",
                                "level": outcome.levels[-1]["code"]}
                 for outcome in version.outcomes}

@@ -385,6 +385,14 @@ def _build_app(fake: FakeLms) -> Flask:
                             tag=str(body.get("tag", "")),
                             resource_link_id=body.get("resourceLinkId"))
             fake.course.line_items.append(item)
+            if fake.kind == "canvas" and not body.get("resourceLinkId"):
+                # Canvas makes an assignment for a line item without a resource link
+                # (Lti::LineItem.create_line_item!): name = label, no submission.
+                fake.course.canvas_assignments.append({
+                    "id": 1000 + item.id, "name": body["label"], "course_id": 311,
+                    "points_possible": float(body["scoreMaximum"]), "published": True,
+                    "submission_types": ["none"], "omit_from_final_grade": False,
+                    "updated_at": "2026-11-20T10:00:00Z"})
         created = dict(body, id=fake.lineitem_url(item.id))
         fake.created_line_items.append(created)
         reply = jsonify(created)
@@ -464,6 +472,18 @@ def _build_app(fake: FakeLms) -> Flask:
     @app.get("/api/v1/courses/<course>/assignments")
     def canvas_assignments(course: str) -> Response:
         return canvas_list(fake.course.canvas_assignments)
+
+    @app.put("/api/v1/courses/<course>/assignments/<int:assignment_id>")
+    def canvas_edit_assignment(course: str, assignment_id: int) -> Response:
+        """Canvas's "Edit an assignment" (only `assignment[omit_from_final_grade]` is used)."""
+        canvas_auth()
+        for assignment in fake.course.canvas_assignments:
+            if assignment["id"] == assignment_id:
+                value = request.values.get("assignment[omit_from_final_grade]")
+                if value is not None:
+                    assignment["omit_from_final_grade"] = value == "true"
+                return jsonify(assignment)
+        abort(Response('{"errors":[{"message":"The specified resource does not exist."}]}', 404))
 
     @app.get("/api/v1/courses/<course>/students/submissions")
     def canvas_submissions(course: str) -> Response:
