@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from lti_tool.badges import commands as badges_commands
+from lti_tool.catalogue import commands as catalogue_commands
 from lti_tool.cli_support import get_runtime
 from lti_tool.errors import ToolError
+from lti_tool.grades import commands as grades_commands
+from lti_tool.launch import commands as launch_commands
+from lti_tool.lms import commands as lms_commands
+from lti_tool.reports import commands as reports_commands
 from lti_tool.settings import SettingsError
-
-COMMAND_MODULES = (
-    "lti_tool.launch.commands",
-    "lti_tool.catalogue.commands",
-    "lti_tool.grades.commands",
-    "lti_tool.badges.commands",
-    "lti_tool.reports.commands",
-)
 
 
 class ToolGroup(click.Group):
@@ -92,5 +89,7 @@ def worker(ctx: click.Context) -> None:
         click.echo("worker stopped")
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(main)
+# Each package adds its commands explicitly, in this order.
+for _package_commands in (launch_commands, lms_commands, catalogue_commands, grades_commands,
+                          badges_commands, reports_commands):
+    _package_commands.register(main)

@@ -1,47 +1,28 @@
 """APScheduler jobs: revalidation lapsing, scheduled syncs, window closing and grade passback.
 
 Each package that has scheduled work exposes `register(scheduler, runtime)` in its `jobs`
-module; this module only collects them. `lti-tool worker` runs them in the foreground; the demo
-runs them in a background thread.
+module; this module registers them explicitly. `lti-tool worker` runs them in the foreground;
+the demo runs them in a background thread.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 
+from lti_tool.catalogue import jobs as catalogue_jobs
+from lti_tool.grades import jobs as grades_jobs
 from lti_tool.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-JOB_MODULES = (
-    "lti_tool.catalogue.jobs",  # daily: approved MCs past revalidation become lapsed
-    "lti_tool.grades.jobs",  # every sync_interval_minutes: sync active offerings
-)
-EVALUATION_INTERVAL_MINUTES = 5
-
-
-def _evaluation_job(runtime: Runtime) -> None:
-    from lti_tool.grades.evaluation import run_scheduled
-
-    summary, counts = run_scheduled(runtime)
-    log.info("evaluation job: %s; passback %s", summary, counts)
-
 
 def register_jobs(scheduler: BaseScheduler, runtime: Runtime) -> BaseScheduler:
-    for name in JOB_MODULES:
-        importlib.import_module(name).register(scheduler, runtime)
-    # Window closing and grade passback: a few minutes of delay is fine for both.
-    scheduler.add_job(
-        _evaluation_job, IntervalTrigger(minutes=EVALUATION_INTERVAL_MINUTES), args=[runtime],
-        id="evaluation.close_windows_and_passback", replace_existing=True, max_instances=1,
-        coalesce=True,
-    )
+    catalogue_jobs.register(scheduler, runtime)  # daily: overdue approved MCs become lapsed
+    grades_jobs.register(scheduler, runtime)  # syncs, window closing and grade passback
     return scheduler
 
 

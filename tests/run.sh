@@ -5,6 +5,8 @@ cd "$(dirname "$0")/.."
 workers="${PYTEST_WORKERS:-2}"
 echo "== ruff"
 ruff check .
+echo "== import contract (import-linter: layers of DESIGN.md, no cycles, a pure domain)"
+lint-imports
 echo "== pytest on SQLite"
 python -m pytest -n "$workers" "$@"
 echo "== pytest on PostgreSQL"

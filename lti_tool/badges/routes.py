@@ -28,7 +28,7 @@ from lti_tool.errors import BadRequest, NotFound
 from lti_tool.launch import keys
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
-from lti_tool.web import csrf_exempt
+from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 
 bp = Blueprint("public", __name__, template_folder="templates")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.catalogue import importexport, service
 from lti_tool.cli_support import get_runtime
+from lti_tool.domain.actors import CLI
 from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.store.db import transaction
@@ -61,7 +62,7 @@ def import_command(ctx: click.Context, file: Path, platform_id: int | None) -> N
             platform = resolve_platform(db, platform_id)
             plan = service.plan_from_document(
                 db, platform, importexport.load_text(text, importexport.format_for(file.name)))
-            version = service.save(db, platform, plan, service.CLI)
+            version = service.save(db, platform, plan, CLI)
             summary = (f"{plan.code} version {version.version} saved as {version.status} "
                        f"on platform {platform}")
     except ValidationFailed as failed:

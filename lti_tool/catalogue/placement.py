@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from lti_tool.catalogue import service
+from lti_tool.domain.actors import Actor
 from lti_tool.errors import BadRequest, Forbidden
 from lti_tool.launch.deep_linking import DeepLinkItem
 from lti_tool.store.models.catalogue import MicroCredentialVersion
-from lti_tool.web.auth import Actor
 
 PLACING_ROLES = ("instructor", "admin")
 
@@ -38,6 +38,5 @@ def place_item(db: Session, actor: Actor, item_id: str) -> DeepLinkItem:
         raise BadRequest("Deep linking needs a course context to place a micro-credential in.")
     if not item_id.isdigit() or len(item_id) > 18:
         raise BadRequest(f"Not a micro-credential item: {item_id[:40]!r}")
-    by = service.Doer(person_id=actor.person_id, role=actor.role)
-    offering = service.place(db, actor.platform_id, actor.context_id, int(item_id), by)
+    offering = service.place(db, actor.platform_id, actor.context_id, int(item_id), actor)
     return _item(offering.mc_version, {"offering_id": str(offering.id)})

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from lti_tool.badges import issuance
 from lti_tool.catalogue import importexport, service
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
@@ -25,7 +26,7 @@ from lti_tool.grades.passback import queue_offering_passbacks
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion
 from lti_tool.store.models.core import Person
-from lti_tool.web.auth import Actor, require_actor, require_role, session_url
+from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db
 from lti_tool.web.jinja import install_on_setup
 
@@ -48,10 +49,6 @@ POLICY_LABELS = {
     "learner_request": _l("the learner may request it"),
     "automatic": _l("granted automatically after a fail"),
 }
-
-
-def _doer(actor: Actor) -> service.Doer:
-    return service.Doer(person_id=actor.person_id, role=actor.role)
 
 
 @contextmanager
@@ -199,7 +196,7 @@ def office_new() -> Response | tuple[str, int]:
     doc, plan, problems = _submitted_plan(actor.platform_id)
     if plan is not None:
         try:
-            version = service.create(db, actor.platform_id, plan, _doer(actor))
+            version = service.create(db, actor.platform_id, plan, actor)
         except ValidationFailed as failed:
             problems = failed.problems
         else:
@@ -224,7 +221,7 @@ def office_edit(mc_id: int) -> Response | tuple[str, int]:
     if plan is not None:
         try:
             # An illegal transition answers 409 through the app's error handler.
-            service.update(db, actor.platform_id, mc.id, plan, _doer(actor))
+            service.update(db, actor.platform_id, mc.id, plan, actor)
         except ValidationFailed as failed:
             problems = failed.problems
         else:
@@ -285,8 +282,9 @@ def office_act(mc_id: int, version_id: int, action: str) -> Response:
     note = request.form.get("note", "").strip()[:2000]
     due = _parse_due(request.form.get("revalidation_due", ""))
     with _domain_errors():
-        version = service.act(db, actor.platform_id, version_id, action, _doer(actor),
-                              settings=current_app.config["LTI_SETTINGS"], note=note, due=due)
+        version = service.act(db, actor.platform_id, version_id, action, actor,
+                              settings=current_app.config["LTI_SETTINGS"],
+                              release_held=issuance.issue_held, note=note, due=due)
     db.commit()
     return _see("catalogue.office_detail", mc_id=mc.id, version=version.version)
 

@@ -7,10 +7,8 @@ records who did what (Art. 12/3-a, Art. 13: the Office verifies, approves and re
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from lti_tool.catalogue import importexport
 from lti_tool.domain import catalogue as rules
+from lti_tool.domain.actors import SCHEDULER, Actor
 from lti_tool.domain.catalogue import DesignPlan, OfferingSettings
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.domain.rubric import PerformanceLevel, Rubric
@@ -35,21 +34,11 @@ from lti_tool.store.models.catalogue import (
     PathwayComponent,
 )
 from lti_tool.store.models.core import Context
+from lti_tool.store.models.grades import GradeItem
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Doer:
-    """Who acts: a person with their launch role, or the CLI operator, or the scheduler."""
-
-    person_id: int | None
-    role: str
-    label: str = ""
-
-
-CLI = Doer(person_id=None, role="admin", label="cli")
-SCHEDULER = Doer(person_id=None, role="system", label="scheduler")
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -178,7 +167,7 @@ def pathways_requiring(db: Session, micro_credential_id: int) -> list[MicroCrede
 # --- defining and editing -------------------------------------------------------------------
 
 
-def _require_office(by: Doer, action: str) -> None:
+def _require_office(by: Actor, action: str) -> None:
     if by.role != "admin":
         raise Forbidden(f"Only the Micro-credentials Office may {action} micro-credentials.")
 
@@ -225,7 +214,7 @@ def plan_from_document(db: Session, platform_id: int, data: object) -> DesignPla
     return plan
 
 
-def create(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCredentialVersion:
+def create(db: Session, platform_id: int, plan: DesignPlan, by: Actor) -> MicroCredentialVersion:
     """A new micro-credential with its first version, as a draft."""
     _require_office(by, "define")
     problems: list[FieldProblem] = []
@@ -250,7 +239,7 @@ def create(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCr
 
 
 def update(db: Session, platform_id: int, mc_id: int, plan: DesignPlan,
-           by: Doer) -> MicroCredentialVersion:
+           by: Actor) -> MicroCredentialVersion:
     """Edit the newest version: a draft in place; an approved or lapsed one as a new version,
     so credentials issued under the old version keep pointing at what they certified."""
     _require_office(by, "edit")
@@ -272,7 +261,7 @@ def update(db: Session, platform_id: int, mc_id: int, plan: DesignPlan,
     return _new_version(db, mc, plan, by, number=head.version + 1)
 
 
-def save(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCredentialVersion:
+def save(db: Session, platform_id: int, plan: DesignPlan, by: Actor) -> MicroCredentialVersion:
     """Create or update by code (what `mc import` does)."""
     mc = find_by_code(db, platform_id, plan.code)
     if mc is None:
@@ -280,7 +269,7 @@ def save(db: Session, platform_id: int, plan: DesignPlan, by: Doer) -> MicroCred
     return update(db, platform_id, mc.id, plan, by)
 
 
-def _new_version(db: Session, mc: MicroCredential, plan: DesignPlan, by: Doer,
+def _new_version(db: Session, mc: MicroCredential, plan: DesignPlan, by: Actor,
                  number: int) -> MicroCredentialVersion:
     version = MicroCredentialVersion(platform_id=mc.platform_id, micro_credential=mc,
                                      version=number, status="draft",
@@ -320,7 +309,7 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
 
 
 def _record(db: Session, version: MicroCredentialVersion, action: str, before: str | None,
-            after: str, by: Doer, note: str = "", at: datetime | None = None) -> None:
+            after: str, by: Actor, note: str = "", at: datetime | None = None) -> None:
     db.add(ApprovalEvent(platform_id=version.platform_id, version=version, action=action,
                          from_status=before, to_status=after, actor_person_id=by.person_id,
                          actor_label=by.label, note=note, at=at or utcnow()))
@@ -329,14 +318,19 @@ def _record(db: Session, version: MicroCredentialVersion, action: str, before: s
 # --- the workflow ---------------------------------------------------------------------------
 
 
-def act(db: Session, platform_id: int, version_id: int, action: str, by: Doer, *,
-        settings: Settings | None = None, note: str = "", due: datetime | None = None,
+ReleaseHeld = Callable[[Session, Settings, int], object]
+
+
+def act(db: Session, platform_id: int, version_id: int, action: str, by: Actor, *,
+        settings: Settings | None = None, release_held: ReleaseHeld | None = None,
+        note: str = "", due: datetime | None = None,
         now: datetime | None = None) -> MicroCredentialVersion:
     """Apply one workflow action (submit, reject, approve, revalidate, retire) to a version.
 
     Approval and revalidation set the next revalidation date (at most three years on,
-    Art. 4/1-ş) and record who and when. After revalidation, passes held while the MC was
-    not approved are issued (badges' `issue_held`).
+    Art. 4/1-ş) and record who and when. After a lapsed version is revalidated, the passes
+    held meanwhile are released by `release_held(db, settings, version_id)`: the entry point
+    wires in badges' `issue_held` (the catalogue sits below badges and never imports it).
     """
     if action == "lapse" or action not in rules.TRANSITIONS:
         raise IllegalTransition(f"{action!r} is not an action a person can take")
@@ -358,20 +352,10 @@ def act(db: Session, platform_id: int, version_id: int, action: str, by: Doer, *
     version.status = after
     _record(db, version, action, before, after, by, note=note, at=now)
     db.flush()
-    if action == "revalidate" and before == "lapsed" and settings is not None:
-        _issue_held(db, settings, version.id)
+    if action == "revalidate" and before == "lapsed" and settings is not None \
+            and release_held is not None:
+        release_held(db, settings, version.id)
     return version
-
-
-def _issue_held(db: Session, settings: Settings, mc_version_id: int) -> None:
-    """Issue passes held while lapsed, if the badges area provides `issue_held`."""
-    try:
-        issuance = importlib.import_module("lti_tool.badges.issuance")
-    except ModuleNotFoundError:
-        return
-    issue_held = getattr(issuance, "issue_held", None)
-    if issue_held is not None:
-        issue_held(db, settings, mc_version_id)
 
 
 def lapse_overdue(db: Session, now: datetime | None = None) -> list[int]:
@@ -400,7 +384,7 @@ def lapse_overdue(db: Session, now: datetime | None = None) -> list[int]:
 
 
 def place(db: Session, platform_id: int, context_id: int, version_id: int,
-          by: Doer) -> Offering:
+          by: Actor) -> Offering:
     """The offering of an approved version in a course; placing twice gives the same one."""
     version = get_version(db, platform_id, version_id)
     context = db.get(Context, context_id)
@@ -447,14 +431,10 @@ def get_offering(db: Session, platform_id: int, context_id: int | None,
     return offering
 
 
-def course_grade_items(db: Session, context_id: int) -> list:
-    """The course's gradebook items (sync owns the model; none before it exists)."""
-    grades = importlib.import_module("lti_tool.store.models.grades")
-    grade_item = getattr(grades, "GradeItem", None)
-    if grade_item is None:
-        return []
-    return list(db.scalars(select(grade_item).where(grade_item.context_id == context_id)
-                           .order_by(grade_item.id)))
+def course_grade_items(db: Session, context_id: int) -> list[GradeItem]:
+    """The course's gradebook items (as the last sync stored them)."""
+    return list(db.scalars(select(GradeItem).where(GradeItem.context_id == context_id)
+                           .order_by(GradeItem.id)))
 
 
 def configure_offering(db: Session, offering: Offering, wanted: OfferingSettings) -> Offering:

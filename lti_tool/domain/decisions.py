@@ -16,6 +16,7 @@ current status. Every refusal raises `IllegalTransition` with a message a person
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from lti_tool.domain.errors import IllegalTransition
 
@@ -104,3 +105,37 @@ def transition(state: DecisionState, event: str) -> DecisionState:
         )
     used = state.reevaluations_used + (1 if event == GRANT_REEVALUATION else 0)
     return replace(state, status=target, reevaluations_used=used)
+
+
+# --- asking for the re-evaluation -------------------------------------------------------------
+
+# Days a failed learner may ask for their re-evaluation (and the re-evaluation window's length)
+# when the offering does not say.
+DEFAULT_REEVALUATION_WINDOW_DAYS = 14
+
+
+def request_deadline(failed_at: datetime | None, window_days: int | None) -> datetime | None:
+    """The last moment a learner may ask for their re-evaluation: `window_days` (default 14)
+    after the failing decision; None when the assessment has not closed yet."""
+    if failed_at is None:
+        return None
+    return failed_at + timedelta(days=window_days or DEFAULT_REEVALUATION_WINDOW_DAYS)
+
+
+def request_refusal(state: DecisionState, *, deadline: datetime | None, now: datetime,
+                    already_requested: bool = False) -> str | None:
+    """Why the learner may not ask for a re-evaluation now, or None when they may.
+
+    The one rule both the request and the learner's page use (the page shows the button only
+    when this is None, and the deadline beside it).
+    """
+    if state.reevaluations_used >= MAX_REEVALUATIONS:
+        return "You have already had your one re-evaluation for this micro-credential."
+    if state.status != FAILED:
+        return ("A re-evaluation can be requested only after the assessment has closed "
+                f"without a pass (your status is {state.status}).")
+    if deadline is not None and now > deadline:
+        return f"Requests for a re-evaluation closed on {deadline:%Y-%m-%d %H:%M} UTC."
+    if already_requested:
+        return "You have already requested a re-evaluation; your instructor will decide."
+    return None

@@ -14,20 +14,22 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from lti_tool.grades.evaluation import run_scheduled
 from lti_tool.grades.sync import SyncBusy, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context
 from lti_tool.store.models.grades import SyncRun
 
 log = logging.getLogger(__name__)
 JOB_ID = "gradebook-sync"
+EVALUATION_JOB_ID = "evaluation.close_windows_and_passback"
+EVALUATION_INTERVAL_MINUTES = 5
 
 
 def offering_contexts(db: Session, now: datetime) -> list[int]:
     """Contexts with an offering whose assessment window is still open."""
-    from lti_tool.store.models.catalogue import Offering
-
     return list(db.scalars(select(Offering.context_id).where(
         Offering.finalized_at.is_(None),
         or_(Offering.window_closes_at.is_(None), Offering.window_closes_at > now),
@@ -64,11 +66,21 @@ def scheduled_sync(runtime: Runtime) -> dict[str, int]:
     return summary
 
 
+def evaluation_job(runtime: Runtime) -> None:
+    """Close due assessment and re-evaluation windows, then send queued grades."""
+    summary, counts = run_scheduled(runtime)
+    log.info("evaluation job: %s; passback %s", summary, counts)
+
+
 def register(scheduler: Any, runtime: Runtime) -> None:
-    """Add the sync job to an APScheduler scheduler (ticks every min(interval, 5) minutes)."""
+    """Add the sync job (ticks every min(interval, 5) minutes) and the evaluation job (window
+    closing and grade passback: a few minutes of delay is fine for both) to a scheduler."""
     tick = max(1, min(5, runtime.settings.sync_interval_minutes))
     scheduler.add_job(scheduled_sync, "interval", minutes=tick, args=[runtime], id=JOB_ID,
                       replace_existing=True, max_instances=1, coalesce=True)
+    scheduler.add_job(evaluation_job, "interval", minutes=EVALUATION_INTERVAL_MINUTES,
+                      args=[runtime], id=EVALUATION_JOB_ID, replace_existing=True,
+                      max_instances=1, coalesce=True)
 
 
 def all_context_ids(db: Session) -> list[int]:

@@ -19,11 +19,25 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.domain import decisions as flow
-from lti_tool.lms.http import LmsPermissionError, LmsUnavailable
+from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
+from lti_tool.lms.canvas_rest import CanvasRest
+from lti_tool.lms.http import (
+    LmsBadReply,
+    LmsError,
+    LmsHttp,
+    LmsPermissionError,
+    LmsUnavailable,
+    expect_ok,
+    json_body,
+)
+from lti_tool.lms.retry import retry_policy
+from lti_tool.lms.service import BearerClient
+from lti_tool.lms.source import canvas_course_id, rest_base_url
+from lti_tool.lms.token import ServiceTokens
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
-from lti_tool.store.models.core import Context, Person
+from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
 
 log = logging.getLogger(__name__)
@@ -89,13 +103,6 @@ class PassbackClient(Protocol):
 
 def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
     """The real AGS client for a context, with the scopes its latest launch granted."""
-    from lti_tool.grades.sync import retry_policy
-    from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
-    from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok, json_body
-    from lti_tool.lms.service import BearerClient
-    from lti_tool.lms.token import ServiceTokens
-    from lti_tool.store.models.core import Platform
-
     http = LmsHttp(retry_policy(settings))
     platform = db.get(Platform, context.platform_id)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
@@ -227,12 +234,6 @@ def keep_out_of_course_total(db: Session, settings: Settings, context: Any,
     """Canvas with an API token: mark the new column's assignment "do not count towards the
     final grade". Best effort (logged): the README tells instructors how to do it by hand,
     and Moodle has no web-service function for it."""
-    from lti_tool.grades.sync import retry_policy
-    from lti_tool.lms.canvas_rest import CanvasRest
-    from lti_tool.lms.http import LmsError, LmsHttp
-    from lti_tool.lms.source import canvas_course_id, rest_base_url
-    from lti_tool.store.models.core import Platform
-
     platform = db.get(Platform, context.platform_id)
     base = rest_base_url(platform) if platform is not None else None
     if platform is None or platform.lms_kind != "canvas" or not platform.rest_token or not base:

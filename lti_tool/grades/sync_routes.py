@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
 from lti_tool.grades.passback import passback_status
-from lti_tool.grades.sync import lease_holder, progress_of, start_background_sync
+from lti_tool.grades.sync import LEASE, lease_holder, progress_of, start_background_sync
+from lti_tool.grades.sync.progress import is_running
+from lti_tool.store.db import utcnow
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web.auth import Actor, require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
@@ -53,9 +55,11 @@ def _latest_runs(db: Session, context_id: int) -> tuple[SyncRun | None, SyncRun 
 
 def sync_status(db: Session, context_id: int) -> dict[str, Any]:
     """What the page shows: the latest run, the latest success, and live progress."""
-    last, success = _latest_runs(db, context_id)
     live = progress_of(context_id) or {}
-    running = lease_holder(db, context_id) is not None or live.get("state") == "running"
+    last, success = _latest_runs(db, context_id)
+    running = is_running(last.status if last else None, last.started_at if last else None,
+                         lease_held=lease_holder(db, context_id) is not None,
+                         live_state=live.get("state"), now=utcnow(), lease=LEASE)
     return {
         "running": running,
         "progress": {k: live.get(k) for k in ("done", "total", "phase")} if running else None,

@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 
 from lti_tool.cli_support import get_runtime
+from lti_tool.domain.lms import rest_base_url
 from lti_tool.errors import BadRequest, Conflict, NotFound
-from lti_tool.grades.sync import retry_policy
 from lti_tool.launch import keys
 from lti_tool.launch.platforms import (
     get_platform,
@@ -29,9 +29,6 @@ from lti_tool.launch.platforms import (
     upsert_platform,
 )
 from lti_tool.launch.registration import canvas_developer_key, create_invite
-from lti_tool.lms.check import check_platform
-from lti_tool.lms.http import LmsHttp
-from lti_tool.lms.source import rest_base_url
 from lti_tool.secrets import read_secret
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import LMS_KINDS, Platform
@@ -131,35 +128,6 @@ def platform_list(ctx: click.Context, as_json: bool) -> None:
                                                                       strict=True)).rstrip())
 
 
-@platform_group.command("check")
-@click.argument("platform_id", type=int)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def platform_check(ctx: click.Context, platform_id: int, as_json: bool) -> None:
-    """Test the registration's LMS services: LTI Advantage scopes, Moodle web services (functions
-    and capabilities) or Canvas REST; each problem with the LMS admin path that fixes it.
-
-    Exits 1 when anything is missing.
-    """
-    runtime = get_runtime(ctx)
-    with runtime.sessions() as db:
-        platform = db.get(Platform, platform_id)
-        if platform is None:
-            raise NotFound(f"No platform with id {platform_id}.")
-        findings = check_platform(db, runtime.settings, platform,
-                                  LmsHttp(retry_policy(runtime.settings)))
-    if as_json:
-        click.echo(json.dumps([f.as_json() for f in findings], indent=2))
-    else:
-        for finding in findings:
-            mark = "ok     " if finding.ok else "MISSING"
-            click.echo(f"{mark} {finding.service}: {finding.what}")
-            if finding.fix:
-                click.echo(f"        {finding.fix}")
-    if not all(f.ok for f in findings):
-        ctx.exit(1)
-
-
 @platform_group.command("rest-token")
 @click.argument("platform_id", type=int)
 @click.option("--file", "token_file", type=click.Path(dir_okay=False, path_type=Path),
@@ -196,7 +164,7 @@ def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path |
             if not base_url.startswith(("https://", "http://")):
                 raise BadRequest("--base-url must be an http(s) URL.")
             platform.rest_base_url = base_url.strip() or None
-        used = rest_base_url(platform)
+        used = rest_base_url(platform.lms_kind, platform.issuer, platform.rest_base_url)
     click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}"
                + (f"; REST base URL {used}." if used and not clear else "."))
 

@@ -6,27 +6,22 @@ the launch's platform (the tool's `lti` key and its published kid).
 
 from __future__ import annotations
 
-import importlib
 import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import TYPE_CHECKING
 
 from pylti1p3.deep_link import DeepLink
 from pylti1p3.deep_link_resource import DeepLinkResource
 from sqlalchemy.orm import Session
 
+from lti_tool.domain.actors import Actor
 from lti_tool.errors import BadRequest, Forbidden
 from lti_tool.launch import claims as c
 from lti_tool.launch.oidc import LAUNCH_PATH
 from lti_tool.launch.toolconf import DbToolConf
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
-
-if TYPE_CHECKING:
-    from lti_tool.web.auth import Actor
 
 
 @dataclass(frozen=True)
@@ -43,27 +38,7 @@ class DeepLinkItem:
     custom: dict[str, str] = field(default_factory=dict)
 
 
-CATALOGUE_PENDING = "The catalogue of micro-credentials is not available yet, so there is " \
-    "nothing to place."
 RESPONSE_LIFETIME = 600
-
-
-def _placement_module() -> ModuleType | None:
-    """The catalogue's placement service, imported late: it may not be installed yet."""
-    try:
-        return importlib.import_module("lti_tool.catalogue.placement")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("lti_tool.catalogue.placement", "lti_tool.catalogue"):
-            raise
-        return None
-
-
-def placeable_items(db: Session, actor: Actor) -> tuple[list[DeepLinkItem], str | None]:
-    """What the instructor may place, and a note when the catalogue cannot say."""
-    module = _placement_module()
-    if module is None or not hasattr(module, "placeable_items"):
-        return [], CATALOGUE_PENDING
-    return list(module.placeable_items(db, actor)), None
 
 
 def accepts_multiple(actor: Actor) -> bool:
@@ -72,18 +47,17 @@ def accepts_multiple(actor: Actor) -> bool:
     return settings.get("accept_multiple") not in (False, "false")
 
 
-def place_items(db: Session, actor: Actor, item_ids: list[str]) -> list[DeepLinkItem]:
-    """Let the catalogue create what placing each item means (an Offering) and describe it."""
-    if not item_ids:
-        return []
-    module = _placement_module()
-    if module is None or not hasattr(module, "place_item"):
-        raise BadRequest(CATALOGUE_PENDING)
+def checked_choice(actor: Actor, item_ids: list[str]) -> list[str]:
+    """The chosen item ids, refused when the LMS takes one item only or one is chosen twice.
+
+    Placing them (an Offering each) is the catalogue's (`lti_tool.catalogue.placement`): the
+    deep-linking page, an entry point, calls both.
+    """
     if len(item_ids) > 1 and not accepts_multiple(actor):
         raise BadRequest("The LMS accepts only one item here; choose one.")
     if len(set(item_ids)) != len(item_ids):
         raise BadRequest("The same item was chosen twice.")
-    return [module.place_item(db, actor, item_id) for item_id in item_ids]
+    return item_ids
 
 
 def content_item(settings: Settings, item: DeepLinkItem) -> dict:

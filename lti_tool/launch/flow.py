@@ -4,7 +4,7 @@
 registration) and decides the role, so every refusal happens before anything is written.
 `complete_launch` then, in the caller's transaction, accepts the deployment, consumes the state
 and the nonce (the `UsedNonce` unique key makes a replay fail even when two worker processes
-race), upserts the people and starts the web session (`web.auth.start_session`, the one
+race), upserts the people and starts the web session (`store.sessions.start_session`, the one
 place sessions are made; it needs no request).
 """
 
@@ -18,17 +18,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lti_tool.domain.locales import normalise_locale
+from lti_tool.domain.roles import map_roles
 from lti_tool.errors import LaunchError
 from lti_tool.launch import claims as c
 from lti_tool.launch.people import LaunchRecord, launch_locale, record_launch
 from lti_tool.launch.platforms import accept_deployment
-from lti_tool.launch.roles import map_roles
 from lti_tool.launch.validation import VerifiedLaunch
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import LoginState, UsedNonce
-from lti_tool.web.auth import start_session  # the session service the interface names
-from lti_tool.web.i18n import normalise_locale
+from lti_tool.store.sessions import start_session
 
 STATE_MAX = 255
 

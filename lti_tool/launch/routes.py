@@ -21,14 +21,17 @@ from flask import (
 )
 from werkzeug.exceptions import MethodNotAllowed
 
+from lti_tool.catalogue import placement
 from lti_tool.errors import LaunchError, PayloadTooLarge
+from lti_tool.grades import sync
 from lti_tool.launch import deep_linking, flow, oidc, validation
 from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
-from lti_tool.web import auth, csrf_exempt
+from lti_tool.web import auth
+from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 
 log = logging.getLogger(__name__)
@@ -169,8 +172,6 @@ def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
             or outcome.message_type == DEEP_LINKING_REQUEST
             or not (context.ags_lineitems_url or context.nrps_url)):
         return
-    from lti_tool.grades import sync
-
     try:
         sync.start_background_sync(runtime(), context.id, trigger="launch")
     except Exception:  # the launch is committed; a sync that cannot start must not undo it
@@ -244,8 +245,8 @@ def deep_link() -> str:
     """The chooser: what an instructor can place in the course from a deep-linking launch."""
     actor = auth.require_actor()
     deep_linking.return_url(actor)
-    items, note = deep_linking.placeable_items(get_db(), actor)
-    return render_template("launch/deep_link.html", items=items, note=note,
+    items = placement.placeable_items(get_db(), actor)
+    return render_template("launch/deep_link.html", items=items, note=None,
                            multiple=deep_linking.accepts_multiple(actor))
 
 
@@ -259,7 +260,8 @@ def deep_link_respond() -> str:
     chosen = [] if request.form.get("cancel") else request.form.getlist("item")
     if not request.form.get("cancel") and not chosen:
         raise LaunchError("Choose at least one micro-credential, or cancel.")
-    items = deep_linking.place_items(db, actor, chosen)
+    items = [placement.place_item(db, actor, item_id)
+             for item_id in deep_linking.checked_choice(actor, chosen)]
     platform = db.get(Platform, actor.platform_id)
     assert platform is not None
     token = deep_linking.response_jwt(db, _settings(), platform, actor.launch_data, items)

@@ -19,11 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lti_tool.domain.lms import MOODLE_REST_ENDPOINT
 from lti_tool.lms.http import LmsBadReply, LmsError, LmsHttp, LmsPermissionError, json_body
 
 log = logging.getLogger(__name__)
 
-ENDPOINT = "/webservice/rest/server.php"
+ENDPOINT = MOODLE_REST_ENDPOINT
 
 # What the web-service token's service must include (the README lists them for admins).
 REQUIRED_FUNCTIONS = (

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from lti_tool.launch.roles import map_roles
+from lti_tool.domain.roles import map_roles
 from lti_tool.lms.http import LmsBadReply
 from lti_tool.lms.service import BearerClient, with_query
 

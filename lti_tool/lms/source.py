@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool.domain import lms as lms_rules
 from lti_tool.lms.ags import (
     SCOPE_LINEITEM,
     SCOPE_LINEITEM_READONLY,
@@ -27,7 +28,7 @@ from lti_tool.lms.ags import (
 )
 from lti_tool.lms.canvas_rest import CanvasRest
 from lti_tool.lms.http import LmsError, LmsHttp, LmsUnavailable
-from lti_tool.lms.moodle_ws import ENDPOINT, MoodleNothingToReport, MoodleWs
+from lti_tool.lms.moodle_ws import MoodleNothingToReport, MoodleWs
 from lti_tool.lms.nrps import SCOPE_MEMBERSHIP, NrpsClient
 from lti_tool.lms.service import BearerClient
 from lti_tool.lms.timeparse import parse_timestamp
@@ -421,13 +422,8 @@ def ags_usable(context: Context) -> bool:
 
 
 def rest_base_url(platform: Platform) -> str | None:
-    """The LMS's REST base URL: the operator's, else for Moodle the issuer (Moodle's `wwwroot`,
-    which Dynamic Registration records) + the web-service endpoint."""
-    if platform.rest_base_url:
-        return platform.rest_base_url
-    if platform.lms_kind == "moodle" and platform.issuer.startswith(("https://", "http://")):
-        return platform.issuer.rstrip("/") + ENDPOINT
-    return None
+    """The registration's REST base URL (`domain.lms.rest_base_url`)."""
+    return lms_rules.rest_base_url(platform.lms_kind, platform.issuer, platform.rest_base_url)
 
 
 def sources_for(

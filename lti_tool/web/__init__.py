@@ -2,49 +2,46 @@
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, jsonify, request
+from flask import Blueprint, Flask, g, jsonify, request
 from flask_babel import Babel
 from sqlalchemy import text
 
+from lti_tool.badges import office_routes as badges_office_routes
+from lti_tool.badges import routes as badges_routes
+from lti_tool.catalogue import routes as catalogue_routes
+from lti_tool.grades import routes as grades_routes
+from lti_tool.grades import sync_routes
+from lti_tool.launch import admin_routes as launch_admin_routes
+from lti_tool.launch import registration_routes
+from lti_tool.launch import routes as launch_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import auth
+from lti_tool.web import admin, auth, instructor, learner
+from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
+
+__all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
 from lti_tool.web.db import close_db, get_db
 from lti_tool.web.errors import register_error_handlers
 from lti_tool.web.i18n import select_locale
 
-# Views that receive cross-site POSTs from the LMS or the public carry no CSRF token.
-CSRF_EXEMPT_ENDPOINTS: set[str] = set()
-
-
-def csrf_exempt(view):  # noqa: ANN001, ANN201
-    CSRF_EXEMPT_ENDPOINTS.add(f"{view.__module__}.{view.__name__}")
-    return view
-
-
-# Each module exports a Flask blueprint named `bp`; the owning package fills it.
-BLUEPRINT_MODULES = (
-    "lti_tool.launch.routes",  # /lti/*: login, launch, jwks, register, deep linking
-    "lti_tool.launch.registration_routes",  # /lti/register: Dynamic Registration
-    "lti_tool.launch.admin_routes",  # /admin/platforms: registrations and deployments
-    "lti_tool.catalogue.routes",  # micro-credentials (Office) and offerings (instructor)
-    "lti_tool.grades.sync_routes",  # gradebook sync status and "Sync now"
-    "lti_tool.grades.routes",  # mapping, rubric scoring, decisions, re-evaluation
-    "lti_tool.badges.routes",  # public credential, achievement, issuer, status, verify
-    "lti_tool.badges.office_routes",  # issued credentials and revocation (Office)
-    "lti_tool.web.learner",  # learner home: progress and badge claiming
-    "lti_tool.web.instructor",  # instructor course overview
-    "lti_tool.web.admin",  # Office home, queues, audit log
+# Each feature package keeps its blueprint (`bp`) in its routes module; registered in this order.
+BLUEPRINTS: tuple[Blueprint, ...] = (
+    launch_routes.bp,  # /lti/*: login, launch, jwks, deep linking
+    registration_routes.bp,  # /lti/register: Dynamic Registration
+    launch_admin_routes.bp,  # /admin/platforms: registrations and deployments
+    catalogue_routes.bp,  # micro-credentials (Office) and offerings (instructor)
+    sync_routes.bp,  # gradebook sync status and "Sync now"
+    grades_routes.bp,  # mapping, rubric scoring, decisions, re-evaluation
+    badges_routes.bp,  # public credential, achievement, issuer, status, verify
+    badges_office_routes.bp,  # issued credentials and revocation (Office)
+    learner.bp,  # learner home: progress and badge claiming
+    instructor.bp,  # instructor course overview
+    admin.bp,  # Office home, queues, audit log
 )
-
-
-def _blueprints():  # noqa: ANN202
-    return [importlib.import_module(name).bp for name in BLUEPRINT_MODULES]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -69,7 +66,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def _identify() -> None:
         g.actor = auth.load_actor(get_db())
         view = app.view_functions.get(request.endpoint or "")
-        if view is not None and f"{view.__module__}.{view.__name__}" not in CSRF_EXEMPT_ENDPOINTS:
+        if view is not None and not is_exempt(view):
             auth.check_csrf()
 
     @app.after_request
@@ -96,6 +93,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         get_db().execute(text("SELECT 1"))
         return jsonify({"status": "ok"})
 
-    for blueprint in _blueprints():
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     return app

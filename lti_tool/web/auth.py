@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -24,77 +21,19 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import Forbidden, Unauthorized
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import WebSession
+from lti_tool.store.sessions import (  # noqa: F401 (re-exported for the web layer)
+    ROLES,
+    SESSION_LIFETIME,
+    Actor,
+    start_session,
+    token_hash,
+)
 
 COOKIE_NAME = "lti_tool_session"
 SID_PARAM = "sid"
 SESSION_HEADER = "X-LTI-Tool-Session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
-SESSION_LIFETIME = timedelta(hours=8)
-ROLES = ("learner", "instructor", "admin")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The person behind the current request, as the launch established them."""
-
-    session_id: int
-    platform_id: int
-    person_id: int
-    context_id: int | None
-    resource_link_id: int | None
-    role: str
-    locale: str
-    message_type: str
-    csrf_secret: str
-    launch_data: dict = field(default_factory=dict)
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def is_instructor(self) -> bool:
-        return self.role == "instructor"
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def start_session(
-    db: Session,
-    *,
-    platform_id: int,
-    person_id: int,
-    context_id: int | None,
-    resource_link_id: int | None,
-    role: str,
-    locale: str = "en",
-    message_type: str = "LtiResourceLinkRequest",
-    launch_data: dict | None = None,
-) -> str:
-    """Record a session for a validated launch and return its bearer token (shown once)."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
-    token = secrets.token_urlsafe(32)
-    db.add(
-        WebSession(
-            token_hash=token_hash(token),
-            platform_id=platform_id,
-            person_id=person_id,
-            context_id=context_id,
-            resource_link_id=resource_link_id,
-            role=role,
-            locale=locale,
-            message_type=message_type,
-            launch_data=launch_data or {},
-            csrf_secret=secrets.token_hex(32),
-            expires_at=utcnow() + SESSION_LIFETIME,
-        )
-    )
-    db.flush()
-    return token
 
 
 def _request_token() -> tuple[str | None, bool]:

@@ -9,17 +9,10 @@ from __future__ import annotations
 from flask import current_app, g, request
 from sqlalchemy import update
 
+from lti_tool.domain.locales import SUPPORTED_LOCALES, normalise_locale
 from lti_tool.store.models.core import WebSession
 
-SUPPORTED_LOCALES = ("en", "tr")
-
-
-def normalise_locale(value: str | None) -> str | None:
-    """'tr-TR', 'tr_TR', 'TR' -> 'tr'; unsupported or empty -> None."""
-    if not value:
-        return None
-    primary = value.replace("_", "-").split("-")[0].strip().lower()
-    return primary if primary in SUPPORTED_LOCALES else None
+__all__ = ["SUPPORTED_LOCALES", "normalise_locale", "remember_locale_choice", "select_locale"]
 
 
 def select_locale() -> str:

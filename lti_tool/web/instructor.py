@@ -40,6 +40,8 @@ FILTER_LABELS = {
     "failed": _l("failed"),
     "eligible": _l("eligible for re-evaluation"),
     "not_assessed": _l("not yet assessed"),
+    "in_progress": _l("in progress"),
+    "reevaluation": _l("re-evaluation open"),
 }
 
 SYNC_LABELS = {

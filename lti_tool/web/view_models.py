@@ -14,7 +14,10 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.domain import decisions as flow
+from lti_tool.domain.actors import Actor
 from lti_tool.errors import NotFound
+from lti_tool.grades.reevaluation import RequestWindow, request_window
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential, HeldPass
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
@@ -28,7 +31,6 @@ from lti_tool.store.models.core import (
 )
 from lti_tool.store.models.evaluation import Decision, ReevaluationRequest
 from lti_tool.store.models.grades import SyncRun
-from lti_tool.web.auth import Actor
 
 
 def course_of(db: Session, actor: Actor) -> Context | None:
@@ -172,6 +174,8 @@ class LearnerOffering:
     credential: Credential | None = None
     accepted_at: datetime | None = None
     held: HeldPass | None = None  # passed while the micro-credential was not approved
+    # Whether and until when the learner may ask (the rule the request itself checks).
+    request_window: RequestWindow | None = None
 
     @property
     def version(self) -> MicroCredentialVersion:
@@ -183,12 +187,23 @@ class LearnerOffering:
 
     @property
     def may_request_reevaluation(self) -> bool:
-        """They failed, never had a re-evaluation, have not asked, and the policy takes requests
-        (`learner_request` grants at once, `instructor` sends it to the instructor;
-        `automatic` needs no request)."""
+        """The domain's rule allows a request now (failed, no re-evaluation yet, not asked,
+        before the deadline) and the policy takes requests (`learner_request` grants at once,
+        `instructor` sends it to the instructor; `automatic` needs no request)."""
         return (self.offering.reevaluation_policy in REQUEST_POLICIES
-                and self.decision is not None and self.decision.status == "failed"
-                and self.decision.reevaluations_used == 0 and self.request is None)
+                and self.request_window is not None and self.request_window.may_request)
+
+    @property
+    def request_closed(self) -> str | None:
+        """Why asking is no longer possible when only the deadline stands in the way."""
+        window = self.request_window
+        if (self.offering.reevaluation_policy in REQUEST_POLICIES and window is not None
+                and self.request is None and window.deadline is not None
+                and self.decision is not None and self.decision.status == flow.FAILED
+                and self.decision.reevaluations_used < flow.MAX_REEVALUATIONS
+                and not window.may_request):
+            return window.refusal
+        return None
 
     def reevaluation_would_close(self, now: datetime) -> datetime:
         """When a re-evaluation granted now would close (the offering's window length)."""
@@ -286,6 +301,9 @@ def learner_progress(db: Session, actor: Actor) -> list[LearnerOffering]:
             credential=credential,
             accepted_at=accepted.get(credential.public_id) if credential else None,
             held=held.get(offering.mc_version_id) if credential is None else None,
+            request_window=request_window(offering, decision,
+                                          already_requested=decision.id in requests)
+            if decision else None,
         ))
     return result
 
@@ -340,7 +358,10 @@ def own_credential(db: Session, actor: Actor, public_id: str) -> Credential:
 
 # --- Instructor overview --------------------------------------------------------------------
 
-FILTERS = ("all", "passed", "failed", "eligible", "not_assessed")
+# The statuses partition the learners (their counts add up to the total); `eligible` is the
+# part of `failed` that may still be granted the one re-evaluation.
+PARTITION = ("not_assessed", "in_progress", "reevaluation", "passed", "failed")
+FILTERS = ("all", *PARTITION, "eligible")
 FAILED_STATUSES = ("failed", "failed_final")
 
 
@@ -364,10 +385,16 @@ class OverviewRow:
 
     @property
     def eligible_for_reevaluation(self) -> bool:
-        return (self.decision is not None and self.decision.status == "failed"
-                and self.decision.reevaluations_used == 0)
+        """The domain rule: a re-evaluation can be granted to this learner now."""
+        return self.decision is not None and flow.can(
+            flow.DecisionState(self.decision.status, self.decision.reevaluations_used),
+            flow.GRANT_REEVALUATION)
 
     def matches(self, show: str) -> bool:
+        if show == "in_progress":
+            return self.status == flow.IN_PROGRESS
+        if show == "reevaluation":
+            return self.status == flow.REEVALUATION_GRANTED
         if show == "passed":
             return self.status == "passed"
         if show == "failed":
@@ -389,6 +416,12 @@ class Overview:
     requests: dict[int, ReevaluationRequest] = field(default_factory=dict)  # by person id
     credentials: dict[str, int] = field(default_factory=dict)  # count by status
     eligible: list[OverviewRow] = field(default_factory=list)  # whatever the filter shows
+
+    @property
+    def badges_issued(self) -> int:
+        """Every credential issued for the offering, whatever its status now (a revoked one
+        was issued too)."""
+        return sum(self.credentials.values())
 
 
 def _sort_key(sort: str, outcome_codes: list[str]) -> Callable[[OverviewRow], tuple]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
-from lti_tool.badges.demo import seed_passed_learner
 from lti_tool.badges.verify import Verifier
-from lti_tool.demo_seed import SeedContext, practice_course, register_practice_lms
+from lti_tool.demo_seed import (
+    SeedContext,
+    practice_course,
+    register_practice_lms,
+    seed_passed_learner,
+)
 from lti_tool.store.models.badges import Credential
 from tests.badges.conftest import assert_schema_valid
 

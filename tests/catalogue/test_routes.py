@@ -12,10 +12,10 @@ import yaml
 from sqlalchemy import func, select
 
 from lti_tool.catalogue import importexport, placement, service
+from lti_tool.domain.actors import Actor
 from lti_tool.errors import BadRequest, Forbidden, NotFound
 from lti_tool.store.models.catalogue import MicroCredential, Offering
 from lti_tool.store.models.core import Context, Platform
-from lti_tool.web.auth import Actor
 from tests.catalogue.conftest import EXAMPLES, Caller, make_context
 from tests.catalogue.forms import fill, page_form, plan_form
 
@@ -52,7 +52,7 @@ def world(db, people) -> World:
     db.flush()
     course = make_context(db, platform, "IE310")
     office = people.session("admin", platform=platform)
-    by = service.Doer(person_id=office.person_id, role="admin")
+    by = Actor(person_id=office.person_id, role="admin")
     version = service.create(db, platform.id, plan_from(EMBEDDED), by)
     service.act(db, platform.id, version.id, "submit", by)
     service.act(db, platform.id, version.id, "approve", by)
@@ -376,7 +376,7 @@ def actor_of(db, caller: Caller, role: str) -> Actor:
 
 def test_deep_linking_lists_approved_mcs_of_the_platform_and_places_an_offering(db,
                                                                                 world) -> None:
-    by = service.Doer(person_id=world.office.person_id, role="admin")
+    by = Actor(person_id=world.office.person_id, role="admin")
     service.create(db, world.office.platform_id, plan_from(), by)  # a draft: not placeable
     db.commit()
     instructor = actor_of(db, world.same_platform_instructor, "instructor")

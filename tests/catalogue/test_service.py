@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from lti_tool.catalogue import importexport, jobs, service
-from lti_tool.catalogue.service import Doer
+from lti_tool.domain.actors import Actor
 from lti_tool.domain.catalogue import DesignPlan, OfferingSettings
 from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.errors import Conflict, Forbidden, NotFound
@@ -28,14 +26,14 @@ def plan_from(name: str = "data-literacy-for-engineers.yaml", **changes) -> Desi
 
 
 @pytest.fixture
-def office(db, platform) -> Doer:
+def office(db, platform) -> Actor:
     person = Person(platform_id=platform.id, sub="office-1", name="Ayşe Yılmaz")
     db.add(person)
     db.flush()
-    return Doer(person_id=person.id, role="admin", label="Ayşe Yılmaz")
+    return Actor(person_id=person.id, role="admin", label="Ayşe Yılmaz")
 
 
-def approved(db, platform_id: int, office: Doer, plan: DesignPlan | None = None,
+def approved(db, platform_id: int, office: Actor, plan: DesignPlan | None = None,
              at: datetime = T0) -> MicroCredentialVersion:
     version = service.create(db, platform_id, plan or plan_from(), office)
     service.act(db, platform_id, version.id, "submit", office, now=at)
@@ -71,7 +69,7 @@ def test_approval_records_who_and_when_and_sets_revalidation_three_years_on(db, 
 def test_only_the_office_approves_revalidates_or_retires(db, platform, office) -> None:
     version = service.create(db, platform.id, plan_from(), office)
     service.act(db, platform.id, version.id, "submit", office)
-    instructor = Doer(person_id=None, role="instructor")
+    instructor = Actor(person_id=None, role="instructor")
     for action in ("approve", "reject", "revalidate", "retire"):
         with pytest.raises(Forbidden):
             service.act(db, platform.id, version.id, action, instructor)
@@ -149,11 +147,10 @@ def test_lapse_overdue_and_revalidation_issue_held_passes(db, platform, office, 
     assert version.status == "lapsed" and not service.is_issuing(db, version.id)
     assert service.due_for_revalidation(db, platform.id, 90, now=due) == [version]
     held: list[int] = []
-    fake = types.ModuleType("lti_tool.badges.issuance")
-    fake.issue_held = lambda db_, settings_, mc_version_id: held.append(mc_version_id)
-    monkeypatch.setitem(sys.modules, "lti_tool.badges.issuance", fake)
     later = due + timedelta(days=3)
-    service.act(db, platform.id, version.id, "revalidate", office, settings=settings, now=later)
+    service.act(db, platform.id, version.id, "revalidate", office, settings=settings,
+                release_held=lambda db_, settings_, mc_version_id: held.append(mc_version_id),
+                now=later)
     assert held == [version.id]
     assert version.status == "approved" and service.is_issuing(db, version.id)
     assert version.revalidated_at == later and version.revalidation_due == later.replace(

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool.domain.actors import Actor
 from lti_tool.domain.evaluation import GRADE_ITEM, TOOL_RUBRIC, SourceSpec
-from lti_tool.grades.evaluation import Acting
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import (
     LearningOutcome,
@@ -43,9 +43,9 @@ class Course:
     items: dict[str, GradeItem] = field(default_factory=dict)
 
     @property
-    def by(self) -> Acting:
+    def by(self) -> Actor:
         """The instructor as the acting person."""
-        return Acting(self.instructor.id)
+        return Actor(person_id=self.instructor.id, role="instructor")
 
     def mark(self, learner: Person, item: str, score: str | None,
              at: datetime | None = None) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from lti_tool.domain.evaluation import GRADE_ITEM, SourceSpec
 from lti_tool.grades import evaluation as ev
 from lti_tool.grades.evidence import verify_chain
-from lti_tool.grades.sync import sync_context
+from lti_tool.grades.sync import runner, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.scheduler import background_scheduler
 from lti_tool.store.db import utcnow
@@ -60,7 +60,7 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
         handed.append(None if person_ids is None else set(person_ids))
         return real(db, settings, context_id, person_ids, **kwargs)
 
-    monkeypatch.setattr(ev, "evaluate_changed", spy)
+    monkeypatch.setattr(runner, "evaluate_changed", spy)
 
     assert sync_context(runtime, context_id).status == "succeeded"
     with runtime.sessions() as db:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,9 +10,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from lti_tool.badges.issuance import find_credential
-from lti_tool.domain.evaluation import RULE_VERSION
+from lti_tool.domain.evaluation import GRADE_ITEM, RULE_VERSION, SourceSpec
 from lti_tool.errors import BadRequest, Conflict
 from lti_tool.grades import evaluation as ev
+from lti_tool.grades import transitions
 from lti_tool.grades.evidence import export_evidence, verify_chain
 from lti_tool.grades.passback import send_passbacks
 from lti_tool.lms.http import LmsUnavailable
@@ -33,11 +32,10 @@ from tests.evaluation.conftest import Course, seed_course
 
 @pytest.fixture
 def badges(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """Stand in for lti_tool.badges.issuance and record each call."""
+    """Stand in for the badges area's `issue_on_pass` and record each call."""
     calls: list[dict] = []
-    module = types.ModuleType("lti_tool.badges.issuance")
-    module.issue_on_pass = lambda db, settings, **kw: calls.append(kw)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lti_tool.badges.issuance", module)
+    monkeypatch.setattr(transitions, "issue_on_pass",
+                        lambda db, settings, **kw: calls.append(kw))
     return calls
 
 
@@ -268,7 +266,7 @@ def test_mapping_versions_and_bad_mappings(mapped: Course, settings) -> None:
     second = ev.save_mapping(course.db, settings, course.offering.id, course.mapping(),
                              course.by)
     assert second.version == 2
-    bad = {"LO1": [ev.SourceSpec("grade_item", "999999", Decimal(1))], "LOX": []}
+    bad = {"LO1": [SourceSpec("grade_item", "999999", Decimal(1))], "LOX": []}
     with pytest.raises(BadRequest) as caught:
         ev.save_mapping(course.db, settings, course.offering.id, bad, course.by)
     paths = {p["path"] for p in caught.value.details["problems"]}
@@ -385,7 +383,7 @@ def test_the_reevaluation_uses_its_own_sources_and_close_date(mapped: Course, se
     ev.grant_reevaluation(course.db, settings, course.offering.id, learner.id, course.by,
                           closes_at=closes)
     second = course.mapping()
-    second["LO3"] = [ev.SourceSpec(ev.GRADE_ITEM, str(course.items["retake"].id), Decimal(1))]
+    second["LO3"] = [SourceSpec(GRADE_ITEM, str(course.items["retake"].id), Decimal(1))]
     mapping = ev.save_mapping(course.db, settings, course.offering.id, second, course.by,
                               attempt_no=2)
     decision = decision_of(course)

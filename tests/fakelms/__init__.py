@@ -60,6 +60,14 @@ class Fault:
     delay: float = 0.0
     drop: bool = False
     method: str | None = None  # None: any method
+    # hold=True: the request waits until the test calls `release()`; `reached` is set when the
+    # request arrives, so a test waits on the state instead of on timing.
+    hold: bool = False
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -94,6 +102,10 @@ class FakeLms:
         fault = Fault(path_part, **kwargs)
         self.faults.append(fault)
         return fault
+
+    def hold(self, path_part: str, **kwargs: Any) -> Fault:
+        """Hold the next request to `path_part` until `fault.release()` (see `Fault.hold`)."""
+        return self.fail(path_part, hold=True, **kwargs)
 
     def count(self, path_part: str = "", method: str | None = None) -> int:
         return sum(1 for m, p in self.log
@@ -251,6 +263,9 @@ def _build_app(fake: FakeLms) -> Flask:
                 fault.times -= 1
         if fault is None:
             return None
+        if fault.hold:
+            fault.reached.set()
+            fault.released.wait(60)
         if fault.delay:
             time.sleep(fault.delay)
         if fault.drop:

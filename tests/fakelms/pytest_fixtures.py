@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from jwcrypto import jwk
 
-from lti_tool.grades.sync import _progress
+from lti_tool.grades.sync.progress import _progress
 from lti_tool.launch.keys import public_jwks
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key

@@ -11,6 +11,7 @@ import pty
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
@@ -171,8 +172,8 @@ def test_register_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
 
     scheduler = BackgroundScheduler()
     jobs.register(scheduler, fast_runtime)
-    [job] = scheduler.get_jobs()
-    assert job.id == jobs.JOB_ID and job.func is jobs.scheduled_sync
+    job = scheduler.get_job(jobs.JOB_ID)
+    assert job.func is jobs.scheduled_sync
 
 
 def test_the_tool_scheduler_collects_the_sync_job(fast_runtime) -> None:  # noqa: ANN001
@@ -210,10 +211,11 @@ def test_a_background_sync_that_finds_one_running_does_not_look_running_forever(
 def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
         fast_runtime, moodle_lms, monkeypatch) -> None:  # noqa: ANN001
     from lti_tool.grades import sync as sync_module
+    from lti_tool.grades.sync import runner
 
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     owner = sync_module.acquire_lease(fast_runtime.sessions, context_id)
-    monkeypatch.setattr(sync_module, "lease_holder", lambda db, cid: None)  # the race
+    monkeypatch.setattr(runner, "lease_holder", lambda db, cid: None)  # the race
     thread = sync_module.start_background_sync(fast_runtime, context_id)
     thread.join(15)
     assert sync_module.progress_of(context_id)["state"] == "idle"
@@ -221,26 +223,63 @@ def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
 
 
 def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
-    """The page's poll sees the phase and `done of total` items, then the finished run."""
+    """The page's poll sees the phase and `done of total` items, then the finished run.
+
+    The fake LMS holds the roster and the second item's results until the test has seen the
+    status they stand for: the test waits on states, never on timing.
+    """
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     headers = _session(fast_runtime, context_id, "instructor")
-    moodle_lms.fail("/memberships", delay=0.3, times=1)
-    moodle_lms.fail("/lineitems/6/lineitem/results", delay=0.4, times=1)
+    roster = moodle_lms.hold("/memberships")
+    results = moodle_lms.hold("/lineitems/6/lineitem/results")
+
+    def status() -> dict:
+        return web.get("/instructor/sync/status.json", headers=headers).get_json()
+
     web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
-    seen: list[dict] = []
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        body = web.get("/instructor/sync/status.json", headers=headers).get_json()
-        if not body["running"]:
-            break
-        seen.append(body["progress"])
-        time.sleep(0.02)
-    phases = {p["phase"] for p in seen}
-    assert {"roster", "ags"} <= phases
-    assert {(p["done"], p["total"]) for p in seen if p["phase"] == "ags"} >= {(1, 4)}
-    assert body["last"]["status"] == "succeeded" and body["progress"] is None
-    running_page = [p for p in seen if p["total"]]
-    assert all(0 <= p["done"] <= p["total"] for p in running_page)
+    [thread] = [t for t in threading.enumerate() if t.name == f"sync-{context_id}"]
+    assert roster.reached.wait(30)
+    during_roster = status()
+    roster.release()
+    assert results.reached.wait(30)
+    during_ags = status()
+    results.release()
+    thread.join(30)
+    assert not thread.is_alive()
+    after = status()
+    assert during_roster["running"] and during_roster["progress"]["phase"] == "roster"
+    assert during_roster["last"]["status"] == "running"
+    assert during_ags["running"] and during_ags["progress"] == {
+        "phase": "ags", "done": 1, "total": 4}
+    assert not after["running"] and after["progress"] is None
+    assert after["last"]["status"] == "succeeded"
+
+
+def test_the_status_never_says_finished_while_its_run_is_running(
+        fast_runtime, moodle_lms, web, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 21: `running` and the last run's state come from one consistent answer, even when
+    the sync finishes between the page's reads (the progress already cleared, the lease gone,
+    the run row still `running` in what the page read)."""
+    from lti_tool.grades.sync import progress
+    from lti_tool.grades.sync.lease import LEASE
+
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    headers = _session(fast_runtime, context_id, "instructor")
+    with fast_runtime.sessions() as db:
+        run = SyncRun(context_id=context_id, trigger="manual", status="running",
+                      started_at=utcnow())
+        db.add(run)
+        db.commit()
+    # The in-memory progress says the sync is over and no lease is held: the run's row decides.
+    monkeypatch.setitem(progress._progress, context_id, {"state": "succeeded", "phase": "done"})
+    body = web.get("/instructor/sync/status.json", headers=headers).get_json()
+    assert body["last"]["status"] == "running" and body["running"] is True
+    # A run abandoned by a killed worker (no lease, older than a lease) is not running forever.
+    with fast_runtime.sessions() as db:
+        db.get(SyncRun, run.id).started_at = utcnow() - LEASE - timedelta(seconds=1)
+        db.commit()
+    body = web.get("/instructor/sync/status.json", headers=headers).get_json()
+    assert body["last"]["status"] == "running" and body["running"] is False
 
 
 def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
@@ -275,7 +314,7 @@ def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) 
         jobs.register(scheduler, Runtime(
             settings=dataclasses.replace(settings, sync_interval_minutes=interval),
             engine=runtime.engine, sessions=runtime.sessions))
-        [job] = scheduler.get_jobs()
+        job = scheduler.get_job(jobs.JOB_ID)
         assert job.trigger.interval == timedelta(minutes=tick)
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from lti_tool.grades.sync import sync_context
+from lti_tool.grades.sync import runner, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Membership, Person
 from lti_tool.store.models.grades import (
@@ -37,12 +35,11 @@ def _scores(runtime: Runtime, context_id: int) -> dict[tuple[str, str, str], Dec
 
 @pytest.fixture
 def evaluated(monkeypatch) -> list:
-    """Stand in for lti_tool.grades.evaluation and record what the sync hands it."""
+    """Stand in for the evaluation and record what the sync hands it."""
     calls: list = []
-    module = types.ModuleType("lti_tool.grades.evaluation")
-    module.evaluate_changed = lambda db, settings, context_id, people: calls.append(
-        (context_id, people))
-    monkeypatch.setitem(sys.modules, "lti_tool.grades.evaluation", module)
+    monkeypatch.setattr(runner, "evaluate_changed",
+                        lambda db, settings, context_id, people: calls.append(
+                            (context_id, people)))
     return calls
 
 
@@ -103,9 +100,7 @@ def test_an_evaluation_that_fails_after_a_sync_is_owed_to_the_next_one(
         if len(calls) == 1:
             raise RuntimeError("database went away")
 
-    module = types.ModuleType("lti_tool.grades.evaluation")
-    module.evaluate_changed = evaluate_changed
-    monkeypatch.setitem(sys.modules, "lti_tool.grades.evaluation", module)
+    monkeypatch.setattr(runner, "evaluate_changed", evaluate_changed)
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     first = sync_context(fast_runtime, context_id)
     assert first.status == "succeeded" and "next sync evaluates every learner" in first.error

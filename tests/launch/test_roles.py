@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lti_tool.launch.roles import map_roles, tool_role_of
+from lti_tool.domain.roles import map_roles, tool_role_of
 
 M = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 INST = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#"

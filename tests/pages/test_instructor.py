@@ -35,7 +35,7 @@ def test_grid_cells_say_in_words_what_the_colour_says(client, db) -> None:
     assert "✗ Developing · 60%" in html and "(below the threshold)" in html
     assert "not yet assessed" in html
     assert "<dt>Passed</dt><dd>1</dd>" in html
-    assert "<dt>Eligible for re-evaluation</dt><dd>1</dd>" in html
+    assert "<dt>Failed</dt><dd>1 (1 eligible for re-evaluation)</dd>" in html
     # one grant form, offering exactly the eligible learner, posting to the evaluation area
     form = html[html.index('id="grant-person"'):html.index("</select>", html.index(
         'id="grant-person"'))]
@@ -138,3 +138,39 @@ def test_the_launched_link_picks_its_offering(client, db) -> None:
     html = overview(client, token)
     assert "(SECOND)" in html and f'<option value="{first}">' in html
     assert "(DATA-101)" in overview(client, token, offering=first)
+
+
+def test_the_overview_counts_add_up_and_every_status_is_filterable(client, db, settings) -> None:
+    """Issue 12: with 5 learners the counts add up to 5 (in progress and re-evaluation open
+    are counted and filterable), and "Badges issued" counts revoked credentials too."""
+    import re
+
+    from lti_tool.badges.issuance import issue_on_pass
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.badges import Credential
+    from lti_tool.store.models.catalogue import Offering
+
+    course = seed_offering(db, seed_course(db, learners=5))
+    seed_three(db, course)
+    seed_decision(db, course, "learner4", [80, 60, None], status="in_progress")
+    seed_decision(db, course, "learner5", [80, 60, None], status="reevaluation_granted",
+                  reevaluations_used=1)
+    version_id = db.get(Offering, course.offering_id).mc_version_id
+    for key in ("learner2", "learner4", "learner5"):
+        issue_on_pass(db, settings, person_id=course.people[key], mc_version_id=version_id,
+                      offering_id=course.offering_id, outcome_levels={"LO1": "advanced"},
+                      passed_at=utcnow())
+    revoked = db.query(Credential).filter_by(person_id=course.people["learner4"]).one()
+    revoked.status = "revoked"
+    db.commit()
+    token = course.tokens["instructor"]
+    html = overview(client, token)
+    counts = {name: int(n) for name, n in re.findall(r"<dt>([^<]+)</dt><dd>(\d+)", html)}
+    parts = ["Not yet assessed", "In progress", "Re-evaluation open", "Passed", "Failed"]
+    assert {k: counts[k] for k in parts} == {"Not yet assessed": 1, "In progress": 1,
+                                             "Re-evaluation open": 1, "Passed": 1, "Failed": 1}
+    assert sum(counts[k] for k in parts) == counts["Learners"] == 5
+    assert "<dt>Badges issued</dt><dd>3 (1 revoked)</dd>" in html
+    assert "Learner4 Example" in grid(overview(client, token, show="in_progress"))
+    assert "Learner4 Example" not in grid(overview(client, token, show="reevaluation"))
+    assert "Learner5 Example" in grid(overview(client, token, show="reevaluation"))

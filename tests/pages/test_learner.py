@@ -76,3 +76,24 @@ def test_requesting_a_reevaluation_from_the_page_opens_it(app, client, db, offer
     after = client.get(reply.location).get_data(True)
     assert 'role="status"' in after and "Your re-evaluation is open." in after
     assert "re-evaluation open until" in after and "Request re-evaluation" not in after
+
+
+def test_the_request_deadline_is_shown_and_checked_by_the_same_rule(client, db, offered) -> None:
+    """Issue 12: a learner past the request deadline gets no button (it would answer 409), and
+    a learner before it sees until when they may ask."""
+    from datetime import timedelta
+
+    from lti_tool.store.db import utcnow
+
+    decision = seed_decision(db, offered, "learner1", [80, 60, 30], status="failed")
+    offering_days = 14
+    decision.decided_at = utcnow() - timedelta(days=offering_days + 1)
+    db.commit()
+    late = page(client, offered.tokens["learner1"])
+    assert "Request re-evaluation" not in late
+    assert "Requests for a re-evaluation closed on" in late
+    decision.decided_at = utcnow() - timedelta(days=1)
+    db.commit()
+    html = page(client, offered.tokens["learner1"])
+    assert "Request re-evaluation" in html
+    assert "You can ask until" in html

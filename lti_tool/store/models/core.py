@@ -121,7 +121,7 @@ class ResourceLink(Base):
 
 
 class Membership(Base):
-    """A person's role in a context: learner, instructor or admin (see launch.roles)."""
+    """A person's role in a context: learner, instructor or admin (see domain.roles)."""
 
     __tablename__ = "membership"
     __table_args__ = (UniqueConstraint("context_id", "person_id"),)

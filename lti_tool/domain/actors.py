@@ -1,0 +1,50 @@
+"""Who acts: the one actor type every service takes and every entry point builds.
+
+A launch gives a person with their tool role (the web session fills in the rest: platform,
+course, session); the CLI, the scheduler and an offering's policy act as labelled actors
+without a person. The evidence archive and the audit log record `who()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person (or the system part) behind an action."""
+
+    person_id: int | None
+    role: str
+    label: str = ""
+    platform_id: int | None = None
+    context_id: int | None = None
+    resource_link_id: int | None = None
+    locale: str = "en"
+    message_type: str = "LtiResourceLinkRequest"
+    session_id: int | None = None
+    csrf_secret: str = ""
+    launch_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def is_instructor(self) -> bool:
+        return self.role == "instructor"
+
+    def who(self) -> dict[str, Any]:
+        """Who acted, as archived: the person id (if any) and a label (else the role)."""
+        return {"person_id": self.person_id, "label": self.label or self.role}
+
+
+SYSTEM = Actor(person_id=None, role="system", label="system")
+SCHEDULER = Actor(person_id=None, role="system", label="scheduler")
+CLI = Actor(person_id=None, role="admin", label="cli")
+
+
+def labelled(label: str, role: str = "system") -> Actor:
+    """An actor without a person: "cli", "demo seed", "policy:automatic", "learner:7"."""
+    return Actor(person_id=None, role=role, label=label)

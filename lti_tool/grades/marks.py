@@ -1,0 +1,107 @@
+"""Reading marks: an offering's current mappings and the learners' marks on what they map.
+
+Grade items give points out of a maximum, LMS rubric criteria give points or a level, and the
+tool's own rubric scores give a level per attempt (the others are shared by both attempts).
+Everything is loaded in bulk, `CHUNK` learners at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import TypeVar
+
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, TOOL_RUBRIC, Mark, SourceSpec
+from lti_tool.store.db import UTCDateTime
+from lti_tool.store.models.evaluation import OutcomeMapping, ToolRubricScore
+from lti_tool.store.models.grades import GradeItem, LmsRubricAssessment, LmsRubricCriterion, Score
+
+CHUNK = 500
+T = TypeVar("T")
+
+Sources = Mapping[str, Sequence[SourceSpec]]
+# Marks of one learner per attempt number (1: the assessment, 2: the re-evaluation).
+AttemptMarks = dict[int, list[Mark]]
+
+
+def chunks(values: Sequence[T], size: int = CHUNK) -> Iterable[list[T]]:
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
+
+
+def current_mapping(db: Session, offering_id: int, attempt_no: int = 1) -> OutcomeMapping | None:
+    return db.scalar(select(OutcomeMapping)
+                     .where(OutcomeMapping.offering_id == offering_id,
+                            OutcomeMapping.attempt_no == attempt_no)
+                     .order_by(OutcomeMapping.version.desc()).limit(1))
+
+
+def mapping_sources(mapping: OutcomeMapping | None) -> dict[str, list[SourceSpec]]:
+    sources: dict[str, list[SourceSpec]] = {}
+    for row in mapping.sources if mapping else ():
+        sources.setdefault(row.outcome_code, []).append(
+            SourceSpec(row.kind, row.ref, Decimal(row.weight)))
+    return sources
+
+
+def _criterion_maximum(criterion: LmsRubricCriterion) -> Decimal | None:
+    if criterion.max_points is not None:
+        return Decimal(criterion.max_points)
+    points = [Decimal(str(level["points"])) for level in criterion.levels or ()
+              if level.get("points") is not None]
+    return max(points) if points else None
+
+
+def _assessment_points(criterion: LmsRubricCriterion,
+                       assessment: LmsRubricAssessment) -> Decimal | None:
+    if assessment.points is not None:
+        return Decimal(assessment.points)
+    for level in criterion.levels or ():
+        if str(level.get("id")) == str(assessment.level_id) and level.get("points") is not None:
+            return Decimal(str(level["points"]))
+    return None
+
+
+def load_marks(db: Session, offering_id: int, person_ids: list[int],
+               sources: Iterable[Sources]) -> dict[int, AttemptMarks]:
+    """Marks per person and attempt on everything `sources` map."""
+    specs = [s for mapping in sources for specs in mapping.values() for s in specs]
+    item_ids = {int(s.ref) for s in specs if s.kind == GRADE_ITEM}
+    criterion_ids = {int(s.ref) for s in specs if s.kind == LMS_RUBRIC}
+    shared: dict[int, list[Mark]] = {pid: [] for pid in person_ids}
+    if item_ids:
+        maxima = dict(db.execute(select(GradeItem.id, GradeItem.maximum)
+                                 .where(GradeItem.id.in_(item_ids))).all())
+        at = type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), UTCDateTime)
+        for row in db.execute(
+                select(Score.person_id, Score.grade_item_id, Score.score, Score.maximum,
+                       at.label("at"))
+                .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))):
+            if row.score is None:
+                continue
+            shared[row.person_id].append(Mark(
+                GRADE_ITEM, str(row.grade_item_id), score=Decimal(row.score),
+                maximum=row.maximum if row.maximum is not None else maxima.get(
+                    row.grade_item_id), at=row.at))
+    if criterion_ids:
+        criteria = {c.id: c for c in db.scalars(select(LmsRubricCriterion).where(
+            LmsRubricCriterion.id.in_(criterion_ids)))}
+        for assessment in db.scalars(select(LmsRubricAssessment).where(
+                LmsRubricAssessment.criterion_id.in_(criterion_ids),
+                LmsRubricAssessment.person_id.in_(person_ids))):
+            criterion = criteria[assessment.criterion_id]
+            shared[assessment.person_id].append(Mark(
+                LMS_RUBRIC, str(criterion.id),
+                score=_assessment_points(criterion, assessment),
+                maximum=_criterion_maximum(criterion), level=assessment.level_id,
+                at=assessment.lms_updated_at or assessment.fetched_at))
+    marks = {pid: {1: list(shared[pid]), 2: list(shared[pid])} for pid in person_ids}
+    for score in db.scalars(select(ToolRubricScore).where(
+            ToolRubricScore.offering_id == offering_id,
+            ToolRubricScore.person_id.in_(person_ids))):
+        marks[score.person_id][score.attempt_no].append(Mark(
+            TOOL_RUBRIC, score.outcome_code, level=score.level_code, at=score.scored_at))
+    return marks

@@ -1,0 +1,62 @@
+"""Web sessions bound to a launch: the one place they are made (no request needed).
+
+`start_session` is called by the launch (in its transaction) and by tests; the web layer
+(`lti_tool.web.auth`) finds the session again from the token the browser sends and builds the
+`Actor`. Only the token's SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from lti_tool.domain.actors import Actor
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import WebSession
+
+__all__ = ["ROLES", "SESSION_LIFETIME", "Actor", "start_session", "token_hash"]
+
+SESSION_LIFETIME = timedelta(hours=8)
+ROLES = ("learner", "instructor", "admin")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_session(
+    db: Session,
+    *,
+    platform_id: int,
+    person_id: int,
+    context_id: int | None,
+    resource_link_id: int | None,
+    role: str,
+    locale: str = "en",
+    message_type: str = "LtiResourceLinkRequest",
+    launch_data: dict | None = None,
+) -> str:
+    """Record a session for a validated launch and return its bearer token (shown once)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    token = secrets.token_urlsafe(32)
+    db.add(
+        WebSession(
+            token_hash=token_hash(token),
+            platform_id=platform_id,
+            person_id=person_id,
+            context_id=context_id,
+            resource_link_id=resource_link_id,
+            role=role,
+            locale=locale,
+            message_type=message_type,
+            launch_data=launch_data or {},
+            csrf_secret=secrets.token_hex(32),
+            expires_at=utcnow() + SESSION_LIFETIME,
+        )
+    )
+    db.flush()
+    return token
