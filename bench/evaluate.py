@@ -27,28 +27,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select
 
-import lti_tool.store.models  # noqa: E402, F401
-from lti_tool.domain.evaluation import (  # noqa: E402
+import lti_tool.store.models  # noqa: F401
+from lti_tool.domain.evaluation import (
     GRADE_ITEM,
     Mark,
     Outcome,
     SourceSpec,
     evaluate_learner,
 )
-from lti_tool.domain.rubric import PerformanceLevel, Rubric  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
-from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow  # noqa: E402
-from lti_tool.store.models.catalogue import (  # noqa: E402
+from lti_tool.domain.rubric import PerformanceLevel, Rubric
+from lti_tool.settings import load_settings
+from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow
+from lti_tool.store.models.catalogue import (
     LearningOutcome,
     MicroCredential,
     MicroCredentialVersion,
     Offering,
 )
-from lti_tool.store.models.core import Context, Membership, Person, Platform  # noqa: E402
-from lti_tool.store.models.evaluation import Decision, MappingSource, OutcomeMapping  # noqa: E402,E501
-from lti_tool.store.models.grades import GradeItem, Score  # noqa: E402
+from lti_tool.store.models.core import Context, Membership, Person, Platform
+from lti_tool.store.models.evaluation import Decision, MappingSource, OutcomeMapping
+from lti_tool.store.models.grades import GradeItem, Score
 
 LOS = 8
 LEVELS = (("beginning", "0"), ("developing", "50"), ("proficient", "70"), ("exemplary", "85.5"))
@@ -100,7 +100,7 @@ def bench_domain(sizes: list[int]) -> None:
     print("(scaling: time per pair relative to the smallest size; 1.00x = linear)")
 
 
-def seed_store(factory, contexts: int, learners: int, items: int) -> dict:  # noqa: ANN001
+def seed_store(factory, contexts: int, learners: int, items: int) -> dict:
     rng = random.Random(11)
     started = time.perf_counter()
     with factory() as db:

@@ -24,23 +24,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyld import jsonld as pyld_jsonld  # noqa: E402
+from pyld import jsonld as pyld_jsonld
 
-import lti_tool.store.models  # noqa: E402, F401
-from lti_tool.badges import builder, dataintegrity, issuance, jsonld, statuslist, vcjwt  # noqa: E402
-from lti_tool.badges.facts import achievement_facts, recipient_facts  # noqa: E402
-from lti_tool.badges.signing import Signer, ed25519_resolver, issuer_facts, jwk_resolver  # noqa: E402
-from lti_tool.badges.status import list_url, open_list  # noqa: E402
-from lti_tool.badges.verify import Verifier  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
-from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow  # noqa: E402
-from lti_tool.store.models.badges import Credential  # noqa: E402
-from lti_tool.store.models.catalogue import (  # noqa: E402
+import lti_tool.store.models  # noqa: F401
+from lti_tool.badges import builder, dataintegrity, issuance, jsonld, statuslist, vcjwt
+from lti_tool.badges.facts import achievement_facts, recipient_facts
+from lti_tool.badges.signing import Signer, ed25519_resolver, issuer_facts, jwk_resolver
+from lti_tool.badges.status import list_url, open_list
+from lti_tool.badges.verify import Verifier
+from lti_tool.settings import load_settings
+from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow
+from lti_tool.store.models.badges import Credential
+from lti_tool.store.models.catalogue import (
     LearningOutcome,
     MicroCredential,
     MicroCredentialVersion,
 )
-from lti_tool.store.models.core import Person, Platform  # noqa: E402
+from lti_tool.store.models.core import Person, Platform
 
 LEVELS = [{"code": "b", "label": "Beginning", "lower_bound": "0"},
           {"code": "d", "label": "Developing", "lower_bound": "50"},
@@ -75,7 +75,7 @@ def measure(jobs: list[Job]) -> list[tuple[str, float, float]]:
     return rows
 
 
-def seed(db, n: int):  # noqa: ANN001, ANN201
+def seed(db, n: int):
     platform = Platform(issuer="https://lms.example", client_id="bench",
                         auth_login_url="https://lms.example/a", auth_token_url="https://lms.example/t")
     db.add(platform)

@@ -35,14 +35,14 @@ from jwcrypto import jwk, jws
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import lti_tool.store.models  # noqa: E402,F401
-from lti_tool.launch.jwks_cache import JwksCache  # noqa: E402
-from lti_tool.launch.validation import verify_id_token  # noqa: E402
-from lti_tool.runtime import build_runtime  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
-from lti_tool.store.db import Base  # noqa: E402
-from lti_tool.web import create_app  # noqa: E402
-from tests.launch.helpers import (  # noqa: E402
+import lti_tool.store.models  # noqa: F401
+from lti_tool.launch.jwks_cache import JwksCache
+from lti_tool.launch.validation import verify_id_token
+from lti_tool.runtime import build_runtime
+from lti_tool.settings import load_settings
+from lti_tool.store.db import Base
+from lti_tool.web import create_app
+from tests.launch.helpers import (
     LTI,
     fixture_claims,
     platform_key,
@@ -75,7 +75,7 @@ def _timed(count: int, step: Callable[[int], float]) -> tuple[list[float], float
     return spans, time.perf_counter() - started
 
 
-def _claims(platform, i: int, nonce: str) -> dict:  # noqa: ANN001
+def _claims(platform, i: int, nonce: str) -> dict:
     claims = fixture_claims(FIXTURE, platform)
     claims["sub"] = f"user-{i % 50}"
     claims["nonce"] = nonce
@@ -83,7 +83,7 @@ def _claims(platform, i: int, nonce: str) -> dict:  # noqa: ANN001
     return claims
 
 
-def bench_floor(platform, key, count: int) -> tuple:  # noqa: ANN001
+def bench_floor(platform, key, count: int) -> tuple:
     token = sign(_claims(platform, 0, "n"), key)
     public = jwk.JWK.from_json(key.key.export_public())
 
@@ -98,7 +98,7 @@ def bench_floor(platform, key, count: int) -> tuple:  # noqa: ANN001
     return _row("RS256 verify only (jwcrypto)", spans, sum(spans))
 
 
-def bench_validation(runtime, platform, key, count: int) -> tuple:  # noqa: ANN001
+def bench_validation(runtime, platform, key, count: int) -> tuple:
     token = sign(_claims(platform, 0, "n"), key)
     cache = JwksCache()
     with runtime.sessions() as db:
@@ -111,7 +111,7 @@ def bench_validation(runtime, platform, key, count: int) -> tuple:  # noqa: ANN0
     return _row("verify_id_token (all checks, no writes)", spans, sum(spans))
 
 
-def bench_in_process(runtime, platform, key, count: int) -> tuple:  # noqa: ANN001
+def bench_in_process(runtime, platform, key, count: int) -> tuple:
     client = create_app(runtime=runtime).test_client()
 
     def round_trip(i: int) -> float:
@@ -132,7 +132,7 @@ def bench_in_process(runtime, platform, key, count: int) -> tuple:  # noqa: ANN0
     return _row("login+launch in-process (test client)", spans, sum(spans))
 
 
-def bench_server(env: dict, platform, key, workers: int, clients: int,  # noqa: ANN001
+def bench_server(env: dict, platform, key, workers: int, clients: int,
                  per_client: int) -> tuple:
     port = int(env["LTI_TOOL_BASE_URL"].rsplit(":", 1)[1])
     server = subprocess.Popen(

@@ -19,12 +19,12 @@ from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import lti_tool.store.models  # noqa: E402,F401
-from lti_tool.runtime import build_runtime  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
-from lti_tool.store.db import Base  # noqa: E402
-from lti_tool.web import create_app  # noqa: E402
-from tests.pages.seed import seed_course, seed_many_decisions, seed_offering  # noqa: E402
+import lti_tool.store.models  # noqa: F401
+from lti_tool.runtime import build_runtime
+from lti_tool.settings import load_settings
+from lti_tool.store.db import Base
+from lti_tool.web import create_app
+from tests.pages.seed import seed_course, seed_many_decisions, seed_offering
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
         queries = {"n": 0}
 
         @event.listens_for(runtime.engine, "before_cursor_execute")
-        def _count(*_args) -> None:  # noqa: ANN002
+        def _count(*_args) -> None:
             queries["n"] += 1
 
         app = create_app(runtime=runtime)

@@ -33,7 +33,7 @@ from lti_tool.settings import load_settings  # noqa: E402
 from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E402
 
 
-def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:  # noqa: ANN001
+def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:
     """Child process: the fake LMS with the generated course, until `stop` is set."""
     from lti_tool.launch.keys import public_jwks
     from lti_tool.settings import load_settings as settings_for

@@ -21,7 +21,7 @@ from lti_tool.settings import SettingsError
 class ToolGroup(click.Group):
     """Turn known errors into a message on standard error and exit status 1."""
 
-    def invoke(self, ctx: click.Context):  # noqa: ANN201
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except (ToolError, SettingsError) as exc:

@@ -8,6 +8,7 @@ the demo runs them in a background thread.
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -18,17 +19,18 @@ from lti_tool.grades import jobs as grades_jobs
 from lti_tool.runtime import Runtime
 
 log = logging.getLogger(__name__)
+AnyScheduler = TypeVar("AnyScheduler", bound=BaseScheduler)
 
 
-def register_jobs(scheduler: BaseScheduler, runtime: Runtime) -> BaseScheduler:
+def register_jobs(scheduler: AnyScheduler, runtime: Runtime) -> AnyScheduler:
     catalogue_jobs.register(scheduler, runtime)  # daily: overdue approved MCs become lapsed
     grades_jobs.register(scheduler, runtime)  # syncs, window closing and grade passback
     return scheduler
 
 
 def blocking_scheduler(runtime: Runtime) -> BlockingScheduler:
-    return register_jobs(BlockingScheduler(timezone="UTC"), runtime)  # type: ignore[return-value]
+    return register_jobs(BlockingScheduler(timezone="UTC"), runtime)
 
 
 def background_scheduler(runtime: Runtime) -> BackgroundScheduler:
-    return register_jobs(BackgroundScheduler(timezone="UTC"), runtime)  # type: ignore[return-value]
+    return register_jobs(BackgroundScheduler(timezone="UTC"), runtime)

@@ -34,7 +34,7 @@ def skip_unless_installed(what: str) -> None:
     pytest.skip(f"{what} is not installed")
 
 
-def load_fixture(*parts: str):  # noqa: ANN201
+def load_fixture(*parts: str):
     import json
 
     return json.loads(FIXTURES.joinpath(*parts).read_text())
@@ -107,7 +107,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture
-def db(runtime: Runtime):  # noqa: ANN201
+def db(runtime: Runtime):
     session = runtime.sessions()
     yield session
     session.rollback()
@@ -115,12 +115,12 @@ def db(runtime: Runtime):  # noqa: ANN201
 
 
 @pytest.fixture
-def app(runtime: Runtime):  # noqa: ANN201
+def app(runtime: Runtime):
     from lti_tool.web import create_app
 
     return create_app(runtime=runtime)
 
 
 @pytest.fixture
-def client(app):  # noqa: ANN001, ANN201
+def client(app):
     return app.test_client()

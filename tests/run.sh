@@ -7,6 +7,8 @@ echo "== ruff"
 ruff check .
 echo "== import contract (import-linter: layers of DESIGN.md, no cycles, a pure domain)"
 lint-imports
+echo "== mypy (strict on lti_tool/domain)"
+mypy
 echo "== pytest on SQLite"
 python -m pytest -n "$workers" "$@"
 echo "== pytest on PostgreSQL"

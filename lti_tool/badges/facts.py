@@ -12,7 +12,7 @@ from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Person
 
 
-def _outcome(row) -> OutcomeFacts:  # noqa: ANN001
+def _outcome(row) -> OutcomeFacts:
     levels = tuple(
         LevelFacts(code=str(level["code"]), label=str(level.get("label") or level["code"]),
                    lower_bound=Decimal(str(level.get("lower_bound", 0))),

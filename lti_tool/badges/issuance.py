@@ -23,6 +23,7 @@ from lti_tool.badges import builder, statuslist
 from lti_tool.badges.facts import achievement_facts, recipient_facts
 from lti_tool.badges.signing import Signer, issuer_facts
 from lti_tool.badges.status import list_url, open_list
+from lti_tool.domain import catalogue as rules
 from lti_tool.errors import NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
@@ -127,7 +128,7 @@ def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version
     existing = find_credential(db, person_id, mc_version_id)
     if existing is not None:
         return existing
-    if version.status != "approved":
+    if version.status not in rules.ISSUING_STATUSES:
         _hold(db, version, person_id=person_id, offering_id=offering_id,
               outcome_levels=outcome_levels, passed_at=passed_at)
         return None
@@ -147,7 +148,7 @@ def issue_held(db: Session, settings: Settings, mc_version_id: int) -> list[Cred
     version = db.get(MicroCredentialVersion, mc_version_id)
     if version is None:
         raise NotFound(f"no micro-credential version {mc_version_id}")
-    if version.status != "approved":
+    if version.status not in rules.ISSUING_STATUSES:
         return []
     issued = []
     held = db.scalars(select(HeldPass).where(HeldPass.mc_version_id == mc_version_id,
@@ -184,7 +185,7 @@ def issue_completed_pathways(db: Session, settings: Settings, *, person_id: int,
     issued = []
     for pathway in candidates:
         required = {component.required_micro_credential_id for component in pathway.components}
-        if not required or not required <= _held_micro_credentials(db, person_id):
+        if not rules.is_pathway_complete(required, _held_micro_credentials(db, person_id)):
             continue
         credential = issue_on_pass(db, settings, person_id=person_id, mc_version_id=pathway.id,
                                    offering_id=None, outcome_levels={}, passed_at=utcnow(),

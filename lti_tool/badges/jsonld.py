@@ -111,7 +111,7 @@ class _Processor(jsonld.JsonLdProcessor):
     def __init__(self) -> None:
         super().__init__(on_property_dropped=_refuse_drop)
 
-    def _process_context(self, active_ctx, local_ctx, options,  # noqa: ANN001, ANN202
+    def _process_context(self, active_ctx, local_ctx, options,
                          override_protected=False, propagate=True, validate_scoped=True,
                          cycles=None):
         if (not propagate and not active_ctx.get("previousContext") and "_uuid" in active_ctx

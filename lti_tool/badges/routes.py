@@ -37,7 +37,7 @@ LD_JSON = "application/ld+json"
 PUBLISHED_STATUSES = ("approved", "lapsed", "retired")
 
 
-def _settings():  # noqa: ANN202
+def _settings():
     return runtime().settings
 
 
@@ -54,7 +54,7 @@ def _wants_json_ld() -> bool:
 
 
 @bp.get("/credentials/<public_id>")
-def credential_page(public_id: str):  # noqa: ANN201
+def credential_page(public_id: str):
     """People get a page; machines asking for JSON-LD get the signed credential."""
     row = records.by_public_id(get_db(), public_id)
     if _wants_json_ld():
@@ -78,7 +78,7 @@ def credential_jwt(public_id: str) -> Response:
     return response
 
 
-def _baked_text(row) -> tuple[str, bool]:  # noqa: ANN001
+def _baked_text(row) -> tuple[str, bool]:
     """The JWT with `?format=jwt`, else the JSON credential with its embedded proof."""
     if request.args.get("format") == "jwt":
         return row.jwt, True
@@ -207,7 +207,7 @@ def verify_form() -> str:
 
 @bp.post("/verify")
 @csrf_exempt
-def verify():  # noqa: ANN201
+def verify():
     """Verify an uploaded credential (JSON, VC-JWT, PNG or SVG) and report every check."""
     wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) \
         == "text/html" and bool(request.form or request.files)

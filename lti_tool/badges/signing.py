@@ -51,7 +51,7 @@ def key_url(settings: Settings, kid: str) -> str:
 _PRIVATE: dict[str, jwk.JWK] = {}
 
 
-def _private(row) -> jwk.JWK:  # noqa: ANN001
+def _private(row) -> jwk.JWK:
     """The private key of a key row, parsed once per process.
 
     Parsing validates an RSA key, which costs about 100 ms; a kid never changes its key.
@@ -61,11 +61,11 @@ def _private(row) -> jwk.JWK:  # noqa: ANN001
     return _PRIVATE[row.kid]
 
 
-def _ed25519_private(row) -> Ed25519PrivateKey:  # noqa: ANN001
+def _ed25519_private(row) -> Ed25519PrivateKey:
     return _private(row).get_op_key("sign")
 
 
-def _ed25519_public(row) -> Ed25519PublicKey:  # noqa: ANN001
+def _ed25519_public(row) -> Ed25519PublicKey:
     return jwk.JWK(**row.public_jwk).get_op_key("verify")
 
 

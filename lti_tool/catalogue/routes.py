@@ -37,7 +37,7 @@ bp.record_once(install_on_setup)
 ACTIONS = "submit,reject,approve,revalidate,retire"
 EXTRA_OUTCOME_SLOTS = 1
 MIN_LEVEL_SLOTS = 4
-DUE_WITHIN_DAYS = 90
+DUE_WITHIN_DAYS = rules.REVALIDATION_NOTICE_DAYS
 # Art. 6/2-e: face-to-face, online or hybrid (stored as the codes of rules.PARTICIPATION_FORMS).
 PARTICIPATION_LABELS = {
     "online": _l("online"),

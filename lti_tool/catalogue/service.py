@@ -120,7 +120,8 @@ def history(db: Session, platform_id: int, mc_id: int) -> list[ApprovalEvent]:
         .order_by(ApprovalEvent.id)))
 
 
-def due_for_revalidation(db: Session, platform_id: int, within_days: int = 90,
+def due_for_revalidation(db: Session, platform_id: int,
+                         within_days: int = rules.REVALIDATION_NOTICE_DAYS,
                          now: datetime | None = None) -> list[MicroCredentialVersion]:
     """Approved versions due within `within_days`, and lapsed ones (overdue), soonest first."""
     limit = (now or utcnow()) + timedelta(days=within_days)

@@ -7,10 +7,11 @@ Pure rules (no I/O). Where a rule comes from the university's directive the arti
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Hashable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.domain.rubric import Rubric
@@ -29,7 +30,10 @@ COURSE_MAX_HOURS = Decimal(30)
 # One ECTS credit stands for 25-30 hours of notional workload (ECTS Users' Guide).
 HOURS_PER_ECTS = (Decimal(25), Decimal(30))
 # Art. 4/1-ş: revalidation at least once every three years.
+Component = TypeVar("Component", bound=Hashable)
 REVALIDATION_YEARS = 3
+# The Office is reminded this many days before a revalidation is due (pages, queues, CLI).
+REVALIDATION_NOTICE_DAYS = 90
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,39}$")
 MAX_DECIMAL_PLACES = 2
 
@@ -46,6 +50,8 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 # Art. 12/3-a and Art. 13: verification, approval and re-verification are the Office's.
 OFFICE_ACTIONS = frozenset({"approve", "reject", "revalidate", "retire"})
 ISSUING_STATUSES = frozenset({"approved"})
+# Versions that need (and may get) a revalidation.
+REVALIDATABLE_STATUSES = frozenset(TRANSITIONS["revalidate"])
 EDITABLE_IN_PLACE = frozenset({"draft"})
 EDITABLE_AS_NEW_VERSION = frozenset({"approved", "lapsed"})
 
@@ -343,8 +349,9 @@ def pathway_problems(code: str, requires: tuple[str, ...],
     return found
 
 
-def is_pathway_complete(requires: tuple[str, ...] | set[str], held: set[str]) -> bool:
-    """A pathway is earned when every component is held (DESIGN.md "Pathway")."""
+def is_pathway_complete(requires: Collection[Component], held: Set[Component]) -> bool:
+    """A pathway is earned when every component is held (DESIGN.md "Pathway"); components are
+    codes or ids, whichever the caller has."""
     return bool(requires) and set(requires) <= held
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from lti_tool.domain.errors import FieldProblem, ValidationFailed
 from lti_tool.domain.rubric import Rubric
@@ -49,9 +49,14 @@ DISPLAY_QUANTUM = Decimal("0.0001")
 class OutcomeLike(Protocol):
     """What evaluation needs of an LO (the catalogue's `outcomes_of` returns such objects)."""
 
-    code: str
-    required: bool
-    rubric: Rubric
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def required(self) -> bool: ...
+
+    @property
+    def rubric(self) -> Rubric: ...
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class Exact:
         elif isinstance(other, Fraction):
             num, den = other.numerator, other.denominator
         else:
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented  # type: ignore[no-any-return]
         return self.num * den - num * self.den
 
     def __lt__(self, other: object) -> bool:
@@ -369,7 +374,7 @@ def _decimal(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def result_to_dict(result: OutcomeResult) -> dict:
+def result_to_dict(result: OutcomeResult) -> dict[str, Any]:
     """A JSON-ready form of a result (Decimals as strings), for snapshots and evidence."""
     return {
         "code": result.code, "required": result.required, "status": result.status,
@@ -384,7 +389,7 @@ def result_to_dict(result: OutcomeResult) -> dict:
     }
 
 
-def result_from_dict(data: Mapping) -> OutcomeResult:
+def result_from_dict(data: Mapping[str, Any]) -> OutcomeResult:
     """Inverse of `result_to_dict`: attempt 2 carries attempt 1's attained results over."""
     return OutcomeResult(
         code=data["code"], required=bool(data["required"]), status=data["status"],

@@ -41,8 +41,8 @@ def _parse(role: str) -> tuple[str, str]:
         kind, _, rest = role[len("urn:lti:"):].partition(":")
         parts = rest.split("/")
         name = parts[2] if len(parts) > 2 else ""
-        scope = {"role": "membership", "instrole": "institution", "sysrole": "system"}
-        return scope.get(kind, ""), name
+        scopes = {"role": "membership", "instrole": "institution", "sysrole": "system"}
+        return scopes.get(kind, ""), name
     if "#" in role or "/" in role or ":" in role:
         return "", ""  # some other vocabulary (e.g. a vendor URI): not ours to guess
     return "membership", role  # NRPS short name: a context role
@@ -68,3 +68,19 @@ def map_roles(roles: Iterable[str]) -> ToolRole | None:
         if role in granted:
             return role
     return None
+
+
+def canonical_role(role: str) -> str:
+    """One spelling per role: NRPS short context roles (`Instructor`) as their full LIS URI
+    (`http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor`); others unchanged."""
+    role = role.strip()
+    if role and not any(mark in role for mark in "#/:"):
+        return f"{LIS}membership#{role}"
+    return role
+
+
+def same_roles(first: Iterable[str], second: Iterable[str]) -> bool:
+    """Whether two role lists say the same, whatever the spelling (launch URIs, NRPS names)
+    and order: the launch and the roster must not keep rewriting each other's roles."""
+    return ({canonical_role(r) for r in first if isinstance(r, str)}
+            == {canonical_role(r) for r in second if isinstance(r, str)})

@@ -2,10 +2,11 @@
 
 import click
 
-from lti_tool.grades import evidence_commands, sync_commands
+from lti_tool.grades import evidence_commands, offering_commands, sync_commands
 
 
 def register(cli: click.Group) -> None:
     """Add this package's commands to `cli`."""
     evidence_commands.register(cli)
     cli.add_command(sync_commands.sync_command)
+    cli.add_command(offering_commands.offering_group)

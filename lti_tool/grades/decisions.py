@@ -83,7 +83,7 @@ class OfferingRun(Recorder):
            now: datetime | None = None, outcomes: list[OutcomeLike] | None = None,
            ) -> OfferingRun:
         run = cls(db=db, settings=settings, offering=offering, now=now or utcnow(),
-                  outcomes=list(outcomes_of(db, offering.mc_version_id))
+                  outcomes=list[OutcomeLike](outcomes_of(db, offering.mc_version_id))
                   if outcomes is None else outcomes)
         for attempt in (1, 2):
             row = current_mapping(db, offering.id, attempt)

@@ -92,7 +92,7 @@ def verify_chain(db: Session) -> BrokenRecord | None:
             .execution_options(yield_per=1000))
         last: Link | None = None
 
-        def links(rows=rows) -> Iterable[Link]:  # noqa: ANN001
+        def links(rows=rows) -> Iterable[Link]:
             nonlocal last
             for row in rows:
                 last = Link(*row)

@@ -37,7 +37,7 @@ Sources = Mapping[str, Sequence[SourceSpec]]
 
 def outcomes_for(db: Session, mc_version_id: int) -> list[OutcomeLike]:
     """The LOs of an MC version as domain objects (code, required, Rubric)."""
-    return list(outcomes_of(db, mc_version_id))
+    return list[OutcomeLike](outcomes_of(db, mc_version_id))
 
 
 def known_refs(db: Session, offering: Offering) -> dict[str, set[str]]:

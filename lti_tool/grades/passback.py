@@ -191,7 +191,7 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                     "gradingProgress": row.grading_progress,
                     "timestamp": now.isoformat().replace("+00:00", "Z"),
                 })
-            except Exception as exc:  # noqa: BLE001  # any LMS failure is recorded, never raised
+            except Exception as exc:  # any LMS failure is recorded, never raised
                 if isinstance(exc, LmsUnavailable | LmsPermissionError):
                     blocked.add(context.id)  # the same answer awaits the course's other scores
                 row.status, row.tries = "failed", row.tries + 1

@@ -14,13 +14,14 @@ from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, SOURCE_KINDS, TOOL_RUBRIC, SourceSpec
 from lti_tool.errors import BadRequest, NotFound
 from lti_tool.grades import evaluation as service
+from lti_tool.grades import mapping_files
 from lti_tool.grades.evidence import export_evidence
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Membership, Person
@@ -31,6 +32,16 @@ from lti_tool.web.db import get_db
 from lti_tool.web.db import runtime as web_runtime
 
 bp = Blueprint("grades", __name__, template_folder="templates")
+
+
+@bp.get(mapping_files.SCHEMA_URL_PATH)
+def mapping_schema() -> Response:
+    """The published JSON Schema of mapping files (`lti-tool offering map`)."""
+    response = Response(mapping_files.SCHEMA_PATH.read_text(encoding="utf-8"),
+                        mimetype="application/schema+json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 STAFF = ("instructor", "admin")
 MAX_FIELD = 5000
@@ -126,7 +137,7 @@ def _wants_json() -> bool:
         ["text/html", "application/json"]) == "application/json"
 
 
-def _done(message: str, endpoint: str, **values: Any):  # noqa: ANN202
+def _done(message: str, endpoint: str, **values: Any):
     """After a POST: JSON for scripts, a redirect (with a notice) for forms."""
     if _wants_json():
         return jsonify({"ok": True, "message": message})
@@ -165,7 +176,7 @@ def _mapping_page_data(offering: Offering) -> dict:
 
 @bp.get("/instructor/offerings/<int:offering_id>/mapping")
 @require_role(*STAFF)
-def mapping(offering_id: int):  # noqa: ANN201
+def mapping(offering_id: int):
     """Choose the sources of each LO with weights; the preview shows every learner's levels."""
     offering = _offering(require_actor(), offering_id)
     attempt = 2 if request.args.get("attempt") == "2" else 1
@@ -176,7 +187,7 @@ def mapping(offering_id: int):  # noqa: ANN201
 
 @bp.post("/instructor/offerings/<int:offering_id>/mapping/preview")
 @require_role(*STAFF)
-def preview_mapping(offering_id: int):  # noqa: ANN201
+def preview_mapping(offering_id: int):
     """Levels of every learner under the candidate mapping, on current data; saves nothing."""
     offering = _offering(require_actor(), offering_id)
     sources, _attempt = _parse_sources()
@@ -191,7 +202,7 @@ def preview_mapping(offering_id: int):  # noqa: ANN201
 
 @bp.post("/instructor/offerings/<int:offering_id>/mapping")
 @require_role(*STAFF)
-def save_mapping(offering_id: int):  # noqa: ANN201
+def save_mapping(offering_id: int):
     actor = require_actor()
     offering = _offering(actor, offering_id)
     sources, attempt = _parse_sources()
@@ -207,7 +218,7 @@ def save_mapping(offering_id: int):  # noqa: ANN201
 
 @bp.get("/instructor/offerings/<int:offering_id>/scores")
 @require_role(*STAFF)
-def score_rubrics(offering_id: int):  # noqa: ANN201
+def score_rubrics(offering_id: int):
     """Tool-side rubric scoring per learner and LO, decisions, flags and prior learning."""
     offering = _offering(require_actor(), offering_id)
     db = get_db()
@@ -232,7 +243,7 @@ def score_rubrics(offering_id: int):  # noqa: ANN201
 
 @bp.post("/instructor/offerings/<int:offering_id>/scores")
 @require_role(*STAFF)
-def save_rubric_score(offering_id: int):  # noqa: ANN201
+def save_rubric_score(offering_id: int):
     actor = require_actor()
     offering = _offering(actor, offering_id)
     person = _learner(offering, request.form.get("person_id"))
@@ -249,7 +260,7 @@ def save_rubric_score(offering_id: int):  # noqa: ANN201
 
 @bp.post("/instructor/offerings/<int:offering_id>/finalize")
 @require_role(*STAFF)
-def finalize(offering_id: int):  # noqa: ANN201
+def finalize(offering_id: int):
     actor = require_actor()
     offering = _offering(actor, offering_id)
     db = get_db()
@@ -273,7 +284,7 @@ def _closes_at(raw: str) -> datetime | None:
 
 @bp.post("/instructor/offerings/<int:offering_id>/reevaluation")
 @require_role(*STAFF)
-def grant_reevaluation(offering_id: int):  # noqa: ANN201
+def grant_reevaluation(offering_id: int):
     """Grant a failed learner their one re-evaluation (a second one answers 409)."""
     actor = require_actor()
     offering = _offering(actor, offering_id)
@@ -290,7 +301,7 @@ def grant_reevaluation(offering_id: int):  # noqa: ANN201
 
 @bp.post("/instructor/offerings/<int:offering_id>/prior-learning")
 @require_role(*STAFF)
-def recognise_prior_learning(offering_id: int):  # noqa: ANN201
+def recognise_prior_learning(offering_id: int):
     """Record prior-learning evidence per LO; the learner passes."""
     actor = require_actor()
     offering = _offering(actor, offering_id)
@@ -311,7 +322,7 @@ def recognise_prior_learning(offering_id: int):  # noqa: ANN201
 
 @bp.post("/instructor/offerings/<int:offering_id>/flags/<int:flag_id>/resolve")
 @require_role(*STAFF)
-def resolve_flag(offering_id: int, flag_id: int):  # noqa: ANN201
+def resolve_flag(offering_id: int, flag_id: int):
     actor = require_actor()
     offering = _offering(actor, offering_id)
     db = get_db()
@@ -325,7 +336,7 @@ def resolve_flag(offering_id: int, flag_id: int):  # noqa: ANN201
 
 @bp.get("/instructor/offerings/<int:offering_id>/learners/<int:person_id>/evidence.json")
 @require_role(*STAFF)
-def learner_evidence(offering_id: int, person_id: int):  # noqa: ANN201
+def learner_evidence(offering_id: int, person_id: int):
     offering = _offering(require_actor(), offering_id)
     person = _learner(offering, person_id)
     return jsonify(export_evidence(get_db(), offering.platform_id, person.id, offering.id))
@@ -343,7 +354,7 @@ def _own_offering(actor: Actor, offering_id: int) -> Offering:
 
 @bp.post("/learner/offerings/<int:offering_id>/reevaluation-request")
 @require_role("learner")
-def request_reevaluation(offering_id: int):  # noqa: ANN201
+def request_reevaluation(offering_id: int):
     """A learner asks for their one re-evaluation (granted at once or sent to the instructor,
     per the offering's policy)."""
     actor = require_actor()
@@ -359,7 +370,7 @@ def request_reevaluation(offering_id: int):  # noqa: ANN201
 
 @bp.get("/learner/offerings/<int:offering_id>/evidence.json")
 @require_role("learner")
-def my_evidence(offering_id: int):  # noqa: ANN201
+def my_evidence(offering_id: int):
     """The learner's own archived evidence for one micro-credential, as JSON."""
     actor = require_actor()
     offering = _own_offering(actor, offering_id)

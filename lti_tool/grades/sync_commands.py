@@ -53,8 +53,8 @@ def sync_command(context: str | None) -> None:
             # moves forward (earlier sources' items count as done).
             finished: dict[str, int] = {}
 
-            def progress(done: int, total: int, phase: str, bar=bar,  # noqa: ANN001
-                         finished=finished) -> None:  # noqa: ANN001
+            def progress(done: int, total: int, phase: str, bar=bar,
+                         finished=finished) -> None:
                 if total:
                     finished[phase] = total
                 before = sum(t for name, t in finished.items() if name != phase)

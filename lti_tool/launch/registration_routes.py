@@ -11,7 +11,7 @@ bp = Blueprint("registration", __name__, url_prefix="/lti", template_folder="tem
 
 
 @bp.get("/register")
-def register():  # noqa: ANN201
+def register():
     """Register the platform that opened this page, then tell it to close the dialog."""
     db = get_db()
     platform = register_dynamically(

@@ -20,7 +20,7 @@ def _wants_json() -> bool:
     return best == "application/json"
 
 
-def _reply(status: int, code: str, message: str, details: dict | None = None):  # noqa: ANN202
+def _reply(status: int, code: str, message: str, details: dict | None = None):
     if _wants_json():
         body = {"error": code, "message": message}
         if details:
@@ -31,24 +31,24 @@ def _reply(status: int, code: str, message: str, details: dict | None = None):  
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ToolError)
-    def tool_error(exc: ToolError):  # noqa: ANN202
+    def tool_error(exc: ToolError):
         return _reply(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(IllegalTransition)
-    def illegal_transition(exc: IllegalTransition):  # noqa: ANN202
+    def illegal_transition(exc: IllegalTransition):
         return _reply(409, "conflict", str(exc))
 
     @app.errorhandler(ValidationFailed)
-    def validation_failed(exc: ValidationFailed):  # noqa: ANN202
+    def validation_failed(exc: ValidationFailed):
         return _reply(422, "invalid", "The input has problems.",
                       {p.path or "input": p.message for p in exc.problems})
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # noqa: ANN202
+    def http_error(exc: HTTPException):
         return _reply(exc.code or 500, (exc.name or "error").lower().replace(" ", "_"),
                       exc.description or exc.name)
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception):  # noqa: ANN202
+    def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _reply(500, "internal_error", "Something went wrong on our side; it was logged.")

@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.domain import catalogue as catalogue_rules
 from lti_tool.domain import decisions as flow
 from lti_tool.domain.actors import Actor
 from lti_tool.errors import NotFound
@@ -80,7 +81,7 @@ def audit_page(db: Session, actor: Actor, *, query: str, page: int, size: int
 
 # --- Catalogue ------------------------------------------------------------------------------
 
-REVALIDATION_NOTICE = timedelta(days=90)
+REVALIDATION_NOTICE = timedelta(days=catalogue_rules.REVALIDATION_NOTICE_DAYS)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def catalogue_of(db: Session, actor: Actor, *, now: datetime | None = None) -> C
         heads_by_mc[version.micro_credential_id] = version
     heads = sorted(heads_by_mc.values(), key=lambda v: v.micro_credential.code.lower())
     due = [v for v in heads
-           if v.status in ("approved", "lapsed") and v.revalidation_due is not None
+           if v.status in catalogue_rules.REVALIDATABLE_STATUSES and v.revalidation_due is not None
            and v.revalidation_due <= now + REVALIDATION_NOTICE]
     return Catalogue(
         heads=heads,

@@ -13,7 +13,7 @@ from tests.badges.conftest import PASSED_AT, assert_schema_valid
 LEVELS = {"LO1": "exemplary", "LO2": "proficient"}
 
 
-def _issue(world, person, version, levels=LEVELS):  # noqa: ANN001, ANN202
+def _issue(world, person, version, levels=LEVELS):
     return issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
                                   mc_version_id=version.id, offering_id=None,
                                   outcome_levels=levels, passed_at=PASSED_AT)
@@ -52,7 +52,7 @@ def test_extension_terms_survive_json_ld_expansion(world) -> None:
     assert "issuer-dependent" not in expanded
 
 
-def _values(node, key: str) -> list:  # noqa: ANN001
+def _values(node, key: str) -> list:
     """Every `@value` (or `@id`) under `key` anywhere in an expanded JSON-LD document."""
     found: list = []
     if isinstance(node, list):

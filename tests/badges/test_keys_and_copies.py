@@ -16,7 +16,7 @@ from tests.badges.conftest import PASSED_AT
 from tests.conftest import SPEC
 
 
-def _issue(world, sub: str, version):  # noqa: ANN001, ANN202
+def _issue(world, sub: str, version):
     person = world.person(sub, f"{sub}@example.edu")
     return issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
                                   mc_version_id=version.id, offering_id=None,

@@ -30,7 +30,7 @@ def _require_node() -> None:
         skip_unless_installed("Node verifiers (run `npm ci` in tests/node)")
 
 
-def _issue(world, sub: str):  # noqa: ANN001, ANN202
+def _issue(world, sub: str):
     person = world.person(sub, f"{sub}@example.edu", sub.title())
     return issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
                                   mc_version_id=world.version.id, offering_id=None,
@@ -38,7 +38,7 @@ def _issue(world, sub: str):  # noqa: ANN001, ANN202
                                   passed_at=PASSED_AT)
 
 
-def _expired_copy(world, document: dict) -> tuple[dict, str]:  # noqa: ANN001
+def _expired_copy(world, document: dict) -> tuple[dict, str]:
     """A properly signed credential whose validity ended in 2021."""
     unsigned = {k: v for k, v in document.items() if k != "proof"}
     unsigned.update(validFrom="2020-01-01T00:00:00Z", validUntil="2021-01-01T00:00:00Z")
@@ -47,7 +47,7 @@ def _expired_copy(world, document: dict) -> tuple[dict, str]:  # noqa: ANN001
     return signed, signer.jwt(signed)
 
 
-def _change_jwt(token: str, change) -> str:  # noqa: ANN001
+def _change_jwt(token: str, change) -> str:
     head, payload, signature = token.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     change(claims)
@@ -74,7 +74,7 @@ MUTATIONS = {
 }
 
 
-def _fetch(client, url: str, base: str) -> dict:  # noqa: ANN001
+def _fetch(client, url: str, base: str) -> dict:
     reply = client.get(url.replace(base, ""))
     assert reply.status_code == 200, url
     return json.loads(reply.get_data(as_text=True))

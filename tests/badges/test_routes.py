@@ -17,7 +17,7 @@ from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
 from tests.badges.conftest import PASSED_AT
 
 
-def _issued(world) -> Credential:  # noqa: ANN001
+def _issued(world) -> Credential:
     person, version = world.person(), world.micro_credential()
     credential = issuance.issue_on_pass(
         world.db, world.settings, person_id=person.id, mc_version_id=version.id,
@@ -27,7 +27,7 @@ def _issued(world) -> Credential:  # noqa: ANN001
     return credential
 
 
-def _verify(client, body: bytes, content_type: str = "application/octet-stream"):  # noqa: ANN001, ANN202
+def _verify(client, body: bytes, content_type: str = "application/octet-stream"):
     return client.post("/verify", data=body, content_type=content_type,
                        headers={"Accept": "application/json"})
 
@@ -124,7 +124,7 @@ def test_verify_form_page_and_upload(world, client) -> None:
     assert reply.status_code == 200 and "Valid" in reply.get_data(as_text=True)
 
 
-def _office(world, client) -> dict:  # noqa: ANN001
+def _office(world, client) -> dict:
     admin = world.person("office-1", "office@example.edu", "Office Person")
     token = start_session(world.db, platform_id=world.platform.id, person_id=admin.id,
                           context_id=None, resource_link_id=None, role="admin")

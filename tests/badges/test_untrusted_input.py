@@ -92,7 +92,7 @@ def test_verifier_reports_failed_checks_for_any_credential_shape(db, settings, d
     assert report.to_dict()["checks"]
 
 
-def _leaves(value, path=()):  # noqa: ANN001, ANN202
+def _leaves(value, path=()):
     """Every (path, leaf) of a JSON document."""
     if isinstance(value, dict):
         for key, item in value.items():

@@ -58,11 +58,11 @@ class Caller:
         return {SESSION_HEADER: self.token, CSRF_HEADER: self.csrf, "Accept": "text/html",
                 **(extra or {})}
 
-    def get(self, path: str, **kwargs):  # noqa: ANN201
+    def get(self, path: str, **kwargs):
         return self.client.get(path, headers=self._headers(kwargs.pop("headers", None)),
                                **kwargs)
 
-    def post(self, path: str, data=None, **kwargs):  # noqa: ANN001, ANN201
+    def post(self, path: str, data=None, **kwargs):
         """POST form fields (a dict, or a list of pairs when names repeat)."""
         return self.client.post(path, data=MultiDict(data or {}),
                                 headers=self._headers(kwargs.pop("headers", None)), **kwargs)

@@ -19,8 +19,8 @@ EMBEDDED = EXAMPLES / "technical-report-writing-embedded.yaml"
 
 
 @pytest.fixture
-def run(runtime):  # noqa: ANN201
-    def invoke(*args: str):  # noqa: ANN202
+def run(runtime):
+    def invoke(*args: str):
         return CliRunner().invoke(main, list(args), obj={"runtime": runtime})
 
     return invoke

@@ -22,7 +22,7 @@ from tests.catalogue.forms import fill, page_form, plan_form
 EMBEDDED = "technical-report-writing-embedded.yaml"
 
 
-def plan_from(name: str = "data-literacy-for-engineers.yaml", **changes):  # noqa: ANN201
+def plan_from(name: str = "data-literacy-for-engineers.yaml", **changes):
     text = (EXAMPLES / name).read_text()
     return dataclasses.replace(importexport.parse_plan(importexport.load_text(text)), **changes)
 

@@ -42,7 +42,7 @@ def test_concurrent_evaluations_pass_once(runtime, settings) -> None:
                     first_done.set()
                     time.sleep(0.5)  # the other one now waits on the decision's row lock
                 db.commit()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=evaluate, args=(hold,)) for hold in (True, False)]

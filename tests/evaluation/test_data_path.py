@@ -56,7 +56,7 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
     handed: list[set[int] | None] = []
     real = ev.evaluate_changed
 
-    def spy(db, settings, context_id, person_ids=None, **kwargs):  # noqa: ANN001, ANN202
+    def spy(db, settings, context_id, person_ids=None, **kwargs):
         handed.append(None if person_ids is None else set(person_ids))
         return real(db, settings, context_id, person_ids, **kwargs)
 
@@ -112,4 +112,17 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
         assert db.scalar(select(OfferingLineItem.lineitem_url)) == fake.lineitem_url(9)
         assert verify_chain(db) is None
     assert fake.course.results[9]["4"].score == 100.0  # the LMS gradebook shows it
+
+    # The next sync sees the tool's own column (AGS item 9) and never offers it as a source of
+    # marks (issue 12: it allowed a circular mapping; the Moodle Web Services shape of the same
+    # column is tested in tests/grades_sync/test_own_columns.py).
+    assert sync_context(runtime, context_id).status == "succeeded"
+    with runtime.sessions() as db:
+        stored = {(g.source, g.external_id) for g in db.scalars(select(GradeItem))}
+        assert ("ags", fake.lineitem_url(9)) not in stored
+        offering = db.get(Offering, offering_id)
+        offered = ev.known_refs(db, offering)[GRADE_ITEM]
+        labels = set(db.scalars(select(GradeItem.label).where(
+            GradeItem.id.in_([int(i) for i in offered]))))
+        assert not any(label.startswith("Micro-credential") for label in labels)
     assert utcnow() < closes  # the window was closed by the job's clock, not by waiting

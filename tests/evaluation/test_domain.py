@@ -47,7 +47,7 @@ def items(*weights: str) -> list[SourceSpec]:
     return [SourceSpec(GRADE_ITEM, f"i{n}", Decimal(w)) for n, w in enumerate(weights)]
 
 
-def run(specs: list[SourceSpec], marks: list[Mark], closed: bool = False):  # noqa: ANN201
+def run(specs: list[SourceSpec], marks: list[Mark], closed: bool = False):
     return evaluate_outcome(LO, specs, {m.key: m for m in marks}, closed=closed)
 
 

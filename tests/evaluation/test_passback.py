@@ -47,7 +47,7 @@ def moodle_course(fast_runtime: Runtime, moodle_lms: FakeLms) -> Iterator[Course
     yield from _course(fast_runtime, moodle_lms, MOODLE_LEARNERS)
 
 
-def _pass(course: Course, settings, n: int) -> None:  # noqa: ANN001
+def _pass(course: Course, settings, n: int) -> None:
     learner = course.learners[n]
     course.mark(learner, "quiz1", "7")
     course.mark(learner, "quiz2", "14")

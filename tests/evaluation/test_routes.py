@@ -11,7 +11,7 @@ from lti_tool.web.auth import CSRF_HEADER, SESSION_HEADER, csrf_token, start_ses
 from tests.evaluation.conftest import Course, seed_course
 
 
-def login(app, db, course: Course, person: Person, role: str) -> dict:  # noqa: ANN001
+def login(app, db, course: Course, person: Person, role: str) -> dict:
     token = start_session(db, platform_id=person.platform_id, person_id=person.id,
                           context_id=course.context.id, resource_link_id=None, role=role)
     db.commit()

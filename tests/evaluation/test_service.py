@@ -62,7 +62,7 @@ def events(course: Course, n: int = 0) -> list[str]:
 
 
 @pytest.fixture
-def mapped(course: Course, settings) -> Course:  # noqa: ANN001
+def mapped(course: Course, settings) -> Course:
     ev.save_mapping(course.db, settings, course.offering.id, course.mapping(),
                     course.by)
     return course
@@ -415,7 +415,7 @@ def test_a_busy_lms_does_not_hold_up_other_courses(db, settings) -> None:
         ev.save_mapping(db, settings, course.offering.id, course.mapping(), course.by)
     up = FakeAgs()
 
-    def client_for(db, settings, context):  # noqa: ANN001, ANN202
+    def client_for(db, settings, context):
         return BusyAgs() if context.id == busy.context.id else up
 
     counts = send_passbacks(db, settings, limit=3, client_for=client_for)

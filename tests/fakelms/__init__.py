@@ -253,7 +253,7 @@ def _build_app(fake: FakeLms) -> Flask:
     app.json.sort_keys = False  # keep the captured key order (and answer faster)
 
     @app.before_request
-    def _faults_and_log():  # noqa: ANN202
+    def _faults_and_log():
         with fake._lock:
             fake.log.append((request.method, request.full_path))
             fault = next((f for f in fake.faults if f.times > 0

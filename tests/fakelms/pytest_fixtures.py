@@ -54,7 +54,7 @@ def fast_runtime(runtime: Runtime) -> Iterator[Runtime]:
     CACHE.clear()
 
 
-def _tool_jwks(runtime: Runtime):  # noqa: ANN202
+def _tool_jwks(runtime: Runtime):
     def jwks() -> dict:
         with runtime.sessions() as db:
             keys = public_jwks(db, runtime.settings, "lti")

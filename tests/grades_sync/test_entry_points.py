@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -50,31 +49,32 @@ def _session(runtime: Runtime, context_id: int, role: str) -> dict[str, str]:
     return {SESSION_HEADER: token, "X-CSRF-Token": csrf}
 
 
-def _wait_idle(client, headers: dict, timeout: float = 15) -> dict:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get("/instructor/sync/status.json", headers=headers).get_json()
-        if not body["running"]:
-            return body
-        time.sleep(0.05)
-    raise AssertionError("the background sync did not finish")
+def _wait_idle(client, headers: dict, timeout: float = 30) -> dict:
+    """The status once the background sync threads have ended (joined, not polled)."""
+    for thread in [t for t in threading.enumerate() if t.name.startswith("sync-")]:
+        thread.join(timeout)
+        assert not thread.is_alive(), "the background sync did not finish"
+    body = client.get("/instructor/sync/status.json", headers=headers).get_json()
+    assert not body["running"]
+    return body
 
 
 @pytest.fixture
-def web(fast_runtime: Runtime):  # noqa: ANN201
+def web(fast_runtime: Runtime):
     return create_app(runtime=fast_runtime).test_client()
 
 
 def test_sync_now_runs_in_the_background_and_the_page_shows_the_result(
-        fast_runtime: Runtime, moodle_lms: FakeLms, web) -> None:  # noqa: ANN001
+        fast_runtime: Runtime, moodle_lms: FakeLms, web) -> None:
     context_id = make_context(fast_runtime, moodle_lms)
     headers = _session(fast_runtime, context_id, "instructor")
     page = web.get("/instructor/sync/", headers=headers)
     assert page.status_code == 200 and b"has not been synced yet" in page.data
-    moodle_lms.fail("/memberships", delay=0.3, times=1)
+    roster = moodle_lms.hold("/memberships")  # running until the test has seen it running
     started = web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
     assert started.status_code == 202 and started.get_json()["started"] is True
     assert started.get_json()["running"] is True
+    roster.release()
     done = _wait_idle(web, headers)
     assert done["last"]["status"] == "succeeded" and done["last"]["trigger"] == "manual"
     assert done["last"]["members"] == 4 and done["last"]["rows_written"] > 0
@@ -82,7 +82,7 @@ def test_sync_now_runs_in_the_background_and_the_page_shows_the_result(
     assert "succeeded" in page and "Sync now" in page and "What went wrong" not in page
 
 
-def test_form_post_without_scripts_redirects_back(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+def test_form_post_without_scripts_redirects_back(fast_runtime, moodle_lms, web) -> None:
     context_id = make_context(fast_runtime, moodle_lms)
     headers = _session(fast_runtime, context_id, "instructor")
     reply = web.post("/instructor/sync/run", headers=headers)
@@ -90,7 +90,7 @@ def test_form_post_without_scripts_redirects_back(fast_runtime, moodle_lms, web)
     _wait_idle(web, headers)
 
 
-def test_a_failed_sync_is_explained_on_the_page(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+def test_a_failed_sync_is_explained_on_the_page(fast_runtime, moodle_lms, web) -> None:
     moodle_lms.ws_functions = set()
     context_id = make_context(fast_runtime, moodle_lms)
     headers = _session(fast_runtime, context_id, "instructor")
@@ -100,7 +100,7 @@ def test_a_failed_sync_is_explained_on_the_page(fast_runtime, moodle_lms, web) -
     assert "Access control exception" not in page  # Moodle's own text is only logged
 
 
-def test_learners_and_strangers_are_refused(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+def test_learners_and_strangers_are_refused(fast_runtime, moodle_lms, web) -> None:
     context_id = make_context(fast_runtime, moodle_lms)
     learner = _session(fast_runtime, context_id, "learner")
     assert web.get("/instructor/sync/", headers=learner).status_code == 403
@@ -112,7 +112,7 @@ def test_learners_and_strangers_are_refused(fast_runtime, moodle_lms, web) -> No
     assert moodle_lms.log == []
 
 
-def test_cli_sync_with_progress_and_errors(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_cli_sync_with_progress_and_errors(fast_runtime, moodle_lms) -> None:
     context_id = make_context(fast_runtime, moodle_lms)
     runner = CliRunner()
     ok = runner.invoke(main, ["sync", "--context", str(context_id)],
@@ -136,7 +136,7 @@ def test_cli_sync_with_progress_and_errors(fast_runtime, moodle_lms) -> None:  #
     assert refused.exit_code == 1 and "sync failed" in refused.stderr
 
 
-def _offering(runtime: Runtime, context_id: int, **kwargs) -> None:  # noqa: ANN003
+def _offering(runtime: Runtime, context_id: int, **kwargs) -> None:
     with runtime.sessions() as db:
         platform_id = db.get(Context, context_id).platform_id
         mc = MicroCredential(platform_id=platform_id, code=f"MC{context_id}")
@@ -152,7 +152,7 @@ def _offering(runtime: Runtime, context_id: int, **kwargs) -> None:  # noqa: ANN
         db.commit()
 
 
-def test_scheduled_job_syncs_open_offerings_once_per_interval(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_scheduled_job_syncs_open_offerings_once_per_interval(fast_runtime, moodle_lms) -> None:
     open_ctx = make_context(fast_runtime, moodle_lms, rest=False)
     _offering(fast_runtime, open_ctx)
     assert jobs.scheduled_sync(fast_runtime) == {"succeeded": 1, "failed": 0, "skipped": 0}
@@ -167,7 +167,7 @@ def test_scheduled_job_syncs_open_offerings_once_per_interval(fast_runtime, mood
         assert jobs.due_contexts(db, timedelta(minutes=60), later) == []
 
 
-def test_register_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
+def test_register_adds_one_interval_job(fast_runtime) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     scheduler = BackgroundScheduler()
@@ -176,13 +176,13 @@ def test_register_adds_one_interval_job(fast_runtime) -> None:  # noqa: ANN001
     assert job.func is jobs.scheduled_sync
 
 
-def test_the_tool_scheduler_collects_the_sync_job(fast_runtime) -> None:  # noqa: ANN001
+def test_the_tool_scheduler_collects_the_sync_job(fast_runtime) -> None:
     from lti_tool.scheduler import background_scheduler
 
     assert jobs.JOB_ID in {job.id for job in background_scheduler(fast_runtime).get_jobs()}
 
 
-def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     thread = start_background_sync(fast_runtime, context_id)
     assert thread is not None
@@ -193,7 +193,7 @@ def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:  # no
 
 
 def test_a_background_sync_that_finds_one_running_does_not_look_running_forever(
-        fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+        fast_runtime, moodle_lms, web) -> None:
     from lti_tool.grades.sync import acquire_lease, progress_of, release_lease
 
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
@@ -209,7 +209,7 @@ def test_a_background_sync_that_finds_one_running_does_not_look_running_forever(
 
 
 def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
-        fast_runtime, moodle_lms, monkeypatch) -> None:  # noqa: ANN001
+        fast_runtime, moodle_lms, monkeypatch) -> None:
     from lti_tool.grades import sync as sync_module
     from lti_tool.grades.sync import runner
 
@@ -222,7 +222,7 @@ def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
     sync_module.release_lease(fast_runtime.sessions, context_id, owner)
 
 
-def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) -> None:  # noqa: ANN001
+def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) -> None:
     """The page's poll sees the phase and `done of total` items, then the finished run.
 
     The fake LMS holds the roster and the second item's results until the test has seen the
@@ -256,7 +256,7 @@ def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) 
 
 
 def test_the_status_never_says_finished_while_its_run_is_running(
-        fast_runtime, moodle_lms, web, monkeypatch) -> None:  # noqa: ANN001
+        fast_runtime, moodle_lms, web, monkeypatch) -> None:
     """Issue 21: `running` and the last run's state come from one consistent answer, even when
     the sync finishes between the page's reads (the progress already cleared, the lease gone,
     the run row still `running` in what the page read)."""
@@ -282,7 +282,7 @@ def test_the_status_never_says_finished_while_its_run_is_running(
     assert body["last"]["status"] == "running" and body["running"] is False
 
 
-def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) -> None:
     """`sync_interval_minutes` decides which courses are due and how often the job ticks."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -318,7 +318,7 @@ def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) 
         assert job.trigger.interval == timedelta(minutes=tick)
 
 
-def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -> None:
     """`lti-tool sync --context ID` in a real terminal (a pty) shows the bar filling up."""
     context_id = make_context(fast_runtime, moodle_lms)  # AGS and Moodle web services
     leader, follower = pty.openpty()

@@ -20,8 +20,11 @@ from tests.fakelms.workers import race_for_lease
 def test_two_concurrent_syncs_of_one_context_do_not_both_run(
         fast_runtime: Runtime, moodle_lms: FakeLms) -> None:
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
-    moodle_lms.fail("/memberships", delay=0.8, times=1)  # keeps the first sync busy
+    # The first sync's roster request is held until the second sync has been refused: the
+    # overlap is certain, whatever the machine's load.
+    roster = moodle_lms.hold("/memberships")
     outcomes: list[str] = []
+    refused = threading.Event()
     start = threading.Barrier(2)
 
     def run() -> None:
@@ -30,10 +33,13 @@ def test_two_concurrent_syncs_of_one_context_do_not_both_run(
             outcomes.append(sync_context(fast_runtime, context_id).status)
         except SyncBusy as exc:
             outcomes.append(exc.code)
+            refused.set()
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
         thread.start()
+    assert refused.wait(30)
+    roster.release()
     for thread in threads:
         thread.join(30)
     assert sorted(outcomes) == ["succeeded", "sync_running"]

@@ -90,12 +90,12 @@ def test_a_repeated_sync_writes_nothing_and_a_change_writes_one_row(
 
 
 def test_an_evaluation_that_fails_after_a_sync_is_owed_to_the_next_one(
-        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:  # noqa: ANN001
+        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:
     """The marks stay saved, the instructor is told, and the next sync (even one that changes
     nothing) evaluates every learner of the course, so no changed learner is forgotten."""
     calls: list = []
 
-    def evaluate_changed(db, settings, context_id, people) -> None:  # noqa: ANN001
+    def evaluate_changed(db, settings, context_id, people) -> None:
         calls.append(people)
         if len(calls) == 1:
             raise RuntimeError("database went away")
@@ -275,14 +275,14 @@ def test_canvas_course_with_rubric_outcomes_and_incremental_fetch(
 
 
 def test_a_learner_listed_twice_is_written_once(
-        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:  # noqa: ANN001
+        fast_runtime: Runtime, moodle_lms: FakeLms, monkeypatch) -> None:
     """Pages that overlap (an LMS paging by offset while grades change) do not break a sync."""
     from lti_tool.lms.source import AgsSource
 
     moodle_lms.course.results[5]["5"] = Result(50, 100, "2026-11-22T17:55:04+00:00")
     real_batches = AgsSource.batches
 
-    def overlapping(self, since):  # noqa: ANN001, ANN202
+    def overlapping(self, since):
         for batch in real_batches(self, since):
             batch.scores = batch.scores + batch.scores
             yield batch

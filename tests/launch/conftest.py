@@ -20,14 +20,14 @@ def key() -> PlatformKey:
 
 
 @pytest.fixture
-def moodle(db, key):  # noqa: ANN001, ANN201
+def moodle(db, key):
     return register_platform(db, issuer=MOODLE_ISSUER, client_id=MOODLE_CLIENT, key=key,
                              deployments=("1",), lms_kind="moodle",
                              auth_login_url=MOODLE_ISSUER + "/mod/lti/auth.php")
 
 
 @pytest.fixture
-def canvas(db, key):  # noqa: ANN001, ANN201
+def canvas(db, key):
     return register_platform(db, issuer=CANVAS_ISSUER, client_id=CANVAS_CLIENT, key=key,
                              deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas",
                              auth_login_url=CANVAS_AUTH)

@@ -186,7 +186,7 @@ class JwksServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 owner.hits += 1
                 body = json.dumps(owner.jwks).encode()
                 self.send_response(200)

@@ -34,7 +34,7 @@ def _set(name: str, value: object) -> Callable[[dict], None]:
     return lambda claims: claims.__setitem__(name, value)
 
 
-def _hs256_with_public_key(claims: dict, key) -> str:  # noqa: ANN001
+def _hs256_with_public_key(claims: dict, key) -> str:
     """The classic key-confusion forgery: HMAC keyed with the platform's public key."""
     secret = jwk.JWK(kty="oct", k=b64(key.key.export_to_pem()))
     token = jws.JWS(json.dumps(claims).encode())
@@ -44,7 +44,7 @@ def _hs256_with_public_key(claims: dict, key) -> str:  # noqa: ANN001
     return token.serialize(compact=True)
 
 
-def _tamper(claims: dict, key) -> str:  # noqa: ANN001
+def _tamper(claims: dict, key) -> str:
     header, _payload, signature = sign(claims, key).split(".")
     changed = {**claims, "sub": "someone-else"}
     return ".".join([header, b64(json.dumps(changed).encode()), signature])

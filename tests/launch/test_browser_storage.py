@@ -47,7 +47,7 @@ window.addEventListener("message", function (event) {
 
 
 class _Served:
-    def __init__(self, app, host: str) -> None:  # noqa: ANN001
+    def __init__(self, app, host: str) -> None:
         self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://{host}:{self.httpd.server_port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -93,7 +93,7 @@ def _lms_app(state: dict) -> Flask:
 
 
 @pytest.fixture
-def stack(app, db) -> Iterator[dict]:  # noqa: ANN001
+def stack(app, db) -> Iterator[dict]:
     """The tool on 127.0.0.1 and the LMS on localhost, both live."""
     state: dict = {"key": platform_key("browser")}
     tool = _Served(app, "127.0.0.1")

@@ -33,7 +33,7 @@ def approved_mc(db, platform_id: int, code: str = "DATA-101") -> MicroCredential
     return version
 
 
-def verify_response(client, token: str) -> dict:  # noqa: ANN001
+def verify_response(client, token: str) -> dict:
     """Check the deep-linking response JWT against the tool's published JWKS, by hand."""
     keyset = jwk.JWKSet.from_json(json.dumps(client.get("/lti/jwks").json))
     header = json.loads(jwk.base64url_decode(token.split(".")[0]))
@@ -47,7 +47,7 @@ def csrf_of(page: str) -> str:
     return re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
 
 
-def dl_launch(client, platform, key, **edits):  # noqa: ANN001, ANN201
+def dl_launch(client, platform, key, **edits):
     claims = fixture_claims("moodle/id_token_instructor_deep_linking_request.json", platform)
     claims.update(edits)
     return login_and_launch(client, platform, key, claims)

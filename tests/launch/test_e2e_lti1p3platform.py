@@ -31,7 +31,7 @@ LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 
 
 @pytest.fixture
-def lms(db):  # noqa: ANN001, ANN201
+def lms(db):
     key = platform_key("lti1p3platform")
     platform = Lti1p3Platform(issuer=ISSUER, client_id="tool-client", deployment_id="dep-1",
                               key=key)
@@ -45,7 +45,7 @@ def _path(url: str) -> str:
     return url.split("127.0.0.1:8000", 1)[1]
 
 
-def run_launch(client, platform: Lti1p3Platform, user_id: str, roles: list[str], **kwargs):  # noqa: ANN001, ANN201
+def run_launch(client, platform: Lti1p3Platform, user_id: str, roles: list[str], **kwargs):
     """Browser steps: platform login URL -> tool login -> platform auth -> auto-submitted form."""
     login = client.get(_path(platform.login_url(user_id)))
     assert login.status_code == 302, login.get_data(as_text=True)

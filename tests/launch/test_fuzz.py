@@ -34,7 +34,7 @@ FUZZ = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _assert_refused(response, db) -> None:  # noqa: ANN001
+def _assert_refused(response, db) -> None:
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)[:500]
     assert set(session_rows(db).values()) == {0}
 

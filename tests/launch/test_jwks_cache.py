@@ -203,7 +203,7 @@ class Redirector:
         self.location = location
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self.send_response(302)
                 self.send_header("Location", owner.location)
                 self.send_header("Content-Length", "0")

@@ -30,7 +30,7 @@ def test_tool_jwks_publishes_public_rs256_keys_with_kid(client):
 
 
 @pytest.fixture
-def served(db):  # noqa: ANN001, ANN201
+def served(db):
     """A platform whose keys are only at a JWKS URL served over loopback HTTP."""
     old = platform_key("rotating-old")
     with JwksServer(old.jwks) as server:
@@ -39,7 +39,7 @@ def served(db):  # noqa: ANN001, ANN201
         yield platform, server, old
 
 
-def _launch(client, platform, key):  # noqa: ANN001, ANN202
+def _launch(client, platform, key):
     claims = fixture_claims("moodle/id_token_student_resource_link.json", platform)
     return login_and_launch(client, platform, key, claims, launch_headers=JSON)
 

@@ -31,7 +31,7 @@ JSON = {"Accept": "application/json"}
 MOODLE_TEACHER = "moodle/id_token_instructor_resource_link.json"
 
 
-def _signed(client, platform, key, edit):  # noqa: ANN001, ANN202
+def _signed(client, platform, key, edit):
     started = login(client, platform)
     claims = fixture_claims(MOODLE_TEACHER, platform)
     claims["nonce"] = started.nonce
@@ -141,7 +141,7 @@ def test_display_claims_of_the_wrong_type_are_ignored_not_fatal(client, db, mood
     assert landing.status_code == 200  # the instructor page copes with the odd custom value
 
 
-def _with_repeated_member(claims: dict, key) -> str:  # noqa: ANN001
+def _with_repeated_member(claims: dict, key) -> str:
     """A really signed token whose payload names `sub` twice (another parser may pick either)."""
     body = json.dumps(claims)[:-1] + ', "sub": "someone-else"}'
     token = jws.JWS(body.encode())
@@ -150,7 +150,7 @@ def _with_repeated_member(claims: dict, key) -> str:  # noqa: ANN001
     return token.serialize(compact=True)
 
 
-def _with_own_key_in_header(claims: dict, key) -> str:  # noqa: ANN001
+def _with_own_key_in_header(claims: dict, key) -> str:
     """Signed by an attacker who puts their own public key in the header (jwk / jku)."""
     attacker = platform_key("attacker")
     return sign(claims, attacker, header={"kid": key.kid, "jwk": attacker.public_jwk,
@@ -185,7 +185,7 @@ def test_clock_skew_within_the_leeway_is_accepted(client, db, moodle, key, skew)
 
 
 
-def _auth_request(response, platform) -> dict[str, str]:  # noqa: ANN001
+def _auth_request(response, platform) -> dict[str, str]:
     """The tool's authentication request to the platform: a redirect, or the platform-storage
     page's link on to the LMS."""
     if response.status_code == 302:

@@ -17,7 +17,7 @@ from tests.launch.helpers import (
 )
 
 
-def _session_token(response) -> str:  # noqa: ANN001
+def _session_token(response) -> str:
     cookie = next(h for h in response.headers.getlist("Set-Cookie")
                   if h.startswith(COOKIE_NAME + "="))
     return cookie.split(";")[0].split("=", 1)[1]

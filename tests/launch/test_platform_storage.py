@@ -22,7 +22,7 @@ JSON = {"Accept": "application/json"}
 CONFIRM = {"X-LTI-Storage-Check": "1", "Sec-Fetch-Site": "same-origin", **JSON}
 
 
-def _storage_login(client, canvas):  # noqa: ANN001, ANN202
+def _storage_login(client, canvas):
     started = login(client, canvas, method="POST", canvas_region="us-east-1",
                     canvas_environment="prod", lti_storage_target="post_message_forwarding",
                     lti_message_hint="eyJhbGciOiJIUzI1NiJ9.opaque.hint")

@@ -18,7 +18,7 @@ from tests.launch.helpers import (
 JSON = {"Accept": "application/json"}
 
 
-def _signed_launch(client, platform, key):  # noqa: ANN001, ANN202
+def _signed_launch(client, platform, key):
     started = login(client, platform)
     claims = fixture_claims("moodle/id_token_student_resource_link.json", platform)
     claims["nonce"] = started.nonce
@@ -57,7 +57,7 @@ def test_concurrent_twins_of_one_launch_make_exactly_one_session(app, db, moodle
     barrier = threading.Barrier(2)
     statuses: list[int] = []
 
-    def run(client) -> None:  # noqa: ANN001
+    def run(client) -> None:
         barrier.wait()
         statuses.append(launch(client, token, started.state, **JSON).status_code)
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from lti_tool.grades.sync import progress_of
 from lti_tool.runtime import Runtime
-from lti_tool.store.models.core import Context
+from lti_tool.store.models.core import Context, Platform
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web import create_app
 from tests.fakelms.pytest_fixtures import fast_runtime, moodle_lms  # noqa: F401
@@ -20,7 +20,6 @@ from tests.launch.helpers import fixture_claims, login_and_launch, platform_key,
 AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 KEY = platform_key("platform")
-LMS_DELAY = 1.0  # the fake LMS holds its first line-items answer this long
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def syncing(fast_runtime: Runtime) -> Runtime:  # noqa: F811
                    sessions=fast_runtime.sessions)
 
 
-def _launch(syncing: Runtime, lms, fixture: str):  # noqa: ANN001, ANN202
+def _launch(syncing: Runtime, lms, fixture: str):
     """A Moodle-shaped launch whose AGS and NRPS endpoints are the fake LMS's."""
     with syncing.sessions() as db:
         platform = register_platform(db, issuer=lms.base_url, client_id=lms.client_id, key=KEY,
@@ -44,8 +43,13 @@ def _launch(syncing: Runtime, lms, fixture: str):  # noqa: ANN001, ANN202
     claims[AGS]["lineitem"] = lms.lineitem_url(5)
     claims[NRPS]["context_memberships_url"] = lms.memberships_url
     client = create_app(runtime=syncing).test_client()
-    lms.fail("lineitems", delay=LMS_DELAY)
+    lms.hold("lineitems")  # the sync waits there until the test releases it
     return login_and_launch(client, platform, KEY, claims)
+
+
+def _release(lms) -> None:
+    for fault in lms.faults:
+        fault.release()
 
 
 def _sync_threads() -> list[threading.Thread]:
@@ -62,6 +66,7 @@ def test_instructor_launch_starts_a_sync_and_does_not_wait_for_it(syncing, moodl
         assert db.scalar(select(SyncRun.status)) in (None, "running")
     assert progress_of(context_id)["state"] == "running"
     [thread] = [t for t in _sync_threads() if t.name == f"sync-{context_id}"]
+    _release(moodle_lms)
     thread.join(30)
     assert not thread.is_alive()
     with syncing.sessions() as db:
@@ -97,3 +102,33 @@ def test_a_sync_that_cannot_start_does_not_fail_the_launch(syncing, moodle_lms, 
     assert response.status_code == 303 and response.headers["Location"].startswith(
         "/instructor/")
     assert "background sync after the launch could not start" in caplog.text
+
+
+def test_relaunching_an_unchanged_course_saves_nothing(syncing, moodle_lms):  # noqa: F811
+    """Issue 12: every launch-started sync of an unchanged course reported "1 changes saved"
+    (the launch and the roster kept rewriting the instructor's roles) while "Sync now" said 0."""
+    _launch(syncing, moodle_lms, "moodle/id_token_instructor_resource_link.json")
+    _release(moodle_lms)
+    with syncing.sessions() as db:
+        context_id = db.scalar(select(Context.id))
+        platform = db.scalar(select(Platform))
+        claims = fixture_claims("moodle/id_token_instructor_resource_link.json", platform)
+    claims[AGS]["lineitems"] = moodle_lms.lineitems_url
+    claims[AGS]["lineitem"] = moodle_lms.lineitem_url(5)
+    claims[NRPS]["context_memberships_url"] = moodle_lms.memberships_url
+    client = create_app(runtime=syncing).test_client()
+    written = []
+    for _ in range(3):
+        for thread in [t for t in _sync_threads() if t.name == f"sync-{context_id}"]:
+            thread.join(30)
+        with syncing.sessions() as db:
+            written.append(db.scalars(select(SyncRun.rows_written)
+                                      .order_by(SyncRun.id.desc())).first())
+        assert login_and_launch(client, platform, KEY, claims).status_code == 303
+    for thread in [t for t in _sync_threads() if t.name == f"sync-{context_id}"]:
+        thread.join(30)
+    with syncing.sessions() as db:
+        runs = db.scalars(select(SyncRun).order_by(SyncRun.id)).all()
+    assert [r.trigger for r in runs] == ["launch"] * 4
+    assert all(r.status == "succeeded" for r in runs)
+    assert [r.rows_written for r in runs[1:]] == [0, 0, 0]

@@ -20,7 +20,7 @@ OTHER_CLIENT = "170000000000999"
 
 
 @pytest.fixture
-def two_schools(db, canvas, key):  # noqa: ANN001, ANN201
+def two_schools(db, canvas, key):
     """Two Canvas cloud registrations: one issuer, two client_ids, the same deployment id."""
     other = register_platform(db, issuer=CANVAS_ISSUER, client_id=OTHER_CLIENT, key=key,
                               deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from lti_tool.lms.canvas_rest import CanvasRest
 
 
-def _rest(services, per_page: int = 100) -> CanvasRest:  # noqa: ANN001
+def _rest(services, per_page: int = 100) -> CanvasRest:
     return CanvasRest(services.http, services.fake.base_url, services.fake.canvas_token,
                       per_page=per_page)
 

@@ -22,7 +22,7 @@ from tests.fakelms.pytest_fixtures import FAST_POLICY
 WS = "/webservice/rest/server.php"
 
 
-def _ws(fake: FakeLms, http: LmsHttp):  # noqa: ANN202
+def _ws(fake: FakeLms, http: LmsHttp):
     return http.post(fake.base_url + WS, idempotent=True, data={
         "wstoken": fake.ws_token, "wsfunction": "core_grades_get_gradeitems",
         "moodlewsrestformat": "json", "courseid": "2"})

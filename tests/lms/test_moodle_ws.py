@@ -15,7 +15,7 @@ from lti_tool.lms.moodle_ws import (
 from tests.conftest import load_fixture
 
 
-def _ws(services) -> MoodleWs:  # noqa: ANN001
+def _ws(services) -> MoodleWs:
     return MoodleWs(services.http, services.fake.base_url, services.fake.ws_token)
 
 

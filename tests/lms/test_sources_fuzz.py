@@ -30,7 +30,7 @@ class Stub:
     def __init__(self, value: Any) -> None:
         self.value = value
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         def reply(*_args: Any, **_kwargs: Any) -> Any:
             if name == "outcome_results":
                 return (self.value if isinstance(self.value, list) else [],
@@ -43,7 +43,7 @@ class Stub:
         return reply
 
 
-def _drain(source) -> None:  # noqa: ANN001
+def _drain(source) -> None:
     try:
         source.items()
         source.criteria()

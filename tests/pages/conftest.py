@@ -88,7 +88,7 @@ def live_url(app) -> Iterator[str]:
     server.stop()
 
 
-def _embedding_page(environ, start_response):  # noqa: ANN001, ANN202
+def _embedding_page(environ, start_response):
     """A stand-in LMS course page on another site that shows `?src=` in an iframe."""
     from urllib.parse import parse_qs
 

@@ -82,7 +82,7 @@ class Lms:
     def tool(self):
         return self.page.frames[1]
 
-    def follow(self, action):  # noqa: ANN001, ANN201
+    def follow(self, action):
         """Click and wait for the framed tool to settle on its next page."""
         with self.tool().expect_navigation():
             action()

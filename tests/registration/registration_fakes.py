@@ -19,7 +19,7 @@ FIXTURES = next(
 )
 
 
-def load_fixture(*parts: str):  # noqa: ANN201
+def load_fixture(*parts: str):
     """A captured message from ../shared/fixtures (the same files tests/conftest.py reads)."""
     return json.loads(FIXTURES.joinpath(*parts).read_text())
 
@@ -95,10 +95,10 @@ class FakePlatform:
                        else "/api/lti/security/openid-configuration")
 
         @app.get(config_path)
-        def openid_configuration():  # noqa: ANN202
+        def openid_configuration():
             return jsonify(self.configuration())
 
-        def register():  # noqa: ANN202
+        def register():
             sent = request.get_json(force=True)
             self.received.append({"headers": dict(request.headers), "body": sent})
             if request.headers.get("Authorization") != f"Bearer {self.registration_token}":

@@ -33,20 +33,20 @@ FORM = {"lms_kind": "canvas", "name": "Canvas cloud", "issuer": "https://canvas.
 class Browser:
     """A test client that carries one launch session and its CSRF token."""
 
-    def __init__(self, client, token: str, csrf: str) -> None:  # noqa: ANN001
+    def __init__(self, client, token: str, csrf: str) -> None:
         self.client, self.headers, self.csrf = client, {SESSION_HEADER: token}, csrf
 
-    def get(self, path: str):  # noqa: ANN201
+    def get(self, path: str):
         return self.client.get(path, headers=self.headers)
 
-    def post(self, path: str, data: dict | None = None, *, csrf: bool = True):  # noqa: ANN201
+    def post(self, path: str, data: dict | None = None, *, csrf: bool = True):
         form = dict(data or {})
         if csrf:
             form["csrf_token"] = self.csrf
         return self.client.post(path, data=form, headers=self.headers)
 
 
-def _session(db, client, role: str) -> Browser:  # noqa: ANN001
+def _session(db, client, role: str) -> Browser:
     home = register_platform(db, PlatformSpec(
         issuer="http://127.0.0.1:8100", client_id=f"home-{role}",
         auth_login_url="http://127.0.0.1:8100/mod/lti/auth.php",
@@ -56,7 +56,7 @@ def _session(db, client, role: str) -> Browser:  # noqa: ANN001
     return _login(db, client, home, role)
 
 
-def _login(db, client, platform: Platform, role: str) -> Browser:  # noqa: ANN001
+def _login(db, client, platform: Platform, role: str) -> Browser:
     person = Person(platform_id=platform.id, sub="3", name="Office")
     db.add(person)
     db.flush()
@@ -69,11 +69,11 @@ def _login(db, client, platform: Platform, role: str) -> Browser:  # noqa: ANN00
 
 
 @pytest.fixture
-def office(db, client) -> Browser:  # noqa: ANN001
+def office(db, client) -> Browser:
     return _session(db, client, "admin")
 
 
-def _count(db, model) -> int:  # noqa: ANN001
+def _count(db, model) -> int:
     return db.scalar(select(func.count()).select_from(model))
 
 

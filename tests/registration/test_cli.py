@@ -23,10 +23,10 @@ MOODLE = ["--issuer", "https://moodle.example.edu", "--client-id", "abc123",
 
 
 @pytest.fixture
-def cli(runtime):  # noqa: ANN001, ANN201
+def cli(runtime):
     runner = CliRunner()
 
-    def run(*args: str):  # noqa: ANN202
+    def run(*args: str):
         return runner.invoke(main, list(args), obj={"runtime": runtime})
 
     return run

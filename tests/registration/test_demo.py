@@ -25,7 +25,7 @@ NRPS = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonl
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator[Demo]:  # noqa: ANN001
+def demo(tmp_path_factory) -> Iterator[Demo]:
     running = start_demo(directory=tmp_path_factory.mktemp("demo"), port=0, lms_port=0)
     yield running
     running.stop()

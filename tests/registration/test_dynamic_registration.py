@@ -34,20 +34,20 @@ def canvas(serve) -> FakePlatform:
     return fake
 
 
-def _client_with(runtime: Runtime, **changes):  # noqa: ANN202
+def _client_with(runtime: Runtime, **changes):
     settings = dataclasses.replace(runtime.settings, **changes)
     app = create_app(runtime=Runtime(settings=settings, engine=runtime.engine,
                                      sessions=runtime.sessions))
     return app.test_client()
 
 
-def _register(client, fake: FakePlatform, **extra):  # noqa: ANN001, ANN202
+def _register(client, fake: FakePlatform, **extra):
     query = {"openid_configuration": fake.configuration_url,
              "registration_token": fake.registration_token, **extra}
     return client.get("/lti/register", query_string=query)
 
 
-def _platform_count(db) -> int:  # noqa: ANN001
+def _platform_count(db) -> int:
     return db.scalar(select(func.count()).select_from(Platform))
 
 
@@ -132,7 +132,7 @@ def test_bad_openid_configuration_url(client, db, query, needle) -> None:
     assert _platform_count(db) == 0
 
 
-def _refused(client, db, fake, needle, status=400, **extra):  # noqa: ANN001, ANN202
+def _refused(client, db, fake, needle, status=400, **extra):
     reply = client.get("/lti/register", headers={"Accept": "application/json"},
                        query_string={"openid_configuration": fake.configuration_url,
                                      "registration_token": fake.registration_token, **extra})

@@ -15,12 +15,12 @@ from tests.launch.helpers import SlowServer
 JSON = {"Accept": "application/json"}
 
 
-def _register(client, url: str, token: str = "reg-token-123"):  # noqa: ANN001, ANN202
+def _register(client, url: str, token: str = "reg-token-123"):
     return client.get("/lti/register", headers=JSON,
                       query_string={"openid_configuration": url, "registration_token": token})
 
 
-def _no_platform(db) -> bool:  # noqa: ANN001
+def _no_platform(db) -> bool:
     return db.scalar(select(func.count()).select_from(Platform)) == 0
 
 

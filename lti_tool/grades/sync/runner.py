@@ -17,6 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool.domain.line_items import (
+    OWN_LABEL_PREFIX,
+    is_own_label,
+    is_own_line_item,
+    moodle_grade_item_ids,
+)
 from lti_tool.errors import NotFound, ToolError
 from lti_tool.grades.decisions import evaluate_changed
 from lti_tool.grades.sync.lease import SyncBusy, acquire_lease, lease_holder, release_lease
@@ -25,11 +31,13 @@ from lti_tool.grades.sync.writer import Counts, Progress, Writer
 from lti_tool.lms.http import LmsError, LmsHttp
 from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.retry import retry_policy
-from lti_tool.lms.source import GradebookSource, sources_for
+from lti_tool.lms.source import GradebookSource, ItemRecord, sources_for
 from lti_tool.lms.token import publish_signing_key
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import MicroCredentialVersion, Offering
 from lti_tool.store.models.core import Context
+from lti_tool.store.models.evaluation import OfferingLineItem
 from lti_tool.store.models.grades import SyncRun
 
 log = logging.getLogger(__name__)
@@ -61,31 +69,73 @@ def _previous_success(db: Session, context_id: int) -> SyncRun | None:
     ).order_by(SyncRun.started_at.desc()).limit(1))
 
 
+def own_columns(db: Session, context_id: int) -> tuple[set[str], set[str]]:
+    """The line item URLs the tool recorded for its own columns in this course (passback), and
+    the labels it gave them."""
+    rows = db.execute(
+        select(OfferingLineItem.lineitem_url, MicroCredentialVersion.title)
+        .join(Offering, Offering.id == OfferingLineItem.offering_id)
+        .join(MicroCredentialVersion, MicroCredentialVersion.id == Offering.mc_version_id)
+        .where(Offering.context_id == context_id)).all()
+    return {url for url, _title in rows}, {OWN_LABEL_PREFIX + title for _url, title in rows}
+
+
+def without_own_columns(listed: dict[str, list[ItemRecord]], own_urls: set[str],
+                        own_labels: set[str]) -> dict[str, list[ItemRecord]]:
+    """Every source's items minus the columns the tool made itself (grade passback), which
+    are never a source of marks (`lti_tool.domain.line_items`)."""
+    urls, labels = set(own_urls), set(own_labels)
+    for record in listed.get("ags", []):
+        if is_own_line_item(record.tag, record.activity_id) or record.external_id in urls:
+            urls.add(record.external_id)
+            labels.add(record.label)
+    moodle_ids = moodle_grade_item_ids(urls)
+
+    def own(source: str, record: ItemRecord) -> bool:
+        if source == "ags":
+            return record.external_id in urls
+        if source == "moodle_ws":
+            return record.external_id in moodle_ids
+        return is_own_label(record.label, record.maximum, labels)
+
+    return {source: [r for r in records if not own(source, r)]
+            for source, records in listed.items()}
+
+
 def _run_sources(writer: Writer, context: Context, sources: list[GradebookSource],
                  nrps: NrpsClient | None, since: datetime | None, progress: Progress
                  ) -> tuple[list[str], list[str]]:
     """Read the roster and every source; returns (sources read, warnings).
 
     A source that cannot be read is skipped with a warning and its stored marks are kept
-    (the rest of the sync completes): each source is written inside a savepoint.
+    (the rest of the sync completes): each source is written inside a savepoint. The tool's
+    own passback columns are never stored as a source (`without_own_columns`).
     """
     if nrps is not None and context.nrps_url:
         progress(0, 0, "roster")
         writer.roster(nrps, context.nrps_url, progress)
-    read: list[str] = []
     warnings: list[str] = []
+    listed: dict[str, list[ItemRecord]] = {}
+    readable: list[GradebookSource] = []
     for source in sources:
+        progress(0, 0, f"{source.name}: items")
+        try:
+            listed[source.name] = source.items()
+        except LmsError as exc:
+            warnings.append(_skipped(context, source, exc))
+            continue
+        readable.append(source)
+    kept = without_own_columns(listed, *own_columns(writer.db, context.id))
+    read: list[str] = []
+    for source in readable:
         mark = writer.mark()
         savepoint = writer.db.begin_nested()
         try:
-            _run_source(writer, source, since, progress)
+            _write_source(writer, source, kept[source.name], since, progress)
         except LmsError as exc:
             savepoint.rollback()
             writer.restore(mark)
-            log.warning("sync of context %s skipped source %s: %s", context.id, source.name,
-                        exc.message)
-            warnings.append(SKIPPED.format(source=SOURCE_NAMES.get(source.name, source.name),
-                                           reason=exc.message))
+            warnings.append(_skipped(context, source, exc))
             continue
         savepoint.commit()
         read.append(source.name)
@@ -99,10 +149,14 @@ SOURCE_NAMES = {"ags": "AGS (the tool's own gradebook columns)",
                 "moodle_ws": "Moodle web services", "canvas": "Canvas REST"}
 
 
-def _run_source(writer: Writer, source: GradebookSource, since: datetime | None,
-                progress: Progress) -> None:
-    progress(0, 0, f"{source.name}: items")
-    records = source.items()
+def _skipped(context: Context, source: GradebookSource, exc: LmsError) -> str:
+    log.warning("sync of context %s skipped source %s: %s", context.id, source.name,
+                exc.message)
+    return SKIPPED.format(source=SOURCE_NAMES.get(source.name, source.name), reason=exc.message)
+
+
+def _write_source(writer: Writer, source: GradebookSource, records: list[ItemRecord],
+                  since: datetime | None, progress: Progress) -> None:
     items = writer.items(source.name, records)
     criteria = writer.criteria(items, source.criteria())
     total = max(1, len(records))
@@ -177,11 +231,18 @@ def sync_context(
                                               since - SINCE_MARGIN if since else None,
                                               progress_all)
                 writer.renew(force=True)
+<<<<<<< HEAD
                 run = db.get(SyncRun, run_id)
                 assert run is not None
                 _finish(run, "succeeded", counts, http.request_count - requests_before,
                         read + (["nrps"] if nrps else []))
                 run.warnings = warnings
+=======
+                finished = db.get(SyncRun, run_id)
+                assert finished is not None
+                _finish(finished, "succeeded", counts, http.request_count - requests_before,
+                        [s.name for s in sources] + (["nrps"] if nrps else []))
+>>>>>>> main
                 db.commit()
         except Exception as exc:  # recorded for the instructor, then reported to the caller
             message = exc.message if isinstance(exc, ToolError) else (
@@ -189,10 +250,10 @@ def sync_context(
             if not isinstance(exc, ToolError):
                 log.exception("sync of context %s failed", context_id)
             with factory() as db:
-                run = db.get(SyncRun, run_id)
-                if run is not None:
-                    _finish(run, "failed", Counts(), http.request_count - requests_before, [])
-                    run.error = message
+                failed = db.get(SyncRun, run_id)
+                if failed is not None:
+                    _finish(failed, "failed", Counts(), http.request_count - requests_before, [])
+                    failed.error = message
                     db.commit()
             set_progress(context_id, state="failed", error=message)
             return SyncResult(run_id, context_id, "failed",
@@ -205,9 +266,9 @@ def sync_context(
     if not _evaluate(runtime, context_id, counts):
         evaluation_error = EVALUATION_FAILED
         with factory() as db:
-            run = db.get(SyncRun, run_id)
-            if run is not None:
-                run.error = evaluation_error  # shown to the instructor; owed by the next sync
+            owed_run = db.get(SyncRun, run_id)
+            if owed_run is not None:
+                owed_run.error = evaluation_error  # shown to the instructor; owed by the next sync
                 db.commit()
     return SyncResult(run_id, context_id, "succeeded", items=counts.items,
                       scores=counts.scores, members=counts.members,

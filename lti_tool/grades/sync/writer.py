@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from lti_tool.domain.roles import same_roles
 from lti_tool.grades.marks import chunks
 from lti_tool.grades.sync.lease import LEASE, RENEW_EVERY, LeaseLost
 from lti_tool.lms.nrps import NrpsClient
@@ -154,8 +155,8 @@ class Writer:
                                      "active": member.active, "source": "nrps",
                                      "updated_at": utcnow()})
                     self.counts.changed_people.add(pid)
-                elif (current.role, current.active, list(current.lis_roles or [])) != (
-                        member.role, member.active, list(member.roles)):
+                elif (current.role, current.active) != (member.role, member.active) \
+                        or not same_roles(current.lis_roles or [], member.roles):
                     current.role = member.role
                     current.active = member.active
                     current.lis_roles = list(member.roles)

@@ -269,10 +269,10 @@ class ImmutableEvidence(RuntimeError):
 
 
 @event.listens_for(EvidenceRecord, "before_update")
-def _refuse_update(_mapper, _connection, target: EvidenceRecord) -> None:  # noqa: ANN001
+def _refuse_update(_mapper, _connection, target: EvidenceRecord) -> None:
     raise ImmutableEvidence(f"evidence record {target.id} is immutable")
 
 
 @event.listens_for(EvidenceRecord, "before_delete")
-def _refuse_delete(_mapper, _connection, target: EvidenceRecord) -> None:  # noqa: ANN001
+def _refuse_delete(_mapper, _connection, target: EvidenceRecord) -> None:
     raise ImmutableEvidence(f"evidence record {target.id} cannot be deleted")
