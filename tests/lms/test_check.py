@@ -15,12 +15,12 @@ from lti_tool.store.models.core import Context, Platform
 from tests.fakelms.pytest_fixtures import make_context
 
 
-def _platform_id(runtime, context_id: int) -> int:  # noqa: ANN001
+def _platform_id(runtime, context_id: int) -> int:
     with runtime.sessions() as db:
         return db.get(Context, context_id).platform_id
 
 
-def test_everything_granted_passes(fast_runtime, moodle_lms, fast_http) -> None:  # noqa: ANN001
+def test_everything_granted_passes(fast_runtime, moodle_lms, fast_http) -> None:
     context_id = make_context(fast_runtime, moodle_lms)
     with fast_runtime.sessions() as db:
         platform = db.get(Platform, _platform_id(fast_runtime, context_id))
@@ -29,7 +29,7 @@ def test_everything_granted_passes(fast_runtime, moodle_lms, fast_http) -> None:
     assert {f.service for f in findings} == {"LTI Advantage", "Moodle web services"}
 
 
-def test_missing_scope_function_and_capability_are_named(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_missing_scope_function_and_capability_are_named(fast_runtime, moodle_lms) -> None:
     moodle_lms.allowed_scopes = moodle_lms.allowed_scopes - {SCOPE_MEMBERSHIP, SCOPE_SCORE}
     moodle_lms.ws_functions = {"core_webservice_get_site_info",
                                "gradereport_user_get_grade_items", "core_grades_get_gradeitems"}
@@ -54,7 +54,7 @@ def test_missing_scope_function_and_capability_are_named(fast_runtime, moodle_lm
     assert moodle_lms.created_line_items == [] and moodle_lms.posted_scores == []
 
 
-def test_no_token_says_how_to_get_one(fast_runtime, moodle_lms) -> None:  # noqa: ANN001
+def test_no_token_says_how_to_get_one(fast_runtime, moodle_lms) -> None:
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     platform_id = _platform_id(fast_runtime, context_id)
     result = CliRunner().invoke(main, ["platform", "check", str(platform_id)],
@@ -64,7 +64,7 @@ def test_no_token_says_how_to_get_one(fast_runtime, moodle_lms) -> None:  # noqa
     assert f"lti-tool platform rest-token {platform_id}" in result.stdout
 
 
-def test_dynamic_registration_moodle_uses_its_wwwroot(fast_runtime, moodle_lms, tmp_path) -> None:  # noqa: ANN001
+def test_dynamic_registration_moodle_uses_its_wwwroot(fast_runtime, moodle_lms, tmp_path) -> None:
     """A Moodle registered by Dynamic Registration has no REST base URL: the issuer (Moodle's
     wwwroot) + /webservice/rest/server.php is used once a token is stored."""
     context_id = make_context(fast_runtime, moodle_lms, rest=False)

@@ -231,18 +231,11 @@ def sync_context(
                                               since - SINCE_MARGIN if since else None,
                                               progress_all)
                 writer.renew(force=True)
-<<<<<<< HEAD
-                run = db.get(SyncRun, run_id)
-                assert run is not None
-                _finish(run, "succeeded", counts, http.request_count - requests_before,
-                        read + (["nrps"] if nrps else []))
-                run.warnings = warnings
-=======
                 finished = db.get(SyncRun, run_id)
                 assert finished is not None
                 _finish(finished, "succeeded", counts, http.request_count - requests_before,
-                        [s.name for s in sources] + (["nrps"] if nrps else []))
->>>>>>> main
+                        read + (["nrps"] if nrps else []))
+                finished.warnings = warnings
                 db.commit()
         except Exception as exc:  # recorded for the instructor, then reported to the caller
             message = exc.message if isinstance(exc, ToolError) else (
