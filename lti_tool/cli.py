@@ -13,6 +13,7 @@ from lti_tool.cli_support import get_runtime
 from lti_tool.errors import ToolError
 from lti_tool.grades import commands as grades_commands
 from lti_tool.launch import commands as launch_commands
+from lti_tool.lms import commands as lms_commands
 from lti_tool.reports import commands as reports_commands
 from lti_tool.settings import SettingsError
 
@@ -96,8 +97,8 @@ def worker(ctx: click.Context, concurrency: int) -> None:
 
 
 # Each package adds its commands explicitly, in this order.
-for _package_commands in (launch_commands, catalogue_commands, grades_commands, badges_commands,
-                          reports_commands):
+for _package_commands in (launch_commands, lms_commands, catalogue_commands, grades_commands,
+                          badges_commands, reports_commands):
     _package_commands.register(main)
 
 

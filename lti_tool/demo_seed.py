@@ -256,6 +256,7 @@ def seed_passed_learner(ctx: SeedContext) -> None:
         return
     offering = service.place(db, platform.id, context.id, version.id,
                              labelled(DEMO_ACTOR, role="admin"))
+    offering.grade_passback = True  # the practice LMS shows the result in its gradebook
     evidence = {outcome.code: {"evidence": "Demo: portfolio reviewed by the assessor.",
                                "level": outcome.levels[-1]["code"]}
                 for outcome in version.outcomes}

@@ -22,6 +22,7 @@ from lti_tool.catalogue import importexport, labels, service
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
+from lti_tool.grades.passback import queue_offering_passbacks
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion
 from lti_tool.store.models.core import Person
@@ -337,9 +338,11 @@ def _offering_form() -> tuple[dict, rules.OfferingSettings | None, list[FieldPro
     wanted = rules.OfferingSettings(
         window_closes_at=closes, reevaluation_policy=form.get("reevaluation_policy", ""),
         reevaluation_window_days=days,
-        grade_item_ids=tuple(int(i) for i in raw_items if i.isdigit() and len(i) <= 18))
+        grade_item_ids=tuple(int(i) for i in raw_items if i.isdigit() and len(i) <= 18),
+        grade_passback=form.get("grade_passback") == "on")
     values = {"window_closes_at": raw_close, "reevaluation_policy": wanted.reevaluation_policy,
-              "reevaluation_window_days": raw_days, "grade_item_ids": set(wanted.grade_item_ids)}
+              "reevaluation_window_days": raw_days, "grade_item_ids": set(wanted.grade_item_ids),
+              "grade_passback": wanted.grade_passback}
     return values, (None if problems else wanted), problems
 
 
@@ -355,11 +358,14 @@ def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
     if request.method == "POST":
         values, wanted, problems = _offering_form()
         if wanted is not None:
+            was_sending = offering.grade_passback
             try:
                 service.configure_offering(db, offering, wanted)
             except ValidationFailed as failed:
                 problems = failed.problems
             else:
+                if offering.grade_passback and not was_sending:
+                    queue_offering_passbacks(db, offering.id)  # results so far go out too
                 db.commit()
                 return _see("catalogue.instructor_offering", offering_id=offering.id)
         status = 422
@@ -368,7 +374,8 @@ def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
         values = {"window_closes_at": closes.strftime("%Y-%m-%dT%H:%M") if closes else "",
                   "reevaluation_policy": offering.reevaluation_policy,
                   "reevaluation_window_days": str(offering.reevaluation_window_days),
-                  "grade_item_ids": set(offering.grade_item_ids or [])}
+                  "grade_item_ids": set(offering.grade_item_ids or []),
+                  "grade_passback": offering.grade_passback}
     return render_template(
         "catalogue/instructor_offering.html", offering=offering, values=values,
         errors=_problem_map(problems), problems=problems,

@@ -534,5 +534,6 @@ def configure_offering(db: Session, offering: Offering, wanted: OfferingSettings
     offering.reevaluation_policy = wanted.reevaluation_policy
     offering.reevaluation_window_days = wanted.reevaluation_window_days
     offering.grade_item_ids = list(wanted.grade_item_ids)
+    offering.grade_passback = wanted.grade_passback
     db.flush()
     return offering

@@ -544,6 +544,9 @@ class OfferingSettings:
     reevaluation_policy: str
     reevaluation_window_days: int
     grade_item_ids: tuple[int, ...] = ()
+    # Send each learner's result to a new column of the LMS gradebook (off until the
+    # instructor chooses it: the LMS may count the column in the course total).
+    grade_passback: bool = False
 
     def problems(self, *, kind: str, known_grade_items: set[int] | None = None
                  ) -> list[FieldProblem]:

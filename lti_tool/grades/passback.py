@@ -9,6 +9,7 @@ its row; the job is retried with a backoff, and a periodic sweep sends whatever 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -23,8 +24,10 @@ from sqlalchemy.orm.attributes import flag_modified
 from lti_tool.domain import decisions as flow
 from lti_tool.jobs import enqueue
 from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
+from lti_tool.lms.canvas_rest import CanvasRest
 from lti_tool.lms.http import (
     LmsBadReply,
+    LmsError,
     LmsHttp,
     LmsPermissionError,
     LmsUnavailable,
@@ -33,13 +36,17 @@ from lti_tool.lms.http import (
 )
 from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.service import BearerClient
+from lti_tool.lms.source import canvas_course_id, rest_base_url
 from lti_tool.lms.token import ServiceTokens
 from lti_tool.outbound import client_for
+from lti_tool.secrets import unseal
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
+
+log = logging.getLogger(__name__)
 
 ACTIVITY = {flow.IN_PROGRESS: "InProgress", flow.REEVALUATION_GRANTED: "InProgress",
             flow.PASSED: "Completed", flow.FAILED: "Completed", flow.FAILED_FINAL: "Completed"}
@@ -56,7 +63,11 @@ def queue_passback(db: Session, decision: Decision,
     """Record the score the LMS should show: share of required LOs attained, with progress.
 
     `known` holds passback rows already loaded for a batch (saves one query per learner).
+    Nothing is queued unless the instructor chose passback for the offering.
     """
+    offering = db.get(Offering, decision.offering_id)
+    if offering is None or not offering.grade_passback:
+        return
     score = (Decimal(decision.share_attained) * 100).quantize(Decimal("0.0001"))
     activity, grading = ACTIVITY[decision.status], GRADING[decision.status]
     if known is not None and decision.id in known:
@@ -102,6 +113,18 @@ def _queue_job(db: Session, decision: Decision) -> None:
 @event.listens_for(Session, "after_rollback")
 def _new_transaction(session: Session) -> None:
     session.info.pop(_QUEUED_CONTEXTS, None)
+
+
+def queue_offering_passbacks(db: Session, offering_id: int) -> int:
+    """Queue every decision of an offering (passback was just switched on); how many."""
+    decisions = list(db.scalars(select(Decision).where(Decision.offering_id == offering_id)))
+    known = {row.decision_id: row for row in db.scalars(select(GradePassback).where(
+        GradePassback.decision_id.in_([d.id for d in decisions])))} if decisions else {}
+    rows: dict[int, GradePassback | None] = dict(known)
+    for decision in decisions:
+        rows.setdefault(decision.id, None)
+        queue_passback(db, decision, rows)
+    return len(decisions)
 
 
 class PassbackClient(Protocol):
@@ -201,7 +224,7 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
             try:
                 client = clients.get(context.id) or client_for(db, settings, context)
                 clients[context.id] = client
-                line = _line_item(db, client, offering, context)
+                line = _line_item(db, settings, client, offering, context)
                 client.post_score(line, {
                     "userId": db.get(Person, decision.person_id).sub,
                     "scoreGiven": float(row.score_given),
@@ -236,7 +259,8 @@ def _settle(db: Session, row: GradePassback, content: tuple, **values: Any) -> N
     db.expire(row)
 
 
-def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:
+def _line_item(db: Session, settings: Settings, client: PassbackClient, offering: Offering,
+               context: Any) -> str:
     """The offering's column in the LMS gradebook, created on first use and recorded at once,
     so that a score that fails afterwards does not make the next run create another one."""
     recorded = select(OfferingLineItem.lineitem_url).where(
@@ -245,8 +269,9 @@ def _line_item(db: Session, client: PassbackClient, offering: Offering, context:
     if existing is not None:
         return existing
     title = offering.mc_version.title
+    label = f"Micro-credential: {title}"
     url = client.create_line_item(context.ags_lineitems_url, {
-        "label": f"Micro-credential: {title}", "scoreMaximum": 100,
+        "label": label, "scoreMaximum": 100,
         "tag": "micro-credential", "resourceId": f"offering-{offering.id}",
     })
     try:
@@ -254,7 +279,36 @@ def _line_item(db: Session, client: PassbackClient, offering: Offering, context:
             db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
     except IntegrityError:  # another worker recorded the column first: use theirs
         return db.scalar(recorded) or url
+    keep_out_of_course_total(db, settings, context, label)
     return url
+
+
+def keep_out_of_course_total(db: Session, settings: Settings, context: Any,
+                             label: str) -> bool:
+    """Canvas with an API token: mark the new column's assignment "do not count towards the
+    final grade". Best effort (logged): the README tells instructors how to do it by hand,
+    and Moodle has no web-service function for it."""
+    platform = db.get(Platform, context.platform_id)
+    base = rest_base_url(platform) if platform is not None else None
+    token = unseal(settings, platform.rest_token) if platform is not None else None
+    if platform is None or platform.lms_kind != "canvas" or not token or not base:
+        return False
+    course = canvas_course_id(db, context)
+    if course is None:
+        return False
+    http = LmsHttp(retry_policy(settings), outbound=client_for(settings)).for_platform(platform)
+    rest = CanvasRest(http, base, token)
+    try:
+        marked = rest.omit_from_final_grade(course, label)
+    except LmsError as exc:
+        log.warning("could not keep %r out of the final grade in Canvas course %s: %s",
+                    label, course, exc.message)
+        return False
+    if marked is None:
+        log.warning("no single Canvas assignment named %r in course %s to keep out of the "
+                    "final grade", label, course)
+        return False
+    return True
 
 
 def passback_status(db: Session, context_id: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import click
 
 from lti_tool.cli_support import get_runtime
 from lti_tool.domain.errors import ValidationFailed
+from lti_tool.domain.lms import rest_base_url
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.launch.platforms import (
     approve_platform,
@@ -257,9 +258,12 @@ def platform_disable(ctx: click.Context, platform_id: int) -> None:
               help="File holding the token (must be mode 0600).")
 @click.option("--env", "env_var", help="Environment variable holding the token.")
 @click.option("--clear", is_flag=True, help="Forget the stored token.")
+@click.option("--base-url", default=None,
+              help="The LMS REST base URL (Moodle: defaults to the issuer's "
+                   "/webservice/rest/server.php; Canvas: the instance URL).")
 @click.pass_context
 def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path | None,
-                        env_var: str | None, clear: bool) -> None:
+                        env_var: str | None, clear: bool, base_url: str | None) -> None:
     """Store the LMS REST token (Moodle web-service token, Canvas API token) of a platform.
 
     The token is read from a 0600 file or an environment variable, never from the command
@@ -280,7 +284,13 @@ def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path |
         if platform is None:
             raise NotFound(f"No platform with id {platform_id}.")
         platform.rest_token = seal(runtime.settings, token)
-    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}.")
+        if base_url is not None:
+            if not base_url.startswith(("https://", "http://")):
+                raise BadRequest("--base-url must be an http(s) URL.")
+            platform.rest_base_url = base_url.strip() or None
+        used = rest_base_url(platform.lms_kind, platform.issuer, platform.rest_base_url)
+    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}"
+               + (f"; REST base URL {used}." if used and not clear else "."))
 
 
 @platform_group.command("remove")

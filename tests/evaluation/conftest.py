@@ -74,7 +74,8 @@ class Course:
 
 def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learners: int = 3,
                 policy: str = "instructor", closes_in: timedelta | None = timedelta(days=30),
-                context: Context | None = None, subs: list[str] | None = None) -> Course:
+                context: Context | None = None, subs: list[str] | None = None,
+                passback: bool = True) -> Course:
     """Seed the course; `context` (with its platform) and learner `subs` let a test point the
     offering at a fake LMS course and its real user ids."""
     if context is None:
@@ -119,7 +120,7 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
                for p in people)
     offering = Offering(platform_id=platform.id, context_id=context.id,
                         mc_version_id=version.id, reevaluation_policy=policy,
-                        reevaluation_window_days=14,
+                        reevaluation_window_days=14, grade_passback=passback,
                         window_closes_at=utcnow() + closes_in if closes_in else None)
     db.add(offering)
     items = {}

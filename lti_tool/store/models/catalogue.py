@@ -248,6 +248,8 @@ class Offering(Base):
     reevaluation_window_days: Mapped[int] = mapped_column(Integer, default=14)
     # Ids of lti_tool.store.models.grades.GradeItem rows that belong to an embedded MC.
     grade_item_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # The instructor's choice: results go to a gradebook column the tool creates in the LMS.
+    grade_passback: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_person_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="SET NULL"), nullable=True)
