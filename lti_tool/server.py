@@ -55,7 +55,7 @@ def gunicorn_options(host: str, port: int, workers: int = 1, graceful_timeout: i
         "bind": f"{host}:{port}", "workers": max(1, workers), "accesslog": "-", "timeout": 60,
         "graceful_timeout": graceful_timeout, "child_exit": _child_exit,
         "control_socket_disable": True,  # one per user otherwise: several nodes on one host
-        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms req=%({x-request-id}o)s',
+        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s "%(f)s" %(M)sms req=%({x-request-id}o)s',
         "logger_class": RedactingLogger,
     }
 

@@ -133,7 +133,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
             except Exception:
                 db.rollback()  # hide the answer: start a clean one for the lookup
-                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+                try:
+                    headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+                except Exception:  # the database is gone (/health, /ready must still answer)
+                    db.rollback()
+                    headers = {"Content-Security-Policy": "frame-ancestors 'self'",
+                               "X-Frame-Options": "SAMEORIGIN"}
             response.headers.update(headers)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")

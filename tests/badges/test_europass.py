@@ -22,7 +22,8 @@ from hypothesis import settings as hypothesis_settings
 
 from lti_tool.badges import baking, europass, issuance, jsonld, status
 from lti_tool.badges import vocabularies as vocab
-from lti_tool.badges.builder import MissingElement
+from lti_tool.badges.builder import IssuerFacts, MissingElement
+from lti_tool.badges.signing import issuer_facts
 from lti_tool.catalogue import service
 from lti_tool.cli import main
 from lti_tool.domain.actors import CLI
@@ -153,16 +154,17 @@ def _approved(world, plan):
     return plan, version
 
 
-def _assert_every_mandatory_element(document: dict, plan, settings: Settings) -> None:
+def _assert_every_mandatory_element(document: dict, plan, issuer: IssuerFacts) -> None:
+    """`issuer`: the issuing institution's facts (its row, the settings filling the gaps)."""
     achievement = document["credentialSubject"]["achievement"]
     names = [i["identityHash"] for i in document["credentialSubject"]["identifier"]
              if i["identityType"] == "name"]
     assert names and names[0].strip()                                 # learner
     assert achievement["name"] == plan.title                           # title
-    assert achievement["awardingBodyCountry"] == settings.issuer_country  # country
-    assert document["issuer"]["address"]["addressCountryCode"] == settings.issuer_country
-    assert achievement["awardingBodyRegion"] == (plan.region or settings.issuer_region)
-    assert document["issuer"]["name"] == settings.issuer_name          # awarding body
+    assert achievement["awardingBodyCountry"] == issuer.country       # country
+    assert document["issuer"]["address"]["addressCountryCode"] == issuer.country
+    assert achievement["awardingBodyRegion"] == (plan.region or issuer.region)
+    assert document["issuer"]["name"] == issuer.name                   # awarding body
     assert [b["name"] for b in achievement.get("coAwardingBody", [])] == [
         b.name for b in plan.co_awarding_bodies]
     assert document["validFrom"].endswith("Z")                         # date of issue
@@ -201,7 +203,8 @@ def test_every_issued_credential_has_every_mandatory_element(world, plan) -> Non
                                  outcome_levels=top, passed_at=PASSED_AT)
     document = json.loads(row.document)
     assert_schema_valid(document)
-    _assert_every_mandatory_element(document, plan, world.settings)
+    _assert_every_mandatory_element(
+        document, plan, issuer_facts(world.settings, world.platform.institution))
     edc = europass.export(world.db, world.settings, row)["credential"]
     report = shacl.validate(edc)
     assert report.conforms and report.violations == [], report.text
@@ -317,6 +320,7 @@ def test_old_credentials_with_the_per_deployment_context_stay_verifiable(world) 
                 "qualityAssurance", "awardingBodyCountry", "stackability"):
             achievement.pop(term)
     achievement["participationForm"] = "online"  # 1.x stated the plan's code
-    signed = Signer.load(world.db, world.settings).data_integrity(old, row.issued_at)
+    signed = Signer.load(world.db, world.settings, world.platform.institution) \
+        .data_integrity(old, row.issued_at)
     report = Verifier(world.db, world.settings).verify(signed, None, "json").to_dict()
     assert report["valid"], report

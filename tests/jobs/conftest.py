@@ -6,9 +6,18 @@ import pytest
 
 from lti_tool.jobs.registry import registry
 from lti_tool.jobs.runner import JobKind, Periodic, Registry
+from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
+from tests.conftest import institution_for_new_platform
 from tests.fakelms.pytest_fixtures import *  # noqa: F403
 from tests.jobs.helpers import CALLS, broken, flaky, record
+from tests.loopback import allow_loopback_fakes
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Passback jobs talk to the fake LMS on loopback: the tool may call it (and nothing else)."""
+    return allow_loopback_fakes(settings)
 
 
 @pytest.fixture
@@ -25,7 +34,8 @@ def test_registry() -> Registry:
 
 @pytest.fixture
 def platform(db) -> Platform:
-    row = Platform(issuer="https://lms.example.edu", client_id="tool", name="LMS",
+    row = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                   issuer="https://lms.example.edu", client_id="tool", name="LMS",
                    auth_login_url="https://lms.example.edu/auth",
                    auth_token_url="https://lms.example.edu/token")
     db.add(row)

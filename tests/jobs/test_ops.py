@@ -9,6 +9,7 @@ from lti_tool.jobs import enqueue, runner
 from lti_tool.logs import JsonFormatter, new_request_id
 from lti_tool.store.models.jobs import Job
 from lti_tool.web.auth import CSRF_HEADER
+from tests.conftest import session_headers
 from tests.pages.seed import seed_course
 from tests.pages.test_authorization_matrix import csrf_for
 
@@ -100,20 +101,19 @@ def test_the_office_sees_its_failed_jobs_with_the_reason_and_retries_them(
         for _ in range(2):
             runner.execute(runtime, test_registry, job_id)
     token = course.tokens["admin"]
-    page = client.get("/admin/jobs/", query_string={"sid": token})
+    page = client.get("/admin/jobs/", headers=session_headers(token))
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert f'data-job-id="{mine}"' in html and f'data-job-id="{theirs}"' not in html
     assert "scoreMaximum must be positive" in html
     assert '<dd data-status="failed">1</dd>' in html
-    headers = {CSRF_HEADER: csrf_for(client.application, client, token)}
-    refused = client.post(f"/admin/jobs/{theirs}/retry", query_string={"sid": token},
-                          headers=headers)
+    headers = {CSRF_HEADER: csrf_for(client.application, client, token),
+               **session_headers(token)}
+    refused = client.post(f"/admin/jobs/{theirs}/retry", headers=headers)
     assert refused.status_code == 404  # another registration's job
-    done = client.post(f"/admin/jobs/{mine}/retry", query_string={"sid": token},
-                       headers=headers)
+    done = client.post(f"/admin/jobs/{mine}/retry", headers=headers)
     assert done.status_code == 303, done.get_data(as_text=True)[:300]
     db.expire_all()
     assert (db.get(Job, mine).status, db.get(Job, theirs).status) == ("waiting", "failed")
-    learner = client.get("/admin/jobs/", query_string={"sid": course.tokens["learner1"]})
+    learner = client.get("/admin/jobs/", headers=session_headers(course.tokens["learner1"]))
     assert learner.status_code == 403

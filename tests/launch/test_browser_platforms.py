@@ -34,7 +34,14 @@ from flask import Flask, request
 from werkzeug.serving import make_server
 
 from tests.conftest import skip_unless_installed
-from tests.launch.helpers import fixture_claims, platform_key, register_platform, sign
+from tests.launch.conftest import CANVAS_HOST
+from tests.launch.helpers import (
+    CAPTURED_MOODLE_HOST,
+    fixture_claims,
+    platform_key,
+    register_platform,
+    sign,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -159,8 +166,10 @@ def platform(app, db) -> Iterator[dict]:
     app.config["LTI_SETTINGS"] = dataclasses.replace(app.config["LTI_SETTINGS"],
                                                      base_url=tool.url)
     lms = _Served(_platform_app(state), "localhost")
+    # the stand-in serves both the moodle/ and the canvas/ fixtures: record both LMS hosts
     registered = register_platform(db, issuer=lms.url, client_id=state["client_id"],
-                                   key=state["key"], auth_login_url=lms.url + "/mod/lti/auth.php")
+                                   key=state["key"], auth_login_url=lms.url + "/mod/lti/auth.php",
+                                   lms_hosts=(CAPTURED_MOODLE_HOST, CANVAS_HOST))
     state.update(tool=tool.url, lms=lms.url, registration=registered)
     yield state
     lms.stop()

@@ -116,7 +116,7 @@ def test_a_session_of_another_platform_does_not_reach_this_one(client, db, cours
     db.commit()
     page = client.get("/admin/audit", headers=session_headers(other.tokens["admin"])).get_data(True)
     assert "secret.of.a" not in page
-    own = client.get("/admin/audit", query_string={"sid": course.tokens["admin"]}).get_data(True)
+    own = client.get("/admin/audit", headers=session_headers(course.tokens["admin"])).get_data(True)
     assert "secret.of.a" in own
 
 
@@ -136,16 +136,18 @@ def test_two_registrations_of_one_institution_share_the_catalogue_not_the_course
     version_id = db.get(Offering, moodle.offering_id).mc_version_id
     client = app.test_client()
     catalogue = client.get("/admin/microcredentials",
-                           query_string={"sid": canvas.tokens["admin"]})
+                           headers=session_headers(canvas.tokens["admin"]))
     assert catalogue.status_code == 200
     assert "DATA-101" in catalogue.get_data(as_text=True)
     for who in ("instructor", "learner1"):
-        page = client.get(f"/{'learner' if who != 'instructor' else 'instructor'}/",
-                          query_string={"sid": canvas.tokens[who]}).get_data(as_text=True)
+        reply = client.get(f"/{'learner' if who != 'instructor' else 'instructor'}/",
+                           headers=session_headers(canvas.tokens[who]))
+        assert reply.status_code == 200, who
+        page = reply.get_data(as_text=True)
         assert "Data Literacy Basics" not in page, who
     # the Moodle course's offering is not reachable from the Canvas course
     offering = client.get(f"/instructor/offerings/{moodle.offering_id}",
-                          query_string={"sid": canvas.tokens["instructor"]})
+                          headers=session_headers(canvas.tokens["instructor"]))
     assert offering.status_code in (403, 404)
     assert version_id
 

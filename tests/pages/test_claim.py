@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlparse
 
 from lti_tool.badges.issuance import issue_on_pass
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import Platform
 from lti_tool.web.auth import CSRF_HEADER, csrf_token
 from tests.conftest import session_headers
 from tests.pages.seed import seed_decision
@@ -51,7 +53,10 @@ def test_learner_sees_downloads_share_links_and_qr(client, db, settings, offered
     assert query["startTask"] == ["CERTIFICATION_NAME"]
     assert query["name"] == ["Data Literacy Basics"] and query["certId"] == [credential.public_id]
     assert query["certUrl"] == [public] and query["issueYear"] == [str(utcnow().year)]
-    assert query["organizationName"] == [settings.issuer_name]
+    # the awarding body is the issuing institution (its row), as the credential names it
+    institution = db.get(Platform, offered.platform_id).institution
+    assert query["organizationName"] == [institution.name]
+    assert json.loads(credential.document)["issuer"]["name"] == institution.name
     assert token not in linkedin and f"{public}?sid" not in html
     # the public routes the page links to answer
     for ext in ("json", "jwt", "png", "svg"):

@@ -30,6 +30,7 @@ from lti_tool.store.models.reports import (
     SurveyComment,
     SurveyResponse,
 )
+from tests.conftest import institution_for_new_platform
 from tests.pages.seed import LEVELS, THRESHOLD
 
 YEAR = 2025
@@ -72,7 +73,8 @@ MCS = {
 
 
 def seed_year(db) -> SeededYear:
-    platform = Platform(issuer="https://lms.invalid", client_id="client-1", name="Example LMS",
+    platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                        issuer="https://lms.invalid", client_id="client-1", name="Example LMS",
                         lms_kind="moodle", auth_login_url="https://lms.invalid/auth",
                         auth_token_url="https://lms.invalid/token",
                         key_set_url="https://lms.invalid/jwks")
@@ -88,11 +90,13 @@ def seed_year(db) -> SeededYear:
     seeded.people.update(office=office.id, teacher=teacher.id)
     versions = {}
     for code, (title, kind, form) in MCS.items():
-        mc = MicroCredential(platform_id=platform.id, code=code, created_at=at(YEAR - 2, 1, 5))
+        mc = MicroCredential(platform_id=platform.id, institution_id=platform.institution_id,
+                             code=code, created_at=at(YEAR - 2, 1, 5))
         db.add(mc)
         db.flush()
         version = MicroCredentialVersion(
-            platform_id=platform.id, micro_credential_id=mc.id, version=1, status="approved",
+            platform_id=platform.id, institution_id=mc.institution_id,
+            micro_credential_id=mc.id, version=1, status="approved",
             title=title, kind=kind, participation_form=form, tqf_level=6, eqf_level=6,
             workload_hours=Decimal(25 if kind == "course" else 40), ects=Decimal(1),
             approved_at=at(YEAR - 2, 2, 1),
