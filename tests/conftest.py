@@ -79,6 +79,13 @@ def db_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
     if _postgres_engine is not None:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
+            # A connection an earlier test left open (idle in a transaction) would hold its
+            # locks and make TRUNCATE wait for ever: end such leftovers of this worker first.
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND state LIKE 'idle in transaction%'"))
+            conn.execute(text("SET LOCAL lock_timeout = '60s'"))
             conn.execute(text(f"TRUNCATE {tables}, procrastinate_jobs,"
                               " procrastinate_periodic_defers RESTART IDENTITY CASCADE"))
         return _worker_database(POSTGRES_URL)
