@@ -36,15 +36,15 @@ def test_the_report_pages_pass_axe_in_both_languages(app, page, live_url, lms_or
     for name, path, args in [("office-report", "/admin/report", {"year": YEAR}),
                              ("office-survey-questions", "/admin/surveys", {}),
                              ("office-feedback-links", "/admin/feedback-links", {})]:
-        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, lc=entry_code(app, token), lang=lang,
-                                                      **args))
+        frame = open_in_lms(page, lms_origin, tool_url(
+            live_url, path, lc=entry_code(app, token), lang=lang, **args))
         assert frame.locator("h1").count() == 1
         assert frame.locator("html").get_attribute("lang") == lang
         shoot(page, f"{name}-{lang}")
         found[name] = axe_problems(frame)
     # The report page: its charts carry text equivalents and the PDF is one click away.
-    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/admin/report", lc=entry_code(app, token),
-                                                  lang=lang, year=YEAR))
+    frame = open_in_lms(page, lms_origin, tool_url(
+        live_url, "/admin/report", lc=entry_code(app, token), lang=lang, year=YEAR))
     assert frame.locator("figure img[alt]").count() == 3
     words = {"en": "Sustainability and stakeholder engagement",
              "tr": "Sürdürülebilirlik ve paydaş katılımı"}[lang]
@@ -63,15 +63,15 @@ def test_the_report_pages_pass_axe_in_both_languages(app, page, live_url, lms_or
                           "Chromium's network-error page since the session and framing rework; "
                           "not yet diagnosed", strict=False)
 @pytest.mark.parametrize("lang", ["en", "tr"])
-def test_the_learner_survey_passes_axe_and_works_with_the_keyboard(app, page, live_url, lms_origin, db,
-                                                                   story, settings, lang) -> None:
+def test_the_learner_survey_passes_axe_and_works_with_the_keyboard(
+        app, page, live_url, lms_origin, db, story, settings, lang) -> None:
     from datetime import UTC, datetime, timedelta
 
     credential = db.scalar(select(Credential))
     credential.issued_at = datetime.now(UTC) - timedelta(days=190)
     db.commit()
-    frame = open_in_lms(page, lms_origin, tool_url(live_url, "/learner/",
-                                                   lc=entry_code(app, story.tokens["learner2"]), lang=lang))
+    frame = open_in_lms(page, lms_origin, tool_url(
+        live_url, "/learner/", lc=entry_code(app, story.tokens["learner2"]), lang=lang))
     follow(frame, frame.locator("form[action*='/accept'] button").click)
     assert frame.locator("section.survey").count() == 2  # the 6-month follow-up and the survey
     shoot(page, f"learner-survey-{lang}")
