@@ -116,7 +116,7 @@ def credential_svg(public_id: str) -> Response:
 
 # Ids in public URLs come from anyone: beyond a 64-bit integer they are simply not found
 # (the database would refuse to compare them).
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # PostgreSQL INTEGER, the type of every id
 
 
 @bp.get("/credentials/<public_id>/europass.json")

@@ -70,7 +70,7 @@ class IntegerConverter(routing.IntegerConverter):
     code that looks at converters sees an integer converter)."""
 
     def __init__(self, url_map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)  # PostgreSQL INTEGER, the type of every id
         super().__init__(url_map, *args, **kwargs)
 
 
