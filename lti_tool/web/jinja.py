@@ -22,6 +22,7 @@ from werkzeug.routing import BuildError
 
 from lti_tool.web import auth
 from lti_tool.web.i18n import SUPPORTED_LOCALES, remember_locale_choice
+from lti_tool.web.notices import pop_notice
 
 LOCALE_NAMES = {"en": "English", "tr": "Türkçe"}
 ROLE_LABELS = {
@@ -67,6 +68,14 @@ def status_label(status: str) -> str:
 def status_labels() -> dict[str, str]:
     """Every status in words, translated once per page (big tables look them up per row)."""
     return {key: str(value) for key, value in STATUS_LABELS.items()}
+
+
+def level_name(outcome: Any, code: str | None) -> str:
+    """A rubric level's label ("Proficient") for its code, as the plan writes it."""
+    for level in getattr(getattr(outcome, "rubric", None), "levels", ()):
+        if level.code == code:
+            return level.label
+    return code or "—"
 
 
 def optional_url(endpoint: str, **values: Any) -> str | None:
@@ -156,6 +165,8 @@ def install(app: Flask) -> None:
         locale_names=LOCALE_NAMES,
         role_label=role_label,
         status_label=status_label,
+        pop_notice=pop_notice,
+        level_name=level_name,
     )
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number

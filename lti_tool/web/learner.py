@@ -19,6 +19,7 @@ from lti_tool.web import share, view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
 from lti_tool.web.jinja import install_on_setup
+from lti_tool.web.notices import flash_notice
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 bp.record_once(install_on_setup)
@@ -93,5 +94,5 @@ def accept_credential(public_id: str) -> Response:
                           actor_label=person.name if person else "",
                           action=view_models.ACCEPT_ACTION, target=credential.public_id))
         db.commit()
-    return redirect(session_url("learner.home", notice=_("You accepted your credential.")),
-                    code=303)
+    flash_notice(_("You accepted your credential."))
+    return redirect(session_url("learner.home"), code=303)
