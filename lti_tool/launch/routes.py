@@ -19,6 +19,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from werkzeug.exceptions import MethodNotAllowed
 
 from lti_tool.catalogue import placement
@@ -259,7 +260,14 @@ def deep_link_respond() -> str:
     db = get_db()
     chosen = [] if request.form.get("cancel") else request.form.getlist("item")
     if not request.form.get("cancel") and not chosen:
-        raise LaunchError("Choose at least one micro-credential, or cancel.")
+        message = _("Choose at least one micro-credential, or cancel.")
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) \
+                == "application/json":
+            raise LaunchError(message)
+        # A form: the chooser again, the message above the list (nothing was checked).
+        return render_template("launch/deep_link.html", note=None, error=message,
+                               items=placement.placeable_items(db, actor),
+                               multiple=deep_linking.accepts_multiple(actor)), 400
     items = [placement.place_item(db, actor, item_id)
              for item_id in deep_linking.checked_choice(actor, chosen)]
     platform = db.get(Platform, actor.platform_id)
