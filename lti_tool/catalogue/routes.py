@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import gettext as _
@@ -240,22 +240,37 @@ def _version_of(mc: MicroCredential, number: int | None) -> MicroCredentialVersi
 
 @bp.get("/admin/microcredentials/<int:mc_id>")
 @require_role("admin")
-def office_detail(mc_id: int) -> str:
-    """One micro-credential: a version's plan, its workflow actions, versions and history."""
+def office_detail(mc_id: int, *, version_number: int | None = None, form_action: str = "",
+                  form_error: str = "", form: dict | None = None) -> str:
+    """One micro-credential: a version's plan, its workflow actions, versions and history.
+
+    A refused workflow action renders it again with the message at its form and what was typed.
+    """
     actor = require_actor()
     db = get_db()
     mc = service.get_micro_credential(db, actor.platform_id, mc_id)
-    version = _version_of(mc, request.args.get("version", type=int))
+    version = _version_of(mc, version_number or request.args.get("version", type=int))
     plan = service.plan_of(version)
     history = service.history(db, actor.platform_id, mc.id)
     ids = {event.actor_person_id for event in history if event.actor_person_id}
     people = {person.id: person.name or person.sub for person in db.scalars(
         select(Person).where(Person.id.in_(ids), Person.platform_id == actor.platform_id))}
+    now = utcnow()
     return render_template(
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
         history=history, people=people, participation_labels=PARTICIPATION_LABELS,
-        now=utcnow())
+        now=now, due_min=(now + timedelta(days=1)).date().isoformat(),
+        due_max=rules.add_years(now, rules.REVALIDATION_YEARS).date().isoformat(),
+        form_action=form_action, form_error=form_error, form=form or {})
+
+
+def _act_message(exc: BadRequest | Conflict) -> str:
+    """Words for a refused workflow action (a date out of range names the latest date)."""
+    if isinstance(exc.__cause__, ValidationFailed) and any(
+            p.path == "revalidation_due" for p in exc.__cause__.problems):
+        return _("The next revalidation must be after today and at most three years from now.")
+    return exc.message
 
 
 def _parse_due(raw: str) -> datetime | None:
@@ -279,11 +294,23 @@ def office_act(mc_id: int, version_id: int, action: str) -> Response:
     if version_id not in {v.id for v in mc.versions}:
         raise NotFound(_("No such version of this micro-credential."))
     note = request.form.get("note", "").strip()[:2000]
-    due = _parse_due(request.form.get("revalidation_due", ""))
-    with _domain_errors():
-        version = service.act(db, actor.platform_id, version_id, action, actor,
-                              settings=current_app.config["LTI_SETTINGS"],
-                              release_held=issuance.issue_held, note=note, due=due)
+    try:
+        due = _parse_due(request.form.get("revalidation_due", ""))
+        with _domain_errors():
+            version = service.act(db, actor.platform_id, version_id, action, actor,
+                                  settings=current_app.config["LTI_SETTINGS"],
+                                  release_held=issuance.issue_held, note=note, due=due)
+    except (BadRequest, Conflict) as exc:
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) \
+                == "application/json":
+            raise
+        db.rollback()
+        number = next(v.version for v in mc.versions if v.id == version_id)
+        return office_detail(mc.id, version_number=number, form_action=action,
+                             form_error=_act_message(exc), form={
+                                 "note": note,
+                                 "revalidation_due": request.form.get("revalidation_due", "")[:40],
+                             }), exc.status
     db.commit()
     return _see("catalogue.office_detail", mc_id=mc.id, version=version.version)
 

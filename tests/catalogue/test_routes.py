@@ -307,6 +307,23 @@ def test_bad_workflow_input_is_a_clear_4xx_without_change(db, world) -> None:
     assert mc.head.status == "approved" and len(mc.head.events) == 3
 
 
+def test_a_refused_approval_date_is_shown_at_its_form_with_what_was_typed(db, world) -> None:
+    """A date beyond three years: the page again (400), the message at the Revalidate form,
+    the date and note kept, the input bounded by `max`; nothing stored."""
+    base = f"/admin/microcredentials/{world.mc_id}/versions/{world.version_id}"
+    reply = world.office.post(base + "/revalidate", {"revalidation_due": "2040-01-01",
+                                                     "note": "Senate 2026/99"})
+    assert reply.status_code == 400
+    page = reply.get_data(True)
+    assert 'id="error-revalidate"' in page and "at most three years" in page
+    assert 'value="2040-01-01"' in page and "Senate 2026/99</textarea>" in page
+    limit = re.search(r'id="due-revalidate" name="revalidation_due" min="[-0-9]+" max="([-0-9]+)"',
+                      page)
+    assert limit and int(limit.group(1)[:4]) == datetime.now(UTC).year + 3
+    db.expire_all()
+    assert len(db.get(MicroCredential, world.mc_id).head.events) == 3
+
+
 def test_export_from_the_office_page_round_trips(world) -> None:
     reply = world.office.get(f"/admin/microcredentials/{world.mc_id}/export?format=yaml")
     assert reply.status_code == 200
