@@ -33,7 +33,7 @@ from lti_tool.store.models.catalogue import (
     Offering,
     PathwayComponent,
 )
-from lti_tool.store.models.core import Context
+from lti_tool.store.models.core import AuditEntry, Context
 from lti_tool.store.models.grades import GradeItem
 
 log = logging.getLogger(__name__)
@@ -314,6 +314,12 @@ def _record(db: Session, version: MicroCredentialVersion, action: str, before: s
     db.add(ApprovalEvent(platform_id=version.platform_id, version=version, action=action,
                          from_status=before, to_status=after, actor_person_id=by.person_id,
                          actor_label=by.label, note=note, at=at or utcnow()))
+    # The Office's audit log shows the workflow too ("approved DLE-101, version 2").
+    db.add(AuditEntry(platform_id=version.platform_id, actor_person_id=by.person_id,
+                      actor_label=by.label or "", action=f"microcredential.{action}",
+                      target=f"{version.code} v{version.version}",
+                      details={"from": before, "to": after, **({"note": note} if note else {})},
+                      at=at or utcnow()))
 
 
 # --- the workflow ---------------------------------------------------------------------------

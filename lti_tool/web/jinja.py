@@ -16,7 +16,7 @@ from babel import Locale
 from babel.numbers import get_decimal_symbol
 from flask import Flask, current_app, g, request
 from flask.blueprints import BlueprintSetupState
-from flask_babel import format_date, format_time, get_locale, lazy_gettext
+from flask_babel import format_date, format_number, format_time, get_locale, lazy_gettext
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
@@ -54,6 +54,50 @@ STATUS_LABELS = {
     "revoked": lazy_gettext("revoked"),
     "suspended": lazy_gettext("suspended"),
 }
+
+
+LMS_KIND_LABELS = {
+    "moodle": lazy_gettext("Moodle"),
+    "canvas": lazy_gettext("Canvas"),
+    "other": lazy_gettext("another LMS"),
+}
+
+
+AUDIT_ACTION_LABELS = {
+    "credential.revoke": lazy_gettext("revoked a credential"),
+    "credential.accepted": lazy_gettext("accepted their credential"),
+    "platform.register": lazy_gettext("registered a platform (Dynamic Registration)"),
+    "platform.add": lazy_gettext("added a platform"),
+    "platform.invite": lazy_gettext("made a registration invite"),
+    "platform.remove": lazy_gettext("removed a platform"),
+    "platform.auto_accept": lazy_gettext("changed whether new deployments are accepted"),
+    "deployment.add": lazy_gettext("added a deployment"),
+    "deployment.enable": lazy_gettext("enabled a deployment"),
+    "deployment.disable": lazy_gettext("disabled a deployment"),
+    "microcredential.create": lazy_gettext("created a micro-credential"),
+    "microcredential.edit": lazy_gettext("edited a micro-credential"),
+    "microcredential.submit": lazy_gettext("submitted a micro-credential for review"),
+    "microcredential.reject": lazy_gettext("rejected a micro-credential (back to draft)"),
+    "microcredential.approve": lazy_gettext("approved a micro-credential"),
+    "microcredential.revalidate": lazy_gettext("revalidated a micro-credential"),
+    "microcredential.lapse": lazy_gettext("marked a revalidation overdue"),
+    "microcredential.retire": lazy_gettext("retired a micro-credential"),
+}
+
+
+def audit_label(action: str) -> str:
+    """What an audit entry's action code means, in words (unknown codes made readable)."""
+    label = AUDIT_ACTION_LABELS.get(action)
+    return str(label) if label is not None else action.replace(".", " ").replace("_", " ")
+
+
+def lms_kind_label(kind: str) -> str:
+    return str(LMS_KIND_LABELS.get(kind, kind))
+
+
+def int_format(value: object) -> str:
+    """A whole number in the page's language ("1.234" in Turkish)."""
+    return format_number(value) if isinstance(value, int) else str(value)
 
 
 def role_label(role: str) -> str:
@@ -167,10 +211,13 @@ def install(app: Flask) -> None:
         status_label=status_label,
         pop_notice=pop_notice,
         level_name=level_name,
+        lms_kind_label=lms_kind_label,
+        audit_label=audit_label,
     )
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["int_format"] = int_format
     app.before_request(remember_locale_choice)
 
 

@@ -287,6 +287,8 @@ def test_the_office_creates_submits_approves_and_edits_into_a_new_version(db, wo
     page = world.office.get(f"/admin/microcredentials/{mc.id}").get_data(True)
     assert "2nd edition" in page and "Senate decision 2026/14" in page
     assert "Admin Example" in page  # who approved, by name
+    audit = world.office.get("/admin/audit").get_data(True)  # the workflow is in the audit log
+    assert "approved a micro-credential" in audit and "submitted a micro-credential" in audit
     old = world.office.get(f"/admin/microcredentials/{mc.id}?version=1").get_data(True)
     assert "older version" in old
     assert world.office.get(f"/admin/microcredentials/{mc.id}?version=7").status_code == 404

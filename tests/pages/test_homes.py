@@ -40,19 +40,21 @@ def test_language_switch_is_remembered_for_the_session(client, course) -> None:
 def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
     from lti_tool.store.models.core import AuditEntry
 
-    db.add(AuditEntry(platform_id=course.platform_id, actor_label="Office", action="mc.approve",
+    db.add(AuditEntry(platform_id=course.platform_id, actor_label="Office", action="microcredential.approve",
                       target="MC-DATA"))
     db.add(AuditEntry(platform_id=None, actor_label="elsewhere", action="other.platform"))
     db.commit()
     page = client.get("/admin/", query_string={"sid": course.tokens["admin"]}).get_data(True)
-    assert "mc.approve" in page and "other.platform" not in page
+    # the action in words, not its code
+    assert "approved a micro-credential" in page and "microcredential.approve" not in page
+    assert "other platform" not in page
     assert "<code>1</code>" in page
     found = client.get("/admin/audit", query_string={"sid": course.tokens["admin"],
                                                      "q": "APPROVE"}).get_data(True)
-    assert "mc.approve" in found
+    assert "approved a micro-credential" in found
     none = client.get("/admin/audit", query_string={"sid": course.tokens["admin"],
                                                     "q": "zzz"}).get_data(True)
-    assert "mc.approve" not in none
+    assert "approved a micro-credential" not in none
 
 
 def test_office_home_shows_queues_and_issued_credentials(client, db, settings) -> None:
