@@ -156,6 +156,12 @@ def test_creating_with_problems_shows_every_one_next_to_its_field(db, world) -> 
         assert f'id="{field}"' in page
     assert "&#39;expert&#39; is not one of the levels" in page
     assert 'value="45"' in page  # what was typed stays
+    # the summary names fields by their labels, selects show words, not codes
+    summary = page[page.index('class="error-summary"'):page.index("</ul>", page.index(
+        'class="error-summary"'))]
+    assert "Learning outcome 3 › Threshold level" in summary and "outcomes[2]" not in summary
+    assert ">embedded in a course</option>" in page and ">skill</option>" in page
+    assert ">Turkish</option>" in page
     assert db.scalar(select(func.count()).select_from(MicroCredential)) == 1
 
 

@@ -40,8 +40,8 @@ def test_language_switch_is_remembered_for_the_session(client, course) -> None:
 def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
     from lti_tool.store.models.core import AuditEntry
 
-    db.add(AuditEntry(platform_id=course.platform_id, actor_label="Office", action="microcredential.approve",
-                      target="MC-DATA"))
+    db.add(AuditEntry(platform_id=course.platform_id, actor_label="Office",
+                      action="microcredential.approve", target="MC-DATA"))
     db.add(AuditEntry(platform_id=None, actor_label="elsewhere", action="other.platform"))
     db.commit()
     page = client.get("/admin/", query_string={"sid": course.tokens["admin"]}).get_data(True)
