@@ -143,10 +143,12 @@ def locale_switch_url(code: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
-def when(value: datetime | None, kind: str = "datetime") -> str:
+def when(value: datetime | str | None, kind: str = "datetime") -> str:
     """A date or moment in the page's language; an em dash for 'never'."""
     if value is None:
         return "—"
+    if isinstance(value, str):  # an ISO moment from a signed document ("2026-12-01T10:00:00Z")
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if kind == "date":
         return format_date(value, "medium")
     return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"

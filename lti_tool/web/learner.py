@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential
@@ -28,8 +29,8 @@ bp.record_once(install_on_setup)
 DOWNLOADS = (
     ("public.credential_json", "JSON (Open Badges 3.0)", "json"),
     ("public.credential_jwt", "VC-JWT", "jwt"),
-    ("public.credential_png", "PNG (baked)", "png"),
-    ("public.credential_svg", "SVG (baked)", "svg"),
+    ("public.credential_png", _l("PNG image (credential inside)"), "png"),
+    ("public.credential_svg", _l("SVG image (credential inside)"), "svg"),
 )
 
 
@@ -55,7 +56,7 @@ def sharing_for(credential: Credential, title: str) -> Sharing:
     return Sharing(
         page_url=page_url,
         json_url=_public("public.credential_json", public_id=credential.public_id),
-        downloads=[(label, url_for(endpoint, public_id=credential.public_id),
+        downloads=[(str(label), url_for(endpoint, public_id=credential.public_id),
                     f"{credential.public_id}.{ext}") for endpoint, label, ext in DOWNLOADS],
         linkedin_url=share.linkedin_url(
             name=title, organization=runtime().settings.issuer_name,
