@@ -9,6 +9,7 @@ and NRPS (memberships) in the shapes Moodle uses. The course it serves is `demo_
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -40,8 +41,9 @@ from lti_tool.demo_seed import (
 )
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_secret, write_secret
-from lti_tool.settings import Settings, load_settings
+from lti_tool.settings import DEMO_CONFIG, Settings, load_settings
 from lti_tool.store.db import transaction
+from lti_tool.web.accesslog import RedactingRequestHandler
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
@@ -214,11 +216,14 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
         message = request.args.get("message", "resource_link")
         if message not in ("resource_link", "deep_linking"):
             abort(400, "message must be resource_link or deep_linking")
+        locale = request.args.get("locale", "en")
+        if locale not in ("en", "tr"):
+            abort(400, "locale must be en or tr")
         link = request.args.get("link", type=int)
         if link is not None and not 0 <= link < len(course.placed_links):
             abort(404, "No such link in the practice course")
         login = PracticeLogin(None, lms.config())
-        login.set_lti_message_hint(message=message, course=course.context_id,
+        login.set_lti_message_hint(message=message, course=course.context_id, locale=locale,
                                    **({"link": link} if link is not None else {}))
         if message == "deep_linking":
             login.set_deeplinking_launch_url()
@@ -260,7 +265,8 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
                                                    title=course.resource_link_title)
         message_launch.set_launch_presentation_claim("window", f"{lms.lms_url}/")
         message_launch.set_extra_claims({
-            "given_name": user.given_name, "family_name": user.family_name, "locale": "en",
+            "given_name": user.given_name, "family_name": user.family_name,
+            "locale": "tr-TR" if hint.get("locale") == "tr" else "en",
             "https://purl.imsglobal.org/spec/lti/claim/tool_platform": {
                 "guid": urlparse(lms.lms_url).netloc, "name": "Practice LMS",
                 "product_family_code": "lti1p3platform"},
@@ -374,7 +380,7 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
              "lis_person_sourcedid": "", "name": user.name, "given_name": user.given_name,
              "family_name": user.family_name, "email": user.email,
              "ext_user_username": user.username}
-            for user in course.users
+            for user in course.members
         ]
         page, headers = _paged(lms, members, lms.course_url("/memberships"))
         body = {"id": lms.course_url("/memberships"),
@@ -426,7 +432,7 @@ def _bind(host: str, port: int) -> BaseWSGIServer:
     listener = socket.create_server((host, port))
     try:
         return make_server(host, listener.getsockname()[1], _placeholder_app, threaded=True,
-                           fd=listener.fileno())
+                           fd=listener.fileno(), request_handler=RedactingRequestHandler)
     finally:
         listener.close()  # werkzeug holds its own duplicate of the descriptor
 
@@ -440,6 +446,7 @@ class Demo:
     runtime: Runtime
     lms: PracticeLms
     threads: list[threading.Thread]
+    jobs: Any = None  # the in-process job runner (grade passback within seconds of a pass)
 
     @property
     def settings(self) -> Settings:
@@ -454,6 +461,8 @@ class Demo:
         return self.lms.lms_url
 
     def stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop()
         for server in (self.tool_server, self.lms_server):
             server.shutdown()
             server.server_close()
@@ -467,11 +476,18 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
     """Settings for the bound ports, an up-to-date database, the seed, the practice LMS."""
     tool_url = f"http://{host}:{tool_server.socket.getsockname()[1]}"
     lms_url = f"http://{host}:{lms_server.socket.getsockname()[1]}"
-    settings = load_settings(overrides={
+    # The practice LMS listens on loopback: outbound calls may reach it (that port only).
+    # (the operator's own setting, not the allowance an earlier demo run wrote to its file)
+    allow = ",".join(filter(None, [load_settings(environ=dict(os.environ)).outbound_allow,
+                                   f"{host}:{lms_server.socket.getsockname()[1]}"]))
+    chosen = {
         "database_url": f"sqlite:///{(directory / database).resolve()}",
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
-    })
+        "outbound_allow": allow,
+    }
+    settings = load_settings(overrides=chosen)
+    write_demo_config(directory, chosen)
     runtime = build_runtime(settings)
     prepare_database(runtime)
     lms = PracticeLms(lms_url=lms_url, tool_url=tool_url,
@@ -480,6 +496,16 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
     with transaction(runtime.sessions) as db:
         run_tool_seed(SeedContext(db=db, settings=settings, course=lms.course, lms_url=lms_url))
     return runtime, lms
+
+
+def write_demo_config(directory: Path, values: dict[str, str]) -> Path:
+    """`lti_tool_demo.toml`: the demo's database, URL and key folder, read by every command
+    run in this folder (settings.DEMO_CONFIG)."""
+    lines = ["# Written by `lti-tool demo`: commands run in this folder use the demo's data.",
+             *(f"{key} = {json.dumps(value)}" for key, value in sorted(values.items()))]
+    path = directory / DEMO_CONFIG
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
@@ -506,7 +532,10 @@ def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
                for server in (tool_server, lms_server)]
     for thread in threads:
         thread.start()
-    return Demo(tool_server, lms_server, runtime, lms, threads)
+    from lti_tool.scheduler import in_process_runner
+
+    jobs = in_process_runner(runtime).start()
+    return Demo(tool_server, lms_server, runtime, lms, threads, jobs)
 
 
 def run_demo(*, port: int = 8000, lms_port: int = 8001,
@@ -516,7 +545,7 @@ def run_demo(*, port: int = 8000, lms_port: int = 8001,
         demo = start_demo(directory=Path.cwd(), port=port, lms_port=lms_port, database=database)
     except OSError as exc:
         raise click.ClickException(f"Cannot start the demo: {exc.strerror or exc} (is another "
-                                   "program using port {port} or {lms_port}? Choose others with "
+                                   f"program using port {port} or {lms_port}? Choose others with "
                                    "--port / --lms-port.)") from exc
     click.echo(f"Tool:          {demo.tool_url}  (database {demo.settings.database_url})")
     click.echo(f"Practice LMS:  {demo.lms_url}  <- open this and press a Launch button")

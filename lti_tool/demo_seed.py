@@ -37,13 +37,16 @@ DEMO_DEPLOYMENT_ID = "1"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 
 
+OFFICE_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
+
+
 @dataclass(frozen=True)
 class DemoUser:
     user_id: str
     username: str
     given_name: str
     family_name: str
-    role: str  # "Instructor" | "Learner" (NRPS short names)
+    role: str  # "Instructor" | "Learner" (NRPS short names) | "Administrator" (the Office)
 
     @property
     def name(self) -> str:
@@ -55,6 +58,8 @@ class DemoUser:
 
     @property
     def lis_roles(self) -> list[str]:
+        if self.role == "Administrator":  # the Micro-credentials Office: an institution role
+            return [OFFICE_ROLE]
         return [LIS + self.role]
 
 
@@ -93,6 +98,15 @@ class DemoCourse:
     def learners(self) -> list[DemoUser]:
         return [u for u in self.users if u.role == "Learner"]
 
+    @property
+    def office(self) -> DemoUser | None:
+        return next((u for u in self.users if u.role == "Administrator"), None)
+
+    @property
+    def members(self) -> list[DemoUser]:
+        """The course's roster (NRPS): the Office launches but is not a course member."""
+        return [u for u in self.users if u.role != "Administrator"]
+
     def user(self, user_id: str) -> DemoUser | None:
         return next((u for u in self.users if u.user_id == user_id), None)
 
@@ -122,6 +136,7 @@ _SCORES = {
 def practice_course() -> DemoCourse:
     """The seeded course: one instructor, five learners, four gradebook items."""
     users = [
+        DemoUser("2", "office", "Oya", "Office", "Administrator"),
         DemoUser("3", "teacher1", "Terry", "Teacher", "Instructor"),
         DemoUser("4", "ayse", "Ayşe", "Yılmaz", "Learner"),
         DemoUser("5", "mehmet", "Mehmet", "Demir", "Learner"),

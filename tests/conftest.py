@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 import lti_tool.store.models  # noqa: F401
 from lti_tool.runtime import Runtime
 from lti_tool.settings import Settings, load_settings
+from lti_tool.store import queue_schema
 from lti_tool.store.db import Base, make_engine, make_session_factory
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -67,6 +68,8 @@ def _postgres_engine() -> Iterator[Engine | None]:
     engine = make_engine(_worker_database(POSTGRES_URL))
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:  # the job queue's own schema (migration 0009_jobs)
+        queue_schema.apply(conn)
     yield engine
     engine.dispose()
 
@@ -76,7 +79,8 @@ def db_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
     if _postgres_engine is not None:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {tables}, procrastinate_jobs,"
+                              " procrastinate_periodic_defers RESTART IDENTITY CASCADE"))
         return _worker_database(POSTGRES_URL)
     return f"sqlite:///{tmp_path / 'tool.db'}"
 
@@ -92,6 +96,11 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "secret_key": "test-secret",
             # Background syncs after launches are tested on their own (tests/launch).
             "sync_after_launch": False,
+            # Rate limits are tested on their own, with the defaults (tests/security); here
+            # a test may log in or verify many times from the one test client.
+            "rate_limit_login": "100000/minute",
+            "rate_limit_register": "100000/minute",
+            "rate_limit_verify": "100000/minute",
         },
         environ={},
     )
@@ -124,3 +133,10 @@ def app(runtime: Runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def session_headers(token: str) -> dict[str, str]:
+    """A cookie-less session as the tool's pages' scripts send it (a token never goes in URLs)."""
+    from lti_tool.web.auth import SESSION_HEADER
+
+    return {SESSION_HEADER: token}

@@ -24,7 +24,7 @@ from lti_tool.badges.signing import (
     published_multikeys,
 )
 from lti_tool.badges.verify import Verifier
-from lti_tool.errors import BadRequest, NotFound
+from lti_tool.errors import BadRequest, NotFound, PayloadTooLarge, ToolError
 from lti_tool.launch import keys
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
@@ -104,7 +104,7 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 def credential_png(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
     text, _is_jwt = _baked_text(row)
-    image = baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+    image = baking.bake_png(images.badge_png(_credential_face(row)), text)
     return _download(image, "image/png", f"credential-{public_id}.png")
 
 
@@ -112,11 +112,29 @@ def credential_png(public_id: str) -> Response:
 def credential_svg(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
     text, is_jwt = _baked_text(row)
-    name = json.loads(row.document)["name"]
-    code = json.loads(row.document)["credentialSubject"]["achievement"].get("humanCode", "")
-    svg = images.medal_svg(str(row.mc_version_id), name, code)
+    svg = images.badge_svg(_credential_face(row))
     return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
                      f"credential-{public_id}.svg")
+
+
+def _credential_face(row) -> images.BadgeFace:
+    """The face of an issued credential: its own title and issuer name, the plan's level."""
+    document = json.loads(row.document)
+    version = get_db().get(MicroCredentialVersion, row.mc_version_id)
+    issuer = document.get("issuer", {})
+    return images.BadgeFace(
+        seed=str(row.mc_version_id),
+        title=str(document["credentialSubject"]["achievement"].get("name")
+                  or document.get("name", "")),
+        eqf_level=version.eqf_level if version is not None else None,
+        issuer=str(issuer.get("name", "")) if isinstance(issuer, dict) else "",
+        language=version.language if version is not None else "en")
+
+
+def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
+    return images.BadgeFace(seed=str(version.id), title=version.title,
+                            eqf_level=version.eqf_level, issuer=issuer_facts(_settings()).name,
+                            language=version.language)
 
 
 def _published_version(version_id: int) -> MicroCredentialVersion:
@@ -137,15 +155,14 @@ def achievement(version_id: int) -> Response:
 
 @bp.get("/achievements/<int:version_id>/image.png")
 def achievement_png(version_id: int) -> Response:
-    _published_version(version_id)
-    return Response(images.medal_png(str(version_id)), mimetype="image/png")
+    version = _published_version(version_id)
+    return Response(images.badge_png(_version_face(version)), mimetype="image/png")
 
 
 @bp.get("/achievements/<int:version_id>/image.svg")
 def achievement_svg(version_id: int) -> Response:
     version = _published_version(version_id)
-    svg = images.medal_svg(str(version_id), version.title, version.micro_credential.code)
-    return Response(svg, mimetype="image/svg+xml")
+    return Response(images.badge_svg(_version_face(version)), mimetype="image/svg+xml")
 
 
 @bp.get("/issuers/<slug>")
@@ -221,10 +238,15 @@ def verify():
     wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) \
         == "text/html" and bool(request.form or request.files)
     try:
+        limit = _settings().verify_max_bytes
+        if (request.content_length or 0) > limit + 64 * 1024:  # room for the form around it
+            raise PayloadTooLarge(f"The credential is larger than {limit // 1024} KB, the most "
+                                  "this verifier reads.")
         report = Verifier(get_db(), _settings()).verify_bytes(_upload())
-    except BadRequest as exc:
+    except ToolError as exc:
         if wants_page:
-            return render_template("badges/verify.html", report=None, error=exc.message), 400
+            return render_template("badges/verify.html", report=None,
+                                   error=exc.message), exc.status
         raise
     if wants_page:
         return render_template("badges/verify.html", report=report, error=None)

@@ -1,23 +1,27 @@
 """Grade passback: the score a decision shows in the LMS gradebook (LTI AGS).
 
 It exists apart from the evaluation service so that an unreachable LMS never undoes a
-decision: the evaluation only queues a `GradePassback` row in its transaction, and
-`send_passbacks` sends the queued scores afterwards (scheduler), recording each failure on its
-row for the next run.
+decision: the evaluation only queues a `GradePassback` row in its transaction, together with a
+`grades.passback` job for the course (the outbox, `lti_tool.jobs.enqueue`), and a worker runs
+`send_passbacks` for that course as soon as the transaction commits, recording each failure on
+its row; the job is retried with a backoff, and a periodic sweep sends whatever is left.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from lti_tool.domain import decisions as flow
+from lti_tool.jobs import enqueue
 from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
 from lti_tool.lms.http import (
     LmsBadReply,
@@ -30,6 +34,7 @@ from lti_tool.lms.http import (
 from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.service import BearerClient
 from lti_tool.lms.token import ServiceTokens
+from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
@@ -42,6 +47,8 @@ GRADING = {flow.IN_PROGRESS: "Pending", flow.REEVALUATION_GRANTED: "Pending",
            flow.PASSED: "FullyGraded", flow.FAILED: "FullyGraded",
            flow.FAILED_FINAL: "FullyGraded"}
 MAX_PASSBACK_TRIES = 8
+PASSBACK_JOB = "grades.passback"
+_QUEUED_CONTEXTS = "lti_tool_passback_contexts"  # session.info: contexts with a job this commit
 
 
 def queue_passback(db: Session, decision: Decision,
@@ -63,12 +70,38 @@ def queue_passback(db: Session, decision: Decision,
         db.add(row)
         if known is not None:
             known[decision.id] = row
+        _queue_job(db, decision)
         return
     if (row.score_given, row.activity_progress, row.grading_progress) == \
             (score, activity, grading):
         return  # unchanged: a failed send keeps its retry count
     row.score_given, row.activity_progress, row.grading_progress = score, activity, grading
     row.status, row.tries, row.last_error = "pending", 0, ""
+    for name in ("status", "tries", "last_error"):
+        # written even when they look unchanged: a worker may have marked the row sent since
+        # it was read (the old score), and the new one must wait to be sent
+        flag_modified(row, name)
+    _queue_job(db, decision)
+
+
+def _queue_job(db: Session, decision: Decision) -> None:
+    """One `grades.passback` job per course and transaction, in that transaction (outbox):
+    a worker sends the course's waiting scores as soon as the decision is committed."""
+    offering = db.get(Offering, decision.offering_id)
+    queued: dict[int, str] = db.info.setdefault(_QUEUED_CONTEXTS, {})
+    if offering is None or offering.context_id in queued:
+        return
+    token = uuid.uuid4().hex
+    queued[offering.context_id] = token
+    enqueue(db, PASSBACK_JOB, {"context_id": offering.context_id},
+            key=f"{PASSBACK_JOB}:{offering.context_id}:{token}",
+            platform_id=offering.platform_id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _new_transaction(session: Session) -> None:
+    session.info.pop(_QUEUED_CONTEXTS, None)
 
 
 class PassbackClient(Protocol):
@@ -81,8 +114,8 @@ class PassbackClient(Protocol):
 
 def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
     """The real AGS client for a context, with the scopes its latest launch granted."""
-    http = LmsHttp(retry_policy(settings))
     platform = db.get(Platform, context.platform_id)
+    http = LmsHttp(retry_policy(settings), outbound=client_for(settings)).for_platform(platform)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
     client = AgsClient(bearer, context.ags_scopes or [])
 
@@ -112,9 +145,13 @@ def ags_passback_client(db: Session, settings: Settings, context: Any) -> Passba
 
 def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                    client_for: Callable[[Session, Settings, Any], PassbackClient] | None = None,
-                   now: datetime | None = None) -> dict[str, int]:
-    """Send up to `limit` queued scores; each failure is recorded on its row and retried on the
-    next run.
+                   now: datetime | None = None, context_id: int | None = None,
+                   ) -> dict[str, int]:
+    """Send up to `limit` queued scores (of one course when `context_id` is given); each
+    failure is recorded on its row and retried on the next run.
+
+    On PostgreSQL the rows are locked (`FOR UPDATE SKIP LOCKED`) until the caller commits, so
+    two workers sending the same course at once never send the same score twice.
 
     A course whose LMS stays busy (429/5xx after the retries) or refuses the tool (401/403)
     is left alone for the rest of the run: its other scores are `deferred` (untouched, no try
@@ -139,6 +176,9 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                  .order_by(GradePassback.id).limit(limit))
         if blocked:
             query = query.where(Offering.context_id.not_in(sorted(blocked)))
+        if context_id is not None:
+            query = query.where(Offering.context_id == context_id)
+        query = query.with_for_update(of=GradePassback, skip_locked=True)
         rows = db.scalars(query).all()
         if not rows:
             break
@@ -157,6 +197,7 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                 row.status, row.last_error = "skipped", "The course has no AGS line items service."
                 counts["skipped"] += 1
                 continue
+            content = (row.score_given, row.activity_progress, row.grading_progress)
             try:
                 client = clients.get(context.id) or client_for(db, settings, context)
                 clients[context.id] = client
@@ -172,15 +213,27 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
             except Exception as exc:  # any LMS failure is recorded, never raised
                 if isinstance(exc, LmsUnavailable | LmsPermissionError):
                     blocked.add(context.id)  # the same answer awaits the course's other scores
-                row.status, row.tries = "failed", row.tries + 1
-                row.last_error = str(exc)[:2000] or type(exc).__name__
+                _settle(db, row, content, status="failed", tries=row.tries + 1,
+                        last_error=str(exc)[:2000] or type(exc).__name__)
                 counts["failed"] += 1
                 continue
-            row.status, row.sent_at, row.last_error = "sent", now, ""
-            row.tries += 1
+            _settle(db, row, content, status="sent", sent_at=now, last_error="",
+                    tries=row.tries + 1)
             counts["sent"] += 1
     db.flush()
     return counts
+
+
+def _settle(db: Session, row: GradePassback, content: tuple, **values: Any) -> None:
+    """Record how sending went, only if the score is still the one that was sent: a decision
+    that changed meanwhile (another transaction) keeps its new score pending, with its own
+    job, instead of being marked sent with the old one."""
+    score, activity, grading = content
+    db.execute(update(GradePassback).where(
+        GradePassback.id == row.id, GradePassback.score_given == score,
+        GradePassback.activity_progress == activity, GradePassback.grading_progress == grading,
+    ).values(**values, updated_at=utcnow()).execution_options(synchronize_session=False))
+    db.expire(row)
 
 
 def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:

@@ -8,11 +8,17 @@ Nothing a browser sends can make the tool hammer a platform's JWKS URL:
   seconds (long enough to starve a flood, short enough that a platform which signed with a key
   before publishing it recovers by itself);
 - concurrent misses on one URL wait for a single fetch instead of each making one;
+- a platform that re-keys under the same `kid` (a practice platform restarting): when a
+  signature fails with a cached key older than `rekey_age` (60) seconds, `refresh_after_failure`
+  refetches once (single flight per URL; the fresh set is then younger than a minute, so a
+  flood of bad signatures makes at most one fetch a minute) and the launch is decided with
+  the fresh key;
 - a failed fetch (unreachable, slow, not a JWKS) is remembered for `cooldown` seconds, during
   which launches get the same 502 at once instead of each trying again;
-- a fetch is bounded in time (connect and read timeouts and an overall deadline, so a server
-  that drips bytes cannot hold a worker), in size, and in redirects (at most 3, each to an
-  HTTPS URL, or HTTP on loopback).
+- a fetch goes through the guarded outbound client (`lti_tool.outbound`): public addresses
+  only unless LTI_TOOL_OUTBOUND_ALLOW lists them, bounded in time (an overall deadline, so a
+  server that drips bytes cannot hold a worker) and size, redirects only on the key set's own
+  host and never to plain HTTP.
 
 The cache is keyed by URL, so registrations that share a key set (Canvas cloud schools) share
 one rate limit. Each worker process has its own cache.
@@ -26,19 +32,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 import requests
 import urllib3
 
 from lti_tool.errors import LaunchError
-from lti_tool.launch.platforms import url_problem
+from lti_tool.outbound import (
+    OutboundClient,
+    OutboundError,
+    OutboundPolicy,
+    OutboundTimeout,
+    OutboundTooLarge,
+    host_key,
+    log_error_body,
+    summary,
+)
 
 MAX_JWKS_BYTES = 512 * 1024
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 5.0
 FETCH_DEADLINE = 8.0
-MAX_REDIRECTS = 3
 MAX_MISSING_KIDS = 1000
 
 Fetcher = Callable[[str], dict]
@@ -51,60 +64,45 @@ class PlatformKeysUnavailable(LaunchError):
     code = "platform_keys_unavailable"
 
 
-def _get(url: str, timeout: tuple[float, float]) -> requests.Response:
-    """GET `url` (streamed), following at most MAX_REDIRECTS redirects, each to a URL a
-    registration could name itself (HTTPS, or HTTP on loopback): with open Dynamic Registration
-    anyone sets the key set URL, so a redirect must not lead the tool to other schemes or to
-    plain-HTTP hosts."""
-    target = url
-    for _ in range(MAX_REDIRECTS + 1):
-        resp = requests.get(target, timeout=timeout, stream=True, allow_redirects=False,
-                            headers={"Accept": "application/json"})
-        if not resp.is_redirect:
-            return resp
-        location = urljoin(target, resp.headers.get("Location", ""))
-        resp.close()
-        problem = url_problem(location)
-        if problem:
-            raise PlatformKeysUnavailable(
-                f"The platform key set at {url} redirects to a URL that {problem}.")
-        target = location
-    raise PlatformKeysUnavailable(
-        f"The platform key set at {url} redirects more than {MAX_REDIRECTS} times.")
-
-
-def fetch_jwks(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
+def fetch_jwks(url: str, *, outbound: OutboundClient | None = None,
                read_timeout: float = READ_TIMEOUT, deadline: float = FETCH_DEADLINE) -> dict:
-    """GET a JWKS document, bounded in time and size, and check its shape."""
-    started = time.monotonic()
-    body = bytearray()
+    """GET a JWKS document through the guarded client (public addresses unless allowed, the
+    key set's own host only, redirects on that host over HTTPS only), bounded in time
+    (`deadline` in all; `read_timeout` is kept for callers and caps it too) and size."""
+    client = (outbound or OutboundClient(OutboundPolicy())).for_hosts([host_key(url)])
     try:
-        with _get(url, (connect_timeout, read_timeout)) as resp:
-            if resp.status_code != 200:
-                raise PlatformKeysUnavailable(
-                    f"The platform key set at {url} answered HTTP {resp.status_code}.")
-            while len(body) <= MAX_JWKS_BYTES:
-                if time.monotonic() - started > deadline:
-                    raise PlatformKeysUnavailable(
-                        f"The platform key set at {url} did not arrive within {deadline:g} s.")
-                chunk = resp.raw.read1(65536, decode_content=True)
-                if not chunk:
-                    break
-                body += chunk
+        resp = client.request("GET", url, headers={"Accept": "application/json"},
+                              max_bytes=MAX_JWKS_BYTES, what="the platform key set",
+                              deadline_at=time.monotonic() + deadline,
+                              https_redirects_only=True, read_timeout=read_timeout)
+    except OutboundTooLarge as exc:
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {summary(url)} is larger than 512 KiB.") from exc
+    except OutboundTimeout as exc:
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {summary(url)} did not arrive within {deadline:g} s."
+        ) from exc
+    except OutboundError as exc:
+        raise PlatformKeysUnavailable(
+            f"The tool did not fetch the platform key set at {summary(url)}: {exc.message}"
+        ) from exc
     except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
         raise PlatformKeysUnavailable(
-            f"The platform key set at {url} did not answer within {read_timeout:g} s "
+            f"The platform key set at {summary(url)} did not answer within {read_timeout:g} s "
             "(timeout).") from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        # urllib3's own errors: the body is read from the raw stream (a reset, a bad gzip).
         raise PlatformKeysUnavailable(
-            f"The platform key set at {url} could not be fetched ({type(exc).__name__}).") from exc
-    if len(body) > MAX_JWKS_BYTES:
-        raise PlatformKeysUnavailable(f"The platform key set at {url} is larger than 512 KiB.")
+            f"The platform key set at {summary(url)} could not be fetched "
+            f"({type(exc).__name__}).") from exc
+    if resp.status_code != 200:
+        log_error_body("platform key set", resp)
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {summary(url)} answered HTTP {resp.status_code}.")
     try:
-        document = json.loads(bytes(body))
+        document = json.loads(resp.content)
     except ValueError as exc:
-        raise PlatformKeysUnavailable(f"The platform key set at {url} is not JSON.") from exc
+        raise PlatformKeysUnavailable(f"The platform key set at {summary(url)} is not JSON."
+                                      ) from exc
     return check_jwks(document, url)
 
 
@@ -142,8 +140,9 @@ class JwksCache:
 
     def __init__(self, fetch: Fetcher = fetch_jwks, ttl: float = 3600.0,
                  cooldown: float = 10.0, kid_retry: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, rekey_age: float = 60.0) -> None:
         self._fetch = fetch
+        self._rekey_age = rekey_age
         self._kid_retry = kid_retry
         self._clock = clock
         self._ttl = ttl
@@ -228,6 +227,29 @@ class JwksCache:
             if found is None and refetch and kid is not None:
                 fetched.missing[kid] = now
             return found
+
+    def refresh_after_failure(self, url: str, kid: str | None) -> dict | None:
+        """After a signature failed with the cached key for `kid`: refetch once if that key
+        set is older than `rekey_age`, and return the key now published for `kid` (None when
+        there is no fresher key to try: the set is young, the fetch failed, or the kid is gone).
+        """
+        entry = self._entry(url)
+        now = self._clock()
+        if entry is None or entry.jwks is None or now - entry.fetched_at < self._rekey_age \
+                or now - entry.attempted_at < self._cooldown:
+            return None
+        with self._url_lock(url):
+            current = self._entry(url)
+            if current is not entry:  # another request refetched while this one waited
+                if current is None or current.jwks is None:
+                    return None
+                return find_key(current.jwks, kid)
+            try:
+                fetched = self._fetch_entry(url, entry, None)
+            except PlatformKeysUnavailable:
+                return None  # the old keys stay; the signature failure stands
+            assert fetched.jwks is not None
+            return find_key(fetched.jwks, kid)
 
     def clear(self) -> None:
         with self._lock:

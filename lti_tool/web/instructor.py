@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 
+from babel.numbers import get_decimal_symbol
 from flask import Blueprint, Response, render_template, request
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -97,8 +99,12 @@ def overview_csv() -> Response:
     """The grid as CSV (same filter and order as on screen), one row per learner."""
     overview, _args = _overview(require_actor())
     codes = [o.code for o in overview.offering.mc_version.outcomes] if overview.offering else []
+    # Excel opens UTF-8 only with a BOM (else ş and ı are garbled); where the decimal mark is a
+    # comma (Turkish), it expects ";" between fields.
+    comma_decimals = get_decimal_symbol(get_locale()) == ","
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, delimiter=";" if comma_decimals else ",")
     writer.writerow([_("Name"), _("Email"), _("Status"), *[f"{c} {_('level')}" for c in codes],
                      *[f"{c} %" for c in codes]])
     for row in overview.rows:
@@ -106,11 +112,12 @@ def overview_csv() -> Response:
             _csv_safe(row.person.name), _csv_safe(row.person.email or ""),
             status_label(row.status),
             *[_csv_safe(c.level["label"]) if c.level else "" for c in row.cells],
-            *["" if c.percent is None else str(c.percent) for c in row.cells],
+            *["" if c.percent is None else format_decimal(c.percent, format="0.##")
+              for c in row.cells],
         ])
     name = f"overview-{overview.offering.mc_version.micro_credential.code}.csv" \
         if overview.offering else "overview.csv"
-    return Response(buffer.getvalue(), mimetype="text/csv",
+    return Response(buffer.getvalue(), content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

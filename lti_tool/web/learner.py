@@ -13,8 +13,11 @@ from flask import Blueprint, Response, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES
+from lti_tool.reports.surveys import learner_prompts
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential
+from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import AuditEntry, Person
 from lti_tool.web import share, view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
@@ -78,8 +81,38 @@ def home() -> str:
                for item in progress if item.credential is not None}
     sharing.update({held.credential.public_id: sharing_for(held.credential, held.title)
                     for held in others})
+    prompts = learner_prompts(db, platform_id=actor.platform_id, person_id=actor.person_id,
+                              items=[(i.offering.id, i.status, i.accepted_at is not None)
+                                     for i in progress],
+                              issued=[i.credential.issued_at for i in progress if i.credential]
+                              + [held.credential.issued_at for held in others])
+    db.commit()  # follow-ups that fell due since the last launch
     return render_template("learner/home.html", course=view_models.course_of(db, actor),
-                           progress=progress, others=others, sharing=sharing, now=utcnow())
+                           progress=progress, others=others, sharing=sharing, now=utcnow(),
+                           prompts=prompts, employability_outcomes=EMPLOYABILITY_OUTCOMES)
+
+
+SHARE_TARGETS = {"linkedin": lambda s: s.linkedin_url, "page": lambda s: s.page_url}
+
+
+@bp.get("/credentials/<public_id>/share/<any(linkedin,page):channel>")
+@require_role("learner")
+def share_credential(public_id: str, channel: str) -> Response:
+    """Open a share target and record, once per channel, that the learner shared (the annual
+    report counts shared credentials). Redirects to the public URL, which carries no session."""
+    actor = require_actor()
+    db = get_db()
+    credential = view_models.own_credential(db, actor, public_id)
+    channels = [details.get("channel") for (details,) in db.query(AuditEntry.details).filter(
+        AuditEntry.platform_id == actor.platform_id, AuditEntry.actor_person_id == actor.person_id,
+        AuditEntry.action == view_models.SHARE_ACTION, AuditEntry.target == public_id)]
+    if channel not in channels:
+        db.add(AuditEntry(platform_id=actor.platform_id, actor_person_id=actor.person_id,
+                          action=view_models.SHARE_ACTION, target=credential.public_id,
+                          details={"channel": channel}))
+        db.commit()
+    version_title = db.get(MicroCredentialVersion, credential.mc_version_id).title
+    return redirect(SHARE_TARGETS[channel](sharing_for(credential, version_title)), code=302)
 
 
 @bp.post("/credentials/<public_id>/accept")

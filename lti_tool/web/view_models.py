@@ -137,6 +137,7 @@ def offerings_of(db: Session, actor: Actor) -> list[Offering]:
 NOT_ASSESSED = "not_yet_assessed"
 REQUEST_POLICIES = ("instructor", "learner_request")
 ACCEPT_ACTION = "credential.accepted"
+SHARE_ACTION = "credential.shared"
 
 
 @dataclass(slots=True)

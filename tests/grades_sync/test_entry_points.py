@@ -159,19 +159,13 @@ def test_scheduled_job_syncs_open_offerings_once_per_interval(fast_runtime, mood
         assert jobs.due_contexts(db, timedelta(minutes=60), later) == []
 
 
-def test_register_adds_one_interval_job(fast_runtime) -> None:
-    from apscheduler.schedulers.background import BackgroundScheduler
+def test_the_job_registry_runs_the_scheduled_sync_every_minute() -> None:
+    from lti_tool.jobs.registry import registry
 
-    scheduler = BackgroundScheduler()
-    jobs.register(scheduler, fast_runtime)
-    job = scheduler.get_job(jobs.JOB_ID)
-    assert job.func is jobs.scheduled_sync
-
-
-def test_the_tool_scheduler_collects_the_sync_job(fast_runtime) -> None:
-    from lti_tool.scheduler import background_scheduler
-
-    assert jobs.JOB_ID in {job.id for job in background_scheduler(fast_runtime).get_jobs()}
+    jobs_registry = registry()
+    [spec] = [p for p in jobs_registry.periodic if p.kind == jobs.JOB_ID]
+    assert spec.cron == "* * * * *"  # due_contexts spreads courses over the interval
+    assert jobs_registry.kinds[jobs.JOB_ID].function.__name__ == "scheduled_sync_job"
 
 
 def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:
@@ -275,9 +269,7 @@ def test_the_status_never_says_finished_while_its_run_is_running(
 
 
 def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) -> None:
-    """`sync_interval_minutes` decides which courses are due and how often the job ticks."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
+    """`sync_interval_minutes` decides which courses are due (the job ticks every minute)."""
     settings = dataclasses.replace(fast_runtime.settings, sync_interval_minutes=15)
     runtime = Runtime(settings=settings, engine=fast_runtime.engine,
                       sessions=fast_runtime.sessions)
@@ -301,13 +293,6 @@ def test_the_schedule_follows_the_configured_interval(fast_runtime, moodle_lms) 
     with runtime.sessions() as db:
         latest = db.scalar(select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
         assert (latest.context_id, latest.trigger) == (stale, "schedule")
-    for interval, tick in ((2, 2), (15, 5)):
-        scheduler = BackgroundScheduler()
-        jobs.register(scheduler, Runtime(
-            settings=dataclasses.replace(settings, sync_interval_minutes=interval),
-            engine=runtime.engine, sessions=runtime.sessions))
-        job = scheduler.get_job(jobs.JOB_ID)
-        assert job.trigger.interval == timedelta(minutes=tick)
 
 
 def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -> None:
@@ -315,7 +300,8 @@ def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -
     context_id = make_context(fast_runtime, moodle_lms)  # AGS and Moodle web services
     leader, follower = pty.openpty()
     env = {**os.environ, "LTI_TOOL_DATABASE_URL": fast_runtime.settings.database_url,
-           "LTI_TOOL_DATA_DIR": str(fast_runtime.settings.data_dir), "COLUMNS": "100"}
+           "LTI_TOOL_DATA_DIR": str(fast_runtime.settings.data_dir), "COLUMNS": "100",
+           "LTI_TOOL_OUTBOUND_ALLOW": fast_runtime.settings.outbound_allow}
     process = subprocess.Popen(
         [sys.executable, "-c", "from lti_tool.cli import main; main()", "sync", "--context",
          str(context_id)],

@@ -12,6 +12,7 @@ from jwcrypto import jwk, jws
 from tests.launch.helpers import (
     LTI,
     b64,
+    drop_state_cookies,
     fixture_claims,
     forge,
     launch,
@@ -140,8 +141,15 @@ def test_bad_launch_is_refused_and_stores_nothing(client, db, moodle, key, case)
     token = (make_token or sign)(claims, key)
     state = edit_state(started.state) if edit_state else started.state
     if drop_cookie:
-        client.delete_cookie(f"lti_state_{started.state}", path="/lti/")
-    response = launch(client, token, state, **JSON)
+        drop_state_cookies(client, started.state)
+        # The cross-site POST gets the tool's same-origin re-post first; it fails the same.
+        relay = launch(client, token, state)
+        assert relay.status_code == 200 and 'id="lti-relay"' in relay.get_data(as_text=True)
+        assert set(session_rows(db).values()) == {0}
+        response = client.post("/lti/launch", data={"id_token": token, "state": state,
+                                                    "lti_relay": "1"}, headers=JSON)
+    else:
+        response = launch(client, token, state, **JSON)
     assert response.status_code == status, response.get_data(as_text=True)
     assert fragment in response.json["message"]
     assert set(session_rows(db).values()) == {0}
@@ -204,6 +212,19 @@ def test_bad_login_initiation_is_refused_without_state(client, db, moodle, param
     assert counts == {**dict.fromkeys(counts, 0), "Deployment": 1}  # the registration's own
 
 
+def test_login_never_sends_the_browser_off_the_registrations_lms(client, db, key):
+    """An open redirect on the tool's domain would serve phishing: refused, no state kept."""
+    from tests.launch.helpers import register_platform
+
+    register_platform(db, issuer="https://lms.example.org", client_id="c",
+                      key=key, auth_login_url="https://phish.example/login")
+    response = client.get("/lti/login", headers=JSON, query_string={
+        "iss": "https://lms.example.org", "login_hint": "x", "target_link_uri": "http://t/"})
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "not a host of its LMS" in response.json["message"]
+    assert row_counts(db)["LoginState"] == 0
+
+
 def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, db, key):
     from tests.launch.helpers import register_platform
 
@@ -213,5 +234,5 @@ def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, d
         "iss": "https://evil.example", "login_hint": "x", "target_link_uri": "http://t/",
         "lti_storage_target": "_parent"})
     assert response.status_code == 400
-    assert "auth_login_url is not an http(s) URL" in response.json["message"]
+    assert "auth_login_url must be an absolute http(s) URL" in response.json["message"]
     assert row_counts(db)["LoginState"] == 0

@@ -62,6 +62,7 @@ def test_moodle_deep_linking_places_a_micro_credential(client, db, moodle, key):
     page = chooser.get_data(as_text=True)
     assert chooser.status_code == 200 and "Data Literacy DATA-101" in page
     assert 'type="checkbox"' in page  # Moodle accepts multiple items
+    assert f'data-lti-select="{version.id}"' in page and page.count("data-lti-select=") == 1
 
     returned = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page),
                                                    "item": str(version.id)})
@@ -90,7 +91,23 @@ def test_cancel_returns_an_empty_response(client, db, moodle, key):
     returned = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page), "cancel": "1"})
     claims = verify_response(client, FormReader(returned.get_data(as_text=True)).fields["JWT"])
     assert claims[DL + "content_items"] == []
+    assert claims[DL + "msg"] == "Nothing was added: no micro-credential is approved yet."
     assert db.scalar(select(Offering)) is None
+
+
+def test_empty_catalogue_says_nothing_is_approved_and_who_approves(client, db, moodle, key):
+    page = client.get(dl_launch(client, moodle, key).headers["Location"]).get_data(as_text=True)
+    assert "Nothing is approved yet" in page and "Micro-credentials Office" in page
+    assert "data-lti-select" not in page and ">Cancel<" in page
+
+
+def test_cancel_with_a_catalogue_says_it_was_cancelled(client, db, moodle, key):
+    approved_mc(db, moodle.id)
+    page = client.get(dl_launch(client, moodle, key).headers["Location"]).get_data(as_text=True)
+    returned = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page), "cancel": "1"})
+    claims = verify_response(client, FormReader(returned.get_data(as_text=True)).fields["JWT"])
+    assert claims[DL + "content_items"] == []
+    assert claims[DL + "msg"] == "Nothing was added: the instructor cancelled."
 
 
 def test_response_needs_the_csrf_token_and_a_choice(client, db, moodle, key):
@@ -132,7 +149,7 @@ def test_chooser_with_an_empty_catalogue_says_so(client, db, moodle, key):
     response = dl_launch(client, moodle, key)
     page = client.get(response.headers["Location"])
     assert page.status_code == 200
-    assert "no approved micro-credential to place yet" in page.get_data(as_text=True)
+    assert "no approved micro-credential to place in this course yet" in page.get_data(as_text=True)
 
 
 def test_chooser_needs_a_session(client):

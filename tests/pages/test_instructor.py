@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 
+from tests.conftest import session_headers
 from tests.pages.seed import seed_course, seed_decision, seed_offering
 
 
 def overview(client, token: str, **args) -> str:
-    reply = client.get("/instructor/", query_string={"sid": token, **args})
+    reply = client.get("/instructor/", headers=session_headers(token), query_string={**args})
     assert reply.status_code == 200, reply.get_data(True)[:500]
     return reply.get_data(as_text=True)
 
@@ -68,19 +69,33 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
     db.get(Person, course.people["learner1"]).name = "=HYPERLINK(1)"
     db.commit()
     reply = client.get("/instructor/overview.csv",
-                       query_string={"sid": course.tokens["instructor"], "show": "failed"})
+                       headers=session_headers(course.tokens["instructor"]),
+                       query_string={"show": "failed"})
     assert reply.status_code == 200 and reply.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(reply.get_data(True))))
+    text = reply.get_data(True)
+    assert text.startswith("\ufeff")  # Excel reads UTF-8 only with a BOM
+    rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows[0][:3] == ["Name", "Email", "Status"] and "LO1 level" in rows[0]
     assert len(rows) == 2 and rows[1][0] == "'=HYPERLINK(1)" and rows[1][2] == "failed"
     assert rows[1][3:6] == ["Proficient", "Developing", ""]
+    percents = [cell for cell in rows[1][6:] if cell]
+    assert percents and all("." in p or p.isdigit() for p in percents)
+    turkish = client.get("/instructor/overview.csv",
+                         headers=session_headers(course.tokens["instructor"]),
+                         query_string={"show": "failed", "lang": "tr"},
+                         ).get_data(True).removeprefix("\ufeff")
+    tr_rows = list(csv.reader(io.StringIO(turkish), delimiter=";"))
+    assert len(tr_rows[1]) == len(rows[1])
+    tr_percents = [cell for cell in tr_rows[1][6:] if cell]
+    assert [p.replace(",", ".") for p in tr_percents] == percents
+    assert any("," in p for p in tr_percents) or all(p.isdigit() for p in percents)
 
 
 def test_an_offering_of_another_course_is_404(client, db) -> None:
     mine = seed_offering(db, seed_course(db))
     other = seed_offering(db, seed_course(db, issuer="https://other.invalid"), code="OTHER")
-    reply = client.get("/instructor/", query_string={"sid": mine.tokens["instructor"],
-                                                    "offering": other.offering_id})
+    reply = client.get("/instructor/", headers=session_headers(mine.tokens["instructor"]),
+                       query_string={"offering": other.offering_id})
     assert reply.status_code == 404
 
 

@@ -60,6 +60,7 @@ def test_pages_format_numbers_and_dates_through_babel() -> None:
         if "demo_templates" in template.parts:  # the practice LMS is an English stand-in
             continue
         for number, line in enumerate(template.read_text().splitlines(), 1):
-            if HAND_FORMATTING.search(line):
+            shown = " ".join(re.findall(r"\{\{(.*?)\}\}", line))  # output, not comparisons
+            if HAND_FORMATTING.search(shown):
                 found.append(f"{template.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
     assert not found, "\n".join(found)
