@@ -198,6 +198,11 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
             abort(404, f"No line item {item_id}")
         return item
 
+    def _placed_link(index: object) -> dict | None:
+        if not isinstance(index, int) or not 0 <= index < len(course.placed_links):
+            return None
+        return course.placed_links[index]
+
     @app.get("/")
     def home() -> str:
         return render_template("course.html", course=course, tool_url=lms.tool_url)
@@ -214,8 +219,12 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
         locale = request.args.get("locale", "en")
         if locale not in ("en", "tr"):
             abort(400, "locale must be en or tr")
+        link = request.args.get("link", type=int)
+        if link is not None and not 0 <= link < len(course.placed_links):
+            abort(404, "No such link in the practice course")
         login = PracticeLogin(None, lms.config())
-        login.set_lti_message_hint(message=message, course=course.context_id, locale=locale)
+        login.set_lti_message_hint(message=message, course=course.context_id, locale=locale,
+                                   **({"link": link} if link is not None else {}))
         if message == "deep_linking":
             login.set_deeplinking_launch_url()
         return login.initiate_login(user.user_id)
@@ -245,7 +254,13 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
         message_launch.set_launch_context_claim(
             course.context_id, ["http://purl.imsglobal.org/vocab/lis/v2/course#CourseOffering"],
             course.title, course.label)
-        if hint.get("message") != "deep_linking":
+        placed = _placed_link(hint.get("link"))
+        if placed is not None:
+            # A link the tool placed by deep linking: its own resource link and custom values.
+            message_launch.set_resource_link_claim(
+                f"{course.resource_link_id}-placed-{hint['link']}",
+                title=str(placed.get("title") or course.resource_link_title))
+        elif hint.get("message") != "deep_linking":
             message_launch.set_resource_link_claim(course.resource_link_id,
                                                    title=course.resource_link_title)
         message_launch.set_launch_presentation_claim("window", f"{lms.lms_url}/")
@@ -256,6 +271,9 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
                 "guid": urlparse(lms.lms_url).netloc, "name": "Practice LMS",
                 "product_family_code": "lti1p3platform"},
         })
+        if placed is not None and placed.get("custom"):
+            message_launch.set_extra_claims({
+                "https://purl.imsglobal.org/spec/lti/claim/custom": dict(placed["custom"])})
         message_launch.set_ags(lms.course_url("/lineitems"),
                                lms.lineitem_url(course.items[0]))
         message_launch.set_nrps(lms.course_url("/memberships"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, g, render_template, request
 from jwcrypto import jwk
 
 from lti_tool.badges import baking, europass, images, jsonld, presentation, records
@@ -36,6 +36,15 @@ bp = Blueprint("public", __name__, template_folder="templates")
 
 LD_JSON = "application/ld+json"
 PUBLISHED_STATUSES = ("approved", "lapsed", "retired")
+
+
+@bp.before_request
+def _same_for_everyone() -> None:
+    """Public pages (credential, verification) look the same in a signed-in browser: no
+    learner navigation and the visitor's language (`?lang=`, else the browser's), not the
+    LMS session's."""
+    g.actor = None
+    g.sid = None
 
 
 def _settings():

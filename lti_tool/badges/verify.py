@@ -40,7 +40,9 @@ JWT_PATTERN = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 class Check:
     name: str
     passed: bool | None  # None: could not be checked here (not a failure)
-    message: str
+    message: str  # for the CLI and JSON (English, with the technical detail)
+    words: str = ""  # what pages say (badges/_checks.html translates it), "" for the message
+    value: str | None = None  # the moment (shown through Babel) or name `words` refers to
 
 
 @dataclass
@@ -188,7 +190,8 @@ class Verifier:
                                                       credential.get("issuer"))
         except Exception:  # hostile input: the issuer check reports it
             self.institution = None
-        report.checks.append(Check("format", True, f"read a credential from {kind.upper()}"))
+        report.checks.append(Check("format", True, f"read a credential from {kind.upper()}",
+                                   "read"))
         report.checks.append(_guard("schema", lambda: self._schema(credential)))
         if token is not None:
             report.checks.append(_guard("jwt", lambda: self._jwt(token)))
@@ -203,7 +206,8 @@ class Verifier:
         errors = schema_errors(credential)
         if errors:
             return Check("schema", False, "; ".join(errors[:5]))
-        return Check("schema", True, "valid against 1EdTech's Open Badges 3.0 JSON Schema")
+        return Check("schema", True, "valid against 1EdTech's Open Badges 3.0 JSON Schema",
+                     "schema_ok")
 
     def _jwt(self, token: str) -> Check:
         try:
@@ -211,18 +215,21 @@ class Verifier:
                                                                 self.institution))
         except vcjwt.JwtError as exc:
             return Check("jwt", False, str(exc))
-        return Check("jwt", True, f"VC-JWT signature ({header['alg']}) and OB 3.0 claims valid")
+        return Check("jwt", True, f"VC-JWT signature ({header['alg']}) and OB 3.0 claims valid",
+                     "jwt_ok")
 
     def _proof(self, credential: dict, required: bool) -> Check:
         if "proof" not in credential and not required:
-            return Check("proof", None, "no embedded proof (the JWT signature covers it)")
+            return Check("proof", None, "no embedded proof (the JWT signature covers it)",
+                         "no_proof")
         try:
             proof = dataintegrity.verify(
                 credential, ed25519_resolver(self.db, self.settings, self.institution),
                 self.loader, self.canonicalize)
         except dataintegrity.ProofError as exc:
             return Check("proof", False, str(exc))
-        return Check("proof", True, f"{proof['cryptosuite']} Data Integrity proof valid")
+        return Check("proof", True, f"{proof['cryptosuite']} Data Integrity proof valid",
+                     "proof_ok", proof["cryptosuite"])
 
     def _issuer(self, credential: dict, token: str | None) -> Check:
         """The credential names one of our institutions, and the keys that signed it are that
@@ -245,7 +252,7 @@ class Verifier:
         if foreign or not named:
             return Check("issuer", False, f"signed with keys the issuer does not publish: "
                                           f"{', '.join(k[:200] for k in foreign) or 'none named'}")
-        return Check("issuer", True, f"{expected} publishes the signing keys")
+        return Check("issuer", True, f"{expected} publishes the signing keys", "keys_ok")
 
     def _owns(self, key: str, expected_issuer: str) -> bool:
         """A verificationMethod of the issuer's own profile, or a /keys/<kid> of one of the
@@ -262,17 +269,21 @@ class Verifier:
         now = utcnow()
         valid_from = _when(credential.get("validFrom"))
         if valid_from > now + self.leeway:
-            return Check("dates", False, f"not valid before {credential['validFrom']}")
+            return Check("dates", False, f"not valid before {credential['validFrom']}",
+                         "not_before", credential["validFrom"])
         if credential.get("validUntil"):
             if _when(credential["validUntil"]) <= now - self.leeway:
-                return Check("dates", False, f"expired on {credential['validUntil']}")
-            return Check("dates", True, f"valid until {credential['validUntil']}")
-        return Check("dates", True, f"valid since {credential['validFrom']}, no expiry")
+                return Check("dates", False, f"expired on {credential['validUntil']}",
+                             "expired", credential["validUntil"])
+            return Check("dates", True, f"valid until {credential['validUntil']}",
+                         "until", credential["validUntil"])
+        return Check("dates", True, f"valid since {credential['validFrom']}, no expiry",
+                     "since", credential["validFrom"])
 
     def _status(self, credential: dict) -> Check:
         entry = credential.get("credentialStatus")
         if entry is None:
-            return Check("status", None, "the credential has no status entry")
+            return Check("status", None, "the credential has no status entry", "no_status")
         entries = entry if isinstance(entry, list) else [entry]
         prefix = self.settings.url("/status/")
         for item in entries:
@@ -286,6 +297,6 @@ class Verifier:
             if revoked is None:
                 return Check("status", False, f"status list {url[:200]} is not the issuer's")
             if revoked:
-                return Check("status", False, "revoked by the issuer")
-            return Check("status", True, "not revoked (Bitstring Status List)")
-        return Check("status", None, "no Bitstring Status List entry")
+                return Check("status", False, "revoked by the issuer", "revoked")
+            return Check("status", True, "not revoked (Bitstring Status List)", "not_revoked")
+        return Check("status", None, "no Bitstring Status List entry", "no_status")

@@ -22,7 +22,7 @@ from lti_tool.domain.errors import IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.store import institutions
 from lti_tool.store.db import transaction
-from lti_tool.store.models.core import AuditEntry, Institution
+from lti_tool.store.models.core import Institution
 
 WORKFLOW_ACTIONS = ("submit", "approve", "reject", "revalidate", "retire")
 BY = re.compile(r"^(?P<name>[^<>\x00-\x1f]{1,200}?)\s*<(?P<email>[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+)>$")
@@ -138,12 +138,9 @@ def _workflow_command(action: str) -> click.Command:
                 before = mc.head.status
                 version = service.act(db, scope, mc.head.id, action, doer,
                                       settings=runtime.settings, note=note[:2000],
-                                      release_held=issuance.issue_held)
-                db.add(AuditEntry(institution_id=institution.id, actor_label=label[:255],
-                                  action=f"mc.{action}", target=code,
-                                  details={"via": "cli", "name": name, "email": email,
-                                           "version": version.version, "from": before,
-                                           "to": version.status, "note": note[:2000]}))
+                                      release_held=issuance.issue_held,
+                                      audit_details={"via": "cli", "name": name,
+                                                     "email": email})
                 summary = (f"{code} version {version.version}: {before} -> {version.status} "
                            f"(by {name} <{email}>, through the CLI)")
         except IllegalTransition as exc:

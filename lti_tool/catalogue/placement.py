@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import format_decimal
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from lti_tool.catalogue import service
@@ -14,8 +16,10 @@ PLACING_ROLES = ("instructor", "admin")
 
 
 def _item(version: MicroCredentialVersion, custom: dict[str, str] | None = None) -> DeepLinkItem:
-    kind = "stand-alone course" if version.kind == "course" else "embedded in the course"
-    text = f"{version.code} v{version.version} · {kind} · {version.workload_hours:g} h"
+    # In the instructor's language: the chooser shows it and the LMS keeps it as the link's text.
+    kind = _("stand-alone course") if version.kind == "course" else _("embedded in the course")
+    text = _("%(code)s version %(v)s · %(kind)s · %(hours)s hours", code=version.code,
+             v=version.version, kind=kind, hours=format_decimal(version.workload_hours))
     return DeepLinkItem(id=str(version.id), title=version.title, text=text,
                         custom=custom or {})
 

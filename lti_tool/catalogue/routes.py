@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from babel import Locale
 from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -111,6 +113,61 @@ def office_due() -> str:
         now=now, due_days=DUE_WITHIN_DAYS)
 
 
+KIND_LABELS = {
+    "course": _l("a course of its own"),
+    "embedded": _l("embedded in a course"),
+}
+DOMAIN_LABELS = {
+    "knowledge": _l("knowledge"),
+    "skill": _l("skill"),
+    "competence": _l("competence"),
+}
+# What the error summary calls a field (the form's own labels, not the plan's paths).
+FIELD_LABELS = {
+    "code": _l("Code"), "title": _l("Title"), "description": _l("Description"),
+    "language": _l("Language"), "kind": _l("Kind"), "image": _l("Badge image URL"),
+    "purpose": _l("Purpose"), "target_group": _l("Target group"),
+    "field_of_study": _l("Field of study"), "isced_f_code": _l("ISCED-F 2013 code (optional)"),
+    "participation_form": _l("Form of participation"), "tqf_level": _l("TQF level (1-8)"),
+    "eqf_level": _l("EQF level (1-8)"), "workload_hours": _l("Notional workload (hours)"),
+    "ects": _l("ECTS equivalent (optional)"),
+    "teaching_methods": _l("Teaching and learning methods (one per line)"),
+    "assessment_methods": _l("Assessment methods (one per line)"),
+    "content_plan": _l("Content and time plan"), "stackability": _l("Stackability"),
+    "recognition": _l("Recognition"),
+    "quality_assurance": _l("Quality assurance and feedback mechanisms"),
+    "requires": _l("Pathway"), "outcomes": _l("Learning outcomes"),
+    "statement": _l("Statement"), "domain": _l("Domain"), "required": _l("Required"),
+    "rubric": _l("Analytic rubric"), "levels": _l("levels"),
+    "threshold": _l("Threshold level"), "label": _l("Label"),
+    "lower_bound": _l("Lower bound"), "descriptor": _l("Descriptor"),
+}
+_PATH_PART = re.compile(r"([a-z_]+)(?:\[(\d{1,3})\])?")
+
+
+def field_label(path: str) -> str:
+    """A plan path in the form's words: outcomes[0].rubric.levels[2].lower_bound becomes
+    "Learning outcome 1 › Level 3 › Lower bound (%)"."""
+    if not path:
+        return _("Plan")
+    words = []
+    for name, index in _PATH_PART.findall(path):
+        if name == "outcomes" and index:
+            words.append(_("Learning outcome %(n)s", n=int(index) + 1))
+        elif name == "levels" and index:
+            words.append(_("Level %(n)s", n=int(index) + 1))
+        elif name != "rubric" or path.endswith("rubric"):
+            words.append(str(FIELD_LABELS.get(name, name.replace("_", " "))))
+    return " › ".join(words)
+
+
+def _plain_problem(problem: FieldProblem) -> FieldProblem:
+    """A problem without the codes of a closed list ("must be one of online, in_person")."""
+    if problem.message.startswith("must be one of "):
+        return FieldProblem(problem.path, _("choose one of the options offered"))
+    return problem
+
+
 def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | None,
                  status: int = 200, outcome_slots: int = 0,
                  level_slots: dict[int, int] | None = None) -> tuple[str, int]:
@@ -118,10 +175,14 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
     many slots (the "add another" buttons); typed rows always keep one empty slot after them."""
     outcomes = list(doc.get("outcomes") or []) if isinstance(doc.get("outcomes"), list) else []
     outcomes += [{}] * max(EXTRA_OUTCOME_SLOTS, outcome_slots - len(outcomes))
+    problems = [_plain_problem(p) for p in problems]
     return render_template(
         "catalogue/office_edit.html", doc=doc, outcomes=outcomes, mc=mc,
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
-        domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
+        domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES, field_label=field_label,
+        kind_labels=KIND_LABELS, domain_labels=DOMAIN_LABELS, language_labels={
+            code: Locale.parse(code).get_display_name(str(get_locale() or "en"))
+            for code in rules.LANGUAGES},
         participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
         labels=labels, rules=rules, min_level_slots=MIN_LEVEL_SLOTS,
         level_slots=level_slots or {}), status
@@ -240,23 +301,38 @@ def _version_of(mc: MicroCredential, number: int | None) -> MicroCredentialVersi
 
 @bp.get("/admin/microcredentials/<int:mc_id>")
 @require_role("admin")
-def office_detail(mc_id: int) -> str:
-    """One micro-credential: a version's plan, its workflow actions, versions and history."""
+def office_detail(mc_id: int, *, version_number: int | None = None, form_action: str = "",
+                  form_error: str = "", form: dict | None = None) -> str:
+    """One micro-credential: a version's plan, its workflow actions, versions and history.
+
+    A refused workflow action renders it again with the message at its form and what was typed.
+    """
     actor = require_actor()
     db = get_db()
     mc = service.get_micro_credential(db, actor.platform_id, mc_id)
-    version = _version_of(mc, request.args.get("version", type=int))
+    version = _version_of(mc, version_number or request.args.get("version", type=int))
     plan = service.plan_of(version)
     history = service.history(db, actor.platform_id, mc.id)
     ids = {event.actor_person_id for event in history if event.actor_person_id}
     people = {person.id: person.name or person.sub for person in db.scalars(
         select(Person).where(Person.id.in_(ids), Person.platform_id == actor.platform_id))}
+    now = utcnow()
     return render_template(
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
         history=history, people=people, participation_labels=PARTICIPATION_LABELS,
         labels=labels, gaps=labels.annex_names(rules.annex_gaps(plan)),
-        now=utcnow())
+        now=now, due_min=(now + timedelta(days=1)).date().isoformat(),
+        due_max=rules.add_years(now, rules.REVALIDATION_YEARS).date().isoformat(),
+        form_action=form_action, form_error=form_error, form=form or {})
+
+
+def _act_message(exc: BadRequest | Conflict) -> str:
+    """Words for a refused workflow action (a date out of range names the latest date)."""
+    if isinstance(exc.__cause__, ValidationFailed) and any(
+            p.path == "revalidation_due" for p in exc.__cause__.problems):
+        return _("The next revalidation must be after today and at most three years from now.")
+    return exc.message
 
 
 def _parse_due(raw: str) -> datetime | None:
@@ -280,11 +356,23 @@ def office_act(mc_id: int, version_id: int, action: str) -> Response:
     if version_id not in {v.id for v in mc.versions}:
         raise NotFound(_("No such version of this micro-credential."))
     note = request.form.get("note", "").strip()[:2000]
-    due = _parse_due(request.form.get("revalidation_due", ""))
-    with _domain_errors():
-        version = service.act(db, actor.platform_id, version_id, action, actor,
-                              settings=current_app.config["LTI_SETTINGS"],
-                              release_held=issuance.issue_held, note=note, due=due)
+    try:
+        due = _parse_due(request.form.get("revalidation_due", ""))
+        with _domain_errors():
+            version = service.act(db, actor.platform_id, version_id, action, actor,
+                                  settings=current_app.config["LTI_SETTINGS"],
+                                  release_held=issuance.issue_held, note=note, due=due)
+    except (BadRequest, Conflict) as exc:
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) \
+                == "application/json":
+            raise
+        db.rollback()
+        number = next(v.version for v in mc.versions if v.id == version_id)
+        return office_detail(mc.id, version_number=number, form_action=action,
+                             form_error=_act_message(exc), form={
+                                 "note": note,
+                                 "revalidation_due": request.form.get("revalidation_due", "")[:40],
+                             }), exc.status
     db.commit()
     return _see("catalogue.office_detail", mc_id=mc.id, version=version.version)
 

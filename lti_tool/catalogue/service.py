@@ -36,7 +36,7 @@ from lti_tool.store.models.catalogue import (
     Offering,
     PathwayComponent,
 )
-from lti_tool.store.models.core import Context, Platform
+from lti_tool.store.models.core import AuditEntry, Context, Platform
 from lti_tool.store.models.grades import GradeItem
 
 log = logging.getLogger(__name__)
@@ -385,10 +385,19 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
 
 
 def _record(db: Session, version: MicroCredentialVersion, action: str, before: str | None,
-            after: str, by: Actor, note: str = "", at: datetime | None = None) -> None:
+            after: str, by: Actor, note: str = "", at: datetime | None = None,
+            audit_details: dict | None = None) -> None:
     db.add(ApprovalEvent(platform_id=version.platform_id, version=version, action=action,
                          from_status=before, to_status=after, actor_person_id=by.person_id,
                          actor_label=by.label, note=note, at=at or utcnow()))
+    # The Office's audit log shows the workflow too ("approved DLE-101, version 2").
+    db.add(AuditEntry(institution_id=version.institution_id, platform_id=version.platform_id,
+                      actor_person_id=by.person_id,
+                      actor_label=by.label or "", action=f"microcredential.{action}",
+                      target=f"{version.code} v{version.version}",
+                      details={"from": before, "to": after, **({"note": note} if note else {}),
+                               **(audit_details or {})},
+                      at=at or utcnow()))
 
 
 # --- the workflow ---------------------------------------------------------------------------
@@ -396,8 +405,8 @@ def _record(db: Session, version: MicroCredentialVersion, action: str, before: s
 
 def act(db: Session, owner: Owner, version_id: int, action: str, by: Actor, *,
         settings: Settings | None = None, release_held: ReleaseHeld | None = None,
-        note: str = "", due: datetime | None = None,
-        now: datetime | None = None) -> MicroCredentialVersion:
+        note: str = "", due: datetime | None = None, now: datetime | None = None,
+        audit_details: dict | None = None) -> MicroCredentialVersion:
     """Apply one workflow action (submit, reject, approve, revalidate, retire) to a version.
 
     Approval and revalidation set the next revalidation date (at most three years on,
@@ -425,7 +434,8 @@ def act(db: Session, owner: Owner, version_id: int, action: str, by: Actor, *,
     elif action == "retire":
         version.retired_at = now
     version.status = after
-    _record(db, version, action, before, after, by, note=note, at=now)
+    _record(db, version, action, before, after, by, note=note, at=now,
+            audit_details=audit_details)
     db.flush()
     if action == "revalidate" and before == "lapsed" and settings is not None \
             and release_held is not None:

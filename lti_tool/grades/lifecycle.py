@@ -342,8 +342,8 @@ def erase_person(db: Session, settings: Settings, person_id: int, *, reason: str
               "retention_days": retention_days(settings)}
     append_evidence(db, platform_id=person.platform_id, event="erasure", payload=report,
                     person_id=person_id)
-    db.add(AuditEntry(platform_id=person.platform_id, actor_label=by[:255],
-                      action="people.erase", target=f"person:{person_id}",
+    db.add(AuditEntry(institution_id=platform.institution_id, platform_id=person.platform_id,
+                      actor_label=by[:255], action="people.erase", target=f"person:{person_id}",
                       details={k: v for k, v in report.items() if k != "at"}))
     db.flush()
     seal(db, settings, person.platform_id, "erasure")

@@ -30,6 +30,8 @@ from lti_tool.store.models.grades import GradeItem, LmsRubricCriterion
 from lti_tool.web.auth import Actor, require_actor, require_role, session_url
 from lti_tool.web.db import get_db
 from lti_tool.web.db import runtime as web_runtime
+from lti_tool.web.jinja import status_label
+from lti_tool.web.notices import flash_notice
 
 bp = Blueprint("grades", __name__, template_folder="templates")
 
@@ -141,7 +143,8 @@ def _done(message: str, endpoint: str, **values: Any):
     """After a POST: JSON for scripts, a redirect (with a notice) for forms."""
     if _wants_json():
         return jsonify({"ok": True, "message": message})
-    return redirect(session_url(endpoint, notice=message, **values), code=303)
+    flash_notice(message)
+    return redirect(session_url(endpoint, **values), code=303)
 
 
 def _summary_text(summary: service.RunSummary) -> str:
@@ -181,7 +184,6 @@ def mapping(offering_id: int):
     offering = _offering(require_actor(), offering_id)
     attempt = 2 if request.args.get("attempt") == "2" else 1
     return render_template("evaluation/mapping.html", attempt=attempt,
-                           notice=request.args.get("notice", "")[:300],
                            **_mapping_page_data(offering))
 
 
@@ -190,14 +192,26 @@ def mapping(offering_id: int):
 def preview_mapping(offering_id: int):
     """Levels of every learner under the candidate mapping, on current data; saves nothing."""
     offering = _offering(require_actor(), offering_id)
-    sources, _attempt = _parse_sources()
+    sources, attempt = _parse_sources()
     db = get_db()
+    saved = _same_sources(sources, service.mapping_sources(
+        service.current_mapping(db, offering.id, attempt)))
     rows = service.preview_mapping(db, offering.id, sources)
     db.rollback()
     if _wants_json():
         return jsonify({"offering_id": offering.id, "learners": rows})
     outcomes = service.outcomes_for(db, offering.mc_version_id)
-    return render_template("evaluation/preview.html", rows=rows, outcomes=outcomes)
+    return render_template("evaluation/preview.html", rows=rows, outcomes=outcomes, saved=saved,
+                           back_url=session_url("grades.mapping", offering_id=offering.id,
+                                                attempt=attempt))
+
+
+def _same_sources(left: dict, right: dict) -> bool:
+    """Whether a candidate mapping is the saved one (the preview then says so)."""
+    def norm(sources: dict) -> set:
+        return {(code, s.kind, s.ref, Decimal(s.weight)) for code, specs in sources.items()
+                for s in specs}
+    return bool(right) and norm(left) == norm(right)
 
 
 @bp.post("/instructor/offerings/<int:offering_id>/mapping")
@@ -237,8 +251,7 @@ def score_rubrics(offering_id: int):
                                                 ReviewFlag.resolved_at.is_(None))
                        .order_by(ReviewFlag.id)).all()
     return render_template("evaluation/scores.html", offering=offering, outcomes=outcomes,
-                           people=people, decisions=decisions, scores=scores, flags=flags,
-                           notice=request.args.get("notice", "")[:300])
+                           people=people, decisions=decisions, scores=scores, flags=flags)
 
 
 @bp.post("/instructor/offerings/<int:offering_id>/scores")
@@ -247,15 +260,37 @@ def save_rubric_score(offering_id: int):
     actor = require_actor()
     offering = _offering(actor, offering_id)
     person = _learner(offering, request.form.get("person_id"))
-    code, level = _text("outcome_code"), _text("level")
-    if not code or not level:
-        raise BadRequest("Choose an outcome and a level.")
     db = get_db()
-    decision = service.set_tool_rubric_score(db, web_runtime().settings, offering.id, person.id,
-                                             code, level, actor, _text("comment"))
+    changes = _score_changes(offering, person.id)
+    if not changes:
+        raise BadRequest(_("Choose a level for at least one outcome."))
+    decision = None
+    for code, (level, comment) in changes.items():
+        decision = service.set_tool_rubric_score(db, web_runtime().settings, offering.id,
+                                                 person.id, code, level, actor, comment)
     db.commit()
-    return _done(_("Score saved; status: %(s)s.", s=decision.status), "grades.score_rubrics",
-                 offering_id=offering.id)
+    return _done(_("Scores saved; status: %(s)s.", s=status_label(decision.status)),
+                 "grades.score_rubrics", offering_id=offering.id)
+
+
+def _score_changes(offering: Offering, person_id: int) -> dict[str, tuple[str, str]]:
+    """The levels a scoring form sets: one learner's `level|<LO>` fields (or the single
+    `outcome_code` + `level` of a script), leaving out the ones that did not change."""
+    if request.form.get("outcome_code"):
+        code, level = _text("outcome_code"), _text("level")
+        return {code: (level, _text("comment"))} if level else {}
+    given = {(s.outcome_code, s.level_code, s.comment) for s in get_db().scalars(
+        select(ToolRubricScore).where(ToolRubricScore.offering_id == offering.id,
+                                      ToolRubricScore.person_id == person_id))}
+    changes = {}
+    for name, value in request.form.items():
+        if not name.startswith("level|") or not value.strip():
+            continue
+        code = name.split("|", 1)[1]
+        comment = request.form.get(f"comment|{code}", "").strip()
+        if (code, value.strip(), comment) not in given:
+            changes[code] = (value.strip(), comment)
+    return changes
 
 
 @bp.post("/instructor/offerings/<int:offering_id>/finalize")
@@ -295,7 +330,7 @@ def grant_reevaluation(offering_id: int):
                                           reason=_text("reason"))
     db.commit()
     return _done(_("Re-evaluation granted to %(name)s; status: %(s)s.",
-                   name=person.name or person.sub, s=decision.status),
+                   name=person.name or person.sub, s=status_label(decision.status)),
                  "grades.score_rubrics", offering_id=offering.id)
 
 

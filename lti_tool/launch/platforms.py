@@ -157,7 +157,7 @@ class PlatformSpec:
         elif len(self.client_id) > 255:
             found["client_id"] = "is longer than 255 characters"
         if not self.key_set_url and not self.key_set:
-            found["key_set_url"] = "is required (or give a static key_set)"
+            found["key_set_url"] = "is required"
         if self.key_set is not None and not (
             isinstance(self.key_set, dict) and isinstance(self.key_set.get("keys"), list)
         ):

@@ -21,6 +21,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed
@@ -329,7 +330,14 @@ def deep_link_respond() -> str:
     cancelled = bool(request.form.get("cancel"))
     chosen = [] if cancelled else request.form.getlist("item")
     if not cancelled and not chosen:
-        raise LaunchError("Choose at least one micro-credential, or cancel.")
+        message = _("Choose at least one micro-credential, or cancel.")
+        if request.accept_mimetypes.best_match(["text/html", "application/json"]) \
+                == "application/json":
+            raise LaunchError(message)
+        # A form: the chooser again, the message above the list (nothing was checked).
+        return render_template("launch/deep_link.html", note=None, error=message,
+                               items=placement.placeable_items(db, actor),
+                               multiple=deep_linking.accepts_multiple(actor)), 400
     items = [placement.place_item(db, actor, item_id)
              for item_id in deep_linking.checked_choice(actor, chosen)]
     platform = db.get(Platform, actor.platform_id)

@@ -32,6 +32,7 @@ ACTION_ENDPOINTS = {
     "grant": "grades.grant_reevaluation",
     "sync": "sync.sync_now",
     "sync_status": "sync.status",
+    "sync_status_json": "sync.status_json",
     "settings": "catalogue.instructor_offering",
     "offerings": "catalogue.instructor_offerings",
 }
@@ -84,7 +85,8 @@ def home() -> str:
         grant_url_base=optional_url(ACTION_ENDPOINTS["grant"], offering_id=offering.id)
         if offering else None,
         # words for the cells, translated once rather than ten thousand times
-        not_assessed_text=_("not yet assessed"), attained_text=_("(attained)"),
+        not_assessed_text=_("not yet assessed"), not_graded_text=_("not graded"),
+        attained_text=_("(attained)"),
         below_text=_("(below the threshold)"), statuses=status_labels(),
         eligible_text=_("eligible"),
         sync=view_models.sync_health(get_db(), actor),

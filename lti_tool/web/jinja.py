@@ -17,12 +17,13 @@ from babel import Locale
 from babel.numbers import get_decimal_symbol
 from flask import Flask, current_app, g, request
 from flask.blueprints import BlueprintSetupState
-from flask_babel import format_date, format_time, get_locale, lazy_gettext
+from flask_babel import format_date, format_number, format_time, get_locale, lazy_gettext
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
 from lti_tool.web import auth
 from lti_tool.web.i18n import SUPPORTED_LOCALES, remember_locale_choice
+from lti_tool.web.notices import pop_notice
 
 LOCALE_NAMES = {"en": "English", "tr": "Türkçe"}
 ROLE_LABELS = {
@@ -56,6 +57,50 @@ STATUS_LABELS = {
 }
 
 
+LMS_KIND_LABELS = {
+    "moodle": lazy_gettext("Moodle"),
+    "canvas": lazy_gettext("Canvas"),
+    "other": lazy_gettext("another LMS"),
+}
+
+
+AUDIT_ACTION_LABELS = {
+    "credential.revoke": lazy_gettext("revoked a credential"),
+    "credential.accepted": lazy_gettext("accepted their credential"),
+    "platform.register": lazy_gettext("registered a platform (Dynamic Registration)"),
+    "platform.add": lazy_gettext("added a platform"),
+    "platform.invite": lazy_gettext("made a registration invite"),
+    "platform.remove": lazy_gettext("removed a platform"),
+    "platform.auto_accept": lazy_gettext("changed whether new deployments are accepted"),
+    "deployment.add": lazy_gettext("added a deployment"),
+    "deployment.enable": lazy_gettext("enabled a deployment"),
+    "deployment.disable": lazy_gettext("disabled a deployment"),
+    "microcredential.create": lazy_gettext("created a micro-credential"),
+    "microcredential.edit": lazy_gettext("edited a micro-credential"),
+    "microcredential.submit": lazy_gettext("submitted a micro-credential for review"),
+    "microcredential.reject": lazy_gettext("rejected a micro-credential (back to draft)"),
+    "microcredential.approve": lazy_gettext("approved a micro-credential"),
+    "microcredential.revalidate": lazy_gettext("revalidated a micro-credential"),
+    "microcredential.lapse": lazy_gettext("marked a revalidation overdue"),
+    "microcredential.retire": lazy_gettext("retired a micro-credential"),
+}
+
+
+def audit_label(action: str) -> str:
+    """What an audit entry's action code means, in words (unknown codes made readable)."""
+    label = AUDIT_ACTION_LABELS.get(action)
+    return str(label) if label is not None else action.replace(".", " ").replace("_", " ")
+
+
+def lms_kind_label(kind: str) -> str:
+    return str(LMS_KIND_LABELS.get(kind, kind))
+
+
+def int_format(value: object) -> str:
+    """A whole number in the page's language ("1.234" in Turkish)."""
+    return format_number(value) if isinstance(value, int) else str(value)
+
+
 def role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
 
@@ -68,6 +113,14 @@ def status_label(status: str) -> str:
 def status_labels() -> dict[str, str]:
     """Every status in words, translated once per page (big tables look them up per row)."""
     return {key: str(value) for key, value in STATUS_LABELS.items()}
+
+
+def level_name(outcome: Any, code: str | None) -> str:
+    """A rubric level's label ("Proficient") for its code, as the plan writes it."""
+    for level in getattr(getattr(outcome, "rubric", None), "levels", ()):
+        if level.code == code:
+            return level.label
+    return code or "—"
 
 
 def optional_url(endpoint: str, **values: Any) -> str | None:
@@ -96,10 +149,12 @@ def locale_switch_url(code: str) -> str:
     return f"{request.path}?{urlencode(args)}"
 
 
-def when(value: datetime | None, kind: str = "datetime") -> str:
+def when(value: datetime | str | None, kind: str = "datetime") -> str:
     """A date or moment in the page's language; an em dash for 'never'."""
     if value is None:
         return "—"
+    if isinstance(value, str):  # an ISO moment from a signed document ("2026-12-01T10:00:00Z")
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if kind == "date":
         return format_date(value, "medium")
     return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"
@@ -164,10 +219,15 @@ def install(app: Flask) -> None:
         locale_names=LOCALE_NAMES,
         role_label=role_label,
         status_label=status_label,
+        pop_notice=pop_notice,
+        level_name=level_name,
+        lms_kind_label=lms_kind_label,
+        audit_label=audit_label,
     )
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["int_format"] = int_format
     app.before_request(remember_locale_choice)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES
 from lti_tool.reports.surveys import learner_prompts
@@ -22,6 +23,7 @@ from lti_tool.web import share, view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
 from lti_tool.web.jinja import install_on_setup
+from lti_tool.web.notices import flash_notice
 
 bp = Blueprint("learner", __name__, url_prefix="/learner")
 bp.record_once(install_on_setup)
@@ -30,10 +32,10 @@ bp.record_once(install_on_setup)
 DOWNLOADS = (
     ("public.credential_json", "JSON (Open Badges 3.0)", "json"),
     ("public.credential_jwt", "VC-JWT", "jwt"),
-    ("public.credential_png", "PNG (baked)", "png"),
-    ("public.credential_svg", "SVG (baked)", "svg"),
+    ("public.credential_png", _l("PNG image (credential inside)"), "png"),
+    ("public.credential_svg", _l("SVG image (credential inside)"), "svg"),
     # Unsigned, for the Office to seal in the Commission's EDC Issuer (README, Europass).
-    ("public.credential_edc", "Europass EDC (ELM 3, unsigned, for sealing)", "europass.json"),
+    ("public.credential_edc", _l("Europass EDC (ELM 3, unsigned, for sealing)"), "europass.json"),
 )
 
 
@@ -65,7 +67,7 @@ def sharing_for(credential: Credential, title: str) -> Sharing:
     return Sharing(
         page_url=page_url,
         json_url=_public("public.credential_json", public_id=credential.public_id),
-        downloads=[(label, url_for(endpoint, public_id=credential.public_id),
+        downloads=[(str(label), url_for(endpoint, public_id=credential.public_id),
                     f"{credential.public_id}.{ext}") for endpoint, label, ext in DOWNLOADS],
         linkedin_url=share.linkedin_url(
             name=title, organization=_awarding_body(credential),
@@ -113,8 +115,9 @@ def share_credential(public_id: str, channel: str) -> Response:
         AuditEntry.platform_id == actor.platform_id, AuditEntry.actor_person_id == actor.person_id,
         AuditEntry.action == view_models.SHARE_ACTION, AuditEntry.target == public_id)]
     if channel not in channels:
-        db.add(AuditEntry(platform_id=actor.platform_id, actor_person_id=actor.person_id,
-                          action=view_models.SHARE_ACTION, target=credential.public_id,
+        db.add(AuditEntry(institution_id=actor.institution_id, platform_id=actor.platform_id,
+                          actor_person_id=actor.person_id, action=view_models.SHARE_ACTION,
+                          target=credential.public_id,
                           details={"channel": channel}))
         db.commit()
     version_title = db.get(MicroCredentialVersion, credential.mc_version_id).title
@@ -135,5 +138,5 @@ def accept_credential(public_id: str) -> Response:
                           actor_label=person.name if person else "",
                           action=view_models.ACCEPT_ACTION, target=credential.public_id))
         db.commit()
-    return redirect(session_url("learner.home", notice=_("You accepted your credential.")),
-                    code=303)
+    flash_notice(_("You accepted your credential."))
+    return redirect(session_url("learner.home"), code=303)

@@ -19,6 +19,8 @@ from lti_tool.domain import decisions as flow
 from lti_tool.domain.actors import Actor
 from lti_tool.errors import NotFound
 from lti_tool.grades.reevaluation import RequestWindow, request_window
+from lti_tool.grades.sync import LEASE, lease_holder, progress_of
+from lti_tool.grades.sync.progress import is_running
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential, HeldPass
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
@@ -151,6 +153,7 @@ class OutcomeProgress:
     percent: Decimal | None
     threshold: dict  # the threshold rubric level
     carried_over: bool = False
+    never_graded: bool = False  # no source has a mark: the percent is the 0 of a closed window
 
     @property
     def attained(self) -> bool:
@@ -248,6 +251,8 @@ def outcome_progress(rubric: RubricIndex, stored: dict | None) -> OutcomeProgres
         percent=_percent(stored.get("percent")),
         threshold=rubric.threshold,
         carried_over=bool(stored.get("carried_over")),
+        never_graded=bool(stored.get("inputs")) and all(
+            i.get("percent") is None for i in stored["inputs"]),
     )
 
 
@@ -495,6 +500,7 @@ class SyncHealth:
 
     last: SyncRun | None
     last_success: SyncRun | None
+    running: bool = False  # a sync (often the first one, after this launch) is under way
 
 
 def sync_health(db: Session, actor: Actor, *, recent: int = 20) -> SyncHealth:
@@ -502,8 +508,12 @@ def sync_health(db: Session, actor: Actor, *, recent: int = 20) -> SyncHealth:
         return SyncHealth(None, None)
     runs = db.scalars(select(SyncRun).where(SyncRun.context_id == actor.context_id)
                       .order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(recent)).all()
-    return SyncHealth(runs[0] if runs else None,
-                      next((r for r in runs if r.status == "succeeded"), None))
+    last = runs[0] if runs else None
+    running = is_running(last.status if last else None, last.started_at if last else None,
+                         lease_held=lease_holder(db, actor.context_id) is not None,
+                         live_state=(progress_of(actor.context_id) or {}).get("state"),
+                         now=utcnow(), lease=LEASE)
+    return SyncHealth(last, next((r for r in runs if r.status == "succeeded"), None), running)
 
 
 # --- Office: issued credentials -------------------------------------------------------------

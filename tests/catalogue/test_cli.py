@@ -140,7 +140,7 @@ def test_the_office_workflow_from_the_cli_is_audited(run, db, platform) -> None:
     event = db.scalar(select(ApprovalEvent).where(ApprovalEvent.action == "approve"))
     assert event.actor_label == "Ayşe Yılmaz <ayse@example.edu> (cli)"
     assert event.note == "Board of 2 May"
-    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "mc.approve"))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "microcredential.approve"))
     assert entry.institution_id == platform.institution_id
     assert entry.details["via"] == "cli" and entry.details["email"] == "ayse@example.edu"
     assert (entry.details["from"], entry.details["to"]) == ("in_review", "approved")

@@ -158,6 +158,12 @@ def test_creating_with_problems_shows_every_one_next_to_its_field(db, world) -> 
         assert f'id="{field}"' in page
     assert "&#39;expert&#39; is not one of the levels" in page
     assert 'value="45"' in page  # what was typed stays
+    # the summary names fields by their labels, selects show words, not codes
+    summary = page[page.index('class="error-summary"'):page.index("</ul>", page.index(
+        'class="error-summary"'))]
+    assert "Learning outcome 3 › Threshold level" in summary and "outcomes[2]" not in summary
+    assert ">embedded in a course</option>" in page and ">skill</option>" in page
+    assert ">Turkish</option>" in page
     assert db.scalar(select(func.count()).select_from(MicroCredential)) == 1
 
 
@@ -289,6 +295,8 @@ def test_the_office_creates_submits_approves_and_edits_into_a_new_version(db, wo
     page = world.office.get(f"/admin/microcredentials/{mc.id}").get_data(True)
     assert "2nd edition" in page and "Senate decision 2026/14" in page
     assert "Admin Example" in page  # who approved, by name
+    audit = world.office.get("/admin/audit").get_data(True)  # the workflow is in the audit log
+    assert "approved a micro-credential" in audit and "submitted a micro-credential" in audit
     old = world.office.get(f"/admin/microcredentials/{mc.id}?version=1").get_data(True)
     assert "older version" in old
     assert world.office.get(f"/admin/microcredentials/{mc.id}?version=7").status_code == 404
@@ -307,6 +315,23 @@ def test_bad_workflow_input_is_a_clear_4xx_without_change(db, world) -> None:
     db.expire_all()
     mc = db.get(MicroCredential, world.mc_id)
     assert mc.head.status == "approved" and len(mc.head.events) == 3
+
+
+def test_a_refused_approval_date_is_shown_at_its_form_with_what_was_typed(db, world) -> None:
+    """A date beyond three years: the page again (400), the message at the Revalidate form,
+    the date and note kept, the input bounded by `max`; nothing stored."""
+    base = f"/admin/microcredentials/{world.mc_id}/versions/{world.version_id}"
+    reply = world.office.post(base + "/revalidate", {"revalidation_due": "2040-01-01",
+                                                     "note": "Senate 2026/99"})
+    assert reply.status_code == 400
+    page = reply.get_data(True)
+    assert 'id="error-revalidate"' in page and "at most three years" in page
+    assert 'value="2040-01-01"' in page and "Senate 2026/99</textarea>" in page
+    limit = re.search(r'id="due-revalidate" name="revalidation_due" min="[-0-9]+" max="([-0-9]+)"',
+                      page)
+    assert limit and int(limit.group(1)[:4]) == datetime.now(UTC).year + 3
+    db.expire_all()
+    assert len(db.get(MicroCredential, world.mc_id).head.events) == 3
 
 
 def test_export_from_the_office_page_round_trips(world) -> None:

@@ -96,7 +96,7 @@ def test_pages_in_a_cross_site_iframe_pass_axe(app, page, live_url, lms_origin, 
     from lti_tool.store.models.core import AuditEntry
 
     db.add(AuditEntry(platform_id=story.platform_id, actor_label="Office",
-                      action="mc.approve", target="DATA-101"))
+                      action="microcredential.approve", target="DATA-101"))
     db.commit()
     report = {}
     for name, who, path, args in PAGES:

@@ -50,19 +50,21 @@ def test_admin_home_lists_deployments_and_audit(client, course, db) -> None:
 
     institution_id = db.get(Platform, course.platform_id).institution_id
     db.add(AuditEntry(institution_id=institution_id, platform_id=course.platform_id,
-                      actor_label="Office", action="mc.approve",
+                      actor_label="Office", action="microcredential.approve",
                       target="MC-DATA"))
     db.add(AuditEntry(platform_id=None, actor_label="elsewhere", action="other.platform"))
     db.commit()
     page = client.get("/admin/", headers=session_headers(course.tokens["admin"])).get_data(True)
-    assert "mc.approve" in page and "other.platform" not in page
+    # the action in words, not its code
+    assert "approved a micro-credential" in page and "microcredential.approve" not in page
+    assert "other platform" not in page
     assert "<code>1</code>" in page
     found = client.get("/admin/audit", headers=session_headers(course.tokens["admin"]),
                        query_string={"q": "APPROVE"}).get_data(True)
-    assert "mc.approve" in found
+    assert "approved a micro-credential" in found
     none = client.get("/admin/audit", headers=session_headers(course.tokens["admin"]),
                       query_string={"q": "zzz"}).get_data(True)
-    assert "mc.approve" not in none
+    assert "approved a micro-credential" not in none
 
 
 def test_office_home_shows_queues_and_issued_credentials(client, db, settings) -> None:

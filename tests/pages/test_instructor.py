@@ -82,7 +82,7 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
     assert percents and all("." in p or p.isdigit() for p in percents)
     turkish = client.get("/instructor/overview.csv",
                          headers=session_headers(course.tokens["instructor"]),
-                         query_string={"show": "failed", "lang": "tr"}
+                         query_string={"show": "failed", "lang": "tr"},
                          ).get_data(True).removeprefix("\ufeff")
     tr_rows = list(csv.reader(io.StringIO(turkish), delimiter=";"))
     assert len(tr_rows[1]) == len(rows[1])

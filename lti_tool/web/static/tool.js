@@ -15,3 +15,16 @@ document.addEventListener("click", (event) => {
     done();
   }
 });
+
+// A sync runs (the first one starts with the instructor's launch): poll its status and reload
+// the page once it ends, so the overview shows every learner without a manual reload.
+(() => {
+  const running = document.getElementById("sync-running");
+  if (!running || !running.dataset.statusUrl) return;
+  const poll = () => fetch(running.dataset.statusUrl, {headers: {"Accept": "application/json"},
+                                                         credentials: "same-origin"})
+    .then((r) => r.json())
+    .then((s) => { if (s.running) setTimeout(poll, 1500); else window.location.reload(); })
+    .catch(() => setTimeout(poll, 5000));
+  setTimeout(poll, 1500);
+})();
