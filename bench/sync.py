@@ -1,6 +1,6 @@
 """Benchmark: sync a course of 5,000 learners and 50 gradebook items from the fake LMS.
 
-The fake Moodle (tests/fakelms) runs in its own process on loopback and pages AGS line items,
+The fake Moodle (testkit/fakelms) runs in its own process on loopback and pages AGS line items,
 AGS results and the NRPS roster. Prints wall time, HTTP requests made against the minimum that
 paging allows, rows written on a first and on a repeated (nothing changed) sync, and peak
 memory. Bounded: it stops by itself after --timeout seconds. It never fails the build.
@@ -37,8 +37,8 @@ def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> 
     """Child process: the fake LMS with the generated course, until `stop` is set."""
     from lti_tool.launch.keys import public_jwks
     from lti_tool.settings import load_settings as settings_for
-    from tests.fakelms import FakeLms
-    from tests.fakelms.data import generated_course
+    from testkit.fakelms import FakeLms
+    from testkit.fakelms.data import generated_course
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -91,7 +91,7 @@ def main() -> None:
     try:
         base, token_url, lineitems_url, memberships_url = ready.get(timeout=60)
         from lti_tool.store.models.core import Context, Platform
-        from tests.fakelms.pytest_fixtures import GRANTED_AGS
+        from testkit.fakelms.data import GRANTED_AGS
 
         with runtime.sessions() as db:
             platform = Platform(issuer=base, client_id="wIHNTU76CCVPeFh", lms_kind="moodle",

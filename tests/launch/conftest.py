@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.launch.helpers import PlatformKey, platform_key, register_platform
+from testkit.lti import PlatformKey, platform_key, register_platform
 
 MOODLE_ISSUER = "http://127.0.0.1:8100"
 MOODLE_CLIENT = "wIHNTU76CCVPeFh"

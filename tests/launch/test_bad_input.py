@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from jwcrypto import jwk, jws
 
-from tests.launch.helpers import (
+from testkit.lti import (
     LTI,
     b64,
     fixture_claims,
@@ -205,7 +205,7 @@ def test_bad_login_initiation_is_refused_without_state(client, db, moodle, param
 
 
 def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, db, key):
-    from tests.launch.helpers import register_platform
+    from testkit.lti import register_platform
 
     register_platform(db, issuer="https://evil.example", client_id="c", key=key,
                       auth_login_url="javascript:alert(document.domain)//")

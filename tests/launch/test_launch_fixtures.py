@@ -7,14 +7,14 @@ from sqlalchemy import select
 
 from lti_tool.store.models.core import Context, Membership, Person, ResourceLink, WebSession
 from lti_tool.web.auth import COOKIE_NAME, token_hash
-from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_ISSUER
-from tests.launch.helpers import (
+from testkit.lti import (
     fixture_claims,
     login_and_launch,
     query_of,
     register_platform,
     session_rows,
 )
+from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_ISSUER
 
 
 def _session_token(response) -> str:

@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from lti_tool.store.models.core import LoginState, WebSession
 from lti_tool.web.auth import COOKIE_NAME
-from tests.launch.conftest import CANVAS_AUTH
-from tests.launch.helpers import (
+from testkit.lti import (
     fixture_claims,
     launch,
     login,
@@ -17,6 +16,7 @@ from tests.launch.helpers import (
     session_rows,
     sign,
 )
+from tests.launch.conftest import CANVAS_AUTH
 
 JSON = {"Accept": "application/json"}
 CONFIRM = {"X-LTI-Storage-Check": "1", "Sec-Fetch-Site": "same-origin", **JSON}

@@ -11,7 +11,7 @@ from lti_tool.lms.service import BearerClient
 from lti_tool.lms.token import ServiceTokens
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Context, Platform
-from tests.fakelms import FakeLms
+from testkit.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import *  # noqa: F403
 from tests.fakelms.pytest_fixtures import make_context
 

@@ -102,7 +102,7 @@ def test_a_forged_or_expired_session_is_refused(client, course) -> None:
 def test_a_session_of_another_platform_does_not_reach_this_one(client, db, course) -> None:
     """The Office of platform B sees only B's audit entries, even for the same course key."""
     from lti_tool.store.models.core import AuditEntry
-    from tests.pages.seed import seed_course
+    from testkit.seed import seed_course
 
     other = seed_course(db, issuer="https://other.example.edu")
     db.add(AuditEntry(platform_id=course.platform_id, action="secret.of.a"))
@@ -122,7 +122,7 @@ def test_changing_ids_in_urls_reaches_nothing_of_others(app, db, settings, who) 
     from lti_tool.badges.issuance import issue_on_pass
     from lti_tool.store.db import utcnow
     from lti_tool.store.models.catalogue import Offering
-    from tests.pages.seed import seed_course, seed_decision, seed_offering
+    from testkit.seed import seed_course, seed_decision, seed_offering
 
     def with_credential(course, key):
         seed_decision(db, course, key, [90, 90, 90], status="passed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.pages.seed import seed_course, seed_decision, seed_offering
+from testkit.seed import seed_course, seed_decision, seed_offering
 
 
 def overview(client, token: str, **args) -> str:

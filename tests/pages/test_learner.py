@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.pages.seed import seed_decision
+from testkit.seed import seed_decision
 
 
 def page(client, token: str, **args) -> str:

@@ -39,6 +39,7 @@ from lti_tool.store.models.core import (
     UsedNonce,
     WebSession,
 )
+from testkit.fakelms.data import load_fixture
 
 TOOL = "http://127.0.0.1:8000"
 LAUNCH_URL = TOOL + "/lti/launch"
@@ -219,8 +220,6 @@ def fixture_claims(name: str, platform: Platform, *, deployment_id: str | None =
 
     Everything else (roles, context, custom, AGS, NRPS, quirks) stays exactly as captured.
     """
-    from tests.conftest import load_fixture
-
     claims = copy.deepcopy(load_fixture(*name.split("/")))
     now = int(time.time()) if now is None else now
     claims.update(iss=platform.issuer, iat=now, exp=now + 60)
