@@ -9,6 +9,7 @@ and NRPS (memberships) in the shapes Moodle uses. The course it serves is `demo_
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -453,10 +454,15 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
     """Settings for the bound ports, an up-to-date database, the seed, the practice LMS."""
     tool_url = f"http://{host}:{tool_server.socket.getsockname()[1]}"
     lms_url = f"http://{host}:{lms_server.socket.getsockname()[1]}"
+    # The practice LMS listens on loopback: outbound calls may reach it (that port only).
+    # (the operator's own setting, not the allowance an earlier demo run wrote to its file)
+    allow = ",".join(filter(None, [load_settings(environ=dict(os.environ)).outbound_allow,
+                                   f"{host}:{lms_server.socket.getsockname()[1]}"]))
     chosen = {
         "database_url": f"sqlite:///{(directory / database).resolve()}",
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
+        "outbound_allow": allow,
     }
     settings = load_settings(overrides=chosen)
     write_demo_config(directory, chosen)

@@ -17,6 +17,11 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
 
+    def __post_init__(self) -> None:
+        # Sessions carry the settings, so work done at commit (sealing the evidence chain with
+        # a signed checkpoint) can load the keys without every caller passing them along.
+        self.sessions.configure(info={"settings": self.settings})
+
 
 def build_runtime(settings: Settings | None = None) -> Runtime:
     settings = settings or load_settings()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from lti_tool.outbound import AllowList, AllowListError
 
 ENV_PREFIX = "LTI_TOOL_"
 REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "defaults.toml"
@@ -43,7 +46,34 @@ class Settings:
     badge_jwt_alg: str = "RS256"
     # validUntil = issue date + this many days; 0 = credentials do not expire.
     credential_validity_days: int = 0
+    # Evidence and data lifecycle (README "Evidence archive and data lifecycle"): days a record
+    # kind is kept before the daily purge removes it; 0 keeps it for ever.
+    retention_evidence_days: int = 3650
+    retention_scores_days: int = 730
+    retention_audit_days: int = 3650
+    retention_sessions_days: int = 30
+    # An RFC 3161 timestamp authority for `evidence checkpoint export` (optional).
+    evidence_tsa_url: str = ""
     default_locale: str = "en"
+    # Outbound calls (lti_tool.outbound): addresses they may reach although loopback, private
+    # or link-local (`host`, CIDR, `host:port`, comma-separated), and the caps of one call.
+    outbound_allow: str = ""
+    outbound_max_bytes: int = 32 * 1024 * 1024
+    outbound_timeout_seconds: int = 30
+    # Total seconds /lti/register may spend on the platform (configuration and registration).
+    registration_timeout_seconds: int = 10
+    # Rate limits per client address (Flask-Limiter notation) and where the counters live:
+    # "database" (the tool's database: shared by every worker) or a limits storage URI.
+    rate_limit_login: str = "60/minute"
+    rate_limit_register: str = "10/minute"
+    rate_limit_verify: str = "30/minute"
+    rate_limit_storage: str = "database"
+    # POST /verify: the largest body and the canonicalisation work it may cost.
+    verify_max_bytes: int = 262144
+    verify_max_quads: int = 2000
+    verify_max_blank_nodes: int = 200
+    verify_max_work: int = 2000
+    verify_timeout_seconds: int = 5
     secret_key: str = ""
     testing: bool = False
     extra: dict = field(default_factory=dict)
@@ -64,6 +94,21 @@ class Settings:
             )
         if self.key_storage not in ("file", "database"):
             raise SettingsError("LTI_TOOL_KEY_STORAGE must be 'file' or 'database'")
+        try:
+            AllowList.parse(self.outbound_allow)
+        except AllowListError as exc:
+            raise SettingsError(str(exc)) from exc
+        for name in ("rate_limit_login", "rate_limit_register", "rate_limit_verify"):
+            if not re.fullmatch(r"\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*"
+                                r"(;\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*)*",
+                                getattr(self, name)):
+                raise SettingsError(f"LTI_TOOL_{name.upper()} must look like '60/minute' "
+                                    f"(several separated by ';'), not {getattr(self, name)!r}")
+        for name in ("outbound_max_bytes", "outbound_timeout_seconds",
+                     "registration_timeout_seconds", "verify_max_bytes", "verify_max_quads",
+                     "verify_max_blank_nodes", "verify_max_work", "verify_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"LTI_TOOL_{name.upper()} must be a positive number")
         parsed = urlparse(self.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise SettingsError(f"LTI_TOOL_BASE_URL is not an absolute URL: {self.base_url!r}")

@@ -103,17 +103,25 @@ def forge(header: dict, claims: dict, signature: bytes = b"") -> str:
 
 # --- registrations -----------------------------------------------------------------------------
 
+# The host of the captured Moodle (../shared/fixtures/moodle): its claims' service URLs.
+CAPTURED_MOODLE_HOST = "127.0.0.1:8100"
+
+
 def register_platform(db, *, issuer: str, client_id: str, key: PlatformKey | None = None,
                       key_set_url: str | None = None, deployments: tuple[str, ...] = ("1",),
                       lms_kind: str = "other", auto_accept: bool = False,
-                      auth_login_url: str | None = None) -> Platform:
-    """A committed registration with its deployments; static key set when `key` is given."""
+                      auth_login_url: str | None = None, auth_token_url: str | None = None,
+                      lms_hosts: tuple[str, ...] = (CAPTURED_MOODLE_HOST,)) -> Platform:
+    """A committed registration with its deployments; static key set when `key` is given.
+
+    `lms_hosts` are recorded as the operator's `--lms-host`: by default the captured Moodle's,
+    where the AGS and NRPS claims of the `moodle/…` fixtures point, whatever the issuer."""
     platform = Platform(
         issuer=issuer, client_id=client_id, name=f"{lms_kind} {client_id}", lms_kind=lms_kind,
         auth_login_url=auth_login_url or issuer.rstrip("/") + "/auth",
-        auth_token_url=issuer.rstrip("/") + "/token", key_set_url=key_set_url,
+        auth_token_url=auth_token_url or issuer.rstrip("/") + "/token", key_set_url=key_set_url,
         key_set=key.jwks if key and not key_set_url else None,
-        auto_accept_deployments=auto_accept)
+        auto_accept_deployments=auto_accept, lms_hosts=list(lms_hosts))
     db.add(platform)
     db.flush()
     for deployment_id in deployments:
@@ -305,6 +313,18 @@ def login(client, platform: Platform, *, method: str = "GET", headers: dict | No
         location = next((u for u in finder.links if u.startswith(platform.auth_login_url)), None)
     query = parse_qs(urlparse(location).query) if location else {}
     return Login(response=response, params={k: v[0] for k, v in query.items()})
+
+
+def drop_session_cookies(client) -> None:
+    """Forget the session cookies (and the loopback Lax twin), as a browser blocking them."""
+    for name in ("lti_tool_session", "lti_tool_session_lax"):
+        client.delete_cookie(name)
+
+
+def drop_state_cookies(client, state: str) -> None:
+    """Forget both state cookies of a login, as a browser that blocks the tool's cookies."""
+    for prefix in ("lti_state_", "lti_state_lax_"):
+        client.delete_cookie(prefix + state, path="/lti/")
 
 
 def launch(client, id_token: str, state: str | None, **headers: str):

@@ -92,6 +92,11 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
             "secret_key": "test-secret",
             # Background syncs after launches are tested on their own (tests/launch).
             "sync_after_launch": False,
+            # Rate limits are tested on their own, with the defaults (tests/security); here
+            # a test may log in or verify many times from the one test client.
+            "rate_limit_login": "100000/minute",
+            "rate_limit_register": "100000/minute",
+            "rate_limit_verify": "100000/minute",
         },
         environ={},
     )

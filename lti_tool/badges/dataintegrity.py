@@ -75,8 +75,11 @@ def sign(document: dict, key: Ed25519PrivateKey, *, verification_method: str, cr
     return {**document, "proof": [*proofs, proof]}
 
 
-def verify(document: dict, resolve_key: KeyResolver, loader: jsonld.DocumentLoader) -> dict:
-    """Check the document's eddsa-rdfc-2022 proof; return it, or raise ProofError saying why."""
+def verify(document: dict, resolve_key: KeyResolver, loader: jsonld.DocumentLoader,
+           canonicalize: Canonicalizer = jsonld.canonicalize) -> dict:
+    """Check the document's eddsa-rdfc-2022 proof; return it, or raise ProofError saying why
+    (CanonicalizationRefused, a 422, when `canonicalize` is bounded and the document is too
+    expensive)."""
     proofs = document.get("proof")
     if isinstance(proofs, dict):
         proofs = [proofs]
@@ -97,8 +100,10 @@ def verify(document: dict, resolve_key: KeyResolver, loader: jsonld.DocumentLoad
         raise ProofError(f"unknown verification method {method}")
     try:
         signature = multibase_decode(value)
-        data = hash_data(document, proof, loader)
+        data = hash_data(document, proof, loader, canonicalize)
         public_key.verify(signature, data.to_sign)
+    except jsonld.CanonicalizationRefused:
+        raise
     except InvalidSignature:
         raise ProofError("the signature does not match the credential") from None
     except jsonld.ContextNotAvailable as exc:

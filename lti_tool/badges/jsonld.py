@@ -11,13 +11,17 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from cachetools import LRUCache
 from pyld import jsonld
+
+from lti_tool.errors import ToolError
 
 CONTEXT_DIR = Path(__file__).resolve().parent / "contexts"
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -138,11 +142,82 @@ def to_nquads(document: dict, loader: DocumentLoader) -> str:
                                           "documentLoader": loader})
 
 
-def canonicalize(document: dict, loader: DocumentLoader) -> str:
-    """RDFC-1.0 (URDNA2015) canonical N-Quads with pyld, in safe mode."""
-    return _Processor().normalize(document, {"algorithm": "URDNA2015",
-                                             "format": "application/n-quads",
-                                             "documentLoader": loader})
+@dataclass(frozen=True)
+class CanonicalizationLimits:
+    """What canonicalising one untrusted document may cost (POST /verify).
+
+    RDFC-1.0 is exponential in the size of groups of blank nodes it cannot tell apart (a
+    clique of 8 took 47 s): `max_work` bounds the calls of its Hash N-Degree Quads step, which
+    a credential whose blank nodes each have a distinct first-degree hash never makes.
+    """
+
+    max_quads: int = 2000
+    max_blank_nodes: int = 200
+    max_work: int = 2000
+    seconds: float = 5.0
+
+
+class CanonicalizationRefused(ToolError):
+    """The document would cost more canonicalisation than the limits allow."""
+
+    status = 422
+    code = "credential_too_complex"
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message, details={"limit": limit})
+        self.limit = limit
+
+
+class _BoundedURDNA2015(jsonld.URDNA2015):
+    def __init__(self, limits: CanonicalizationLimits) -> None:
+        super().__init__()
+        self.limits = limits
+        self.work = 0
+        self.ends = time.monotonic() + limits.seconds
+
+    def main(self, dataset, options):
+        quads = sum(len(triples) for triples in dataset.values())
+        if quads > self.limits.max_quads:
+            raise CanonicalizationRefused(
+                f"The credential has {quads} RDF statements; this verifier checks at most "
+                f"{self.limits.max_quads}.", limit="quads")
+        blank = {component["value"] for triples in dataset.values() for quad in triples
+                 for key, component in quad.items()
+                 if key != "predicate" and component.get("type") == "blank node"}
+        blank.update(name for name in dataset if name.startswith("_:"))
+        if len(blank) > self.limits.max_blank_nodes:
+            raise CanonicalizationRefused(
+                f"The credential has {len(blank)} blank nodes; this verifier checks at most "
+                f"{self.limits.max_blank_nodes}.", limit="blank_nodes")
+        return super().main(dataset, options)
+
+    def hash_n_degree_quads(self, id_, issuer):
+        self.work += 1
+        if self.work > self.limits.max_work:
+            raise CanonicalizationRefused(
+                "The credential's blank nodes are too alike to canonicalise within the work "
+                "this verifier allows (it is built to be expensive, not to be verified).",
+                limit="work")
+        if time.monotonic() > self.ends:
+            raise CanonicalizationRefused(
+                f"Canonicalising the credential took longer than {self.limits.seconds:g} s.",
+                limit="time")
+        return super().hash_n_degree_quads(id_, issuer)
+
+
+def canonicalize(document: dict, loader: DocumentLoader,
+                 limits: CanonicalizationLimits | None = None) -> str:
+    """RDFC-1.0 (URDNA2015) canonical N-Quads with pyld, in safe mode; with `limits`, refused
+    (CanonicalizationRefused) past them."""
+    options = {"algorithm": "URDNA2015", "format": "application/n-quads",
+               "documentLoader": loader}
+    if limits is None:
+        return _Processor().normalize(document, options)
+    # What pyld's normalize does, with the bounded algorithm.
+    dataset = _Processor().to_rdf(document, {
+        "documentLoader": loader, "base": "", "extractAllScripts": True,
+        "processingMode": "json-ld-1.1", "produceGeneralizedRdf": False})
+    return _BoundedURDNA2015(limits).main(dataset, options)
 
 
 def canonicalize_plain(document: dict, loader: DocumentLoader) -> str:

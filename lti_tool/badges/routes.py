@@ -24,7 +24,7 @@ from lti_tool.badges.signing import (
     published_multikeys,
 )
 from lti_tool.badges.verify import Verifier
-from lti_tool.errors import BadRequest, NotFound
+from lti_tool.errors import BadRequest, NotFound, PayloadTooLarge, ToolError
 from lti_tool.launch import keys
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
@@ -229,10 +229,15 @@ def verify():
     wants_page = request.accept_mimetypes.best_match(["application/json", "text/html"]) \
         == "text/html" and bool(request.form or request.files)
     try:
+        limit = _settings().verify_max_bytes
+        if (request.content_length or 0) > limit + 64 * 1024:  # room for the form around it
+            raise PayloadTooLarge(f"The credential is larger than {limit // 1024} KB, the most "
+                                  "this verifier reads.")
         report = Verifier(get_db(), _settings()).verify_bytes(_upload())
-    except BadRequest as exc:
+    except ToolError as exc:
         if wants_page:
-            return render_template("badges/verify.html", report=None, error=exc.message), 400
+            return render_template("badges/verify.html", report=None,
+                                   error=exc.message), exc.status
         raise
     if wants_page:
         return render_template("badges/verify.html", report=report, error=None)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from lti_tool.badges import baking, dataintegrity, jsonld, vcjwt
 from lti_tool.badges.signing import ed25519_resolver, issuer_facts, jwk_resolver
 from lti_tool.badges.status import is_revoked
-from lti_tool.errors import BadRequest
+from lti_tool.errors import BadRequest, PayloadTooLarge
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 
@@ -136,6 +136,8 @@ def _guard(name: str, run: Callable[[], Check]) -> Check:
     """A check that crashes on hostile input is a failed check, not a server error."""
     try:
         return run()
+    except jsonld.CanonicalizationRefused:
+        raise  # a 422 for the whole request: the work it asks for is refused
     except Exception as exc:
         return Check(name, False, f"could not be checked: {type(exc).__name__}: {exc}"[:300])
 
@@ -158,8 +160,18 @@ class Verifier:
         self.issuer_id = issuer_facts(settings).id
         self.loader = jsonld.loader_for(settings.base_url)
         self.leeway = timedelta(seconds=settings.jwt_leeway_seconds)
+        self.limits = jsonld.CanonicalizationLimits(
+            max_quads=settings.verify_max_quads, max_blank_nodes=settings.verify_max_blank_nodes,
+            max_work=settings.verify_max_work, seconds=float(settings.verify_timeout_seconds))
+
+    def canonicalize(self, document: dict, loader: jsonld.DocumentLoader) -> str:
+        return jsonld.canonicalize(document, loader, self.limits)
 
     def verify_bytes(self, data: bytes) -> Report:
+        if len(data) > self.settings.verify_max_bytes:
+            raise PayloadTooLarge(f"The credential is larger than "
+                                  f"{self.settings.verify_max_bytes // 1024} KB, the most this "
+                                  "verifier reads.")
         kind, credential, token = read_credential(data)
         return self.verify(credential, token, kind)
 
@@ -194,7 +206,7 @@ class Verifier:
             return Check("proof", None, "no embedded proof (the JWT signature covers it)")
         try:
             proof = dataintegrity.verify(credential, ed25519_resolver(self.db, self.settings),
-                                         self.loader)
+                                         self.loader, self.canonicalize)
         except dataintegrity.ProofError as exc:
             return Check("proof", False, str(exc))
         return Check("proof", True, f"{proof['cryptosuite']} Data Integrity proof valid")

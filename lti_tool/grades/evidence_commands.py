@@ -1,17 +1,18 @@
-"""`lti-tool evidence verify|export`: check the archive's hash chains, export one learner's file."""
+"""`lti-tool evidence verify|export|checkpoint|purge`: the archive's chains, signed checkpoints,
+one learner's file and the retention purge."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
-from sqlalchemy import func, select
 
 from lti_tool.cli_support import get_runtime
-from lti_tool.errors import NotFound
+from lti_tool.errors import BadRequest, NotFound
+from lti_tool.store.db import transaction
 from lti_tool.store.models.core import Person
-from lti_tool.store.models.evaluation import EvidenceRecord
 
 
 @click.group("evidence")
@@ -20,20 +21,53 @@ def evidence() -> None:
 
 
 @evidence.command("verify")
+@click.option("--against", "against", type=click.Path(dir_okay=False, exists=True,
+                                                      path_type=Path),
+              help="A file from `evidence checkpoint export`: prove the database still holds "
+                   "every checkpoint it records.")
 @click.pass_context
-def verify(ctx: click.Context) -> None:
-    """Check every platform's hash chain; name the first broken record and exit 1."""
-    from lti_tool.grades.evidence import verify_chain
+def verify(ctx: click.Context, against: Path | None) -> None:
+    """Check every chain's hashes, checkpoints and signatures; name the first bad record or
+    checkpoint and exit 1."""
+    from lti_tool.grades.evidence import (
+        first_problem,
+        stale_chains,
+        verify_against,
+        verify_archive,
+    )
 
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
-        broken = verify_chain(db)
-        count = db.scalar(select(func.count(EvidenceRecord.id))) or 0
-        chains = db.scalar(select(func.count(func.distinct(EvidenceRecord.platform_id)))) or 0
-    if broken is not None:
-        click.echo(f"Evidence chain broken at {broken}", err=True)
+        results = verify_archive(db)
+        bad = first_problem(results)
+        stale = stale_chains(db)
+        mismatch = None
+        if against is not None:
+            try:
+                data = json.loads(against.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                raise BadRequest(f"{against} is not a JSON checkpoint file: {exc}") from exc
+            mismatch = verify_against(db, data)
+    if bad is not None:
+        click.echo(f"Evidence archive broken at {bad}", err=True)
         sys.exit(1)
-    click.echo(f"Evidence chain intact: {count} records in {chains} platform chain(s).")
+    if mismatch is not None:
+        click.echo(f"Evidence archive differs from {against}: {mismatch}", err=True)
+        sys.exit(1)
+    records = sum(r.report.records for r in results)
+    checkpoints = sum(r.report.checkpoints for r in results)
+    click.echo(f"Evidence archive intact: {records} records and {checkpoints} signed "
+               f"checkpoints in {len(results)} chain(s).")
+    for result in results:
+        for purge in result.report.purges:
+            kinds = ", ".join(f"{k}: {v}" for k, v in sorted(purge.kinds.items())) or "nothing"
+            click.echo(f"  platform {result.platform_id}: purge record seq {purge.seq} at "
+                       f"{purge.at} removed {kinds}; why: {purge.reason}")
+    for platform_id, age in stale:
+        click.echo(f"  warning: platform {platform_id}'s newest checkpoint is {age} days old; "
+                   "is `lti-tool worker` running the daily job?", err=True)
+    if against is not None:
+        click.echo(f"Every checkpoint in {against} is still in the database.")
 
 
 @evidence.command("export")
@@ -52,6 +86,59 @@ def export(ctx: click.Context, person_id: int, offering_id: int | None) -> None:
             raise NotFound(f"No person {person_id}.")
         data = export_evidence(db, person.platform_id, person_id, offering_id)
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@evidence.group("checkpoint", invoke_without_command=True)
+@click.pass_context
+def checkpoint(ctx: click.Context) -> None:
+    """Sign every chain's head now (or `export` the signed checkpoints)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lti_tool.grades.evidence import seal_all
+
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        count = seal_all(db, runtime.settings, "manual", always=True)
+    click.echo(f"Signed {count} checkpoint(s).")
+
+
+@checkpoint.command("export")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to this file (default: standard output).")
+@click.pass_context
+def checkpoint_export(ctx: click.Context, out: Path | None) -> None:
+    """Write the signed checkpoints as JSON (timestamped when LTI_TOOL_EVIDENCE_TSA_URL is set)."""
+    from lti_tool.grades.evidence import export_checkpoints
+    from lti_tool.grades.timestamp import stamp_if_configured
+
+    runtime = get_runtime(ctx)
+    with runtime.sessions() as db:
+        data = export_checkpoints(db, runtime.settings)
+    stamp_if_configured(runtime.settings, data)
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    count = sum(len(c["checkpoints"]) for c in data["chains"])
+    click.echo(f"Wrote {count} checkpoint(s) of {len(data['chains'])} chain(s) to {out}"
+               + (" (RFC 3161 timestamp included)" if "timestamp" in data else ""))
+
+
+@evidence.command("purge")
+@click.pass_context
+def purge(ctx: click.Context) -> None:
+    """Run the retention purge now (the worker runs it daily) and print what it removed."""
+    from lti_tool.grades.lifecycle import purge_expired
+
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        summary = purge_expired(db, runtime.settings)
+    if not summary:
+        click.echo("Nothing is past its retention period.")
+    for platform_id, kinds in sorted(summary.items()):
+        click.echo(f"platform {platform_id}: " + ", ".join(f"{k}: {v}"
+                                                          for k, v in sorted(kinds.items())))
 
 
 def register(cli: click.Group) -> None:

@@ -30,6 +30,7 @@ from lti_tool.lms.http import (
 from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.service import BearerClient
 from lti_tool.lms.token import ServiceTokens
+from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
@@ -81,8 +82,8 @@ class PassbackClient(Protocol):
 
 def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:
     """The real AGS client for a context, with the scopes its latest launch granted."""
-    http = LmsHttp(retry_policy(settings))
     platform = db.get(Platform, context.platform_id)
+    http = LmsHttp(retry_policy(settings), outbound=client_for(settings)).for_platform(platform)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http))
     client = AgsClient(bearer, context.ags_scopes or [])
 

@@ -66,13 +66,17 @@ def platform_group() -> None:
 @click.option("--auto-accept-deployments/--no-auto-accept-deployments", default=False,
               show_default=True, help="Record unknown deployments of this client on launch.")
 @click.option("--rest-base-url", default=None, help="LMS REST API base URL (optional).")
+@click.option("--lms-host", "lms_hosts", multiple=True,
+              help="Another host (host or host:port) the tool may call for this registration, "
+                   "besides those of its URLs, e.g. a Canvas school's own host (repeatable).")
 @click.pass_context
 def platform_add(ctx: click.Context, from_file: Path | None, update: bool, **options) -> None:
     """Register a platform from options or from a file."""
     text_fields = ("issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url",
                    "name", "auth_audience", "rest_base_url")
     if from_file is not None:
-        if any(options[name] for name in text_fields) or options["deployments"]:
+        if any(options[name] for name in text_fields) or options["deployments"] or \
+                options["lms_hosts"]:
             raise BadRequest("Give either --from-file or the field options, not both.")
         specs = load_specs(from_file)
         for spec in specs:
@@ -80,6 +84,7 @@ def platform_add(ctx: click.Context, from_file: Path | None, update: bool, **opt
     else:
         values = {k: v for k, v in options.items() if v is not None}
         values["deployments"] = list(options["deployments"])
+        values["lms_hosts"] = list(options["lms_hosts"])
         specs = [spec_from_mapping(values, source="options")]
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
@@ -113,12 +118,14 @@ def platform_list(ctx: click.Context, as_json: bool) -> None:
         click.echo("No platforms registered. Add one with `lti-tool platform add` or let an "
                    "LMS register through /lti/register.")
         return
-    header = ("ID", "KIND", "ISSUER", "CLIENT_ID", "DEPLOYMENTS", "AUTO", "VIA", "NAME")
+    header = ("ID", "KIND", "ISSUER", "CLIENT_ID", "DEPLOYMENTS", "AUTO", "VIA", "NAME",
+              "HOSTS")
     table = [header] + [
         (str(r["id"]), r["lms_kind"], r["issuer"], r["client_id"],
          ",".join(d["deployment_id"] + ("" if d["enabled"] else "(off)")
                   for d in r["deployments"]) or "-",
-         "yes" if r["auto_accept_deployments"] else "no", r["registered_via"], r["name"])
+         "yes" if r["auto_accept_deployments"] else "no", r["registered_via"], r["name"],
+         ",".join(r["allowed_hosts"]))
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
@@ -181,6 +188,8 @@ def platform_remove(ctx: click.Context, platform_id: int | None, issuer: str | N
         try:
             remove_platform(db, platform, force=yes)
         except Conflict as exc:
+            if yes:
+                raise
             raise Conflict(f"{exc.message} Run again with --yes to remove it.") from exc
     click.echo(f"Removed platform {label}")
 

@@ -10,9 +10,10 @@ Nothing a browser sends can make the tool hammer a platform's JWKS URL:
 - concurrent misses on one URL wait for a single fetch instead of each making one;
 - a failed fetch (unreachable, slow, not a JWKS) is remembered for `cooldown` seconds, during
   which launches get the same 502 at once instead of each trying again;
-- a fetch is bounded in time (connect and read timeouts and an overall deadline, so a server
-  that drips bytes cannot hold a worker), in size, and in redirects (at most 3, each to an
-  HTTPS URL, or HTTP on loopback).
+- a fetch goes through the guarded outbound client (`lti_tool.outbound`): public addresses
+  only unless LTI_TOOL_OUTBOUND_ALLOW lists them, bounded in time (an overall deadline, so a
+  server that drips bytes cannot hold a worker) and size, redirects only on the key set's own
+  host and never to plain HTTP.
 
 The cache is keyed by URL, so registrations that share a key set (Canvas cloud schools) share
 one rate limit. Each worker process has its own cache.
@@ -26,19 +27,26 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 import requests
 import urllib3
 
 from lti_tool.errors import LaunchError
-from lti_tool.launch.platforms import url_problem
+from lti_tool.outbound import (
+    OutboundClient,
+    OutboundError,
+    OutboundPolicy,
+    OutboundTimeout,
+    OutboundTooLarge,
+    host_key,
+    log_error_body,
+    summary,
+)
 
 MAX_JWKS_BYTES = 512 * 1024
 CONNECT_TIMEOUT = 3.05
 READ_TIMEOUT = 5.0
 FETCH_DEADLINE = 8.0
-MAX_REDIRECTS = 3
 MAX_MISSING_KIDS = 1000
 
 Fetcher = Callable[[str], dict]
@@ -51,60 +59,45 @@ class PlatformKeysUnavailable(LaunchError):
     code = "platform_keys_unavailable"
 
 
-def _get(url: str, timeout: tuple[float, float]) -> requests.Response:
-    """GET `url` (streamed), following at most MAX_REDIRECTS redirects, each to a URL a
-    registration could name itself (HTTPS, or HTTP on loopback): with open Dynamic Registration
-    anyone sets the key set URL, so a redirect must not lead the tool to other schemes or to
-    plain-HTTP hosts."""
-    target = url
-    for _ in range(MAX_REDIRECTS + 1):
-        resp = requests.get(target, timeout=timeout, stream=True, allow_redirects=False,
-                            headers={"Accept": "application/json"})
-        if not resp.is_redirect:
-            return resp
-        location = urljoin(target, resp.headers.get("Location", ""))
-        resp.close()
-        problem = url_problem(location)
-        if problem:
-            raise PlatformKeysUnavailable(
-                f"The platform key set at {url} redirects to a URL that {problem}.")
-        target = location
-    raise PlatformKeysUnavailable(
-        f"The platform key set at {url} redirects more than {MAX_REDIRECTS} times.")
-
-
-def fetch_jwks(url: str, *, connect_timeout: float = CONNECT_TIMEOUT,
+def fetch_jwks(url: str, *, outbound: OutboundClient | None = None,
                read_timeout: float = READ_TIMEOUT, deadline: float = FETCH_DEADLINE) -> dict:
-    """GET a JWKS document, bounded in time and size, and check its shape."""
-    started = time.monotonic()
-    body = bytearray()
+    """GET a JWKS document through the guarded client (public addresses unless allowed, the
+    key set's own host only, redirects on that host over HTTPS only), bounded in time
+    (`deadline` in all; `read_timeout` is kept for callers and caps it too) and size."""
+    client = (outbound or OutboundClient(OutboundPolicy())).for_hosts([host_key(url)])
     try:
-        with _get(url, (connect_timeout, read_timeout)) as resp:
-            if resp.status_code != 200:
-                raise PlatformKeysUnavailable(
-                    f"The platform key set at {url} answered HTTP {resp.status_code}.")
-            while len(body) <= MAX_JWKS_BYTES:
-                if time.monotonic() - started > deadline:
-                    raise PlatformKeysUnavailable(
-                        f"The platform key set at {url} did not arrive within {deadline:g} s.")
-                chunk = resp.raw.read1(65536, decode_content=True)
-                if not chunk:
-                    break
-                body += chunk
+        resp = client.request("GET", url, headers={"Accept": "application/json"},
+                              max_bytes=MAX_JWKS_BYTES, what="the platform key set",
+                              deadline_at=time.monotonic() + deadline,
+                              https_redirects_only=True, read_timeout=read_timeout)
+    except OutboundTooLarge as exc:
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {summary(url)} is larger than 512 KiB.") from exc
+    except OutboundTimeout as exc:
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {summary(url)} did not arrive within {deadline:g} s."
+        ) from exc
+    except OutboundError as exc:
+        raise PlatformKeysUnavailable(
+            f"The tool did not fetch the platform key set at {summary(url)}: {exc.message}"
+        ) from exc
     except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
         raise PlatformKeysUnavailable(
-            f"The platform key set at {url} did not answer within {read_timeout:g} s "
+            f"The platform key set at {summary(url)} did not answer within {read_timeout:g} s "
             "(timeout).") from exc
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        # urllib3's own errors: the body is read from the raw stream (a reset, a bad gzip).
         raise PlatformKeysUnavailable(
-            f"The platform key set at {url} could not be fetched ({type(exc).__name__}).") from exc
-    if len(body) > MAX_JWKS_BYTES:
-        raise PlatformKeysUnavailable(f"The platform key set at {url} is larger than 512 KiB.")
+            f"The platform key set at {summary(url)} could not be fetched "
+            f"({type(exc).__name__}).") from exc
+    if resp.status_code != 200:
+        log_error_body("platform key set", resp)
+        raise PlatformKeysUnavailable(
+            f"The platform key set at {summary(url)} answered HTTP {resp.status_code}.")
     try:
-        document = json.loads(bytes(body))
+        document = json.loads(resp.content)
     except ValueError as exc:
-        raise PlatformKeysUnavailable(f"The platform key set at {url} is not JSON.") from exc
+        raise PlatformKeysUnavailable(f"The platform key set at {summary(url)} is not JSON."
+                                      ) from exc
     return check_jwks(document, url)
 
 

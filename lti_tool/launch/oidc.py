@@ -19,7 +19,8 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
-from lti_tool.launch.platforms import find_platform, platforms_for_issuer
+from lti_tool.launch.platforms import find_platform, platforms_for_issuer, url_problem
+from lti_tool.outbound import host_key, hosts_of, url_on_hosts
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import LoginState, Platform, UsedNonce
@@ -90,6 +91,23 @@ def find_login_platform(db: Session, issuer: str, client_id: str | None) -> Plat
     return candidates[0]
 
 
+def login_problem(platform: Platform) -> None:
+    """The browser is sent to the registration's auth_login_url: only over HTTPS (HTTP on
+    loopback) and only on a host of the registration's LMS (its issuer, token endpoint, key set
+    or recorded LMS hosts), so a registration cannot make /lti/login an open redirect to a
+    host of its choosing."""
+    problem = url_problem(platform.auth_login_url)
+    if problem:
+        raise LoginError(f"The registration's auth_login_url {problem}.")
+    lms = hosts_of((platform.issuer, platform.auth_token_url, platform.key_set_url),
+                   platform.lms_hosts or ())
+    if not url_on_hosts(platform.auth_login_url, lms):
+        where = host_key(platform.auth_login_url)
+        raise LoginError(f"The registration's auth_login_url is on {where}, which is not a "
+                         f"host of its LMS ({', '.join(lms)}); the tool does "
+                         "not send browsers there. The operator can record it as an LMS host.")
+
+
 def prune_expired(db: Session) -> None:
     """Forget login states and used nonces that can no longer matter."""
     now = utcnow()
@@ -113,10 +131,7 @@ def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> L
         raise LoginError("lti_storage_target must be a frame name such as _parent or "
                          "post_message_forwarding.")
     platform = find_login_platform(db, issuer, client_id)
-    if urlparse(platform.auth_login_url).scheme not in ("http", "https"):
-        # The browser is sent there; with open Dynamic Registration anyone sets this URL.
-        raise LoginError(f"The registration's auth_login_url is not an http(s) URL: "
-                         f"{platform.auth_login_url[:100]!r}.")
+    login_problem(platform)
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     prune_expired(db)
     db.add(LoginState(state=state, nonce=nonce, platform_id=platform.id,

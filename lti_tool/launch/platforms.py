@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest, Conflict, LaunchError, NotFound
+from lti_tool.outbound import parse_host_entry, token_endpoint_key
 from lti_tool.store.models.core import LMS_KINDS, Context, Deployment, Person, Platform
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -124,6 +125,8 @@ class PlatformSpec:
     auto_accept_deployments: bool = False
     rest_base_url: str | None = None
     registered_via: str = "manual"
+    # LMS hosts beyond those of the URLs above (`host` or `host:port`).
+    lms_hosts: list[str] = field(default_factory=list)
 
     def problems(self) -> dict[str, str]:
         """Every problem at once, keyed by field, so a form can show them inline."""
@@ -158,6 +161,13 @@ class PlatformSpec:
                 found["deployments"] = "each deployment id must be 1-255 characters"
         if len(self.name) > 255:
             found["name"] = "is longer than 255 characters"
+        for host in self.lms_hosts:
+            try:
+                parse_host_entry(host)
+            except ValueError as exc:
+                found["lms_hosts"] = f"each LMS host must be host or host:port: {exc}"
+        if len(self.lms_hosts) > 50:
+            found["lms_hosts"] = "at most 50 LMS hosts"
         return found
 
     def validate(self) -> PlatformSpec:
@@ -188,12 +198,13 @@ def spec_from_mapping(data: Mapping[str, object], *, source: str = "input") -> P
                          f"{', '.join(sorted(SPEC_FIELDS))}")
     values: dict[str, object] = {}
     for key, value in data.items():
-        if key == "deployments":
+        if key in ("deployments", "lms_hosts"):
             if isinstance(value, str):
-                value = [value]
+                value = [v for v in value.replace(",", " ").split()] if key == "lms_hosts" \
+                    else [value]
             if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-                raise BadRequest(f"{source}: deployments must be a list of strings")
-            values[key] = [str(v) for v in value]
+                raise BadRequest(f"{source}: {key} must be a list of strings")
+            values[key] = [str(v).strip() for v in value if str(v).strip()]
         elif key == "auto_accept_deployments":
             values[key] = _as_bool(value)
         elif key == "key_set":
@@ -279,6 +290,25 @@ def _apply(platform: Platform, spec: PlatformSpec) -> None:
                  "key_set", "name", "lms_kind", "auth_audience", "auto_accept_deployments",
                  "rest_base_url", "registered_via"):
         setattr(platform, name, getattr(spec, name))
+    platform.lms_hosts = sorted({parse_host_entry(h) for h in spec.lms_hosts})
+
+
+def find_token_pair(db: Session, auth_token_url: str, client_id: str) -> Platform | None:
+    """The registration holding (token endpoint, client_id), if any."""
+    return db.scalar(select(Platform).where(
+        Platform.token_endpoint_key == token_endpoint_key(auth_token_url),
+        Platform.client_id == client_id))
+
+
+def _check_token_pair(db: Session, spec: PlatformSpec, platform_id: int | None = None) -> None:
+    """Client assertions name the client_id and go to the token endpoint: a second
+    registration claiming another's pair would make the tool obtain that LMS's tokens."""
+    holder = find_token_pair(db, spec.auth_token_url, spec.client_id)
+    if holder is not None and holder.id != platform_id:
+        raise Conflict(f"Another registration already uses client_id {spec.client_id!r} at the "
+                       f"token endpoint {spec.auth_token_url!r}: a (token endpoint, client_id) "
+                       "pair belongs to one registration.",
+                       details={"client_id": "already registered at this token endpoint"})
 
 
 def add_deployments(db: Session, platform: Platform, deployment_ids: Iterable[str]) -> None:
@@ -295,6 +325,7 @@ def register_platform(db: Session, spec: PlatformSpec) -> Platform:
     if find_platform(db, spec.issuer, spec.client_id) is not None:
         raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
                        f"{spec.client_id!r} is already registered.")
+    _check_token_pair(db, spec)
     platform = Platform()
     _apply(platform, spec)
     db.add(platform)
@@ -303,7 +334,8 @@ def register_platform(db: Session, spec: PlatformSpec) -> Platform:
             db.flush()
     except IntegrityError as exc:  # a concurrent registration won the race
         raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
-                       f"{spec.client_id!r} is already registered.") from exc
+                       f"{spec.client_id!r}, or client_id {spec.client_id!r} at this token "
+                       "endpoint, is already registered.") from exc
     add_deployments(db, platform, spec.deployments)
     return platform
 
@@ -315,8 +347,14 @@ def update_platform(db: Session, platform: Platform, spec: PlatformSpec) -> Plat
     if other is not None and other.id != platform.id:
         raise Conflict(f"Another registration (id {other.id}) already uses issuer "
                        f"{spec.issuer!r} and client_id {spec.client_id!r}.")
+    _check_token_pair(db, spec, platform.id)
     _apply(platform, spec)
-    db.flush()
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"Another registration already uses client_id {spec.client_id!r} at "
+                       "this token endpoint.") from exc
     add_deployments(db, platform, spec.deployments)
     return platform
 
@@ -350,8 +388,17 @@ def remove_platform(db: Session, platform: Platform, *, force: bool = False) -> 
             "them too. Confirm to remove anyway.",
             details=counts,
         )
-    db.delete(platform)
-    db.flush()
+    label = f"Platform {platform.id} ({platform.issuer}, client_id {platform.client_id})"
+    try:
+        with db.begin_nested():
+            db.delete(platform)
+            db.flush()
+    except IntegrityError as exc:  # RESTRICT: evidence, credentials or audit entries refer to it
+        db.expire_all()
+        raise Conflict(
+            f"{label} cannot be removed: evidence records, decisions, credentials or audit "
+            "entries refer to it, and they are kept for their retention period. Disable it "
+            "instead.", details={**counts, "kept": True}) from exc
 
 
 def get_deployment(db: Session, platform: Platform, deployment_pk: int) -> Deployment:
@@ -383,6 +430,8 @@ def platform_summary(platform: Platform) -> dict:
         "auth_audience": platform.auth_audience,
         "auto_accept_deployments": platform.auto_accept_deployments,
         "registered_via": platform.registered_via,
+        "lms_hosts": list(platform.lms_hosts or []),
+        "allowed_hosts": platform.allowed_hosts,
         "created_at": platform.created_at.isoformat() if platform.created_at else None,
         "deployments": [
             {"deployment_id": d.deployment_id, "enabled": d.enabled,

@@ -16,20 +16,24 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import requests
-import urllib3
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest, Forbidden
-from lti_tool.launch.platforms import (
-    PlatformSpec,
-    is_loopback,
-    register_platform,
-    url_problem,
+from lti_tool.launch.platforms import PlatformSpec, register_platform, url_problem
+from lti_tool.outbound import (
+    OutboundClient,
+    OutboundError,
+    OutboundTimeout,
+    OutboundTooLarge,
+    client_for,
+    host_key,
+    log_error_body,
+    summary,
 )
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
@@ -56,20 +60,11 @@ CLAIMS = ("iss", "sub", "name", "given_name", "family_name", "email", "locale")
 DEEP_LINKING_PLACEMENTS = ("ContentArea", "link_selection", "assignment_selection",
                            "https://canvas.instructure.com/lti/link_selection",
                            "https://canvas.instructure.com/lti/assignment_selection")
-TIMEOUT_SECONDS = 10
 MAX_REPLY_BYTES = 256 * 1024
 INVITE_DAYS = 7
 TOOL_TITLE = "Micro-credentials"
 TOOL_DESCRIPTION = ("Maps course gradebooks to micro-credential learning outcomes and issues "
                     "Open Badges 3.0 credentials to learners who complete them.")
-
-
-class HttpClient(Protocol):
-    """The part of `requests` this module uses (tests pass a real Session to a local server)."""
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response: ...
-
-    def post(self, url: str, **kwargs: Any) -> requests.Response: ...
 
 
 # --- invites ----------------------------------------------------------------------------------
@@ -147,13 +142,11 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _check_remote_url(settings: Settings, url: str, what: str) -> None:
+    """The shape of a URL the platform names (the guarded client checks its address when the
+    tool calls it)."""
     problem = url_problem(url)
     if problem:
         raise BadRequest(f"{what} {problem}")
-    # A tool on a public host never lets a caller make it fetch loopback addresses.
-    if is_loopback(urlparse(url).hostname) and not is_loopback(urlparse(settings.base_url)
-                                                                .hostname):
-        raise BadRequest(f"{what} points at a loopback address: {url!r}")
 
 
 def issuer_matches(issuer: str, configuration_url: str) -> bool:
@@ -162,38 +155,52 @@ def issuer_matches(issuer: str, configuration_url: str) -> bool:
     if _origin(issuer) == _origin(configuration_url):
         return True
     if issuer.rstrip("/") in CANVAS_CLOUD_ISSUERS:
-        scheme, host, _port = _origin(configuration_url)
-        return scheme == "https" and host.endswith(CANVAS_CLOUD_HOST_SUFFIXES)
+        return _canvas_cloud(configuration_url)
     return False
 
 
-def _read_body(reply: requests.Response, what: str) -> bytes:
-    """The streamed reply's body, bounded in size and time: with open Dynamic Registration
-    anyone can point the tool at a server that answers forever or without end."""
-    started = time.monotonic()
-    body = bytearray()
-    try:
-        while True:
-            if time.monotonic() - started > TIMEOUT_SECONDS:
-                raise BadRequest(f"The platform's {what} did not arrive within "
-                                 f"{TIMEOUT_SECONDS:g} s.")
-            chunk = reply.raw.read1(65536, decode_content=True)
-            if not chunk:
-                return bytes(body)
-            body += chunk
-            if len(body) > MAX_REPLY_BYTES:
-                raise BadRequest(f"The platform's {what} is larger than {MAX_REPLY_BYTES} "
-                                 "bytes.")
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise BadRequest(f"Could not read the platform's {what}: "
-                         f"{exc.__class__.__name__}") from exc
-    finally:
-        reply.close()
+def _canvas_cloud(url: str) -> bool:
+    scheme, host, _port = _origin(url)
+    return scheme == "https" and host.endswith(CANVAS_CLOUD_HOST_SUFFIXES)
+
+
+@dataclass
+class PlatformCall:
+    """The guarded client for one registration attempt and its total deadline: however slow
+    the platform, /lti/register holds a worker at most `registration_timeout_seconds`."""
+
+    outbound: OutboundClient
+    deadline_at: float
+    seconds: float
+
+    @classmethod
+    def start(cls, settings: Settings, outbound: OutboundClient | None) -> PlatformCall:
+        seconds = float(settings.registration_timeout_seconds)
+        return cls(outbound or client_for(settings), time.monotonic() + seconds, seconds)
+
+    def send(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+        client = self.outbound.for_hosts([host_key(url)])
+        try:
+            return client.request(method, url, max_bytes=MAX_REPLY_BYTES, what=what,
+                                  deadline_at=self.deadline_at, follow_redirects=False,
+                                  **kwargs)
+        except OutboundTooLarge as exc:
+            raise BadRequest(f"The platform's {what} is larger than {MAX_REPLY_BYTES} bytes."
+                             ) from exc
+        except (OutboundTimeout, requests.Timeout) as exc:
+            raise BadRequest(f"The platform's {what} did not arrive within {self.seconds:g} s "
+                             "(the time the tool gives a whole registration).") from exc
+        except OutboundError as exc:
+            raise BadRequest(f"The tool did not fetch the platform's {what}: {exc.message}"
+                             ) from exc
+        except requests.RequestException as exc:
+            raise BadRequest(f"Could not reach the platform for its {what} at {summary(url)}: "
+                             f"{exc.__class__.__name__}") from exc
 
 
 def _json_reply(reply: requests.Response, what: str) -> dict:
     try:
-        body = json.loads(_read_body(reply, what))
+        body = json.loads(reply.content)
     except ValueError as exc:
         raise BadRequest(f"The platform's {what} is not JSON (HTTP {reply.status_code}).") from exc
     if not isinstance(body, dict):
@@ -201,23 +208,18 @@ def _json_reply(reply: requests.Response, what: str) -> dict:
     return body
 
 
-def fetch_platform_configuration(settings: Settings, url: str, http: HttpClient,
+def fetch_platform_configuration(settings: Settings, url: str, call: PlatformCall,
                                  registration_token: str | None = None) -> dict:
     """GET and validate the platform's OpenID configuration."""
     _check_remote_url(settings, url, "openid_configuration")
     headers = {"Accept": "application/json"}
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
-    try:
-        reply = http.get(url, headers=headers, timeout=TIMEOUT_SECONDS, allow_redirects=False,
-                         stream=True)
-    except requests.RequestException as exc:
-        raise BadRequest(f"Could not fetch the platform's OpenID configuration from {url}: "
-                         f"{exc.__class__.__name__}") from exc
+    reply = call.send("GET", url, "OpenID configuration", headers=headers)
     if reply.status_code != 200:
-        reply.close()
+        log_error_body("Dynamic Registration: OpenID configuration", reply)
         raise BadRequest(f"The platform answered HTTP {reply.status_code} for its OpenID "
-                         f"configuration at {url}.")
+                         f"configuration at {summary(url)}.")
     config = _json_reply(reply, "OpenID configuration")
     missing = [name for name in REQUIRED_ENDPOINTS if not isinstance(config.get(name), str)
                or not config.get(name)]
@@ -228,6 +230,11 @@ def fetch_platform_configuration(settings: Settings, url: str, http: HttpClient,
     if not issuer_matches(config["issuer"], url):
         raise BadRequest(f"The platform's issuer {config['issuer']!r} does not match the origin "
                          f"of its configuration URL {url!r}.")
+    endpoint = config["registration_endpoint"]
+    if host_key(endpoint) != host_key(url) and not (_canvas_cloud(endpoint)
+                                                    and _canvas_cloud(url)):
+        raise BadRequest(f"The platform's registration_endpoint ({host_key(endpoint)}) is not on "
+                         f"the host of its configuration URL ({host_key(url)}).")
     platform_config = config.get(PLATFORM_CONFIGURATION)
     if not isinstance(platform_config, dict):
         raise BadRequest(f"The platform's OpenID configuration lacks {PLATFORM_CONFIGURATION}.")
@@ -316,33 +323,33 @@ def tool_registration_request(settings: Settings, config: dict) -> dict:
 
 
 def post_registration(config: dict, payload: dict, registration_token: str | None,
-                      http: HttpClient) -> dict:
-    """POST the registration; the platform's error reply becomes a 400 that quotes it."""
+                      call: PlatformCall) -> dict:
+    """POST the registration; a refusal is a 400 naming its status (its body is logged)."""
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if registration_token:
         headers["Authorization"] = f"Bearer {registration_token}"
-    endpoint = config["registration_endpoint"]
-    try:
-        reply = http.post(endpoint, json=payload, headers=headers, timeout=TIMEOUT_SECONDS,
-                          allow_redirects=False, stream=True)
-    except requests.RequestException as exc:
-        raise BadRequest(f"Could not reach the platform's registration endpoint {endpoint}: "
-                         f"{exc.__class__.__name__}") from exc
+    reply = call.send("POST", config["registration_endpoint"], "registration reply",
+                      json=payload, headers=headers)
     if reply.status_code not in (200, 201):
-        try:
-            detail = _read_body(reply, "registration reply").decode("utf-8", "replace")
-        except BadRequest:  # too large or broken: the status says enough
-            detail = ""
-        detail = detail[:300].strip()
-        raise BadRequest(f"The platform refused the registration (HTTP {reply.status_code})"
-                         + (f": {detail}" if detail else "."))
+        log_error_body("Dynamic Registration refused", reply)
+        raise BadRequest(f"The platform refused the registration (HTTP {reply.status_code}). "
+                         "Its administrator can see why in the platform's logs; the tool's log "
+                         "has the platform's answer.")
     body = _json_reply(reply, "registration reply")
     if not isinstance(body.get("client_id"), str | int) or not str(body["client_id"]).strip():
         raise BadRequest("The platform's registration reply has no client_id.")
     return body
 
 
-def spec_from_registration(config: dict, reply: dict) -> PlatformSpec:
+def lms_hosts_of(config: dict, configuration_url: str) -> list[str]:
+    """LMS hosts the platform's configuration names besides its endpoints: the host that
+    served the configuration and the registration endpoint's (Canvas serves its services from
+    the institution's host, not from its shared token and key hosts)."""
+    return sorted({host_key(configuration_url), host_key(config["registration_endpoint"])})
+
+
+def spec_from_registration(config: dict, reply: dict,
+                           configuration_url: str | None = None) -> PlatformSpec:
     tool_config = reply.get(TOOL_CONFIGURATION) or {}
     deployment_id = tool_config.get("deployment_id") if isinstance(tool_config, dict) else None
     platform_config = config.get(PLATFORM_CONFIGURATION) or {}
@@ -361,6 +368,7 @@ def spec_from_registration(config: dict, reply: dict) -> PlatformSpec:
         lms_kind=kind,
         deployments=[str(deployment_id)] if deployment_id not in (None, "") else [],
         registered_via="dynamic",
+        lms_hosts=lms_hosts_of(config, configuration_url or config["registration_endpoint"]),
     )
 
 
@@ -371,7 +379,7 @@ def register_dynamically(
     openid_configuration: str | None,
     registration_token: str | None = None,
     invite: str | None = None,
-    http: HttpClient | None = None,
+    outbound: OutboundClient | None = None,
 ) -> Platform:
     """The whole flow; the caller commits. Any failure raises before a row is written."""
     invite_row = check_policy(db, settings, invite)
@@ -381,12 +389,12 @@ def register_dynamically(
                          "Registration').")
     if registration_token is not None and len(registration_token) > 4096:
         raise BadRequest("The registration_token is too long.")
-    http = http or requests.Session()
-    config = fetch_platform_configuration(settings, openid_configuration, http,
+    call = PlatformCall.start(settings, outbound)
+    config = fetch_platform_configuration(settings, openid_configuration, call,
                                           registration_token)
     reply = post_registration(config, tool_registration_request(settings, config),
-                              registration_token, http)
-    spec = spec_from_registration(config, reply).validate()
+                              registration_token, call)
+    spec = spec_from_registration(config, reply, openid_configuration).validate()
     # An existing (issuer, client_id) is never overwritten from outside: 409.
     platform = register_platform(db, spec)
     if invite_row is not None:

@@ -27,7 +27,8 @@ from lti_tool.grades import sync
 from lti_tool.launch import deep_linking, flow, oidc, validation
 from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
-from lti_tool.launch.jwks_cache import JwksCache
+from lti_tool.launch.jwks_cache import JwksCache, fetch_jwks
+from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 from lti_tool.web import auth
@@ -53,7 +54,12 @@ def _settings() -> Settings:
 
 def jwks_cache() -> JwksCache:
     """The app's platform-key cache (tests may replace it in `app.extensions`)."""
-    return current_app.extensions.setdefault("lti_jwks_cache", JwksCache())
+    cache = current_app.extensions.get("lti_jwks_cache")
+    if cache is None:
+        outbound = client_for(_settings())
+        cache = current_app.extensions["lti_jwks_cache"] = JwksCache(
+            fetch=lambda url: fetch_jwks(url, outbound=outbound))
+    return cache
 
 
 def _state_cookie_kwargs(*, httponly: bool = True) -> dict:

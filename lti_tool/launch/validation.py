@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -44,8 +45,11 @@ from lti_tool.launch import claims as c
 from lti_tool.launch.jwks_cache import JwksCache, find_key
 from lti_tool.launch.platforms import find_deployment, platforms_for_issuer
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
+from lti_tool.outbound import host_key, summary, url_on_hosts
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
+
+log = logging.getLogger(__name__)
 
 ALLOWED_ALGS = ("RS256", "RS384", "RS512")
 MIN_RSA_BITS = 2048
@@ -367,6 +371,26 @@ def check_message(claims: dict) -> None:
                               "the only kind this tool places.")
 
 
+def check_claim_hosts(claims: dict, platform: Platform) -> None:
+    """Service URLs in the claims must be on the registration's recorded hosts: the tool sends
+    its bearer tokens there, so a launch must not be able to point them anywhere else."""
+    hosts = platform.allowed_hosts
+    ags = claims.get(c.AGS_ENDPOINT) or {}
+    named = [(f"{c.AGS_ENDPOINT}.{key}", ags.get(key)) for key in ("lineitems", "lineitem")]
+    nrps = claims.get(c.NRPS) or {}
+    named.append((f"{c.NRPS}.context_memberships_url", nrps.get("context_memberships_url")))
+    for name, url in named:
+        if url is not None and not url_on_hosts(url, hosts):
+            log.warning("launch refused: claim %s names %s, not a host of platform %s (%s)",
+                        name, summary(url), platform.id, ", ".join(hosts))
+            raise LaunchError(
+                f"The launch claim {name} names the host {host_key(url)}, which is not one of "
+                f"the hosts recorded for this registration ({', '.join(hosts)}). Nothing was "
+                "stored. If the LMS really serves it from there, the operator adds it with "
+                "`lti-tool platform add --lms-host`.",
+                details={"claim": name})
+
+
 def pylti1p3_registration(message: ClaimsLaunch) -> Platform:
     """The registration pylti1p3 finds through `DbToolConf` for (iss, client_id)."""
     try:
@@ -408,5 +432,6 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
     verify_signature(id_token, header["alg"], key)
     check_times(claims, settings.jwt_leeway_seconds, time.time() if now is None else now)
     check_message(claims)
+    check_claim_hosts(claims, platform)
     pylti1p3_deployment_and_message(db, message, platform)
     return VerifiedLaunch(platform=platform, header=header, claims=claims)

@@ -1,8 +1,11 @@
-"""HTTP to the LMS: timeouts, bounded exponential backoff, and errors a person can act on.
+"""HTTP to the LMS: bounded exponential backoff, and errors a person can act on.
 
 Every client in `lti_tool.lms` goes through `LmsHttp.request`, so that 429 and 5xx replies are
 retried the same way everywhere (honouring `Retry-After`, never for longer than the policy's
 budget) and a 401/403 becomes a message that names the scope or permission that is missing.
+Each attempt is one call of the guarded `lti_tool.outbound` client (recorded hosts, public
+addresses, no redirects elsewhere, size and time caps). What an LMS says in an error reply is
+logged, never put in a message a page or the CLI shows.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,11 +23,18 @@ from typing import Any
 import requests
 
 from lti_tool.errors import ToolError
+from lti_tool.outbound import (
+    OutboundClient,
+    OutboundPolicy,
+    OutboundRefused,
+    OutboundTimeout,
+    OutboundTooLarge,
+    log_error_body,
+)
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_JSON_BYTES = 64 * 1024 * 1024
 
 
 class LmsError(ToolError):
@@ -46,6 +56,14 @@ class LmsPermissionError(LmsError):
 
     status = 403
     code = "lms_permission"
+
+
+class LmsHostRefused(LmsError):
+    """The tool refused the call: a host not recorded for the registration, an address that
+    is not public, a redirect elsewhere (logged; the message says what to do)."""
+
+    status = 502
+    code = "lms_host_refused"
 
 
 class LmsBadReply(LmsError):
@@ -92,38 +110,56 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return seconds
 
 
-def describe_refusal(status: int, needed: str | None, body: str) -> str:
-    """A message for the instructor when the LMS says 401/403."""
+def describe_refusal(status: int, needed: str | None) -> str:
+    """A message for the instructor when the LMS says 401/403 (its own words go to the log)."""
     need = f" It needs: {needed}." if needed else ""
-    detail = body.strip().replace("\n", " ")[:200]
-    tail = f" (LMS said: {detail})" if detail else ""
     if status == 401:
-        return ("The LMS did not accept the tool's credentials." + need +
-                " Ask the LMS administrator to check the tool's registration." + tail)
-    return ("The LMS refused access: the tool lacks a permission." + need +
-            " Ask the LMS administrator to grant it." + tail)
+        return (f"The LMS did not accept the tool's credentials (HTTP 401).{need}"
+                " Ask the LMS administrator to check the tool's registration.")
+    return (f"The LMS refused access (HTTP 403): the tool lacks a permission.{need}"
+            " Ask the LMS administrator to grant it.")
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value = 0
 
 
 class LmsHttp:
-    """A `requests.Session` with the retry policy; counts requests for benchmarks."""
+    """The retry policy over the guarded outbound client; counts requests for benchmarks.
+
+    `for_platform(platform)` gives a view that reaches only that registration's recorded
+    hosts; every LMS client of a registration is built on such a view.
+    """
 
     def __init__(
         self,
         policy: RetryPolicy | None = None,
         *,
-        session: requests.Session | None = None,
+        outbound: OutboundClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        _counter: _Counter | None = None,
     ) -> None:
         self.policy = policy or RetryPolicy()
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", "lti-microcredentials/0.1")
+        self.outbound = outbound or OutboundClient(OutboundPolicy())
         self.sleep = sleep
-        self._count_lock = threading.Lock()
-        self.request_count = 0
+        self._counter = _counter or _Counter()
+
+    @property
+    def request_count(self) -> int:
+        return self._counter.value
 
     def _count(self) -> None:
-        with self._count_lock:
-            self.request_count += 1
+        with self._counter.lock:
+            self._counter.value += 1
+
+    def for_hosts(self, hosts: Iterable[str]) -> LmsHttp:
+        return LmsHttp(self.policy, outbound=self.outbound.for_hosts(hosts), sleep=self.sleep,
+                       _counter=self._counter)
+
+    def for_platform(self, platform: Any) -> LmsHttp:
+        return self.for_hosts(platform.allowed_hosts)
 
     def request(
         self,
@@ -132,7 +168,10 @@ class LmsHttp:
         *,
         needed: str | None = None,
         idempotent: bool | None = None,
-        **kwargs: Any,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json: Any = None,
+        what: str = "",
     ) -> requests.Response:
         """Send with retries; return a 2xx/3xx/4xx (not 401/403) response or raise LmsError.
 
@@ -142,34 +181,43 @@ class LmsHttp:
         if idempotent is None:
             idempotent = method.upper() in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE")
         policy = self.policy
-        kwargs.setdefault("timeout", (policy.connect_timeout, policy.read_timeout))
         waited = 0.0
         last_problem = ""
+        last_reply: requests.Response | None = None
         for attempt in range(1, policy.attempts + 1):
             delay: float | None = None
             try:
                 self._count()
-                response = self.session.request(method, url, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem = f"{type(exc).__name__}: {exc}"
+                response = self.outbound.request(
+                    method, url, headers=headers, data=data, json=json, what=what,
+                    deadline_at=time.monotonic() + policy.read_timeout)
+            except OutboundRefused as exc:
+                raise LmsHostRefused(exc.message) from exc
+            except OutboundTooLarge as exc:
+                raise LmsBadReply(exc.message) from exc
+            except (requests.ConnectionError, requests.Timeout, OutboundTimeout) as exc:
+                last_problem = type(exc).__name__
+                log.info("LMS %s %s: %s", method, _short(url), exc)
                 if not idempotent:
                     raise LmsUnavailable(
-                        f"The LMS did not answer {method} {_short(url)}: {last_problem}"
+                        f"The LMS did not answer {method} {_short(url)} ({last_problem})."
                     ) from exc
             else:
                 status = response.status_code
                 if status in (401, 403):
+                    log_error_body("LMS refusal", response)
                     raise LmsPermissionError(
-                        describe_refusal(status, needed, response.text),
+                        describe_refusal(status, needed),
                         details={"status": status, "url": _short(url), "needed": needed},
                     )
                 if status not in RETRY_STATUSES:
                     return response
                 last_problem = f"HTTP {status}"
                 if not idempotent and status not in (429, 503):
+                    log_error_body("LMS error", response)
                     raise LmsUnavailable(f"The LMS answered {method} {_short(url)} with {status}.")
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
-                response.close()
+                last_reply = response
             if attempt == policy.attempts:
                 break
             delay = policy.backoff(attempt) if delay is None else min(delay, policy.max_delay)
@@ -179,6 +227,8 @@ class LmsHttp:
                      last_problem, attempt, delay)
             self.sleep(delay)
             waited += delay
+        if last_reply is not None:
+            log_error_body("LMS error", last_reply)
         raise LmsUnavailable(
             f"The LMS kept failing on {method} {_short(url)} ({last_problem}) after "
             f"{attempt} attempts; try again later.",
@@ -198,19 +248,19 @@ def _short(url: str) -> str:
 
 
 def expect_ok(response: requests.Response, what: str) -> None:
-    """Raise LmsError with the LMS's words unless the reply is 2xx."""
+    """Raise LmsError naming the status unless the reply is 2xx; the body goes to the log."""
     if 200 <= response.status_code < 300:
         return
-    detail = response.text.strip().replace("\n", " ")[:200]
-    raise LmsError(f"The LMS answered {response.status_code} to {what}: {detail or 'no detail'}",
+    log_error_body(f"LMS reply to {what}", response)
+    raise LmsError(f"The LMS answered HTTP {response.status_code} to {what}. Try again later; "
+                   "if it persists, the LMS administrator can find the reason in the LMS's logs "
+                   "(the tool's log has the LMS's answer).",
                    details={"status": response.status_code})
 
 
 def json_body(response: requests.Response, what: str) -> Any:
     """The reply's JSON, or LmsBadReply naming what we were reading."""
     expect_ok(response, what)
-    if len(response.content) > MAX_JSON_BYTES:
-        raise LmsBadReply(f"The LMS reply to {what} is too large to read.")
     try:
         return json.loads(response.content)
     except (ValueError, UnicodeDecodeError) as exc:

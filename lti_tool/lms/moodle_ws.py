@@ -9,10 +9,13 @@ the JSON reply.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from lti_tool.lms.http import LmsBadReply, LmsError, LmsHttp, LmsPermissionError, json_body
+
+log = logging.getLogger(__name__)
 
 ENDPOINT = "/webservice/rest/server.php"
 
@@ -69,15 +72,17 @@ class MoodleWs:
                                   needed=f"the web-service function {function}")
         body = json_body(response, f"Moodle's {function}")
         if isinstance(body, dict) and "exception" in body:
-            code = str(body.get("errorcode") or "")
-            message = str(body.get("message") or code)[:300]
+            code = str(body.get("errorcode") or "")[:100]
+            log.warning("Moodle's %s failed: %s: %s", function, code,
+                        str(body.get("message") or "")[:500])
             if code in _PERMISSION_CODES:
                 raise LmsPermissionError(
-                    f"Moodle refused {function}: {message}. Add {function} to the tool's "
+                    f"Moodle refused {function} ({code}). Add {function} to the tool's "
                     "external service and give the token's user the capability it needs.",
                     details={"function": function, "errorcode": code},
                 )
-            raise LmsError(f"Moodle's {function} failed: {message}",
+            raise LmsError(f"Moodle's {function} failed ({code or 'no error code'}); the "
+                           "tool's log has Moodle's message.",
                            details={"function": function, "errorcode": code})
         return body
 

@@ -405,6 +405,8 @@ def sources_for(
         SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY, SCOPE_RESULT_READONLY}
     if context.nrps_url:
         granted.add(SCOPE_MEMBERSHIP)
+    # Every call of this context's sync reaches only the registration's recorded hosts.
+    http = http.for_platform(platform)
     bearer = BearerClient(http, ServiceTokens(db, settings, platform, http), granted)
     sources: list[GradebookSource] = []
     if ags_usable(context):

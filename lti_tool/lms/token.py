@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lti_tool.launch import keys
 from lti_tool.lms.http import LmsBadReply, LmsHttp, LmsPermissionError, json_body
+from lti_tool.outbound import log_error_body
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 
@@ -141,7 +142,8 @@ class ServiceTokens:
         started = time.time()
         # A client-credentials grant has no side effect, so retrying it is safe.
         response = self.http.post(self.platform.auth_token_url, data=form, needed=needed,
-                                  idempotent=True, headers={"Accept": "application/json"})
+                                  idempotent=True, headers={"Accept": "application/json"},
+                                  what="the token endpoint")
         if response.status_code == 400:
             raise LmsPermissionError(_token_refusal(response, needed))
         body = json_body(response, "the service token request")
@@ -156,16 +158,22 @@ class ServiceTokens:
         return CachedToken(body["access_token"], started + max(0.0, lifetime), granted_set)
 
 
+OAUTH_ERRORS = ("invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+                "unsupported_grant_type", "invalid_scope")
+
+
 def _token_refusal(response: requests.Response, needed: str) -> str:
+    """The refusal in the tool's words: only a standard OAuth error code is repeated (the
+    LMS's description is logged, never shown)."""
+    log_error_body("LMS token refusal", response)
     try:
         body: Any = response.json()
     except ValueError:
         body = {}
     error = body.get("error", "") if isinstance(body, dict) else ""
-    description = body.get("error_description", "") if isinstance(body, dict) else ""
     if error == "invalid_scope":
         return (f"The LMS refused the scopes the tool asked for ({needed}). Enable the "
                 "matching LTI Advantage services for the tool in the LMS.")
-    return (f"The LMS refused the tool's token request ({error or response.status_code}"
-            f"{': ' + description if description else ''}). Check that the LMS has the tool's "
-            "public key set URL and client id right.")
+    code = error if error in OAUTH_ERRORS else f"HTTP {response.status_code}"
+    return (f"The LMS refused the tool's token request ({code}). Check that the LMS has the "
+            "tool's public key set URL and client id right.")

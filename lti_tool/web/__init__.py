@@ -12,15 +12,15 @@ from sqlalchemy import text
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
 from lti_tool.catalogue import routes as catalogue_routes
+from lti_tool.grades import lifecycle_routes, sync_routes
 from lti_tool.grades import routes as grades_routes
-from lti_tool.grades import sync_routes
 from lti_tool.launch import admin_routes as launch_admin_routes
 from lti_tool.launch import registration_routes
 from lti_tool.launch import routes as launch_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, home, instructor, learner
+from lti_tool.web import admin, auth, home, instructor, learner, ratelimit
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -36,6 +36,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     catalogue_routes.bp,  # micro-credentials (Office) and offerings (instructor)
     sync_routes.bp,  # gradebook sync status and "Sync now"
     grades_routes.bp,  # mapping, rubric scoring, decisions, re-evaluation
+    lifecycle_routes.bp,  # /learner/my-data.json: a learner's own data
     badges_routes.bp,  # public credential, achievement, issuer, status, verify
     badges_office_routes.bp,  # issued credentials and revocation (Office)
     learner.bp,  # learner home: progress and badge claiming
@@ -96,4 +97,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    ratelimit.install(app, settings, runtime.engine)
     return app

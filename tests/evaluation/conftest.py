@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.domain.actors import Actor
 from lti_tool.domain.evaluation import GRADE_ITEM, TOOL_RUBRIC, SourceSpec
+from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import (
     LearningOutcome,
@@ -21,6 +22,7 @@ from lti_tool.store.models.catalogue import (
 )
 from lti_tool.store.models.core import Context, Membership, Person, Platform
 from lti_tool.store.models.grades import GradeItem, Score
+from tests.loopback import allow_loopback_fakes
 
 LEVELS = [
     {"code": "beginning", "label": "Beginning", "lower_bound": "0", "descriptor": ""},
@@ -126,3 +128,9 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
 @pytest.fixture
 def course(db: Session) -> Course:
     return seed_course(db)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Grade passback talks to fake LMSs on loopback: the tool may call them (only them)."""
+    return allow_loopback_fakes(settings)

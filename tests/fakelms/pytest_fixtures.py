@@ -16,6 +16,7 @@ from lti_tool.grades.sync.progress import _progress
 from lti_tool.launch.keys import public_jwks
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key
+from lti_tool.outbound import client_for
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Context, Platform, ToolKey
 from testkit.fakelms import FakeLms
@@ -78,9 +79,9 @@ def canvas_lms(fast_runtime: Runtime) -> Iterator[FakeLms]:
 
 
 @pytest.fixture
-def fast_http() -> LmsHttp:
+def fast_http(fast_runtime: Runtime) -> LmsHttp:
     slept: list[float] = []
-    http = LmsHttp(FAST_POLICY, sleep=slept.append)
+    http = LmsHttp(FAST_POLICY, outbound=client_for(fast_runtime.settings), sleep=slept.append)
     http.slept = slept  # type: ignore[attr-defined]
     return http
 

@@ -315,7 +315,8 @@ def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -
     context_id = make_context(fast_runtime, moodle_lms)  # AGS and Moodle web services
     leader, follower = pty.openpty()
     env = {**os.environ, "LTI_TOOL_DATABASE_URL": fast_runtime.settings.database_url,
-           "LTI_TOOL_DATA_DIR": str(fast_runtime.settings.data_dir), "COLUMNS": "100"}
+           "LTI_TOOL_DATA_DIR": str(fast_runtime.settings.data_dir), "COLUMNS": "100",
+           "LTI_TOOL_OUTBOUND_ALLOW": fast_runtime.settings.outbound_allow}
     process = subprocess.Popen(
         [sys.executable, "-c", "from lti_tool.cli import main; main()", "sync", "--context",
          str(context_id)],

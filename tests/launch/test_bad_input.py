@@ -204,6 +204,19 @@ def test_bad_login_initiation_is_refused_without_state(client, db, moodle, param
     assert counts == {**dict.fromkeys(counts, 0), "Deployment": 1}  # the registration's own
 
 
+def test_login_never_sends_the_browser_off_the_registrations_lms(client, db, key):
+    """An open redirect on the tool's domain would serve phishing: refused, no state kept."""
+    from testkit.lti import register_platform
+
+    register_platform(db, issuer="https://lms.example.org", client_id="c",
+                      key=key, auth_login_url="https://phish.example/login")
+    response = client.get("/lti/login", headers=JSON, query_string={
+        "iss": "https://lms.example.org", "login_hint": "x", "target_link_uri": "http://t/"})
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "not a host of its LMS" in response.json["message"]
+    assert row_counts(db)["LoginState"] == 0
+
+
 def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, db, key):
     from testkit.lti import register_platform
 
@@ -213,5 +226,5 @@ def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, d
         "iss": "https://evil.example", "login_hint": "x", "target_link_uri": "http://t/",
         "lti_storage_target": "_parent"})
     assert response.status_code == 400
-    assert "auth_login_url is not an http(s) URL" in response.json["message"]
+    assert "auth_login_url must be an absolute http(s) URL" in response.json["message"]
     assert row_counts(db)["LoginState"] == 0

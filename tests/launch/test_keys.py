@@ -13,6 +13,7 @@ from testkit.lti import (
     register_platform,
     session_rows,
 )
+from tests.loopback import loopback_client, loopback_jwks_fetch
 
 JSON = {"Accept": "application/json"}
 
@@ -46,7 +47,7 @@ def _launch(client, platform, key):
 
 def test_platform_keys_are_fetched_once_and_cached(app, client, served):
     platform, server, old = served
-    app.extensions["lti_jwks_cache"] = JwksCache()
+    app.extensions["lti_jwks_cache"] = JwksCache(fetch=loopback_jwks_fetch())
     assert _launch(client, platform, old).status_code == 303
     assert _launch(client, platform, old).status_code == 303
     assert server.hits == 1
@@ -54,7 +55,7 @@ def test_platform_keys_are_fetched_once_and_cached(app, client, served):
 
 def test_rotated_platform_key_is_found_by_one_refetch(app, client, db, served):
     platform, server, old = served
-    app.extensions["lti_jwks_cache"] = JwksCache(cooldown=0)
+    app.extensions["lti_jwks_cache"] = JwksCache(fetch=loopback_jwks_fetch(), cooldown=0)
     assert _launch(client, platform, old).status_code == 303
     new = platform_key("rotating-new")
     server.jwks = {"keys": [new.public_jwk]}
@@ -68,7 +69,7 @@ def test_rotated_platform_key_is_found_by_one_refetch(app, client, db, served):
 
 def test_unknown_kid_refetch_waits_for_the_cooldown(app, client, served):
     platform, server, old = served
-    app.extensions["lti_jwks_cache"] = JwksCache(cooldown=3600)
+    app.extensions["lti_jwks_cache"] = JwksCache(fetch=loopback_jwks_fetch(), cooldown=3600)
     assert _launch(client, platform, old).status_code == 303
     for _ in range(3):
         assert _launch(client, platform, platform_key("forged")).status_code == 400
@@ -86,7 +87,7 @@ def test_unreachable_platform_jwks_is_a_502_that_names_the_url(client, db):
 
 def test_fetch_refuses_a_document_that_is_not_a_jwks():
     with JwksServer({"keys": "nope"}) as server, pytest.raises(PlatformKeysUnavailable) as err:
-        fetch_jwks(server.url)
+        fetch_jwks(server.url, outbound=loopback_client())
     assert "not a JWKS document" in err.value.message
 
 

@@ -14,7 +14,7 @@ from testkit.lti import (
     register_platform,
     session_rows,
 )
-from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_ISSUER
+from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_HOST, CANVAS_ISSUER
 
 
 def _session_token(response) -> str:
@@ -130,7 +130,8 @@ def test_canvas_account_admin_without_membership_role_is_admin(client, db, canva
 
 def test_two_canvas_registrations_with_one_issuer_stay_isolated(client, db, canvas, key):
     other = register_platform(db, issuer=CANVAS_ISSUER, client_id="170000000000999", key=key,
-                              deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas")
+                              deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas",
+                              lms_hosts=(CANVAS_HOST,))
     first = fixture_claims("canvas/id_token_student_resource_link.json", canvas)
     second = fixture_claims("canvas/id_token_student_resource_link.json", other)
     assert login_and_launch(client, canvas, key, first).status_code == 303

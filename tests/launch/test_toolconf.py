@@ -13,7 +13,7 @@ from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.store.models.core import Deployment, Person, WebSession
 from testkit.lti import fixture_claims, login_and_launch, register_platform
-from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_ISSUER
+from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_HOST, CANVAS_ISSUER
 
 JSON = {"Accept": "application/json"}
 OTHER_CLIENT = "170000000000999"
@@ -23,7 +23,8 @@ OTHER_CLIENT = "170000000000999"
 def two_schools(db, canvas, key):
     """Two Canvas cloud registrations: one issuer, two client_ids, the same deployment id."""
     other = register_platform(db, issuer=CANVAS_ISSUER, client_id=OTHER_CLIENT, key=key,
-                              deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas")
+                              deployments=(CANVAS_DEPLOYMENT,), lms_kind="canvas",
+                              lms_hosts=(CANVAS_HOST,))
     return canvas, other
 
 

@@ -18,6 +18,7 @@ from lti_tool.lms.http import (
 )
 from testkit.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import FAST_POLICY
+from tests.loopback import loopback_client
 
 WS = "/webservice/rest/server.php"
 
@@ -55,7 +56,7 @@ def test_5xx_retries_stop_after_the_attempts(moodle_lms: FakeLms, fast_http: Lms
 def test_total_wait_is_bounded_by_the_budget(moodle_lms: FakeLms) -> None:
     slept: list[float] = []
     http = LmsHttp(RetryPolicy(attempts=50, base_delay=0.2, max_delay=0.2, budget=0.5),
-                   sleep=slept.append)
+                   outbound=loopback_client(), sleep=slept.append)
     moodle_lms.fail(WS, status=502, times=100)
     with pytest.raises(LmsUnavailable):
         _ws(moodle_lms, http)
@@ -70,7 +71,7 @@ def test_dropped_connection_is_retried(moodle_lms: FakeLms, fast_http: LmsHttp) 
 
 def test_slow_reply_times_out_and_is_retried(moodle_lms: FakeLms) -> None:
     http = LmsHttp(RetryPolicy(attempts=2, base_delay=0.01, read_timeout=0.2),
-                   sleep=lambda _: None)
+                   outbound=loopback_client(), sleep=lambda _: None)
     moodle_lms.fail(WS, delay=0.6, times=1)
     assert _ws(moodle_lms, http).status_code == 200
     assert moodle_lms.count(WS) == 2

@@ -9,6 +9,9 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from lti_tool.settings import Settings
+from tests.loopback import allow_loopback_fakes
+
 
 class LiveServer:
     """A WSGI app served on a free loopback port in a daemon thread."""
@@ -38,3 +41,9 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The fakes of these tests run on loopback: the tool may call them (and nothing else)."""
+    return allow_loopback_fakes(settings)

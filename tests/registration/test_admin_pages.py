@@ -166,10 +166,13 @@ def test_remove_needs_confirmation_when_data_is_stored(office, db) -> None:
     refused = office.post(f"/admin/platforms/{other.id}/remove")
     assert refused.status_code == 409
     assert _count(db, Platform) == 2
-    assert office.post(f"/admin/platforms/{other.id}/remove",
-                       {"confirm": "on"}).status_code == 303
+    # Confirmed, it is still refused: the audit entries about the registration refer to it
+    # (ON DELETE RESTRICT, issue 15), so it can only be disabled; nothing changes.
+    confirmed = office.post(f"/admin/platforms/{other.id}/remove", {"confirm": "on"})
+    assert confirmed.status_code == 409
+    assert "Disable it instead" in confirmed.get_data(as_text=True)
     db.expire_all()
-    assert _count(db, Platform) == 1 and _count(db, Context) == 0
+    assert _count(db, Platform) == 2 and _count(db, Context) == 1
 
 
 def test_the_office_cannot_remove_the_registration_it_is_using(office, db) -> None:

@@ -162,10 +162,12 @@ def test_platform_without_resource_link_support(client, db, platform) -> None:
     _refused(client, db, platform, "LtiResourceLinkRequest")
 
 
-def test_platform_error_reply_is_quoted(client, db, platform) -> None:
+def test_platform_error_reply_is_logged_never_shown(client, db, platform, caplog) -> None:
     platform.reply_status = 400
-    platform.reply_body = '{"error": "invalid_client_metadata"}'
-    _refused(client, db, platform, "invalid_client_metadata")
+    platform.reply_body = '{"error": "invalid_client_metadata", "secret": "internal-42"}'
+    message = _refused(client, db, platform, "HTTP 400").get_json()["message"]
+    assert "internal-42" not in message and "invalid_client_metadata" not in message
+    assert "internal-42" in caplog.text
 
 
 def test_wrong_registration_token_is_the_platforms_refusal(client, db, platform) -> None:
@@ -184,7 +186,7 @@ def test_reply_without_client_id(client, db, platform) -> None:
 
 def test_unreachable_platform(client, db) -> None:
     fake = FakePlatform(origin="http://127.0.0.1:9")  # discard port: nothing listens
-    _refused(client, db, fake, "Could not fetch")
+    _refused(client, db, fake, "Could not reach the platform")
 
 
 def test_policy_off_refuses_before_contacting_anyone(runtime, db, platform) -> None:

@@ -33,6 +33,7 @@ from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.source import GradebookSource, ItemRecord, sources_for
 from lti_tool.lms.token import publish_signing_key
+from lti_tool.outbound import client_for
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredentialVersion, Offering
@@ -154,7 +155,8 @@ def sync_context(
     owner = acquire_lease(factory, context_id)
     if owner is None:
         raise SyncBusy("A sync of this course is already running; wait for it to finish.")
-    http = http or LmsHttp(retry_policy(runtime.settings))
+    http = http or LmsHttp(retry_policy(runtime.settings),
+                           outbound=client_for(runtime.settings))
     requests_before = http.request_count
     report = progress or (lambda done, total, phase: None)
 

@@ -9,6 +9,7 @@ from lti_tool.store.models.core import (  # noqa: F401
     Membership,
     Person,
     Platform,
+    RateLimitCounter,
     RegistrationInvite,
     ResourceLink,
     ToolKey,

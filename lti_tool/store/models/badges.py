@@ -54,14 +54,16 @@ class Credential(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(36), unique=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"),
+    # RESTRICT: an issued credential stays resolvable and revocable; its registration, learner
+    # and offering are disabled or pseudonymised, never deleted from under it.
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="RESTRICT"),
                                              index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"),
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="RESTRICT"),
                                            index=True)
     mc_version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="RESTRICT"), index=True)
     offering_id: Mapped[int | None] = mapped_column(
-        ForeignKey("offering.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("offering.id", ondelete="RESTRICT"), nullable=True)
     via_pathway: Mapped[bool] = mapped_column(Boolean, default=False)
     # active | revoked
     status: Mapped[str] = mapped_column(String(20), default="active", index=True)
@@ -78,7 +80,7 @@ class Credential(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_reason: Mapped[str] = mapped_column(Text, default="")
     revoked_by_person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("person.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("person.id", ondelete="RESTRICT"), nullable=True)
 
 
 class HeldPass(Base):

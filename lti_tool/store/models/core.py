@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from lti_tool.outbound import hosts_of, token_endpoint_key
 from lti_tool.store.db import Base, UTCDateTime, utcnow
 
 LMS_KINDS = ("moodle", "canvas", "other")
@@ -20,7 +21,10 @@ class Platform(Base):
     """An LMS registration, keyed by (issuer, client_id), never by issuer alone."""
 
     __tablename__ = "platform"
-    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),
+                      # A (token endpoint, client_id) pair belongs to one registration.
+                      UniqueConstraint("token_endpoint_key", "client_id",
+                                       name="uq_platform_token_endpoint_client"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issuer: Mapped[str] = mapped_column(String(500))
@@ -38,6 +42,11 @@ class Platform(Base):
     rest_base_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     rest_token: Mapped[str | None] = mapped_column(Text, nullable=True)
     registered_via: Mapped[str] = mapped_column(String(20), default="manual")
+    # LMS hosts outbound calls may reach besides the hosts of the URLs above (`host` or
+    # `host:port`), from Dynamic Registration's platform configuration or the operator.
+    lms_hosts: Mapped[list] = mapped_column(JSON, default=list)
+    # auth_token_url normalised (lti_tool.outbound.token_endpoint_key), for the unique pair.
+    token_endpoint_key: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     # The registration whose Office added this one on the platforms page (it may manage it).
     managed_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("platform.id", ondelete="SET NULL"), nullable=True
@@ -47,6 +56,17 @@ class Platform(Base):
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="platform", cascade="all, delete-orphan"
     )
+
+    @validates("auth_token_url")
+    def _keep_token_endpoint_key(self, _key: str, value: str) -> str:
+        self.token_endpoint_key = token_endpoint_key(value)
+        return value
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """Every host an outbound call for this registration may reach."""
+        return hosts_of((self.auth_token_url, self.auth_login_url, self.key_set_url,
+                         self.rest_base_url), self.lms_hosts or ())
 
     def __repr__(self) -> str:
         return f"<Platform {self.id} {self.issuer} client_id={self.client_id}>"
@@ -227,13 +247,27 @@ class AuditEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # RESTRICT: an audit entry keeps naming its registration and actor (disabled or
+    # pseudonymised, never deleted).
     platform_id: Mapped[int | None] = mapped_column(
-        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("platform.id", ondelete="RESTRICT"), nullable=True
     )
     actor_person_id: Mapped[int | None] = mapped_column(
-        ForeignKey("person.id", ondelete="SET NULL"), nullable=True
+        ForeignKey("person.id", ondelete="RESTRICT"), nullable=True
     )
     actor_label: Mapped[str] = mapped_column(String(255), default="")
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(255), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class RateLimitCounter(Base):
+    """A fixed-window counter of the rate limits (lti_tool.web.ratelimit), shared by every
+    worker through the database."""
+
+    __tablename__ = "rate_limit_counter"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    # Seconds since the epoch when this window ends.
+    expires_at: Mapped[float] = mapped_column(Float)

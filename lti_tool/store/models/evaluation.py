@@ -108,9 +108,11 @@ class Decision(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
-    offering_id: Mapped[int] = mapped_column(ForeignKey(OFFERING_FK, ondelete="CASCADE"))
-    person_id: Mapped[int] = mapped_column(ForeignKey(PERSON_FK, ondelete="CASCADE"))
+    # RESTRICT: a decision is evidence; its registration, offering and learner are disabled or
+    # erased (pseudonymised), never deleted from under it.
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="RESTRICT"))
+    offering_id: Mapped[int] = mapped_column(ForeignKey(OFFERING_FK, ondelete="RESTRICT"))
+    person_id: Mapped[int] = mapped_column(ForeignKey(PERSON_FK, ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(30), default="in_progress")
     reevaluations_used: Mapped[int] = mapped_column(Integer, default=0)
     # Latest evaluation, for pages: {code: {status, level, percent, ...}}.
@@ -233,7 +235,7 @@ class EvidenceHead(Base):
     __tablename__ = "evidence_head"
 
     platform_id: Mapped[int] = mapped_column(
-        ForeignKey("platform.id", ondelete="CASCADE"), primary_key=True)
+        ForeignKey("platform.id", ondelete="RESTRICT"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
 
@@ -241,7 +243,11 @@ class EvidenceHead(Base):
 class EvidenceRecord(Base):
     """An immutable snapshot of a decision's inputs, chained by SHA-256 (Art. 9/4).
 
-    `payload` is the canonical JSON exactly as hashed; the ORM refuses updates and deletes.
+    `payload` is the canonical JSON exactly as hashed (`content_hash` is its SHA-256); the
+    link hash covers the previous hash, `seq`, `event`, `person_id`, `offering_id` and
+    `content_hash` (see lti_tool.domain.evidence). A retention purge removes the payload only
+    (`purged_by` names the purge record), so the chain still verifies. The ORM refuses updates
+    and deletes; the database refuses to delete what a record refers to (RESTRICT).
     """
 
     __tablename__ = "evidence_record"
@@ -251,16 +257,47 @@ class EvidenceRecord(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="RESTRICT"))
     seq: Mapped[int] = mapped_column(Integer)
     decision_id: Mapped[int | None] = mapped_column(
-        ForeignKey("decision.id", ondelete="SET NULL"), nullable=True)
-    offering_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    person_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+        ForeignKey("decision.id", ondelete="RESTRICT"), nullable=True)
+    offering_id: Mapped[int | None] = mapped_column(
+        ForeignKey(OFFERING_FK, ondelete="RESTRICT"), nullable=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey(PERSON_FK, ondelete="RESTRICT"), nullable=True)
     event: Mapped[str] = mapped_column(String(50))
-    payload: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The seq of the purge record (same chain) that removed this record's payload.
+    purged_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class EvidenceCheckpoint(Base):
+    """A signed statement of one chain's head: number, seq, head hash, previous checkpoint.
+
+    `statement` is canonical JSON; `jws` is its compact JWS (EdDSA, the institution's badge
+    key `kid`). Checkpoints are numbered 1, 2, ... per chain and each names the hash of the
+    one before, so a removed checkpoint shows as a gap (see lti_tool.domain.evidence).
+    """
+
+    __tablename__ = "evidence_checkpoint"
+    __table_args__ = (UniqueConstraint("platform_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="RESTRICT"))
+    number: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    # evaluation | daily | purge | erasure | manual | commit
+    reason: Mapped[str] = mapped_column(String(30))
+    kid: Mapped[str] = mapped_column(String(100))
+    statement: Mapped[str] = mapped_column(Text)
+    statement_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    jws: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -268,11 +305,11 @@ class ImmutableEvidence(RuntimeError):
     """Raised when code tries to change or delete an archived evidence record."""
 
 
-@event.listens_for(EvidenceRecord, "before_update")
-def _refuse_update(_mapper, _connection, target: EvidenceRecord) -> None:
-    raise ImmutableEvidence(f"evidence record {target.id} is immutable")
+def _refuse_change(_mapper, _connection, target: EvidenceRecord | EvidenceCheckpoint) -> None:
+    raise ImmutableEvidence(f"{target.__tablename__} {target.id} is immutable: it cannot be "
+                            "changed or deleted")
 
 
-@event.listens_for(EvidenceRecord, "before_delete")
-def _refuse_delete(_mapper, _connection, target: EvidenceRecord) -> None:
-    raise ImmutableEvidence(f"evidence record {target.id} cannot be deleted")
+for _model in (EvidenceRecord, EvidenceCheckpoint):
+    event.listen(_model, "before_update", _refuse_change)
+    event.listen(_model, "before_delete", _refuse_change)

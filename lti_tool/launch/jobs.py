@@ -1,0 +1,78 @@
+"""Pruning what unauthenticated endpoints leave behind: expired login states and used nonces
+(`/lti/login`, `/lti/launch`), ended rate-limit windows, expired registration invites.
+
+`prune_expired_state(db, now)` is the function; `register(scheduler, runtime)` runs it every
+15 minutes in the worker. Pending Dynamic Registrations that were never approved are pruned by
+their owner's function, called from here (`PRUNE_STEPS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from lti_tool.runtime import Runtime
+from lti_tool.store.db import transaction, utcnow
+from lti_tool.store.models.core import (
+    LoginState,
+    RateLimitCounter,
+    RegistrationInvite,
+    UsedNonce,
+)
+
+log = logging.getLogger(__name__)
+JOB_ID = "launch.prune_expired_state"
+INTERVAL_MINUTES = 15
+
+
+def _login_states(db: Session, now: datetime) -> int:
+    return db.execute(delete(LoginState).where(LoginState.expires_at < now)).rowcount
+
+
+def _nonces(db: Session, now: datetime) -> int:
+    return db.execute(delete(UsedNonce).where(UsedNonce.expires_at < now)).rowcount
+
+
+def _rate_counters(db: Session, now: datetime) -> int:
+    return db.execute(delete(RateLimitCounter).where(
+        RateLimitCounter.expires_at <= now.timestamp())).rowcount
+
+
+def _invites(db: Session, now: datetime) -> int:
+    """Unused invites past their expiry (used ones stay: they record who registered how)."""
+    return db.execute(delete(RegistrationInvite).where(
+        RegistrationInvite.expires_at < now, RegistrationInvite.used_at.is_(None))).rowcount
+
+
+PRUNE_STEPS: dict[str, Callable[[Session, datetime], int]] = {
+    "login_states": _login_states,
+    "used_nonces": _nonces,
+    "rate_limit_counters": _rate_counters,
+    "registration_invites": _invites,
+}
+
+
+def prune_expired_state(db: Session, now: datetime | None = None) -> dict[str, int]:
+    """Delete what has expired; the caller commits. Returns how many rows of each kind."""
+    now = now or utcnow()
+    return {name: step(db, now) for name, step in PRUNE_STEPS.items()}
+
+
+def prune_job(runtime: Runtime) -> dict[str, int]:
+    started = time.monotonic()
+    with transaction(runtime.sessions) as db:
+        counts = prune_expired_state(db)
+    log.info("pruned %s in %.2fs", counts, time.monotonic() - started)
+    return counts
+
+
+def register(scheduler: BaseScheduler, runtime: Runtime) -> None:
+    scheduler.add_job(prune_job, IntervalTrigger(minutes=INTERVAL_MINUTES), args=[runtime],
+                      id=JOB_ID, replace_existing=True, max_instances=1, coalesce=True)

@@ -1,0 +1,125 @@
+"""Rate limits of the unauthenticated endpoints (`/lti/login`, `/lti/register`, `POST /verify`),
+per client address, loopback included (Flask-Limiter, fixed windows).
+
+The counters live in the tool's own database by default (`LTI_TOOL_RATE_LIMIT_STORAGE =
+"database"`): every `serve` worker and node shares them without another service to run, on
+SQLite and PostgreSQL alike (one upsert per request). The limits library ships no SQL storage,
+so `DatabaseStorage` below implements its storage interface; any storage URI the limits library
+supports (`redis://…`, `memcached://…`) can be named instead.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flask import Flask, request
+from flask_limiter import Limiter
+from limits.storage import Storage
+from sqlalchemy import Engine, case, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from lti_tool.settings import Settings
+from lti_tool.store.models.core import RateLimitCounter
+
+SCHEME = "lti-tool-db"
+KEY_LENGTH = 255
+# (endpoint, setting) pairs: the views and the settings that give their limits.
+LIMITED = (("lti.login", "rate_limit_login"), ("registration.register", "rate_limit_register"),
+           ("public.verify", "rate_limit_verify"))
+
+
+class DatabaseStorage(Storage):
+    """Fixed-window counters in the `rate_limit_counter` table."""
+
+    STORAGE_SCHEME = [SCHEME]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False,
+                 **options: object) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        engine = options.get("engine")
+        if not isinstance(engine, Engine):
+            raise ValueError("DatabaseStorage needs the tool's engine (storage option 'engine')")
+        self.engine = engine
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    def _insert(self):
+        return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(
+            RateLimitCounter)
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        table = RateLimitCounter.__table__
+        statement = self._insert().values(key=key[:KEY_LENGTH], count=amount,
+                                          expires_at=now + expiry)
+        expired = table.c.expires_at <= now
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"count": case((expired, amount), else_=table.c.count + amount),
+                  "expires_at": case((expired, now + expiry), else_=table.c.expires_at)},
+        ).returning(table.c.count)
+        with self.engine.begin() as conn:
+            return int(conn.execute(statement).scalar_one())
+
+    def _row(self, key: str) -> tuple[int, float] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(RateLimitCounter.count, RateLimitCounter.expires_at)
+                               .where(RateLimitCounter.key == key[:KEY_LENGTH])).first()
+        if row is None or row.expires_at <= time.time():
+            return None
+        return int(row.count), float(row.expires_at)
+
+    def get(self, key: str) -> int:
+        row = self._row(key)
+        return row[0] if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        row = self._row(key)
+        return row[1] if row else time.time()
+
+    def check(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        with self.engine.begin() as conn:
+            return conn.execute(delete(RateLimitCounter)).rowcount
+
+    def clear(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key[:KEY_LENGTH]))
+
+
+def client_address() -> str:
+    """The connecting address, loopback included: a proxy in front must be configured to pass
+    the real one (the tool trusts no X-Forwarded-For by itself)."""
+    return request.remote_addr or "unknown"
+
+
+def install(app: Flask, settings: Settings, engine: Engine) -> Limiter:
+    """Attach the limiter and the limits of the unauthenticated endpoints (after blueprints)."""
+    if settings.rate_limit_storage == "database":
+        uri, options = f"{SCHEME}://", {"engine": engine}
+    else:
+        uri, options = settings.rate_limit_storage, {}
+    limiter = Limiter(client_address, app=app, storage_uri=uri,
+                      storage_options=options,  # type: ignore[arg-type]
+                      strategy="fixed-window", headers_enabled=True, key_prefix="lti-tool")
+    for endpoint, setting in LIMITED:
+        view = app.view_functions[endpoint]  # a renamed endpoint must not go unlimited
+        app.view_functions[endpoint] = limiter.limit(_value(settings, setting))(view)
+    return limiter
+
+
+def _value(settings: Settings, name: str) -> Callable[[], str]:
+    value = getattr(settings, name)
+    return lambda: value
