@@ -132,15 +132,21 @@ def seed_store(factory, contexts: int, learners: int, items: int) -> dict:
     rng = random.Random(11)
     started = time.perf_counter()
     with factory() as db:
-        platform = Platform(issuer="https://bench.example.edu", client_id="bench",
+        platform = Platform(institution_id=_bench_institution(db).id, status="active",
+                            issuer="https://bench.example.edu", client_id="bench",
                             auth_login_url="https://bench/auth", auth_token_url="https://bench/t")
         db.add(platform)
         db.flush()
-        mc = MicroCredential(platform_id=platform.id, code="BENCH")
+        mc = MicroCredential(platform_id=platform.id, institution_id=db.get(Platform,
+                             platform.id).institution_id, code="BENCH")
         db.add(mc)
         db.flush()
         version = MicroCredentialVersion(
-            platform_id=platform.id, micro_credential_id=mc.id, version=1, status="in_review",
+            # The mandatory EU micro-credential (Annex I) elements a credential states.
+            participation_form="online", quality_assurance="Annual review by the Office",
+            assessment_methods=["Project"],
+            platform_id=platform.id, institution_id=mc.institution_id, micro_credential_id=mc.id,
+            version=1, status="in_review",
             title="Bench", kind="embedded", tqf_level=6, eqf_level=6, workload_hours=Decimal(20))
         db.add(version)
         db.flush()
@@ -267,5 +273,14 @@ def main() -> None:
         bench_store(1000 if args.quick else args.store_pairs)
 
 
+def _bench_institution(db):
+    """The benchmark's institution (created once per database)."""
+    from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
+
+    return find_institution(db, "bench") or create_institution(
+        db, InstitutionSpec(slug="bench", name="Bench University", country="TR"))
+
+
 if __name__ == "__main__":
     main()
+

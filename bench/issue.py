@@ -41,7 +41,7 @@ from lti_tool.store.models.catalogue import (
     MicroCredential,
     MicroCredentialVersion,
 )
-from lti_tool.store.models.core import Person, Platform
+from lti_tool.store.models.core import Institution, Person, Platform
 
 LEVELS = [{"code": "b", "label": "Beginning", "lower_bound": "0"},
           {"code": "d", "label": "Developing", "lower_bound": "50"},
@@ -77,13 +77,18 @@ def measure(jobs: list[Job]) -> list[tuple[str, float, float]]:
 
 
 def seed(db, n: int):
-    platform = Platform(issuer="https://lms.example", client_id="bench",
+    platform = Platform(institution_id=_bench_institution(db).id, status="active",
+                        issuer="https://lms.example", client_id="bench",
                         auth_login_url="https://lms.example/a", auth_token_url="https://lms.example/t")
     db.add(platform)
     db.flush()
-    mc = MicroCredential(platform_id=platform.id, code="BENCH-1")
+    mc = MicroCredential(platform_id=platform.id, institution_id=db.get(Platform,
+                         platform.id).institution_id, code="BENCH-1")
     version = MicroCredentialVersion(
-        platform_id=platform.id, micro_credential=mc, version=1, status="approved",
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        platform_id=platform.id, institution_id=mc.institution_id, micro_credential=mc, version=1,
+        status="approved",
         title="Benchmark micro-credential", description="Four outcomes, four levels each.",
         kind="course", language="en", tqf_level=5, eqf_level=5, workload_hours=Decimal(28),
         ects=Decimal(1), assessment_methods=["Project"], teaching_methods=["Online"])
@@ -171,11 +176,12 @@ def main() -> None:
     Base.metadata.create_all(engine)
     db = make_session_factory(engine)()
     version, people = seed(db, n)
-    signer = Signer.load(db, settings)
+    institution = db.get(Institution, version.institution_id)
+    signer = Signer.load(db, settings, institution)
     status_list = open_list(db, settings, signer)
     db.commit()
     loader = jsonld.loader_for(settings.base_url)
-    facts, issuer = achievement_facts(db, version), issuer_facts(settings)
+    facts, issuer = achievement_facts(db, version), issuer_facts(settings, institution)
     image = issuance.default_image(settings, version.id)
     next_person = iter(people)
 
@@ -233,7 +239,8 @@ def main() -> None:
 
     signed = signer.data_integrity(unsigned())
     token = signer.jwt(signed)
-    resolve_ed, resolve_jwk = ed25519_resolver(db, settings), jwk_resolver(db, settings)
+    resolve_ed = ed25519_resolver(db, settings, institution)
+    resolve_jwk = jwk_resolver(db, settings, institution)
     verifier = Verifier(db, settings)
     vector = json.loads(VECTOR.read_text()) if VECTOR.is_file() else None
     jobs: list[Job] = [
@@ -301,5 +308,14 @@ def main() -> None:
     engine.dispose()
 
 
+def _bench_institution(db):
+    """The benchmark's institution (created once per database)."""
+    from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
+
+    return find_institution(db, "bench") or create_institution(
+        db, InstitutionSpec(slug="bench", name="Bench University", country="TR"))
+
+
 if __name__ == "__main__":
     main()
+

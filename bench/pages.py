@@ -24,6 +24,7 @@ from lti_tool.runtime import build_runtime
 from lti_tool.settings import load_settings
 from lti_tool.store.db import Base
 from lti_tool.web import create_app
+from lti_tool.web.auth import COOKIE_NAME
 from testkit.seed import seed_course, seed_many_decisions, seed_offering
 
 
@@ -68,7 +69,8 @@ def main() -> None:
               f"repeats: {options.repeat}")
         print(f"{'page':40} {'status':>6} {'KiB':>7} {'queries':>8} {'p50 ms':>8} {'max ms':>8}")
         for label, path, who, args in pages:
-            query = {"sid": course.tokens[who], **args}
+            query = args
+            client.set_cookie(COOKIE_NAME, course.tokens[who])
             client.get(path, query_string=query)  # warm the template cache
             timings, counts = [], []
             for _ in range(options.repeat):

@@ -36,8 +36,8 @@ from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E
 
 def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> None:
     """Child process: the fake LMS with the generated course, until `stop` is set."""
-    from lti_tool.launch.keys import public_jwks
     from lti_tool.settings import load_settings as settings_for
+    from lti_tool.store.keys import public_jwks
     from testkit.fakelms import FakeLms
     from testkit.fakelms.data import generated_course
 
@@ -139,7 +139,8 @@ def main() -> None:
         from testkit.fakelms.data import GRANTED_AGS
 
         with runtime.sessions() as db:
-            platform = Platform(issuer=base, client_id="wIHNTU76CCVPeFh", lms_kind="moodle",
+            platform = Platform(institution_id=_bench_institution(db).id, status="active",
+                                issuer=base, client_id="wIHNTU76CCVPeFh", lms_kind="moodle",
                                 auth_login_url=base + "/auth", auth_token_url=token_url)
             db.add(platform)
             db.flush()
@@ -195,5 +196,14 @@ def main() -> None:
     os.environ.pop("LTI_TOOL_BENCH", None)
 
 
+def _bench_institution(db):
+    """The benchmark's institution (created once per database)."""
+    from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
+
+    return find_institution(db, "bench") or create_institution(
+        db, InstitutionSpec(slug="bench", name="Bench University", country="TR"))
+
+
 if __name__ == "__main__":
     main()
+

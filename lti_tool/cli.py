@@ -13,6 +13,7 @@ from lti_tool.cli_support import get_runtime
 from lti_tool.errors import ToolError
 from lti_tool.grades import commands as grades_commands
 from lti_tool.launch import commands as launch_commands
+from lti_tool.lms import commands as lms_commands
 from lti_tool.reports import commands as reports_commands
 from lti_tool.settings import SettingsError
 
@@ -71,24 +72,35 @@ def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
 
 
 @main.command()
+@click.option("--concurrency", default=4, show_default=True, type=int,
+              help="Jobs run at once by this worker (PostgreSQL).")
 @click.pass_context
-def worker(ctx: click.Context) -> None:
-    """Run the scheduled jobs (revalidation, syncs, window closing, passback) until stopped."""
-    from lti_tool.scheduler import blocking_scheduler
+def worker(ctx: click.Context, concurrency: int) -> None:
+    """Run the background jobs (syncs, window closing, passback, revalidation...) until stopped.
+
+    On PostgreSQL start as many as you like, on any machines: each job runs once.
+    """
+    from lti_tool.jobs.registry import registry
+    from lti_tool.logs import setup_logging
+    from lti_tool.scheduler import run_worker
     from lti_tool.store.migrate import upgrade
 
+    setup_logging()
     runtime = get_runtime(ctx)
     upgrade(runtime.engine)
-    scheduler = blocking_scheduler(runtime)
-    for job in scheduler.get_jobs():
-        click.echo(f"job {job.id}: {job.trigger}")
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        click.echo("worker stopped")
+    jobs = registry()
+    for spec in jobs.periodic:
+        click.echo(f"periodic {spec.kind}: {spec.cron}", err=True)
+    click.echo(f"job kinds: {', '.join(sorted(jobs.kinds))}", err=True)
+    run_worker(runtime, concurrency=concurrency)
+    click.echo("worker stopped", err=True)
 
 
 # Each package adds its commands explicitly, in this order.
-for _package_commands in (launch_commands, catalogue_commands, grades_commands, badges_commands,
-                          reports_commands):
+for _package_commands in (launch_commands, lms_commands, catalogue_commands, grades_commands,
+                          badges_commands, reports_commands):
     _package_commands.register(main)
+
+
+if __name__ == "__main__":
+    main()

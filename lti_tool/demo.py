@@ -43,6 +43,7 @@ from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_secret, write_secret
 from lti_tool.settings import DEMO_CONFIG, Settings, load_settings
 from lti_tool.store.db import transaction
+from lti_tool.web.accesslog import RedactingRequestHandler
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
@@ -413,7 +414,7 @@ def _bind(host: str, port: int) -> BaseWSGIServer:
     listener = socket.create_server((host, port))
     try:
         return make_server(host, listener.getsockname()[1], _placeholder_app, threaded=True,
-                           fd=listener.fileno())
+                           fd=listener.fileno(), request_handler=RedactingRequestHandler)
     finally:
         listener.close()  # werkzeug holds its own duplicate of the descriptor
 
@@ -427,6 +428,7 @@ class Demo:
     runtime: Runtime
     lms: PracticeLms
     threads: list[threading.Thread]
+    jobs: Any = None  # the in-process job runner (grade passback within seconds of a pass)
 
     @property
     def settings(self) -> Settings:
@@ -441,6 +443,8 @@ class Demo:
         return self.lms.lms_url
 
     def stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop()
         for server in (self.tool_server, self.lms_server):
             server.shutdown()
             server.server_close()
@@ -463,6 +467,10 @@ def _prepare(directory: Path, database: str, host: str, tool_server: BaseWSGISer
         "base_url": tool_url,
         "data_dir": str((directory / "instance").resolve()),
         "outbound_allow": allow,
+        # The fictitious Example University's region and legal identifier (a European
+        # Digital Credential requires one of its issuer), so the demo's Europass export works.
+        "issuer_region": "İzmir",
+        "issuer_legal_identifier": "TR-DEMO-0000000001",
     }
     settings = load_settings(overrides=chosen)
     write_demo_config(directory, chosen)
@@ -510,7 +518,10 @@ def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
                for server in (tool_server, lms_server)]
     for thread in threads:
         thread.start()
-    return Demo(tool_server, lms_server, runtime, lms, threads)
+    from lti_tool.scheduler import in_process_runner
+
+    jobs = in_process_runner(runtime).start()
+    return Demo(tool_server, lms_server, runtime, lms, threads, jobs)
 
 
 def run_demo(*, port: int = 8000, lms_port: int = 8001,

@@ -29,8 +29,9 @@ from lti_tool.domain.actors import labelled
 from lti_tool.grades.evaluation import recognise_prior_learning
 from lti_tool.launch.platforms import PlatformSpec, find_platform, register_platform
 from lti_tool.settings import Settings
+from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
 from lti_tool.store.models.catalogue import MicroCredentialVersion
-from lti_tool.store.models.core import Context, Membership, Person, Platform
+from lti_tool.store.models.core import Context, Institution, Membership, Person, Platform
 
 DEMO_CLIENT_ID = "practice-lms-tool"
 DEMO_DEPLOYMENT_ID = "1"
@@ -168,8 +169,21 @@ class SeedContext:
     platform: Platform | None = None
 
 
+DEMO_INSTITUTION = InstitutionSpec(slug="example", name="Example University", country="TR",
+                                   url="https://www.example.edu", email="office@example.edu",
+                                   # fictitious; a European Digital Credential needs them
+                                   region="İzmir", legal_identifier="TR-DEMO-0000000001")
+
+
+def demo_institution(db: Session) -> Institution:
+    """Institution `example` (Example University, TR), made once."""
+    return find_institution(db, DEMO_INSTITUTION.slug) or create_institution(db, DEMO_INSTITUTION)
+
+
 def register_practice_lms(ctx: SeedContext) -> None:
-    """The practice LMS as a platform registration; its URLs follow the chosen port."""
+    """The practice LMS as an active registration of institution `example`; its URLs follow
+    the chosen port."""
+    institution = demo_institution(ctx.db)
     spec = PlatformSpec(
         issuer=ctx.lms_url, client_id=DEMO_CLIENT_ID, name="Practice LMS", lms_kind="other",
         auth_login_url=f"{ctx.lms_url}/auth", auth_token_url=f"{ctx.lms_url}/token",
@@ -177,7 +191,7 @@ def register_practice_lms(ctx: SeedContext) -> None:
         registered_via="demo",
     )
     ctx.platform = find_platform(ctx.db, spec.issuer, spec.client_id) or register_platform(
-        ctx.db, spec)
+        ctx.db, spec, institution_id=institution.id, status="active")
 
 
 log = logging.getLogger(__name__)
@@ -242,6 +256,7 @@ def seed_passed_learner(ctx: SeedContext) -> None:
         return
     offering = service.place(db, platform.id, context.id, version.id,
                              labelled(DEMO_ACTOR, role="admin"))
+    offering.grade_passback = True  # the practice LMS shows the result in its gradebook
     evidence = {outcome.code: {"evidence": "Demo: portfolio reviewed by the assessor.",
                                "level": outcome.levels[-1]["code"]}
                 for outcome in version.outcomes}

@@ -1,41 +1,51 @@
-"""APScheduler jobs: revalidation lapsing, scheduled syncs, window closing, grade passback, and
-the daily evidence job (retention purge and signed checkpoints).
+"""The job runner entry point: `lti-tool worker` and the demo's in-process runner.
 
-Each package that has scheduled work exposes `register(scheduler, runtime)` in its `jobs`
-module; this module registers them explicitly. `lti-tool worker` runs them in the foreground;
-the demo runs them in a background thread.
+Every piece of background work is an outbox job (`lti_tool.jobs`): scheduled syncs, window
+closing, grade passback, revalidation lapsing and the others registered in
+`lti_tool.jobs.registry`. On PostgreSQL `lti-tool worker` is a procrastinate worker (any number
+of them, on any number of machines: each job runs once, periodic work is scheduled once); on
+SQLite it is the in-process runner, and the demo runs that runner in a thread.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
+import signal
+import threading
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
-
-from lti_tool.catalogue import jobs as catalogue_jobs
-from lti_tool.grades import evidence_jobs
-from lti_tool.grades import jobs as grades_jobs
-from lti_tool.launch import jobs as launch_jobs
+from lti_tool.jobs.registry import registry
+from lti_tool.jobs.runner import InProcessRunner
 from lti_tool.runtime import Runtime
 
 log = logging.getLogger(__name__)
-AnyScheduler = TypeVar("AnyScheduler", bound=BaseScheduler)
 
 
-def register_jobs(scheduler: AnyScheduler, runtime: Runtime) -> AnyScheduler:
-    catalogue_jobs.register(scheduler, runtime)  # daily: overdue approved MCs become lapsed
-    grades_jobs.register(scheduler, runtime)  # syncs, window closing and grade passback
-    evidence_jobs.register(scheduler, runtime)  # daily: retention purge, signed checkpoints
-    launch_jobs.register(scheduler, runtime)  # every 15 min: expired logins, nonces, counters
-    return scheduler
+def uses_queue_server(runtime: Runtime) -> bool:
+    return runtime.engine.dialect.name == "postgresql"
 
 
-def blocking_scheduler(runtime: Runtime) -> BlockingScheduler:
-    return register_jobs(BlockingScheduler(timezone="UTC"), runtime)
+def in_process_runner(runtime: Runtime, *, poll: float = 1.0) -> InProcessRunner:
+    """The runner the demo (and a one-machine SQLite worker) uses; call `.start()`."""
+    return InProcessRunner(runtime, registry(), poll=poll)
 
 
-def background_scheduler(runtime: Runtime) -> BackgroundScheduler:
-    return register_jobs(BackgroundScheduler(timezone="UTC"), runtime)
+def run_worker(runtime: Runtime, *, concurrency: int = 4) -> None:
+    """Run jobs in the foreground until SIGTERM or Ctrl-C; the job in hand is finished first."""
+    if uses_queue_server(runtime):
+        from lti_tool.jobs import worker
+
+        worker.run(runtime, concurrency=concurrency)
+        return
+    runner = in_process_runner(runtime)
+    stopped = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopped.set()
+        runner.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.start()
+    stopped.wait()
+    runner.stop()
+    log.info("worker stopped")

@@ -37,3 +37,62 @@ def read_or_create_secret(path: Path, size: int) -> str:
     if not path.exists():
         write_secret(path, secrets.token_hex(size).encode())
     return read_secret(path).decode().strip()
+
+
+# --- secrets at rest in the database ----------------------------------------------------------
+# LMS REST tokens and database-stored private keys are sealed with Fernet (AES-128-CBC with
+# HMAC-SHA256, from `cryptography`) under the installation's encryption key: the setting
+# `encryption_key` (LTI_TOOL_ENCRYPTION_KEY, a Fernet key) or, when it is empty, the 0600 file
+# `data_dir/encryption.key`, created on first use. A database dump alone reveals none of them.
+
+SEALED_PREFIX = "fernet:v1:"
+KEY_FILE = "encryption.key"
+
+
+class SecretKeyMismatch(RuntimeError):
+    """A sealed value that this installation's encryption key cannot open."""
+
+
+def _fernet(settings):
+    from cryptography.fernet import Fernet
+
+    configured = getattr(settings, "encryption_key", "")
+    if configured:
+        try:
+            return Fernet(configured.encode())
+        except ValueError as exc:
+            raise SecretKeyMismatch(
+                "LTI_TOOL_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded "
+                "bytes; make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')") from exc
+    path = Path(settings.data_dir) / KEY_FILE
+    if not path.exists():
+        write_secret(path, Fernet.generate_key())
+    return Fernet(read_secret(path).strip())
+
+
+def seal(settings, value: str | None) -> str | None:
+    """The stored form of a secret (None stays None)."""
+    if value is None:
+        return None
+    return SEALED_PREFIX + _fernet(settings).encrypt(value.encode()).decode()
+
+
+def unseal(settings, stored: str | None) -> str | None:
+    """The secret from its stored form. Values written before sealing existed are read as
+    they are (they are sealed the next time they are written)."""
+    if stored is None or not stored.startswith(SEALED_PREFIX):
+        return stored
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return _fernet(settings).decrypt(stored[len(SEALED_PREFIX):].encode()).decode()
+    except InvalidToken:
+        raise SecretKeyMismatch(
+            "A secret in the database was sealed with another encryption key: set "
+            "LTI_TOOL_ENCRYPTION_KEY (or restore data_dir/encryption.key) to the key it was "
+            "written with.") from None
+
+
+def is_sealed(stored: str | None) -> bool:
+    return bool(stored) and stored.startswith(SEALED_PREFIX)

@@ -18,6 +18,8 @@ REPO_CONFIG = Path(__file__).resolve().parent.parent / "config" / "defaults.toml
 # demo's folder works on the demo's data and knows its URL (DESIGN.md).
 DEMO_CONFIG = "lti_tool_demo.toml"
 DYNAMIC_REGISTRATION_POLICIES = ("open", "invite", "off")
+# What a web session is bound to besides its token (web.auth.client_binding).
+SESSION_BINDINGS = ("network", "agent", "off")
 
 
 class SettingsError(ValueError):
@@ -30,7 +32,7 @@ class Settings:
     base_url: str = "http://127.0.0.1:8000"
     data_dir: str = "instance"
     key_storage: str = "file"
-    dynamic_registration: str = "open"
+    dynamic_registration: str = "invite"
     key_grace_seconds: int = 172800
     jwt_leeway_seconds: int = 60
     max_id_token_bytes: int = 65536
@@ -40,6 +42,9 @@ class Settings:
     issuer_url: str = "https://www.example.edu"
     issuer_email: str = ""
     issuer_country: str = "TR"
+    issuer_region: str = ""
+    # National registration, VAT or EUID number: ELM requires it of an issuer (EDC export).
+    issuer_legal_identifier: str = ""
     issuer_slug: str = "institution"
     issuer_image_url: str = ""
     # RS256 (every Open Badges verifier accepts it) or EdDSA.
@@ -74,7 +79,33 @@ class Settings:
     verify_max_blank_nodes: int = 200
     verify_max_work: int = 2000
     verify_timeout_seconds: int = 5
+    # network: the launching browser's User-Agent and /24 (IPv6 /64) network; agent: the
+    # User-Agent only (clients whose address changes mid-session); off: the token alone.
+    session_binding: str = "network"
+    # More origins allowed to frame every page (comma-separated `scheme://host[:port]`), for an
+    # LMS whose course pages live on another host than its issuer and auth endpoint.
+    frame_ancestors: str = ""
+    # Outgoing mail (employability follow-ups); no host = no e-mail, the learner page still asks.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: int = 30
+    # Annual report: figures from fewer answers than this are shown as "fewer than N".
+    report_min_cell: int = 5
     secret_key: str = ""
+    # Fernet key sealing REST tokens and database-stored private keys; empty: a 0600 file
+    # data_dir/encryption.key made on first use.
+    encryption_key: str = ""
+    # Issuers several institutions may share without an operator's --allow-shared-issuer:
+    # Canvas cloud, where every school is https://canvas.instructure.com with its own client_id.
+    shared_issuers: str = ("https://canvas.instructure.com,https://canvas.beta.instructure.com,"
+                           "https://canvas.test.instructure.com")
+    # Pending registrations (open Dynamic Registration) not approved within this many days
+    # are removed by `prune_pending_registrations`.
+    pending_registration_days: int = 14
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -92,6 +123,10 @@ class Settings:
                 f"LTI_TOOL_DYNAMIC_REGISTRATION must be one of "
                 f"{', '.join(DYNAMIC_REGISTRATION_POLICIES)}, not {self.dynamic_registration!r}"
             )
+        if self.session_binding not in SESSION_BINDINGS:
+            raise SettingsError(
+                f"LTI_TOOL_SESSION_BINDING must be one of {', '.join(SESSION_BINDINGS)}, "
+                f"not {self.session_binding!r}")
         if self.key_storage not in ("file", "database"):
             raise SettingsError("LTI_TOOL_KEY_STORAGE must be 'file' or 'database'")
         try:

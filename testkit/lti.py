@@ -40,6 +40,7 @@ from lti_tool.store.models.core import (
     WebSession,
 )
 from testkit.fakelms.data import load_fixture
+from testkit.institutions import institution_for_new_platform
 
 TOOL = "http://127.0.0.1:8000"
 LAUNCH_URL = TOOL + "/lti/launch"
@@ -117,6 +118,7 @@ def register_platform(db, *, issuer: str, client_id: str, key: PlatformKey | Non
     `lms_hosts` are recorded as the operator's `--lms-host`: by default the captured Moodle's,
     where the AGS and NRPS claims of the `moodle/…` fixtures point, whatever the issuer."""
     platform = Platform(
+        institution_id=institution_for_new_platform(db).id, status="active",
         issuer=issuer, client_id=client_id, name=f"{lms_kind} {client_id}", lms_kind=lms_kind,
         auth_login_url=auth_login_url or issuer.rstrip("/") + "/auth",
         auth_token_url=auth_token_url or issuer.rstrip("/") + "/token", key_set_url=key_set_url,

@@ -22,6 +22,7 @@ from lti_tool.store.models.catalogue import (
 from lti_tool.store.models.core import Context, Deployment, Membership, Person, Platform
 from lti_tool.store.models.evaluation import Attempt, Decision
 from lti_tool.web.auth import start_session
+from testkit.institutions import institution_for_new_platform
 
 LEVELS = [
     {"code": "novice", "label": "Novice", "descriptor": "Recalls terms with help.",
@@ -51,7 +52,8 @@ class Course:
 def seed_course(db, *, issuer: str = "https://lms.invalid", learners: int = 2,
                 locale: str = "en", sessions: bool = True) -> Course:
     """One platform, one course, an instructor, an Office admin and `learners` learners."""
-    platform = Platform(issuer=issuer, client_id="client-1", name="Example LMS",
+    platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                        issuer=issuer, client_id="client-1", name="Example LMS",
                         lms_kind="moodle", auth_login_url=issuer + "/auth",
                         auth_token_url=issuer + "/token", key_set_url=issuer + "/jwks")
     db.add(platform)
@@ -88,11 +90,16 @@ def seed_offering(db, course: Course, *, outcomes: int = 3, code: str = "DATA-10
                   policy: str = "learner_request") -> Course:
     """An approved micro-credential with `outcomes` LOs, offered in the course."""
     now = utcnow()
-    mc = MicroCredential(platform_id=course.platform_id, code=code)
+    mc = MicroCredential(platform_id=course.platform_id, institution_id=db.get(Platform,
+                         course.platform_id).institution_id, code=code)
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=course.platform_id, micro_credential_id=mc.id, version=1, status="approved",
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        assessment_methods=["Project"],
+        platform_id=course.platform_id, institution_id=mc.institution_id,
+        micro_credential_id=mc.id, version=1, status="approved",
         title="Data Literacy Basics", description="Read, clean and chart a data set.",
         kind="embedded", tqf_level=6, eqf_level=6, workload_hours=Decimal(25), ects=Decimal(1),
         approved_at=now, revalidation_due=now + timedelta(days=30))

@@ -17,7 +17,13 @@ from sqlalchemy import Engine, text
 import lti_tool.store.models  # noqa: F401
 from lti_tool.runtime import Runtime
 from lti_tool.settings import Settings, load_settings
+from lti_tool.store import queue_schema
 from lti_tool.store.db import Base, make_engine, make_session_factory
+from testkit.institutions import (  # noqa: F401  (tests import them from here)
+    TEST_INSTITUTION,
+    base_institution,
+    institution_for_new_platform,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.is_dir():  # CI lays shared/ beside the clone
@@ -67,6 +73,8 @@ def _postgres_engine() -> Iterator[Engine | None]:
     engine = make_engine(_worker_database(POSTGRES_URL))
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
+    with engine.begin() as conn:  # the job queue's own schema (migration 0009_jobs)
+        queue_schema.apply(conn)
     yield engine
     engine.dispose()
 
@@ -76,7 +84,8 @@ def db_url(tmp_path: Path, _postgres_engine: Engine | None) -> str:
     if _postgres_engine is not None:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with _postgres_engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            conn.execute(text(f"TRUNCATE {tables}, procrastinate_jobs,"
+                              " procrastinate_periodic_defers RESTART IDENTITY CASCADE"))
         return _worker_database(POSTGRES_URL)
     return f"sqlite:///{tmp_path / 'tool.db'}"
 
@@ -102,12 +111,22 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     )
 
 
+# Every test database starts with one institution (TEST_INSTITUTION, in testkit so bench/ can
+# seed the same); `institution_for_new_platform` gives each further registration its own.
+
+
 @pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
+    from lti_tool.store.models.core import Institution
+
     engine = make_engine(settings.database_url)
     if not POSTGRES_URL:
         Base.metadata.create_all(engine)
-    yield Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        session.add(Institution(**TEST_INSTITUTION))
+        session.commit()
+    yield Runtime(settings=settings, engine=engine, sessions=sessions)
     engine.dispose()
 
 
@@ -129,3 +148,10 @@ def app(runtime: Runtime):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def session_headers(token: str) -> dict[str, str]:
+    """A cookie-less session as the tool's pages' scripts send it (a token never goes in URLs)."""
+    from lti_tool.web.auth import SESSION_HEADER
+
+    return {SESSION_HEADER: token}

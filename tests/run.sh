@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: lint, the suite on SQLite, then the suite on a throwaway PostgreSQL 15.
+# The test command: lint, the suite on SQLite, then the suite on a throwaway PostgreSQL 15,
+# then once the scale suite (tests/scale, marked `scale`: skipped in the two runs before).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Complete on its own on a fresh machine: install what is missing first.
@@ -17,3 +18,5 @@ echo "== pytest on PostgreSQL"
 read -r pgdir pgurl < <(bash tests/pg.sh)
 trap 'bash tests/pg.sh stop "$pgdir"' EXIT
 LTI_TOOL_TEST_DATABASE_URL="$pgurl" python -m pytest -n "$workers" -m "not browser and not node" "$@"
+echo "== scale suite on PostgreSQL (3 serve, 2 workers, faults; starts its own cluster)"
+LTI_TOOL_TEST_DATABASE_URL="$pgurl" timeout 900 python -m pytest -n 0 -m scale tests/scale

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from lti_tool.badges.jsonld import DID_V1, MULTIKEY_V1, OB_V3, VC_V2, extension_url
+from lti_tool.badges import vocabularies as vocab
+from lti_tool.badges.jsonld import DID_V1, EXTENSION_V2, MULTIKEY_V1, OB_V3, VC_V2
+from lti_tool.domain.catalogue import missing_annex_elements, overall_result
 
-EQF_URL = "https://europass.europa.eu/en/description-eight-eqf-levels"
+# The EU vocabulary IRIs of EQF levels and ISCED-F fields (as the Commission's sample uses them).
+EQF_URL = vocab.EQF
 TQF_URL = "https://www.myk.gov.tr/index.php/tr/turkiye-yeterlilikler-cercevesi"
-# The EU's ISCED-F 2013 vocabulary (the one Europass credentials use for a field of study).
-ISCED_F_URL = "http://data.europa.eu/snb/isced-f/"
+ISCED_F_URL = vocab.ISCED_F
 DOMAIN_LABELS = {"knowledge": "Knowledge", "skill": "Skill", "competence": "Competence"}
 
 
@@ -43,6 +45,20 @@ class OutcomeFacts:
 
 
 @dataclass(frozen=True)
+class BodyFacts:
+    """A co-awarding body of a joint micro-credential."""
+
+    name: str
+    country: str
+    legal_identifier: str
+    url: str = ""
+
+
+class MissingElement(ValueError):
+    """A mandatory EU micro-credential element is missing: no credential is built."""
+
+
+@dataclass(frozen=True)
 class AchievementFacts:
     """What a micro-credential version says about itself (the Design Plan, as published)."""
 
@@ -65,6 +81,24 @@ class AchievementFacts:
     stackability: str = ""
     image_url: str = ""
     pathway_of: tuple[str, ...] = ()  # titles of the component micro-credentials
+    recognition: str = ""
+    prerequisites: str = ""
+    supervision: str = ""  # a code of lti_tool.domain.catalogue.SUPERVISION, or empty
+    qf_ehea_cycle: str = ""
+    learning_setting: str = ""
+    region: str = ""  # the plan's region of the issuer; the institution's when empty
+    co_awarding_bodies: tuple[BodyFacts, ...] = ()
+    further_information: str = ""
+    overall_result: str = ""  # a code of lti_tool.domain.catalogue.OVERALL_RESULTS, or empty
+
+    def missing(self) -> list[str]:
+        """The mandatory Annex I elements these facts lack (the domain's rule)."""
+        return missing_annex_elements(
+            title=self.title, has_outcomes=bool(self.outcomes or self.pathway_of),
+            workload_hours=self.workload_hours, eqf_level=self.eqf_level,
+            assessment_methods=self.assessment_methods,
+            participation_form=self.participation_form,
+            quality_assurance=self.quality_assurance)
 
 
 @dataclass(frozen=True)
@@ -75,6 +109,8 @@ class IssuerFacts:
     country: str
     email: str = ""
     image_url: str = ""
+    region: str = ""
+    legal_identifier: str = ""  # national registration, VAT or EUID number
 
 
 @dataclass(frozen=True)
@@ -122,14 +158,34 @@ def _image(url: str, caption: str = "") -> dict:
     return image
 
 
+def _legal_identifier(value: str) -> list[dict]:
+    return [{"type": "IdentifierEntry", "identifier": value,
+             "identifierType": "ext:LegalIdentifier"}] if value else []
+
+
 def issuer_summary(issuer: IssuerFacts) -> dict:
-    """The issuer Profile as embedded in credentials."""
+    """The issuer Profile as embedded in credentials: OB 3.0's own terms only (an address with
+    the country and region, the legal identifier as an `otherIdentifier`)."""
     profile = {"id": issuer.id, "type": ["Profile"], "name": issuer.name, "url": issuer.url}
     if issuer.email:
         profile["email"] = issuer.email
     if issuer.image_url:
         profile["image"] = _image(issuer.image_url, issuer.name)
-    profile["address"] = {"type": ["Address"], "addressCountryCode": issuer.country}
+    address: dict = {"type": ["Address"], "addressCountryCode": issuer.country}
+    if issuer.region:
+        address["addressRegion"] = issuer.region
+    profile["address"] = address
+    if identifiers := _legal_identifier(issuer.legal_identifier):
+        profile["otherIdentifier"] = identifiers
+    return profile
+
+
+def _co_awarding_body(body: BodyFacts) -> dict:
+    profile: dict = {"type": ["Profile"], "name": body.name,
+                     "address": {"type": ["Address"], "addressCountryCode": body.country},
+                     "otherIdentifier": _legal_identifier(body.legal_identifier)}
+    if body.url:
+        profile["url"] = body.url
     return profile
 
 
@@ -193,8 +249,82 @@ def _alignment(framework: str, level: int, url: str, kind: str) -> dict:
             "targetType": f"ext:{kind}"}
 
 
+OVERALL = "overall"
+
+
+def _overall_levels(facts: AchievementFacts) -> tuple[LevelFacts, ...]:
+    """The common level scale of a `lowest_level` plan (the first outcome's levels)."""
+    return facts.outcomes[0].levels if facts.outcomes else ()
+
+
+def _overall_description(facts: AchievementFacts, achievement_id: str) -> dict | None:
+    """The ResultDescription of the overall result the plan defines, if it defines one."""
+    base = {"id": f"{achievement_id}#{OVERALL}", "type": ["ResultDescription"],
+            "name": "Overall result"}
+    if facts.overall_result == "pass_fail":
+        return base | {"resultType": "Status", "allowedValue": ["Completed", "Failed"]}
+    levels = _overall_levels(facts)
+    if facts.overall_result == "lowest_level" and levels:
+        return base | {
+            "name": "Overall result: the lowest level reached over the required outcomes",
+            "resultType": "PerformanceLevel",
+            "allowedValue": [level.label for level in levels],
+            "rubricCriterionLevel": [
+                {"id": f"{achievement_id}#{OVERALL}-level-{level.code}",
+                 "type": ["RubricCriterionLevel"], "name": level.label, "level": level.code,
+                 "description": level.descriptor or f"The lowest level reached: {level.label}"}
+                for level in levels]}
+    return None
+
+
+def overall_level(facts: AchievementFacts, levels: dict[str, str]) -> str | None:
+    """The learner's overall result code (domain rule), or None when the plan has none."""
+    return overall_result(
+        facts.overall_result,
+        tuple((o.code, tuple(level.code for level in o.levels), o.required)
+              for o in facts.outcomes), levels)
+
+
+def _annex_terms(facts: AchievementFacts) -> dict:
+    """The extension terms (context EXTENSION_V2) for the Annex I elements OB 3.0 lacks."""
+    missing = facts.missing()
+    if missing:
+        raise MissingElement("the Design Plan lacks the mandatory EU micro-credential "
+                             "element(s): " + ", ".join(missing))
+    terms: dict = {
+        "notionalWorkloadHours": str(facts.workload_hours),
+        "assessmentType": "; ".join(facts.assessment_methods),
+        "participationForm": vocab.MODES[facts.participation_form].iri,
+        "qualityAssurance": facts.quality_assurance,
+    }
+    optional = {
+        "learningSetting": vocab.SETTINGS[facts.learning_setting].iri
+        if facts.learning_setting else "",
+        "qfEheaCycle": vocab.QF_EHEA[facts.qf_ehea_cycle].iri if facts.qf_ehea_cycle else "",
+        "supervisionVerification": vocab.SUPERVISION[facts.supervision].iri
+        if facts.supervision else "",
+        "prerequisites": facts.prerequisites,
+        "stackability": facts.stackability,
+        "recognition": facts.recognition,
+        "furtherInformation": facts.further_information,
+    }
+    terms.update({name: value for name, value in optional.items() if value})
+    if facts.co_awarding_bodies:
+        terms["coAwardingBody"] = [_co_awarding_body(b) for b in facts.co_awarding_bodies]
+    return terms
+
+
+def _awarding_place(facts: AchievementFacts, issuer: IssuerFacts) -> dict:
+    place = {"awardingBodyCountry": issuer.country}
+    if region := facts.region or issuer.region:
+        place["awardingBodyRegion"] = region
+    return place
+
+
 def achievement(facts: AchievementFacts, base_url: str, default_image: str) -> dict:
-    """The OB 3.0 Achievement of a micro-credential version, with the EU extension terms."""
+    """The OB 3.0 Achievement of a micro-credential version: OB 3.0's own terms where they
+    exist (`creditsAvailable`, `fieldOfStudy`, `alignment` with the EU vocabularies' IRIs,
+    `resultDescription`), the extension context's for the other Annex I elements."""
     achievement_id = base_url.rstrip("/") + f"/achievements/{facts.key}"
     body: dict = {
         "id": achievement_id,
@@ -208,16 +338,15 @@ def achievement(facts: AchievementFacts, base_url: str, default_image: str) -> d
         "image": _image(facts.image_url or default_image, facts.title),
         "inLanguage": facts.language,
         "alignment": [
-            _alignment("European Qualifications Framework", facts.eqf_level, EQF_URL, "EQF"),
+            _alignment("European Qualifications Framework", facts.eqf_level,
+                       f"{EQF_URL}{facts.eqf_level}", "EQF"),
             _alignment("Turkish Qualifications Framework", facts.tqf_level, TQF_URL, "TQF"),
         ],
         "resultDescription": [_result_description(achievement_id, o) for o in facts.outcomes],
-        "notionalWorkloadHours": str(facts.workload_hours),
-        "assessmentType": "; ".join(facts.assessment_methods)
-        or "Analytic rubric per learning outcome",
-        "participationForm": facts.participation_form or "Not specified",
-        "qualityAssurance": facts.quality_assurance or "Not specified",
+        **_annex_terms(facts),
     }
+    if overall := _overall_description(facts, achievement_id):
+        body["resultDescription"].append(overall)
     if facts.ects is not None:
         body["creditsAvailable"] = json_number(facts.ects)
     if facts.field_of_study:
@@ -227,18 +356,15 @@ def achievement(facts: AchievementFacts, base_url: str, default_image: str) -> d
             "type": ["Alignment"], "targetName": facts.field_of_study or facts.isced_f_code,
             "targetFramework": "ISCED-F 2013", "targetCode": facts.isced_f_code,
             "targetUrl": ISCED_F_URL + facts.isced_f_code, "targetType": "ext:ISCED-F"})
-    if facts.stackability:
-        body["stackability"] = facts.stackability
     return body
 
 
 def achievement_document(facts: AchievementFacts, issuer: IssuerFacts, base_url: str,
                          default_image: str) -> dict:
     """The achievement as served at /achievements/<key>, with its context and creator."""
-    body = achievement(facts, base_url, default_image)
-    body["awardingBodyCountry"] = issuer.country
+    body = achievement(facts, base_url, default_image) | _awarding_place(facts, issuer)
     body["creator"] = issuer_summary(issuer)
-    return {"@context": [VC_V2, OB_V3, extension_url(base_url)], **body}
+    return {"@context": [VC_V2, OB_V3, EXTENSION_V2], **body}
 
 
 def _identifiers(recipient: RecipientFacts, salt: str) -> list[dict]:
@@ -256,7 +382,8 @@ def _identifiers(recipient: RecipientFacts, salt: str) -> list[dict]:
     return found
 
 
-def _results(facts: AchievementFacts, achievement_id: str, levels: dict[str, str]) -> list[dict]:
+def _results(facts: AchievementFacts, achievement_id: str, levels: dict[str, str],
+             via_pathway: bool = False) -> list[dict]:
     results = []
     for outcome in facts.outcomes:
         level = outcome.level(levels.get(outcome.code, ""))
@@ -265,27 +392,32 @@ def _results(facts: AchievementFacts, achievement_id: str, levels: dict[str, str
         results.append({"type": ["Result"], "resultDescription": f"{achievement_id}#lo-"
                         f"{outcome.code}", "achievedLevel": _level_id(achievement_id, outcome,
                                                                       level)})
+    overall = f"{achievement_id}#{OVERALL}"
+    if facts.overall_result == "pass_fail":
+        results.append({"type": ["Result"], "resultDescription": overall, "status": "Completed"})
+    elif (code := overall_level(facts, levels)) is not None and not via_pathway:
+        results.append({"type": ["Result"], "resultDescription": overall,
+                        "achievedLevel": f"{overall}-level-{code}"})
     return results
 
 
 def credential(facts: AchievementFacts, issuer: IssuerFacts, recipient: RecipientFacts,
                award: AwardFacts, base_url: str, default_image: str) -> dict:
     """An unsigned OpenBadgeCredential for one learner."""
-    body = achievement(facts, base_url, default_image)
-    body["awardingBodyCountry"] = issuer.country
+    body = achievement(facts, base_url, default_image) | _awarding_place(facts, issuer)
     subject: dict = {
         "id": award.subject_id,
         "type": ["AchievementSubject"],
         "achievement": body,
         "identifier": _identifiers(recipient, award.salt),
     }
-    results = _results(facts, body["id"], award.outcome_levels)
+    results = _results(facts, body["id"], award.outcome_levels, award.via_pathway)
     if results:
         subject["result"] = results
     if facts.ects is not None:
         subject["creditsEarned"] = json_number(facts.ects)
     document: dict = {
-        "@context": [VC_V2, OB_V3, extension_url(base_url)],
+        "@context": [VC_V2, OB_V3, EXTENSION_V2],
         "id": award.credential_id,
         "type": ["VerifiableCredential", "OpenBadgeCredential", *award.extra_types],
         "name": facts.title,
@@ -318,7 +450,7 @@ def evidence_narrative(facts: AchievementFacts, award: AwardFacts) -> str:
         level = outcome.level(award.outcome_levels.get(outcome.code, ""))
         if level is not None:
             attained.append(f"{outcome.code}: {level.label}")
-    methods = "; ".join(facts.assessment_methods) or "course work"
+    methods = "; ".join(facts.assessment_methods)
     return (f"Assessed through {methods}, mapped to {len(facts.outcomes)} learning outcomes and "
             f"scored with an analytic rubric; passed on {award.passed_at:%Y-%m-%d}. "
             f"Levels reached: {', '.join(attained) or 'see results'}.")

@@ -1,4 +1,5 @@
-"""`lti-tool verify FILE` and `lti-tool credentials list [--json]`."""
+"""`lti-tool verify FILE`, `lti-tool credentials list [--json]` and
+`lti-tool credentials export ID --format json|jwt|png|svg|edc [--out FILE]`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from lti_tool.cli_support import get_runtime
 from lti_tool.errors import BadRequest
 
 MAX_FILE = 8 * 1024 * 1024
+EXPORT_FORMATS = ("json", "jwt", "png", "svg", "edc")
 
 
 def _print_report(report: dict) -> None:
@@ -70,3 +72,38 @@ def register(cli: click.Group) -> None:
         for row in rows:
             click.echo(f"{row['id']}  {row['status']:<8} {row['micro_credential']:<16} "
                        f"{row['learner']}  {row['urls']['page']}")
+
+    @credentials_group.command("export")
+    @click.argument("public_id")
+    @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="json",
+                  show_default=True,
+                  help="json: the signed OB 3.0 credential; jwt: its VC-JWT; png/svg: the "
+                       "badge image with the credential baked in; edc: the unsigned Europass "
+                       "European Digital Credential (ELM 3) for the EDC Issuer to seal.")
+    @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write to FILE instead of standard output (needed for png).")
+    @click.pass_context
+    def export_command(ctx: click.Context, public_id: str, fmt: str, out: Path | None) -> None:
+        """Write one issued credential (by its id) in FORMAT."""
+        from lti_tool.badges import europass
+        from lti_tool.badges.records import baked, by_public_id
+
+        runtime = get_runtime(ctx)
+        with runtime.sessions() as db:
+            row = by_public_id(db, public_id)
+            if fmt == "edc":
+                body: str | bytes = europass.dumps(europass.export(db, runtime.settings, row))
+            elif fmt == "json":
+                body = row.document
+            elif fmt == "jwt":
+                body = row.jwt
+            else:
+                body = baked(row, fmt)
+            db.rollback()
+        if out is not None:
+            out.write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
+            click.echo(f"{fmt} export of {public_id} written to {out}", err=True)
+        elif isinstance(body, bytes):
+            raise BadRequest("a PNG is binary: give --out FILE")
+        else:
+            click.echo(body)

@@ -7,7 +7,13 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.badges.builder import AchievementFacts, LevelFacts, OutcomeFacts, RecipientFacts
+from lti_tool.badges.builder import (
+    AchievementFacts,
+    BodyFacts,
+    LevelFacts,
+    OutcomeFacts,
+    RecipientFacts,
+)
 from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Person
 
@@ -31,9 +37,9 @@ def _http_image(value: str) -> str:
 def achievement_facts(db: Session, version: MicroCredentialVersion) -> AchievementFacts:
     """What the credential says about a micro-credential version.
 
-    The badge's standard metadata (Art. 4/1-c, Art. 11/2) comes from the Design Plan: the field
-    of study (with its ISCED-F code) becomes `fieldOfStudy`; the form of participation
-    (Art. 6/2-e: online | in_person | blended) the EU extension term `participationForm`.
+    The badge's standard metadata (Art. 4/1-c, Art. 11/2) and every element of Annex I of
+    Council Recommendation 2022/C 243/02 come from the Design Plan as stored, never from a
+    default: the builder refuses facts that lack a mandatory one.
     """
     pathway_titles = tuple(
         db.scalar(select(MicroCredentialVersion.title)
@@ -51,6 +57,16 @@ def achievement_facts(db: Session, version: MicroCredentialVersion) -> Achieveme
         field_of_study=version.field_of_study or "", isced_f_code=version.isced_f_code or "",
         participation_form=version.participation_form or "",
         quality_assurance=version.quality_assurance, stackability=version.stackability,
+        recognition=version.recognition, prerequisites=version.prerequisites,
+        supervision=version.supervision, qf_ehea_cycle=version.qf_ehea_cycle,
+        learning_setting=version.learning_setting, region=version.region,
+        further_information=version.further_information,
+        overall_result=version.overall_result,
+        co_awarding_bodies=tuple(
+            BodyFacts(name=str(b.get("name", "")), country=str(b.get("country", "")),
+                      legal_identifier=str(b.get("legal_identifier", "")),
+                      url=str(b.get("url", "")))
+            for b in version.co_awarding_bodies or []),
         image_url=_http_image(version.image or ""),
         outcomes=tuple(_outcome(outcome) for outcome in version.outcomes),
         pathway_of=pathway_titles,

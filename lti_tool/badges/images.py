@@ -40,8 +40,9 @@ def medal_png(seed: str, size: int = SIZE) -> bytes:
                 row += bytes((230, 190, 60, 255))
             else:
                 shade = 1 - 0.35 * distance / ring
-                row += bytes((int(red * shade + 60), int(green * shade + 60),
-                              int(blue * shade + 60), 255))
+                # Lightened towards the centre, never past 255 (blue reaches 219 + 60).
+                row += bytes((min(255, int(red * shade + 60)), min(255, int(green * shade + 60)),
+                              min(255, int(blue * shade + 60)), 255))
         rows.append(row)
     out = io.BytesIO()
     png.Writer(size, size, greyscale=False, alpha=True).write(out, rows)

@@ -4,7 +4,9 @@ The evaluation calls `issue_on_pass` in the transaction that records the pass. T
 inserted first inside a savepoint, so under concurrency the unique constraint on
 (person_id, mc_version_id) picks exactly one winner before anyone spends time signing; losers
 get the winner's row. A pass on a micro-credential that is not `approved` is held and issued by
-`issue_held` once the Office revalidates it. Each issuance then checks the pathways it completes.
+`issue_held` once the Office revalidates it; so is a pass on an approved version whose (migrated)
+Design Plan lacks a mandatory EU micro-credential element, until the Office completes it: a
+credential never states a placeholder. Each issuance then checks the pathways it completes.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from sqlalchemy.orm import Session
 
 from lti_tool.badges import builder, statuslist
 from lti_tool.badges.facts import achievement_facts, recipient_facts
-from lti_tool.badges.signing import Signer, issuer_facts
+from lti_tool.badges.signing import Signer
 from lti_tool.badges.status import list_url, open_list
+from lti_tool.catalogue.service import annex_gaps_of
 from lti_tool.domain import catalogue as rules
-from lti_tool.errors import NotFound
+from lti_tool.errors import Forbidden, NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential, HeldPass, StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion, PathwayComponent
-from lti_tool.store.models.core import Person
+from lti_tool.store.models.core import Institution, Person, Platform
 
 log = logging.getLogger(__name__)
 INDEX_ATTEMPTS = 20
@@ -58,7 +61,8 @@ def _hold(db: Session, version: MicroCredentialVersion, *, person_id: int,
           offering_id: int | None, outcome_levels: dict[str, str], passed_at: datetime) -> None:
     try:
         with db.begin_nested():
-            db.add(HeldPass(platform_id=version.platform_id, person_id=person_id,
+            db.add(HeldPass(platform_id=db.get(Person, person_id).platform_id,
+                            person_id=person_id,
                             mc_version_id=version.id, offering_id=offering_id,
                             outcome_levels=dict(outcome_levels), passed_at=passed_at))
     except IntegrityError:
@@ -66,13 +70,25 @@ def _hold(db: Session, version: MicroCredentialVersion, *, person_id: int,
     log.info("pass held: person %s, MC version %s is %s", person_id, version.id, version.status)
 
 
+def _learner_platform(db: Session, person_id: int, version: MicroCredentialVersion) -> int:
+    """The learner's registration, which must belong to the institution that awards the MC:
+    no registration gets another institution's credential."""
+    person = db.get(Person, person_id)
+    platform = db.get(Platform, person.platform_id) if person is not None else None
+    if platform is None or platform.institution_id != version.institution_id:
+        raise Forbidden("The learner's registration does not belong to the institution that "
+                        "awards this micro-credential.")
+    return platform.id
+
+
 def _claim(db: Session, settings: Settings, signer: Signer, version: MicroCredentialVersion, *,
            person_id: int, offering_id: int | None, outcome_levels: dict[str, str],
            passed_at: datetime, via_pathway: bool) -> tuple[Credential, bool]:
     """Insert the credential row (unsigned yet); (row, True) if we won, (winner, False) if not."""
     status_list = open_list(db, settings, signer)
+    platform_id = _learner_platform(db, person_id, version)
     for _attempt in range(INDEX_ATTEMPTS):
-        row = Credential(public_id=str(uuid.uuid4()), platform_id=version.platform_id,
+        row = Credential(public_id=str(uuid.uuid4()), platform_id=platform_id,
                          person_id=person_id, mc_version_id=version.id, offering_id=offering_id,
                          via_pathway=via_pathway, status="active", passed_at=passed_at,
                          issued_at=utcnow(), outcome_levels=dict(outcome_levels),
@@ -106,7 +122,7 @@ def _sign(db: Session, settings: Settings, signer: Signer, row: Credential,
         status_entry=statuslist.entry(list_url(settings, status_list.public_id),
                                       row.status_index),
         via_pathway=row.via_pathway)
-    unsigned = builder.credential(facts, issuer_facts(settings), recipient_facts(person), award,
+    unsigned = builder.credential(facts, signer.issuer, recipient_facts(person), award,
                                   settings.base_url, default_image(settings, version.id))
     signed = signer.data_integrity(unsigned, row.issued_at)
     row.document = json.dumps(signed, ensure_ascii=False)
@@ -128,11 +144,11 @@ def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version
     existing = find_credential(db, person_id, mc_version_id)
     if existing is not None:
         return existing
-    if version.status not in rules.ISSUING_STATUSES:
+    if version.status not in rules.ISSUING_STATUSES or annex_gaps_of(version):
         _hold(db, version, person_id=person_id, offering_id=offering_id,
               outcome_levels=outcome_levels, passed_at=passed_at)
         return None
-    signer = Signer.load(db, settings)
+    signer = Signer.load(db, settings, db.get(Institution, version.institution_id))
     row, won = _claim(db, settings, signer, version, person_id=person_id,
                       offering_id=offering_id, outcome_levels=outcome_levels,
                       passed_at=passed_at, via_pathway=via_pathway)
@@ -148,7 +164,7 @@ def issue_held(db: Session, settings: Settings, mc_version_id: int) -> list[Cred
     version = db.get(MicroCredentialVersion, mc_version_id)
     if version is None:
         raise NotFound(f"no micro-credential version {mc_version_id}")
-    if version.status not in rules.ISSUING_STATUSES:
+    if version.status not in rules.ISSUING_STATUSES or annex_gaps_of(version):
         return []
     issued = []
     held = db.scalars(select(HeldPass).where(HeldPass.mc_version_id == mc_version_id,

@@ -28,10 +28,23 @@ VC_V2 = "https://www.w3.org/ns/credentials/v2"
 OB_V3 = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
 DID_V1 = "https://www.w3.org/ns/did/v1"
 MULTIKEY_V1 = "https://w3id.org/security/multikey/v1"
+# The extension context of credentials issued before 2.0.0: rooted at each deployment's own
+# URL, so two deployments named the same concept differently. Kept so that those credentials
+# stay verifiable; nothing new uses it.
 EXTENSION_PATH = "/contexts/microcredential-v1.jsonld"
 EXTENSION_FILE = "microcredential-v1.jsonld"
+# The one extension context of the EU micro-credential terms (Council Recommendation
+# 2022/C 243/02, Annex I) that OB 3.0 lacks: a stable, version-pinned URL that does not depend
+# on the deployment. The file ships in the package (the loaders never fetch it); a changed
+# term gets a new version and a new URL, never an edit of this file.
+EXTENSION_V2 = "https://w3id.org/lti-microcredentials/contexts/microcredential-2.0.0.jsonld"
+EXTENSION_V2_FILE = "microcredential-2.0.0.jsonld"
+EXTENSION_V2_PATH = "/contexts/microcredential-2.0.0.jsonld"
 EXTENSION_TERMS = ("notionalWorkloadHours", "assessmentType", "participationForm",
-                   "qualityAssurance", "awardingBodyCountry", "stackability")
+                   "learningSetting", "supervisionVerification", "qfEheaCycle",
+                   "qualityAssurance", "awardingBodyCountry", "awardingBodyRegion",
+                   "coAwardingBody", "prerequisites", "stackability", "recognition",
+                   "furtherInformation")
 
 DocumentLoader = Callable[[str, dict | None], dict]
 
@@ -43,11 +56,19 @@ class ContextNotAvailable(Exception):
 @lru_cache(maxsize=1)
 def _standard_contexts() -> dict[str, dict]:
     index = json.loads((CONTEXT_DIR / "index.json").read_text())
-    return {url: json.loads((CONTEXT_DIR / name).read_text()) for url, name in index.items()}
+    found = {url: json.loads((CONTEXT_DIR / name).read_text()) for url, name in index.items()}
+    found[EXTENSION_V2] = extension_v2_context()
+    return found
+
+
+@lru_cache(maxsize=1)
+def extension_v2_context() -> dict:
+    """The shipped extension context (version 2.0.0), as published at EXTENSION_V2."""
+    return json.loads((CONTEXT_DIR / EXTENSION_V2_FILE).read_text())
 
 
 def extension_url(base_url: str) -> str:
-    """The stable URL of the tool's extension context on this deployment."""
+    """The URL of the old (1.x) extension context on this deployment (old credentials)."""
     return base_url.rstrip("/") + EXTENSION_PATH
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 from werkzeug.wrappers import Response
 
-from lti_tool.badges import records, status
+from lti_tool.badges import europass, records, status
 from lti_tool.store.models.core import Person
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
@@ -27,7 +27,23 @@ def credentials() -> str:
     wanted = request.args.get("status", "")
     rows = records.listing(get_db(), platform_id=actor.platform_id, search=search,
                            status=wanted if wanted in ("active", "revoked") else "")
-    return render_template("badges/office_list.html", rows=rows, search=search, status=wanted)
+    return render_template("badges/office_list.html", rows=rows, search=search, status=wanted,
+                           offerings=records.offerings_with_credentials(get_db(),
+                                                                        actor.platform_id))
+
+
+@bp.get("/offerings/<int:offering_id>/europass.zip")
+@require_role("admin")
+def offering_europass(offering_id: int) -> Response:
+    """Every valid credential of one offering as unsigned European Digital Credentials, one
+    file each, zipped: what the Office uploads to the EDC Issuer to seal in one batch."""
+    actor = require_actor()
+    body, _count = europass.offering_zip(get_db(), runtime().settings, actor.platform_id,
+                                         offering_id)
+    response = Response(body, mimetype="application/zip")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="europass-offering-{offering_id}.zip"')
+    return response
 
 
 @bp.get("/<public_id>")

@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from lti_tool.badges import baking, images
 from lti_tool.badges.issuance import credential_url
 from lti_tool.errors import NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.models.badges import Credential
-from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion
-from lti_tool.store.models.core import Person
+from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
+from lti_tool.store.models.core import Context, Person
 
 
 def by_public_id(db: Session, public_id: str, platform_id: int | None = None) -> Credential:
     """The credential with this public id (within one platform when given), else 404."""
+    if len(public_id) > 36:
+        raise NotFound("There is no such credential.")
     query = select(Credential).where(Credential.public_id == public_id,
                                      Credential.document != "")
     if platform_id is not None:
@@ -85,10 +88,56 @@ def summary(credential: Credential) -> dict:
             levels[level["id"]] = level["name"]
     results = {r["resultDescription"]: levels.get(r.get("achievedLevel", ""), "")
                for r in subject.get("result", [])}
+    # The overall result (`#overall`) is no outcome: the page states it with the EU elements.
     outcomes = [{"name": d["name"], "level": results.get(d["id"], ""),
                  "required": levels.get(d.get("requiredLevel", ""), "")}
-                for d in achievement.get("resultDescription", [])]
+                for d in achievement.get("resultDescription", [])
+                if not d["id"].endswith("#overall")]
     return {"document": document, "recipient": names[0] if names else "",
             "achievement": achievement, "issuer": document["issuer"],
             "outcomes": outcomes, "valid_from": document["validFrom"],
             "valid_until": document.get("validUntil")}
+
+
+def baked(row: Credential, fmt: str, *, as_jwt: bool = False) -> bytes | str:
+    """The badge image (`png` or `svg`) with the credential baked in: the JSON credential with
+    its embedded proof, or with `as_jwt` the VC-JWT."""
+    text = row.jwt if as_jwt else row.document
+    if fmt == "png":
+        return baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+    document = json.loads(row.document)
+    svg = images.medal_svg(str(row.mc_version_id), document["name"],
+                           document["credentialSubject"]["achievement"].get("humanCode", ""))
+    return baking.bake_svg(svg, text, is_jwt=as_jwt)
+
+
+@dataclass(frozen=True)
+class OfferingCredentials:
+    """An offering with active credentials, for the Office's bulk Europass export."""
+
+    offering_id: int
+    code: str
+    version: int
+    course: str
+    count: int
+
+
+def offerings_with_credentials(db: Session, platform_id: int | None
+                               ) -> list[OfferingCredentials]:
+    if platform_id is None:
+        return []
+    query = (select(Offering.id, MicroCredential.code, MicroCredentialVersion.version,
+                    Context.title, Context.label, func.count(Credential.id))
+             .join(Credential, Credential.offering_id == Offering.id)
+             .join(MicroCredentialVersion, MicroCredentialVersion.id == Offering.mc_version_id)
+             .join(MicroCredential,
+                   MicroCredential.id == MicroCredentialVersion.micro_credential_id)
+             .join(Context, Context.id == Offering.context_id)
+             .where(Offering.platform_id == platform_id, Credential.status == "active",
+                    Credential.document != "")
+             .group_by(Offering.id, MicroCredential.code, MicroCredentialVersion.version,
+                       Context.title, Context.label)
+             .order_by(MicroCredential.code, Offering.id))
+    return [OfferingCredentials(offering_id=oid, code=code, version=version,
+                                course=title or label or "", count=count)
+            for oid, code, version, title, label, count in db.execute(query)]

@@ -12,7 +12,7 @@ import json
 from flask import Blueprint, Response, render_template, request
 from jwcrypto import jwk
 
-from lti_tool.badges import baking, images, jsonld, records
+from lti_tool.badges import baking, europass, images, jsonld, presentation, records
 from lti_tool.badges.builder import achievement_document, issuer_profile
 from lti_tool.badges.facts import achievement_facts
 from lti_tool.badges.issuance import default_image
@@ -20,14 +20,15 @@ from lti_tool.badges.signing import (
     ED25519,
     RSA,
     issuer_facts,
-    issuer_slug,
     published_multikeys,
 )
 from lti_tool.badges.verify import Verifier
 from lti_tool.errors import BadRequest, NotFound, PayloadTooLarge, ToolError
-from lti_tool.launch import keys
+from lti_tool.store import keys
+from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
+from lti_tool.store.models.core import Institution
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 
@@ -60,8 +61,12 @@ def credential_page(public_id: str):
     if _wants_json_ld():
         return _json(row.document)
     report = Verifier(get_db(), _settings()).verify(json.loads(row.document), None, "json")
+    info = records.summary(row)
     return render_template("badges/credential.html", credential=row, report=report,
-                           info=records.summary(row),
+                           info=info, elements=presentation.annex_elements(
+                               info["document"], info["recipient"]),
+                           issued_on=presentation.date_text(info["valid_from"]),
+                           valid_until=presentation.date_text(info["valid_until"] or ""),
                            url=_settings().url(f"/credentials/{row.public_id}"))
 
 
@@ -93,6 +98,7 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 
 @bp.get("/credentials/<public_id>.png")
 def credential_png(public_id: str) -> Response:
+    """The PNG badge with the credential baked in (the VC-JWT with `?format=jwt`)."""
     row = records.by_public_id(get_db(), public_id)
     text, _is_jwt = _baked_text(row)
     image = baking.bake_png(images.badge_png(_credential_face(row)), text)
@@ -106,6 +112,23 @@ def credential_svg(public_id: str) -> Response:
     svg = images.badge_svg(_credential_face(row))
     return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
                      f"credential-{public_id}.svg")
+
+
+# Ids in public URLs come from anyone: beyond a 64-bit integer they are simply not found
+# (the database would refuse to compare them).
+MAX_ID = 2**63 - 1
+
+
+@bp.get("/credentials/<public_id>/europass.json")
+def credential_edc(public_id: str) -> Response:
+    """The unsigned Europass European Digital Credential (ELM 3) in the form the EDC Issuer
+    seals. It states what the public credential states (the learner's name, no e-mail);
+    a revoked credential answers 409."""
+    db = get_db()
+    row = records.by_public_id(db, public_id)
+    document = europass.export(db, _settings(), row)
+    return _download(europass.dumps(document), "application/ld+json",
+                     f"europass-{public_id}.json")
 
 
 def _credential_face(row) -> images.BadgeFace:
@@ -123,12 +146,16 @@ def _credential_face(row) -> images.BadgeFace:
 
 
 def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
+    institution = get_db().get(Institution, version.institution_id)
     return images.BadgeFace(seed=str(version.id), title=version.title,
-                            eqf_level=version.eqf_level, issuer=issuer_facts(_settings()).name,
+                            eqf_level=version.eqf_level,
+                            issuer=issuer_facts(_settings(), institution).name,
                             language=version.language)
 
 
 def _published_version(version_id: int) -> MicroCredentialVersion:
+    if not 0 < version_id <= MAX_ID:
+        raise NotFound("There is no such achievement.")
     version = get_db().get(MicroCredentialVersion, version_id)
     if version is None or version.status not in PUBLISHED_STATUSES:
         raise NotFound("There is no such achievement.")
@@ -139,8 +166,9 @@ def _published_version(version_id: int) -> MicroCredentialVersion:
 def achievement(version_id: int) -> Response:
     settings = _settings()
     version = _published_version(version_id)
+    institution = get_db().get(Institution, version.institution_id)
     return _json(achievement_document(achievement_facts(get_db(), version),
-                                      issuer_facts(settings), settings.base_url,
+                                      issuer_facts(settings, institution), settings.base_url,
                                       default_image(settings, version.id)))
 
 
@@ -160,9 +188,11 @@ def achievement_svg(version_id: int) -> Response:
 def issuer(slug: str) -> Response:
     """The issuer Profile, also the controller document listing every Ed25519 key ever used."""
     settings = _settings()
-    if slug != issuer_slug(settings):
+    institution = find_institution(get_db(), slug[:63])
+    if institution is None:
         raise NotFound("There is no such issuer.")
-    profile = issuer_profile(issuer_facts(settings), published_multikeys(get_db(), settings))
+    profile = issuer_profile(issuer_facts(settings, institution),
+                             published_multikeys(get_db(), settings, institution))
     response = _json(profile)
     get_db().commit()  # the first request may have created the key
     return response
@@ -170,10 +200,12 @@ def issuer(slug: str) -> Response:
 
 @bp.get("/keys/jwks.json")
 def badge_jwks() -> Response:
-    """Every badge signing key (RSA and Ed25519, current and retired) as a JWK Set."""
+    """Every institution's badge signing keys (RSA and Ed25519, current and retired)."""
     settings, db = _settings(), get_db()
-    found = [*keys.public_jwks(db, settings, RSA)["keys"],
-             *keys.public_jwks(db, settings, ED25519)["keys"]]
+    found = []
+    for institution in db.query(Institution).order_by(Institution.id):
+        found += [*keys.public_jwks(db, settings, RSA, institution_id=institution.id)["keys"],
+                  *keys.public_jwks(db, settings, ED25519, institution_id=institution.id)["keys"]]
     db.commit()
     return _json({"keys": found}, "application/json")
 
@@ -181,7 +213,7 @@ def badge_jwks() -> Response:
 @bp.get("/keys/<kid>")
 def badge_key(kid: str) -> Response:
     """The public JWK a VC-JWT `kid` URL names."""
-    row = keys.find_public_key(get_db(), kid)
+    row = keys.find_public_key(get_db(), kid[:100])
     if row is None or row.purpose not in (RSA, ED25519):
         raise NotFound("There is no such key.")
     return _json(jwk.JWK(**row.public_jwk).export_public(as_dict=True) | {
@@ -190,12 +222,21 @@ def badge_key(kid: str) -> Response:
 
 @bp.get(jsonld.EXTENSION_PATH)
 def extension_context() -> Response:
+    """The old per-deployment extension context, for credentials issued before 2.0.0."""
     return _json(jsonld.extension_context(_settings().base_url))
+
+
+@bp.get(jsonld.EXTENSION_V2_PATH)
+def extension_context_v2() -> Response:
+    """A copy of the stable extension context (its URL is jsonld.EXTENSION_V2)."""
+    response = _json(jsonld.extension_v2_context())
+    response.headers["Cache-Control"] = "public, max-age=86400, immutable"
+    return response
 
 
 @bp.get("/status/<list_id>")
 def status_list(list_id: str) -> Response:
-    row = get_db().query(StatusList).filter_by(public_id=list_id).one_or_none()
+    row = get_db().query(StatusList).filter_by(public_id=list_id[:40]).one_or_none()
     if row is None or not row.signed_credential:
         raise NotFound("There is no such status list.")
     response = _json(row.signed_credential, "application/vc+ld+json")

@@ -18,11 +18,17 @@ import jsonschema
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import baking, dataintegrity, jsonld, vcjwt
-from lti_tool.badges.signing import ed25519_resolver, issuer_facts, jwk_resolver
+from lti_tool.badges.signing import (
+    ed25519_resolver,
+    institution_for_issuer,
+    issuer_id,
+    jwk_resolver,
+)
 from lti_tool.badges.status import is_revoked
 from lti_tool.errors import BadRequest, PayloadTooLarge
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
+from lti_tool.store.keys import find_public_key
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "achievementcredential.json"
 # A credential is tens of kilobytes; JSON-LD processing of megabytes would tie up a worker.
@@ -152,12 +158,12 @@ def _when(value: object) -> datetime:
 
 
 class Verifier:
-    """Runs the checks against this installation's keys and status lists."""
+    """Runs the checks against the keys and status lists of the institution the credential
+    names as its issuer: a key of another institution never verifies it."""
 
     def __init__(self, db: Session, settings: Settings) -> None:
         self.db = db
         self.settings = settings
-        self.issuer_id = issuer_facts(settings).id
         self.loader = jsonld.loader_for(settings.base_url)
         self.leeway = timedelta(seconds=settings.jwt_leeway_seconds)
         self.limits = jsonld.CanonicalizationLimits(
@@ -177,6 +183,11 @@ class Verifier:
 
     def verify(self, credential: dict, token: str | None, kind: str) -> Report:
         report = Report(format=kind, credential=credential)
+        try:
+            self.institution = institution_for_issuer(self.db, self.settings,
+                                                      credential.get("issuer"))
+        except Exception:  # hostile input: the issuer check reports it
+            self.institution = None
         report.checks.append(Check("format", True, f"read a credential from {kind.upper()}"))
         report.checks.append(_guard("schema", lambda: self._schema(credential)))
         if token is not None:
@@ -196,7 +207,8 @@ class Verifier:
 
     def _jwt(self, token: str) -> Check:
         try:
-            header, _payload = vcjwt.verify(token, jwk_resolver(self.db, self.settings))
+            header, _payload = vcjwt.verify(token, jwk_resolver(self.db, self.settings,
+                                                                self.institution))
         except vcjwt.JwtError as exc:
             return Check("jwt", False, str(exc))
         return Check("jwt", True, f"VC-JWT signature ({header['alg']}) and OB 3.0 claims valid")
@@ -205,19 +217,23 @@ class Verifier:
         if "proof" not in credential and not required:
             return Check("proof", None, "no embedded proof (the JWT signature covers it)")
         try:
-            proof = dataintegrity.verify(credential, ed25519_resolver(self.db, self.settings),
-                                         self.loader, self.canonicalize)
+            proof = dataintegrity.verify(
+                credential, ed25519_resolver(self.db, self.settings, self.institution),
+                self.loader, self.canonicalize)
         except dataintegrity.ProofError as exc:
             return Check("proof", False, str(exc))
         return Check("proof", True, f"{proof['cryptosuite']} Data Integrity proof valid")
 
     def _issuer(self, credential: dict, token: str | None) -> Check:
-        """The credential names this institution, and the key that signed it is one of ours."""
+        """The credential names one of our institutions, and the keys that signed it are that
+        institution's own."""
         issuer = credential.get("issuer")
-        issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
-        if issuer_id != self.issuer_id:
-            return Check("issuer", False, f"issued by {issuer_id!r}, not by this institution "
-                                          f"({self.issuer_id}); its keys are unknown here")
+        named_issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
+        if self.institution is None:
+            return Check("issuer", False, f"issued by {str(named_issuer)[:200]!r}, not by an "
+                                          "institution of this installation; its keys are "
+                                          "unknown here")
+        expected = issuer_id(self.settings, self.institution)
         named = []
         proofs = credential.get("proof")
         for proof in proofs if isinstance(proofs, list) else [proofs]:
@@ -225,12 +241,22 @@ class Verifier:
                 named.append(str(proof["verificationMethod"]))
         if token is not None:
             named.append(str(vcjwt.unverified(token)[0].get("kid", "")))
-        foreign = [key for key in named if not key.startswith((self.issuer_id + "#",
-                                                               self.settings.url("/keys/")))]
+        foreign = [key for key in named if not self._owns(key, expected)]
         if foreign or not named:
             return Check("issuer", False, f"signed with keys the issuer does not publish: "
-                                          f"{', '.join(foreign) or 'none named'}")
-        return Check("issuer", True, f"{self.issuer_id} publishes the signing keys")
+                                          f"{', '.join(k[:200] for k in foreign) or 'none named'}")
+        return Check("issuer", True, f"{expected} publishes the signing keys")
+
+    def _owns(self, key: str, expected_issuer: str) -> bool:
+        """A verificationMethod of the issuer's own profile, or a /keys/<kid> of one of the
+        issuer institution's badge keys."""
+        if key.startswith(expected_issuer + "#"):
+            return True
+        prefix = self.settings.url("/keys/")
+        if not key.startswith(prefix) or self.institution is None:
+            return False
+        return find_public_key(self.db, key[len(prefix):][:100],
+                               institution_id=self.institution.id) is not None
 
     def _dates(self, credential: dict) -> Check:
         now = utcnow()
@@ -255,9 +281,10 @@ class Verifier:
             url = str(item.get("statusListCredential", ""))
             if not url.startswith(prefix):
                 return Check("status", None, f"status list {url} is not this tool's")
-            revoked = is_revoked(self.db, url[len(prefix):], int(item["statusListIndex"]))
+            revoked = is_revoked(self.db, url[len(prefix):], int(item["statusListIndex"]),
+                                 self.institution.id if self.institution else -1)
             if revoked is None:
-                return Check("status", False, f"status list {url} does not exist")
+                return Check("status", False, f"status list {url[:200]} is not the issuer's")
             if revoked:
                 return Check("status", False, "revoked by the issuer")
             return Check("status", True, "not revoked (Bitstring Status List)")

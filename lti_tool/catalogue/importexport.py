@@ -19,7 +19,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from lti_tool.domain.catalogue import DesignPlan, LearningOutcome
+from lti_tool.domain.catalogue import AwardingBody, DesignPlan, LearningOutcome
 from lti_tool.domain.errors import FieldProblem, ValidationFailed
 from lti_tool.domain.rubric import PerformanceLevel, Rubric
 
@@ -29,7 +29,9 @@ FORMATS = ("yaml", "json")
 MAX_FILE_BYTES = 1024 * 1024
 TEXT_FIELDS = ("title", "description", "purpose", "target_group", "content_plan",
                "stackability", "recognition", "quality_assurance", "image", "field_of_study",
-               "isced_f_code", "participation_form")
+               "isced_f_code", "participation_form", "prerequisites", "supervision",
+               "qf_ehea_cycle", "learning_setting", "region", "further_information",
+               "overall_result")
 LIST_FIELDS = ("teaching_methods", "assessment_methods", "requires")
 _TYPE_WORDS = {"string": "text", "integer": "a whole number", "number": "a number",
                "boolean": "true or false", "array": "a list", "object": "a mapping of fields",
@@ -38,6 +40,7 @@ _PATTERN_WORDS = {
     "code": "2-40 letters, digits, '.', '_' or '-', starting with a letter or digit",
     "isced_f_code": "an ISCED-F 2013 code: 2, 3 or 4 digits starting 00-10 or 99 (e.g. 0613), "
                     "or empty",
+    "country": "an ISO 3166-1 alpha-2 code such as TR or DE",
 }
 _REQUIRED = re.compile(r"^'(?P<name>.+)' is a required property$")
 
@@ -121,7 +124,8 @@ def _describe(error: ValidationError) -> list[FieldProblem]:
         "minLength": lambda: "must not be empty" if value == 1 else f"at least {value} characters",
         "maxLength": lambda: f"at most {value} characters",
         "minItems": lambda: f"needs at least {value} item{'s' if value != 1 else ''}",
-        "pattern": lambda: _PATTERN_WORDS.get(path, "has an invalid format"),
+        "pattern": lambda: _PATTERN_WORDS.get(path.rsplit(".", 1)[-1],
+                                              "has an invalid format"),
         "oneOf": lambda: "must be a number of at least 0 with at most two decimals (e.g. 62.5)",
     }
     describe = messages.get(str(validator))
@@ -230,6 +234,11 @@ def _plan_from_dict(data: Mapping) -> tuple[DesignPlan, list[FieldProblem]]:
         assessment_methods=read.texts(data, "assessment_methods"),
         requires=read.texts(data, "requires"),
         outcomes=tuple(outcomes),
+        co_awarding_bodies=tuple(
+            AwardingBody(name=read.text(body, "name"), country=read.text(body, "country"),
+                         legal_identifier=read.text(body, "legal_identifier"),
+                         url=read.text(body, "url"))
+            for body in read.items(data, "co_awarding_bodies")),
         **{name: read.text(data, name) for name in TEXT_FIELDS},
     )
     return plan, read.problems
@@ -252,13 +261,22 @@ def plan_to_dict(plan: DesignPlan) -> dict:
         "purpose": plan.purpose, "target_group": plan.target_group,
         "field_of_study": plan.field_of_study, "isced_f_code": plan.isced_f_code,
         "participation_form": plan.participation_form,
+        "learning_setting": plan.learning_setting,
         "tqf_level": plan.tqf_level, "eqf_level": plan.eqf_level,
+        "qf_ehea_cycle": plan.qf_ehea_cycle,
         "workload_hours": _number(plan.workload_hours),
         "ects": None if plan.ects is None else _number(plan.ects),
         "teaching_methods": list(plan.teaching_methods),
         "assessment_methods": list(plan.assessment_methods),
+        "supervision": plan.supervision, "overall_result": plan.overall_result,
+        "prerequisites": plan.prerequisites,
         "content_plan": plan.content_plan, "stackability": plan.stackability,
         "recognition": plan.recognition, "quality_assurance": plan.quality_assurance,
+        "region": plan.region,
+        "co_awarding_bodies": [
+            {"name": b.name, "country": b.country, "legal_identifier": b.legal_identifier,
+             "url": b.url} for b in plan.co_awarding_bodies],
+        "further_information": plan.further_information,
         "requires": list(plan.requires),
         "outcomes": [
             {"code": o.code, "statement": o.statement, "domain": o.domain,

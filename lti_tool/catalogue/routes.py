@@ -18,10 +18,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from lti_tool.badges import issuance
-from lti_tool.catalogue import importexport, service
+from lti_tool.catalogue import importexport, labels, service
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
+from lti_tool.grades.passback import queue_offering_passbacks
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion
 from lti_tool.store.models.core import Person
@@ -37,12 +38,7 @@ ACTIONS = "submit,reject,approve,revalidate,retire"
 EXTRA_OUTCOME_SLOTS = 1
 MIN_LEVEL_SLOTS = 4
 DUE_WITHIN_DAYS = rules.REVALIDATION_NOTICE_DAYS
-# Art. 6/2-e: face-to-face, online or hybrid (stored as the codes of rules.PARTICIPATION_FORMS).
-PARTICIPATION_LABELS = {
-    "online": _l("online"),
-    "in_person": _l("in person (face-to-face)"),
-    "blended": _l("blended (online and in person)"),
-}
+PARTICIPATION_LABELS = labels.PARTICIPATION
 POLICY_LABELS = {
     "instructor": _l("the instructor grants it"),
     "learner_request": _l("the learner may request it"),
@@ -98,6 +94,7 @@ def office_list() -> str:
     return render_template(
         "catalogue/office_list.html",
         items=service.list_micro_credentials(db, actor.platform_id),
+        gaps=lambda version: labels.annex_names(service.annex_gaps_of(version)),
         due=service.due_for_revalidation(db, actor.platform_id, DUE_WITHIN_DAYS, now),
         now=now, due_days=DUE_WITHIN_DAYS)
 
@@ -126,7 +123,8 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
         domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES,
         participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
-        min_level_slots=MIN_LEVEL_SLOTS, level_slots=level_slots or {}), status
+        labels=labels, rules=rules, min_level_slots=MIN_LEVEL_SLOTS,
+        level_slots=level_slots or {}), status
 
 
 _OUTCOME_KEY = re.compile(r"^outcomes\[(\d{1,3})\]\.")
@@ -220,7 +218,9 @@ def office_edit(mc_id: int) -> Response | tuple[str, int]:
     if plan is not None:
         try:
             # An illegal transition answers 409 through the app's error handler.
-            service.update(db, actor.platform_id, mc.id, plan, actor)
+            service.update(db, actor.platform_id, mc.id, plan, actor,
+                           settings=current_app.config["LTI_SETTINGS"],
+                           release_held=issuance.issue_held)
         except ValidationFailed as failed:
             problems = failed.problems
         else:
@@ -255,6 +255,7 @@ def office_detail(mc_id: int) -> str:
         "catalogue/office_detail.html", mc=mc, version=version, plan=plan,
         warnings=plan.warnings(), actions=rules.available_actions(version.status),
         history=history, people=people, participation_labels=PARTICIPATION_LABELS,
+        labels=labels, gaps=labels.annex_names(rules.annex_gaps(plan)),
         now=utcnow())
 
 
@@ -337,9 +338,11 @@ def _offering_form() -> tuple[dict, rules.OfferingSettings | None, list[FieldPro
     wanted = rules.OfferingSettings(
         window_closes_at=closes, reevaluation_policy=form.get("reevaluation_policy", ""),
         reevaluation_window_days=days,
-        grade_item_ids=tuple(int(i) for i in raw_items if i.isdigit() and len(i) <= 18))
+        grade_item_ids=tuple(int(i) for i in raw_items if i.isdigit() and len(i) <= 18),
+        grade_passback=form.get("grade_passback") == "on")
     values = {"window_closes_at": raw_close, "reevaluation_policy": wanted.reevaluation_policy,
-              "reevaluation_window_days": raw_days, "grade_item_ids": set(wanted.grade_item_ids)}
+              "reevaluation_window_days": raw_days, "grade_item_ids": set(wanted.grade_item_ids),
+              "grade_passback": wanted.grade_passback}
     return values, (None if problems else wanted), problems
 
 
@@ -355,11 +358,14 @@ def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
     if request.method == "POST":
         values, wanted, problems = _offering_form()
         if wanted is not None:
+            was_sending = offering.grade_passback
             try:
                 service.configure_offering(db, offering, wanted)
             except ValidationFailed as failed:
                 problems = failed.problems
             else:
+                if offering.grade_passback and not was_sending:
+                    queue_offering_passbacks(db, offering.id)  # results so far go out too
                 db.commit()
                 return _see("catalogue.instructor_offering", offering_id=offering.id)
         status = 422
@@ -368,7 +374,8 @@ def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
         values = {"window_closes_at": closes.strftime("%Y-%m-%dT%H:%M") if closes else "",
                   "reevaluation_policy": offering.reevaluation_policy,
                   "reevaluation_window_days": str(offering.reevaluation_window_days),
-                  "grade_item_ids": set(offering.grade_item_ids or [])}
+                  "grade_item_ids": set(offering.grade_item_ids or []),
+                  "grade_passback": offering.grade_passback}
     return render_template(
         "catalogue/instructor_offering.html", offering=offering, values=values,
         errors=_problem_map(problems), problems=problems,

@@ -1,14 +1,17 @@
 """The catalogue's use cases: define, version, approve, revalidate and place micro-credentials.
 
-Every function is scoped by `platform_id`: an id that belongs to another registration is
-"not found". Rules come from `lti_tool.domain.catalogue`; this module stores their results and
-records who did what (Art. 12/3-a, Art. 13: the Office verifies, approves and re-verifies).
+The catalogue belongs to the institution: catalogue functions take an `Owner` (the id of the
+registration an Office acts through, or a `Scope` naming the institution for the CLI) and an id
+of another institution's catalogue is "not found". Offerings stay per registration and course.
+Rules come from `lti_tool.domain.catalogue`; this module stores their results and records who
+did what (Art. 12/3-a, Art. 13: the Office verifies, approves and re-verifies).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -33,7 +36,7 @@ from lti_tool.store.models.catalogue import (
     Offering,
     PathwayComponent,
 )
-from lti_tool.store.models.core import Context
+from lti_tool.store.models.core import Context, Platform
 from lti_tool.store.models.grades import GradeItem
 
 log = logging.getLogger(__name__)
@@ -41,30 +44,58 @@ log = logging.getLogger(__name__)
 
 
 
+# --- whose catalogue -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The catalogue acted on: an institution's, through one of its registrations (an Office
+    in the LMS) or through none (the operator's CLI)."""
+
+    institution_id: int
+    platform_id: int | None = None
+
+
+# An int is the id of the registration the caller acts through; its institution's catalogue.
+Owner = int | Scope
+
+
+def scope_of(db: Session, owner: Owner) -> Scope:
+    if isinstance(owner, Scope):
+        return owner
+    platform = db.get(Platform, owner)
+    if platform is None:
+        raise NotFound("No such platform registration.")
+    return Scope(institution_id=platform.institution_id, platform_id=platform.id)
+
+
 # --- reading --------------------------------------------------------------------------------
 
 
-def list_micro_credentials(db: Session, platform_id: int) -> list[MicroCredential]:
+def list_micro_credentials(db: Session, owner: Owner) -> list[MicroCredential]:
+    institution_id = scope_of(db, owner).institution_id
     return list(db.scalars(
-        select(MicroCredential).where(MicroCredential.platform_id == platform_id)
+        select(MicroCredential).where(MicroCredential.institution_id == institution_id)
         .options(selectinload(MicroCredential.versions)).order_by(MicroCredential.code)))
 
 
-def get_micro_credential(db: Session, platform_id: int, mc_id: int) -> MicroCredential:
+def get_micro_credential(db: Session, owner: Owner, mc_id: int) -> MicroCredential:
     mc = db.get(MicroCredential, mc_id)
-    if mc is None or mc.platform_id != platform_id:
+    if mc is None or mc.institution_id != scope_of(db, owner).institution_id:
         raise NotFound("No such micro-credential.")
     return mc
 
 
-def find_by_code(db: Session, platform_id: int, code: str) -> MicroCredential | None:
+def find_by_code(db: Session, owner: Owner, code: str) -> MicroCredential | None:
+    """Codes are unique in the institution's catalogue (every registration of it)."""
     return db.scalar(select(MicroCredential).where(
-        MicroCredential.platform_id == platform_id, MicroCredential.code == code))
+        MicroCredential.institution_id == scope_of(db, owner).institution_id,
+        MicroCredential.code == code))
 
 
-def get_version(db: Session, platform_id: int, version_id: int) -> MicroCredentialVersion:
+def get_version(db: Session, owner: Owner, version_id: int) -> MicroCredentialVersion:
     version = db.get(MicroCredentialVersion, version_id)
-    if version is None or version.platform_id != platform_id:
+    if version is None or version.institution_id != scope_of(db, owner).institution_id:
         raise NotFound("No such micro-credential version.")
     return version
 
@@ -100,9 +131,24 @@ def plan_of(version: MicroCredentialVersion) -> DesignPlan:
         recognition=version.recognition, quality_assurance=version.quality_assurance,
         field_of_study=version.field_of_study, isced_f_code=version.isced_f_code,
         participation_form=version.participation_form,
+        prerequisites=version.prerequisites, supervision=version.supervision,
+        qf_ehea_cycle=version.qf_ehea_cycle, learning_setting=version.learning_setting,
+        region=version.region, further_information=version.further_information,
+        overall_result=version.overall_result,
+        co_awarding_bodies=tuple(
+            rules.AwardingBody(name=str(body.get("name", "")),
+                               country=str(body.get("country", "")),
+                               legal_identifier=str(body.get("legal_identifier", "")),
+                               url=str(body.get("url", "")))
+            for body in version.co_awarding_bodies or []),
         requires=tuple(component.required.code for component in version.components),
         outcomes=tuple(outcome_of(row) for row in version.outcomes),
     )
+
+
+def annex_gaps_of(version: MicroCredentialVersion) -> list[str]:
+    """The mandatory Annex I elements a stored version lacks (a migrated plan), by name."""
+    return rules.annex_gaps(plan_of(version))
 
 
 def is_issuing(db: Session, mc_version_id: int) -> bool:
@@ -111,34 +157,36 @@ def is_issuing(db: Session, mc_version_id: int) -> bool:
     return version is not None and version.status in rules.ISSUING_STATUSES
 
 
-def history(db: Session, platform_id: int, mc_id: int) -> list[ApprovalEvent]:
+def history(db: Session, owner: Owner, mc_id: int) -> list[ApprovalEvent]:
     """Every recorded action on every version of a micro-credential, in the order taken."""
-    mc = get_micro_credential(db, platform_id, mc_id)
+    mc = get_micro_credential(db, owner, mc_id)
     return list(db.scalars(
         select(ApprovalEvent).join(MicroCredentialVersion)
         .where(MicroCredentialVersion.micro_credential_id == mc.id)
         .order_by(ApprovalEvent.id)))
 
 
-def due_for_revalidation(db: Session, platform_id: int,
+def due_for_revalidation(db: Session, owner: Owner,
                          within_days: int = rules.REVALIDATION_NOTICE_DAYS,
                          now: datetime | None = None) -> list[MicroCredentialVersion]:
     """Approved versions due within `within_days`, and lapsed ones (overdue), soonest first."""
     limit = (now or utcnow()) + timedelta(days=within_days)
+    institution_id = scope_of(db, owner).institution_id
     return list(db.scalars(
         select(MicroCredentialVersion)
-        .where(MicroCredentialVersion.platform_id == platform_id,
+        .where(MicroCredentialVersion.institution_id == institution_id,
                MicroCredentialVersion.status.in_(("approved", "lapsed")),
                MicroCredentialVersion.revalidation_due <= limit)
         .order_by(MicroCredentialVersion.revalidation_due)))
 
 
-def approved_versions(db: Session, platform_id: int) -> list[MicroCredentialVersion]:
+def approved_versions(db: Session, owner: Owner) -> list[MicroCredentialVersion]:
     """The newest approved version of each micro-credential: what can be placed in a course."""
     newest: dict[int, MicroCredentialVersion] = {}
+    institution_id = scope_of(db, owner).institution_id
     for version in db.scalars(
             select(MicroCredentialVersion)
-            .where(MicroCredentialVersion.platform_id == platform_id,
+            .where(MicroCredentialVersion.institution_id == institution_id,
                    MicroCredentialVersion.status == "approved")
             .order_by(MicroCredentialVersion.version)):
         newest[version.micro_credential_id] = version
@@ -173,30 +221,30 @@ def _require_office(by: Actor, action: str) -> None:
         raise Forbidden(f"Only the Micro-credentials Office may {action} micro-credentials.")
 
 
-def _requirement_graph(db: Session, platform_id: int) -> dict[str, tuple[str, ...]]:
+def _requirement_graph(db: Session, owner: Owner) -> dict[str, tuple[str, ...]]:
     """Each MC's code -> the codes its newest non-retired version requires."""
     graph: dict[str, tuple[str, ...]] = {}
-    for mc in list_micro_credentials(db, platform_id):
+    for mc in list_micro_credentials(db, owner):
         live = [v for v in mc.versions if v.status != "retired"]
         graph[mc.code] = tuple(c.required.code for c in live[-1].components) if live else ()
     return graph
 
 
-def check_plan(db: Session, platform_id: int, plan: DesignPlan) -> None:
+def check_plan(db: Session, owner: Owner, plan: DesignPlan) -> None:
     """Raise ValidationFailed with every problem: the plan's own and its pathway's."""
     found = plan.problems()
-    found += [p for p in _pathway_problems(db, platform_id, plan.code, plan.requires)
+    found += [p for p in _pathway_problems(db, owner, plan.code, plan.requires)
               if p not in found]
     if found:
         raise ValidationFailed(found)
 
 
-def _pathway_problems(db: Session, platform_id: int, code: str,
+def _pathway_problems(db: Session, owner: Owner, code: str,
                       requires: tuple[str, ...]) -> list[FieldProblem]:
-    return rules.pathway_problems(code, requires, _requirement_graph(db, platform_id))
+    return rules.pathway_problems(code, requires, _requirement_graph(db, owner))
 
 
-def plan_from_document(db: Session, platform_id: int, data: object) -> DesignPlan:
+def plan_from_document(db: Session, owner: Owner, data: object) -> DesignPlan:
     """Parse an import file or form, adding pathway problems (unknown codes, cycles) to the
     schema and domain ones even when those already fail, so one answer lists everything."""
     try:
@@ -207,28 +255,30 @@ def plan_from_document(db: Session, platform_id: int, data: object) -> DesignPla
         requires = data.get("requires") if isinstance(data, Mapping) else None
         if isinstance(code, str) and isinstance(requires, list) \
                 and all(isinstance(item, str) for item in requires):
-            found += [p for p in _pathway_problems(db, platform_id, code.strip(),
+            found += [p for p in _pathway_problems(db, owner, code.strip(),
                                                    tuple(r.strip() for r in requires))
                       if p not in found]
         raise ValidationFailed(found) from None
-    check_plan(db, platform_id, plan)
+    check_plan(db, owner, plan)
     return plan
 
 
-def create(db: Session, platform_id: int, plan: DesignPlan, by: Actor) -> MicroCredentialVersion:
-    """A new micro-credential with its first version, as a draft."""
+def create(db: Session, owner: Owner, plan: DesignPlan, by: Actor) -> MicroCredentialVersion:
+    """A new micro-credential of the institution's catalogue, with its first version (draft)."""
     _require_office(by, "define")
+    scope = scope_of(db, owner)
     problems: list[FieldProblem] = []
-    if find_by_code(db, platform_id, plan.code) is not None:
+    if find_by_code(db, scope, plan.code) is not None:
         problems.append(FieldProblem("code", f"a micro-credential with code {plan.code!r} "
                                              "already exists"))
     try:
-        check_plan(db, platform_id, plan)
+        check_plan(db, scope, plan)
     except ValidationFailed as failed:
         problems += failed.problems
     if problems:
         raise ValidationFailed(problems)
-    mc = MicroCredential(platform_id=platform_id, code=plan.code)
+    mc = MicroCredential(platform_id=scope.platform_id, code=plan.code,
+                         institution_id=scope.institution_id)
     try:
         with db.begin_nested():
             db.add(mc)
@@ -239,12 +289,22 @@ def create(db: Session, platform_id: int, plan: DesignPlan, by: Actor) -> MicroC
     return _new_version(db, mc, plan, by, number=1)
 
 
-def update(db: Session, platform_id: int, mc_id: int, plan: DesignPlan,
-           by: Actor) -> MicroCredentialVersion:
+ReleaseHeld = Callable[[Session, Settings, int], object]
+
+
+def update(db: Session, owner: Owner, mc_id: int, plan: DesignPlan,
+           by: Actor, settings: Settings | None = None,
+           release_held: ReleaseHeld | None = None) -> MicroCredentialVersion:
     """Edit the newest version: a draft in place; an approved or lapsed one as a new version,
-    so credentials issued under the old version keep pointing at what they certified."""
+    so credentials issued under the old version keep pointing at what they certified.
+
+    One exception: an approved or lapsed version that lacks a mandatory Annex I element (a
+    migrated plan) is completed in place when the edit only fills empty Annex I elements
+    (`rules.fills_gaps_only`); passes held while it was incomplete are then released by
+    `release_held(db, settings, version_id)` (the entry point wires in badges' `issue_held`).
+    """
     _require_office(by, "edit")
-    mc = get_micro_credential(db, platform_id, mc_id)
+    mc = get_micro_credential(db, owner, mc_id)
     if plan.code != mc.code:
         raise ValidationFailed([FieldProblem("code", "the code of an existing "
                                                      "micro-credential cannot change")])
@@ -254,25 +314,35 @@ def update(db: Session, platform_id: int, mc_id: int, plan: DesignPlan,
             f"version {head.version} is {head.status}: "
             + ("reject it back to draft before editing" if head.status == "in_review"
                else "a retired micro-credential cannot be edited"))
-    check_plan(db, platform_id, plan)
+    check_plan(db, owner, plan)
     if head.status in rules.EDITABLE_IN_PLACE:
         _write(db, head, plan)
         _record(db, head, "edit", head.status, head.status, by)
         return head
+    old = plan_of(head)
+    if rules.annex_gaps(old) and rules.fills_gaps_only(old, plan):
+        _write(db, head, plan)
+        _record(db, head, "complete", head.status, head.status, by,
+                note="Annex I elements completed: " + ", ".join(rules.annex_gaps(old)))
+        if settings is not None and release_held is not None and head.status == "approved":
+            release_held(db, settings, head.id)
+        return head
     return _new_version(db, mc, plan, by, number=head.version + 1)
 
 
-def save(db: Session, platform_id: int, plan: DesignPlan, by: Actor) -> MicroCredentialVersion:
+def save(db: Session, owner: Owner, plan: DesignPlan, by: Actor,
+         settings: Settings | None = None) -> MicroCredentialVersion:
     """Create or update by code (what `mc import` does)."""
-    mc = find_by_code(db, platform_id, plan.code)
+    mc = find_by_code(db, owner, plan.code)
     if mc is None:
-        return create(db, platform_id, plan, by)
-    return update(db, platform_id, mc.id, plan, by)
+        return create(db, owner, plan, by)
+    return update(db, owner, mc.id, plan, by, settings)  # held passes: see update
 
 
 def _new_version(db: Session, mc: MicroCredential, plan: DesignPlan, by: Actor,
                  number: int) -> MicroCredentialVersion:
-    version = MicroCredentialVersion(platform_id=mc.platform_id, micro_credential=mc,
+    version = MicroCredentialVersion(platform_id=mc.platform_id,
+                                     micro_credential=mc, institution_id=mc.institution_id,
                                      version=number, status="draft",
                                      created_by_person_id=by.person_id)
     db.add(version)
@@ -286,8 +356,13 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
     for name in ("title", "description", "kind", "language", "image", "purpose",
                  "target_group", "tqf_level", "eqf_level", "workload_hours", "ects",
                  "content_plan", "stackability", "recognition", "quality_assurance",
-                 "field_of_study", "isced_f_code", "participation_form"):
+                 "field_of_study", "isced_f_code", "participation_form", "prerequisites",
+                 "supervision", "qf_ehea_cycle", "learning_setting", "region",
+                 "further_information", "overall_result"):
         setattr(version, name, getattr(plan, name))
+    version.co_awarding_bodies = [
+        {"name": body.name, "country": body.country, "legal_identifier": body.legal_identifier,
+         "url": body.url} for body in plan.co_awarding_bodies]
     version.teaching_methods = list(plan.teaching_methods)
     version.assessment_methods = list(plan.assessment_methods)
     version.outcomes.clear()
@@ -301,7 +376,7 @@ def _write(db: Session, version: MicroCredentialVersion, plan: DesignPlan) -> No
             levels=[{"code": lv.code, "label": lv.label, "descriptor": lv.descriptor,
                      "lower_bound": str(lv.lower_bound)} for lv in outcome.rubric.levels]))
     for position, code in enumerate(plan.requires):
-        required = find_by_code(db, version.platform_id, code)
+        required = find_by_code(db, Scope(version.institution_id), code)
         assert required is not None  # check_plan has reported unknown codes
         version.components.append(PathwayComponent(
             platform_id=version.platform_id, required_micro_credential_id=required.id,
@@ -319,10 +394,7 @@ def _record(db: Session, version: MicroCredentialVersion, action: str, before: s
 # --- the workflow ---------------------------------------------------------------------------
 
 
-ReleaseHeld = Callable[[Session, Settings, int], object]
-
-
-def act(db: Session, platform_id: int, version_id: int, action: str, by: Actor, *,
+def act(db: Session, owner: Owner, version_id: int, action: str, by: Actor, *,
         settings: Settings | None = None, release_held: ReleaseHeld | None = None,
         note: str = "", due: datetime | None = None,
         now: datetime | None = None) -> MicroCredentialVersion:
@@ -337,10 +409,12 @@ def act(db: Session, platform_id: int, version_id: int, action: str, by: Actor, 
         raise IllegalTransition(f"{action!r} is not an action a person can take")
     if action in rules.OFFICE_ACTIONS or action == "submit":
         _require_office(by, action)
-    version = get_version(db, platform_id, version_id)
+    version = get_version(db, owner, version_id)
     now = now or utcnow()
     before = version.status
     after = rules.next_status(before, action)
+    if action in ("submit", "approve", "revalidate"):
+        _refuse_incomplete(version, action)
     if action in ("approve", "revalidate"):
         version.revalidation_due = rules.revalidation_due(now, due)
         if action == "approve":
@@ -357,6 +431,18 @@ def act(db: Session, platform_id: int, version_id: int, action: str, by: Actor, 
             and release_held is not None:
         release_held(db, settings, version.id)
     return version
+
+
+def _refuse_incomplete(version: MicroCredentialVersion, action: str) -> None:
+    """A plan that lacks a mandatory Annex I element cannot be submitted, approved or
+    revalidated: every credential must state each element (Art. 4/1-c, Art. 11/2)."""
+    missing = annex_gaps_of(version)
+    if missing:
+        raise ValidationFailed([FieldProblem(
+            "plan", f"cannot {action} {version.code} v{version.version}: the Design Plan lacks "
+                    f"the mandatory EU micro-credential element(s) {', '.join(missing)} "
+                    "(Council Recommendation 2022/C 243/02, Annex I)")])
+
 
 
 def lapse_overdue(db: Session, now: datetime | None = None) -> list[int]:
@@ -448,5 +534,6 @@ def configure_offering(db: Session, offering: Offering, wanted: OfferingSettings
     offering.reevaluation_policy = wanted.reevaluation_policy
     offering.reevaluation_window_days = wanted.reevaluation_window_days
     offering.grade_item_ids = list(wanted.grade_item_ids)
+    offering.grade_passback = wanted.grade_passback
     db.flush()
     return offering

@@ -19,6 +19,8 @@ class Actor:
     role: str
     label: str = ""
     platform_id: int | None = None
+    # The institution of the registration: its Office sees and changes only this one.
+    institution_id: int | None = None
     context_id: int | None = None
     resource_link_id: int | None = None
     locale: str = "en"

@@ -25,6 +25,34 @@ PARTICIPATION_FORMS = ("online", "in_person", "blended")
 # ISCED-F 2013 field of education: broad (2 digits, 00-10 or 99), narrow (3), detailed (4).
 ISCED_F_PATTERN = re.compile(r"^(0[0-9]|10|99)([0-9]{1,2})?$")
 MAX_FIELD_OF_STUDY = 255
+# Council Recommendation 2022/C 243/02, Annex I (the standard metadata of Art. 4/1-c, 11/2).
+# Supervision and identity verification during assessment, the Annex's three cases with the
+# "supervised with identity verification" case split into online and onsite as the EU list does.
+SUPERVISION = ("unsupervised_no_id", "supervised_no_id", "supervised_online_id",
+               "supervised_onsite_id")
+# Cycles of the Qualifications Framework of the European Higher Education Area (QF-EHEA).
+QF_EHEA_CYCLES = ("short", "first", "second", "third")
+# The EU learning setting (Europass "learning setting" list): formal or non-formal learning.
+LEARNING_SETTINGS = ("formal", "non_formal")
+# How the credential states an overall result beside the per-outcome levels (the Annex's
+# optional "grade achieved"): `pass_fail` says passed; `lowest_level` gives the lowest level
+# reached over the required outcomes, which needs every outcome to use the same level codes.
+OVERALL_RESULTS = ("pass_fail", "lowest_level")
+COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
+MAX_REGION = 100
+MAX_LEGAL_IDENTIFIER = 100
+MAX_CO_AWARDING_BODIES = 20
+# The Annex I elements a plan must give (the others come from the institution and the award),
+# with the plan field that holds each: approval is refused while one is missing.
+ANNEX_MANDATORY = (
+    ("title", "title"),
+    ("learning outcomes", "outcomes"),
+    ("notional workload", "workload_hours"),
+    ("EQF level", "eqf_level"),
+    ("type of assessment", "assessment_methods"),
+    ("form of participation", "participation_form"),
+    ("type of quality assurance", "quality_assurance"),
+)
 # Art. 4/1-f: a micro-credential course is at most 30 hours.
 COURSE_MAX_HOURS = Decimal(30)
 # One ECTS credit stands for 25-30 hours of notional workload (ECTS Users' Guide).
@@ -85,6 +113,37 @@ class LearningOutcome:
 
 
 @dataclass(frozen=True)
+class AwardingBody:
+    """A co-awarding body of a joint micro-credential (Art. 2/2; Annex I "awarding body(ies)").
+
+    `country` is ISO 3166-1 alpha-2; `legal_identifier` a national registration, VAT or EUID
+    number (what ELM's `eidasLegalIdentifier` carries).
+    """
+
+    name: str
+    country: str
+    legal_identifier: str
+    url: str = ""
+
+    def problems(self) -> list[FieldProblem]:
+        found: list[FieldProblem] = []
+        if not self.name.strip():
+            found.append(FieldProblem("name", "must not be empty"))
+        elif len(self.name) > 255:
+            found.append(FieldProblem("name", "at most 255 characters"))
+        if not COUNTRY_PATTERN.fullmatch(self.country):
+            found.append(FieldProblem("country", "an ISO 3166-1 alpha-2 code such as TR or DE"))
+        if not self.legal_identifier.strip():
+            found.append(FieldProblem("legal_identifier", "must not be empty"))
+        elif len(self.legal_identifier) > MAX_LEGAL_IDENTIFIER:
+            found.append(FieldProblem("legal_identifier",
+                                      f"at most {MAX_LEGAL_IDENTIFIER} characters"))
+        if self.url and not self.url.startswith(("https://", "http://")):
+            found.append(FieldProblem("url", "must be an http(s) URL"))
+        return found
+
+
+@dataclass(frozen=True)
 class DesignPlan:
     """A micro-credential as the Office defines it: the Design Plan of Art. 4/1-g and Art. 6/1.
 
@@ -120,6 +179,16 @@ class DesignPlan:
     field_of_study: str = ""
     isced_f_code: str = ""
     participation_form: str = ""
+    # Annex I elements beyond the directive's Design Plan (all optional but the form of
+    # participation above, which ANNEX_MANDATORY lists): see the constants at the top.
+    prerequisites: str = ""
+    supervision: str = ""
+    qf_ehea_cycle: str = ""
+    learning_setting: str = ""
+    region: str = ""  # the issuer's region for this MC; the institution's region when empty
+    co_awarding_bodies: tuple[AwardingBody, ...] = field(default_factory=tuple)
+    further_information: str = ""
+    overall_result: str = ""
 
     def problems(self) -> list[FieldProblem]:
         """Every rule this plan breaks, each with the path of the field at fault."""
@@ -132,6 +201,7 @@ class DesignPlan:
             if not getattr(self, name).strip():
                 found.append(FieldProblem(name, "must not be empty"))
         found.extend(self._badge_metadata_problems())
+        found.extend(self._annex_problems())
         if self.kind not in KINDS:
             found.append(FieldProblem("kind", f"must be one of {', '.join(KINDS)}"))
         if self.language not in LANGUAGES:
@@ -189,6 +259,38 @@ class DesignPlan:
                 "participation_form", f"must be one of {', '.join(PARTICIPATION_FORMS)}"))
         return found
 
+    def _annex_problems(self) -> list[FieldProblem]:
+        """The Annex I elements with a controlled list, and the co-awarding bodies."""
+        found: list[FieldProblem] = []
+        for name, allowed in (("supervision", SUPERVISION), ("qf_ehea_cycle", QF_EHEA_CYCLES),
+                              ("learning_setting", LEARNING_SETTINGS),
+                              ("overall_result", OVERALL_RESULTS)):
+            value = getattr(self, name)
+            if value and value not in allowed:
+                found.append(FieldProblem(name, f"must be one of {', '.join(allowed)}, "
+                                                "or empty"))
+        if len(self.region) > MAX_REGION:
+            found.append(FieldProblem("region", f"at most {MAX_REGION} characters"))
+        if len(self.co_awarding_bodies) > MAX_CO_AWARDING_BODIES:
+            found.append(FieldProblem("co_awarding_bodies",
+                                      f"at most {MAX_CO_AWARDING_BODIES} bodies"))
+        seen: set[str] = set()
+        for index, body in enumerate(self.co_awarding_bodies):
+            found.extend(FieldProblem(f"co_awarding_bodies[{index}].{p.path}", p.message)
+                         for p in body.problems())
+            key = f"{body.country}:{body.legal_identifier.strip()}"
+            if body.legal_identifier.strip() and key in seen:
+                found.append(FieldProblem(f"co_awarding_bodies[{index}].legal_identifier",
+                                          "this body is listed twice"))
+            seen.add(key)
+        if self.overall_result == "lowest_level" and self.outcomes:
+            scales = {tuple(level.code for level in o.rubric.levels) for o in self.outcomes}
+            if len(scales) > 1:
+                found.append(FieldProblem(
+                    "overall_result", "'lowest_level' needs every learning outcome to use the "
+                                      "same level codes in the same order"))
+        return found
+
     def _workload_problems(self) -> list[FieldProblem]:
         found: list[FieldProblem] = []
         if self.workload_hours <= 0:
@@ -235,6 +337,75 @@ class DesignPlan:
                 found.append(FieldProblem(f"requires[{index}]", f"{code!r} is listed twice"))
             seen.add(code)
         return found
+
+
+def missing_annex_elements(*, title: str, has_outcomes: bool, workload_hours: Decimal,
+                           eqf_level: int, assessment_methods: tuple[str, ...],
+                           participation_form: str, quality_assurance: str) -> list[str]:
+    """The mandatory Annex I elements (Council Recommendation 2022/C 243/02) that are missing
+    from these values, by name (ANNEX_MANDATORY order). The learner, the awarding body and its
+    country, and the date come from the award and the institution, not the plan."""
+    empty = {
+        "title": not title.strip(),
+        "learning outcomes": not has_outcomes,
+        "notional workload": workload_hours <= 0,
+        "EQF level": not 1 <= eqf_level <= 8,
+        "type of assessment": not any(method.strip() for method in assessment_methods),
+        "form of participation": participation_form not in PARTICIPATION_FORMS,
+        "type of quality assurance": not quality_assurance.strip(),
+    }
+    return [name for name, _attribute in ANNEX_MANDATORY if empty[name]]
+
+
+def annex_gaps(plan: DesignPlan) -> list[str]:
+    """The mandatory Annex I elements the plan lacks (a plan saved before an element existed,
+    a migrated plan, may lack one); a pathway's outcomes are its components'."""
+    return missing_annex_elements(
+        title=plan.title, has_outcomes=bool(plan.outcomes or plan.requires),
+        workload_hours=plan.workload_hours, eqf_level=plan.eqf_level,
+        assessment_methods=plan.assessment_methods,
+        participation_form=plan.participation_form, quality_assurance=plan.quality_assurance)
+
+
+def fills_gaps_only(old: DesignPlan, new: DesignPlan) -> bool:
+    """True when `new` differs from `old` only by giving Annex I elements `old` left empty.
+
+    Completing a migrated plan this way changes nothing a learner was assessed on, so the
+    Office may do it on an approved version without making a new one.
+    """
+    fillable = {"participation_form", "quality_assurance", "assessment_methods",
+                "prerequisites", "supervision", "qf_ehea_cycle", "learning_setting", "region",
+                "co_awarding_bodies", "further_information", "overall_result"}
+    for name in DesignPlan.__dataclass_fields__:
+        before, after = getattr(old, name), getattr(new, name)
+        if before == after:
+            continue
+        if name not in fillable or before not in ("", ()):
+            return False
+    return old != new
+
+
+def overall_result(plan_mode: str, outcomes: tuple[tuple[str, tuple[str, ...], bool], ...],
+                   reached: Mapping[str, str]) -> str | None:
+    """The code of the overall result a plan defines, for a learner who passed.
+
+    `outcomes` are (code, level codes lowest first, required). `pass_fail` gives "passed";
+    `lowest_level` the lowest level reached over the required outcomes (None when a required
+    outcome has no level, as for a pathway); no mode gives None.
+    """
+    if plan_mode == "pass_fail":
+        return "passed"
+    if plan_mode != "lowest_level":
+        return None
+    ranks: list[tuple[int, str]] = []
+    for code, levels, required in outcomes:
+        if not required:
+            continue
+        level = reached.get(code)
+        if level not in levels:
+            return None
+        ranks.append((levels.index(level), level))
+    return min(ranks)[1] if ranks else None
 
 
 def _decimal_places(value: Decimal) -> int:
@@ -373,6 +544,9 @@ class OfferingSettings:
     reevaluation_policy: str
     reevaluation_window_days: int
     grade_item_ids: tuple[int, ...] = ()
+    # Send each learner's result to a new column of the LMS gradebook (off until the
+    # instructor chooses it: the LMS may count the column in the course total).
+    grade_passback: bool = False
 
     def problems(self, *, kind: str, known_grade_items: set[int] | None = None
                  ) -> list[FieldProblem]:

@@ -1,13 +1,12 @@
 """The daily evidence job: the retention purge, then a signed checkpoint of every chain.
 
-`daily_evidence` is a plain function of the runtime (so the durable job runner can register
-it by name); `register` adds it to the APScheduler scheduler meanwhile.
+`daily_evidence` is a plain function of the runtime; the durable job runner runs it daily as
+`evidence.daily` (`lti_tool.jobs.registry`).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from lti_tool.grades.evidence import seal_all
 from lti_tool.grades.lifecycle import purge_expired
@@ -15,7 +14,6 @@ from lti_tool.runtime import Runtime
 from lti_tool.store.db import transaction
 
 log = logging.getLogger(__name__)
-JOB_ID = "evidence-daily"
 
 
 def daily_evidence(runtime: Runtime) -> dict:
@@ -25,8 +23,3 @@ def daily_evidence(runtime: Runtime) -> dict:
         checkpoints = seal_all(db, runtime.settings, "daily", always=True)
     log.info("evidence daily: purged %s; %s checkpoint(s)", purged, checkpoints)
     return {"purged": purged, "checkpoints": checkpoints}
-
-
-def register(scheduler: Any, runtime: Runtime) -> None:
-    scheduler.add_job(daily_evidence, "cron", hour=2, minute=30, args=[runtime], id=JOB_ID,
-                      replace_existing=True, max_instances=1, coalesce=True)

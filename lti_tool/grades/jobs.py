@@ -1,20 +1,18 @@
 """The scheduled gradebook sync: every context with an open offering, once per interval.
 
-`scheduled_sync` is the APScheduler job function; `register` adds it to a scheduler
-(`lti_tool.scheduler` collects it). The job ticks more often than the interval and syncs only
-the contexts that are due, so courses are spread over time instead of all starting at once.
+`scheduled_sync` is the job function (`grades.scheduled_sync` in lti_tool.jobs.registry).
+The job ticks more often than the interval and syncs only the contexts that are due, so
+courses are spread over time instead of all starting at once.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from lti_tool.grades.evaluation import run_scheduled
 from lti_tool.grades.sync import SyncBusy, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
@@ -23,9 +21,7 @@ from lti_tool.store.models.core import Context
 from lti_tool.store.models.grades import SyncRun
 
 log = logging.getLogger(__name__)
-JOB_ID = "gradebook-sync"
-EVALUATION_JOB_ID = "evaluation.close_windows_and_passback"
-EVALUATION_INTERVAL_MINUTES = 5
+JOB_ID = "grades.scheduled_sync"
 
 
 def offering_contexts(db: Session, now: datetime) -> list[int]:
@@ -64,23 +60,6 @@ def scheduled_sync(runtime: Runtime) -> dict[str, int]:
         if result.error:
             log.warning("scheduled sync of context %s failed: %s", context_id, result.error)
     return summary
-
-
-def evaluation_job(runtime: Runtime) -> None:
-    """Close due assessment and re-evaluation windows, then send queued grades."""
-    summary, counts = run_scheduled(runtime)
-    log.info("evaluation job: %s; passback %s", summary, counts)
-
-
-def register(scheduler: Any, runtime: Runtime) -> None:
-    """Add the sync job (ticks every min(interval, 5) minutes) and the evaluation job (window
-    closing and grade passback: a few minutes of delay is fine for both) to a scheduler."""
-    tick = max(1, min(5, runtime.settings.sync_interval_minutes))
-    scheduler.add_job(scheduled_sync, "interval", minutes=tick, args=[runtime], id=JOB_ID,
-                      replace_existing=True, max_instances=1, coalesce=True)
-    scheduler.add_job(evaluation_job, "interval", minutes=EVALUATION_INTERVAL_MINUTES,
-                      args=[runtime], id=EVALUATION_JOB_ID, replace_existing=True,
-                      max_instances=1, coalesce=True)
 
 
 def all_context_ids(db: Session) -> list[int]:

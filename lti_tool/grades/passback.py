@@ -1,26 +1,33 @@
 """Grade passback: the score a decision shows in the LMS gradebook (LTI AGS).
 
 It exists apart from the evaluation service so that an unreachable LMS never undoes a
-decision: the evaluation only queues a `GradePassback` row in its transaction, and
-`send_passbacks` sends the queued scores afterwards (scheduler), recording each failure on its
-row for the next run.
+decision: the evaluation only queues a `GradePassback` row in its transaction, together with a
+`grades.passback` job for the course (the outbox, `lti_tool.jobs.enqueue`), and a worker runs
+`send_passbacks` for that course as soon as the transaction commits, recording each failure on
+its row; the job is retried with a backoff, and a periodic sweep sends whatever is left.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from lti_tool.domain import decisions as flow
+from lti_tool.jobs import enqueue
 from lti_tool.lms.ags import LINEITEM, SCOPE_LINEITEM, AgsClient, require_scope
+from lti_tool.lms.canvas_rest import CanvasRest
 from lti_tool.lms.http import (
     LmsBadReply,
+    LmsError,
     LmsHttp,
     LmsPermissionError,
     LmsUnavailable,
@@ -29,13 +36,17 @@ from lti_tool.lms.http import (
 )
 from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.service import BearerClient
+from lti_tool.lms.source import canvas_course_id, rest_base_url
 from lti_tool.lms.token import ServiceTokens
 from lti_tool.outbound import client_for
+from lti_tool.secrets import unseal
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
+
+log = logging.getLogger(__name__)
 
 ACTIVITY = {flow.IN_PROGRESS: "InProgress", flow.REEVALUATION_GRANTED: "InProgress",
             flow.PASSED: "Completed", flow.FAILED: "Completed", flow.FAILED_FINAL: "Completed"}
@@ -43,6 +54,8 @@ GRADING = {flow.IN_PROGRESS: "Pending", flow.REEVALUATION_GRANTED: "Pending",
            flow.PASSED: "FullyGraded", flow.FAILED: "FullyGraded",
            flow.FAILED_FINAL: "FullyGraded"}
 MAX_PASSBACK_TRIES = 8
+PASSBACK_JOB = "grades.passback"
+_QUEUED_CONTEXTS = "lti_tool_passback_contexts"  # session.info: contexts with a job this commit
 
 
 def queue_passback(db: Session, decision: Decision,
@@ -50,7 +63,11 @@ def queue_passback(db: Session, decision: Decision,
     """Record the score the LMS should show: share of required LOs attained, with progress.
 
     `known` holds passback rows already loaded for a batch (saves one query per learner).
+    Nothing is queued unless the instructor chose passback for the offering.
     """
+    offering = db.get(Offering, decision.offering_id)
+    if offering is None or not offering.grade_passback:
+        return
     score = (Decimal(decision.share_attained) * 100).quantize(Decimal("0.0001"))
     activity, grading = ACTIVITY[decision.status], GRADING[decision.status]
     if known is not None and decision.id in known:
@@ -64,12 +81,50 @@ def queue_passback(db: Session, decision: Decision,
         db.add(row)
         if known is not None:
             known[decision.id] = row
+        _queue_job(db, decision)
         return
     if (row.score_given, row.activity_progress, row.grading_progress) == \
             (score, activity, grading):
         return  # unchanged: a failed send keeps its retry count
     row.score_given, row.activity_progress, row.grading_progress = score, activity, grading
     row.status, row.tries, row.last_error = "pending", 0, ""
+    for name in ("status", "tries", "last_error"):
+        # written even when they look unchanged: a worker may have marked the row sent since
+        # it was read (the old score), and the new one must wait to be sent
+        flag_modified(row, name)
+    _queue_job(db, decision)
+
+
+def _queue_job(db: Session, decision: Decision) -> None:
+    """One `grades.passback` job per course and transaction, in that transaction (outbox):
+    a worker sends the course's waiting scores as soon as the decision is committed."""
+    offering = db.get(Offering, decision.offering_id)
+    queued: dict[int, str] = db.info.setdefault(_QUEUED_CONTEXTS, {})
+    if offering is None or offering.context_id in queued:
+        return
+    token = uuid.uuid4().hex
+    queued[offering.context_id] = token
+    enqueue(db, PASSBACK_JOB, {"context_id": offering.context_id},
+            key=f"{PASSBACK_JOB}:{offering.context_id}:{token}",
+            platform_id=offering.platform_id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _new_transaction(session: Session) -> None:
+    session.info.pop(_QUEUED_CONTEXTS, None)
+
+
+def queue_offering_passbacks(db: Session, offering_id: int) -> int:
+    """Queue every decision of an offering (passback was just switched on); how many."""
+    decisions = list(db.scalars(select(Decision).where(Decision.offering_id == offering_id)))
+    known = {row.decision_id: row for row in db.scalars(select(GradePassback).where(
+        GradePassback.decision_id.in_([d.id for d in decisions])))} if decisions else {}
+    rows: dict[int, GradePassback | None] = dict(known)
+    for decision in decisions:
+        rows.setdefault(decision.id, None)
+        queue_passback(db, decision, rows)
+    return len(decisions)
 
 
 class PassbackClient(Protocol):
@@ -113,9 +168,13 @@ def ags_passback_client(db: Session, settings: Settings, context: Any) -> Passba
 
 def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                    client_for: Callable[[Session, Settings, Any], PassbackClient] | None = None,
-                   now: datetime | None = None) -> dict[str, int]:
-    """Send up to `limit` queued scores; each failure is recorded on its row and retried on the
-    next run.
+                   now: datetime | None = None, context_id: int | None = None,
+                   ) -> dict[str, int]:
+    """Send up to `limit` queued scores (of one course when `context_id` is given); each
+    failure is recorded on its row and retried on the next run.
+
+    On PostgreSQL the rows are locked (`FOR UPDATE SKIP LOCKED`) until the caller commits, so
+    two workers sending the same course at once never send the same score twice.
 
     A course whose LMS stays busy (429/5xx after the retries) or refuses the tool (401/403)
     is left alone for the rest of the run: its other scores are `deferred` (untouched, no try
@@ -140,6 +199,9 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                  .order_by(GradePassback.id).limit(limit))
         if blocked:
             query = query.where(Offering.context_id.not_in(sorted(blocked)))
+        if context_id is not None:
+            query = query.where(Offering.context_id == context_id)
+        query = query.with_for_update(of=GradePassback, skip_locked=True)
         rows = db.scalars(query).all()
         if not rows:
             break
@@ -158,10 +220,11 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
                 row.status, row.last_error = "skipped", "The course has no AGS line items service."
                 counts["skipped"] += 1
                 continue
+            content = (row.score_given, row.activity_progress, row.grading_progress)
             try:
                 client = clients.get(context.id) or client_for(db, settings, context)
                 clients[context.id] = client
-                line = _line_item(db, client, offering, context)
+                line = _line_item(db, settings, client, offering, context)
                 client.post_score(line, {
                     "userId": db.get(Person, decision.person_id).sub,
                     "scoreGiven": float(row.score_given),
@@ -173,18 +236,31 @@ def send_passbacks(db: Session, settings: Settings, *, limit: int = 200,
             except Exception as exc:  # any LMS failure is recorded, never raised
                 if isinstance(exc, LmsUnavailable | LmsPermissionError):
                     blocked.add(context.id)  # the same answer awaits the course's other scores
-                row.status, row.tries = "failed", row.tries + 1
-                row.last_error = str(exc)[:2000] or type(exc).__name__
+                _settle(db, row, content, status="failed", tries=row.tries + 1,
+                        last_error=str(exc)[:2000] or type(exc).__name__)
                 counts["failed"] += 1
                 continue
-            row.status, row.sent_at, row.last_error = "sent", now, ""
-            row.tries += 1
+            _settle(db, row, content, status="sent", sent_at=now, last_error="",
+                    tries=row.tries + 1)
             counts["sent"] += 1
     db.flush()
     return counts
 
 
-def _line_item(db: Session, client: PassbackClient, offering: Offering, context: Any) -> str:
+def _settle(db: Session, row: GradePassback, content: tuple, **values: Any) -> None:
+    """Record how sending went, only if the score is still the one that was sent: a decision
+    that changed meanwhile (another transaction) keeps its new score pending, with its own
+    job, instead of being marked sent with the old one."""
+    score, activity, grading = content
+    db.execute(update(GradePassback).where(
+        GradePassback.id == row.id, GradePassback.score_given == score,
+        GradePassback.activity_progress == activity, GradePassback.grading_progress == grading,
+    ).values(**values, updated_at=utcnow()).execution_options(synchronize_session=False))
+    db.expire(row)
+
+
+def _line_item(db: Session, settings: Settings, client: PassbackClient, offering: Offering,
+               context: Any) -> str:
     """The offering's column in the LMS gradebook, created on first use and recorded at once,
     so that a score that fails afterwards does not make the next run create another one."""
     recorded = select(OfferingLineItem.lineitem_url).where(
@@ -193,8 +269,9 @@ def _line_item(db: Session, client: PassbackClient, offering: Offering, context:
     if existing is not None:
         return existing
     title = offering.mc_version.title
+    label = f"Micro-credential: {title}"
     url = client.create_line_item(context.ags_lineitems_url, {
-        "label": f"Micro-credential: {title}", "scoreMaximum": 100,
+        "label": label, "scoreMaximum": 100,
         "tag": "micro-credential", "resourceId": f"offering-{offering.id}",
     })
     try:
@@ -202,7 +279,36 @@ def _line_item(db: Session, client: PassbackClient, offering: Offering, context:
             db.add(OfferingLineItem(offering_id=offering.id, lineitem_url=url))
     except IntegrityError:  # another worker recorded the column first: use theirs
         return db.scalar(recorded) or url
+    keep_out_of_course_total(db, settings, context, label)
     return url
+
+
+def keep_out_of_course_total(db: Session, settings: Settings, context: Any,
+                             label: str) -> bool:
+    """Canvas with an API token: mark the new column's assignment "do not count towards the
+    final grade". Best effort (logged): the README tells instructors how to do it by hand,
+    and Moodle has no web-service function for it."""
+    platform = db.get(Platform, context.platform_id)
+    base = rest_base_url(platform) if platform is not None else None
+    token = unseal(settings, platform.rest_token) if platform is not None else None
+    if platform is None or platform.lms_kind != "canvas" or not token or not base:
+        return False
+    course = canvas_course_id(db, context)
+    if course is None:
+        return False
+    http = LmsHttp(retry_policy(settings), outbound=client_for(settings)).for_platform(platform)
+    rest = CanvasRest(http, base, token)
+    try:
+        marked = rest.omit_from_final_grade(course, label)
+    except LmsError as exc:
+        log.warning("could not keep %r out of the final grade in Canvas course %s: %s",
+                    label, course, exc.message)
+        return False
+    if marked is None:
+        log.warning("no single Canvas assignment named %r in course %s to keep out of the "
+                    "final grade", label, course)
+        return False
+    return True
 
 
 def passback_status(db: Session, context_id: int) -> dict[str, Any]:

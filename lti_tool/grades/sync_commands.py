@@ -67,6 +67,8 @@ def sync_command(context: str | None) -> None:
                 result = SyncResult(None, context_id, "failed", error=exc.message)
         if result.status == "succeeded":
             click.echo(f"{label}: {_summary(result)}")
+            for warning in result.warnings:  # a source (or part) skipped; its marks kept
+                click.echo(f"{label}: warning: {warning}", err=True)
             if result.error:  # saved, but the evaluation afterwards failed
                 click.echo(f"{label}: {result.error}", err=True)
         else:

@@ -42,6 +42,7 @@ def _run_json(run: SyncRun | None) -> dict[str, Any] | None:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "items": run.items_seen, "scores": run.scores_seen, "members": run.members_seen,
         "rows_written": run.rows_written, "error": run.error,
+        "warnings": list(run.warnings or []),
     }
 
 

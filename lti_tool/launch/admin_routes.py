@@ -38,6 +38,7 @@ FORM_FIELDS = ("name", "lms_kind", "issuer", "client_id", "auth_login_url", "aut
 def _audit(platform: Platform | None, action: str, details: dict | None = None) -> None:
     actor = require_actor()
     get_db().add(AuditEntry(
+        institution_id=actor.institution_id,
         platform_id=platform.id if platform is not None else None,
         actor_person_id=actor.person_id, actor_label="Office", action=action,
         target=f"{platform.issuer} {platform.client_id}" if platform is not None else "",
@@ -85,8 +86,12 @@ def add() -> Response | tuple[str, int]:
                            problems=problems, status=400)
     db = get_db()
     try:
-        platform = register_platform(db, spec)
-        platform.managed_by_id = require_actor().platform_id
+        office = get_managed_platform(db, require_actor().platform_id,
+                                      require_actor().platform_id)
+        platform = register_platform(
+            db, spec, institution_id=office.institution_id, status="active",
+            shared_issuers=current_app.config["LTI_SETTINGS"].shared_issuers)
+        platform.managed_by_id = office.id
     except Conflict as exc:
         return _index_page(form={**form, "deployments": ", ".join(deployments)},
                            problems={"client_id": exc.message}, status=409)
@@ -172,7 +177,8 @@ def remove(platform_id: int) -> Response:
                          "removed from here; use `lti-tool platform remove`."))
     label = {"issuer": platform.issuer, "client_id": platform.client_id}
     remove_platform(db, platform, force=request.form.get("confirm") == "on")
-    db.add(AuditEntry(actor_person_id=require_actor().person_id, actor_label="Office",
+    db.add(AuditEntry(institution_id=require_actor().institution_id,
+                      actor_person_id=require_actor().person_id, actor_label="Office",
                       action="platform.remove", target=f"{label['issuer']} "
                       f"{label['client_id']}", details=label))
     db.commit()

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from lti_tool.cli_support import get_runtime
+from lti_tool.domain.errors import ValidationFailed
+from lti_tool.domain.lms import rest_base_url
 from lti_tool.errors import BadRequest, Conflict, NotFound
-from lti_tool.launch import keys
 from lti_tool.launch.platforms import (
+    approve_platform,
+    disable_platform,
+    find_platform,
     get_platform,
     list_platforms,
     load_specs,
@@ -25,10 +30,11 @@ from lti_tool.launch.platforms import (
     remove_platform,
     require_platform,
     spec_from_mapping,
-    upsert_platform,
+    update_platform,
 )
 from lti_tool.launch.registration import canvas_developer_key, create_invite
-from lti_tool.secrets import read_secret
+from lti_tool.secrets import read_secret, seal
+from lti_tool.store import institutions, keys
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import LMS_KINDS, Platform
 
@@ -40,6 +46,80 @@ def _duration(seconds: int) -> str:
     if seconds % 3600 == 0:
         return f"{seconds // 3600} hour(s)"
     return f"{seconds} second(s)"
+
+
+@click.group("institution")
+def institution_group() -> None:
+    """Institutions: the awarding bodies (only operators create them)."""
+
+
+@institution_group.command("add")
+@click.option("--slug", required=True, help="Short name in URLs: /issuers/<slug>.")
+@click.option("--name", required=True, help="The awarding body's name.")
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 country code, e.g. TR.")
+@click.option("--url", default="", help="The institution's web site.")
+@click.option("--email", default="", help="Contact e-mail of the issuer.")
+@click.option("--region", default=None, help="Region or province (optional).")
+@click.option("--legal-id", "legal_identifier", default=None,
+              help="Legal identifier of the awarding body (optional).")
+@click.pass_context
+def institution_add(ctx: click.Context, **options) -> None:
+    """Create an institution; every problem is reported, nothing is stored on error."""
+    runtime = get_runtime(ctx)
+    try:
+        with transaction(runtime.sessions) as db:
+            row = institutions.create_institution(db, institutions.InstitutionSpec(**options))
+            summary = f"Institution {row.id}: {row.slug} ({row.name}, {row.country})"
+            issuer = runtime.settings.url(f"/issuers/{row.slug}")
+    except ValidationFailed as failed:
+        click.echo("The institution was not created:", err=True)
+        for problem in failed.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    click.echo(summary)
+    click.echo(f"Issuer profile: {issuer}", err=True)
+
+
+@institution_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def institution_list(ctx: click.Context, as_json: bool) -> None:
+    """Show every institution with its issuer URL and number of registrations."""
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        rows = []
+        for row in institutions.list_institutions(db):
+            item = institutions.institution_summary(row)
+            item["issuer"] = runtime.settings.url(f"/issuers/{row.slug}")
+            item["platforms"] = [p.id for p in list_platforms(db) if p.institution_id == row.id]
+            rows.append(item)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No institutions. Add one with `lti-tool institution add --slug SLUG "
+                   "--name NAME --country CC`.")
+        return
+    _table(("ID", "SLUG", "COUNTRY", "PLATFORMS", "NAME"),
+           [(str(r["id"]), r["slug"], r["country"],
+             ",".join(map(str, r["platforms"])) or "-", r["name"]) for r in rows])
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
+                                                                      strict=True)).rstrip())
+
+
+institution_option = click.option(
+    "--institution", "slug", default=None,
+    help="Institution slug (default: the only institution).")
+shared_issuer_option = click.option(
+    "--allow-shared-issuer", is_flag=True,
+    help="Allow an issuer another institution already holds (the platform vouches for "
+         "client_ids: e.g. a shared hosted LMS).")
 
 
 @click.group("platform")
@@ -69,9 +149,12 @@ def platform_group() -> None:
 @click.option("--lms-host", "lms_hosts", multiple=True,
               help="Another host (host or host:port) the tool may call for this registration, "
                    "besides those of its URLs, e.g. a Canvas school's own host (repeatable).")
+@institution_option
+@shared_issuer_option
 @click.pass_context
-def platform_add(ctx: click.Context, from_file: Path | None, update: bool, **options) -> None:
-    """Register a platform from options or from a file."""
+def platform_add(ctx: click.Context, from_file: Path | None, update: bool, slug: str | None,
+                 allow_shared_issuer: bool, **options) -> None:
+    """Register a platform of an institution (active at once) from options or a file."""
     text_fields = ("issuer", "client_id", "auth_login_url", "auth_token_url", "key_set_url",
                    "name", "auth_audience", "rest_base_url")
     if from_file is not None:
@@ -88,17 +171,26 @@ def platform_add(ctx: click.Context, from_file: Path | None, update: bool, **opt
         specs = [spec_from_mapping(values, source="options")]
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
+        institution = institutions.resolve(db, slug)
         for spec in specs:
-            if update:
-                platform, created = upsert_platform(db, spec)
+            existing = find_platform(db, spec.issuer, spec.client_id)
+            if existing is not None and update:
+                if existing.institution_id != institution.id:
+                    raise Conflict(f"Platform {existing.id} belongs to another institution.")
+                platform, created = update_platform(db, existing, spec), False
+            elif existing is not None:
+                raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
+                               f"{spec.client_id!r} is already registered. Use --update to "
+                               "replace it.")
             else:
-                try:
-                    platform, created = register_platform(db, spec), True
-                except Conflict as exc:
-                    raise Conflict(f"{exc.message} Use --update to replace it.") from exc
+                platform = register_platform(
+                    db, spec, institution_id=institution.id, status="active",
+                    allow_shared_issuer=allow_shared_issuer,
+                    shared_issuers=runtime.settings.shared_issuers)
+                created = True
             db.refresh(platform)
-            click.echo(f"{'Registered' if created else 'Updated'} platform {platform.id}: "
-                       f"{platform.issuer} client_id={platform.client_id} "
+            click.echo(f"{'Registered' if created else 'Updated'} platform {platform.id} of "
+                       f"{institution.slug}: {platform.issuer} client_id={platform.client_id} "
                        f"({platform.lms_kind}; deployments: "
                        f"{', '.join(d.deployment_id for d in platform.deployments) or 'none'})")
 
@@ -118,20 +210,46 @@ def platform_list(ctx: click.Context, as_json: bool) -> None:
         click.echo("No platforms registered. Add one with `lti-tool platform add` or let an "
                    "LMS register through /lti/register.")
         return
-    header = ("ID", "KIND", "ISSUER", "CLIENT_ID", "DEPLOYMENTS", "AUTO", "VIA", "NAME",
-              "HOSTS")
-    table = [header] + [
-        (str(r["id"]), r["lms_kind"], r["issuer"], r["client_id"],
+    _table(("ID", "STATUS", "INSTITUTION", "KIND", "ISSUER", "CLIENT_ID", "DEPLOYMENTS", "AUTO",
+            "VIA", "NAME", "HOSTS"), [
+        (str(r["id"]), r["status"], r["institution"] or "-", r["lms_kind"], r["issuer"],
+         r["client_id"],
          ",".join(d["deployment_id"] + ("" if d["enabled"] else "(off)")
                   for d in r["deployments"]) or "-",
          "yes" if r["auto_accept_deployments"] else "no", r["registered_via"], r["name"],
          ",".join(r["allowed_hosts"]))
         for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
-                                                                      strict=True)).rstrip())
+    ])
+
+
+@platform_group.command("approve")
+@click.argument("platform_id", type=int)
+@institution_option
+@shared_issuer_option
+@click.pass_context
+def platform_approve(ctx: click.Context, platform_id: int, slug: str | None,
+                     allow_shared_issuer: bool) -> None:
+    """Make a pending registration (open Dynamic Registration) active in an institution."""
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        institution = institutions.resolve(db, slug)
+        platform = approve_platform(db, get_platform(db, platform_id), institution.id,
+                                    allow_shared_issuer=allow_shared_issuer,
+                                    shared_issuers=runtime.settings.shared_issuers)
+        label = f"{platform.id}: {platform.issuer} client_id={platform.client_id}"
+    click.echo(f"Platform {label} is active in {institution.slug}.")
+
+
+@platform_group.command("disable")
+@click.argument("platform_id", type=int)
+@click.pass_context
+def platform_disable(ctx: click.Context, platform_id: int) -> None:
+    """Stop a registration: its launches get nothing; everything it holds is kept."""
+    runtime = get_runtime(ctx)
+    with transaction(runtime.sessions) as db:
+        platform = disable_platform(db, get_platform(db, platform_id))
+        label = f"{platform.id}: {platform.issuer} client_id={platform.client_id}"
+    click.echo(f"Platform {label} is disabled (approve it again to re-enable it).")
 
 
 @platform_group.command("rest-token")
@@ -140,9 +258,12 @@ def platform_list(ctx: click.Context, as_json: bool) -> None:
               help="File holding the token (must be mode 0600).")
 @click.option("--env", "env_var", help="Environment variable holding the token.")
 @click.option("--clear", is_flag=True, help="Forget the stored token.")
+@click.option("--base-url", default=None,
+              help="The LMS REST base URL (Moodle: defaults to the issuer's "
+                   "/webservice/rest/server.php; Canvas: the instance URL).")
 @click.pass_context
 def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path | None,
-                        env_var: str | None, clear: bool) -> None:
+                        env_var: str | None, clear: bool, base_url: str | None) -> None:
     """Store the LMS REST token (Moodle web-service token, Canvas API token) of a platform.
 
     The token is read from a 0600 file or an environment variable, never from the command
@@ -162,8 +283,14 @@ def platform_rest_token(ctx: click.Context, platform_id: int, token_file: Path |
         platform = db.get(Platform, platform_id)
         if platform is None:
             raise NotFound(f"No platform with id {platform_id}.")
-        platform.rest_token = token
-    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}.")
+        platform.rest_token = seal(runtime.settings, token)
+        if base_url is not None:
+            if not base_url.startswith(("https://", "http://")):
+                raise BadRequest("--base-url must be an http(s) URL.")
+            platform.rest_base_url = base_url.strip() or None
+        used = rest_base_url(platform.lms_kind, platform.issuer, platform.rest_base_url)
+    click.echo(f"REST token of platform {platform_id} {'cleared' if clear else 'stored'}"
+               + (f"; REST base URL {used}." if used and not clear else "."))
 
 
 @platform_group.command("remove")
@@ -197,20 +324,26 @@ def platform_remove(ctx: click.Context, platform_id: int | None, issuer: str | N
 @platform_group.command("invite")
 @click.option("--note", default="", help="Who the invite is for (shown to the Office).")
 @click.option("--days", default=7, show_default=True, type=int, help="Days the URL stays valid.")
+@institution_option
+@shared_issuer_option
 @click.pass_context
-def platform_invite(ctx: click.Context, note: str, days: int) -> None:
-    """Print a one-time Dynamic Registration URL (for LTI_TOOL_DYNAMIC_REGISTRATION=invite)."""
+def platform_invite(ctx: click.Context, note: str, days: int, slug: str | None,
+                    allow_shared_issuer: bool) -> None:
+    """Print a one-time Dynamic Registration URL bound to an institution; the registration
+    made with it is active at once."""
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
-        invite = create_invite(db, runtime.settings, note=note, days=days)
+        institution = institutions.resolve(db, slug)
+        invite = create_invite(db, runtime.settings, institution_id=institution.id, note=note,
+                               days=days, allow_shared_issuer=allow_shared_issuer)
         expires = invite.row.expires_at
     click.echo(invite.url)
-    click.echo(f"Valid once, until {expires:%Y-%m-%d %H:%M} UTC. Paste it into the LMS "
+    click.echo(f"For {institution.slug}. Valid once, until {expires:%Y-%m-%d %H:%M} UTC. "
+               "Paste it into the LMS "
                "(Moodle: Manage tools > Tool URL; Canvas: LTI Registrations).", err=True)
-    if runtime.settings.dynamic_registration != "invite":
-        click.echo(f"Note: the current policy is {runtime.settings.dynamic_registration!r}; "
-                   "invites are only required with LTI_TOOL_DYNAMIC_REGISTRATION=invite.",
-                   err=True)
+    if runtime.settings.dynamic_registration == "off":
+        click.echo("Note: LTI_TOOL_DYNAMIC_REGISTRATION is 'off', so the URL is refused until "
+                   "it is 'invite' or 'open'.", err=True)
 
 
 @platform_group.command("canvas-key")
@@ -230,12 +363,16 @@ def keys_group() -> None:
 @keys_group.command("rotate")
 @click.option("--purpose", type=click.Choice(tuple(keys.ALGORITHMS)), default="lti",
               show_default=True)
+@click.option("--institution", "slug", default=None,
+              help="Badge keys: the institution whose key to rotate (default: the only one).")
 @click.pass_context
-def keys_rotate(ctx: click.Context, purpose: str) -> None:
+def keys_rotate(ctx: click.Context, purpose: str, slug: str | None) -> None:
     """Make a new signing key; the old one stays published (LTI: for the grace period)."""
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
-        new, old = keys.rotate(db, runtime.settings, purpose)
+        institution_id = (institutions.resolve(db, slug).id
+                          if purpose in keys.PUBLISHED_FOR_EVER else None)
+        new, old = keys.rotate(db, runtime.settings, purpose, institution_id=institution_id)
         new_kid, old_kid = new.kid, old.kid if old else None
     click.echo(f"New {purpose} key: {new_kid}")
     if old_kid is None:
@@ -263,6 +400,7 @@ def demo_command(port: int, lms_port: int, database: str) -> None:
 
 def register(cli: click.Group) -> None:
     """Add this package's commands to `cli`."""
+    cli.add_command(institution_group)
     cli.add_command(platform_group)
     cli.add_command(keys_group)
     cli.add_command(demo_command)

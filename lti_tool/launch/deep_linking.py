@@ -73,9 +73,15 @@ def content_item(settings: Settings, item: DeepLinkItem) -> dict:
     return entry
 
 
+CANCELLED_MSG = "Nothing was added: the instructor cancelled."
+NOTHING_APPROVED_MSG = "Nothing was added: no micro-credential is approved yet."
+
+
 def response_claims(settings: Settings, platform: Platform, launch_data: dict,
-                    items: list[DeepLinkItem], now: int | None = None) -> dict:
-    """The LtiDeepLinkingResponse claims: from the tool (iss=client_id) to the platform."""
+                    items: list[DeepLinkItem], now: int | None = None,
+                    msg: str | None = None) -> dict:
+    """The LtiDeepLinkingResponse claims: from the tool (iss=client_id) to the platform; an
+    empty `content_items` with a `msg` when nothing is placed (cancel, empty catalogue)."""
     now = int(time.time()) if now is None else now
     claims: dict = {
         "iss": platform.client_id,
@@ -88,6 +94,9 @@ def response_claims(settings: Settings, platform: Platform, launch_data: dict,
         c.VERSION: c.LTI_VERSION,
         c.DL_CONTENT_ITEMS: [content_item(settings, item) for item in items],
     }
+    if msg:
+        claims[c.DL_MSG] = msg  # shown by the platform to the instructor
+        claims[c.DL_LOG] = msg
     data = (launch_data.get("deep_linking_settings") or {}).get("data")
     if data is not None:
         claims[c.DL_DATA] = data  # opaque: echoed exactly as the platform sent it
@@ -119,9 +128,9 @@ class _DeepLinkResponse(DeepLink):
 
 
 def response_jwt(db: Session, settings: Settings, platform: Platform, launch_data: dict,
-                 items: list[DeepLinkItem]) -> str:
+                 items: list[DeepLinkItem], msg: str | None = None) -> str:
     """The signed (RS256, the tool's `lti` key) deep-linking response."""
-    claims = response_claims(settings, platform, launch_data, items)
+    claims = response_claims(settings, platform, launch_data, items, msg=msg)
     registration = DbToolConf(db, settings).registration_for(platform)
     response = _DeepLinkResponse(
         claims, registration=registration, deployment_id=launch_data["deployment_id"],

@@ -133,8 +133,10 @@ def session_launch_data(launch: VerifiedLaunch) -> dict:
     return data
 
 
-def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch) -> LaunchOutcome:
-    """Write the launch (caller commits, or rolls back on any error)."""
+def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch, *,
+                    binding: str | None = None) -> LaunchOutcome:
+    """Write the launch (caller commits, or rolls back on any error); `binding` ties the
+    session to the launching browser (`web.auth.client_binding`)."""
     launch = checked.launch
     deployment = accept_deployment(db, launch.platform, launch.deployment_id)
     _consume(db, checked, settings)
@@ -149,6 +151,7 @@ def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch) -> 
         locale=normalise_locale(launch_locale(launch)) or settings.default_locale,
         message_type=launch.message_type,
         launch_data=session_launch_data(launch),
+        binding=binding,
     )
     return LaunchOutcome(record=record, role=checked.role, message_type=launch.message_type,
                          session_token=token)

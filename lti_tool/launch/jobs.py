@@ -1,9 +1,9 @@
 """Pruning what unauthenticated endpoints leave behind: expired login states and used nonces
 (`/lti/login`, `/lti/launch`), ended rate-limit windows, expired registration invites.
 
-`prune_expired_state(db, now)` is the function; `register(scheduler, runtime)` runs it every
-15 minutes in the worker. Pending Dynamic Registrations that were never approved are pruned by
-their owner's function, called from here (`PRUNE_STEPS`).
+`prune_expired_state(db, now)` is the function; the durable job runner runs `prune_job` every
+15 minutes as `launch.prune` (`lti_tool.jobs.registry`). Pending Dynamic Registrations that
+were never approved are pruned by their owner's function, called from here (`PRUNE_STEPS`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -71,8 +69,3 @@ def prune_job(runtime: Runtime) -> dict[str, int]:
         counts = prune_expired_state(db)
     log.info("pruned %s in %.2fs", counts, time.monotonic() - started)
     return counts
-
-
-def register(scheduler: BaseScheduler, runtime: Runtime) -> None:
-    scheduler.add_job(prune_job, IntervalTrigger(minutes=INTERVAL_MINUTES), args=[runtime],
-                      id=JOB_ID, replace_existing=True, max_instances=1, coalesce=True)

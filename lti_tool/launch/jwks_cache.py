@@ -8,6 +8,11 @@ Nothing a browser sends can make the tool hammer a platform's JWKS URL:
   seconds (long enough to starve a flood, short enough that a platform which signed with a key
   before publishing it recovers by itself);
 - concurrent misses on one URL wait for a single fetch instead of each making one;
+- a platform that re-keys under the same `kid` (a practice platform restarting): when a
+  signature fails with a cached key older than `rekey_age` (60) seconds, `refresh_after_failure`
+  refetches once (single flight per URL; the fresh set is then younger than a minute, so a
+  flood of bad signatures makes at most one fetch a minute) and the launch is decided with
+  the fresh key;
 - a failed fetch (unreachable, slow, not a JWKS) is remembered for `cooldown` seconds, during
   which launches get the same 502 at once instead of each trying again;
 - a fetch goes through the guarded outbound client (`lti_tool.outbound`): public addresses
@@ -135,8 +140,9 @@ class JwksCache:
 
     def __init__(self, fetch: Fetcher = fetch_jwks, ttl: float = 3600.0,
                  cooldown: float = 10.0, kid_retry: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, rekey_age: float = 60.0) -> None:
         self._fetch = fetch
+        self._rekey_age = rekey_age
         self._kid_retry = kid_retry
         self._clock = clock
         self._ttl = ttl
@@ -221,6 +227,29 @@ class JwksCache:
             if found is None and refetch and kid is not None:
                 fetched.missing[kid] = now
             return found
+
+    def refresh_after_failure(self, url: str, kid: str | None) -> dict | None:
+        """After a signature failed with the cached key for `kid`: refetch once if that key
+        set is older than `rekey_age`, and return the key now published for `kid` (None when
+        there is no fresher key to try: the set is young, the fetch failed, or the kid is gone).
+        """
+        entry = self._entry(url)
+        now = self._clock()
+        if entry is None or entry.jwks is None or now - entry.fetched_at < self._rekey_age \
+                or now - entry.attempted_at < self._cooldown:
+            return None
+        with self._url_lock(url):
+            current = self._entry(url)
+            if current is not entry:  # another request refetched while this one waited
+                if current is None or current.jwks is None:
+                    return None
+                return find_key(current.jwks, kid)
+            try:
+                fetched = self._fetch_entry(url, entry, None)
+            except PlatformKeysUnavailable:
+                return None  # the old keys stay; the signature failure stands
+            assert fetched.jwks is not None
+            return find_key(fetched.jwks, kid)
 
     def clear(self) -> None:
         with self._lock:

@@ -19,7 +19,12 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
-from lti_tool.launch.platforms import find_platform, platforms_for_issuer, url_problem
+from lti_tool.launch.platforms import (
+    find_platform,
+    platforms_for_issuer,
+    require_active,
+    url_problem,
+)
 from lti_tool.outbound import host_key, hosts_of, url_on_hosts
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
@@ -131,6 +136,7 @@ def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> L
         raise LoginError("lti_storage_target must be a frame name such as _parent or "
                          "post_message_forwarding.")
     platform = find_login_platform(db, issuer, client_id)
+    require_active(platform)  # a pending registration gets no redirect and no login state
     login_problem(platform)
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     prune_expired(db)

@@ -12,16 +12,26 @@ import json
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest, Conflict, LaunchError, NotFound
 from lti_tool.outbound import parse_host_entry, token_endpoint_key
-from lti_tool.store.models.core import LMS_KINDS, Context, Deployment, Person, Platform
+from lti_tool.store import institutions
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import (
+    LMS_KINDS,
+    PLATFORM_STATUSES,
+    Context,
+    Deployment,
+    Person,
+    Platform,
+)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 REGISTERED_VIA = ("manual", "dynamic", "file", "demo")
@@ -267,20 +277,24 @@ def list_platforms(db: Session) -> list[Platform]:
 
 
 def managed_platforms(db: Session, office_platform_id: int) -> list[Platform]:
-    """What an Office signed in through `office_platform_id` may see and manage: its own
-    registration and those it added. Never the others: with open Dynamic Registration anyone can
-    become an Office of their own registration."""
+    """What an Office signed in through `office_platform_id` may see and manage: the
+    registrations of its own institution. Never another institution's."""
+    office = db.get(Platform, office_platform_id)
+    if office is None or not office.is_active:
+        return []
     return list(db.scalars(
-        select(Platform).where(or_(Platform.id == office_platform_id,
-                                   Platform.managed_by_id == office_platform_id))
+        select(Platform).where(Platform.institution_id == office.institution_id)
         .order_by(Platform.id)
     ))
 
 
 def get_managed_platform(db: Session, office_platform_id: int, platform_id: int) -> Platform:
-    """The registration if this Office may manage it; otherwise 404 (its existence is private)."""
+    """The registration if this Office's institution holds it; otherwise 404 (its existence
+    is private)."""
+    office = db.get(Platform, office_platform_id)
     platform = db.get(Platform, platform_id)
-    if platform is None or office_platform_id not in (platform.id, platform.managed_by_id):
+    if platform is None or office is None or not office.is_active \
+            or platform.institution_id != office.institution_id:
         raise NotFound(f"No platform registration with id {platform_id}.")
     return platform
 
@@ -319,14 +333,74 @@ def add_deployments(db: Session, platform: Platform, deployment_ids: Iterable[st
             db.flush()
 
 
-def register_platform(db: Session, spec: PlatformSpec) -> Platform:
-    """Create a registration; (issuer, client_id) already registered is a 409."""
+# --- status and trust -------------------------------------------------------------------------
+
+
+class RegistrationNotActive(LaunchError):
+    """A registration that is pending approval or disabled: its launches get nothing."""
+
+    status = 403
+    code = "registration_not_active"
+
+
+def require_active(platform: Platform) -> None:
+    """Only an active registration launches with any rights (checked before anything is
+    fetched or stored for the launch)."""
+    if platform.status != "active":
+        exc = RegistrationNotActive(
+            "This LMS registration is waiting for approval by the tool's operator."
+            if platform.status == "pending" else
+            "This LMS registration has been disabled by the tool's operator.")
+        exc.details = {"status": platform.status, "platform_id": platform.id}
+        raise exc
+
+
+def _normal_issuer(issuer: str) -> str:
+    return issuer.strip().rstrip("/").lower()
+
+
+def shared_issuer_list(value: str | Iterable[str]) -> set[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return {_normal_issuer(item) for item in items if item.strip()}
+
+
+def check_issuer_owner(db: Session, issuer: str, institution_id: int, *,
+                       allow_shared: bool = False, shared_issuers: Iterable[str] = ()) -> None:
+    """Refuse (409) a registration under an issuer that another institution's active or
+    disabled registration already holds, unless the operator allows sharing it or the issuer
+    is shared by nature (Canvas cloud: one issuer, a client_id per school). Pending
+    registrations hold nothing, so a stranger cannot squat an issuer with open registration."""
+    if allow_shared or _normal_issuer(issuer) in shared_issuer_list(shared_issuers):
+        return
+    holders = {p.institution_id for p in platforms_for_issuer(db, issuer)
+               if p.status != "pending"}
+    others = holders - {institution_id}
+    if others:
+        names = ", ".join(sorted(institutions.get_institution(db, i).slug for i in others))
+        raise Conflict(f"Issuer {issuer!r} already belongs to institution {names}. A platform "
+                       "of another institution cannot register under it unless the operator "
+                       "allows it (--allow-shared-issuer).")
+
+
+def register_platform(db: Session, spec: PlatformSpec, *, institution_id: int | None = None,
+                      status: str = "active", allow_shared_issuer: bool = False,
+                      shared_issuers: Iterable[str] = ()) -> Platform:
+    """Create a registration of `institution_id` (the only institution when None) with
+    `status`; (issuer, client_id) already registered is a 409, and so is an issuer another
+    institution holds (see `check_issuer_owner`)."""
     spec.validate()
+    if status not in PLATFORM_STATUSES:
+        raise ValueError(f"unknown registration status {status!r}")
     if find_platform(db, spec.issuer, spec.client_id) is not None:
         raise Conflict(f"A platform with issuer {spec.issuer!r} and client_id "
                        f"{spec.client_id!r} is already registered.")
     _check_token_pair(db, spec)
-    platform = Platform()
+    if institution_id is None:
+        institution_id = institutions.resolve(db, None).id
+    if status != "pending":
+        check_issuer_owner(db, spec.issuer, institution_id, allow_shared=allow_shared_issuer,
+                           shared_issuers=shared_issuers)
+    platform = Platform(institution_id=institution_id, status=status)
     _apply(platform, spec)
     db.add(platform)
     try:
@@ -377,9 +451,35 @@ def platform_data_counts(db: Session, platform: Platform) -> dict[str, int]:
     }
 
 
+def retained_records(db: Session, platform: Platform) -> dict[str, int]:
+    """Records that must outlive the registration (evidence, credentials, audit entries)."""
+    from lti_tool.store.models.badges import Credential
+    from lti_tool.store.models.core import AuditEntry
+    from lti_tool.store.models.evaluation import EvidenceRecord
+
+    def count(model, *extra) -> int:
+        return db.scalar(select(func.count()).select_from(model)
+                         .where(model.platform_id == platform.id, *extra)) or 0
+
+    # The registration's own lifecycle (registered, approved, disabled) is not a record of
+    # anything it did; every other audit entry is.
+    found = {"evidence records": count(EvidenceRecord), "credentials": count(Credential),
+             "audit entries": count(AuditEntry, AuditEntry.action.not_like("platform.%"))}
+    return {name: n for name, n in found.items() if n}
+
+
 def remove_platform(db: Session, platform: Platform, *, force: bool = False) -> None:
-    """Delete a registration and everything under it; refused (409) while it holds data,
-    unless `force` says the Office means it."""
+    """Delete a registration and everything under it. Refused (409) while it holds evidence,
+    credentials or audit entries (those are retained: disable it instead), and while it holds
+    people or courses unless `force` says the operator means it."""
+    retained = retained_records(db, platform)
+    if retained:
+        held = ", ".join(f"{n} {name}" for name, n in retained.items())
+        raise Conflict(
+            f"Platform {platform.id} ({platform.issuer}, client_id {platform.client_id}) holds "
+            f"{held}, which are kept for the retention period and are never deleted with a "
+            f"registration. Disable it instead: lti-tool platform disable {platform.id}",
+            details=retained)
     counts = platform_data_counts(db, platform)
     if any(counts.values()) and not force:
         raise Conflict(
@@ -416,10 +516,71 @@ def set_auto_accept(platform: Platform, enabled: bool) -> None:
     platform.auto_accept_deployments = enabled
 
 
+def approve_platform(db: Session, platform: Platform, institution_id: int, *,
+                     allow_shared_issuer: bool = False, shared_issuers: Iterable[str] = (),
+                     actor_label: str = "cli") -> Platform:
+    """Make a pending (or disabled) registration active in `institution_id`. A registration
+    that was active once stays in its institution (its records belong there)."""
+    if platform.status == "active":
+        raise Conflict(f"Platform {platform.id} is already active.")
+    if platform.status == "disabled" and platform.institution_id != institution_id:
+        raise Conflict(f"Platform {platform.id} belongs to another institution; a disabled "
+                       "registration is re-enabled in its own institution only.")
+    check_issuer_owner(db, platform.issuer, institution_id, allow_shared=allow_shared_issuer,
+                       shared_issuers=shared_issuers)
+    before = platform.status
+    platform.institution_id = institution_id
+    platform.status = "active"
+    _audit(db, platform, "platform.approve", actor_label, {"from": before})
+    return platform
+
+
+def disable_platform(db: Session, platform: Platform, *, actor_label: str = "cli") -> Platform:
+    """No launch of a disabled registration gets any rights; its records stay."""
+    if platform.status == "disabled":
+        raise Conflict(f"Platform {platform.id} is already disabled.")
+    before = platform.status
+    platform.status = "disabled"
+    _audit(db, platform, "platform.disable", actor_label, {"from": before})
+    return platform
+
+
+def _audit(db: Session, platform: Platform, action: str, actor_label: str,
+           details: dict) -> None:
+    from lti_tool.store.models.core import AuditEntry
+
+    db.add(AuditEntry(institution_id=platform.institution_id, platform_id=platform.id,
+                      actor_label=actor_label, action=action,
+                      target=f"{platform.issuer} {platform.client_id}", details=details))
+    db.flush()
+
+
+def prune_pending_registrations(db: Session, *, older_than_days: int,
+                                now: datetime | None = None) -> int:
+    """Remove registrations still pending `older_than_days` after they were made (open
+    Dynamic Registration that no operator approved) and invites expired unused; a pending
+    registration holds no people or records. Returns how many registrations went."""
+    from lti_tool.store.models.core import RegistrationInvite
+
+    now = now or utcnow()
+    cutoff = now - timedelta(days=older_than_days)
+    stale = list(db.scalars(select(Platform).where(Platform.status == "pending",
+                                                   Platform.created_at < cutoff)))
+    for platform in stale:
+        db.delete(platform)
+    db.execute(delete(RegistrationInvite).where(RegistrationInvite.used_at.is_(None),
+                                                RegistrationInvite.expires_at < now))
+    db.flush()
+    return len(stale)
+
+
 def platform_summary(platform: Platform) -> dict:
     """A JSON-ready description (CLI `--json`, logs); never includes REST tokens."""
     return {
         "id": platform.id,
+        "status": platform.status,
+        "institution": (platform.institution.slug if platform.institution is not None
+                        and not institutions.is_reserved(platform.institution) else None),
         "name": platform.name,
         "issuer": platform.issuer,
         "client_id": platform.client_id,

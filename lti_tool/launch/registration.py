@@ -36,6 +36,7 @@ from lti_tool.outbound import (
     summary,
 )
 from lti_tool.settings import Settings
+from lti_tool.store import institutions
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import LMS_KINDS, AuditEntry, Platform, RegistrationInvite
 
@@ -81,13 +82,19 @@ class Invite:
     row: RegistrationInvite
 
 
-def create_invite(db: Session, settings: Settings, *, note: str = "",
-                  days: int = INVITE_DAYS) -> Invite:
-    """A one-time registration URL; only the token's SHA-256 is stored."""
+def create_invite(db: Session, settings: Settings, *, institution_id: int | None = None,
+                  note: str = "", days: int = INVITE_DAYS,
+                  allow_shared_issuer: bool = False) -> Invite:
+    """A one-time registration URL bound to an institution (the only one when None); only
+    the token's SHA-256 is stored."""
     if days < 1 or days > 365:
         raise BadRequest("An invite must be valid for 1 to 365 days.")
+    if institution_id is None:
+        institution_id = institutions.resolve(db, None).id
     token = secrets.token_urlsafe(32)
     row = RegistrationInvite(token_hash=_hash(token), note=note[:255],
+                             institution_id=institution_id,
+                             allow_shared_issuer=allow_shared_issuer,
                              expires_at=utcnow() + timedelta(days=days))
     db.add(row)
     db.flush()
@@ -127,9 +134,9 @@ def check_policy(db: Session, settings: Settings, invite: str | None) -> Registr
     if settings.dynamic_registration == "off":
         raise Forbidden("Dynamic Registration is switched off for this tool; ask the "
                         "Micro-credentials Office to register your platform.")
-    if settings.dynamic_registration == "invite":
+    if settings.dynamic_registration == "invite" or invite:
         return check_invite(db, invite)
-    return None
+    return None  # open: the registration will be pending until an operator approves it
 
 
 # --- the platform's configuration -------------------------------------------------------------
@@ -395,11 +402,20 @@ def register_dynamically(
     reply = post_registration(config, tool_registration_request(settings, config),
                               registration_token, call)
     spec = spec_from_registration(config, reply, openid_configuration).validate()
-    # An existing (issuer, client_id) is never overwritten from outside: 409.
-    platform = register_platform(db, spec)
+    # An existing (issuer, client_id) is never overwritten from outside: 409. With an invite
+    # the registration is active at once in the invite's institution; without one (policy
+    # open) it waits, pending and without rights, for an operator's `platform approve`.
     if invite_row is not None:
+        platform = register_platform(
+            db, spec, institution_id=invite_row.institution_id, status="active",
+            allow_shared_issuer=invite_row.allow_shared_issuer,
+            shared_issuers=settings.shared_issuers)
         consume_invite(db, invite_row)
-    db.add(AuditEntry(platform_id=platform.id, actor_label="dynamic registration",
+    else:
+        platform = register_platform(db, spec, status="pending",
+                                     institution_id=institutions.pending_institution(db).id)
+    db.add(AuditEntry(institution_id=platform.institution_id, platform_id=platform.id,
+                      actor_label="dynamic registration",
                       action="platform.register", target=f"{spec.issuer} {spec.client_id}",
                       details={"deployments": spec.deployments, "lms_kind": spec.lms_kind}))
     db.flush()

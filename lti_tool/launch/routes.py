@@ -8,29 +8,37 @@ The views only translate HTTP to the services in `oidc`, `validation`, `flow` an
 from __future__ import annotations
 
 import logging
+import uuid
 
 from flask import (
     Blueprint,
     Response,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed
 
 from lti_tool.catalogue import placement
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.grades import sync
+from lti_tool.jobs import enqueue
 from lti_tool.launch import deep_linking, flow, oidc, validation
-from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache, fetch_jwks
+from lti_tool.launch.platforms import RegistrationNotActive
 from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
+from lti_tool.store import keys as tool_keys
+from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Platform
+from lti_tool.store.models.evaluation import Decision, GradePassback
 from lti_tool.web import auth
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
@@ -41,6 +49,10 @@ bp = Blueprint("lti", __name__, url_prefix="/lti", template_folder="templates",
                static_folder="static")
 
 STATE_COOKIE_PREFIX = "lti_state_"
+# The state's SameSite=Lax twin: a browser that refuses the Secure one (plain-HTTP loopback in
+# some browsers) still returns it on the tool's own same-origin re-post of the launch form.
+LAX_COOKIE_PREFIX = "lti_state_lax_"
+RELAY_FIELD = "lti_relay"
 COOKIE_CHECK = "lti_cookie_check"
 STORAGE_HEADER = "X-LTI-Storage-Check"
 # Room for state and form overhead around the id_token before the body counts as oversize.
@@ -69,6 +81,20 @@ def _state_cookie_kwargs(*, httponly: bool = True) -> dict:
     return kwargs
 
 
+def _set_state_cookies(response: Response, state: str) -> None:
+    """Bind this browser to the login: the state cookie (SameSite=None; Secure where the
+    browser takes it) and its SameSite=Lax twin."""
+    response.set_cookie(STATE_COOKIE_PREFIX + state, state, **_state_cookie_kwargs())
+    lax = _state_cookie_kwargs()
+    lax.update(secure=False, samesite="Lax")
+    response.set_cookie(LAX_COOKIE_PREFIX + state, state, **lax)
+
+
+def _state_cookie_returned(state: str) -> bool:
+    return state in (request.cookies.get(STATE_COOKIE_PREFIX + state),
+                     request.cookies.get(LAX_COOKIE_PREFIX + state))
+
+
 def _framed() -> bool:
     return request.headers.get("Sec-Fetch-Dest", "") in FRAMED
 
@@ -95,21 +121,22 @@ def login() -> Response | str:
             raise oidc.LoginError(f"The login request has more than one {name} parameter.")
     start = oidc.begin_login(db, _settings(), params)
     db.commit()
+    g.frame_platform_id = start.platform.id
+    retry = url_for("lti.login", _external=True,
+                    **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
     if start.storage_target:
         # Cookie-less capable: platform storage keeps the state; the cookie is a bonus.
-        body = render_template("launch/login_storage.html", start=start)
+        body = render_template("launch/login_storage.html", start=start, retry_url=retry)
         response = current_app.make_response(body)
     elif _framed():
         # In an LMS iframe a blocked third-party cookie would lose the state: test first.
-        retry = url_for("lti.login", _external=True,
-                        **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
         body = render_template("launch/login_cookie_check.html", start=start, retry_url=retry,
                                cookie_check=COOKIE_CHECK)
         response = current_app.make_response(body)
         response.set_cookie(COOKIE_CHECK, "1", **_state_cookie_kwargs(httponly=False))
     else:
         response = redirect(start.auth_url, code=302)
-    response.set_cookie(STATE_COOKIE_PREFIX + start.state, start.state, **_state_cookie_kwargs())
+    _set_state_cookies(response, start.state)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -136,6 +163,15 @@ def _launch_form() -> tuple[str, str | None]:
     return id_token, request.form.get("state")
 
 
+@bp.errorhandler(RegistrationNotActive)
+def registration_not_active(exc: RegistrationNotActive):
+    """A pending or disabled registration's login or launch: a clear page, a 403, no rows."""
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify({"error": exc.code, "message": exc.message, "details": exc.details}), 403
+    return render_template("launch/waiting.html", status=exc.details.get("status"),
+                           platform_id=exc.details.get("platform_id")), 403
+
+
 def _checked_launch() -> flow.CheckedLaunch:
     db = get_db()
     id_token, state = _launch_form()
@@ -143,9 +179,9 @@ def _checked_launch() -> flow.CheckedLaunch:
     return flow.check_launch(db, verified, state)
 
 
-def _home(role: str, message_type: str, sid: str | None) -> str:
+def _home(role: str, message_type: str, code: str | None) -> str:
     """Where the launch lands: deep-linking chooser or the role's home page."""
-    values = {auth.SID_PARAM: sid} if sid else {}
+    values = {auth.CODE_PARAM: code} if code else {}
     if message_type == DEEP_LINKING_REQUEST:
         return url_for("lti.deep_link", **values)
     return url_for(f"{role}.home", **values)  # learner.home, instructor.home, admin.home
@@ -155,19 +191,41 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     """Write the launch in one transaction; the landing URL and the session token."""
     db = get_db()
     try:
-        outcome = flow.complete_launch(db, _settings(), checked)
+        outcome = flow.complete_launch(db, _settings(), checked, binding=auth.client_binding())
+        _send_waiting_grades(db, outcome)
         db.commit()
     except BaseException:
         db.rollback()
         raise
     _sync_after_instructor_launch(outcome)
     presentation_target = checked.launch.obj(LAUNCH_PRESENTATION).get("document_target")
-    # Carry sid in the URL whenever a third-party cookie may be blocked: framed launches and
-    # platform-storage launches. A new-window launch is first-party: the cookie suffices.
-    carry_sid = (cookieless or bool(checked.login.storage_target) or _framed()
-                 or presentation_target in FRAMED)
-    sid = outcome.session_token if carry_sid else None
-    return _home(outcome.role, outcome.message_type, sid), outcome.session_token
+    # Carry a one-time launch code whenever a third-party cookie may be blocked: framed
+    # launches and platform-storage launches. A new-window launch is first-party: the cookie
+    # suffices. The code is spent by the first request and lives 60 s.
+    carry_code = (cookieless or bool(checked.login.storage_target) or _framed()
+                  or presentation_target in FRAMED)
+    code = None
+    if carry_code:
+        session_id = auth.session_id_for(db, outcome.session_token)
+        assert session_id is not None
+        code = auth.mint_code(session_id, "launch")
+    return _home(outcome.role, outcome.message_type, code), outcome.session_token
+
+
+def _send_waiting_grades(db: Session, outcome: flow.LaunchOutcome) -> None:
+    """Scores that waited for the course's AGS service (skipped) go out once a launch brings
+    it: a `grades.passback` job in the launch's own transaction."""
+    context = outcome.record.context
+    if context is None or not context.ags_lineitems_url:
+        return
+    waiting = db.scalar(
+        select(GradePassback.id).join(Decision, Decision.id == GradePassback.decision_id)
+        .join(Offering, Offering.id == Decision.offering_id)
+        .where(Offering.context_id == context.id, GradePassback.status == "skipped").limit(1))
+    if waiting is not None:
+        enqueue(db, "grades.passback", {"context_id": context.id},
+                key=f"grades.passback:{context.id}:launch:{uuid.uuid4().hex}",
+                platform_id=context.platform_id)
 
 
 def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
@@ -186,8 +244,9 @@ def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
 
 
 def _with_session(response: Response, token: str, state: str) -> Response:
-    response.set_cookie(auth.COOKIE_NAME, token, **auth.cookie_kwargs())
+    auth.set_session_cookies(response, token)
     response.delete_cookie(STATE_COOKIE_PREFIX + state, path="/lti/")
+    response.delete_cookie(LAX_COOKIE_PREFIX + state, path="/lti/")
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -206,21 +265,25 @@ def launch() -> Response | str:
     """The platform's form POST: verify, bind to the login, record, start the session."""
     checked = _checked_launch()
     state = checked.login.state
-    if request.cookies.get(STATE_COOKIE_PREFIX + state) == state:
+    g.frame_platform_id = checked.launch.platform.id
+    if _state_cookie_returned(state):
         location, token = _finish(checked, cookieless=False)
         return _with_session(redirect(location, code=303), token, state)
     if checked.login.storage_target:
         # No cookie came back (third-party cookies blocked): check the state in platform
         # storage from the page, which then confirms through /lti/launch/confirm.
-        page = render_template(
+        return auth.no_store(render_template(
             "launch/launch_storage.html", state=state,
             storage_target=checked.login.storage_target,
             platform_origin=oidc.platform_origin(checked.launch.platform),
             id_token=request.form["id_token"], confirm_url=url_for("lti.confirm_launch"),
-            storage_header=STORAGE_HEADER)
-        response = current_app.make_response(page)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+            storage_header=STORAGE_HEADER))
+    if not request.form.get(RELAY_FIELD):
+        # A cross-site POST does not carry a SameSite=Lax cookie; the same form re-posted by
+        # the tool's own page is same-site and does. Nothing is consumed yet.
+        return auth.no_store(render_template(
+            "launch/launch_relay.html", id_token=request.form["id_token"], state=state,
+            action=url_for("lti.launch"), relay_field=RELAY_FIELD))
     raise LaunchError("State mismatch: the browser did not return the state cookie set at "
                       "login (cookies blocked, or the launch was started elsewhere). Open the "
                       "tool again from the course, in a new window if this repeats.")
@@ -263,13 +326,19 @@ def deep_link_respond() -> str:
     actor = auth.require_actor()
     target = deep_linking.return_url(actor)
     db = get_db()
-    chosen = [] if request.form.get("cancel") else request.form.getlist("item")
-    if not request.form.get("cancel") and not chosen:
+    cancelled = bool(request.form.get("cancel"))
+    chosen = [] if cancelled else request.form.getlist("item")
+    if not cancelled and not chosen:
         raise LaunchError("Choose at least one micro-credential, or cancel.")
     items = [placement.place_item(db, actor, item_id)
              for item_id in deep_linking.checked_choice(actor, chosen)]
     platform = db.get(Platform, actor.platform_id)
     assert platform is not None
-    token = deep_linking.response_jwt(db, _settings(), platform, actor.launch_data, items)
+    msg = None
+    if not items:
+        empty = not placement.placeable_items(db, actor)
+        msg = deep_linking.NOTHING_APPROVED_MSG if empty else deep_linking.CANCELLED_MSG
+    token = deep_linking.response_jwt(db, _settings(), platform, actor.launch_data, items,
+                                      msg=msg)
     db.commit()
     return render_template("launch/deep_link_return.html", action=target, jwt=token)

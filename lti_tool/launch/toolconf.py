@@ -4,7 +4,7 @@ pylti1p3 finds registrations and deployments through a `ToolConfAbstract`. This 
 from the database, always by (issuer, client_id): every Canvas cloud school signs as
 `https://canvas.instructure.com`, so the issuer alone never names a registration, and the
 issuer-only lookups refuse instead of guessing. The tool key pylti1p3 signs with (deep-linking
-responses) and the JWKS it publishes are the tool's own `lti` key from `lti_tool.launch.keys`,
+responses) and the JWKS it publishes are the tool's own `lti` key from `lti_tool.store.keys`,
 with the `kid` the tool publishes at /lti/jwks (pylti1p3 would otherwise derive a thumbprint
 kid that no platform can find).
 
@@ -25,9 +25,9 @@ from pylti1p3.request import Request
 from pylti1p3.tool_config import ToolConfAbstract
 from sqlalchemy.orm import Session
 
-from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.platforms import find_deployment, find_platform
 from lti_tool.settings import Settings
+from lti_tool.store import keys as tool_keys
 from lti_tool.store.models.core import Platform
 
 
@@ -56,7 +56,7 @@ class DbRegistration(Registration):
         if self._private_pem is not None:
             return
         row = tool_keys.active_key(self._db, self._settings, "lti")
-        key = tool_keys.private_jwk(row)
+        key = tool_keys.private_jwk(row, self._settings)
         self._private_pem = key.export_to_pem(private_key=True, password=None).decode()
         self._public_pem = key.export_to_pem().decode()
         self._kid = row.kid

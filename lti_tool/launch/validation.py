@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import claims as c
 from lti_tool.launch.jwks_cache import JwksCache, find_key
-from lti_tool.launch.platforms import find_deployment, platforms_for_issuer
+from lti_tool.launch.platforms import find_deployment, platforms_for_issuer, require_active
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.outbound import host_key, summary, url_on_hosts
 from lti_tool.settings import Settings
@@ -259,6 +259,16 @@ def platform_key(platform: Platform, kid: str | None, cache: JwksCache) -> dict:
     return found
 
 
+def _rekeyed(platform: Platform, kid: str | None, used: dict, cache: JwksCache) -> dict | None:
+    """A different key now published under `kid` at the registration's JWKS URL (the
+    platform re-keyed under the same kid), or None. Static key sets are never refetched."""
+    static = find_key(platform.key_set, kid) if isinstance(platform.key_set, dict) else None
+    if static is not None or not platform.key_set_url:
+        return None
+    fresh = cache.refresh_after_failure(platform.key_set_url, kid)
+    return fresh if fresh is not None and fresh != used else None
+
+
 def _verifying_key(jwk_dict: dict, alg: str) -> jwk.JWK:
     kid = jwk_dict.get("kid")
     if jwk_dict.get("kty") != "RSA":
@@ -428,8 +438,16 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
     header, claims = parse_token(id_token, settings.max_id_token_bytes)
     message = ClaimsLaunch(DbToolConf(db, settings), claims, select_client_id(db, claims))
     platform = pylti1p3_registration(message)
-    key = _verifying_key(platform_key(platform, header.get("kid"), cache), header["alg"])
-    verify_signature(id_token, header["alg"], key)
+    require_active(platform)  # before any call to a pending registrant's key set
+    kid = header.get("kid")
+    found = platform_key(platform, kid, cache)
+    try:
+        verify_signature(id_token, header["alg"], _verifying_key(found, header["alg"]))
+    except LaunchError:
+        fresh = _rekeyed(platform, kid, found, cache)
+        if fresh is None:
+            raise
+        verify_signature(id_token, header["alg"], _verifying_key(fresh, header["alg"]))
     check_times(claims, settings.jwt_leeway_seconds, time.time() if now is None else now)
     check_message(claims)
     check_claim_hosts(claims, platform)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from lti_tool.lms.http import LmsBadReply, LmsHttp
+from lti_tool.lms.http import LmsBadReply, LmsHttp, expect_ok
 from lti_tool.lms.service import iter_pages, with_query
 
 PER_PAGE = 100
@@ -50,6 +50,22 @@ class CanvasRest:
         """Assignments with `points_possible`, `updated_at` and `rubric` (criteria, ratings)."""
         return self._list(f"/api/v1/courses/{course_id}/assignments", [],
                           "permission to read the course's assignments", "assignments")
+
+    def omit_from_final_grade(self, course_id: str, name: str) -> int | None:
+        """Mark the assignment Canvas made for an AGS line item (same name, no submission)
+        "do not count towards the final grade"; its id, or None when no single one matches."""
+        found = [a for a in self.assignments(course_id)
+                 if a.get("name") == name and a.get("submission_types") in (["none"], None)]
+        if len(found) != 1 or not isinstance(found[0].get("id"), int):
+            return None
+        assignment_id = found[0]["id"]
+        response = self.http.request(
+            "PUT", f"{self.base}/api/v1/courses/{course_id}/assignments/{assignment_id}",
+            data={"assignment[omit_from_final_grade]": "true"}, idempotent=True,
+            needed="permission to edit the course's assignments",
+            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"})
+        expect_ok(response, "the assignment edit")
+        return assignment_id
 
     def users(self, course_id: str) -> Iterator[dict]:
         """Course users with `lti_id` (the LTI 1.3 `sub`) and `uuid`."""

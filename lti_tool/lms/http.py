@@ -19,10 +19,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
 from lti_tool.errors import ToolError
+from lti_tool.metrics import observe_lms
 from lti_tool.outbound import (
     OutboundClient,
     OutboundPolicy,
@@ -186,6 +188,7 @@ class LmsHttp:
         last_reply: requests.Response | None = None
         for attempt in range(1, policy.attempts + 1):
             delay: float | None = None
+            started = time.monotonic()
             try:
                 self._count()
                 response = self.outbound.request(
@@ -196,6 +199,7 @@ class LmsHttp:
             except OutboundTooLarge as exc:
                 raise LmsBadReply(exc.message) from exc
             except (requests.ConnectionError, requests.Timeout, OutboundTimeout) as exc:
+                observe_lms(urlsplit(url).hostname, None, type(exc).__name__)
                 last_problem = type(exc).__name__
                 log.info("LMS %s %s: %s", method, _short(url), exc)
                 if not idempotent:
@@ -204,6 +208,8 @@ class LmsHttp:
                     ) from exc
             else:
                 status = response.status_code
+                observe_lms(urlsplit(url).hostname, time.monotonic() - started,
+                            f"http_{status}" if status >= 400 else None)
                 if status in (401, 403):
                     log_error_body("LMS refusal", response)
                     raise LmsPermissionError(

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti_tool.domain import lms as lms_rules
 from lti_tool.lms.ags import (
     SCOPE_LINEITEM,
     SCOPE_LINEITEM_READONLY,
@@ -26,12 +28,13 @@ from lti_tool.lms.ags import (
     to_decimal,
 )
 from lti_tool.lms.canvas_rest import CanvasRest
-from lti_tool.lms.http import LmsHttp
-from lti_tool.lms.moodle_ws import MoodleWs
+from lti_tool.lms.http import LmsError, LmsHttp, LmsUnavailable
+from lti_tool.lms.moodle_ws import MoodleNothingToReport, MoodleWs
 from lti_tool.lms.nrps import SCOPE_MEMBERSHIP, NrpsClient
 from lti_tool.lms.service import BearerClient
 from lti_tool.lms.timeparse import parse_timestamp
 from lti_tool.lms.token import ServiceTokens
+from lti_tool.secrets import unseal
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Context, Platform, ResourceLink
 
@@ -105,6 +108,26 @@ class GradebookSource(ABC):
     def batches(self, since: datetime | None) -> Iterator[ScoreBatch]:
         """Scores (and rubric assessments) in small batches."""
 
+    @property
+    def warnings(self) -> list[str]:
+        """Parts of this source that could not be read this time, in words an admin can act on
+        (the sync shows them; the rest of the source was read)."""
+        return list(self.__dict__.get("_warnings", ()))
+
+    def optional(self, call: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Run a call for an optional part (categories, rubrics, competencies): a refusal or an
+        unreadable reply becomes a warning and an empty list; "nothing to report" is no warning; an
+        LMS that is down still fails the source (the next sync tries again)."""
+        try:
+            return call()
+        except MoodleNothingToReport:
+            return []
+        except LmsUnavailable:
+            raise
+        except LmsError as exc:
+            self.__dict__.setdefault("_warnings", []).append(exc.message)
+            return []
+
 
 class AgsSource(GradebookSource):
     """The tool's own line items and their results (AGS lists nothing else)."""
@@ -174,7 +197,8 @@ class MoodleWsSource(GradebookSource):
     def items(self) -> list[ItemRecord]:
         self._usergrades = self.ws.user_grade_items(self.course_id)
         categories = {_text(g.get("id")): _text(g.get("category"))
-                      for g in _dicts(self.ws.grade_items(self.course_id))}
+                      for g in _dicts(self.optional(
+                          lambda: self.ws.grade_items(self.course_id)))}
         seen: dict[str, ItemRecord] = {}
         for user in _dicts(self._usergrades):
             for gi in _dicts(user.get("gradeitems")):
@@ -192,7 +216,8 @@ class MoodleWsSource(GradebookSource):
                 )
                 if gi.get("itemmodule") == "assign" and type(gi.get("iteminstance")) is int:
                     self._assign_of_item[item_id] = gi["iteminstance"]
-        for entry in _dicts(self.ws.course_competencies(self.course_id)):
+        for entry in _dicts(self.optional(
+                lambda: self.ws.course_competencies(self.course_id))):
             competency = _obj(entry.get("competency"))
             if competency.get("id") is not None:
                 key = f"competency:{competency['id']}"
@@ -207,9 +232,10 @@ class MoodleWsSource(GradebookSource):
         cmids = [int(cmid) for cmid in by_cmid if cmid.isdigit()]
         records: list[CriterionRecord] = []
         self._definitions = []
-        for area in _dicts(self.ws.grading_definitions(cmids)):
+        for area in _dicts(self.optional(lambda: self.ws.grading_definitions(cmids))):
             item = by_cmid.get(_text(area.get("cmid")))
-            if item is None:
+            # Only the area's active method counts (an inactive rubric may still be defined).
+            if item is None or area.get("activemethod") != "rubric":
                 continue
             for definition in _dicts(area.get("definitions")):
                 if definition.get("method") != "rubric" or type(definition.get("id")) is not int:
@@ -257,7 +283,7 @@ class MoodleWsSource(GradebookSource):
         assignments = {self._assign_of_item[item_id] for item_id, _ in self._definitions}
         # A rubric instance names the assign_grades row it fills, not the learner.
         learner_of_grade: dict[str, str] = {}
-        for assignment in _dicts(self.ws.assign_grades(assignments)):
+        for assignment in _dicts(self.optional(lambda: self.ws.assign_grades(assignments))):
             for grade in _dicts(assignment.get("grades")):
                 if grade.get("userid") is not None:
                     learner_of_grade[_text(grade.get("id"))] = _text(grade["userid"])
@@ -269,7 +295,9 @@ class MoodleWsSource(GradebookSource):
                 for criterion in _dicts(rubric.get("rubric_criteria"))
                 for lv in _dicts(criterion.get("levels"))
             }
-            for instance in _dicts(self.ws.gradingform_instances(definition["id"], stamp)):
+            definition_id = definition["id"]
+            for instance in _dicts(self.optional(
+                    partial(self.ws.gradingform_instances, definition_id, stamp))):
                 sub = learner_of_grade.get(_text(instance.get("itemid")))
                 if sub is None:
                     continue
@@ -393,6 +421,11 @@ def ags_usable(context: Context) -> bool:
         scopes & {SCOPE_LINEITEM, SCOPE_LINEITEM_READONLY})
 
 
+def rest_base_url(platform: Platform) -> str | None:
+    """The registration's REST base URL (`domain.lms.rest_base_url`)."""
+    return lms_rules.rest_base_url(platform.lms_kind, platform.issuer, platform.rest_base_url)
+
+
 def sources_for(
     db: Session, settings: Settings, context: Context, http: LmsHttp,
     *, page_limit: int | None = None,
@@ -412,14 +445,16 @@ def sources_for(
     if ags_usable(context):
         sources.append(AgsSource(AgsClient(bearer, context.ags_scopes),
                                  context.ags_lineitems_url or "", page_limit))
-    if platform.rest_base_url and platform.rest_token:
+    rest_token = unseal(settings, platform.rest_token)  # sealed at rest (lti_tool.secrets)
+    rest_base = rest_base_url(platform)
+    if rest_base and rest_token:
         if platform.lms_kind == "moodle":
             sources.append(MoodleWsSource(
-                MoodleWs(http, platform.rest_base_url, platform.rest_token), context.context_id))
+                MoodleWs(http, rest_base, rest_token), context.context_id))
         elif platform.lms_kind == "canvas":
             course = canvas_course_id(db, context)
             if course:
                 sources.append(CanvasSource(
-                    CanvasRest(http, platform.rest_base_url, platform.rest_token), course))
+                    CanvasRest(http, rest_base, rest_token), course))
     nrps = NrpsClient(bearer) if context.nrps_url else None
     return sources, nrps

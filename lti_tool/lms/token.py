@@ -18,10 +18,10 @@ import requests
 from jwcrypto import jwt
 from sqlalchemy.orm import Session, sessionmaker
 
-from lti_tool.launch import keys
 from lti_tool.lms.http import LmsBadReply, LmsHttp, LmsPermissionError, json_body
 from lti_tool.outbound import log_error_body
 from lti_tool.settings import Settings
+from lti_tool.store import keys
 from lti_tool.store.models.core import Platform
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

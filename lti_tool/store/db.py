@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -48,9 +51,25 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _create_owner_only(url: str) -> None:
+    """A new SQLite database file is created 0600 (SQLite gives its -wal and -shm files the
+    database file's mode), so other local users cannot read the tool's data."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> Engine:
     """Engine with settings that make SQLite behave under concurrent processes."""
     if url.startswith("sqlite"):
+        with contextlib.suppress(FileExistsError):  # made by a concurrent process
+            _create_owner_only(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

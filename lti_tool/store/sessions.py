@@ -17,9 +17,12 @@ from lti_tool.domain.actors import Actor
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import WebSession
 
-__all__ = ["ROLES", "SESSION_LIFETIME", "Actor", "start_session", "token_hash"]
+__all__ = ["ROLES", "SESSION_IDLE", "SESSION_LIFETIME", "SESSION_MAX", "Actor",
+           "start_session", "token_hash"]
 
-SESSION_LIFETIME = timedelta(hours=8)
+SESSION_IDLE = timedelta(minutes=30)  # sliding: each request pushes the deadline this far
+SESSION_MAX = timedelta(hours=8)  # never longer after the launch
+SESSION_LIFETIME = SESSION_MAX  # the cookie's max-age; the server decides expiry itself
 ROLES = ("learner", "instructor", "admin")
 
 
@@ -38,11 +41,16 @@ def start_session(
     locale: str = "en",
     message_type: str = "LtiResourceLinkRequest",
     launch_data: dict | None = None,
+    binding: str | None = None,
 ) -> str:
-    """Record a session for a validated launch and return its bearer token (shown once)."""
+    """Record a session for a validated launch and return its bearer token (shown once).
+
+    `binding` is `web.auth.client_binding()` of the launching request; the launch always
+    gives it (a session without one, as tests make, is usable from any client)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     token = secrets.token_urlsafe(32)
+    now = utcnow()
     db.add(
         WebSession(
             token_hash=token_hash(token),
@@ -55,7 +63,10 @@ def start_session(
             message_type=message_type,
             launch_data=launch_data or {},
             csrf_secret=secrets.token_hex(32),
-            expires_at=utcnow() + SESSION_LIFETIME,
+            binding=binding,
+            created_at=now,
+            expires_at=now + SESSION_IDLE,
+            absolute_expires_at=now + SESSION_MAX,
         )
     )
     db.flush()

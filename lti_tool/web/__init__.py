@@ -5,22 +5,36 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from flask import Blueprint, Flask, g, jsonify, request
+from flask import Blueprint, Flask, g, request
 from flask_babel import Babel
-from sqlalchemy import text
+from werkzeug import routing
 
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
 from lti_tool.catalogue import routes as catalogue_routes
 from lti_tool.grades import lifecycle_routes, sync_routes
 from lti_tool.grades import routes as grades_routes
+from lti_tool.jobs import routes as jobs_routes
 from lti_tool.launch import admin_routes as launch_admin_routes
 from lti_tool.launch import registration_routes
 from lti_tool.launch import routes as launch_routes
+from lti_tool.logs import REQUEST_ID, new_request_id
+from lti_tool.metrics import ERRORS, LAUNCHES
+from lti_tool.reports import routes as reports_routes
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings, load_settings
-from lti_tool.web import admin, auth, home, instructor, learner, ratelimit
+from lti_tool.web import (
+    admin,
+    auth,
+    framing,
+    home,
+    instructor,
+    learner,
+    ops,
+    ratelimit,
+    session_routes,
+)
 from lti_tool.web.csrf import CSRF_EXEMPT_ENDPOINTS, csrf_exempt, is_exempt
 
 __all__ = ["BLUEPRINTS", "CSRF_EXEMPT_ENDPOINTS", "create_app", "csrf_exempt"]
@@ -42,14 +56,31 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     learner.bp,  # learner home: progress and badge claiming
     instructor.bp,  # instructor course overview
     admin.bp,  # Office home, queues, audit log
+    reports_routes.bp,  # surveys, follow-ups, feedback links, the annual report
     home.bp,  # the root page and the favicon
+    session_routes.bp,  # /session/logout
+    jobs_routes.bp,  # /admin/jobs: background jobs, failures and retry (Office)
+    ops.bp,  # /health, /ready, /metrics
 )
+LAUNCH_ENDPOINTS = {"lti.launch", "lti.launch_confirm"}
+
+
+class IntegerConverter(routing.IntegerConverter):
+    """`<int:...>` limited to the ids a database column can hold (same name as Werkzeug's, so
+    code that looks at converters sees an integer converter)."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     settings = settings or (runtime.settings if runtime else load_settings())
     runtime = runtime or build_runtime(settings)
     app = Flask(__name__)
+    # Ids in URLs come from anyone: one beyond a 64-bit integer is a 404 before any view runs
+    # (the databases cannot compare it: SQLite overflows, PostgreSQL refuses).
+    app.url_map.converters["int"] = IntegerConverter
     app.config.update(
         LTI_SETTINGS=settings,
         SECRET_KEY=settings.secret_key
@@ -65,6 +96,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     register_error_handlers(app)
 
     @app.before_request
+    def _request_id() -> None:
+        g.request_id = new_request_id(request.headers.get("X-Request-Id"))
+        g.request_id_token = REQUEST_ID.set(g.request_id)
+
+    @app.teardown_request
+    def _forget_request_id(_exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            REQUEST_ID.reset(token)
+
+    @app.before_request
     def _identify() -> None:
         g.actor = auth.load_actor(get_db())
         view = app.view_functions.get(request.endpoint or "")
@@ -72,9 +114,27 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             auth.check_csrf()
 
     @app.after_request
+    def _count(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if request.endpoint in LAUNCH_ENDPOINTS:
+            LAUNCHES.labels("ok" if response.status_code < 400 else "error").inc()
+        if response.status_code >= 400:
+            ERRORS.labels(g.get("error_kind") or f"http_{response.status_code}").inc()
+        return response
+
+    @app.after_request
     def _frameable(response):
-        # The tool lives inside LMS iframes on other origins.
-        response.headers.setdefault("Content-Security-Policy", "frame-ancestors *")
+        # The tool lives inside LMS iframes, framed only by its registrations' platforms.
+        if "Content-Security-Policy" not in response.headers:
+            actor = g.get("actor")
+            platform_id = actor.platform_id if actor else g.get("frame_platform_id")
+            db = get_db()
+            try:
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+            except Exception:
+                db.rollback()  # hide the answer: start a clean one for the lookup
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+            response.headers.update(headers)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         return response
@@ -89,11 +149,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "sid": g.get("sid"),
             "current_locale": select_locale(),
         }
-
-    @app.get("/health")
-    def health():
-        get_db().execute(text("SELECT 1"))
-        return jsonify({"status": "ok"})
 
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

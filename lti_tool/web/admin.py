@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
 
+from lti_tool.reports.actions import overdue_actions
 from lti_tool.store.db import utcnow
 from lti_tool.web import view_models
 from lti_tool.web.auth import require_actor, require_role
@@ -26,6 +27,8 @@ OFFICE_LINKS = (
     ("catalogue.office_list", _l("Catalogue")),
     ("catalogue.office_due", _l("Revalidation list")),
     (CREDENTIALS_ENDPOINT, _l("Issued credentials and revocation")),
+    ("office_jobs.index", _l("Background jobs")),
+    ("reports.report_page", _l("Annual quality report")),
 )
 MC_ENDPOINT = "catalogue.office_detail"
 
@@ -45,6 +48,7 @@ def home() -> str:
         entries=view_models.audit_page(db, actor, query="", page=1, size=size),
         size=size,
         now=utcnow(),
+        overdue=overdue_actions(db, actor.platform_id),
         office_links=OFFICE_LINKS,
         mc_endpoint=MC_ENDPOINT,
         credentials_endpoint=CREDENTIALS_ENDPOINT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from lti_tool.domain.errors import IllegalTransition, ValidationFailed
@@ -32,6 +32,7 @@ def _reply(status: int, code: str, message: str, details: dict | None = None):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ToolError)
     def tool_error(exc: ToolError):
+        g.error_kind = exc.code  # counted by kind in /metrics
         return _reply(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(IllegalTransition)

@@ -1,4 +1,5 @@
-"""Template helpers shared by every page: links that keep `sid`, the language switch, dates.
+"""Template helpers shared by every page: links that keep a cookie-less session, the language
+switch, dates.
 
 They are installed on the app by the pages' blueprints (`install`, via `record_once`) so that
 the application factory stays untouched; error pages rendered outside a blueprint get them too.
@@ -84,8 +85,13 @@ def optional_url(endpoint: str, **values: Any) -> str | None:
 
 
 def locale_switch_url(code: str) -> str:
-    """The current page in another language, keeping every query parameter (including `sid`)."""
-    args = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
+    """The current page in another language, keeping every query parameter; a cookie-less
+    page's link gets a fresh one-time session code instead of the spent one."""
+    skip = ("lang", auth.CODE_PARAM, auth.SID_PARAM)
+    args = [(key, value) for key, value in request.args.items(multi=True) if key not in skip]
+    fresh = auth.page_code()
+    if fresh:
+        args.append((auth.CODE_PARAM, fresh))
     args.append(("lang", code))
     return f"{request.path}?{urlencode(args)}"
 
@@ -150,6 +156,8 @@ def install(app: Flask) -> None:
         csrf_token=auth.csrf_token,
         csrf_field=auth.CSRF_FIELD,
         sid=LocalProxy(lambda: g.get("sid")),
+        page_code=auth.page_code,
+        code_param=auth.CODE_PARAM,
         optional_url=optional_url,
         locale_switch_url=locale_switch_url,
         supported_locales=SUPPORTED_LOCALES,

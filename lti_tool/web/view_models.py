@@ -67,7 +67,7 @@ def platform_with_deployments(db: Session, actor: Actor) -> Platform | None:
 def audit_page(db: Session, actor: Actor, *, query: str, page: int, size: int
                ) -> list[AuditEntry]:
     """Newest first; `query` matches the action, target or who did it."""
-    stmt = select(AuditEntry).where(AuditEntry.platform_id == actor.platform_id)
+    stmt = select(AuditEntry).where(AuditEntry.institution_id == actor.institution_id)
     if query:
         like = f"%{query.lower()}%"
         stmt = stmt.where(or_(
@@ -94,11 +94,11 @@ class Catalogue:
 
 
 def catalogue_of(db: Session, actor: Actor, *, now: datetime | None = None) -> Catalogue:
-    """One query over the platform's versions; the newest per micro-credential is its head."""
+    """One query over the institution's versions; the newest per micro-credential is its head."""
     now = now or utcnow()
     versions = db.scalars(
         select(MicroCredentialVersion)
-        .where(MicroCredentialVersion.platform_id == actor.platform_id)
+        .where(MicroCredentialVersion.institution_id == actor.institution_id)
         .options(selectinload(MicroCredentialVersion.micro_credential))
         .order_by(MicroCredentialVersion.micro_credential_id, MicroCredentialVersion.version)
     ).all()
@@ -135,6 +135,7 @@ def offerings_of(db: Session, actor: Actor) -> list[Offering]:
 NOT_ASSESSED = "not_yet_assessed"
 REQUEST_POLICIES = ("instructor", "learner_request")
 ACCEPT_ACTION = "credential.accepted"
+SHARE_ACTION = "credential.shared"
 
 
 @dataclass(slots=True)

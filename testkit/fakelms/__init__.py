@@ -34,7 +34,7 @@ from flask import Flask, Response, abort, jsonify, request
 from jwcrypto import jwk, jwt
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from testkit.fakelms.data import CourseData, LineItem, Result, moodle_course
+from testkit.fakelms.data import CourseData, LineItem, Result, moodle_course, moodle_fixture
 
 __all__ = ["FakeLms", "Fault", "moodle_course"]
 
@@ -79,6 +79,8 @@ class FakeLms:
     allowed_scopes: frozenset[str] = ALL_SCOPES
     ws_token: str = "ws-secret"
     ws_functions: set[str] | None = None  # None: every function is enabled
+    # Functions whose capability the token's user lacks (Moodle's required_capability_exception).
+    ws_denied: set[str] = field(default_factory=set)
     canvas_token: str = "canvas-secret"
     ags_page: int = 10
     nrps_page: int = 10
@@ -229,6 +231,21 @@ def _score_problem(body: Any) -> str | None:
         if not _number(given) or not _number(maximum) or maximum <= 0 or given < 0:
             return "scoreGiven needs a number >= 0 and scoreMaximum a number above 0"
     return None
+
+
+def _grading_definitions(stored: dict, values: Any) -> dict:
+    """`core_grading_get_definitions` as Moodle 5.1 answers it: the requested areas; with
+    `activeonly=1`, the exception of the capture as soon as one area has no active method."""
+    cmids = {int(v) for k, v in values.items() if k.startswith("cmids[") and str(v).isdigit()}
+    areas = [a for a in stored.get("areas", []) if a.get("cmid") in cmids]
+    if values.get("activeonly") == "1":
+        if any(a.get("activemethod") is None for a in areas):
+            return moodle_fixture("ws_core_grading_get_definitions_activeonly.json")[
+                "activeonly_1"]["response"]
+        areas = [dict(a, definitions=[d for d in a.get("definitions", [])
+                                      if d.get("method") == a.get("activemethod")])
+                 for a in areas]
+    return {"areas": areas, "warnings": stored.get("warnings", [])}
 
 
 def _build_app(fake: FakeLms) -> Flask:
@@ -383,6 +400,14 @@ def _build_app(fake: FakeLms) -> Flask:
                             tag=str(body.get("tag", "")),
                             resource_link_id=body.get("resourceLinkId"))
             fake.course.line_items.append(item)
+            if fake.kind == "canvas" and not body.get("resourceLinkId"):
+                # Canvas makes an assignment for a line item without a resource link
+                # (Lti::LineItem.create_line_item!): name = label, no submission.
+                fake.course.canvas_assignments.append({
+                    "id": 1000 + item.id, "name": body["label"], "course_id": 311,
+                    "points_possible": float(body["scoreMaximum"]), "published": True,
+                    "submission_types": ["none"], "omit_from_final_grade": False,
+                    "updated_at": "2026-11-20T10:00:00Z"})
         created = dict(body, id=fake.lineitem_url(item.id))
         fake.created_line_items.append(created)
         reply = jsonify(created)
@@ -423,7 +448,17 @@ def _build_app(fake: FakeLms) -> Flask:
                 enabled is not None and function not in enabled):
             return jsonify(exception="webservice_access_exception", errorcode="accessexception",
                            message="Access control exception")
+        if function in fake.ws_denied:
+            return jsonify(exception="required_capability_exception", errorcode="nopermissions",
+                           message="Sorry, but you do not currently have permissions to do "
+                                   "that (View all grades).")
         reply = fake.course.ws_replies[function]
+        if function == "core_grading_get_definitions":
+            return jsonify(_grading_definitions(reply, request.values))
+        if function == "core_webservice_get_site_info" and enabled is not None:
+            # The captured site info, listing only the functions this fake's service offers.
+            reply = dict(reply, functions=[f for f in reply.get("functions", [])
+                                           if f.get("name") in enabled])
         return jsonify(reply(request.values) if callable(reply) else reply)
 
     # -- Canvas REST ---------------------------------------------------------------------------
@@ -452,6 +487,18 @@ def _build_app(fake: FakeLms) -> Flask:
     @app.get("/api/v1/courses/<course>/assignments")
     def canvas_assignments(course: str) -> Response:
         return canvas_list(fake.course.canvas_assignments)
+
+    @app.put("/api/v1/courses/<course>/assignments/<int:assignment_id>")
+    def canvas_edit_assignment(course: str, assignment_id: int) -> Response:
+        """Canvas's "Edit an assignment" (only `assignment[omit_from_final_grade]` is used)."""
+        canvas_auth()
+        for assignment in fake.course.canvas_assignments:
+            if assignment["id"] == assignment_id:
+                value = request.values.get("assignment[omit_from_final_grade]")
+                if value is not None:
+                    assignment["omit_from_final_grade"] = value == "true"
+                return jsonify(assignment)
+        abort(Response('{"errors":[{"message":"The specified resource does not exist."}]}', 404))
 
     @app.get("/api/v1/courses/<course>/students/submissions")
     def canvas_submissions(course: str) -> Response:

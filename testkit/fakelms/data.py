@@ -104,10 +104,14 @@ def moodle_course() -> CourseData:
             result["resultScore"], result["resultMaximum"], result["timestamp"],
             result.get("comment", ""))
     for name in ("gradereport_user_get_grade_items", "core_grades_get_gradeitems",
-                 "core_grades_get_grade_tree", "core_grading_get_definitions",
+                 "core_grades_get_grade_tree",
                  "core_competency_list_course_competencies", "core_webservice_get_site_info",
                  "mod_assign_get_grades"):
         data.ws_replies[name] = _ws_response(name)
+    # Both assignments of the captured course use simple direct grading: the activeonly=0 reply
+    # lists their areas with activemethod null (the fake answers activeonly=1 as Moodle does).
+    data.ws_replies["core_grading_get_definitions"] = copy.deepcopy(moodle_fixture(
+        "ws_core_grading_get_definitions_activeonly.json")["activeonly_0"]["response"])
     data.ws_replies["core_grading_get_gradingform_instances"] = {"instances": [],
                                                                  "warnings": []}
     return data

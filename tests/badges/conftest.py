@@ -19,7 +19,7 @@ from lti_tool.store.models.catalogue import (
     PathwayComponent,
 )
 from lti_tool.store.models.core import Person, Platform
-from tests.conftest import SPEC
+from tests.conftest import SPEC, institution_for_new_platform
 
 PASSED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 LEVELS = [{"code": "beginning", "label": "Beginning", "lower_bound": "0", "descriptor": "Not yet"},
@@ -57,16 +57,24 @@ class World:
     def micro_credential(self, code: str = "DATA-101", *, status: str = "approved",
                          outcomes: int = 2, requires: tuple[MicroCredential, ...] = (),
                          ects: str | None = "2") -> MicroCredentialVersion:
-        mc = MicroCredential(platform_id=self.platform.id, code=code)
+        mc = MicroCredential(platform_id=self.platform.id, institution_id=self.db.get(Platform,
+                             self.platform.id).institution_id, code=code)
         version = MicroCredentialVersion(
-            platform_id=self.platform.id, micro_credential=mc, version=1, status=status,
+            platform_id=self.platform.id, institution_id=mc.institution_id, micro_credential=mc,
+            version=1, status=status,
             title=f"{code}: Data analysis basics", description="Cleaning and analysing data.",
             kind="course", language="en", tqf_level=5, eqf_level=5,
             workload_hours=Decimal("25"), ects=Decimal(ects) if ects else None,
             teaching_methods=["Online, self-paced"], assessment_methods=["Project", "Quiz"],
             field_of_study="Data science", isced_f_code="0542", participation_form="online",
             quality_assurance="Annual review by the Micro-credentials Office",
-            stackability="Counts towards the Data pathway")
+            stackability="Counts towards the Data pathway",
+            prerequisites="Basic spreadsheet skills", supervision="supervised_online_id",
+            recognition="Recognised in the BSc Economics", region="Ege",
+            qf_ehea_cycle="first", learning_setting="non_formal",
+            further_information="https://www.example.edu/mc", overall_result="lowest_level",
+            co_awarding_bodies=[{"name": "Hochschule Beispiel", "country": "DE",
+                                 "legal_identifier": "DE123456789", "url": ""}])
         for index in range(outcomes):
             version.outcomes.append(LearningOutcome(
                 platform_id=self.platform.id, position=index, code=f"LO{index + 1}",
@@ -83,7 +91,8 @@ class World:
 
 @pytest.fixture
 def world(db: Session, settings: Settings) -> World:
-    platform = Platform(issuer="https://lms.example.edu", client_id="tool",
+    platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                        issuer="https://lms.example.edu", client_id="tool",
                         auth_login_url="https://lms.example.edu/auth",
                         auth_token_url="https://lms.example.edu/token")
     db.add(platform)

@@ -22,7 +22,8 @@ WORKERS = 8
 @pytest.mark.postgres
 def test_concurrent_passes_issue_exactly_one_credential(world, runtime) -> None:
     person, version = world.person(), world.micro_credential()
-    Signer.load(world.db, world.settings)  # keys exist before the race, as after `serve`
+    Signer.load(world.db, world.settings,
+                world.platform.institution)  # keys exist before the race, as after `serve`
     world.db.commit()
     barrier = threading.Barrier(WORKERS)
     returned: list[int] = []

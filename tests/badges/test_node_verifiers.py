@@ -17,7 +17,7 @@ import pytest
 
 from lti_tool.badges import issuance, jsonld, status
 from lti_tool.badges.signing import Signer
-from lti_tool.launch import keys
+from lti_tool.store import keys
 from tests.badges.conftest import PASSED_AT
 from tests.conftest import SPEC, skip_unless_installed
 
@@ -42,7 +42,7 @@ def _expired_copy(world, document: dict) -> tuple[dict, str]:
     """A properly signed credential whose validity ended in 2021."""
     unsigned = {k: v for k, v in document.items() if k != "proof"}
     unsigned.update(validFrom="2020-01-01T00:00:00Z", validUntil="2021-01-01T00:00:00Z")
-    signer = Signer.load(world.db, world.settings)
+    signer = Signer.load(world.db, world.settings, world.platform.institution)
     signed = signer.data_integrity(unsigned, datetime(2020, 1, 1, tzinfo=UTC))
     return signed, signer.jwt(signed)
 
@@ -69,7 +69,13 @@ MUTATIONS = {
     "fieldOfStudy": lambda d: d["credentialSubject"]["achievement"].__setitem__(
         "fieldOfStudy", "Astrology"),
     "participationForm": lambda d: d["credentialSubject"]["achievement"].__setitem__(
-        "participationForm", "in_person"),
+        "participationForm", "http://data.europa.eu/snb/learning-assessment/9191af2ed9"),
+    # The Annex I elements in the extension context are signed too.
+    "supervision": lambda d: d["credentialSubject"]["achievement"].__setitem__(
+        "supervisionVerification",
+        "http://data.europa.eu/snb/supervision-verification/c598449d64"),
+    "coAwardingBody": lambda d: d["credentialSubject"]["achievement"]["coAwardingBody"][0]
+    .__setitem__("name", "Mallory College"),
     "statusIndex": lambda d: d["credentialStatus"].__setitem__("statusListIndex", "7"),
 }
 
@@ -85,8 +91,8 @@ def test_independent_verifiers_accept_ours_and_reject_every_change(world, client
     settings, db = world.settings, world.db
     world.version = world.micro_credential()
     before = _issue(world, "before")
-    keys.rotate(db, settings, "badge-ed25519")
-    keys.rotate(db, settings, "badge-rsa")
+    keys.rotate(db, settings, "badge-ed25519", institution_id=world.platform.institution_id)
+    keys.rotate(db, settings, "badge-rsa", institution_id=world.platform.institution_id)
     after, revoked = _issue(world, "after"), _issue(world, "revoked")
     status.revoke(db, settings, revoked, reason="test", actor_person_id=None, actor_label="t")
     expired_doc, expired_jwt = _expired_copy(world, json.loads(after.document))
@@ -101,6 +107,13 @@ def test_independent_verifiers_accept_ours_and_reject_every_change(world, client
         header = json.loads(base64.urlsafe_b64decode(credential.jwt.split(".")[0] + "=="))
         urls.add(header["kid"])
     documents = {url: _fetch(client, url, base) for url in urls}
+    # The extension context's URL is not the deployment's: verifiers ship the file, as they
+    # ship the OB 3.0 context (it is also served at /contexts/, identical).
+    assert sample["@context"][-1] == jsonld.EXTENSION_V2
+    assert _fetch(client, settings.url(jsonld.EXTENSION_V2_PATH), base) \
+        == jsonld.extension_v2_context()
+    documents[jsonld.EXTENSION_V2] = json.loads(
+        (jsonld.CONTEXT_DIR / jsonld.EXTENSION_V2_FILE).read_text())
 
     cases = [
         {"name": "before-rotation", "kind": "di", "credential": docs[before.public_id]},

@@ -15,6 +15,7 @@ from lti_tool.store.models.badges import Credential, StatusList
 from lti_tool.store.models.core import AuditEntry, WebSession
 from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
 from tests.badges.conftest import PASSED_AT
+from tests.conftest import institution_for_new_platform
 
 
 def _issued(world) -> Credential:
@@ -37,11 +38,31 @@ def test_credential_page_tells_people_who_earned_what(world, client) -> None:
     page = client.get(f"/credentials/{credential.public_id}")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "text/html" in page.content_type
-    for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Example University",
-                     "Valid", "Exemplary", "eddsa-rdfc-2022", "25 hours",
-                     "Data science (ISCED-F 0542)", "<dd>online</dd>",
-                     "<dd>European Qualifications Framework level 5; Turkish Qualifications "
-                     "Framework level 5</dd>"):  # the ISCED-F alignment is no level
+    for expected in ("Ada Lovelace", "DATA-101: Data analysis basics", "Test University",
+                     "Valid", "Exemplary", "eddsa-rdfc-2022", "25 hours · 2 ECTS",
+                     "Data science (ISCED-F 0542)", "<dd>online; non-formal learning</dd>",
+                     # the ISCED-F alignment is no level; the cycle is
+                     "<dd>EQF level 5; TQF level 5; first cycle (QF-EHEA)</dd>",
+                     "<dd>Türkiye, Ege</dd>", "Hochschule Beispiel (Germany, DE123456789)",
+                     "supervised online, with identity verification", "Project; Quiz",
+                     "Annual review by the Micro-credentials Office",
+                     "<dt>Overall result</dt>\n    <dd>Proficient</dd>",
+                     "Basic spreadsheet skills", "Recognised in the BSc Economics",
+                     "https://www.example.edu/mc", "/europass.json"):
+        assert expected in text, expected
+    assert "Not specified" not in text and "http://data.europa.eu" not in text  # names, no codes
+    assert "<td>Overall result" not in text  # stated once, with the EU elements, not as an outcome
+
+
+def test_credential_page_speaks_turkish(world, client) -> None:
+    """Plain words in Turkish too: Babel dates and numbers, country names, code names."""
+    credential = _issued(world)
+    text = client.get(f"/credentials/{credential.public_id}?lang=tr").get_data(as_text=True)
+    from babel.dates import format_date
+
+    issued = format_date(credential.issued_at, "long", locale="tr")
+    for expected in (issued, "25 saat", "Almanya", "çevrim içi", "yaygın öğrenme",
+                     "kimlik doğrulamalı", "Genel sonuç", "AYÇ düzeyi 5"):
         assert expected in text, expected
 
 
@@ -198,7 +219,8 @@ def test_another_platforms_office_sees_none_of_our_credentials(world, client) ->
     credential = _issued(world)
     from lti_tool.store.models.core import Person, Platform
 
-    other = Platform(issuer="https://other.example", client_id="x", auth_login_url="a",
+    other = Platform(institution_id=institution_for_new_platform(world.db).id, status="active",
+                     issuer="https://other.example", client_id="x", auth_login_url="a",
                      auth_token_url="b")
     world.db.add(other)
     world.db.flush()

@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from lti_tool.store.models.core import Context, Membership, Person, Platform, WebSession
 from lti_tool.web.auth import CSRF_HEADER, SESSION_HEADER, start_session, token_hash
+from tests.conftest import institution_for_new_platform
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 _serial = count(1)
@@ -26,7 +27,8 @@ _serial = count(1)
 
 def make_platform(db, issuer: str | None = None) -> Platform:
     issuer = issuer or f"https://lms{next(_serial)}.example.edu"
-    platform = Platform(issuer=issuer, client_id="tool-client", name="Test LMS",
+    platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                        issuer=issuer, client_id="tool-client", name="Test LMS",
                         lms_kind="moodle", auth_login_url=issuer + "/auth",
                         auth_token_url=issuer + "/token", key_set_url=issuer + "/jwks")
     db.add(platform)

@@ -9,8 +9,12 @@ from hypothesis import strategies as st
 
 from lti_tool.domain.catalogue import (
     LANGUAGES,
+    LEARNING_SETTINGS,
     OUTCOME_DOMAINS,
     PARTICIPATION_FORMS,
+    QF_EHEA_CYCLES,
+    SUPERVISION,
+    AwardingBody,
     DesignPlan,
     LearningOutcome,
 )
@@ -52,10 +56,37 @@ def outcome_lists(draw) -> tuple[LearningOutcome, ...]:
     return tuple(outcomes)
 
 
+countries = st.sampled_from(("TR", "DE", "FR", "IE", "NL", "IT", "ES", "PL", "BE"))
+optional = lambda strategy: st.one_of(st.just(""), strategy)  # noqa: E731
+
+
+@st.composite
+def awarding_bodies(draw) -> tuple[AwardingBody, ...]:
+    identifiers = draw(st.lists(st.from_regex(r"[A-Z0-9]{4,14}", fullmatch=True), max_size=3,
+                                unique=True))
+    return tuple(AwardingBody(name=draw(text), country=draw(countries), legal_identifier=i,
+                              url=draw(st.sampled_from(("", "https://partner.example.org"))))
+                 for i in identifiers)
+
+
+@st.composite
+def shared_scale(draw, outcomes: tuple[LearningOutcome, ...]) -> tuple[LearningOutcome, ...]:
+    """The same outcomes, all on the first one's level scale (what `lowest_level` needs)."""
+    rubric = outcomes[0].rubric
+    return tuple(LearningOutcome(**{**o.__dict__, "rubric": Rubric(
+        levels=rubric.levels,
+        threshold=draw(st.sampled_from([lv.code for lv in rubric.levels])))})
+        for o in outcomes)
+
+
 @st.composite
 def plans(draw) -> DesignPlan:
     kind = draw(st.sampled_from(("course", "embedded")))
     workload = draw(hundredths(1, 30) if kind == "course" else hundredths(1, 600))
+    outcomes = draw(outcome_lists())
+    overall = draw(st.sampled_from(("", "pass_fail", "lowest_level")))
+    if overall == "lowest_level":
+        outcomes = draw(shared_scale(outcomes))
     return DesignPlan(
         code=draw(codes), title=draw(text), description=draw(long_text), kind=kind,
         language=draw(st.sampled_from(LANGUAGES)), purpose=draw(long_text),
@@ -71,7 +102,13 @@ def plans(draw) -> DesignPlan:
         field_of_study=draw(text),
         isced_f_code=draw(st.one_of(st.just(""), isced_f_codes)),
         participation_form=draw(st.sampled_from(PARTICIPATION_FORMS)),
-        outcomes=draw(outcome_lists()),
+        outcomes=outcomes,
+        prerequisites=draw(optional(long_text)), supervision=draw(optional(
+            st.sampled_from(SUPERVISION))),
+        qf_ehea_cycle=draw(optional(st.sampled_from(QF_EHEA_CYCLES))),
+        learning_setting=draw(optional(st.sampled_from(LEARNING_SETTINGS))),
+        region=draw(optional(text)), co_awarding_bodies=draw(awarding_bodies()),
+        further_information=draw(optional(long_text)), overall_result=overall,
     )
 
 # Plans are big objects; on a loaded CI machine one example can exceed hypothesis' default

@@ -89,16 +89,63 @@ def test_malformed_files_fail_cleanly(run, platform, tmp_path, content: str) -> 
     assert "Traceback" not in result.output
 
 
-def test_the_platform_must_be_chosen_when_there_are_several(run, db) -> None:
-    assert "No platform is registered" in run("mc", "import", str(COURSE)).stderr
+def test_the_institution_must_be_chosen_when_there_are_several(run, db) -> None:
     first = make_platform(db)
-    make_platform(db)
+    make_platform(db)  # a registration of a second institution
     db.commit()
     result = run("mc", "import", str(COURSE))
-    assert result.exit_code == 1 and "--platform" in result.stderr
-    assert run("mc", "import", str(COURSE), "--platform", str(first.id)).exit_code == 0
-    assert run("mc", "export", "DLE-101", "--platform", str(first.id)).exit_code == 0
-    assert run("mc", "import", str(COURSE), "--platform", "999").exit_code == 1
+    assert result.exit_code == 1 and "--institution" in result.stderr
+    slug = first.institution.slug
+    assert run("mc", "import", str(COURSE), "--institution", slug).exit_code == 0
+    assert run("mc", "export", "DLE-101", "--institution", slug).exit_code == 0
+    other = run("mc", "export", "DLE-101", "--institution", "test-university-2")
+    assert other.exit_code == 1 and "No micro-credential" in other.stderr  # not its catalogue
+    assert run("mc", "import", str(COURSE), "--institution", "nope").exit_code == 1
+
+
+def test_one_catalogue_serves_every_registration_of_the_institution(run, db) -> None:
+    from lti_tool.catalogue import service
+
+    moodle = make_platform(db)
+    canvas = make_platform(db)
+    canvas.institution_id = moodle.institution_id  # Moodle and Canvas of one institution
+    db.commit()
+    assert run("mc", "import", str(COURSE), "--institution", moodle.institution.slug
+               ).exit_code == 0
+    assert service.find_by_code(db, canvas.id, "DLE-101") is not None
+    assert [m.code for m in service.list_micro_credentials(db, moodle.id)] == ["DLE-101"]
+
+
+@pytest.mark.parametrize("by", ["Ayse", "<a@b.c>", "Ayse <not-an-email>", "", "A <a@b.c> x"])
+def test_the_workflow_wants_name_and_email(run, platform, by) -> None:
+    assert run("mc", "import", str(COURSE)).exit_code == 0
+    result = run("mc", "submit", "DLE-101", "--by", by)
+    assert result.exit_code == 1 and "NAME <EMAIL>" in result.stderr
+
+
+def test_the_office_workflow_from_the_cli_is_audited(run, db, platform) -> None:
+    from lti_tool.store.models.catalogue import ApprovalEvent
+    from lti_tool.store.models.core import AuditEntry
+
+    assert run("mc", "import", str(COURSE)).exit_code == 0
+    by = ["--by", "Ayşe Yılmaz <ayse@example.edu>"]
+    assert run("mc", "approve", "DLE-101", *by).exit_code == 1  # a draft is submitted first
+    submitted = run("mc", "submit", "DLE-101", *by)
+    assert submitted.exit_code == 0, submitted.output
+    approved = run("mc", "approve", "DLE-101", *by, "--note", "Board of 2 May")
+    assert approved.exit_code == 0 and "in_review -> approved" in approved.output
+    db.expire_all()
+    version = db.scalar(select(MicroCredentialVersion))
+    assert version.status == "approved" and version.revalidation_due is not None
+    event = db.scalar(select(ApprovalEvent).where(ApprovalEvent.action == "approve"))
+    assert event.actor_label == "Ayşe Yılmaz <ayse@example.edu> (cli)"
+    assert event.note == "Board of 2 May"
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "mc.approve"))
+    assert entry.institution_id == platform.institution_id
+    assert entry.details["via"] == "cli" and entry.details["email"] == "ayse@example.edu"
+    assert (entry.details["from"], entry.details["to"]) == ("in_review", "approved")
+    assert run("mc", "retire", "DLE-101", *by).exit_code == 0
+    assert run("mc", "revalidate", "DLE-101", *by).exit_code == 1  # retired is final
 
 
 def test_export_of_an_unknown_code_or_version_fails(run, platform) -> None:

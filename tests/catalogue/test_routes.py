@@ -18,6 +18,7 @@ from lti_tool.store.models.catalogue import MicroCredential, Offering
 from lti_tool.store.models.core import Context, Platform
 from tests.catalogue.conftest import EXAMPLES, Caller, make_context
 from tests.catalogue.forms import fill, page_form, plan_form
+from tests.conftest import institution_for_new_platform
 
 EMBEDDED = "technical-report-writing-embedded.yaml"
 
@@ -45,7 +46,8 @@ class World:
 
 @pytest.fixture
 def world(db, people) -> World:
-    platform = Platform(issuer="https://moodle.ieu.example.edu", client_id="c1",
+    platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                        issuer="https://moodle.ieu.example.edu", client_id="c1",
                         auth_login_url="https://moodle.ieu.example.edu/auth",
                         auth_token_url="https://moodle.ieu.example.edu/token")
     db.add(platform)

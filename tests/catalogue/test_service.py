@@ -166,11 +166,10 @@ def test_the_daily_job_lapses_in_its_own_transaction(runtime, db, platform, offi
     db.expire_all()
     assert db.get(MicroCredentialVersion, version.id).status == "lapsed"
 
-    from apscheduler.schedulers.background import BackgroundScheduler
+    from lti_tool.jobs.registry import registry
 
-    scheduler = BackgroundScheduler(timezone="UTC")
-    jobs.register(scheduler, runtime)
-    assert str(scheduler.get_job(jobs.JOB_ID).trigger) == "cron[hour='2', minute='15']"
+    [spec] = [p for p in registry().periodic if p.kind == jobs.JOB_ID]
+    assert spec.cron == "15 2 * * *"  # daily at 02:15 UTC
 
 
 def test_an_earlier_revalidation_date_is_allowed_but_not_a_later_one(db, platform,

@@ -22,6 +22,7 @@ from lti_tool.store.models.catalogue import (
 )
 from lti_tool.store.models.core import Context, Membership, Person, Platform
 from lti_tool.store.models.grades import GradeItem, Score
+from tests.conftest import institution_for_new_platform
 from tests.loopback import allow_loopback_fakes
 
 LEVELS = [
@@ -73,11 +74,13 @@ class Course:
 
 def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learners: int = 3,
                 policy: str = "instructor", closes_in: timedelta | None = timedelta(days=30),
-                context: Context | None = None, subs: list[str] | None = None) -> Course:
+                context: Context | None = None, subs: list[str] | None = None,
+                passback: bool = True) -> Course:
     """Seed the course; `context` (with its platform) and learner `subs` let a test point the
     offering at a fake LMS course and its real user ids."""
     if context is None:
-        platform = Platform(issuer=issuer, client_id="tool", name="LMS",
+        platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
+                            issuer=issuer, client_id="tool", name="LMS",
                             auth_login_url=issuer + "/auth", auth_token_url=issuer + "/token")
         db.add(platform)
         db.flush()
@@ -88,11 +91,16 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
         db.add(context)
     else:
         platform = db.get(Platform, context.platform_id)
-    mc = MicroCredential(platform_id=platform.id, code="DATA-101")
+    mc = MicroCredential(platform_id=platform.id, institution_id=db.get(Platform,
+                         platform.id).institution_id, code="DATA-101")
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=platform.id, micro_credential_id=mc.id, version=1, status="approved",
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        assessment_methods=["Project"],
+        platform_id=platform.id, institution_id=mc.institution_id,
+        micro_credential_id=mc.id, version=1, status="approved",
         title="Data Literacy", kind="embedded", tqf_level=6, eqf_level=6,
         workload_hours=Decimal(25))
     db.add(version)
@@ -112,7 +120,7 @@ def seed_course(db: Session, *, issuer: str = "https://lms.example.edu", learner
                for p in people)
     offering = Offering(platform_id=platform.id, context_id=context.id,
                         mc_version_id=version.id, reevaluation_policy=policy,
-                        reevaluation_window_days=14,
+                        reevaluation_window_days=14, grade_passback=passback,
                         window_closes_at=utcnow() + closes_in if closes_in else None)
     db.add(offering)
     items = {}

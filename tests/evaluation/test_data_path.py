@@ -17,8 +17,8 @@ from lti_tool.domain.evaluation import GRADE_ITEM, SourceSpec
 from lti_tool.grades import evaluation as ev
 from lti_tool.grades.evidence import verify_chain
 from lti_tool.grades.sync import runner, sync_context
+from lti_tool.jobs.registry import registry
 from lti_tool.runtime import Runtime
-from lti_tool.scheduler import background_scheduler
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person
@@ -86,9 +86,9 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
     assert sync_context(runtime, context_id).rows_written == 0
     assert handed == []  # nothing changed: nobody is evaluated
 
-    # The scheduler's evaluation job sends the grades into one new column.
-    assert "evaluation.close_windows_and_passback" in {
-        job.id for job in background_scheduler(runtime).get_jobs()}
+    # The passback job (and its periodic sweep) sends the grades into one new column.
+    assert {"grades.passback", "grades.close_windows"} <= {
+        spec.kind for spec in registry().periodic}
     _, counts = ev.run_scheduled(runtime)
     assert counts["sent"] == 3
     assert [c["label"] for c in fake.created_line_items] == ["Micro-credential: Data Literacy"]

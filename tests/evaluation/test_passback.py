@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from lti_tool.grades import evaluation as ev
 from lti_tool.grades.passback import send_passbacks
 from lti_tool.runtime import Runtime
-from lti_tool.store.models.core import Context
+from lti_tool.store.models.core import Context, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
 from testkit.fakelms import FakeLms
 from tests.evaluation.conftest import Course, seed_course
@@ -31,10 +31,10 @@ CANVAS_LEARNERS = ["c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", "d2e3f4a5-b6c7-4d8e-9
 
 
 def _course(runtime: Runtime, fake: FakeLms, subs: list[str],
-            scopes: list[str] | None = None) -> Iterator[Course]:
+            scopes: list[str] | None = None, passback: bool = True) -> Iterator[Course]:
     context_id = make_context(runtime, fake, rest=False, scopes=scopes)
     db = runtime.sessions()
-    course = seed_course(db, context=db.get(Context, context_id), subs=subs)
+    course = seed_course(db, context=db.get(Context, context_id), subs=subs, passback=passback)
     ev.save_mapping(db, runtime.settings, course.offering.id, course.mapping(), course.by)
     db.commit()
     yield course
@@ -252,3 +252,56 @@ def test_the_instructor_sees_how_passback_went(fast_runtime: Runtime, moodle_lms
     assert SCORE_SCOPE in status["problem"]
     page = web.get("/instructor/sync/", headers=headers).get_data(as_text=True)
     assert "Grades sent to the LMS" in page and SCORE_SCOPE in page
+
+
+def test_canvas_column_is_kept_out_of_the_final_grade(fast_runtime: Runtime,
+                                                      canvas_lms: FakeLms) -> None:
+    """With a Canvas API token the tool marks the assignment Canvas made for its column
+    "do not count towards the final grade" (omit_from_final_grade), once."""
+    course = next(_course(fast_runtime, canvas_lms, CANVAS_LEARNERS))
+    db, settings = course.db, fast_runtime.settings
+    platform = db.get(Platform, course.context.platform_id)
+    platform.rest_base_url, platform.rest_token = canvas_lms.base_url, canvas_lms.canvas_token
+    course.context.ags_lineitems_url = canvas_lms.lineitems_url  # .../courses/311/...
+    db.commit()
+    _pass(course, settings, 0)
+    ev.evaluate_changed(db, settings, course.context.id)
+    assert send_passbacks(db, settings)["sent"] == 2
+    made = [a for a in canvas_lms.course.canvas_assignments
+            if a["name"] == "Micro-credential: Data Literacy"]
+    assert len(made) == 1 and made[0]["omit_from_final_grade"] is True
+    others = [a for a in canvas_lms.course.canvas_assignments if a is not made[0]]
+    assert all(not a.get("omit_from_final_grade") for a in others)
+    assert canvas_lms.count("/api/v1/courses/311/assignments/", "PUT") == 1
+    db.close()
+
+
+def test_passback_is_the_instructors_choice(fast_runtime: Runtime, moodle_lms: FakeLms) -> None:
+    """Off: nothing is queued or sent, no column appears. Switched on in the offering
+    settings: the results so far are queued and sent."""
+    from lti_tool.web import create_app
+    from tests.grades_sync.test_entry_points import _session
+
+    course = next(_course(fast_runtime, moodle_lms, MOODLE_LEARNERS, passback=False))
+    settings, db = fast_runtime.settings, course.db
+    _pass(course, settings, 0)
+    ev.evaluate_changed(db, settings, course.context.id)
+    db.commit()
+    assert db.scalars(select(GradePassback)).all() == []
+    assert send_passbacks(db, settings)["sent"] == 0
+    assert moodle_lms.created_line_items == []
+
+    web = create_app(runtime=fast_runtime).test_client()
+    headers = _session(fast_runtime, course.context.id, "instructor")
+    page = web.get(f"/instructor/offerings/{course.offering.id}", headers=headers)
+    text = page.get_data(as_text=True)
+    assert 'name="grade_passback"' in text and "new column" in text
+    form = {"reevaluation_policy": course.offering.reevaluation_policy,
+            "reevaluation_window_days": "14", "grade_passback": "on"}
+    saved = web.post(f"/instructor/offerings/{course.offering.id}", data=form, headers=headers)
+    assert saved.status_code in (302, 303), saved.get_data(as_text=True)[:500]
+    db.expire_all()
+    assert course.offering.grade_passback is True
+    assert len(db.scalars(select(GradePassback)).all()) == 3
+    assert send_passbacks(db, settings)["sent"] == 3
+    assert len(moodle_lms.created_line_items) == 1

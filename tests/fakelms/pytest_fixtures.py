@@ -13,14 +13,15 @@ import pytest
 from jwcrypto import jwk
 
 from lti_tool.grades.sync.progress import _progress
-from lti_tool.launch.keys import public_jwks
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key
 from lti_tool.outbound import client_for
 from lti_tool.runtime import Runtime
+from lti_tool.store.keys import public_jwks
 from lti_tool.store.models.core import Context, Platform, ToolKey
 from testkit.fakelms import FakeLms
 from testkit.fakelms.data import GRANTED_AGS, canvas_course, moodle_course
+from tests.conftest import institution_for_new_platform
 
 FAST = {"sync_retry_attempts": 3, "sync_retry_base_delay": 0.01, "sync_retry_max_delay": 0.05,
         "sync_retry_budget": 1.0, "sync_read_timeout": 2.0}
@@ -92,6 +93,7 @@ def make_context(runtime: Runtime, fake: FakeLms, *, rest: bool = True,
     publish_signing_key(runtime.sessions, runtime.settings)
     with runtime.sessions() as db:
         platform = Platform(
+            institution_id=institution_for_new_platform(db).id, status="active",
             issuer=fake.base_url, client_id=fake.client_id, lms_kind=fake.kind,
             auth_login_url=fake.base_url + "/auth", auth_token_url=fake.token_url,
             rest_base_url=fake.base_url if rest else None,

@@ -123,7 +123,8 @@ def test_framed_launch_without_cookies_completes_through_platform_storage(chromi
     page.goto(stack["lms"] + "/course")
     frame = page.frame(name="tool")
     frame.wait_for_url("**/learner/**", timeout=15000)
-    assert "/learner/" in frame.url and "sid=" in frame.url, frame.url
+    assert "/learner/" in frame.url and "lc=" in frame.url, frame.url
+    assert frame.locator("h1").inner_text() == "My micro-credentials"
     assert page.evaluate("window.ltiLog") == ["lti.put_data", "lti.get_data"]
     db.expire_all()
     assert db.scalar(select(WebSession.role)) == "learner"

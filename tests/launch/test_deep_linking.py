@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
-from lti_tool.store.models.core import Context
+from lti_tool.store.models.core import Context, Platform
 from testkit.lti import LTI, FormReader, fixture_claims, login_and_launch
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -21,11 +21,16 @@ JSON = {"Accept": "application/json"}
 
 def approved_mc(db, platform_id: int, code: str = "DATA-101") -> MicroCredentialVersion:
     """An approved micro-credential version, as the Office leaves it after approval."""
-    mc = MicroCredential(platform_id=platform_id, code=code)
+    mc = MicroCredential(platform_id=platform_id, institution_id=db.get(Platform,
+                         platform_id).institution_id, code=code)
     db.add(mc)
     db.flush()
     version = MicroCredentialVersion(
-        platform_id=platform_id, micro_credential_id=mc.id, version=1, status="approved",
+        # The mandatory EU micro-credential (Annex I) elements a credential states.
+        participation_form="online", quality_assurance="Annual review by the Office",
+        assessment_methods=["Project"],
+        platform_id=platform_id, institution_id=mc.institution_id,
+        micro_credential_id=mc.id, version=1, status="approved",
         title=f"Data Literacy {code}", description="Read and chart data.", kind="course",
         tqf_level=6, eqf_level=6, workload_hours=Decimal(25), approved_at=utcnow())
     db.add(version)
@@ -62,6 +67,7 @@ def test_moodle_deep_linking_places_a_micro_credential(client, db, moodle, key):
     page = chooser.get_data(as_text=True)
     assert chooser.status_code == 200 and "Data Literacy DATA-101" in page
     assert 'type="checkbox"' in page  # Moodle accepts multiple items
+    assert f'data-lti-select="{version.id}"' in page and page.count("data-lti-select=") == 1
 
     returned = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page),
                                                    "item": str(version.id)})
@@ -90,7 +96,23 @@ def test_cancel_returns_an_empty_response(client, db, moodle, key):
     returned = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page), "cancel": "1"})
     claims = verify_response(client, FormReader(returned.get_data(as_text=True)).fields["JWT"])
     assert claims[DL + "content_items"] == []
+    assert claims[DL + "msg"] == "Nothing was added: no micro-credential is approved yet."
     assert db.scalar(select(Offering)) is None
+
+
+def test_empty_catalogue_says_nothing_is_approved_and_who_approves(client, db, moodle, key):
+    page = client.get(dl_launch(client, moodle, key).headers["Location"]).get_data(as_text=True)
+    assert "Nothing is approved yet" in page and "Micro-credentials Office" in page
+    assert "data-lti-select" not in page and ">Cancel<" in page
+
+
+def test_cancel_with_a_catalogue_says_it_was_cancelled(client, db, moodle, key):
+    approved_mc(db, moodle.id)
+    page = client.get(dl_launch(client, moodle, key).headers["Location"]).get_data(as_text=True)
+    returned = client.post("/lti/deep-link", data={"csrf_token": csrf_of(page), "cancel": "1"})
+    claims = verify_response(client, FormReader(returned.get_data(as_text=True)).fields["JWT"])
+    assert claims[DL + "content_items"] == []
+    assert claims[DL + "msg"] == "Nothing was added: the instructor cancelled."
 
 
 def test_response_needs_the_csrf_token_and_a_choice(client, db, moodle, key):
@@ -132,7 +154,7 @@ def test_chooser_with_an_empty_catalogue_says_so(client, db, moodle, key):
     response = dl_launch(client, moodle, key)
     page = client.get(response.headers["Location"])
     assert page.status_code == 200
-    assert "no approved micro-credential to place yet" in page.get_data(as_text=True)
+    assert "no approved micro-credential to place in this course yet" in page.get_data(as_text=True)
 
 
 def test_chooser_needs_a_session(client):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from lti_tool.store.models.core import Context, Membership, Person, ResourceLink, WebSession
 from lti_tool.web.auth import COOKIE_NAME, token_hash
 from testkit.lti import (
+    drop_session_cookies,
     fixture_claims,
     login_and_launch,
     query_of,
@@ -34,7 +35,7 @@ def test_moodle_resource_link_launch_records_the_course(client, db, moodle, key,
     assert response.status_code == 303, response.get_data(as_text=True)
     location = response.headers["Location"]
     assert location.startswith(home)
-    assert "sid" not in query_of(location)  # new-window launch: the cookie is first-party
+    assert "lc" not in query_of(location)  # new-window launch: the cookie is first-party
 
     person = db.scalar(select(Person).where(Person.platform_id == moodle.id))
     assert (person.sub, person.email) == (claims["sub"], claims["email"])
@@ -60,15 +61,20 @@ def test_moodle_resource_link_launch_records_the_course(client, db, moodle, key,
     assert session.launch_data["deployment_id"] == "1"
 
 
-def test_moodle_embedded_launch_carries_sid(client, db, moodle, key):
+def test_moodle_embedded_launch_carries_a_one_time_launch_code(client, db, moodle, key):
     claims = fixture_claims("moodle/id_token_student_resource_link_iframe.json", moodle)
     response = login_and_launch(client, moodle, key, claims)
     assert response.status_code == 303
-    sid = query_of(response.headers["Location"])["sid"]
-    assert sid == _session_token(response)
-    # The sid alone (no cookie, as when third-party cookies are blocked) opens the page.
-    client.delete_cookie(COOKIE_NAME)
-    assert client.get(response.headers["Location"]).status_code == 200
+    location = response.headers["Location"]
+    code = query_of(location)["lc"]
+    token = _session_token(response)
+    assert token not in location and "sid" not in query_of(location)
+    # The code alone (no cookie, as when third-party cookies are blocked) opens the page once.
+    drop_session_cookies(client)
+    page = client.get(location)
+    assert page.status_code == 200 and code not in page.get_data(as_text=True)
+    again = client.get(location)
+    assert again.status_code == 401 and "already used" in again.get_data(as_text=True)
     assert client.get("/learner/").status_code == 401
 
 
@@ -95,8 +101,8 @@ def test_canvas_launch(client, db, canvas, key, fixture, role):
     response = login_and_launch(client, canvas, key, claims)
     assert response.status_code == 303, response.get_data(as_text=True)
     assert response.headers["Location"].startswith(f"/{role}/")
-    # Canvas launches run in an iframe (document_target iframe): sid travels in the URL.
-    assert "sid" in query_of(response.headers["Location"])
+    # Canvas launches run in an iframe (document_target iframe): a launch code travels along.
+    assert "lc" in query_of(response.headers["Location"])
     person = db.scalar(select(Person))
     assert person.sub == claims["sub"] and person.locale == "tr"
     assert person.lis_person_sourcedid == "20231234"

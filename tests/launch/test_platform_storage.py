@@ -7,8 +7,9 @@ import re
 from sqlalchemy import select
 
 from lti_tool.store.models.core import LoginState, WebSession
-from lti_tool.web.auth import COOKIE_NAME
 from testkit.lti import (
+    drop_session_cookies,
+    drop_state_cookies,
     fixture_claims,
     launch,
     login,
@@ -46,7 +47,7 @@ def test_login_with_storage_target_puts_state_into_platform_storage(client, db, 
 
 def test_cookieless_launch_is_confirmed_through_platform_storage(client, db, canvas, key):
     started = _storage_login(client, canvas)
-    client.delete_cookie(f"lti_state_{started.state}", path="/lti/")  # third-party cookies off
+    drop_state_cookies(client, started.state)  # third-party cookies off
     claims = fixture_claims("canvas/id_token_student_resource_link.json", canvas)
     claims["nonce"] = started.nonce
     token = sign(claims, key)
@@ -63,10 +64,10 @@ def test_cookieless_launch_is_confirmed_through_platform_storage(client, db, can
     assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
     location = confirmed.json["location"]
     assert location.startswith("/learner/")
-    sid = query_of(location)["sid"]
-    client.delete_cookie(COOKIE_NAME)
+    code = query_of(location)["lc"]
+    drop_session_cookies(client)
     assert client.get(location).status_code == 200
-    assert db.scalar(select(WebSession.role)) == "learner" and sid
+    assert db.scalar(select(WebSession.role)) == "learner" and code
 
 
 def test_confirmation_without_the_tool_page_header_is_refused(client, db, canvas, key):
@@ -92,14 +93,14 @@ def test_confirmation_needs_a_platform_storage_login(client, db, moodle, key):
     assert set(session_rows(db).values()) == {0}
 
 
-def test_storage_launch_whose_cookie_did_work_completes_at_once_with_sid(client, db, canvas,
+def test_storage_launch_whose_cookie_did_work_completes_at_once_with_a_code(client, db, canvas,
                                                                          key):
     started = _storage_login(client, canvas)
     claims = fixture_claims("canvas/id_token_instructor_resource_link.json", canvas)
     claims["nonce"] = started.nonce
     response = launch(client, sign(claims, key), started.state)
     assert response.status_code == 303
-    assert "sid" in query_of(response.headers["Location"])
+    assert "lc" in query_of(response.headers["Location"])
 
 
 def test_framed_login_without_storage_checks_cookies_first(client, db, moodle):
@@ -131,7 +132,12 @@ def test_top_level_login_redirects_with_a_state_cookie(client, moodle):
     assert params["client_id"] == moodle.client_id and params["login_hint"] == "hint-1"
     cookie = next(c for c in response.headers.getlist("Set-Cookie")
                   if c.startswith(f"lti_state_{started.state}="))
-    assert "Path=/lti/" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    # Loopback is a secure context: SameSite=None; Secure, so the cross-site POST carries it.
+    assert "Path=/lti/" in cookie and "HttpOnly" in cookie and "SameSite=None" in cookie
+    assert "Secure" in cookie
+    lax = next(c for c in response.headers.getlist("Set-Cookie")
+               if c.startswith(f"lti_state_lax_{started.state}="))
+    assert "SameSite=Lax" in lax and "HttpOnly" in lax and "Secure" not in lax
 
 
 def test_state_cookie_is_samesite_none_and_secure_on_https(app, moodle):
@@ -164,3 +170,27 @@ def test_moodle_login_fixture_is_accepted(client, db, moodle):
     assert response.status_code == 302
     hint = query_of(response.headers["Location"])["lti_message_hint"]
     assert hint == params["lti_message_hint"]
+
+
+def test_without_the_secure_state_cookie_the_same_site_re_post_completes(client, db, moodle,
+                                                                         key):
+    """A browser that refuses `Secure` cookies on plain-HTTP loopback keeps only the Lax twin,
+    which a cross-site POST does not carry: the tool's page re-posts the form same-site."""
+    started = login(client, moodle)
+    lax = client.get_cookie(f"lti_state_lax_{started.state}", path="/lti/")
+    assert lax is not None and lax.value == started.state
+    # the cross-site POST: no Secure cookie (refused), no Lax one (SameSite)
+    drop_state_cookies(client, started.state)
+    claims = fixture_claims("moodle/id_token_student_resource_link.json", moodle)
+    claims["nonce"] = started.nonce
+    token = sign(claims, key)
+    relay = client.post("/lti/launch", data={"id_token": token, "state": started.state},
+                        headers={"Sec-Fetch-Site": "cross-site"})
+    page = relay.get_data(as_text=True)
+    assert relay.status_code == 200 and 'id="lti-relay"' in page and "<noscript>" in page
+    assert set(session_rows(db).values()) == {0}  # nothing consumed before the re-post
+    # the tool's own page posts same-site: the browser sends the Lax twin along
+    client.set_cookie(lax.key, lax.value, path="/lti/")
+    done = client.post("/lti/launch", data={"id_token": token, "state": started.state,
+                                            "lti_relay": "1"})
+    assert done.status_code == 303 and done.headers["Location"].startswith("/learner/")

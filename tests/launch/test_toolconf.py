@@ -9,8 +9,8 @@ from jwcrypto import jwk
 from pylti1p3.exception import LtiException
 from sqlalchemy import select
 
-from lti_tool.launch import keys as tool_keys
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
+from lti_tool.store import keys as tool_keys
 from lti_tool.store.models.core import Deployment, Person, WebSession
 from testkit.lti import fixture_claims, login_and_launch, register_platform
 from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_HOST, CANVAS_ISSUER

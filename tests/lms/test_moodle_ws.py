@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from lti_tool.lms.http import LmsPermissionError
-from lti_tool.lms.moodle_ws import REQUIRED_FUNCTIONS, MoodleWs, flatten_params
+from lti_tool.lms.moodle_ws import (
+    REQUIRED_FUNCTIONS,
+    MoodleNothingToReport,
+    MoodleWs,
+    classify_exception,
+    flatten_params,
+)
 from tests.conftest import load_fixture
 
 
@@ -41,19 +47,51 @@ def test_request_is_moodles_rest_encoding(moodle) -> None:
     assert moodle.fake.count("/webservice/rest/server.php", "POST") == 1
 
 
+def test_grading_definitions_of_simple_direct_grading(moodle) -> None:
+    """Moodle 5.1 answers activeonly=1 with an exception for simply graded assignments (the
+    capture); the tool asks with activeonly=0 and gets the areas with activemethod null."""
+    capture = load_fixture("moodle", "ws_core_grading_get_definitions_activeonly.json")
+    areas = _ws(moodle).grading_definitions([1, 2])
+    assert areas == capture["activeonly_0"]["response"]["areas"]
+    # The fake answers activeonly=1 exactly as the capture shows, and the tool classifies it.
+    with pytest.raises(MoodleNothingToReport) as caught:
+        _ws(moodle).call("core_grading_get_definitions", cmids=[1, 2],
+                         areaname="submissions", activeonly=True)
+    assert caught.value.details == {"function": "core_grading_get_definitions",
+                                    "errorcode": "invalid_method_name", "kind": "nothing"}
+
+
+@pytest.mark.parametrize(("errorcode", "kind"), [
+    ("invalidtoken", "token"), ("accessexception", "function"),
+    ("webservice_access_exception", "function"), ("nopermissions", "capability"),
+    ("requireloginerror", "capability"), ("invalid_method_name", "nothing"),
+    ("competenciesarenotenabled", "nothing"), ("dmlreadexception", "failure"), ("", "failure"),
+])
+def test_moodle_exceptions_are_classified(errorcode: str, kind: str) -> None:
+    fault = classify_exception("core_grades_get_gradeitems",
+                               {"exception": "moodle_exception", "errorcode": errorcode,
+                                "message": "<b>secret</b> internal detail"})
+    assert fault.kind == kind
+    assert "secret" not in fault.advice()
+
+
 def test_a_missing_function_is_named_for_the_admin(moodle) -> None:
     moodle.fake.ws_functions = set(REQUIRED_FUNCTIONS) - {"core_grading_get_definitions"}
     with pytest.raises(LmsPermissionError) as caught:
         _ws(moodle).grading_definitions([1])
     assert "core_grading_get_definitions" in caught.value.message
-    assert "accessexception" in caught.value.message
+    assert "External services" in caught.value.message  # where the admin adds it
+    # Moodle's own text is logged, never shown on a page.
+    assert "Access control exception" not in caught.value.message
+    assert caught.value.details["kind"] == "function"
 
 
 def test_a_wrong_token_is_a_permission_error(moodle) -> None:
     ws = MoodleWs(moodle.http, moodle.fake.base_url, "wrong")
     with pytest.raises(LmsPermissionError) as caught:
         ws.user_grade_items("2")
-    assert "invalidtoken" in caught.value.message
+    assert "Manage tokens" in caught.value.message and "Invalid token" not in caught.value.message
+    assert caught.value.details["kind"] == "token"
 
 
 def test_site_info_lists_the_functions_the_tool_needs() -> None:

@@ -109,3 +109,26 @@ def lms_origin() -> Iterator[str]:
     server = _Server(_embedding_page)
     yield f"http://localhost:{server.port}"
     server.stop()
+
+
+def entry_code(app, token: str) -> str:
+    """A one-time launch code for a session, as the launch's redirect to a framed page carries
+    (the session token itself never goes in a URL)."""
+    from sqlalchemy.orm import Session as OrmSession
+
+    from lti_tool.web.auth import mint_code, session_id_for
+
+    with app.app_context(), OrmSession(app.extensions["lti_tool"].engine) as db:
+        session_id = session_id_for(db, token)
+        assert session_id is not None
+        return mint_code(session_id, "launch")
+
+
+def frame_from(db, origin: str) -> None:
+    """Make every registration's platform live at `origin`, which may then frame the tool."""
+    from lti_tool.store.models.core import Platform
+
+    for platform in db.query(Platform):
+        platform.issuer = f"{origin}/{platform.id}"  # (issuer, client_id) stays unique
+        platform.auth_login_url = origin + "/auth"
+    db.commit()

@@ -2,8 +2,10 @@
 
 The stand-in LMS page lives on http://localhost:PORT and frames the tool on
 http://127.0.0.1:PORT2, another site. Chromium's default profile here blocks third-party
-cookies, so the frames rely on the cookie-less `sid`; one test opens a profile that allows them
-and uses the session cookie instead. Screenshots go to test-artifacts/pages/.
+cookies, so the frames rely on the cookie-less session: each frame is opened with a one-time
+entry code (as the launch's redirect carries one), then every link carries its own one-time code
+and every form the page token; one test opens a profile that allows third-party cookies and
+uses the session cookie instead. Screenshots go to test-artifacts/pages/.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import pytest
 
 from lti_tool.web.auth import COOKIE_NAME
 from testkit.seed import seed_course, seed_decision, seed_offering
-from tests.pages.conftest import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import session_headers
+from tests.pages.conftest import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, entry_code, frame_from
 
 pytestmark = pytest.mark.browser
 SERIOUS = ("serious", "critical")
@@ -69,6 +72,14 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+@pytest.fixture
+def story(story, db, lms_origin):
+    """The story, its registration on the stand-in LMS's origin (the only one that may frame
+    its pages)."""
+    frame_from(db, lms_origin)
+    return story
+
+
 PAGES = [
     ("learner-home", "learner1", "/learner/", {}),
     ("learner-home-badge", "learner2", "/learner/", {}),
@@ -81,7 +92,7 @@ PAGES = [
 ]
 
 
-def test_pages_in_a_cross_site_iframe_pass_axe(page, live_url, lms_origin, story, db) -> None:
+def test_pages_in_a_cross_site_iframe_pass_axe(app, page, live_url, lms_origin, story, db) -> None:
     from lti_tool.store.models.core import AuditEntry
 
     db.add(AuditEntry(platform_id=story.platform_id, actor_label="Office",
@@ -89,7 +100,8 @@ def test_pages_in_a_cross_site_iframe_pass_axe(page, live_url, lms_origin, story
     db.commit()
     report = {}
     for name, who, path, args in PAGES:
-        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, sid=story.tokens[who],
+        code = entry_code(app, story.tokens[who])
+        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, lc=code,
                                                       **args))
         if name != "error-forbidden":
             assert frame.locator("h1").count() == 1, name
@@ -100,24 +112,30 @@ def test_pages_in_a_cross_site_iframe_pass_axe(page, live_url, lms_origin, story
     assert not any(report.values()), json.dumps(report, indent=1)
 
 
-def test_third_party_cookies_are_blocked_and_sid_carries_the_session(
-        page, live_url, lms_origin, story) -> None:
-    page.context.add_cookies([session_cookie(story.tokens["instructor"])])
+def test_third_party_cookies_are_blocked_and_codes_carry_the_session(
+        app, page, live_url, lms_origin, story) -> None:
+    token = story.tokens["instructor"]
+    page.context.add_cookies([session_cookie(token)])
     assert page.context.cookies()[0]["name"] == COOKIE_NAME
     # the cookie alone does not reach the framed tool: the profile blocks it
     frame = open_in_lms(page, lms_origin, tool_url(live_url, "/instructor/"))
     assert "No LTI session" in frame.locator("main").inner_text()
-    # with sid, every link and form keeps working inside the frame
+    # with an entry code, every link (one-time code each) and form keeps working in the frame
     frame = open_in_lms(page, lms_origin, tool_url(live_url, "/instructor/",
-                                                   sid=story.tokens["instructor"]))
+                                                   lc=entry_code(app, token)))
     follow(frame, frame.get_by_role("link", name="LO2").click)
     assert frame.locator('th[aria-sort="ascending"]').inner_text().startswith("LO2")
     frame.select_option("#show", "passed")
     follow(frame, frame.get_by_role("button", name="Apply").click)
     rows = frame.locator("table.grid tbody tr")
     assert rows.count() == 1 and "Learner2" in rows.first.inner_text()
-    assert "sid=" in frame.url
+    assert "lc=" in frame.url and "sid=" not in frame.url and token not in frame.url
+    assert token not in frame.content()
     shoot(page, "instructor-cookieless-after-filter")
+    # a spent code is useless: the same URL again (a reload, a leaked log line) is refused
+    spent = frame.url
+    frame = open_in_lms(page, lms_origin, spent)
+    assert "already used" in frame.locator("main").inner_text()
 
 
 def test_session_cookie_works_in_the_iframe_when_the_browser_allows_it(
@@ -135,14 +153,14 @@ def test_session_cookie_works_in_the_iframe_when_the_browser_allows_it(
             assert frame.locator("h1").inner_text() == "My micro-credentials"
             follow(frame, frame.get_by_role("link", name="Türkçe").click)
             assert frame.locator("html").get_attribute("lang") == "tr"
-            assert "sid=" not in frame.url
+            assert "lc=" not in frame.url
         finally:
             context.close()
 
 
-def test_keyboard_skip_link_focus_and_sorting(page, live_url, lms_origin, story) -> None:
+def test_keyboard_skip_link_focus_and_sorting(app, page, live_url, lms_origin, story) -> None:
     frame = open_in_lms(page, lms_origin, tool_url(live_url, "/instructor/",
-                                                   sid=story.tokens["instructor"]))
+                                                   lc=entry_code(app, story.tokens["instructor"])))
     page.keyboard.press("Tab")
     assert frame.evaluate("document.activeElement.className") == "skip-link"
     outline = frame.evaluate("getComputedStyle(document.activeElement).outlineStyle")
@@ -160,11 +178,11 @@ def test_keyboard_skip_link_focus_and_sorting(page, live_url, lms_origin, story)
     assert frame.locator('th[aria-sort="ascending"]').inner_text().startswith("LO2")
 
 
-def test_locale_from_the_launch_and_from_the_switch(page, live_url, lms_origin, db) -> None:
-    course = seed_offering(db, seed_course(db, locale="tr-TR"))
+def test_locale_from_the_launch_and_from_the_switch(app, page, live_url, lms_origin, db) -> None:
+    course = seed_offering(db, seed_course(db, locale="tr-TR", issuer=lms_origin))
     seed_decision(db, course, "learner1", [80, 60, None], status="failed")
     frame = open_in_lms(page, lms_origin, tool_url(live_url, "/learner/",
-                                                   sid=course.tokens["learner1"]))
+                                                   lc=entry_code(app, course.tokens["learner1"])))
     assert frame.locator("html").get_attribute("lang") == "tr"
     assert frame.locator("h1").inner_text() == "Mikro yeterliliklerim"
     shoot(page, "learner-home-tr")
@@ -200,7 +218,7 @@ def html_pages(app, story, db) -> list[tuple[str, str, str]]:
         with app.test_request_context():
             path = app.url_map.bind("localhost").build(rule.endpoint, {
                 name: ids[name] for name in rule.arguments})
-        reply = app.test_client().get(path, query_string={"sid": story.tokens[who]})
+        reply = app.test_client().get(path, headers=session_headers(story.tokens[who]))
         if reply.status_code == 200 and reply.mimetype == "text/html":
             found.append((rule.endpoint, who, path))
     return found
@@ -211,7 +229,8 @@ def test_axe_on_every_html_page_of_the_app(app, page, live_url, lms_origin, stor
     pages = html_pages(app, story, db)
     assert len(pages) >= 8
     for endpoint, who, path in sorted(pages):
-        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, sid=story.tokens[who]))
+        code = entry_code(app, story.tokens[who])
+        frame = open_in_lms(page, lms_origin, tool_url(live_url, path, lc=code))
         problems = axe_problems(frame)
         if problems:
             report[f"{endpoint} {path}"] = problems
@@ -219,9 +238,9 @@ def test_axe_on_every_html_page_of_the_app(app, page, live_url, lms_origin, stor
     print(f"axe checked {len(pages)} pages:", ", ".join(e for e, _w, _p in sorted(pages)))
 
 
-def test_copy_link_and_accept_with_the_keyboard(page, live_url, lms_origin, story) -> None:
+def test_copy_link_and_accept_with_the_keyboard(app, page, live_url, lms_origin, story) -> None:
     frame = open_in_lms(page, lms_origin, tool_url(live_url, "/learner/",
-                                                   sid=story.tokens["learner2"]))
+                                                   lc=entry_code(app, story.tokens["learner2"])))
     frame.get_by_role("button", name="Copy link").focus()
     page.keyboard.press("Enter")
     assert frame.locator(".copy-status").inner_text() == "Link copied"

@@ -8,6 +8,7 @@ from lti_tool.badges.issuance import issue_on_pass
 from lti_tool.store.db import utcnow
 from lti_tool.web.auth import CSRF_HEADER, csrf_token
 from testkit.seed import seed_decision
+from tests.conftest import session_headers
 
 
 def issued(db, settings, course, key: str):
@@ -28,7 +29,7 @@ def _version(db, course) -> int:
 
 
 def csrf(app, token: str) -> dict:
-    with app.test_request_context(query_string={"sid": token}):
+    with app.test_request_context(headers=session_headers(token)):
         app.preprocess_request()
         return {CSRF_HEADER: csrf_token()}
 
@@ -36,14 +37,16 @@ def csrf(app, token: str) -> dict:
 def test_learner_sees_downloads_share_links_and_qr(client, db, settings, offered) -> None:
     credential = issued(db, settings, offered, "learner1")
     token = offered.tokens["learner1"]
-    html = client.get("/learner/", query_string={"sid": token}).get_data(True)
+    html = client.get("/learner/", headers=session_headers(token)).get_data(True)
     public = f"http://127.0.0.1:8000/credentials/{credential.public_id}"
     assert f'value="{public}"' in html  # the copyable verification link, no sid in it
     for ext in ("json", "jwt", "png", "svg"):
         assert f'href="/credentials/{credential.public_id}.{ext}"' in html
     assert '<svg role="img" aria-label="QR code of the verification link"' in html
-    linkedin = next(part for part in html.split('"') if part.startswith(
-        "https://www.linkedin.com/profile/add"))
+    # The page links through the tool, which counts the share and redirects (no sid leaves it).
+    share = next(part for part in html.split('"') if "/share/linkedin" in part)
+    linkedin = client.get(share.replace("&amp;", "&")).location
+    assert linkedin.startswith("https://www.linkedin.com/profile/add")
     query = parse_qs(urlparse(linkedin.replace("&amp;", "&")).query)
     assert query["startTask"] == ["CERTIFICATION_NAME"]
     assert query["name"] == ["Data Literacy Basics"] and query["certId"] == [credential.public_id]
@@ -61,20 +64,20 @@ def test_accepting_is_recorded_once_and_only_for_ones_own(app, client, db, setti
     mine, other = offered.tokens["learner1"], offered.tokens["learner2"]
     url = f"/learner/credentials/{credential.public_id}/accept"
     # learner2 changes the id in the URL to learner1's credential: 404, nothing recorded
-    stolen = client.post(url, query_string={"sid": other}, headers=csrf(app, other))
+    stolen = client.post(url, headers={**session_headers(other), **csrf(app, other)})
     assert stolen.status_code == 404
-    reply = client.post(url, query_string={"sid": mine}, headers=csrf(app, mine))
-    assert reply.status_code == 303 and "sid=" in reply.location
-    client.post(url, query_string={"sid": mine}, headers=csrf(app, mine))
+    reply = client.post(url, headers={**session_headers(mine), **csrf(app, mine)})
+    assert reply.status_code == 303 and "lc=" in reply.location and mine not in reply.location
+    client.post(url, headers={**session_headers(mine), **csrf(app, mine)})
     from lti_tool.store.models.core import AuditEntry
 
     entries = db.query(AuditEntry).filter_by(action="credential.accepted").all()
     assert [(e.actor_person_id, e.target) for e in entries] == [
         (offered.people["learner1"], credential.public_id)]
-    html = client.get("/learner/", query_string={"sid": mine}).get_data(True)
+    html = client.get("/learner/", headers=session_headers(mine)).get_data(True)
     assert "You accepted it on" in html and "Accept my badge" not in html
     assert credential.public_id not in client.get(
-        "/learner/", query_string={"sid": other}).get_data(True)
+        "/learner/", headers=session_headers(other)).get_data(True)
 
 
 def test_a_revoked_credential_shows_as_revoked(client, db, settings, offered) -> None:
@@ -82,7 +85,8 @@ def test_a_revoked_credential_shows_as_revoked(client, db, settings, offered) ->
     credential.status, credential.revoked_at = "revoked", utcnow()
     credential.revoked_reason = "Assessment misconduct"
     db.commit()
-    html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
+    html = client.get("/learner/",
+                      headers=session_headers(offered.tokens["learner1"])).get_data(True)
     assert "Revoked on" in html and "Assessment misconduct" in html
     assert "Add to LinkedIn profile" not in html and "Accept my badge" not in html
 
@@ -102,11 +106,12 @@ def test_credentials_from_elsewhere_are_listed_too(client, db, settings, offered
                          mc_version_id=version_id, offering_id=None, outcome_levels={},
                          passed_at=utcnow(), via_pathway=True)
     db.commit()
-    html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
+    html = client.get("/learner/",
+                      headers=session_headers(offered.tokens["learner1"])).get_data(True)
     others = html[html.index("Your other credentials"):]
     assert f"/credentials/{held.public_id}.json" in others and "Accept my badge" in others
     assert "Your other credentials" not in client.get(
-        "/learner/", query_string={"sid": offered.tokens["learner2"]}).get_data(True)
+        "/learner/", headers=session_headers(offered.tokens["learner2"])).get_data(True)
 
 
 def test_a_pass_held_until_revalidation_is_explained(client, db, settings, offered) -> None:
@@ -120,6 +125,7 @@ def test_a_pass_held_until_revalidation_is_explained(client, db, settings, offer
                          outcome_levels={}, passed_at=utcnow())
     db.commit()
     assert held is None  # the badges area held the pass
-    html = client.get("/learner/", query_string={"sid": offered.tokens["learner1"]}).get_data(True)
+    html = client.get("/learner/",
+                      headers=session_headers(offered.tokens["learner1"])).get_data(True)
     assert "Your badge is issued as soon as the Office revalidates" in html
     assert f"/learner/offerings/{offered.offering_id}/evidence.json" in html

@@ -6,10 +6,11 @@ import csv
 import io
 
 from testkit.seed import seed_course, seed_decision, seed_offering
+from tests.conftest import session_headers
 
 
 def overview(client, token: str, **args) -> str:
-    reply = client.get("/instructor/", query_string={"sid": token, **args})
+    reply = client.get("/instructor/", headers=session_headers(token), query_string={**args})
     assert reply.status_code == 200, reply.get_data(True)[:500]
     return reply.get_data(as_text=True)
 
@@ -68,7 +69,8 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
     db.get(Person, course.people["learner1"]).name = "=HYPERLINK(1)"
     db.commit()
     reply = client.get("/instructor/overview.csv",
-                       query_string={"sid": course.tokens["instructor"], "show": "failed"})
+                       headers=session_headers(course.tokens["instructor"]),
+                       query_string={"show": "failed"})
     assert reply.status_code == 200 and reply.mimetype == "text/csv"
     text = reply.get_data(True)
     assert text.startswith("\ufeff")  # Excel reads UTF-8 only with a BOM
@@ -91,8 +93,8 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
 def test_an_offering_of_another_course_is_404(client, db) -> None:
     mine = seed_offering(db, seed_course(db))
     other = seed_offering(db, seed_course(db, issuer="https://other.invalid"), code="OTHER")
-    reply = client.get("/instructor/", query_string={"sid": mine.tokens["instructor"],
-                                                    "offering": other.offering_id})
+    reply = client.get("/instructor/", headers=session_headers(mine.tokens["instructor"]),
+                       query_string={"offering": other.offering_id})
     assert reply.status_code == 404
 
 

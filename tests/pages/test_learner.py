@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from testkit.seed import seed_decision
+from tests.conftest import session_headers
 
 
 def page(client, token: str, **args) -> str:
-    reply = client.get("/learner/", query_string={"sid": token, **args})
+    reply = client.get("/learner/", headers=session_headers(token), query_string={**args})
     assert reply.status_code == 200
     return reply.get_data(as_text=True)
 
@@ -66,12 +67,13 @@ def test_requesting_a_reevaluation_from_the_page_opens_it(app, client, db, offer
     seed_decision(db, offered, "learner1", [80, 60, 30], status="failed")
     token = offered.tokens["learner1"]
     html = page(client, token)
-    action = f"/learner/offerings/{offered.offering_id}/reevaluation-request?sid={token}"
-    assert f'action="{action}"' in html
-    with app.test_request_context(query_string={"sid": token}):
+    action = f"/learner/offerings/{offered.offering_id}/reevaluation-request"
+    assert f'action="{action}?lc=' in html and token not in html
+    with app.test_request_context(headers=session_headers(token)):
         app.preprocess_request()
         headers = {CSRF_HEADER: csrf_token()}
-    reply = client.post(action, data={"reason": "I was ill during the lab."}, headers=headers)
+    reply = client.post(action, data={"reason": "I was ill during the lab."},
+                        headers={**headers, **session_headers(token)})
     assert reply.status_code == 303, reply.get_data(True)[:300]
     after = client.get(reply.location).get_data(True)
     assert 'role="status"' in after and "Your re-evaluation is open." in after

@@ -26,7 +26,7 @@ from lti_tool.catalogue import service as catalogue
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.web.auth import start_session
-from tests.pages.conftest import ARTIFACTS, _embedding_page, _Server
+from tests.pages.conftest import ARTIFACTS, _embedding_page, _Server, entry_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "examples" / \
@@ -37,19 +37,22 @@ INSTRUCTOR, MEHMET = "3", "5"
 
 
 @pytest.fixture
-def demo(tmp_path):
-    from lti_tool.demo import start_demo
-
-    running = start_demo(directory=tmp_path, port=0, lms_port=0)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def same_site_lms() -> str:
     server = _Server(_embedding_page)
     yield f"http://127.0.0.1:{server.port}"
     server.stop()
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, lms_origin, same_site_lms):
+    from lti_tool.demo import start_demo
+
+    # The stand-in course pages frame the practice LMS's launches: as a Canvas school's host
+    # differs from its issuer, the operator names them.
+    monkeypatch.setenv("LTI_TOOL_FRAME_ANCESTORS", f"{lms_origin},{same_site_lms}")
+    running = start_demo(directory=tmp_path, port=0, lms_port=0)
+    yield running
+    running.stop()
 
 
 def approve_example(demo) -> None:
@@ -167,10 +170,15 @@ def test_the_whole_story(browser, demo, lms_origin, same_site_lms) -> None:
         db.flush()
         token = start_session(db, platform_id=platform.id, person_id=office.id,
                               context_id=course.id, resource_link_id=None, role="admin")
-    frame = lms.open(f"{demo.tool_url}/admin/credentials/{public_id}?sid={token}")
+    tool_app = demo.tool_server.app
+    # Mehmet's session cookie (same-site here) would win over any code in a URL: a link never
+    # replaces the browser's session (session fixation). The Office works in a fresh browser.
+    context.clear_cookies()
+    frame = lms.open(f"{demo.tool_url}/admin/credentials/{public_id}?lc="
+                     f"{entry_code(tool_app, token)}")
     frame.fill("#reason", "Assessment misconduct found after issuing.")
     lms.follow(frame.get_by_role("button", name="Revoke this credential").click)
-    frame = lms.open(f"{demo.tool_url}/admin/?sid={token}")
+    frame = lms.open(f"{demo.tool_url}/admin/?lc={entry_code(tool_app, token)}")
     assert ", 1 revoked." in frame.locator("main").inner_text()  # Ayşe's stays valid
 
     # 7. Mehmet's page and the public page now say revoked

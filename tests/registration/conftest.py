@@ -45,5 +45,9 @@ def serve() -> Iterator[Callable[[Flask], LiveServer]]:
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The fakes of these tests run on loopback: the tool may call them (and nothing else)."""
-    return allow_loopback_fakes(settings)
+    """The fakes of these tests run on loopback: the tool may call them (and nothing else).
+    Dynamic Registration's mechanics are tested under `open` (registrations pending); the
+    default `invite` and the trust model have their own tests (test_trust_model.py)."""
+    import dataclasses
+
+    return dataclasses.replace(allow_loopback_fakes(settings), dynamic_registration="open")

@@ -21,6 +21,7 @@ from lti_tool.store.models.core import (
 )
 from lti_tool.web import create_app
 from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
+from tests.conftest import institution_for_new_platform
 
 FORM = {"lms_kind": "canvas", "name": "Canvas cloud", "issuer": "https://canvas.instructure.com",
         "client_id": "10000000000042",
@@ -205,12 +206,13 @@ def test_an_office_never_sees_or_changes_another_institutions_registrations(db, 
     victim_added = victim.post("/admin/platforms/", FORM)
     assert victim_added.status_code == 303
     canvas = db.scalar(select(Platform).where(Platform.client_id == "10000000000042"))
+    other = institution_for_new_platform(db)  # another institution's Office
     intruder = _login(db, client, register_platform(db, PlatformSpec(
         issuer="https://lms.intruder.example", client_id="intruder",
         auth_login_url="https://lms.intruder.example/auth",
         auth_token_url="https://lms.intruder.example/token",
         key_set_url="https://lms.intruder.example/jwks", deployments=["1"],
-        registered_via="dynamic")), "admin")
+        registered_via="dynamic"), institution_id=other.id), "admin")
     listing = intruder.get("/admin/platforms/")
     assert listing.status_code == 200 and "10000000000042" not in listing.text
     assert "home-admin" not in listing.text

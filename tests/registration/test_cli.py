@@ -11,7 +11,7 @@ from jwcrypto import jwk
 from sqlalchemy import select
 
 from lti_tool.cli import main
-from lti_tool.launch import keys
+from lti_tool.store import keys
 from lti_tool.store.models.core import Context, Platform, RegistrationInvite
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "platforms"
@@ -95,10 +95,13 @@ def test_list_table_and_json(cli) -> None:
     assert "No platforms registered" in cli("platform", "list").output
     cli("platform", "add", *MOODLE, "--deployment", "1")
     table = cli("platform", "list").output.splitlines()
-    assert table[0].split()[:4] == ["ID", "KIND", "ISSUER", "CLIENT_ID"]
+    assert table[0].split()[:6] == ["ID", "STATUS", "INSTITUTION", "KIND", "ISSUER",
+                                    "CLIENT_ID"]
+    assert table[1].split()[1:3] == ["active", "test-university"]
     assert "https://moodle.example.edu" in table[1] and "abc123" in table[1]
     (row,) = json.loads(cli("platform", "list", "--json").output)
     assert row["client_id"] == "abc123"
+    assert (row["status"], row["institution"]) == ("active", "test-university")
     assert row["deployments"] == [{"deployment_id": "1", "enabled": True,
                                    "auto_accepted": False}]
     assert "rest_token" not in row

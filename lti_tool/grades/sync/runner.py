@@ -28,7 +28,7 @@ from lti_tool.grades.decisions import evaluate_changed
 from lti_tool.grades.sync.lease import SyncBusy, acquire_lease, lease_holder, release_lease
 from lti_tool.grades.sync.progress import set_progress
 from lti_tool.grades.sync.writer import Counts, Progress, Writer
-from lti_tool.lms.http import LmsHttp
+from lti_tool.lms.http import LmsError, LmsHttp
 from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.source import GradebookSource, ItemRecord, sources_for
@@ -61,6 +61,7 @@ class SyncResult:
     rows_written: int = 0
     requests: int = 0
     error: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 def _previous_success(db: Session, context_id: int) -> SyncRun | None:
@@ -103,34 +104,77 @@ def without_own_columns(listed: dict[str, list[ItemRecord]], own_urls: set[str],
 
 
 def _run_sources(writer: Writer, context: Context, sources: list[GradebookSource],
-                 nrps: NrpsClient | None, since: datetime | None, progress: Progress) -> None:
+                 nrps: NrpsClient | None, since: datetime | None, progress: Progress
+                 ) -> tuple[list[str], list[str]]:
+    """Read the roster and every source; returns (sources read, warnings).
+
+    A source that cannot be read is skipped with a warning and its stored marks are kept
+    (the rest of the sync completes): each source is written inside a savepoint. The tool's
+    own passback columns are never stored as a source (`without_own_columns`).
+    """
     if nrps is not None and context.nrps_url:
         progress(0, 0, "roster")
         writer.roster(nrps, context.nrps_url, progress)
+    warnings: list[str] = []
     listed: dict[str, list[ItemRecord]] = {}
+    readable: list[GradebookSource] = []
     for source in sources:
         progress(0, 0, f"{source.name}: items")
-        listed[source.name] = source.items()
+        try:
+            listed[source.name] = source.items()
+        except LmsError as exc:
+            warnings.append(_skipped(context, source, exc))
+            continue
+        readable.append(source)
     kept = without_own_columns(listed, *own_columns(writer.db, context.id))
-    for source in sources:
-        records = kept[source.name]
-        items = writer.items(source.name, records)
-        criteria = writer.criteria(items, source.criteria())
-        total = max(1, len(records))
-        done: set[str] = set()
-        seen: dict[int, set[int]] = {}
-        for batch in source.batches(since if source.supports_since else None):
-            writer.renew()
-            if batch.scores:
-                writer.scores(source.name, items, batch.scores, seen)
-            if batch.assessments:
-                writer.assessments(criteria, batch.assessments)
-            for key in batch.complete_items:
-                item = items.get(key)
-                if item is not None and key not in done:
-                    writer.clear_missing(item, seen.pop(item.id, set()))
-                    done.add(key)
-            progress(len(done), total, source.name)
+    read: list[str] = []
+    for source in readable:
+        mark = writer.mark()
+        savepoint = writer.db.begin_nested()
+        try:
+            _write_source(writer, source, kept[source.name], since, progress)
+        except LmsError as exc:
+            savepoint.rollback()
+            writer.restore(mark)
+            warnings.append(_skipped(context, source, exc))
+            continue
+        savepoint.commit()
+        read.append(source.name)
+        warnings += source.warnings
+    return read, warnings
+
+
+# Shown on the sync page; the source's stored marks stay as they were.
+SKIPPED = "{source} could not be read this time, so its marks were kept as stored: {reason}"
+SOURCE_NAMES = {"ags": "AGS (the tool's own gradebook columns)",
+                "moodle_ws": "Moodle web services", "canvas": "Canvas REST"}
+
+
+def _skipped(context: Context, source: GradebookSource, exc: LmsError) -> str:
+    log.warning("sync of context %s skipped source %s: %s", context.id, source.name,
+                exc.message)
+    return SKIPPED.format(source=SOURCE_NAMES.get(source.name, source.name), reason=exc.message)
+
+
+def _write_source(writer: Writer, source: GradebookSource, records: list[ItemRecord],
+                  since: datetime | None, progress: Progress) -> None:
+    items = writer.items(source.name, records)
+    criteria = writer.criteria(items, source.criteria())
+    total = max(1, len(records))
+    done: set[str] = set()
+    seen: dict[int, set[int]] = {}
+    for batch in source.batches(since if source.supports_since else None):
+        writer.renew()
+        if batch.scores:
+            writer.scores(source.name, items, batch.scores, seen)
+        if batch.assessments:
+            writer.assessments(criteria, batch.assessments)
+        for key in batch.complete_items:
+            item = items.get(key)
+            if item is not None and key not in done:
+                writer.clear_missing(item, seen.pop(item.id, set()))
+                done.add(key)
+        progress(len(done), total, source.name)
 
 
 def sync_context(
@@ -185,13 +229,15 @@ def sync_context(
                 sources, nrps = sources_for(db, runtime.settings, context, http,
                                             page_limit=page_limit)
                 writer = Writer(db, context, owner, counts)
-                _run_sources(writer, context, sources, nrps,
-                             since - SINCE_MARGIN if since else None, progress_all)
+                read, warnings = _run_sources(writer, context, sources, nrps,
+                                              since - SINCE_MARGIN if since else None,
+                                              progress_all)
                 writer.renew(force=True)
                 finished = db.get(SyncRun, run_id)
                 assert finished is not None
                 _finish(finished, "succeeded", counts, http.request_count - requests_before,
-                        [s.name for s in sources] + (["nrps"] if nrps else []))
+                        read + (["nrps"] if nrps else []))
+                finished.warnings = warnings
                 db.commit()
         except Exception as exc:  # recorded for the instructor, then reported to the caller
             message = exc.message if isinstance(exc, ToolError) else (
@@ -222,7 +268,8 @@ def sync_context(
     return SyncResult(run_id, context_id, "succeeded", items=counts.items,
                       scores=counts.scores, members=counts.members,
                       rows_written=counts.written,
-                      requests=http.request_count - requests_before, error=evaluation_error)
+                      requests=http.request_count - requests_before, error=evaluation_error,
+                      warnings=tuple(warnings))
 
 
 def _finish(run: SyncRun, status: str, counts: Counts, requests: int,

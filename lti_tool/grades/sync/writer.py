@@ -3,6 +3,7 @@ differences, inside the caller's transaction (upserts per context)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,21 @@ class Writer:
         self._renewed_at = utcnow()
 
     # -- lease --------------------------------------------------------------------------------
+
+    # -- skipping a source ---------------------------------------------------------------------
+    def mark(self) -> tuple[dict[str, int], Counts]:
+        """What to restore when a source's savepoint is rolled back."""
+        counts = dataclasses.replace(self.counts,
+                                     changed_people=set(self.counts.changed_people))
+        return dict(self.people), counts
+
+    def restore(self, mark: tuple[dict[str, int], Counts]) -> None:
+        people, counts = mark
+        self.people = dict(people)
+        for name in ("items", "scores", "members", "written", "everyone_changed"):
+            setattr(self.counts, name, getattr(counts, name))
+        self.counts.changed_people = set(counts.changed_people)
+        self._stored_item, self._stored = None, {}
     def renew(self, force: bool = False) -> None:
         """Extend the lease from inside the sync's transaction (a competing acquirer waits or
         sees it held); fail if another worker took it over after it expired."""

@@ -1,6 +1,14 @@
 """All models, imported so that `Base.metadata` knows every table."""
 
-from lti_tool.store.models import badges, catalogue, core, evaluation, grades  # noqa: F401
+from lti_tool.store.models import (  # noqa: F401
+    badges,
+    catalogue,
+    core,
+    evaluation,
+    grades,
+    jobs,
+    reports,
+)
 from lti_tool.store.models.core import (  # noqa: F401
     AuditEntry,
     Context,
@@ -14,5 +22,6 @@ from lti_tool.store.models.core import (  # noqa: F401
     ResourceLink,
     ToolKey,
     UsedNonce,
+    UsedSessionCode,
     WebSession,
 )

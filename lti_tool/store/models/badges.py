@@ -33,6 +33,9 @@ class StatusList(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    # The institution whose issuer signs the list (its credentials point at it).
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), nullable=True, index=True)
     purpose: Mapped[str] = mapped_column(String(20), default="revocation")
     size: Mapped[int] = mapped_column(Integer)
     # The raw bitstring, bit 0 the most significant bit of byte 0 (as the spec orders it).

@@ -45,14 +45,20 @@ class DecimalText(TypeDecorator):
 
 
 class MicroCredential(Base):
-    """The stable identity of a micro-credential: a code unique within one platform."""
+    """The stable identity of a micro-credential: a code unique within one institution.
+
+    The catalogue belongs to the institution, so one catalogue serves its Moodle and its
+    Canvas; `platform_id` only records the registration whose Office created it.
+    """
 
     __tablename__ = "micro_credential"
-    __table_args__ = (UniqueConstraint("platform_id", "code"),)
+    __table_args__ = (UniqueConstraint("institution_id", "code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"),
-                                             index=True)
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), index=True)
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True, index=True)
     code: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -73,8 +79,11 @@ class MicroCredentialVersion(Base):
     __table_args__ = (UniqueConstraint("micro_credential_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"),
-                                             index=True)
+    # Always the micro-credential's institution (denormalised for scoped queries).
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), index=True)
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True, index=True)
     micro_credential_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential.id", ondelete="CASCADE"), index=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -104,6 +113,19 @@ class MicroCredentialVersion(Base):
     field_of_study: Mapped[str] = mapped_column(String(255), default="")
     isced_f_code: Mapped[str] = mapped_column(String(4), default="")
     participation_form: Mapped[str] = mapped_column(String(20), default="")
+    # The other Annex I elements (Council Recommendation 2022/C 243/02): prerequisites,
+    # supervision and identity verification, QF-EHEA cycle, learning setting, region,
+    # co-awarding bodies ([{"name", "country", "legal_identifier", "url"}]), further
+    # information and the overall result mode (lti_tool.domain.catalogue). Empty on plans
+    # written before they existed (migration 0006_eu_elements).
+    prerequisites: Mapped[str] = mapped_column(Text, default="")
+    supervision: Mapped[str] = mapped_column(String(30), default="")
+    qf_ehea_cycle: Mapped[str] = mapped_column(String(10), default="")
+    learning_setting: Mapped[str] = mapped_column(String(20), default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    co_awarding_bodies: Mapped[list] = mapped_column(JSON, default=list)
+    further_information: Mapped[str] = mapped_column(Text, default="")
+    overall_result: Mapped[str] = mapped_column(String(20), default="")
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_person_id: Mapped[int | None] = mapped_column(
@@ -142,7 +164,8 @@ class LearningOutcome(Base):
     __table_args__ = (UniqueConstraint("version_id", "code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True)
     version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -165,7 +188,8 @@ class PathwayComponent(Base):
     __table_args__ = (UniqueConstraint("version_id", "required_micro_credential_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True)
     version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="CASCADE"), index=True)
     required_micro_credential_id: Mapped[int] = mapped_column(
@@ -183,7 +207,8 @@ class ApprovalEvent(Base):
     __tablename__ = "approval_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey("platform.id", ondelete="CASCADE"))
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), nullable=True)
     version_id: Mapped[int] = mapped_column(
         ForeignKey("micro_credential_version.id", ondelete="CASCADE"), index=True)
     # create | edit | submit | reject | approve | revalidate | lapse | retire
@@ -223,6 +248,8 @@ class Offering(Base):
     reevaluation_window_days: Mapped[int] = mapped_column(Integer, default=14)
     # Ids of lti_tool.store.models.grades.GradeItem rows that belong to an embedded MC.
     grade_item_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # The instructor's choice: results go to a gradebook column the tool creates in the LMS.
+    grade_passback: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_person_id: Mapped[int | None] = mapped_column(
         ForeignKey("person.id", ondelete="SET NULL"), nullable=True)

@@ -1,7 +1,8 @@
-"""Platforms, deployments, people, course contexts, memberships, keys and sessions.
+"""Institutions, platforms, deployments, people, course contexts, memberships, keys, sessions.
 
-Every row below a `Platform` belongs to exactly one registration: that is what keeps one LMS
-from ever seeing another's data.
+An `Institution` is the awarding body (its catalogue, issuer profile and badge keys); every
+`Platform` registration belongs to exactly one institution. Every row below a `Platform`
+belongs to exactly one registration: that is what keeps one LMS from ever seeing another's data.
 """
 
 from __future__ import annotations
@@ -15,6 +16,28 @@ from lti_tool.outbound import hosts_of, token_endpoint_key
 from lti_tool.store.db import Base, UTCDateTime, utcnow
 
 LMS_KINDS = ("moodle", "canvas", "other")
+# Only an active registration launches with any rights (see DESIGN.md, "trust").
+PLATFORM_STATUSES = ("pending", "active", "disabled")
+
+
+class Institution(Base):
+    """An awarding body: its Office, catalogue, issuer profile (/issuers/<slug>) and keys."""
+
+    __tablename__ = "institution"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # ISO 3166-1 alpha-2, upper case
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    url: Mapped[str] = mapped_column(String(1000), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    legal_identifier: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Institution {self.id} {self.slug}>"
 
 
 class Platform(Base):
@@ -27,6 +50,10 @@ class Platform(Base):
                                        name="uq_platform_token_endpoint_client"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), index=True)
+    # pending | active | disabled (PLATFORM_STATUSES); new rows are pending unless told
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     issuer: Mapped[str] = mapped_column(String(500))
     client_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255), default="")
@@ -56,6 +83,11 @@ class Platform(Base):
     deployments: Mapped[list[Deployment]] = relationship(
         back_populates="platform", cascade="all, delete-orphan"
     )
+    institution: Mapped[Institution] = relationship()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
 
     @validates("auth_token_url")
     def _keep_token_endpoint_key(self, _key: str, value: str) -> str:
@@ -165,6 +197,9 @@ class ToolKey(Base):
     kid: Mapped[str] = mapped_column(String(100), unique=True)
     # lti | badge-rsa | badge-ed25519
     purpose: Mapped[str] = mapped_column(String(20), default="lti")
+    # Badge keys belong to one institution (its issuer signs with them); `lti` keys to none.
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), nullable=True, index=True)
     algorithm: Mapped[str] = mapped_column(String(20), default="RS256")
     public_jwk: Mapped[dict] = mapped_column(JSON)
     private_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -223,8 +258,28 @@ class WebSession(Base):
     # Deep-linking return URL and opaque data, kept for the response.
     launch_data: Mapped[dict] = mapped_column(JSON, default=dict)
     csrf_secret: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the launching browser's User-Agent and network (web.auth.client_binding);
+    # a token presented by another client is refused. NULL only for sessions made in tests.
+    binding: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Sliding: every request pushes it forward (idle timeout), never past `absolute_expires_at`.
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    absolute_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class UsedSessionCode(Base):
+    """A one-time session code (launch code, page code) that has been exchanged.
+
+    The codes themselves are signed and carry their session and expiry; this table only makes
+    each usable once (the unique key wins any race between worker processes).
+    """
+
+    __tablename__ = "used_session_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_id: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class RegistrationInvite(Base):
@@ -234,6 +289,11 @@ class RegistrationInvite(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The registration made with this invite belongs to this institution, active at once.
+    institution_id: Mapped[int] = mapped_column(
+        ForeignKey("institution.id", ondelete="CASCADE"), index=True)
+    # The operator allowed the registration to share an issuer another institution holds.
+    allow_shared_issuer: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str] = mapped_column(String(255), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -249,6 +309,9 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # RESTRICT: an audit entry keeps naming its registration and actor (disabled or
     # pseudonymised, never deleted).
+    # The institution whose Office may read the entry (CLI actions have no platform).
+    institution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("institution.id", ondelete="RESTRICT"), nullable=True, index=True)
     platform_id: Mapped[int | None] = mapped_column(
         ForeignKey("platform.id", ondelete="RESTRICT"), nullable=True
     )

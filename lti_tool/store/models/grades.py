@@ -124,6 +124,8 @@ class SyncRun(Base):
     rows_written: Mapped[int] = mapped_column(Integer, default=0)
     requests: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Sources or parts of them that could not be read this time (their stored marks are kept).
+    warnings: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class SyncLock(Base):

@@ -1,0 +1,44 @@
+"""The Office's view of background jobs (`/admin/jobs`): what waits, runs and failed (with
+the reason), and a retry button for failed jobs. Scoped to the Office's own registration."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+from flask_babel import gettext as _
+
+from lti_tool.errors import NotFound
+from lti_tool.jobs import office, runner
+from lti_tool.store.models.jobs import STATUSES
+from lti_tool.web.auth import require_actor, require_role, session_url
+from lti_tool.web.db import get_db
+from lti_tool.web.jinja import install_on_setup
+
+bp = Blueprint("office_jobs", __name__, url_prefix="/admin/jobs", template_folder="templates")
+bp.record_once(install_on_setup)
+
+
+def _platforms() -> set[int]:
+    platform_id = require_actor().platform_id
+    return set() if platform_id is None else {platform_id}
+
+
+@bp.get("/")
+@require_role("admin")
+def index() -> str:
+    status = request.args.get("status", "")
+    status = status if status in STATUSES else ""
+    db = get_db()
+    scope = _platforms()
+    return render_template("jobs/index.html", backlog=office.backlog(db, scope),
+                           jobs=office.listing(db, scope, status=status or None),
+                           status=status, statuses=STATUSES)
+
+
+@bp.post("/<int:job_id>/retry")
+@require_role("admin")
+def retry(job_id: int):
+    db = get_db()
+    if not runner.retry(db, job_id, platform_ids=_platforms()):
+        raise NotFound(_("No failed job with that number."))
+    db.commit()
+    return redirect(session_url("office_jobs.index"), 303)

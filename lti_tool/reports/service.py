@@ -1,0 +1,309 @@
+"""The one read service of the annual report: facts from the store -> `domain.reports` figures.
+
+An offering belongs to the calendar year in which its assessment window closes (or it was
+finalized, or, while neither is known, created). Credentials count in the year they were issued
+(revocations in the year they were revoked), follow-ups in the year they fell due, stakeholder
+answers in the year they were given. Reads only; a fixed number of queries per year.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, type_coerce
+from sqlalchemy.orm import Session
+
+from lti_tool.domain import reports as figures
+from lti_tool.domain.surveys import LIKERT
+from lti_tool.errors import BadRequest
+from lti_tool.reports import actions as plan
+from lti_tool.reports.surveys import questions_of
+from lti_tool.settings import Settings
+from lti_tool.store.db import UTCDateTime
+from lti_tool.store.models.badges import Credential
+from lti_tool.store.models.catalogue import (
+    ApprovalEvent,
+    LearningOutcome,
+    MicroCredentialVersion,
+    Offering,
+    PathwayComponent,
+)
+from lti_tool.store.models.core import AuditEntry, Membership, Platform
+from lti_tool.store.models.evaluation import Decision
+from lti_tool.store.models.reports import (
+    FollowUp,
+    InstructorReflection,
+    StakeholderFeedback,
+    SurveyComment,
+    SurveyResponse,
+)
+
+ACCEPT_ACTION = "credential.accepted"
+SHARE_ACTION = "credential.shared"
+offering_moment = type_coerce(
+    func.coalesce(Offering.window_closes_at, Offering.finalized_at, Offering.created_at),
+    UTCDateTime)
+
+
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a rendering needs: figures, comparisons, texts, actions, questions."""
+
+    institution: str
+    platform_id: int
+    year: int
+    min_cell: int
+    figures: dict
+    previous: dict
+    changes: dict
+    questions: list
+    comments: dict  # {"per_mc": {mc_id: [text]}, "pooled": [text]}
+    reflections: dict  # {mc_id: [(worked, change)]}
+    feedback_texts: dict  # {"per_mc": {mc_id: [text]}, "pooled": [text]}
+    actions: list
+
+
+def _versions(db: Session, platform_id: int) -> dict[int, MicroCredentialVersion]:
+    return {v.id: v for v in db.scalars(select(MicroCredentialVersion).where(
+        MicroCredentialVersion.platform_id == platform_id))}
+
+
+def _year_facts(db: Session, platform_id: int, year: int,
+                versions: dict[int, MicroCredentialVersion], likert: tuple[str, ...]
+                ) -> figures.YearFacts:
+    start, end = year_bounds(year)
+    mc_of = {vid: v.micro_credential_id for vid, v in versions.items()}
+    offerings = db.execute(select(Offering.id, Offering.context_id, Offering.mc_version_id)
+                           .where(Offering.platform_id == platform_id,
+                                  offering_moment >= start, offering_moment < end)).all()
+    offering_mc = {o.id: mc_of[o.mc_version_id] for o in offerings}
+    offering_ids = list(offering_mc)
+    contexts: dict[int, list[int]] = defaultdict(list)
+    for o in offerings:
+        contexts[o.context_id].append(o.id)
+
+    # Learners: every active learner membership of an offering's course, and every decision.
+    learner_rows: dict[tuple[int, int], figures.LearnerFact] = {}
+    if offering_ids:
+        for d in db.execute(select(Decision.offering_id, Decision.person_id, Decision.status,
+                                   Decision.passed_via, Decision.reevaluations_used,
+                                   Decision.outcomes)
+                            .where(Decision.offering_id.in_(offering_ids))):
+            outcomes = {code: (None if (entry or {}).get("status") in (None, "not_yet_assessed")
+                               else entry.get("status") == "attained")
+                        for code, entry in (d.outcomes or {}).items()}
+            learner_rows[(d.offering_id, d.person_id)] = figures.LearnerFact(
+                offering_mc[d.offering_id], d.status, d.passed_via, d.reevaluations_used,
+                outcomes)
+        for context_id, person_id in db.execute(
+                select(Membership.context_id, Membership.person_id)
+                .where(Membership.context_id.in_(list(contexts)), Membership.role == "learner",
+                       Membership.active.is_(True))):
+            for offering_id in contexts[context_id]:
+                learner_rows.setdefault((offering_id, person_id), figures.LearnerFact(
+                    offering_mc[offering_id], None))
+
+    # Credentials issued or revoked in the year, and whether the learner accepted / shared.
+    credential_rows = db.execute(
+        select(Credential.public_id, Credential.mc_version_id, Credential.issued_at,
+               Credential.revoked_at)
+        .where(Credential.platform_id == platform_id,
+               ((Credential.issued_at >= start) & (Credential.issued_at < end))
+               | ((Credential.revoked_at >= start) & (Credential.revoked_at < end)))).all()
+    actions: dict[str, set[str]] = defaultdict(set)
+    if credential_rows:
+        for target, action in db.execute(
+                select(AuditEntry.target, AuditEntry.action).distinct()
+                .join(Credential, Credential.public_id == AuditEntry.target)
+                .where(AuditEntry.platform_id == platform_id,
+                       AuditEntry.action.in_((ACCEPT_ACTION, SHARE_ACTION)),
+                       Credential.platform_id == platform_id,
+                       ((Credential.issued_at >= start) & (Credential.issued_at < end))
+                       | ((Credential.revoked_at >= start) & (Credential.revoked_at < end)))):
+            actions[target].add(action)
+    credentials = [figures.CredentialFact(
+        mc_of[c.mc_version_id], start <= c.issued_at < end,
+        ACCEPT_ACTION in actions[c.public_id], SHARE_ACTION in actions[c.public_id],
+        c.revoked_at is not None and start <= c.revoked_at < end) for c in credential_rows]
+
+    ratings = [figures.RatingFact(offering_mc[r.offering_id], r.skipped,
+                                  {k: v for k, v in (r.ratings or {}).items() if k in likert})
+               for r in db.execute(select(SurveyResponse.offering_id, SurveyResponse.skipped,
+                                          SurveyResponse.ratings)
+                                   .where(SurveyResponse.offering_id.in_(offering_ids)))
+               ] if offering_ids else []
+    follow_ups = [figures.FollowUpFact(f.micro_credential_id, f.months,
+                                       tuple(f.outcomes) if f.answered_at else None)
+                  for f in db.execute(select(FollowUp.micro_credential_id, FollowUp.months,
+                                             FollowUp.outcomes, FollowUp.answered_at)
+                                      .where(FollowUp.platform_id == platform_id,
+                                             FollowUp.due_at >= start, FollowUp.due_at < end))]
+    feedback = [figures.FeedbackFact(f.micro_credential_id, f.role, tuple(f.themes or ()),
+                                     f.rating)
+                for f in db.execute(select(StakeholderFeedback.micro_credential_id,
+                                           StakeholderFeedback.role, StakeholderFeedback.themes,
+                                           StakeholderFeedback.rating)
+                                    .where(StakeholderFeedback.platform_id == platform_id,
+                                           StakeholderFeedback.created_at >= start,
+                                           StakeholderFeedback.created_at < end))]
+    return figures.YearFacts(year, _mc_facts(db, platform_id, year, versions, offerings),
+                             list(learner_rows.values()), credentials, ratings, follow_ups,
+                             feedback, likert)
+
+
+def _mc_facts(db: Session, platform_id: int, year: int,
+              versions: dict[int, MicroCredentialVersion], offerings: list
+              ) -> list[figures.McFacts]:
+    start, end = year_bounds(year)
+    heads: dict[int, MicroCredentialVersion] = {}
+    for version in sorted(versions.values(), key=lambda v: v.version):
+        heads[version.micro_credential_id] = version
+    offered = defaultdict(int)
+    offered_versions: dict[int, set[int]] = defaultdict(set)
+    for o in offerings:
+        mc_id = versions[o.mc_version_id].micro_credential_id
+        offered[mc_id] += 1
+        offered_versions[mc_id].add(o.mc_version_id)
+    events = defaultdict(set)
+    for version_id, action in db.execute(
+            select(ApprovalEvent.version_id, ApprovalEvent.action)
+            .where(ApprovalEvent.platform_id == platform_id,
+                   ApprovalEvent.action.in_(("approve", "revalidate")),
+                   ApprovalEvent.at >= start, ApprovalEvent.at < end)):
+        events[versions[version_id].micro_credential_id].add(action)
+    pathways = set(db.scalars(select(PathwayComponent.version_id).where(
+        PathwayComponent.platform_id == platform_id)))
+    codes: dict[int, list[str]] = defaultdict(list)
+    for version_id, code in db.execute(
+            select(LearningOutcome.version_id, LearningOutcome.code)
+            .where(LearningOutcome.platform_id == platform_id)
+            .order_by(LearningOutcome.version_id, LearningOutcome.position)):
+        mc_id = versions[version_id].micro_credential_id
+        if (version_id in offered_versions[mc_id] or version_id == heads[mc_id].id) \
+                and code not in codes[mc_id]:
+            codes[mc_id].append(code)
+    result = []
+    for mc_id, head in heads.items():
+        if head.status == "draft" and not offered[mc_id] and head.version == 1:
+            continue  # a first draft is not yet part of the catalogue
+        due = [v.revalidation_due for v in versions.values()
+               if v.micro_credential_id == mc_id and v.revalidation_due is not None]
+        result.append(figures.McFacts(
+            mc_id=mc_id, code=head.micro_credential.code, title=head.title, kind=head.kind,
+            participation_form=head.participation_form or "", status=head.status,
+            eqf_level=head.eqf_level, ects=None if head.ects is None else str(head.ects),
+            workload_hours=str(head.workload_hours), pathway=head.id in pathways,
+            offerings=offered[mc_id], outcome_codes=tuple(codes[mc_id]),
+            approved_in_year="approve" in events[mc_id],
+            revalidation_due_in_year=any(start <= d < end for d in due),
+            revalidated_in_year="revalidate" in events[mc_id]))
+    return result
+
+
+def _texts(rows: list[tuple[int, str]], shown_mcs: set[int]) -> dict:
+    """Free text per micro-credential where its answers are shown; the rest pooled. Sorted,
+    never in the order given, so nothing can be matched to a person or a moment."""
+    per_mc: dict[int, list[str]] = defaultdict(list)
+    pooled: list[str] = []
+    for mc_id, text in rows:
+        if not text:
+            continue
+        (per_mc[mc_id] if mc_id in shown_mcs else pooled).append(text)
+    return {"per_mc": {k: sorted(v) for k, v in per_mc.items()}, "pooled": sorted(pooled)}
+
+
+def build_report(db: Session, settings: Settings, *, platform_id: int, year: int) -> Report:
+    """The Annual Quality Assurance Report of one institution for one calendar year."""
+    min_cell = max(1, settings.report_min_cell)
+    versions = _versions(db, platform_id)
+    questions = questions_of(db, platform_id)
+    likert = tuple(q.code for q in questions if q.kind == LIKERT)
+    current = figures.year_figures(_year_facts(db, platform_id, year, versions, likert),
+                                   min_cell)
+    previous = figures.year_figures(_year_facts(db, platform_id, year - 1, versions, likert),
+                                    min_cell)
+    changes = figures.year_on_year(current, previous)
+    start, end = year_bounds(year)
+    shown_answers = {m for m, f in current["per_mc"].items()
+                     if not figures.is_suppressed(f["satisfaction"]["responses"])}
+    shown_feedback = {m for m, f in current["per_mc"].items()
+                      if not figures.is_suppressed(f["stakeholders"]["n"])}
+    comments = _texts(list(db.execute(select(SurveyComment.micro_credential_id,
+                                             SurveyComment.text)
+                                      .where(SurveyComment.platform_id == platform_id,
+                                             SurveyComment.year == year))),
+                      shown_answers)
+    feedback_texts = _texts(list(db.execute(
+        select(StakeholderFeedback.micro_credential_id, StakeholderFeedback.text)
+        .where(StakeholderFeedback.platform_id == platform_id,
+               StakeholderFeedback.created_at >= start,
+               StakeholderFeedback.created_at < end))), shown_feedback)
+    if figures.is_suppressed(current["overall"]["satisfaction"]["responses"]):
+        comments = {"per_mc": {}, "pooled": []}  # too few answers in all to show any text
+    if figures.is_suppressed(current["overall"]["stakeholders"]["n"]):
+        feedback_texts = {"per_mc": {}, "pooled": []}
+    reflections: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for version_id, worked, change in db.execute(
+            select(Offering.mc_version_id, InstructorReflection.worked,
+                   InstructorReflection.change)
+            .join(Offering, Offering.id == InstructorReflection.offering_id)
+            .where(InstructorReflection.platform_id == platform_id,
+                   offering_moment >= start, offering_moment < end)):
+        reflections[versions[version_id].micro_credential_id].append((worked, change))
+    platform = db.get(Platform, platform_id)
+    actions = [{"id": a.id, "year": a.year, "micro_credential_id": a.micro_credential_id,
+                "finding": a.finding, "action": a.action, "owner": a.owner,
+                "due_on": a.due_on.date().isoformat(), "status": a.status, "result": a.result,
+                "carried_over": a.year < year}
+               for a in plan.actions_for_year(db, platform_id, year)]
+    return Report(
+        institution=settings.issuer_name or (platform.name if platform else ""),
+        platform_id=platform_id, year=year, min_cell=min_cell, figures=current,
+        previous=previous, changes=changes, questions=questions, comments=comments,
+        reflections={k: sorted(v) for k, v in reflections.items()},
+        feedback_texts=feedback_texts, actions=actions)
+
+
+def report_json(report: Report) -> dict:
+    """The machine-readable report (JSON export and golden tests)."""
+    marker = {"suppressed": True, "below": report.min_cell}
+    codes = {m: f["mc"]["code"] for m, f in report.figures["per_mc"].items()}
+    return figures.to_jsonable({
+        "institution": report.institution,
+        "year": report.year,
+        "min_cell": report.min_cell,
+        "dimensions": {name: list(sections) for name, sections in figures.DIMENSIONS},
+        "questions": [{"code": q.code, "kind": q.kind, "text": dict(q.text)}
+                      for q in report.questions],
+        "overall": report.figures["overall"],
+        "micro_credentials": [report.figures["per_mc"][m] for m in report.figures["per_mc"]],
+        "year_on_year": {"previous_year": report.changes["previous_year"],
+                         "overall": report.changes["overall"],
+                         "per_mc": {codes[m]: c for m, c in
+                                    report.changes["per_mc"].items()}},
+        "comments": {"per_mc": {codes.get(m, str(m)): t for m, t in
+                                report.comments["per_mc"].items()},
+                     "pooled": report.comments["pooled"]},
+        "stakeholder_texts": {"per_mc": {codes.get(m, str(m)): t for m, t in
+                                         report.feedback_texts["per_mc"].items()},
+                              "pooled": report.feedback_texts["pooled"]},
+        "reflections": {codes.get(m, str(m)): [{"worked": w, "change": c} for w, c in v]
+                        for m, v in report.reflections.items()},
+        "actions": [dict(a, micro_credential=codes.get(a["micro_credential_id"]))
+                    for a in report.actions],
+    }, marker)
+
+
+def default_platform(db: Session) -> int:
+    """The only registration, for commands run where there is just one."""
+    ids = list(db.scalars(select(Platform.id).order_by(Platform.id).limit(2)))
+    if len(ids) != 1:
+        raise BadRequest("Name the platform registration with --platform ID "
+                         f"({'none exists' if not ids else 'there are several'}).")
+    return ids[0]
