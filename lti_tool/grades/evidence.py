@@ -47,10 +47,10 @@ from lti_tool.domain.evidence import (
     statement_hash,
 )
 from lti_tool.errors import BadRequest, NotFound
-from lti_tool.launch.keys import find_public_key, private_jwk, signing_jwk
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.core import Person, Platform, ToolKey
+from lti_tool.store.keys import find_public_key, private_jwk, signing_jwk
+from lti_tool.store.models.core import Institution, Person, Platform, ToolKey
 from lti_tool.store.models.evaluation import (
     Decision,
     EvidenceCheckpoint,
@@ -119,9 +119,18 @@ def append_evidence(db: Session, *, platform_id: int, event: str, payload: dict,
 
 
 def _signing_key(db: Session, settings: Settings, platform: Platform) -> jwk.JWK:
-    """The key that signs this platform's checkpoints: its institution's Ed25519 badge key.
-    (The one place to change when keys become per institution.)"""
-    return signing_jwk(db, settings, CHECKPOINT_KEY_PURPOSE)
+    """The key that signs this platform's checkpoints: its institution's Ed25519 badge key."""
+    return signing_jwk(db, settings, CHECKPOINT_KEY_PURPOSE,
+                       institution_id=platform.institution_id)
+
+
+def _institution_of(db: Session, settings: Settings, platform: Platform | None
+                    ) -> dict[str, str | None]:
+    """Who the checkpoint speaks for: the registration's institution (its row)."""
+    row = db.get(Institution, platform.institution_id) if platform is not None else None
+    if row is None:
+        return {"name": settings.issuer_name, "url": settings.issuer_url}
+    return {"name": row.name, "url": row.url}
 
 
 def _last_checkpoint(db: Session, platform_id: int) -> EvidenceCheckpoint | None:
@@ -150,7 +159,7 @@ def seal(db: Session, settings: Settings, platform_id: int, reason: str, *,
         "type": CHECKPOINT_TYPE, "version": 1,
         "chain": {"platform_id": platform.id, "issuer": platform.issuer,
                   "client_id": platform.client_id},
-        "institution": {"name": settings.issuer_name, "url": settings.issuer_url},
+        "institution": _institution_of(db, settings, platform),
         "number": (last.number if last else 0) + 1, "seq": head.seq, "head": head.last_hash,
         "previous": last.statement_hash if last else GENESIS_HASH,
         "at": now, "reason": reason, "kid": kid,

@@ -20,6 +20,7 @@ from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.core import AuditEntry, Membership, Person, Platform, WebSession
 from lti_tool.store.models.evaluation import EvidenceRecord
 from tests.badges.conftest import PASSED_AT
+from tests.conftest import institution_for_new_platform
 from tests.evidence.conftest import Archive, issue_to
 
 
@@ -47,11 +48,11 @@ def test_removing_a_registration_with_evidence_is_refused_and_changes_nothing(
         archive: Archive) -> None:
     platform_id = archive.course.platform.id
     plain = _cli(archive.runtime, "platform", "remove", str(platform_id))
-    assert plain.exit_code == 1 and "--yes" in plain.stderr
+    assert plain.exit_code == 1 and "Disable it instead" in plain.stderr
     forced = _cli(archive.runtime, "platform", "remove", str(platform_id), "--yes")
     assert forced.exit_code == 1, forced.output
-    assert "cannot be removed: evidence records, decisions, credentials or audit entries " \
-           "refer to it" in forced.stderr and "Disable it instead" in forced.stderr
+    assert "evidence records" in forced.stderr and "never deleted with a registration" \
+        in forced.stderr and "Disable it instead" in forced.stderr
     archive.db.expire_all()
     assert archive.db.get(Platform, platform_id) is not None
     assert archive.verify().exit_code == 0
@@ -61,7 +62,8 @@ def test_a_registration_that_holds_nothing_kept_is_still_removed(runtime) -> Non
     with runtime.sessions() as db:
         db.add(Platform(issuer="https://empty.example.edu", client_id="c",
                         auth_login_url="https://empty.example.edu/a",
-                        auth_token_url="https://empty.example.edu/t"))
+                        auth_token_url="https://empty.example.edu/t", status="active",
+                        institution_id=institution_for_new_platform(db).id))
         db.commit()
         platform_id = db.scalar(select(Platform.id).where(Platform.client_id == "c"))
     removed = _cli(runtime, "platform", "remove", str(platform_id))

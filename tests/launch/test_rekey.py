@@ -19,6 +19,7 @@ from testkit.lti import (
     register_platform,
     session_rows,
 )
+from tests.loopback import loopback_jwks_fetch
 
 KID = "restarting-kid"
 OLD = PlatformKey(key=_rsa("rekey-old", 2048), kid=KID)
@@ -42,7 +43,7 @@ def _launch(client, platform, key):
 
 def test_a_platform_that_re_keys_under_the_same_kid_is_refetched_once(app, client, db):
     clock = Clock()
-    app.extensions["lti_jwks_cache"] = JwksCache(clock=clock)
+    app.extensions["lti_jwks_cache"] = JwksCache(fetch=loopback_jwks_fetch(), clock=clock)
     with JwksServer(OLD.jwks) as server:
         platform = register_platform(db, issuer="https://restarting.example", client_id="c-rk",
                                      key_set_url=server.url)

@@ -32,6 +32,7 @@ from lti_tool.jobs.office import backlog
 from lti_tool.lms.token import CACHE
 from lti_tool.runtime import Runtime, build_runtime
 from lti_tool.settings import load_settings
+from lti_tool.store.keys import public_jwks
 from lti_tool.store.migrate import upgrade
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.core import Context
