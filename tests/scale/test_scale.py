@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from lti_tool.launch.keys import public_jwks
 from sqlalchemy import func, select
 
 import lti_tool.store.models  # noqa: F401
