@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from jwcrypto import jws
 from pyld import jsonld as pyld_jsonld
 
 import lti_tool.store.models  # noqa: F401
@@ -118,6 +119,52 @@ def oxigraph_only(document: dict, loader: jsonld.StaticLoader) -> str:
     return "".join(sorted(f"{quad} .\n" for quad in dataset))
 
 
+NODE_DIR = Path(__file__).resolve().parents[1] / "tests" / "node"
+CONTEXTS = Path(__file__).resolve().parents[2] / "shared/spec/openbadges/contexts"
+
+
+def node_verify_ms(settings, signed: dict, n: int) -> float | None:
+    """ms per eddsa-rdfc-2022 verification by @digitalbazaar/vc (tests/node/verify.mjs).
+
+    The documents the verifier dereferences (issuer profile with the key, status list, the
+    tool's extension context) come from the tool's own routes, as in test_node_verifiers. Two
+    runs, 1 and n+1 copies of the credential; the difference excludes Node's start-up.
+    """
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None or not (NODE_DIR / "node_modules").is_dir():
+        return None
+    from lti_tool.runtime import build_runtime
+    from lti_tool.web import create_app
+
+    client = create_app(runtime=build_runtime(settings)).test_client()
+    base = settings.base_url
+    urls = {signed["issuer"]["id"], signed["credentialStatus"]["statusListCredential"],
+            jsonld.extension_url(base)}
+    documents = {url: json.loads(client.get(url.replace(base, "")).get_data(as_text=True))
+                 for url in urls}
+
+    def run(copies: int) -> float:
+        bundle = {"documents": documents, "contextDir": str(CONTEXTS), "jwksUrl": "",
+                  "cases": [{"name": f"c{i}", "kind": "di", "credential": signed}
+                            for i in range(copies)]}
+        path = Path(settings.data_dir) / "node-bundle.json"
+        path.write_text(json.dumps(bundle))
+        started = time.perf_counter()
+        done = subprocess.run(["node", "verify.mjs", str(path)], cwd=NODE_DIR,
+                              capture_output=True, text=True, timeout=600)
+        elapsed = time.perf_counter() - started
+        results = json.loads(done.stdout)
+        if not all(r["verified"] for r in results):
+            raise SystemExit(f"the Node verifier rejected the credential: {results[0]}")
+        return elapsed
+
+    one = min(run(1) for _ in range(2))
+    many = min(run(n + 1) for _ in range(2))
+    return (many - one) / n * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200, help="operations per measurement")
@@ -169,6 +216,11 @@ def main() -> None:
         db.commit()
 
     message = secrets.token_bytes(64)
+
+    def bare_rs256(_i: int) -> str:
+        token = jws.JWS(message)
+        token.add_signature(signer.jwt_key, alg="RS256", protected={"alg": "RS256"})
+        return token.serialize(compact=True)
     sample = unsigned()
     assert oxigraph_only(sample, loader) == jsonld.canonicalize(sample, loader)
     assert jsonld.canonicalize_oxigraph(sample, loader) == jsonld.canonicalize(sample, loader)
@@ -193,6 +245,7 @@ def main() -> None:
     vector = json.loads(VECTOR.read_text()) if VECTOR.is_file() else None
     jobs: list[Job] = [
         ("bare Ed25519 signature (64 bytes)", n * 20, lambda _i: signer.ed25519.sign(message)),
+        ("bare RS256 signature (jwcrypto, the VC-JWT key)", n * 2, bare_rs256),
         ("RDFC-1.0 canonicalization, pyld, no context cache", max(n // 4, ROUNDS), cold),
         ("RDFC-1.0 canonicalization, pyld as shipped (contexts cached by URL)", n,
          lambda _i: jsonld.canonicalize_plain(sample, loader)),
@@ -227,6 +280,26 @@ def main() -> None:
     print(f"{'measurement':<{width}}  {'per second':>11}  {'ms each':>8}  {'x Ed25519':>9}")
     for label, per_second, ms in rows:
         print(f"{label:<{width}}  {per_second:>11.1f}  {ms:>8.3f}  {ed_rate / per_second:>9.0f}")
+    ms = {label: each for label, _r, each in rows}
+    node_ms = node_verify_ms(settings, signed, max(n // 4, 20))
+    plain_ms = ms["RDFC-1.0 canonicalization, pyld, no context cache"]
+    print("\nIssue 19 rows, against the reference measured in this run:")
+    print(f"{'row':<44} {'ours ms':>8} {'ref ms':>8} {'ratio':>8}  goal")
+    ratios = [
+        ("eddsa-rdfc-2022 signing vs plain pyld canon.",
+         ms["issue: build + eddsa-rdfc-2022 + store"], plain_ms, ">= 5x faster"),
+        ("VC-JWT RS256 issue vs bare RS256 signing", ms["issue: build + VC-JWT RS256 + store"],
+         ms["bare RS256 signature (jwcrypto, the VC-JWT key)"], ">= 25 % of the bare rate"),
+    ]
+    if node_ms is not None:
+        ratios.append(("verify eddsa-rdfc-2022 vs @digitalbazaar/vc",
+                       ms["verify eddsa-rdfc-2022 proof"], node_ms, "faster than Node"))
+    for label, ours, ref, goal in ratios:
+        print(f"{label:<44} {ours:>8.3f} {ref:>8.3f} {ref / ours:>7.2f}x  {goal}")
+    print("(ratio = reference time / our time: above 1 means ours is faster; for VC-JWT the "
+          "ratio is our rate as a share of the bare signing rate)")
+    if node_ms is None:
+        print("(Node verifier skipped: run `npm ci` in tests/node)")
     outcomes = len(sample["credentialSubject"]["achievement"]["resultDescription"])
     quads = jsonld.canonicalize(sample, loader).count("\n")
     print(f"(median of {ROUNDS} interleaved rounds; {outcomes} outcomes with 4 rubric levels, "

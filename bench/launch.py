@@ -42,7 +42,7 @@ from lti_tool.runtime import build_runtime
 from lti_tool.settings import load_settings
 from lti_tool.store.db import Base
 from lti_tool.web import create_app
-from tests.launch.helpers import (
+from testkit.lti import (
     LTI,
     fixture_claims,
     platform_key,

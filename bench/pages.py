@@ -25,7 +25,7 @@ from lti_tool.settings import load_settings
 from lti_tool.store.db import Base
 from lti_tool.web import create_app
 from lti_tool.web.auth import COOKIE_NAME
-from tests.pages.seed import seed_course, seed_many_decisions, seed_offering
+from testkit.seed import seed_course, seed_many_decisions, seed_offering
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Benchmark: sync a course of 5,000 learners and 50 gradebook items from the fake LMS.
 
-The fake Moodle (tests/fakelms) runs in its own process on loopback and pages AGS line items,
+The fake Moodle (testkit/fakelms) runs in its own process on loopback and pages AGS line items,
 AGS results and the NRPS roster. Prints wall time, HTTP requests made against the minimum that
 paging allows, rows written on a first and on a repeated (nothing changed) sync, and peak
 memory. Bounded: it stops by itself after --timeout seconds. It never fails the build.
@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from lti_tool.grades.sync import sync_context  # noqa: E402
 from lti_tool.lms.http import LmsHttp, RetryPolicy  # noqa: E402
 from lti_tool.lms.token import publish_signing_key  # noqa: E402
+from lti_tool.outbound import client_for  # noqa: E402
 from lti_tool.runtime import Runtime  # noqa: E402
 from lti_tool.settings import load_settings  # noqa: E402
 from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E402
@@ -37,8 +38,8 @@ def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> 
     """Child process: the fake LMS with the generated course, until `stop` is set."""
     from lti_tool.settings import load_settings as settings_for
     from lti_tool.store.keys import public_jwks
-    from tests.fakelms import FakeLms
-    from tests.fakelms.data import generated_course
+    from testkit.fakelms import FakeLms
+    from testkit.fakelms.data import generated_course
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -53,9 +54,50 @@ def _serve_fake(url: str, learners: int, items: int, page: int, ready, stop) -> 
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    fake.tokens[BARE_TOKEN] = frozenset(fake.allowed_scopes)  # for the bare-fetch reference
     with fake.running():
         ready.put((fake.base_url, fake.token_url, fake.lineitems_url, fake.memberships_url))
         stop.wait()
+
+
+BARE_TOKEN = "bench-bare-fetch"
+
+
+def bare_fetch(lineitems_url: str, memberships_url: str) -> tuple[int, int]:
+    """The reference: fetch and parse the same pages with plain requests + json.
+
+    Line items, every item's results and the roster, following the Link headers (the tool's own
+    parser, since Moodle's Link header needs it). No comparing, no storing. Returns (requests,
+    results parsed).
+    """
+    import requests
+
+    from lti_tool.lms.ags import service_url
+    from lti_tool.lms.links import next_link
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {BARE_TOKEN}"
+    count = parsed = 0
+
+    def pages(url: str | None, accept: str):
+        nonlocal count
+        while url:
+            reply = session.get(url, headers={"Accept": accept}, timeout=120)
+            reply.raise_for_status()
+            count += 1
+            yield reply.json()
+            url = next_link(reply.headers)
+
+    items = [item for page in pages(lineitems_url,
+                                    "application/vnd.ims.lis.v2.lineitemcontainer+json")
+             for item in page]
+    for item in items:
+        for page in pages(service_url(item["id"], "results"),
+                          "application/vnd.ims.lis.v2.resultcontainer+json"):
+            parsed += len(page)
+    for page in pages(memberships_url, "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"):
+        parsed += len(page["members"])
+    return count, parsed
 
 
 def _kib_to_mib(kib: int) -> float:
@@ -75,8 +117,11 @@ def main() -> None:
 
     workdir = tempfile.mkdtemp(prefix="lti-bench-")
     url = args.database_url or f"sqlite:///{workdir}/bench.db"
+    # The fake LMS listens on loopback, which the guarded outbound client refuses unless the
+    # allow-list names it (LTI_TOOL_OUTBOUND_ALLOW / settings.outbound_allow).
     settings = load_settings(overrides={"database_url": url, "data_dir": workdir,
-                                        "key_storage": "database"}, environ={})
+                                        "key_storage": "database",
+                                        "outbound_allow": "127.0.0.1"}, environ={})
     engine = make_engine(url)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
@@ -91,7 +136,7 @@ def main() -> None:
     try:
         base, token_url, lineitems_url, memberships_url = ready.get(timeout=60)
         from lti_tool.store.models.core import Context, Platform
-        from tests.fakelms.pytest_fixtures import GRANTED_AGS
+        from testkit.fakelms.data import GRANTED_AGS
 
         with runtime.sessions() as db:
             platform = Platform(institution_id=_bench_institution(db).id, status="active",
@@ -112,13 +157,16 @@ def main() -> None:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rows = []
         for label in ("first sync", "repeated sync (nothing changed)"):
-            http = LmsHttp(RetryPolicy(read_timeout=120))
+            http = LmsHttp(RetryPolicy(read_timeout=120), outbound=client_for(settings))
             started = time.perf_counter()
             result = sync_context(runtime, context_id, trigger="cli", http=http)
             wall = time.perf_counter() - started
             if result.status != "succeeded":
                 raise SystemExit(f"{label} failed: {result.error}")
             rows.append((label, wall, result))
+        started = time.perf_counter()
+        bare_requests, _parsed = bare_fetch(lineitems_url, memberships_url)
+        bare_wall = time.perf_counter() - started
         rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
         traced = sync_context(runtime, context_id, trigger="cli")
@@ -134,11 +182,13 @@ def main() -> None:
     print(f"Gradebook sync benchmark: {args.learners} learners x {args.items} items "
           f"(AGS results + NRPS roster, LMS page size {args.page}), {backend}, "
           f"fake Moodle on loopback in its own process")
-    print(f"{'run':34} {'wall s':>8} {'requests':>9} {'minimum':>8} {'scores':>8} "
-          f"{'rows written':>13}")
-    for label, wall, result in rows:
-        print(f"{label:34} {wall:8.2f} {result.requests:9d} {minimum:8d} {result.scores:8d} "
-              f"{result.rows_written:13d}")
+    print(f"{'run':34} {'wall s':>8} {'x bare':>7} {'goal':>6} {'requests':>9} {'minimum':>8} "
+          f"{'scores':>8} {'rows written':>13}")
+    print(f"{'bare fetch + parse (reference)':34} {bare_wall:8.2f} {1:7.2f} {'':>6} "
+          f"{bare_requests:9d} {minimum:8d}")
+    for (label, wall, result), goal in zip(rows, (2.5, 1.5), strict=True):
+        print(f"{label:34} {wall:8.2f} {wall / bare_wall:7.2f} {goal:6.1f} {result.requests:9d} "
+              f"{minimum:8d} {result.scores:8d} {result.rows_written:13d}")
     print(f"peak RSS of the tool process: {_kib_to_mib(rss_peak):.0f} MiB "
           f"(before syncing: {_kib_to_mib(rss_before):.0f} MiB)")
     print(f"peak Python heap during a full fetch-and-compare sync (tracemalloc): "

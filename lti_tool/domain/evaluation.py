@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from math import gcd
 from typing import Any, NamedTuple, Protocol
 
 from lti_tool.domain.errors import FieldProblem, ValidationFailed
@@ -403,3 +405,124 @@ def result_from_dict(data: Mapping[str, Any]) -> OutcomeResult:
             for i in data.get("inputs", ())
         ),
     )
+
+
+# -- Fast path: the same decision over plain ints -------------------------------------------
+# A mapping is compiled once per offering (weights scaled to integers, bounds as integer
+# ratios, tool-rubric levels as their bounds) and marks once per learner into plain tuples; the
+# evaluation then does integer arithmetic only: no SourceInput, no Exact, no Decimal compares.
+# It gives the status, level and shown percent of `evaluate_learner` (property-tested equal in
+# tests/evaluation/test_fast_evaluation.py); use `evaluate_learner` where the evidence inputs
+# are needed.
+
+class FastOutcome(NamedTuple):
+    code: str
+    required: bool
+    refs: tuple[tuple[tuple[str, str], int], ...]  # (source key, integer weight)
+    total_weight: int
+    bounds: tuple[tuple[str, int, int], ...]  # (level code, num, den), ascending
+    attaining: frozenset[str]  # level codes at or above the threshold
+    tool_levels: Mapping[str, tuple[int, int]]  # tool-rubric level code -> its bound
+
+
+class FastResult(NamedTuple):
+    code: str
+    required: bool
+    status: str
+    percent: Decimal | None
+    level: str | None
+
+
+def compile_mapping(outcomes: Sequence[OutcomeLike],
+                    sources: Mapping[str, Sequence[SourceSpec]]) -> tuple[FastOutcome, ...]:
+    compiled = []
+    for outcome in outcomes:
+        specs = sources.get(outcome.code, ())
+        ratios = [spec.weight.as_integer_ratio() for spec in specs]
+        scale = 1
+        for _num, den in ratios:
+            scale = scale * den // gcd(scale, den)
+        refs = tuple((spec.key, num * (scale // den)) for spec, (num, den) in zip(specs, ratios,
+                                                                               strict=True))
+        rubric = outcome.rubric
+        bounds = tuple((level.code, *level.lower_bound.as_integer_ratio())
+                       for level in rubric.levels)
+        threshold = rubric.rank(rubric.threshold)
+        compiled.append(FastOutcome(
+            code=outcome.code, required=outcome.required, refs=refs,
+            total_weight=sum(weight for _key, weight in refs), bounds=bounds,
+            attaining=frozenset(code for index, (code, _n, _d) in enumerate(bounds)
+                                if index >= threshold),
+            tool_levels={code: (num, den) for code, num, den in bounds}))
+    return tuple(compiled)
+
+
+def compile_marks(marks: Iterable[Mark]) -> dict[tuple[str, str], tuple[int, int] | str | None]:
+    """Per source key: the exact percent as (num, den), a tool-rubric level code, or None."""
+    return {(mark.kind, mark.ref): mark.level if mark.kind == TOOL_RUBRIC
+            else _score_ratio(mark.score, mark.maximum) for mark in marks}
+
+
+@lru_cache(maxsize=65536)
+def _score_ratio(score: Decimal | None, maximum: Decimal | None) -> tuple[int, int] | None:
+    """`mark_percent` of a points mark as (num, den); cached, as a course has few distinct
+    (score, maximum) pairs and this runs once per mark of every learner."""
+    if score is None or maximum is None or maximum <= 0:
+        return None
+    score_num, score_den = score.as_integer_ratio()
+    max_num, max_den = maximum.as_integer_ratio()
+    if score_num <= 0:
+        return _ZERO_RATIO
+    if score_num * max_den >= max_num * score_den:
+        return _FULL_RATIO
+    return (100 * score_num * max_den, score_den * max_num)
+
+
+_ZERO_RATIO, _FULL_RATIO = (0, 1), (100, 1)
+
+
+def evaluate_fast(compiled: Sequence[FastOutcome],
+                  marks: Mapping[tuple[str, str], tuple[int, int] | str | None], *,
+                  closed: bool) -> tuple[FastResult, ...]:
+    """Status, level and shown percent of every LO, as `evaluate_learner` decides them."""
+    results = []
+    for outcome in compiled:
+        num, den = 0, 1
+        missing = not outcome.refs
+        marked = False
+        for key, weight in outcome.refs:
+            value = marks.get(key)
+            if isinstance(value, str):
+                value = outcome.tool_levels.get(value)
+            if value is None:
+                missing = True
+                continue
+            marked = True
+            p_num, p_den = value
+            num, den = num * p_den + weight * p_num * den, den * p_den
+        # mean = num / (den * total_weight)
+        den *= outcome.total_weight or 1
+        if outcome.total_weight <= 0:
+            num = 0
+        level = outcome.bounds[0][0]
+        for code, b_num, b_den in outcome.bounds:
+            if b_num * den <= num * b_den:
+                level = code
+        attained = marked and level in outcome.attaining
+        if attained:
+            status = ATTAINED
+        elif missing and not closed:
+            status = NOT_YET_ASSESSED
+        else:
+            status = NOT_ATTAINED
+        shown = marked or closed
+        results.append(FastResult(
+            outcome.code, outcome.required, status,
+            Decimal((num * 10_000) // den).scaleb(-4) if shown else None,
+            level if shown else None))
+    return tuple(results)
+
+
+def fast_all_required_attained(results: Sequence[FastResult]) -> bool:
+    required = [result for result in results if result.required]
+    return bool(required) and all(result.status == ATTAINED for result in required)

@@ -24,9 +24,9 @@ from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person
 from lti_tool.store.models.evaluation import Decision, OfferingLineItem
 from lti_tool.store.models.grades import GradeItem
+from testkit.fakelms import FakeLms
+from testkit.fakelms.data import Result
 from tests.evaluation.conftest import seed_course
-from tests.fakelms import FakeLms
-from tests.fakelms.data import Result
 from tests.fakelms.pytest_fixtures import *  # noqa: F403
 from tests.fakelms.pytest_fixtures import make_context
 

@@ -19,8 +19,8 @@ from lti_tool.grades.passback import send_passbacks
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Context, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
+from testkit.fakelms import FakeLms
 from tests.evaluation.conftest import Course, seed_course
-from tests.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import *  # noqa: F403
 from tests.fakelms.pytest_fixtures import make_context
 

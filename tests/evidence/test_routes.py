@@ -6,7 +6,7 @@ import json
 
 from lti_tool.grades.evidence import append_evidence
 from lti_tool.store.models.core import Person
-from tests.pages.seed import seed_story
+from testkit.seed import seed_story
 
 
 def test_a_learner_downloads_their_own_data_only(app, db, settings) -> None:

@@ -19,15 +19,14 @@ from lti_tool.outbound import client_for
 from lti_tool.runtime import Runtime
 from lti_tool.store.keys import public_jwks
 from lti_tool.store.models.core import Context, Platform, ToolKey
+from testkit.fakelms import FakeLms
+from testkit.fakelms.data import GRANTED_AGS, canvas_course, moodle_course
 from tests.conftest import institution_for_new_platform
-from tests.fakelms import FakeLms
-from tests.fakelms.data import canvas_course, moodle_course, moodle_fixture
 
 FAST = {"sync_retry_attempts": 3, "sync_retry_base_delay": 0.01, "sync_retry_max_delay": 0.05,
         "sync_retry_budget": 1.0, "sync_read_timeout": 2.0}
 FAST_POLICY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, budget=1.0,
                           connect_timeout=2.0, read_timeout=2.0)
-GRANTED_AGS = moodle_fixture("ags_instructor_lineitems_exchanges.json")["ags_claim"]["scope"]
 
 __all__ = ["fast_runtime", "moodle_lms", "canvas_lms", "fast_http", "make_context",
            "FAST_POLICY", "GRANTED_AGS"]

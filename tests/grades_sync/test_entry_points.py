@@ -29,7 +29,7 @@ from lti_tool.store.models.core import Context, Person, Platform, WebSession
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web import create_app
 from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
-from tests.fakelms import FakeLms
+from testkit.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import make_context
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from lti_tool.grades.sync import SyncBusy, acquire_lease, release_lease, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.models.grades import SyncLock, SyncRun
-from tests.fakelms import FakeLms
+from testkit.fakelms import FakeLms
+from testkit.fakelms.workers import race_for_lease
 from tests.fakelms.pytest_fixtures import make_context
-from tests.fakelms.workers import race_for_lease
 
 
 def test_two_concurrent_syncs_of_one_context_do_not_both_run(

@@ -17,8 +17,8 @@ from lti_tool.store.models.grades import (
     Score,
     SyncRun,
 )
-from tests.fakelms import FakeLms
-from tests.fakelms.data import Result, add_moodle_rubric
+from testkit.fakelms import FakeLms
+from testkit.fakelms.data import Result, add_moodle_rubric
 from tests.fakelms.pytest_fixtures import make_context
 
 
@@ -249,7 +249,7 @@ def test_moodle_rubric_criteria_and_assessments(fast_runtime: Runtime, moodle_lm
 
 def test_canvas_course_with_rubric_outcomes_and_incremental_fetch(
         fast_runtime: Runtime, canvas_lms: FakeLms) -> None:
-    from tests.fakelms.data import LineItem
+    from testkit.fakelms.data import LineItem
 
     canvas_lms.course.line_items = [LineItem(77, "Data Literacy", 100, resource_link_id="rl")]
     context_id = make_context(fast_runtime, canvas_lms)

@@ -9,8 +9,8 @@ from lti_tool.jobs import enqueue, runner
 from lti_tool.logs import JsonFormatter, new_request_id
 from lti_tool.store.models.jobs import Job
 from lti_tool.web.auth import CSRF_HEADER
+from testkit.seed import seed_course
 from tests.conftest import session_headers
-from tests.pages.seed import seed_course
 from tests.pages.test_authorization_matrix import csrf_for
 
 

@@ -26,10 +26,10 @@ from lti_tool.store.models.core import Context
 from lti_tool.store.models.evaluation import GradePassback
 from lti_tool.store.models.grades import GradeItem
 from lti_tool.store.models.jobs import Job
+from testkit.fakelms import FakeLms
+from testkit.fakelms.data import Result
 from tests.conftest import POSTGRES_URL
 from tests.evaluation.conftest import seed_course
-from tests.fakelms import FakeLms
-from tests.fakelms.data import Result
 from tests.fakelms.pytest_fixtures import make_context
 
 STAMP = "2026-11-22T17:55:04+00:00"

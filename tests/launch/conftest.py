@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lti_tool.settings import Settings
-from tests.launch.helpers import PlatformKey, platform_key, register_platform
+from testkit.lti import PlatformKey, platform_key, register_platform
 from tests.loopback import allow_loopback_fakes
 
 MOODLE_ISSUER = "http://127.0.0.1:8100"

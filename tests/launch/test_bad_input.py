@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from jwcrypto import jwk, jws
 
-from tests.launch.helpers import (
+from testkit.lti import (
     LTI,
     b64,
     drop_state_cookies,
@@ -214,7 +214,7 @@ def test_bad_login_initiation_is_refused_without_state(client, db, moodle, param
 
 def test_login_never_sends_the_browser_off_the_registrations_lms(client, db, key):
     """An open redirect on the tool's domain would serve phishing: refused, no state kept."""
-    from tests.launch.helpers import register_platform
+    from testkit.lti import register_platform
 
     register_platform(db, issuer="https://lms.example.org", client_id="c",
                       key=key, auth_login_url="https://phish.example/login")
@@ -226,7 +226,7 @@ def test_login_never_sends_the_browser_off_the_registrations_lms(client, db, key
 
 
 def test_registration_with_a_script_auth_url_never_reaches_the_browser(client, db, key):
-    from tests.launch.helpers import register_platform
+    from testkit.lti import register_platform
 
     register_platform(db, issuer="https://evil.example", client_id="c", key=key,
                       auth_login_url="javascript:alert(document.domain)//")

@@ -33,15 +33,15 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from tests.conftest import skip_unless_installed
-from tests.launch.conftest import CANVAS_HOST
-from tests.launch.helpers import (
+from testkit.lti import (
     CAPTURED_MOODLE_HOST,
     fixture_claims,
     platform_key,
     register_platform,
     sign,
 )
+from tests.conftest import skip_unless_installed
+from tests.launch.conftest import CANVAS_HOST
 
 pytestmark = pytest.mark.browser
 

@@ -21,8 +21,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from lti_tool.store.models.core import WebSession
+from testkit.lti import basic_claims, platform_key, register_platform, sign
 from tests.conftest import skip_unless_installed
-from tests.launch.helpers import basic_claims, platform_key, register_platform, sign
 
 pytestmark = pytest.mark.browser
 

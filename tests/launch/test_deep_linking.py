@@ -13,7 +13,7 @@ from sqlalchemy import select
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
 from lti_tool.store.models.core import Context, Platform
-from tests.launch.helpers import LTI, FormReader, fixture_claims, login_and_launch
+from testkit.lti import LTI, FormReader, fixture_claims, login_and_launch
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 JSON = {"Accept": "application/json"}

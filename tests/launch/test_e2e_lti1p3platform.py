@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Membership, Person, ResourceLink
-from tests.launch.helpers import (
+from testkit.lti import (
     LTI,
     FormReader,
     JwksServer,

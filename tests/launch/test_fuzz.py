@@ -7,7 +7,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.launch.helpers import (
+from testkit.lti import (
     LTI,
     b64,
     fixture_claims,

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from lti_tool.launch.jwks_cache import JwksCache, PlatformKeysUnavailable, fetch_jwks
-from tests.launch.helpers import (
+from testkit.lti import (
     JwksServer,
     SlowServer,
     fixture_claims,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lti_tool.launch.jwks_cache import JwksCache, PlatformKeysUnavailable, fetch_jwks
-from tests.launch.helpers import (
+from testkit.lti import (
     JwksServer,
     fixture_claims,
     login_and_launch,

@@ -11,8 +11,7 @@ from jwcrypto import jws
 from sqlalchemy import select
 
 from lti_tool.store.models.core import Context, Person, ResourceLink, WebSession
-from tests.conftest import load_fixture
-from tests.launch.helpers import (
+from testkit.lti import (
     LTI,
     _AuthUrlFinder,
     b64,
@@ -26,6 +25,7 @@ from tests.launch.helpers import (
     session_rows,
     sign,
 )
+from tests.conftest import load_fixture
 
 JSON = {"Accept": "application/json"}
 MOODLE_TEACHER = "moodle/id_token_instructor_resource_link.json"

@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from lti_tool.store.models.core import Context, Membership, Person, ResourceLink, WebSession
 from lti_tool.web.auth import COOKIE_NAME, token_hash
-from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_HOST, CANVAS_ISSUER
-from tests.launch.helpers import (
+from testkit.lti import (
     drop_session_cookies,
     fixture_claims,
     login_and_launch,
@@ -16,6 +15,7 @@ from tests.launch.helpers import (
     register_platform,
     session_rows,
 )
+from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_HOST, CANVAS_ISSUER
 
 
 def _session_token(response) -> str:

@@ -7,8 +7,7 @@ import re
 from sqlalchemy import select
 
 from lti_tool.store.models.core import LoginState, WebSession
-from tests.launch.conftest import CANVAS_AUTH
-from tests.launch.helpers import (
+from testkit.lti import (
     drop_session_cookies,
     drop_state_cookies,
     fixture_claims,
@@ -18,6 +17,7 @@ from tests.launch.helpers import (
     session_rows,
     sign,
 )
+from tests.launch.conftest import CANVAS_AUTH
 
 JSON = {"Accept": "application/json"}
 CONFIRM = {"X-LTI-Storage-Check": "1", "Sec-Fetch-Site": "same-origin", **JSON}

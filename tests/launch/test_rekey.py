@@ -10,7 +10,7 @@ import threading
 import time
 
 from lti_tool.launch.jwks_cache import JwksCache, PlatformKeysUnavailable
-from tests.launch.helpers import (
+from testkit.lti import (
     JwksServer,
     PlatformKey,
     _rsa,

@@ -7,7 +7,7 @@ import threading
 from sqlalchemy import select
 
 from lti_tool.store.models.core import UsedNonce
-from tests.launch.helpers import (
+from testkit.lti import (
     fixture_claims,
     launch,
     login,

@@ -25,7 +25,7 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import WebSession
 from lti_tool.web import auth
 from lti_tool.web.accesslog import SECRET_PARAMS, redact_request_line, redact_url
-from tests.launch.helpers import drop_session_cookies, fixture_claims, login_and_launch, query_of
+from testkit.lti import drop_session_cookies, fixture_claims, login_and_launch, query_of
 
 EMBEDDED = "moodle/id_token_student_resource_link_iframe.json"
 INSTRUCTOR = "moodle/id_token_instructor_resource_link.json"

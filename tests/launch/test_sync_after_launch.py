@@ -1,5 +1,5 @@
 """An instructor's launch starts a background gradebook sync against the LMS, without waiting
-for it; a learner's launch starts none. The LMS is the fake Moodle of tests/fakelms."""
+for it; a learner's launch starts none. The LMS is the fake Moodle of testkit/fakelms."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from lti_tool.runtime import Runtime
 from lti_tool.store.models.core import Context, Platform
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web import create_app
+from testkit.lti import fixture_claims, login_and_launch, platform_key, register_platform
 from tests.fakelms.pytest_fixtures import fast_runtime, moodle_lms  # noqa: F401
-from tests.launch.helpers import fixture_claims, login_and_launch, platform_key, register_platform
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.store import keys as tool_keys
 from lti_tool.store.models.core import Deployment, Person, WebSession
+from testkit.lti import fixture_claims, login_and_launch, register_platform
 from tests.launch.conftest import CANVAS_DEPLOYMENT, CANVAS_HOST, CANVAS_ISSUER
-from tests.launch.helpers import fixture_claims, login_and_launch, register_platform
 
 JSON = {"Accept": "application/json"}
 OTHER_CLIENT = "170000000000999"

@@ -12,7 +12,7 @@ from lti_tool.lms.token import ServiceTokens
 from lti_tool.runtime import Runtime
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Context, Platform
-from tests.fakelms import FakeLms
+from testkit.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import *  # noqa: F403
 from tests.fakelms.pytest_fixtures import make_context
 from tests.loopback import allow_loopback_fakes

@@ -96,7 +96,7 @@ def test_moodle_score_post_answers_200_with_empty_body(moodle) -> None:
 def test_canvas_score_post_answers_json(canvas) -> None:
     canvas.fake.course.line_items = [type(canvas.fake.course.line_items[0])(77, "MC", 100)] \
         if canvas.fake.course.line_items else []
-    from tests.fakelms.data import LineItem as FakeItem
+    from testkit.fakelms.data import LineItem as FakeItem
 
     canvas.fake.course.line_items = [FakeItem(77, "Data Literacy", 100)]
     client = AgsClient(canvas.bearer, GRANTED_AGS)

@@ -16,7 +16,7 @@ from lti_tool.lms.http import (
     RetryPolicy,
     retry_after_seconds,
 )
-from tests.fakelms import FakeLms
+from testkit.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import FAST_POLICY
 from tests.loopback import loopback_client
 

@@ -1,4 +1,4 @@
-"""Fixtures for the pages' tests (seeding lives in tests/pages/seed.py, shared with bench/)."""
+"""Fixtures for the pages' tests (seeding lives in testkit/seed.py, shared with bench/)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from testkit.seed import Course, seed_course, seed_offering, seed_story
 from tests.conftest import skip_unless_installed
-from tests.pages.seed import Course, seed_course, seed_offering, seed_story
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def test_a_forged_or_expired_session_is_refused(client, course) -> None:
 def test_a_session_of_another_platform_does_not_reach_this_one(client, db, course) -> None:
     """The Office of platform B sees only B's audit entries, even for the same course key."""
     from lti_tool.store.models.core import AuditEntry, Platform
-    from tests.pages.seed import seed_course
+    from testkit.seed import seed_course
 
     other = seed_course(db, issuer="https://other.example.edu")  # another institution
     mine = db.get(Platform, course.platform_id)
@@ -126,7 +126,7 @@ def test_two_registrations_of_one_institution_share_the_catalogue_not_the_course
     learner and credential stays with its own registration."""
     from lti_tool.store.models.catalogue import Offering
     from lti_tool.store.models.core import Platform
-    from tests.pages.seed import seed_course, seed_offering
+    from testkit.seed import seed_course, seed_offering
 
     moodle = seed_offering(db, seed_course(db))
     canvas = seed_course(db, issuer="https://canvas.same.invalid")
@@ -163,7 +163,7 @@ def test_changing_ids_in_urls_reaches_nothing_of_others(app, db, settings, who) 
     from lti_tool.badges.issuance import issue_on_pass
     from lti_tool.store.db import utcnow
     from lti_tool.store.models.catalogue import Offering
-    from tests.pages.seed import seed_course, seed_decision, seed_offering
+    from testkit.seed import seed_course, seed_decision, seed_offering
 
     def with_credential(course, key):
         seed_decision(db, course, key, [90, 90, 90], status="passed")

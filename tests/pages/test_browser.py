@@ -18,9 +18,9 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from lti_tool.web.auth import COOKIE_NAME
+from testkit.seed import seed_course, seed_decision, seed_offering
 from tests.conftest import session_headers
 from tests.pages.conftest import ARTIFACTS, AXE, CHROMIUM, CHROMIUM_ARGS, entry_code, frame_from
-from tests.pages.seed import seed_course, seed_decision, seed_offering
 
 pytestmark = pytest.mark.browser
 SERIOUS = ("serious", "critical")

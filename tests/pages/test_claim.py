@@ -9,8 +9,8 @@ from lti_tool.badges.issuance import issue_on_pass
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import Platform
 from lti_tool.web.auth import CSRF_HEADER, csrf_token
+from testkit.seed import seed_decision
 from tests.conftest import session_headers
-from tests.pages.seed import seed_decision
 
 
 def issued(db, settings, course, key: str):
@@ -98,7 +98,7 @@ def test_a_revoked_credential_shows_as_revoked(client, db, settings, offered) ->
 
 def test_credentials_from_elsewhere_are_listed_too(client, db, settings, offered) -> None:
     """A pathway (or another course's) credential has no offering here; it still shows."""
-    from tests.pages.seed import Course, seed_offering
+    from testkit.seed import Course, seed_offering
 
     elsewhere = seed_offering(db, Course(offered.platform_id, offered.context_id,
                                          offered.people, {}), code="PATH-1")

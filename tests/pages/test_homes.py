@@ -26,7 +26,7 @@ def test_each_role_reaches_its_home_with_a_cookieless_session(client, course, wh
 
 
 def test_launch_locale_picks_turkish(client, db) -> None:
-    from tests.pages.seed import seed_course
+    from testkit.seed import seed_course
 
     tr = seed_course(db, locale="tr-TR")
     page = client.get("/learner/", headers=session_headers(tr.tokens["learner1"])).get_data(True)
@@ -71,7 +71,7 @@ def test_office_home_shows_queues_and_issued_credentials(client, db, settings) -
     from lti_tool.badges.issuance import issue_on_pass
     from lti_tool.store.db import utcnow
     from lti_tool.store.models.catalogue import MicroCredentialVersion
-    from tests.pages.seed import seed_course, seed_offering
+    from testkit.seed import seed_course, seed_offering
 
     course = seed_offering(db, seed_course(db))
     version = db.query(MicroCredentialVersion).one()

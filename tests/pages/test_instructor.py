@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+from testkit.seed import seed_course, seed_decision, seed_offering
 from tests.conftest import session_headers
-from tests.pages.seed import seed_course, seed_decision, seed_offering
 
 
 def overview(client, token: str, **args) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from testkit.seed import seed_decision
 from tests.conftest import session_headers
-from tests.pages.seed import seed_decision
 
 
 def page(client, token: str, **args) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from testkit.seed import seed_course, seed_many_decisions, seed_offering
 from tests.conftest import session_headers
-from tests.pages.seed import seed_course, seed_many_decisions, seed_offering
 
 PAGES = [("/instructor/", "instructor"), ("/instructor/overview.csv", "instructor"),
          ("/learner/", "learner1"), ("/admin/", "admin")]

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from test_dynamic_registration import _client_with
 
 from lti_tool.store.models.core import Platform
-from tests.launch.helpers import SlowServer
+from testkit.lti import SlowServer
 
 JSON = {"Accept": "application/json"}
 

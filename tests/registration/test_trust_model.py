@@ -27,9 +27,7 @@ from lti_tool.runtime import Runtime
 from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.core import LoginState, Platform
 from lti_tool.web import create_app
-from tests.badges.conftest import World
-from tests.conftest import base_institution
-from tests.launch.helpers import (
+from testkit.lti import (
     basic_claims,
     launch,
     login,
@@ -38,6 +36,8 @@ from tests.launch.helpers import (
     row_counts,
     sign,
 )
+from tests.badges.conftest import World
+from tests.conftest import base_institution
 
 ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
 PASSED_AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -15,6 +15,6 @@ def year(db) -> SeededYear:
 @pytest.fixture
 def story(db, settings):
     """The pages' story course: learner1 failed, learner2 passed with a real signed badge."""
-    from tests.pages.seed import seed_story
+    from testkit.seed import seed_story
 
     return seed_story(db, settings)

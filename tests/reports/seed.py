@@ -30,8 +30,8 @@ from lti_tool.store.models.reports import (
     SurveyComment,
     SurveyResponse,
 )
-from tests.conftest import institution_for_new_platform
-from tests.pages.seed import LEVELS, THRESHOLD
+from testkit.institutions import institution_for_new_platform
+from testkit.seed import LEVELS, THRESHOLD
 
 YEAR = 2025
 

@@ -38,11 +38,11 @@ from lti_tool.store.models.core import Context
 from lti_tool.store.models.evaluation import GradePassback
 from lti_tool.store.models.grades import GradeItem
 from lti_tool.store.models.jobs import Job
+from testkit.fakelms import FakeLms
+from testkit.fakelms.data import Result, generated_course
+from testkit.lti import LTI, fixture_claims, platform_key, register_platform, sign
 from tests.evaluation.conftest import seed_course
-from tests.fakelms import FakeLms
-from tests.fakelms.data import Result, generated_course
 from tests.fakelms.pytest_fixtures import make_context
-from tests.launch.helpers import LTI, fixture_claims, platform_key, register_platform, sign
 from tests.scale.cluster import SERVE_BASE_PORT, Cluster, Postgres, wait_until
 
 pytestmark = [pytest.mark.scale, pytest.mark.postgres]

@@ -37,7 +37,7 @@ from lti_tool.store.models.core import (
 )
 from lti_tool.store.models.grades import SyncRun
 from lti_tool.web import create_app
-from tests.launch.helpers import platform_key, sign
+from testkit.lti import platform_key, sign
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"

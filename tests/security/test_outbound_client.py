@@ -27,7 +27,7 @@ from lti_tool.outbound import (
     OutboundTimeout,
     OutboundTooLarge,
 )
-from tests.launch.helpers import SlowServer
+from testkit.lti import SlowServer
 
 
 class _Handler(BaseHTTPRequestHandler):

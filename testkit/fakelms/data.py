@@ -20,8 +20,17 @@ if not SHARED.is_dir():
 MOODLE = SHARED / "fixtures" / "moodle"
 
 
+def load_fixture(*parts: str) -> Any:
+    """A captured message of `../shared/fixtures/` (e.g. "moodle", "id_token_….json")."""
+    return json.loads((SHARED / "fixtures").joinpath(*parts).read_text())
+
+
 def moodle_fixture(name: str) -> Any:
     return json.loads((MOODLE / name).read_text())
+
+
+# The AGS scopes Moodle grants the tool (the captured launch).
+GRANTED_AGS = moodle_fixture("ags_instructor_lineitems_exchanges.json")["ags_claim"]["scope"]
 
 
 @dataclass

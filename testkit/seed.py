@@ -22,7 +22,7 @@ from lti_tool.store.models.catalogue import (
 from lti_tool.store.models.core import Context, Deployment, Membership, Person, Platform
 from lti_tool.store.models.evaluation import Attempt, Decision
 from lti_tool.web.auth import start_session
-from tests.conftest import institution_for_new_platform
+from testkit.institutions import institution_for_new_platform
 
 LEVELS = [
     {"code": "novice", "label": "Novice", "descriptor": "Recalls terms with help.",

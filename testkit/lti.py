@@ -39,7 +39,8 @@ from lti_tool.store.models.core import (
     UsedNonce,
     WebSession,
 )
-from tests.conftest import institution_for_new_platform
+from testkit.fakelms.data import load_fixture
+from testkit.institutions import institution_for_new_platform
 
 TOOL = "http://127.0.0.1:8000"
 LAUNCH_URL = TOOL + "/lti/launch"
@@ -229,8 +230,6 @@ def fixture_claims(name: str, platform: Platform, *, deployment_id: str | None =
 
     Everything else (roles, context, custom, AGS, NRPS, quirks) stays exactly as captured.
     """
-    from tests.conftest import load_fixture
-
     claims = copy.deepcopy(load_fixture(*name.split("/")))
     now = int(time.time()) if now is None else now
     claims.update(iss=platform.issuer, iat=now, exp=now + 60)
