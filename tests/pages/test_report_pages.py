@@ -26,7 +26,8 @@ def test_the_report_pages_pass_axe_in_both_languages(app, page, live_url, lms_or
     token = start_session(db, platform_id=seeded.platform_id,
                           person_id=seeded.people["office"], context_id=None,
                           resource_link_id=None, role="admin", locale=lang)
-    link = surveys.create_link(db, platform_id=seeded.platform_id,
+    link = surveys.create_link(db, institution_id=seeded.institution_id,
+                               platform_id=seeded.platform_id,
                                mc_id=seeded.mcs["DATA-101"], label="Acme")
     db.commit()
     frame_from(db, lms_origin)  # the registration's LMS is the page that frames the tool

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from lti_tool.reports import surveys
 from lti_tool.reports.routes import FEEDBACK_COOKIE, limiter
 from lti_tool.store.models.badges import Credential
-from lti_tool.store.models.core import Person
+from lti_tool.store.models.core import Person, Platform
 from lti_tool.store.models.reports import (
     ContactConsent,
     FollowUp,
@@ -26,7 +26,11 @@ from lti_tool.store.models.reports import (
 from lti_tool.web.auth import CSRF_HEADER
 from tests.pages.test_authorization_matrix import csrf_for
 
-SMTP_PORT = 8160  # helper 6: ports 8160-8169
+SMTP_PORT = 8120  # the reports helper's ports: 8120-8129
+
+
+def institution_of(db, course) -> int:
+    return db.get(Platform, course.platform_id).institution_id
 
 
 def headers(app, client, token: str) -> dict:
@@ -133,7 +137,8 @@ def test_follow_ups_are_mailed_once_with_a_signed_single_use_link(app, db, story
     counts = surveys.send_due_follow_ups(db, mail)
     db.commit()
     assert counts == {"created": 1, "sent": 0, "failed": 0}  # no consent yet: no e-mail
-    surveys.set_consent(db, platform_id=story.platform_id, person_id=person.id, email_ok=True)
+    surveys.set_consent(db, institution_id=institution_of(db, story), platform_id=story.platform_id,
+                        person_id=person.id, email_ok=True)
     db.commit()
     assert surveys.send_due_follow_ups(db, mail) == {"created": 0, "sent": 1, "failed": 0}
     db.commit()
@@ -174,7 +179,8 @@ def test_an_unreachable_smtp_server_is_recorded_not_raised(db, story, settings) 
     person.email = "learner2@example.edu"
     db.scalar(select(Credential).where(Credential.person_id == person.id)).issued_at = \
         datetime.now(UTC) - timedelta(days=200)
-    surveys.set_consent(db, platform_id=story.platform_id, person_id=person.id, email_ok=True)
+    surveys.set_consent(db, institution_id=institution_of(db, story), platform_id=story.platform_id,
+                        person_id=person.id, email_ok=True)
     db.commit()
     assert surveys.send_due_follow_ups(db, mail)["failed"] == 1
     assert "Connection" in db.scalar(select(FollowUp.email_error))
@@ -256,7 +262,7 @@ def test_the_office_edits_the_questions_in_both_languages(app, db, story) -> Non
     assert client.post("/admin/surveys", headers=office,
                        data={**form, "kind-1": "likert"}).status_code == 400
     assert client.post("/admin/surveys", headers=office, data=form).status_code == 303
-    assert [q.code for q in surveys.questions_of(db, story.platform_id)] == ["q1", "c"]
+    assert [q.code for q in surveys.questions_of(db, institution_of(db, story))] == ["q1", "c"]
     client.post(f"/learner/credentials/{db.scalar(select(Credential.public_id))}/accept",
                 headers=headers(app, client, story.tokens["learner2"]))
     page = client.get("/learner/?lang=tr", headers=headers(app, client,
