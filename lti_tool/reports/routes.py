@@ -3,7 +3,8 @@
 Learner, instructor and Office pages sit under their role prefixes and are scoped by the
 actor; two pages are public: the signed single-use follow-up link sent by e-mail
 (`/follow-up/<token>`) and the stakeholder feedback link the Office hands out
-(`/feedback/<token>`: rate-limited, no login, its own CSRF check, bounded input).
+(`/feedback/<token>`: no login, its own CSRF check, bounded input). Both are rate-limited
+per address by `lti_tool.web.ratelimit` (counters in the database, shared by every worker).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import secrets
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import gettext as _
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 
 from lti_tool.domain import surveys as rules
@@ -35,8 +34,6 @@ from lti_tool.web.jinja import install_on_setup
 
 bp = Blueprint("reports", __name__, template_folder="templates")
 bp.record_once(install_on_setup)
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
-bp.record_once(lambda state: limiter.init_app(state.app))
 
 FEEDBACK_COOKIE = "lti_tool_feedback"
 MIME = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8",
@@ -101,7 +98,6 @@ def answer_follow_up(follow_up_id: int) -> Response:
 
 @bp.route("/follow-up/<token>", methods=["GET", "POST"])
 @csrf_exempt  # the signed single-use token is the capability; no session is involved
-@limiter.limit("30/minute")
 def follow_up_link(token: str):
     db = get_db()
     follow_up = surveys.follow_up_from_token(db, runtime().settings, token)
@@ -128,8 +124,6 @@ def _form_token(nonce: str, link_token: str) -> str:
 
 @bp.route("/feedback/<token>", methods=["GET", "POST"])
 @csrf_exempt  # checked below with a double-submit cookie: this page has no session
-@limiter.limit("60/minute", methods=["GET"])
-@limiter.limit("10/hour;3/minute", methods=["POST"])
 def stakeholder_feedback(token: str):
     """Employers, graduates and partners say what they think of one micro-credential."""
     db = get_db()
