@@ -17,7 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, type_coerce
+import orjson
+from sqlalchemy import ColumnElement, Text, cast, func, select, type_coerce
 from sqlalchemy.orm import Session, joinedload
 
 from lti_tool.domain import reports as figures
@@ -81,105 +82,120 @@ def _versions(db: Session, institution_id: int) -> dict[int, MicroCredentialVers
         .options(joinedload(MicroCredentialVersion.micro_credential)))}
 
 
+def _json(value: str | None) -> object:
+    """A JSON column read as text (`cast(column, Text)`), parsed with orjson: a year's
+    decisions are tens of thousands of small documents."""
+    return orjson.loads(value) if value else None
+
+
+def _in(start: datetime, end: datetime, column) -> ColumnElement[bool]:
+    return (column >= start) & (column < end)
+
+
 def _year_facts(db: Session, institution_id: int, year: int,
                 versions: dict[int, MicroCredentialVersion], likert: tuple[str, ...]
                 ) -> figures.YearFacts:
+    """The year's facts in seven queries whatever the number of offerings, read as plain rows
+    (Core, no ORM objects); the booleans the figures need are computed by the database."""
     start, end = year_bounds(year)
+    conn = db.connection()
     mc_of = {vid: v.micro_credential_id for vid, v in versions.items()}
-    offerings = db.execute(select(Offering.id, Offering.context_id, Offering.mc_version_id)
-                           .join(MicroCredentialVersion,
-                                 MicroCredentialVersion.id == Offering.mc_version_id)
-                           .where(MicroCredentialVersion.institution_id == institution_id,
-                                  offering_moment >= start, offering_moment < end)).all()
+    own = MicroCredentialVersion.institution_id == institution_id
+    in_year = own & _in(start, end, offering_moment)
+    offerings = conn.execute(select(Offering.id, Offering.context_id, Offering.mc_version_id)
+                             .join(MicroCredentialVersion,
+                                   MicroCredentialVersion.id == Offering.mc_version_id)
+                             .where(in_year)).all()
     offering_mc = {o.id: mc_of[o.mc_version_id] for o in offerings}
     contexts: dict[int, list[int]] = defaultdict(list)
     for o in offerings:
         contexts[o.context_id].append(o.id)
-    in_year = ((MicroCredentialVersion.institution_id == institution_id)
-               & (offering_moment >= start) & (offering_moment < end))
 
     # Learners: every active learner membership of an offering's course, and every decision.
     learner_rows: dict[tuple[int, int], figures.LearnerFact] = {}
+    parsed: dict[str | None, dict[str, bool | None]] = {}  # identical outcome sets parse once
     if offerings:
-        for d in db.execute(select(Decision.offering_id, Decision.person_id, Decision.status,
-                                   Decision.passed_via, Decision.reevaluations_used,
-                                   Decision.outcomes)
-                            .join(Offering, Offering.id == Decision.offering_id)
-                            .join(MicroCredentialVersion,
-                                  MicroCredentialVersion.id == Offering.mc_version_id)
-                            .where(in_year)):
-            learner_rows[(d.offering_id, d.person_id)] = figures.LearnerFact(
-                offering_mc[d.offering_id], d.status, d.passed_via, d.reevaluations_used,
-                _outcomes(d.outcomes))
-        for context_id, person_id in db.execute(
+        for offering_id, person_id, status, via, reevaluations, stored in conn.execute(
+                select(Decision.offering_id, Decision.person_id, Decision.status,
+                       Decision.passed_via, Decision.reevaluations_used,
+                       cast(Decision.outcomes, Text))
+                .join(Offering, Offering.id == Decision.offering_id)
+                .join(MicroCredentialVersion,
+                      MicroCredentialVersion.id == Offering.mc_version_id)
+                .where(in_year)):
+            outcomes = parsed.get(stored)
+            if outcomes is None:
+                outcomes = parsed[stored] = _outcomes(_json(stored))
+            learner_rows[(offering_id, person_id)] = figures.LearnerFact(
+                offering_mc[offering_id], status, via, reevaluations, outcomes)
+        for context_id, person_id in conn.execute(
                 select(Membership.context_id, Membership.person_id)
-                .where(Membership.context_id.in_(list(contexts)), Membership.role == "learner",
-                       Membership.active.is_(True))):
+                .join(Offering, Offering.context_id == Membership.context_id)
+                .join(MicroCredentialVersion,
+                      MicroCredentialVersion.id == Offering.mc_version_id)
+                .where(in_year, Membership.role == "learner", Membership.active.is_(True))
+                .distinct()):
             for offering_id in contexts[context_id]:
                 if (offering_id, person_id) not in learner_rows:
                     learner_rows[(offering_id, person_id)] = figures.LearnerFact(
                         offering_mc[offering_id], None)
 
-    # Credentials issued or revoked in the year, and whether the learner accepted / shared.
-    credential_in_year = (
-        (MicroCredentialVersion.institution_id == institution_id)
-        & (((Credential.issued_at >= start) & (Credential.issued_at < end))
-           | ((Credential.revoked_at >= start) & (Credential.revoked_at < end))))
-    credential_rows = db.execute(
-        select(Credential.public_id, Credential.mc_version_id, Credential.issued_at,
-               Credential.revoked_at)
-        .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
-        .where(credential_in_year)).all()
-    actions: dict[str, set[str]] = defaultdict(set)
-    if credential_rows:
-        for target, action in db.execute(
-                select(AuditEntry.target, AuditEntry.action).distinct()
-                .join(Credential, (Credential.public_id == AuditEntry.target)
-                      & (Credential.platform_id == AuditEntry.platform_id))
-                .join(MicroCredentialVersion,
-                      MicroCredentialVersion.id == Credential.mc_version_id)
-                .where(AuditEntry.action.in_((ACCEPT_ACTION, SHARE_ACTION)),
-                       credential_in_year)):
-            actions[target].add(action)
-    credentials = [figures.CredentialFact(
-        mc_of[c.mc_version_id], start <= c.issued_at < end,
-        ACCEPT_ACTION in actions[c.public_id], SHARE_ACTION in actions[c.public_id],
-        c.revoked_at is not None and start <= c.revoked_at < end) for c in credential_rows]
+    # Credentials issued or revoked in the year, and whether the learner accepted / shared
+    # (the learner page's actions in the audit log).
+    issued = _in(start, end, Credential.issued_at)
+    revoked = _in(start, end, Credential.revoked_at)
 
-    ratings = [figures.RatingFact(offering_mc[r.offering_id], r.skipped,
-                                  {k: v for k, v in (r.ratings or {}).items() if k in likert})
-               for r in db.execute(select(SurveyResponse.offering_id, SurveyResponse.skipped,
-                                          SurveyResponse.ratings)
-                                   .join(Offering, Offering.id == SurveyResponse.offering_id)
-                                   .join(MicroCredentialVersion,
-                                         MicroCredentialVersion.id == Offering.mc_version_id)
-                                   .where(SurveyResponse.institution_id == institution_id,
-                                          in_year))
-               ] if offerings else []
-    follow_ups = [figures.FollowUpFact(f.micro_credential_id, f.months,
-                                       tuple(f.outcomes) if f.answered_at else None)
-                  for f in db.execute(select(FollowUp.micro_credential_id, FollowUp.months,
-                                             FollowUp.outcomes, FollowUp.answered_at)
-                                      .where(FollowUp.institution_id == institution_id,
-                                             FollowUp.due_at >= start, FollowUp.due_at < end))]
-    feedback = [figures.FeedbackFact(f.micro_credential_id, f.role, tuple(f.themes or ()),
-                                     f.rating)
-                for f in db.execute(select(StakeholderFeedback.micro_credential_id,
-                                           StakeholderFeedback.role, StakeholderFeedback.themes,
-                                           StakeholderFeedback.rating)
-                                    .where(StakeholderFeedback.institution_id == institution_id,
-                                           StakeholderFeedback.created_at >= start,
-                                           StakeholderFeedback.created_at < end))]
+    def recorded(action: str) -> ColumnElement[bool]:
+        return Credential.public_id.in_(select(AuditEntry.target).where(
+            AuditEntry.action == action, AuditEntry.institution_id == institution_id))
+
+    credentials = [
+        figures.CredentialFact(mc_of[version_id], bool(in_year_), bool(accepted), bool(shared),
+                               bool(revoked_))
+        for version_id, in_year_, accepted, shared, revoked_ in conn.execute(
+            select(Credential.mc_version_id, issued, recorded(ACCEPT_ACTION),
+                   recorded(SHARE_ACTION), revoked)
+            .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
+            .where(own, issued | revoked))]
+
+    ratings = []
+    if offerings:
+        for offering_id, skipped, stored in conn.execute(
+                select(SurveyResponse.offering_id, SurveyResponse.skipped,
+                       cast(SurveyResponse.ratings, Text))
+                .join(Offering, Offering.id == SurveyResponse.offering_id)
+                .join(MicroCredentialVersion,
+                      MicroCredentialVersion.id == Offering.mc_version_id)
+                .where(SurveyResponse.institution_id == institution_id, in_year)):
+            values = _json(stored) or {}
+            ratings.append(figures.RatingFact(
+                offering_mc[offering_id], bool(skipped),
+                {k: v for k, v in values.items() if k in likert}))  # type: ignore[union-attr]
+    follow_ups = [figures.FollowUpFact(mc_id, months,
+                                       tuple(_json(stored) or ()) if answered else None)
+                  for mc_id, months, stored, answered in conn.execute(
+                      select(FollowUp.micro_credential_id, FollowUp.months,
+                             cast(FollowUp.outcomes, Text), FollowUp.answered_at.is_not(None))
+                      .where(FollowUp.institution_id == institution_id,
+                             _in(start, end, FollowUp.due_at)))]
+    feedback = [figures.FeedbackFact(mc_id, role, tuple(_json(themes) or ()), rating)
+                for mc_id, role, themes, rating in conn.execute(
+                    select(StakeholderFeedback.micro_credential_id, StakeholderFeedback.role,
+                           cast(StakeholderFeedback.themes, Text), StakeholderFeedback.rating)
+                    .where(StakeholderFeedback.institution_id == institution_id,
+                           _in(start, end, StakeholderFeedback.created_at)))]
     return figures.YearFacts(year, _mc_facts(db, year, versions, offerings),
                              list(learner_rows.values()), credentials, ratings, follow_ups,
                              feedback, likert)
 
 
-def _outcomes(stored: dict | None) -> dict[str, bool | None]:
+def _outcomes(stored: object) -> dict[str, bool | None]:
     """A decision's stored LO outcomes as attained (True), not (False) or not assessed (None)."""
+    if not isinstance(stored, dict):
+        return {}
     return {code: (None if (entry or {}).get("status") in (None, "not_yet_assessed")
                    else entry.get("status") == "attained")
-            for code, entry in (stored or {}).items()}
+            for code, entry in stored.items()}
 
 
 def _mc_facts(db: Session, year: int, versions: dict[int, MicroCredentialVersion],
