@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from lti_tool.catalogue import service as catalogue
+from lti_tool.demo_seed import practice_course
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.web.auth import start_session
@@ -164,7 +165,8 @@ def test_the_whole_story(browser, demo, lms_origin, same_site_lms) -> None:
     public_id = public_url.rsplit("/", 1)[1]
     with transaction(demo.runtime.sessions) as db:
         platform = db.query(Platform).one()
-        course = db.query(Context).filter_by(platform_id=platform.id).one()
+        course = db.query(Context).filter_by(platform_id=platform.id,
+                                             context_id=practice_course().context_id).one()
         office = Person(platform_id=platform.id, sub="office-1", name="Office Officer")
         db.add(office)
         db.flush()
