@@ -81,7 +81,15 @@ class Lms:
         return self.tool()
 
     def launch(self, user: str, message: str = "resource_link"):
-        return self.open(f"{self.demo.lms_url}/launch?user={user}&message={message}")
+        self.open(f"{self.demo.lms_url}/launch?user={user}&message={message}")
+        return self.settled()
+
+    def settled(self):
+        """A page that shows a running sync reloads itself when it ends (tool.js): wait for
+        that, so the next click is not lost to the reload."""
+        self.tool().locator("#sync-running").wait_for(state="detached", timeout=60_000)
+        self.page.wait_for_load_state("networkidle")
+        return self.tool()
 
     def tool(self):
         return self.page.frames[1]
