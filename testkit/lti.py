@@ -417,8 +417,15 @@ class Lti1p3Platform:
     def launch_form(self, auth_params: dict, *, user_id: str, roles: list[str],
                     context: tuple[str, str, str] = ("course-7", "LTI7", "Course Seven"),
                     resource_link: str | None = "rl-1", deep_link_return: str | None = None,
-                    custom: dict | None = None) -> dict:
-        """The platform's answer to the tool's auth request: launch URL, id_token, state."""
+                    custom: dict | None = None, name: str | None = None,
+                    email: str | None = None,
+                    ags: tuple[str, str | None] = ("https://platform.example/ags/lineitems",
+                                                   "https://platform.example/ags/lineitems/1"),
+                    nrps: str = "https://platform.example/nrps/memberships",
+                    extra_claims: dict | None = None) -> dict:
+        """The platform's answer to the tool's auth request: launch URL, id_token, state.
+
+        `extra_claims` are added last (e.g. an LMS's own claims, or its exact AGS claim)."""
         from lti1p3platform.message_launch import LTIAdvantageMessageLaunchAbstract
         from lti1p3platform.request import Request
 
@@ -432,17 +439,18 @@ class Lti1p3Platform:
                 return launch_data
 
         message = Launch(FormRequest(auth_params), self.conf)
-        message.set_user_data(user_id, roles, full_name=f"User {user_id}",
-                              email_address=f"{user_id}@platform.example")
+        message.set_user_data(user_id, roles, full_name=name or f"User {user_id}",
+                              email_address=email or f"{user_id}@platform.example")
         message.set_launch_context_claim(context[0], context_title=context[2],
                                          context_label=context[1])
         if resource_link:
             message.set_resource_link_claim(resource_link, title="Badge activity")
         if custom:
             message.set_custom_parameters_claim(custom)
-        message.set_ags(lineitems_url="https://platform.example/ags/lineitems",
-                        lineitem_url="https://platform.example/ags/lineitems/1")
-        message.set_nrps("https://platform.example/nrps/memberships")
+        message.set_ags(lineitems_url=ags[0], lineitem_url=ags[1])
+        message.set_nrps(nrps)
+        if extra_claims:
+            message.set_extra_claims(extra_claims)
         if deep_link_return:
             message.set_dl(deep_link_return, title="Pick", extra_data={"token": "dl-data-1"})
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
 from lti_tool.errors import BadRequest, Conflict
@@ -24,6 +25,7 @@ from lti_tool.launch.platforms import (
     spec_from_mapping,
 )
 from lti_tool.launch.registration import create_invite
+from lti_tool.lms.check import Finding, run_check
 from lti_tool.store.models.core import LMS_KINDS, AuditEntry, Platform
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db
@@ -117,9 +119,102 @@ def invite() -> tuple[str, int]:
 def detail(platform_id: int) -> str:
     db = get_db()
     platform = get_managed_platform(db, require_actor().platform_id, platform_id)
+    return _detail_page(platform)
+
+
+def _detail_page(platform: Platform, check: dict | None = None) -> str:
+    db = get_db()
     return render_template("platforms/detail.html", platform=platform,
                            counts=platform_data_counts(db, platform),
-                           deployments=sorted(platform.deployments, key=lambda d: d.id))
+                           deployments=sorted(platform.deployments, key=lambda d: d.id),
+                           check=check)
+
+
+@bp.post("/<int:platform_id>/check")
+@require_role("admin")
+def check(platform_id: int) -> str:
+    """"Test connection": the check `lti-tool platform check` runs (`lti_tool.lms.check`),
+    each finding in words. It only reads from the LMS; every LMS failure is a finding."""
+    db = get_db()
+    platform = get_managed_platform(db, require_actor().platform_id, platform_id)
+    findings = run_check(db, current_app.config["LTI_SETTINGS"], platform)
+    rows = [_finding_row(platform, finding) for finding in findings]
+    failing = sum(1 for finding in findings if not finding.ok)
+    _audit(platform, "platform.check", {"checks": len(findings), "failing": failing})
+    db.commit()
+    summary = (ngettext("%(num)s check needs attention.", "%(num)s checks need attention.",
+                        failing) if failing else
+               ngettext("The check passed.", "All %(num)s checks passed.", len(findings)))
+    return _detail_page(platform, {"rows": rows, "failing": failing, "summary": summary})
+
+
+def _scope_purpose(scope: str) -> str:
+    return {
+        "lineitem": _("create the micro-credential's grade column (grade passback)"),
+        "lineitem.readonly": _("read the tool's gradebook columns"),
+        "result.readonly": _("read the marks in those columns"),
+        "score": _("send the micro-credential's grade (grade passback)"),
+        "contextmembership.readonly": _("read the course roster (Names and Role "
+                                        "Provisioning)"),
+    }.get(scope, scope)
+
+
+def _scope_fix(lms_kind: str) -> str:
+    if lms_kind == "moodle":
+        return _("In Moodle: Site administration > Plugins > Activity modules > External tool > "
+                 "Manage tools > the tool's card > Edit; under Services set 'IMS LTI Assignment "
+                 "and Grade Services' to 'Use this service for grade sync and column "
+                 "management' and 'IMS LTI Names and Role Provisioning' to 'Use this service "
+                 "to retrieve members' information'.")
+    if lms_kind == "canvas":
+        return _("In Canvas: Admin > Developer Keys > the tool's LTI key > Edit; enable the LTI "
+                 "Advantage services (line items, results, scores, names and roles) and save.")
+    return _("Enable the LTI Advantage services (AGS and NRPS) for the tool in the LMS.")
+
+
+def _finding_row(platform: Platform, finding: Finding) -> dict[str, object]:
+    """A finding in the reader's language: service, what was checked, what to do."""
+    v = finding.values
+    services = {"LTI Advantage": _("LTI Advantage"),
+                "Moodle web services": _("Moodle web services"),
+                "Canvas REST": _("Canvas REST")}
+    what = {
+        "scope": lambda: _("Permission %(scope)s: %(purpose)s", scope=v.get("scope", ""),
+                           purpose=_scope_purpose(v.get("scope", ""))),
+        "ws_token_missing": lambda: _("Web-service token"),
+        "ws_token": lambda: _("Web-service token at %(url)s", url=v.get("url", "")),
+        "ws_functions": lambda: _("Functions in the tool's external service"),
+        "ws_function": lambda: _("%(function)s in course %(course)s",
+                                 function=v.get("function", ""), course=v.get("course", "")),
+        "no_course": lambda: _("Access in a course"),
+        "canvas_token_missing": lambda: _("API token"),
+        "canvas_assignments": lambda: _("Assignments of course %(course)s",
+                                        course=v.get("course", "")),
+    }
+    fix = {
+        "scope": lambda: _scope_fix(platform.lms_kind),
+        "ws_token_missing": lambda: _(
+            "Create a token for the tool's external service in Moodle (%(path)s); the operator "
+            "stores it with lti-tool platform rest-token %(platform_id)s --file FILE. Without "
+            "it the tool sees only its own AGS columns, not the course's other gradebook "
+            "items.", path=v.get("path", ""), platform_id=v.get("platform_id", "")),
+        "ws_functions": lambda: _("Add %(functions)s in Moodle: %(path)s.",
+                                  functions=v.get("functions", ""), path=v.get("path", "")),
+        "no_course": lambda: _("Launch the tool from a course once, then test the connection "
+                               "again."),
+        "canvas_token_missing": lambda: _(
+            "Without a Canvas API token the tool reads only its own AGS columns; the operator "
+            "stores one with lti-tool platform rest-token %(platform_id)s --file FILE.",
+            platform_id=v.get("platform_id", "")),
+    }
+    return {
+        "ok": finding.ok,
+        "service": services.get(finding.service, finding.service),
+        "what": what[finding.key]() if finding.key in what else finding.what,
+        "fix": "" if finding.ok else (fix[finding.key]() if finding.key in fix else ""),
+        "detail": "" if finding.ok else finding.detail or (
+            "" if finding.key in fix else finding.fix),
+    }
 
 
 def _back(platform_id: int) -> Response:

@@ -31,8 +31,10 @@ from lti_tool.lms.moodle_ws import (
     MoodleWs,
 )
 from lti_tool.lms.nrps import SCOPE_MEMBERSHIP
+from lti_tool.lms.retry import retry_policy
 from lti_tool.lms.source import canvas_course_id, rest_base_url
 from lti_tool.lms.token import ServiceTokens, TokenCache
+from lti_tool.outbound import client_for
 from lti_tool.secrets import unseal
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Context, Platform
@@ -59,15 +61,35 @@ FIX_SCOPES_OTHER = "Enable the LTI Advantage services (AGS and NRPS) for the too
 
 @dataclass(frozen=True)
 class Finding:
-    """One check: what was checked, whether it works, and what to do when it does not."""
+    """One check: what was checked, whether it works, and what to do when it does not.
+
+    `what` and `fix` are the CLI's English sentences. `key` names the check and `params` its
+    values, so that a page can say the same in its reader's language; `detail` is the LMS
+    error in the tool's plain words (`LmsError.message`), when there was one.
+    """
 
     service: str  # "LTI Advantage", "Moodle web services", "Canvas REST"
     what: str
     ok: bool
     fix: str = ""
+    key: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    detail: str = ""
+
+    @property
+    def values(self) -> dict[str, str]:
+        return dict(self.params)
 
     def as_json(self) -> dict[str, object]:
-        return {"service": self.service, "what": self.what, "ok": self.ok, "fix": self.fix}
+        return {"service": self.service, "what": self.what, "ok": self.ok, "fix": self.fix,
+                "key": self.key, "params": self.values, "detail": self.detail}
+
+
+def run_check(db: Session, settings: Settings, platform: Platform) -> list[Finding]:
+    """`check_platform` through the guarded outbound client with the LMS retry policy: what
+    `lti-tool platform check` and the Office's "Test connection" button both run."""
+    http = LmsHttp(retry_policy(settings), outbound=client_for(settings))
+    return check_platform(db, settings, platform, http)
 
 
 def latest_context(db: Session, platform: Platform) -> Context | None:
@@ -98,13 +120,15 @@ def check_scopes(db: Session, settings: Settings, platform: Platform, http: LmsH
     findings = []
     for scope, purpose in SCOPES:
         short = scope.rsplit("/", 1)[-1]
+        params = (("scope", short), ("lms", platform.lms_kind))
         try:
             tokens.token([scope])
         except LmsError as exc:
             findings.append(Finding("LTI Advantage", f"scope {short}: {purpose}", False,
-                                    f"{exc.message} {fix}"))
+                                    f"{exc.message} {fix}", "scope", params, exc.message))
             continue
-        findings.append(Finding("LTI Advantage", f"scope {short}: {purpose}", True))
+        findings.append(Finding("LTI Advantage", f"scope {short}: {purpose}", True, "",
+                                "scope", params))
     return findings
 
 
@@ -117,20 +141,25 @@ def check_moodle_ws(platform: Platform, token: str | None, http: LmsHttp,
                         f"Create a token for the tool's external service in {ADMIN_PATH_TOKENS} "
                         f"and store it with `lti-tool platform rest-token {platform.id} --file "
                         "FILE`. Without it the tool sees only its own AGS columns, not the "
-                        "course's other gradebook items.")]
+                        "course's other gradebook items.", "ws_token_missing",
+                        (("path", ADMIN_PATH_TOKENS), ("platform_id", str(platform.id))))]
     ws = MoodleWs(http, base, token)
+    at = (("url", ws.url),)
     try:
         offered = ws.site_functions()
     except LmsError as exc:
-        return [Finding(service, f"web-service token at {ws.url}", False, exc.message)]
-    findings = [Finding(service, f"web-service token at {ws.url}", True)]
+        return [Finding(service, f"web-service token at {ws.url}", False, exc.message,
+                        "ws_token", at, exc.message)]
+    findings = [Finding(service, f"web-service token at {ws.url}", True, "", "ws_token", at)]
     missing = [name for name in REQUIRED_FUNCTIONS if name not in offered]
     findings.append(Finding(
         service, "functions in the tool's external service", not missing,
-        f"Add {', '.join(missing)} in {ADMIN_PATH_FUNCTIONS}." if missing else ""))
+        f"Add {', '.join(missing)} in {ADMIN_PATH_FUNCTIONS}." if missing else "",
+        "ws_functions", (("functions", ", ".join(missing)), ("path", ADMIN_PATH_FUNCTIONS))))
     if context is None:
         findings.append(Finding(service, "capabilities in a course", False,
-                                "Launch the tool from a course once, then run the check again."))
+                                "Launch the tool from a course once, then run the check again.",
+                                "no_course"))
         return findings
     course = context.context_id
     probes = (
@@ -141,15 +170,17 @@ def check_moodle_ws(platform: Platform, token: str | None, http: LmsHttp,
     for function, probe in probes:
         if function in missing:
             continue
+        params = (("function", function), ("course", course))
         try:
             probe()
         except MoodleNothingToReport:
             pass
         except LmsError as exc:
             findings.append(Finding(service, f"{function} in course {course}", False,
-                                    exc.message))
+                                    exc.message, "ws_function", params, exc.message))
             continue
-        findings.append(Finding(service, f"{function} in course {course}", True))
+        findings.append(Finding(service, f"{function} in course {course}", True, "",
+                                "ws_function", params))
     return findings
 
 
@@ -162,14 +193,19 @@ def check_canvas_rest(db: Session, platform: Platform, token: str | None, http: 
                         "Without a Canvas API token the tool reads only its own AGS columns. "
                         "Create a developer API key (Admin > Developer Keys > + API Key) or a "
                         f"user token, then `lti-tool platform rest-token {platform.id} --file "
-                        "FILE` and `--base-url https://canvas.example.edu`.")]
+                        "FILE` and `--base-url https://canvas.example.edu`.",
+                        "canvas_token_missing", (("platform_id", str(platform.id)),))]
     rest = CanvasRest(http, base, token)
     course = canvas_course_id(db, context) if context is not None else None
     if course is None:
         return [Finding(service, "API token", False,
-                        "Launch the tool from a Canvas course once, then run the check again.")]
+                        "Launch the tool from a Canvas course once, then run the check again.",
+                        "no_course")]
+    params = (("course", str(course)),)
     try:
         next(iter(rest.assignments(course)), None)
     except LmsError as exc:
-        return [Finding(service, f"assignments of course {course}", False, exc.message)]
-    return [Finding(service, f"assignments of course {course}", True)]
+        return [Finding(service, f"assignments of course {course}", False, exc.message,
+                        "canvas_assignments", params, exc.message)]
+    return [Finding(service, f"assignments of course {course}", True, "",
+                    "canvas_assignments", params)]

@@ -12,10 +12,7 @@ import click
 
 from lti_tool.cli_support import get_runtime
 from lti_tool.errors import NotFound
-from lti_tool.lms.check import check_platform
-from lti_tool.lms.http import LmsHttp
-from lti_tool.lms.retry import retry_policy
-from lti_tool.outbound import client_for
+from lti_tool.lms.check import run_check
 from lti_tool.store.models.core import Platform
 
 
@@ -34,9 +31,7 @@ def platform_check(ctx: click.Context, platform_id: int, as_json: bool) -> None:
         platform = db.get(Platform, platform_id)
         if platform is None:
             raise NotFound(f"No platform with id {platform_id}.")
-        findings = check_platform(db, runtime.settings, platform,
-                                  LmsHttp(retry_policy(runtime.settings),
-                                          outbound=client_for(runtime.settings)))
+        findings = run_check(db, runtime.settings, platform)
     if as_json:
         click.echo(json.dumps([f.as_json() for f in findings], indent=2))
     else:

@@ -169,9 +169,17 @@ class MoodleWs:
         return body.get(key, [])
 
     def site_functions(self) -> set[str]:
+        """The functions the token's service offers. A reply that is not Moodle's site info
+        is an LmsBadReply, never "no function offered" (which would send an administrator
+        to add functions that may be there)."""
         body = self.call("core_webservice_get_site_info")
-        functions = body.get("functions", []) if isinstance(body, dict) else []
-        return {f["name"] for f in functions if isinstance(f, dict) and "name" in f}
+        functions = body.get("functions") if isinstance(body, dict) else None
+        if not isinstance(functions, list):
+            raise LmsBadReply("Moodle's core_webservice_get_site_info reply is not Moodle's "
+                              "site information (it has no list of functions); check that "
+                              "the web-service URL is the site's /webservice/rest/server.php.")
+        return {f["name"] for f in functions
+                if isinstance(f, dict) and isinstance(f.get("name"), str)}
 
     def user_grade_items(self, course_id: str, user_id: int | None = None) -> list[dict]:
         """`gradereport_user_get_grade_items`: every item with each learner's grade."""

@@ -7,6 +7,12 @@ JWKS, and can be told to fail: `fake.fail(path_part, status=429, retry_after=1, 
 `fake.fail(path_part, delay=2)` (slow), `fake.fail(path_part, drop=True)` (drop connection);
 `method="POST"` limits a fault to one method.
 
+As a Moodle it also plays the platform side of LTI Dynamic Registration and deep linking: its
+OpenID configuration (the captured one, moved to its own address), the registration endpoint
+(which creates a *pending* tool type, as Moodle does), its platform keyset (`platform_jwks`,
+e.g. the keys of the `lti1p3platform` package that signs the launches), and the deep-linking
+return, which verifies the tool's signed response and records the activity it places.
+
 Grade passback is served as the LMSs do it: a POST to the line item container creates a line
 item (201 with the stored item, `lineitem` scope and the line item media type required), and a
 score POST is checked for its media type, scope and fields before it is stored (Moodle answers
@@ -19,6 +25,7 @@ score POST is checked for its media type, scope and fields before it is stored (
 
 from __future__ import annotations
 
+import copy
 import json
 import secrets
 import socket
@@ -92,6 +99,13 @@ class FakeLms:
     assertions: list[dict] = field(default_factory=list)
     posted_scores: list[dict] = field(default_factory=list)
     created_line_items: list[dict] = field(default_factory=list)
+    # Moodle as the LTI platform: Dynamic Registration, keyset, deep-linking return
+    platform_jwks: Callable[[], dict] = dict
+    registration_token: str = "reg-token-123"
+    deployment_id: str = "1"  # Moodle: the tool type id
+    tool_types: list[dict] = field(default_factory=list)
+    placed_items: list[dict] = field(default_factory=list)
+    ws_calls: list[dict] = field(default_factory=list)  # web-service calls, without the token
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -233,6 +247,49 @@ def _score_problem(body: Any) -> str | None:
     return None
 
 
+_GRADEBOOK_FUNCTIONS = ("gradereport_user_get_grade_items", "core_grades_get_gradeitems")
+
+
+def _ws_grade_item_ids(course: CourseData) -> list[int]:
+    reply = course.ws_replies.get("core_grades_get_gradeitems")
+    items = reply.get("gradeItems", []) if isinstance(reply, dict) else []
+    return [int(i["id"]) for i in items if str(i.get("id", "")).isdigit()]
+
+
+def _with_created_items(fake: FakeLms, function: str, reply: Any) -> Any:
+    """The gradebook as Moodle lists it after the tool created line items through AGS: each
+    is a manual grade item (README of the fixtures) in the captured shape of the earlier
+    "Tool-created line item" (grade item 9), with the scores the tool posted.
+
+    Not captured for a new item: moodle/moodle mod/lti/service/gradebookservices/classes/local/
+    resources/lineitems.php (get_json_for_post_request) inserts a `grade_item` with itemtype
+    `manual`, itemname = label, grademax = scoreMaximum, idnumber = resourceId, and names the
+    line item `<endpoint>/<grade item id>/lineitem?type_id=<type>`."""
+    captured = max(_ws_grade_item_ids(fake.course), default=0)
+    created = [i for i in fake.course.line_items if i.id > captured]
+    if not created or not isinstance(reply, dict):
+        return reply
+    reply = copy.deepcopy(reply)
+    if function == "core_grades_get_gradeitems":
+        category = reply["gradeItems"][0]["category"] if reply["gradeItems"] else ""
+        reply["gradeItems"] += [{"id": str(i.id), "itemname": i.label, "category": category}
+                                for i in created]
+        return reply
+    template = next(g for g in reply["usergrades"][0]["gradeitems"] if g["id"] == 9)
+    for user in reply["usergrades"]:
+        total = user["gradeitems"].pop()  # the course total stays last
+        for item in created:
+            result = fake.course.results.get(item.id, {}).get(str(user["userid"]))
+            score = None if result is None else result.score
+            user["gradeitems"].append(dict(
+                copy.deepcopy(template), id=item.id, itemname=item.label,
+                grademax=item.score_maximum, graderaw=score, idnumber=item.resource_id,
+                status="graded" if score is not None else "novalue",
+                gradeformatted="-" if score is None else f"{score:.2f}"))
+        user["gradeitems"].append(total)
+    return reply
+
+
 def _grading_definitions(stored: dict, values: Any) -> dict:
     """`core_grading_get_definitions` as Moodle 5.1 answers it: the requested areas; with
     `activeonly=1`, the exception of the capture as soon as one area has no active method."""
@@ -246,6 +303,70 @@ def _grading_definitions(stored: dict, values: Any) -> dict:
                                       if d.get("method") == a.get("activemethod")])
                  for a in areas]
     return {"areas": areas, "warnings": stored.get("warnings", [])}
+
+
+CAPTURED_ORIGIN = "http://127.0.0.1:8100"  # the captured Moodle's wwwroot
+TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
+DEEP_LINKING = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+
+
+def _platform_routes(app: Flask, fake: FakeLms) -> None:
+    """Moodle's LTI platform endpoints used by Dynamic Registration and deep linking."""
+
+    @app.get("/mod/lti/openid-configuration.php")
+    def openid_configuration() -> Response:
+        text = json.dumps(moodle_fixture("platform_openid_configuration.json"))
+        return jsonify(json.loads(text.replace(CAPTURED_ORIGIN, fake.base_url)))
+
+    @app.get("/mod/lti/certs.php")
+    def certs() -> Response:
+        return jsonify(fake.platform_jwks())
+
+    @app.post("/mod/lti/openid-registration.php")
+    def openid_registration() -> Any:
+        # No capture of this exchange: moodle/moodle mod/lti/openid-registration.php answers
+        # 401 `missing_registration_token` without a Bearer header; otherwise it validates the
+        # token (registration_helper::validate_registration_token), turns the payload into a
+        # tool type with `state = LTI_TOOL_STATE_PENDING` (an admin activates it in Manage
+        # tools) and answers registration_helper::config_to_registration($config, $typeid):
+        # the registration echoed with `client_id` and the tool configuration's
+        # `deployment_id` (the type id). The README's `domain_targetlinkuri_mismatch` (400) is
+        # the captured refusal of a domain without the port.
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return Response("missing_registration_token", 401)
+        if header.removeprefix("Bearer ").strip() != fake.registration_token:
+            return Response("invalid_registration_token", 401)
+        sent = request.get_json(force=True, silent=True)
+        config = sent.get(TOOL_CONFIGURATION) if isinstance(sent, dict) else None
+        if not isinstance(config, dict):
+            return Response("missing_tool_configuration", 400)
+        if str(config.get("domain", "")) not in str(config.get("target_link_uri", "")):
+            return Response("domain_targetlinkuri_mismatch", 400)
+        reply = copy.deepcopy(sent)
+        reply["client_id"] = fake.client_id
+        reply[TOOL_CONFIGURATION].update(deployment_id=fake.deployment_id, version="1.3.0")
+        fake.tool_types.append({"id": fake.deployment_id, "state": "pending",
+                                "registration": sent})
+        return jsonify(reply)
+
+    @app.post("/mod/lti/contentitem_return.php")
+    def contentitem_return() -> Any:
+        # No capture of this exchange: moodle/moodle mod/lti/contentitem_return.php reads the
+        # `JWT` form field (`course` and `id` in the query) and lti_convert_from_jwt verifies
+        # it with the tool's public keyset before the activity form is filled from its items.
+        try:
+            keys = jwk.JWKSet.from_json(json.dumps(fake.tool_jwks()))
+            checked = jwt.JWT(jwt=request.form.get("JWT", ""), key=keys, algs=["RS256"],
+                              check_claims={"iss": fake.client_id, "aud": fake.base_url,
+                                            "exp": None})
+        except Exception as exc:  # any verification failure: Moodle shows an error
+            return Response(f"invalid JWT: {exc}", 400)
+        claims = json.loads(checked.claims)
+        items = claims.get(DEEP_LINKING + "content_items") or []
+        fake.placed_items.extend(dict(item, course=request.args.get("course"))
+                                 for item in items)
+        return Response("<p>Successfully fetched tool configuration</p>", 200)
 
 
 def _build_app(fake: FakeLms) -> Flask:
@@ -280,6 +401,8 @@ def _build_app(fake: FakeLms) -> Flask:
                 reply.headers["Retry-After"] = fault.retry_after
             return reply
         return None
+
+    _platform_routes(app, fake)
 
     # -- OAuth 2 token -------------------------------------------------------------------------
     def token() -> Any:
@@ -394,7 +517,11 @@ def _build_app(fake: FakeLms) -> Flask:
         if problem:
             return Response(problem, 400)
         with fake._lock:
-            item = LineItem(id=max([i.id for i in fake.course.line_items], default=0) + 1,
+            # A Moodle line item IS a grade item (lineitems.php inserts a grade_item and uses
+            # its id in the URL): the next id after every grade item of the course (the web
+            # services list some AGS does not), so it never takes another's.
+            item = LineItem(id=max([i.id for i in fake.course.line_items]
+                                   + _ws_grade_item_ids(fake.course), default=0) + 1,
                             label=body["label"], score_maximum=body["scoreMaximum"],
                             resource_id=str(body.get("resourceId", "")),
                             tag=str(body.get("tag", "")),
@@ -452,7 +579,10 @@ def _build_app(fake: FakeLms) -> Flask:
             return jsonify(exception="required_capability_exception", errorcode="nopermissions",
                            message="Sorry, but you do not currently have permissions to do "
                                    "that (View all grades).")
+        fake.ws_calls.append({k: v for k, v in request.values.items() if k != "wstoken"})
         reply = fake.course.ws_replies[function]
+        if fake.kind == "moodle" and function in _GRADEBOOK_FUNCTIONS:
+            reply = _with_created_items(fake, function, reply)
         if function == "core_grading_get_definitions":
             return jsonify(_grading_definitions(reply, request.values))
         if function == "core_webservice_get_site_info" and enabled is not None:

@@ -109,17 +109,17 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
             fake.posted_scores[-1]["gradingProgress"]) == ("Completed", "FullyGraded")
     assert len(fake.created_line_items) == 1
     with runtime.sessions() as db:
-        assert db.scalar(select(OfferingLineItem.lineitem_url)) == fake.lineitem_url(9)
+        assert db.scalar(select(OfferingLineItem.lineitem_url)) == fake.lineitem_url(10)
         assert verify_chain(db) is None
-    assert fake.course.results[9]["4"].score == 100.0  # the LMS gradebook shows it
+    assert fake.course.results[10]["4"].score == 100.0  # the LMS gradebook shows it
 
-    # The next sync sees the tool's own column (AGS item 9) and never offers it as a source of
+    # The next sync sees the tool's own column (AGS item 10) and never offers it as a source of
     # marks (issue 12: it allowed a circular mapping; the Moodle Web Services shape of the same
     # column is tested in tests/grades_sync/test_own_columns.py).
     assert sync_context(runtime, context_id).status == "succeeded"
     with runtime.sessions() as db:
         stored = {(g.source, g.external_id) for g in db.scalars(select(GradeItem))}
-        assert ("ags", fake.lineitem_url(9)) not in stored
+        assert ("ags", fake.lineitem_url(10)) not in stored
         offering = db.get(Offering, offering_id)
         offered = ev.known_refs(db, offering)[GRADE_ITEM]
         labels = set(db.scalars(select(GradeItem.label).where(

@@ -78,17 +78,17 @@ def test_moodle_gets_one_column_and_the_share_attained(fast_runtime: Runtime, mo
     created = moodle_lms.created_line_items
     assert [(c["label"], c["scoreMaximum"]) for c in created] == [
         ("Micro-credential: Data Literacy", 100)]
-    assert created[0]["id"] == moodle_lms.lineitem_url(9)  # next id after the captured 5..8
-    assert db.scalar(select(OfferingLineItem.lineitem_url)) == moodle_lms.lineitem_url(9)
+    assert created[0]["id"] == moodle_lms.lineitem_url(10)  # next grade item id after 2..9
+    assert db.scalar(select(OfferingLineItem.lineitem_url)) == moodle_lms.lineitem_url(10)
     scores = _by_user(moodle_lms)
     assert {u: (s["scoreGiven"], s["scoreMaximum"], s["activityProgress"], s["gradingProgress"])
             for u, s in scores.items()} == {
         "4": (100.0, 100.0, "Completed", "FullyGraded"),
         "5": (33.3333, 100.0, "InProgress", "Pending"),
         "6": (0.0, 100.0, "InProgress", "Pending")}
-    assert moodle_lms.count("/lineitems/9/lineitem/scores?type_id=1", "POST") == 3
+    assert moodle_lms.count("/lineitems/10/lineitem/scores?type_id=1", "POST") == 3
     # The LMS stored them: its results service shows the column's marks.
-    assert moodle_lms.course.results[9]["4"].score == 100.0
+    assert moodle_lms.course.results[10]["4"].score == 100.0
 
     # Learner 2 attains LO1 as well: only that score is sent, into the same column.
     course.mark(course.learners[1], "quiz1", "10")
@@ -170,7 +170,7 @@ def test_a_column_made_by_a_run_that_never_committed_is_found_not_made_again(
     ev.evaluate_changed(db, settings, course.context.id)
     assert send_passbacks(db, settings)["sent"] == 3
     assert len(moodle_lms.created_line_items) == 1
-    assert db.scalar(select(OfferingLineItem.lineitem_url)) == moodle_lms.lineitem_url(9)
+    assert db.scalar(select(OfferingLineItem.lineitem_url)) == moodle_lms.lineitem_url(10)
 
 
 def test_a_refusal_names_the_missing_scope(fast_runtime: Runtime, moodle_lms: FakeLms,

@@ -53,12 +53,17 @@ def test_moodle_course_is_synced_from_ags_nrps_and_web_services(
     assert scores[("ags", "Breakout (LTI 1.3)", "4")] == Decimal(87)
     assert scores[("moodle_ws", "Essay 1", "4")] == Decimal(78)
     assert scores[("moodle_ws", "Participation (manual)", "4")] == Decimal(7)
-    assert scores[("moodle_ws", "Score", "4")] is None  # listed, not graded
+    # "Score" (grade item 7) is AGS line item 7 too: stored once, from AGS (no result yet)
+    assert not {key for key in scores if key[1] == "Score"}
     with fast_runtime.sessions() as db:
         items = db.scalars(select(GradeItem).where(GradeItem.context_id == context_id)).all()
         assert sorted((i.source, i.label) for i in items if i.source == "ags")[0] == (
             "ags", "Breakout (LTI 1.3)")
-        assert len([i for i in items if i.source == "moodle_ws"]) == 8  # no course total
+        # 8 grade items, no course total, minus the 4 AGS lists too (line items 5-8)
+        assert sorted(i.label for i in items if i.source == "moodle_ws") == [
+            "Essay 1", "Participation (manual)", "Quiz-like Assignment 2",
+            "Tool-created line item"]
+        assert len([i for i in items if i.source == "ags"]) == 4
         essay = next(i for i in items if i.label == "Essay 1")
         assert (essay.maximum, essay.category, essay.lms_activity_id) == (
             Decimal(100), "LTI Test Course 101", "1")
@@ -291,3 +296,24 @@ def test_a_learner_listed_twice_is_written_once(
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     result = sync_context(fast_runtime, context_id)
     assert (result.status, result.scores) == ("succeeded", 2), result.error
+
+
+def test_a_column_ags_and_web_services_both_list_is_stored_once(
+        fast_runtime: Runtime, moodle_lms: FakeLms, evaluated: list) -> None:
+    """Moodle's AGS line item N is grade item N of its web services: found by the Moodle story
+    (tests/story), where "Breakout (LTI 1.3)" was stored twice and a mapping by that title was
+    ambiguous. Once stored from AGS, a sync whose AGS read fails does not bring the copy back."""
+    context_id = make_context(fast_runtime, moodle_lms)
+    assert sync_context(fast_runtime, context_id).status == "succeeded"
+
+    def active_labels() -> list[str]:
+        with fast_runtime.sessions() as db:
+            return sorted(db.scalars(select(GradeItem.label).where(
+                GradeItem.context_id == context_id, GradeItem.active.is_(True))))
+
+    first = active_labels()
+    assert first.count("Breakout (LTI 1.3)") == first.count("Score") == 1
+    moodle_lms.fail("/lineitems", status=500, times=100)
+    failed_ags = sync_context(fast_runtime, context_id)
+    assert failed_ags.status == "succeeded" and any("AGS" in w for w in failed_ags.warnings)
+    assert active_labels() == first

@@ -100,7 +100,7 @@ def test_the_runner_sends_the_score_as_soon_as_the_decision_commits(fast_runtime
     latest = {s["userId"]: s["scoreGiven"] for s in fake.posted_scores}
     assert (latest["4"], latest["5"]) == (100.0, 0.0)
     assert [c["label"] for c in fake.created_line_items] == ["Micro-credential: Data Literacy"]
-    assert fake.course.results[9]["4"].score == 100.0
+    assert fake.course.results[10]["4"].score == 100.0
     jobs = _passback_jobs(runtime)
     assert {(j.status, j.attempts) for j in jobs} == {("done", 1)}
     with runtime.sessions() as db:

@@ -213,3 +213,26 @@ def test_changing_ids_in_urls_reaches_nothing_of_others(app, db, settings, who) 
                 problems.append(f"{method} {path}: {status}")
     assert tried >= 2
     assert not problems, "\n".join(problems)
+
+
+def test_every_role_post_needs_the_csrf_token(app, story) -> None:
+    """Each POST route behind `require_role`, sent by a role it admits but without the CSRF
+    token, is refused (400 or 403) before it acts: e.g. the Office's "Test connection"
+    (`platforms.check`), which would otherwise make the tool call the LMS."""
+    client = app.test_client()
+    problems, tried = [], set()
+    for rule, method in routes(app):
+        roles = required_roles(app, rule.endpoint)
+        if method != "POST" or roles is None:
+            continue
+        who = next((w for w in SESSIONS if w and (
+            "learner" if w.startswith("learner") else w) in roles), None)
+        if who is None:
+            continue
+        tried.add(rule.endpoint)
+        reply = client.post(build_path(app, rule), data={}, headers={
+            "X-LTI-Tool-Session": story.tokens[who], "Accept": "text/html"})
+        if reply.status_code not in (400, 403):
+            problems.append(f"POST {rule.rule} as {who} without CSRF: {reply.status_code}")
+    assert "platforms.check" in tried
+    assert not problems, "\n".join(problems)

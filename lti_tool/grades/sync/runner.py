@@ -39,7 +39,7 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredentialVersion, Offering
 from lti_tool.store.models.core import Context
 from lti_tool.store.models.evaluation import OfferingLineItem
-from lti_tool.store.models.grades import SyncRun
+from lti_tool.store.models.grades import GradeItem, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,26 @@ def without_own_columns(listed: dict[str, list[ItemRecord]], own_urls: set[str],
             for source, records in listed.items()}
 
 
+def without_ags_copies(listed: dict[str, list[ItemRecord]], stored_ags_urls: set[str]
+                       ) -> dict[str, list[ItemRecord]]:
+    """Moodle's web services list every grade item, including the ones AGS lists too (an AGS
+    line item URL carries its grade item id): each column is stored once, from AGS, so an
+    instructor sees it once and a mapping by title is not ambiguous. Line items stored by an
+    earlier sync count too, so that a sync whose AGS read fails does not bring the copies
+    back."""
+    if "moodle_ws" not in listed:
+        return listed
+    urls = stored_ags_urls | {record.external_id for record in listed.get("ags", [])}
+    copies = moodle_grade_item_ids(urls)
+    return {**listed, "moodle_ws": [r for r in listed["moodle_ws"]
+                                    if r.external_id not in copies]}
+
+
+def _stored_ags_urls(db: Session, context_id: int) -> set[str]:
+    return set(db.scalars(select(GradeItem.external_id).where(
+        GradeItem.context_id == context_id, GradeItem.source == "ags")))
+
+
 def _run_sources(writer: Writer, context: Context, sources: list[GradebookSource],
                  nrps: NrpsClient | None, since: datetime | None, progress: Progress
                  ) -> tuple[list[str], list[str]]:
@@ -126,7 +146,8 @@ def _run_sources(writer: Writer, context: Context, sources: list[GradebookSource
             warnings.append(_skipped(context, source, exc))
             continue
         readable.append(source)
-    kept = without_own_columns(listed, *own_columns(writer.db, context.id))
+    kept = without_ags_copies(without_own_columns(listed, *own_columns(writer.db, context.id)),
+                              _stored_ags_urls(writer.db, context.id))
     read: list[str] = []
     for source in readable:
         mark = writer.mark()
