@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine, text
 
 import lti_tool.store.models  # noqa: F401
@@ -24,6 +25,11 @@ from testkit.institutions import (  # noqa: F401  (tests import them from here)
     base_institution,
     institution_for_new_platform,
 )
+
+# Property tests find bugs, not slowness: no per-example deadline (Hypothesis's 200 ms default
+# fails on a loaded 2-core CI machine; speed is measured in bench/).
+hypothesis_settings.register_profile("tool", deadline=None)
+hypothesis_settings.load_profile("tool")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 if not SHARED.is_dir():  # CI lays shared/ beside the clone
