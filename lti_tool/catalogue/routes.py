@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from lti_tool.badges import issuance
 from lti_tool.catalogue import importexport, labels, service
+from lti_tool.catalogue.offerings import course_offerings, visible_offering
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
@@ -402,8 +403,7 @@ def office_export(mc_id: int) -> Response:
 @require_role("instructor")
 def instructor_offerings() -> str:
     actor = require_actor()
-    offerings = [] if actor.context_id is None else service.offerings_in(
-        get_db(), actor.platform_id, actor.context_id)
+    offerings = course_offerings(get_db(), actor)
     return render_template("catalogue/instructor_offerings.html", offerings=offerings,
                            policy_labels=POLICY_LABELS)
 
@@ -440,7 +440,7 @@ def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
     """Assessment window, re-evaluation policy and window, and (embedded) gradebook items."""
     actor = require_actor()
     db = get_db()
-    offering = service.get_offering(db, actor.platform_id, actor.context_id, offering_id)
+    offering = visible_offering(db, actor, offering_id)
     status = 200
     problems: list[FieldProblem] = []
     if request.method == "POST":

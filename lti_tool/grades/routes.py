@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from lti_tool.catalogue.offerings import visible_offering
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, SOURCE_KINDS, TOOL_RUBRIC, SourceSpec
 from lti_tool.errors import BadRequest, NotFound
 from lti_tool.grades import evaluation as service
@@ -52,12 +53,8 @@ MAX_FIELD = 5000
 # --- scoping and parsing ----------------------------------------------------------------------
 
 def _offering(actor: Actor, offering_id: int) -> Offering:
-    """The offering if it is in the actor's platform and (for instructors) their course."""
-    offering = get_db().get(Offering, offering_id)
-    if offering is None or offering.platform_id != actor.platform_id or (
-            actor.role != "admin" and offering.context_id != actor.context_id):
-        raise NotFound("No such offering in this course.")
-    return offering
+    """The offering if the actor may see it (`catalogue.offerings`), else 404."""
+    return visible_offering(get_db(), actor, offering_id)
 
 
 def _learner(offering: Offering, raw: Any) -> Person:
@@ -379,21 +376,13 @@ def learner_evidence(offering_id: int, person_id: int):
 
 # --- learner ----------------------------------------------------------------------------------
 
-def _own_offering(actor: Actor, offering_id: int) -> Offering:
-    offering = get_db().get(Offering, offering_id)
-    if offering is None or offering.platform_id != actor.platform_id or \
-            offering.context_id != actor.context_id:
-        raise NotFound("No such micro-credential in this course.")
-    return offering
-
-
 @bp.post("/learner/offerings/<int:offering_id>/reevaluation-request")
 @require_role("learner")
 def request_reevaluation(offering_id: int):
     """A learner asks for their one re-evaluation (granted at once or sent to the instructor,
     per the offering's policy)."""
     actor = require_actor()
-    offering = _own_offering(actor, offering_id)
+    offering = _offering(actor, offering_id)
     db = get_db()
     decision = service.request_reevaluation(db, web_runtime().settings, offering.id,
                                             actor.person_id, _text("reason"))
@@ -408,5 +397,5 @@ def request_reevaluation(offering_id: int):
 def my_evidence(offering_id: int):
     """The learner's own archived evidence for one micro-credential, as JSON."""
     actor = require_actor()
-    offering = _own_offering(actor, offering_id)
+    offering = _offering(actor, offering_id)
     return jsonify(export_evidence(get_db(), actor.platform_id, actor.person_id, offering.id))

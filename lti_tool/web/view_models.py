@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.catalogue.offerings import course_offerings
 from lti_tool.domain import catalogue as catalogue_rules
 from lti_tool.domain import decisions as flow
 from lti_tool.domain.actors import Actor
@@ -120,16 +121,10 @@ def catalogue_of(db: Session, actor: Actor, *, now: datetime | None = None) -> C
 
 def offerings_of(db: Session, actor: Actor) -> list[Offering]:
     """The course's offerings with their version and outcomes (rubrics) loaded up front."""
-    if actor.context_id is None:
-        return []
-    return list(db.scalars(
-        select(Offering)
-        .where(Offering.context_id == actor.context_id, Offering.platform_id == actor.platform_id)
-        .options(selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.outcomes),
-                 selectinload(Offering.mc_version)
-                 .selectinload(MicroCredentialVersion.micro_credential))
-        .order_by(Offering.id)
-    ))
+    return course_offerings(
+        db, actor,
+        selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.outcomes),
+        selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.micro_credential))
 
 
 # --- Learner progress -----------------------------------------------------------------------
