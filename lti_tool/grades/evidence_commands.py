@@ -38,7 +38,7 @@ def verify(ctx: click.Context, against: Path | None) -> None:
 
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
-        results = verify_archive(db)
+        results = verify_archive(db, runtime.settings)
         bad = first_problem(results)
         stale = stale_chains(db)
         mismatch = None

@@ -18,7 +18,7 @@ from lti_tool.reports.surveys import learner_prompts
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import MicroCredentialVersion
-from lti_tool.store.models.core import AuditEntry, Person, Platform
+from lti_tool.store.models.core import AuditEntry, Institution, Person
 from lti_tool.web import share, view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
@@ -57,9 +57,12 @@ def _public(endpoint: str, **values: object) -> str:
 
 
 def _awarding_body(credential: Credential) -> str:
-    """The name of the institution that issued the credential."""
-    platform = get_db().get(Platform, credential.platform_id)
-    return platform.institution.name if platform is not None else ""
+    """The awarding body's name: the institution whose catalogue holds the micro-credential
+    (the issuer the credential names), not the one the learner's registration belongs to now."""
+    db = get_db()
+    version = db.get(MicroCredentialVersion, credential.mc_version_id)
+    institution = db.get(Institution, version.institution_id) if version is not None else None
+    return institution.name if institution is not None else ""
 
 
 def sharing_for(credential: Credential, title: str) -> Sharing:
