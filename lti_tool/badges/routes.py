@@ -25,6 +25,7 @@ from lti_tool.badges.signing import (
 from lti_tool.badges.verify import Verifier
 from lti_tool.errors import BadRequest, NotFound, PayloadTooLarge, ToolError
 from lti_tool.store import keys
+from lti_tool.store.db import referenced
 from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
@@ -155,7 +156,7 @@ def _credential_face(row) -> images.BadgeFace:
 
 
 def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
-    institution = get_db().get(Institution, version.institution_id)
+    institution = referenced(get_db(), Institution, version.institution_id)
     return images.BadgeFace(seed=str(version.id), title=version.title,
                             eqf_level=version.eqf_level,
                             issuer=issuer_facts(_settings(), institution).name,
@@ -175,7 +176,7 @@ def _published_version(version_id: int) -> MicroCredentialVersion:
 def achievement(version_id: int) -> Response:
     settings = _settings()
     version = _published_version(version_id)
-    institution = get_db().get(Institution, version.institution_id)
+    institution = referenced(get_db(), Institution, version.institution_id)
     return _json(achievement_document(achievement_facts(get_db(), version),
                                       issuer_facts(settings, institution), settings.base_url,
                                       default_image(settings, version.id)))

@@ -18,6 +18,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.badges import issuance
 from lti_tool.catalogue import importexport, labels, service
@@ -68,7 +69,7 @@ def _problem_map(problems: list[FieldProblem]) -> dict[str, list[str]]:
     return found
 
 
-def _see(endpoint: str, **values: object) -> Response:
+def _see(endpoint: str, **values: object) -> BaseResponse:
     return redirect(session_url(endpoint, **values), code=303)
 
 
@@ -244,7 +245,7 @@ def _submitted_plan(platform_id: int, code: str | None = None
 
 @bp.route("/admin/microcredentials/new", methods=["GET", "POST"])
 @require_role("admin")
-def office_new() -> Response | tuple[str, int]:
+def office_new() -> BaseResponse | tuple[str, int]:
     actor = require_actor()
     if request.method == "GET":
         return _render_form({"kind": "course", "language": "en"}, [], None)
@@ -266,7 +267,7 @@ def office_new() -> Response | tuple[str, int]:
 
 @bp.route("/admin/microcredentials/<int:mc_id>/edit", methods=["GET", "POST"])
 @require_role("admin")
-def office_edit(mc_id: int) -> Response | tuple[str, int]:
+def office_edit(mc_id: int) -> BaseResponse | tuple[str, int]:
     actor = require_actor()
     db = get_db()
     mc = service.get_micro_credential(db, actor.platform_id, mc_id)
@@ -349,7 +350,7 @@ def _parse_due(raw: str) -> datetime | None:
 
 @bp.post(f"/admin/microcredentials/<int:mc_id>/versions/<int:version_id>/<any({ACTIONS}):action>")
 @require_role("admin")
-def office_act(mc_id: int, version_id: int, action: str) -> Response:
+def office_act(mc_id: int, version_id: int, action: str) -> BaseResponse | tuple[str, int]:
     """Submit, reject, approve, revalidate or retire one version (recorded with who and when)."""
     actor = require_actor()
     db = get_db()
@@ -436,7 +437,7 @@ def _offering_form() -> tuple[dict, rules.OfferingSettings | None, list[FieldPro
 
 @bp.route("/instructor/offerings/<int:offering_id>", methods=["GET", "POST"])
 @require_role("instructor")
-def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
+def instructor_offering(offering_id: int) -> BaseResponse | tuple[str, int]:
     """Assessment window, re-evaluation policy and window, and (embedded) gradebook items."""
     actor = require_actor()
     db = get_db()

@@ -286,7 +286,9 @@ def _links(db: Session, platform_id: int, low: int | None = None,
     if high is not None:
         query = query.where(EvidenceRecord.seq <= high)
     for row in db.execute(query.order_by(EvidenceRecord.seq).execution_options(yield_per=2000)):
-        yield Link(*row)
+        # the ten columns above, in Link's order (SQLAlchemy types a row of so many columns as
+        # open-ended; the slice gives the checker the ten it has)
+        yield Link(*row.tuple()[:10])
 
 
 def _checkpoints(db: Session, platform_id: int) -> list[Checkpoint]:
@@ -432,10 +434,10 @@ def verify_against(db: Session, data: object) -> str | None:
             problem = jws_problem(str(item.get("jws", "")), statement, kid, public)
             if problem:
                 return f"{label} in the file: {problem}"
-            row = stored.get(item.get("number"))
-            if row is None:
+            held = stored.get(item.get("number"))
+            if held is None:
                 return f"{label} was exported but is missing from the database"
-            if row.statement_hash != statement_hash(statement):
+            if held.statement_hash != statement_hash(statement):
                 return f"{label} differs in the database from the exported one"
     return None
 
@@ -469,8 +471,9 @@ def learner_evidence(db: Session, platform_id: int, person_id: int,
     segments = []
     kids = []
     for low, high, number in _segments(db, platform_id, [r.seq for r in own]):
-        cp = db.scalar(select(EvidenceCheckpoint).where(
-            EvidenceCheckpoint.platform_id == platform_id, EvidenceCheckpoint.number == number))
+        cp = db.scalars(select(EvidenceCheckpoint).where(  # `_segments` read its number
+            EvidenceCheckpoint.platform_id == platform_id, EvidenceCheckpoint.number == number)
+        ).one()
         kids.append(cp.kid)
         segments.append({
             "from": low, "to": high,

@@ -261,12 +261,11 @@ def save_rubric_score(offering_id: int):
     changes = _score_changes(offering, person.id)
     if not changes:
         raise BadRequest(_("Choose a level for at least one outcome."))
-    decision = None
-    for code, (level, comment) in changes.items():
-        decision = service.set_tool_rubric_score(db, web_runtime().settings, offering.id,
-                                                 person.id, code, level, actor, comment)
+    decisions = [service.set_tool_rubric_score(db, web_runtime().settings, offering.id,
+                                               person.id, code, level, actor, comment)
+                 for code, (level, comment) in changes.items()]
     db.commit()
-    return _done(_("Scores saved; status: %(s)s.", s=status_label(decision.status)),
+    return _done(_("Scores saved; status: %(s)s.", s=status_label(decisions[-1].status)),
                  "grades.score_rubrics", offering_id=offering.id)
 
 
