@@ -32,6 +32,7 @@ from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Institution
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
+from lti_tool.web.public import public_document
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
@@ -54,9 +55,7 @@ def _settings():
 
 def _json(body: dict | str, mimetype: str = LD_JSON) -> Response:
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, indent=2)
-    response = Response(text, mimetype=mimetype)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return public_document(text, mimetype)
 
 
 def _wants_json_ld() -> bool:
@@ -88,9 +87,7 @@ def credential_json(public_id: str) -> Response:
 @bp.get("/credentials/<public_id>.jwt")
 def credential_jwt(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
-    response = Response(row.jwt, mimetype="application/jwt")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return public_document(row.jwt, "application/jwt")
 
 
 def _baked_text(row) -> tuple[str, bool]:

@@ -33,6 +33,7 @@ from lti_tool.store.models.core import Person
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db
 from lti_tool.web.jinja import install_on_setup
+from lti_tool.web.public import published_schema
 
 bp = Blueprint("catalogue", __name__, url_prefix=None, template_folder="templates",
                static_folder="static", static_url_path="/static/catalogue")
@@ -79,11 +80,7 @@ def _see(endpoint: str, **values: object) -> BaseResponse:
 @bp.get(importexport.SCHEMA_URL_PATH)
 def schema() -> Response:
     """The published JSON Schema of Design Plan files (for editors and `mc import`)."""
-    response = Response(importexport.SCHEMA_PATH.read_text(encoding="utf-8"),
-                        mimetype="application/schema+json")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return published_schema(importexport.SCHEMA_PATH)
 
 
 # --- the Office -----------------------------------------------------------------------------

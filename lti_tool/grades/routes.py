@@ -33,6 +33,7 @@ from lti_tool.web.db import get_db
 from lti_tool.web.db import runtime as web_runtime
 from lti_tool.web.jinja import status_label
 from lti_tool.web.notices import flash_notice
+from lti_tool.web.public import published_schema
 
 bp = Blueprint("grades", __name__, template_folder="templates")
 
@@ -40,11 +41,7 @@ bp = Blueprint("grades", __name__, template_folder="templates")
 @bp.get(mapping_files.SCHEMA_URL_PATH)
 def mapping_schema() -> Response:
     """The published JSON Schema of mapping files (`lti-tool offering map`)."""
-    response = Response(mapping_files.SCHEMA_PATH.read_text(encoding="utf-8"),
-                        mimetype="application/schema+json")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return published_schema(mapping_files.SCHEMA_PATH)
 
 STAFF = ("instructor", "admin")
 MAX_FIELD = 5000
