@@ -288,7 +288,7 @@ def _links(db: Session, platform_id: int, low: int | None = None,
     for row in db.execute(query.order_by(EvidenceRecord.seq).execution_options(yield_per=2000)):
         # the ten columns above, in Link's order (SQLAlchemy types a row of so many columns as
         # open-ended; the slice gives the checker the ten it has)
-        yield Link(*row.tuple()[:10])
+        yield Link(*row[:10])
 
 
 def _checkpoints(db: Session, platform_id: int) -> list[Checkpoint]:
