@@ -76,6 +76,11 @@ class Settings:
     rate_limit_login: str = "60/minute"
     rate_limit_register: str = "10/minute"
     rate_limit_verify: str = "30/minute"
+    # The public quality-cycle pages (lti_tool.reports.routes): the stakeholder feedback form
+    # (showing it, sending it) and the e-mailed follow-up link.
+    rate_limit_feedback_page: str = "60/minute"
+    rate_limit_feedback: str = "3/minute;10/hour"
+    rate_limit_follow_up: str = "30/minute"
     rate_limit_storage: str = "database"
     # POST /verify: the largest body and the canonicalisation work it may cost.
     verify_max_bytes: int = 262144
@@ -178,7 +183,8 @@ CHECKS: dict[str, Check] = {
     "session_binding": one_of(SESSION_BINDINGS),
     "key_storage": one_of(KEY_STORAGES),
     "outbound_allow": allow_list,
-    **dict.fromkeys(("rate_limit_login", "rate_limit_register", "rate_limit_verify"),
+    **dict.fromkeys(("rate_limit_login", "rate_limit_register", "rate_limit_verify",
+                     "rate_limit_feedback_page", "rate_limit_feedback", "rate_limit_follow_up"),
                     rate_limit),
     **dict.fromkeys(("outbound_max_bytes", "outbound_timeout_seconds",
                      "registration_timeout_seconds", "verify_max_bytes", "verify_max_quads",
