@@ -169,7 +169,7 @@ def main() -> None:
 
     def verify() -> list:
         with runtime.sessions() as db:
-            return verify_archive(db, [big_id])
+            return verify_archive(db, runtime.settings, [big_id])
 
     verify_s, results = timed(verify, repeat)
     assert results[0].problem is None, results[0].problem

@@ -29,6 +29,7 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request, TRequest
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.demo_seed import (
     DEMO_CLIENT_ID,
@@ -102,7 +103,7 @@ class PracticeLogin(OIDCLoginAbstract):
     def set_lti_message_hint(self, **kwargs: Any) -> None:
         self._lti_message_hint = json.dumps(kwargs, separators=(",", ":"))
 
-    def get_redirect(self, url: str) -> Response:
+    def get_redirect(self, url: str) -> BaseResponse:
         return redirect(url, code=302)
 
 
@@ -390,7 +391,7 @@ def create_practice_lms(lms: PracticeLms) -> Flask:
         return _json(body, MEDIA["members"], headers=headers)
 
     @app.post("/deep-link-return")
-    def deep_link_return() -> Response:
+    def deep_link_return() -> BaseResponse:
         try:
             items = lms.config().validate_deeplinking_resp({"JWT": request.form.get("JWT", "")})
         except Exception as exc:

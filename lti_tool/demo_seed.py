@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +29,7 @@ from lti_tool.domain.actors import labelled
 from lti_tool.grades.evaluation import recognise_prior_learning
 from lti_tool.launch.platforms import PlatformSpec, find_platform, register_platform
 from lti_tool.settings import Settings
+from lti_tool.store.db import RowT
 from lti_tool.store.institutions import InstitutionSpec, create_institution, find_institution
 from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Context, Institution, Membership, Person, Platform
@@ -201,14 +201,6 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "examples" \
 DEMO_ACTOR = "demo seed"
 
 
-class _User(Protocol):
-    user_id: str
-    given_name: str
-    family_name: str
-    name: str
-    email: str
-
-
 def _approved_example(db: Session, platform_id: int) -> MicroCredentialVersion | None:
     """The example micro-credential, imported and approved once."""
     office = labelled(DEMO_ACTOR, role="admin")
@@ -225,7 +217,7 @@ def _approved_example(db: Session, platform_id: int) -> MicroCredentialVersion |
     return version if version.status == "approved" else None
 
 
-def _row(db: Session, model: type, defaults: dict, **key: object) -> object:
+def _row(db: Session, model: type[RowT], defaults: dict, **key: object) -> RowT:
     """The row with `key`, created with `defaults` when missing."""
     found = db.scalar(select(model).filter_by(**key))
     if found is None:
@@ -245,7 +237,7 @@ def seed_passed_learner(ctx: SeedContext) -> None:
     if version is None:
         return
     course = ctx.course
-    learner: _User = course.learners[0]
+    learner = course.learners[0]
     context = _row(db, Context, {"label": course.label, "title": course.title},
                    platform_id=platform.id, context_id=course.context_id)
     person = _row(db, Person, {"name": learner.name, "given_name": learner.given_name,

@@ -95,4 +95,4 @@ def unseal(settings, stored: str | None) -> str | None:
 
 
 def is_sealed(stored: str | None) -> bool:
-    return bool(stored) and stored.startswith(SEALED_PREFIX)
+    return stored is not None and stored.startswith(SEALED_PREFIX)

@@ -6,8 +6,10 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from lti_tool.outbound import AllowList, AllowListError
@@ -20,6 +22,8 @@ DEMO_CONFIG = "lti_tool_demo.toml"
 DYNAMIC_REGISTRATION_POLICIES = ("open", "invite", "off")
 # What a web session is bound to besides its token (web.auth.client_binding).
 SESSION_BINDINGS = ("network", "agent", "off")
+# Where the tool's signing keys live (lti_tool.store.keys).
+KEY_STORAGES = ("file", "database")
 
 
 class SettingsError(ValueError):
@@ -123,41 +127,70 @@ class Settings:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def validate(self) -> Settings:
-        if self.dynamic_registration not in DYNAMIC_REGISTRATION_POLICIES:
-            raise SettingsError(
-                f"LTI_TOOL_DYNAMIC_REGISTRATION must be one of "
-                f"{', '.join(DYNAMIC_REGISTRATION_POLICIES)}, not {self.dynamic_registration!r}"
-            )
-        if self.session_binding not in SESSION_BINDINGS:
-            raise SettingsError(
-                f"LTI_TOOL_SESSION_BINDING must be one of {', '.join(SESSION_BINDINGS)}, "
-                f"not {self.session_binding!r}")
-        if self.key_storage not in ("file", "database"):
-            raise SettingsError("LTI_TOOL_KEY_STORAGE must be 'file' or 'database'")
-        try:
-            AllowList.parse(self.outbound_allow)
-        except AllowListError as exc:
-            raise SettingsError(str(exc)) from exc
-        for name in ("rate_limit_login", "rate_limit_register", "rate_limit_verify",
-                     "rate_limit_feedback_page", "rate_limit_feedback", "rate_limit_follow_up"):
-            if not re.fullmatch(r"\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*"
-                                r"(;\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*)*",
-                                getattr(self, name)):
-                raise SettingsError(f"LTI_TOOL_{name.upper()} must look like '60/minute' "
-                                    f"(several separated by ';'), not {getattr(self, name)!r}")
-        for name in ("outbound_max_bytes", "outbound_timeout_seconds",
-                     "registration_timeout_seconds", "verify_max_bytes", "verify_max_quads",
-                     "verify_max_blank_nodes", "verify_max_work", "verify_timeout_seconds"):
-            if getattr(self, name) <= 0:
-                raise SettingsError(f"LTI_TOOL_{name.upper()} must be a positive number")
-        parsed = urlparse(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise SettingsError(f"LTI_TOOL_BASE_URL is not an absolute URL: {self.base_url!r}")
-        if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise SettingsError(
-                "LTI_TOOL_BASE_URL must use HTTPS except on loopback (127.0.0.1, localhost)"
-            )
+        """The settings if every value is one the tool can run with, else SettingsError
+        naming each bad variable (all of them, not only the first)."""
+        problems = [f"{ENV_PREFIX}{name.upper()} {problem}"
+                    for name, check in CHECKS.items()
+                    if (problem := check(getattr(self, name))) is not None]
+        if problems:
+            raise SettingsError("; ".join(problems))
         return self
+
+
+# --- what each setting must be: one check per rule, one row per setting -----------------------
+
+Check = Callable[[Any], "str | None"]
+_RATE = r"\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*"
+RATE_LIMIT = re.compile(rf"{_RATE}(;{_RATE})*")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
+    return check
+
+
+def positive(value: int) -> str | None:
+    return None if value > 0 else "must be a positive number"
+
+
+def rate_limit(value: str) -> str | None:
+    return None if RATE_LIMIT.fullmatch(value) else (
+        f"must look like '60/minute' (several separated by ';'), not {value!r}")
+
+
+def allow_list(value: str) -> str | None:
+    try:
+        AllowList.parse(value)
+    except AllowListError as exc:
+        return str(exc).removeprefix(f"{ENV_PREFIX}OUTBOUND_ALLOW ")  # it names the variable
+    return None
+
+
+def public_url(value: str) -> str | None:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        return f"is not an absolute URL: {value!r}"
+    if parsed.scheme == "http" and parsed.hostname not in LOOPBACK_HOSTS:
+        return "must use HTTPS except on loopback (127.0.0.1, localhost)"
+    return None
+
+
+CHECKS: dict[str, Check] = {
+    "base_url": public_url,
+    "dynamic_registration": one_of(DYNAMIC_REGISTRATION_POLICIES),
+    "session_binding": one_of(SESSION_BINDINGS),
+    "key_storage": one_of(KEY_STORAGES),
+    "outbound_allow": allow_list,
+    **dict.fromkeys(("rate_limit_login", "rate_limit_register", "rate_limit_verify",
+                     "rate_limit_feedback_page", "rate_limit_feedback", "rate_limit_follow_up"),
+                    rate_limit),
+    **dict.fromkeys(("outbound_max_bytes", "outbound_timeout_seconds",
+                     "registration_timeout_seconds", "verify_max_bytes", "verify_max_quads",
+                     "verify_max_blank_nodes", "verify_max_work", "verify_timeout_seconds"),
+                    positive),
+}
 
 
 def _coerce(name: str, raw: object, default: object) -> object:
@@ -167,25 +200,28 @@ def _coerce(name: str, raw: object, default: object) -> object:
         return str(raw).strip().lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):
         try:
-            return int(raw)  # type: ignore[arg-type]
+            if not isinstance(raw, int | str):
+                raise TypeError(raw)
+            return int(raw)
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"{ENV_PREFIX}{name.upper()} must be an integer") from exc
     return str(raw)
 
 
-def load_settings(overrides: dict | None = None, environ: dict | None = None) -> Settings:
+def load_settings(overrides: Mapping[str, object] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings from the layered sources; `overrides` (tests, CLI flags) win over all.
 
     With the process environment (no `environ` given) and no `LTI_TOOL_CONFIG`, a demo's
     `lti_tool_demo.toml` in the current directory is the site file.
     """
     from_process = environ is None
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     values: dict[str, object] = {}
     files = [REPO_CONFIG]
-    if environ.get(ENV_PREFIX + "CONFIG"):
-        files.append(Path(environ[ENV_PREFIX + "CONFIG"]))
-    elif from_process and ENV_PREFIX + "CONFIG" not in environ:
+    if env.get(ENV_PREFIX + "CONFIG"):
+        files.append(Path(env[ENV_PREFIX + "CONFIG"]))
+    elif from_process and ENV_PREFIX + "CONFIG" not in env:
         files.append(Path.cwd() / DEMO_CONFIG)
     for path in files:
         if path.is_file():
@@ -193,11 +229,12 @@ def load_settings(overrides: dict | None = None, environ: dict | None = None) ->
                 values.update(tomllib.load(handle))
     known = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
     for name in known:
-        env_value = environ.get(ENV_PREFIX + name.upper())
+        env_value = env.get(ENV_PREFIX + name.upper())
         if env_value is not None:
             values[name] = env_value
     values.update(overrides or {})
-    kwargs: dict[str, object] = {}
+    # each value coerced to its field's type (`_coerce`) before the dataclass gets it
+    kwargs: dict[str, Any] = {}
     extra: dict[str, object] = {}
     defaults = Settings()
     for name, raw in values.items():

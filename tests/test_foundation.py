@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 
 import pytest
 from sqlalchemy import inspect
 
 from lti_tool.secrets import InsecureSecretFile, read_or_create_secret
-from lti_tool.settings import SettingsError, load_settings
+from lti_tool.settings import CHECKS, Settings, SettingsError, load_settings
 from lti_tool.store.db import Base
 
 
@@ -23,11 +24,32 @@ def test_environment_overrides_defaults() -> None:
     {"LTI_TOOL_DYNAMIC_REGISTRATION": "sometimes"},
     {"LTI_TOOL_BASE_URL": "http://tool.example.edu"},
     {"LTI_TOOL_SYNC_INTERVAL_MINUTES": "soon"},
+    {"LTI_TOOL_KEY_STORAGE": "vault"},
+    {"LTI_TOOL_SESSION_BINDING": "cookie"},
+    {"LTI_TOOL_RATE_LIMIT_VERIFY": "lots"},
+    {"LTI_TOOL_VERIFY_TIMEOUT_SECONDS": "0"},
+    {"LTI_TOOL_OUTBOUND_ALLOW": "[::1"},
+    {"LTI_TOOL_BASE_URL": "tool.example.edu"},
 ])
 def test_bad_settings_are_refused_with_the_variable_named(env: dict) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(environ=env)
     assert "LTI_TOOL_" in str(caught.value)
+
+
+def test_every_bad_setting_is_named_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ={"LTI_TOOL_DYNAMIC_REGISTRATION": "sometimes",
+                               "LTI_TOOL_OUTBOUND_MAX_BYTES": "-1",
+                               "LTI_TOOL_RATE_LIMIT_LOGIN": "60/fortnight"})
+    message = str(caught.value)
+    for name in ("DYNAMIC_REGISTRATION", "OUTBOUND_MAX_BYTES", "RATE_LIMIT_LOGIN"):
+        assert f"LTI_TOOL_{name} " in message
+    assert load_settings(environ={"LTI_TOOL_RATE_LIMIT_LOGIN": "5 per minute; 100/day"})
+
+
+def test_every_checked_name_is_a_setting() -> None:
+    assert set(CHECKS) <= {f.name for f in dataclasses.fields(Settings)}
 
 
 def test_health(client) -> None:

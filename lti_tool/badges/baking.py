@@ -148,7 +148,7 @@ def extract_svg(svg: str) -> str:
         raise BakingError("not an SVG image")
     prefix = _prefix(svg)
     found = _element(svg, prefix) if prefix else None
-    if found is None:
+    if not prefix or found is None:
         raise BakingError("the SVG carries no openbadges:credential element")
     if _element(svg, prefix, found[1]) is not None:
         raise BakingError("the SVG carries more than one openbadges:credential element")

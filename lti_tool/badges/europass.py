@@ -36,10 +36,12 @@ from lti_tool.badges.builder import (
 )
 from lti_tool.badges.facts import achievement_facts, recipient_facts
 from lti_tool.badges.signing import issuer_facts
+from lti_tool.catalogue.offerings import visible_offering
+from lti_tool.domain.actors import Actor
 from lti_tool.errors import Conflict, NotFound
 from lti_tool.settings import Settings
 from lti_tool.store.models.badges import Credential
-from lti_tool.store.models.catalogue import MicroCredentialVersion, Offering
+from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Institution, Person
 
 VC_V1 = "https://www.w3.org/2018/credentials/v1"
@@ -355,16 +357,14 @@ def dumps(document: dict) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def offering_zip(db: Session, settings: Settings, platform_id: int | None,
+def offering_zip(db: Session, settings: Settings, actor: Actor,
                  offering_id: int) -> tuple[bytes, int]:
-    """Every active credential of one offering as uploadable EDC files in a zip, and the
-    count. Credentials that cannot be exported (revoked ones are skipped) fail the whole zip
-    with the reason, so the Office never uploads a partial batch unknowingly."""
-    offering = db.get(Offering, offering_id)
-    if offering is None or platform_id is None or offering.platform_id != platform_id:
-        raise NotFound("No such offering.")
+    """Every active credential of one offering the actor may see as uploadable EDC files in a
+    zip, and the count. Credentials that cannot be exported (revoked ones are skipped) fail the
+    whole zip with the reason, so the Office never uploads a partial batch unknowingly."""
+    offering = visible_offering(db, actor, offering_id, message="No such offering.")
     rows = db.scalars(select(Credential).where(
-        Credential.offering_id == offering_id, Credential.platform_id == platform_id,
+        Credential.offering_id == offering.id, Credential.platform_id == offering.platform_id,
         Credential.status == "active", Credential.document != "")
         .order_by(Credential.issued_at, Credential.id).limit(MAX_ZIP_CREDENTIALS)).all()
     buffer = io.BytesIO()

@@ -38,8 +38,7 @@ def offering_europass(offering_id: int) -> Response:
     """Every valid credential of one offering as unsigned European Digital Credentials, one
     file each, zipped: what the Office uploads to the EDC Issuer to seal in one batch."""
     actor = require_actor()
-    body, _count = europass.offering_zip(get_db(), runtime().settings, actor.platform_id,
-                                         offering_id)
+    body, _count = europass.offering_zip(get_db(), runtime().settings, actor, offering_id)
     response = Response(body, mimetype="application/zip")
     response.headers["Content-Disposition"] = (
         f'attachment; filename="europass-offering-{offering_id}.zip"')

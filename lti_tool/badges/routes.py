@@ -25,12 +25,14 @@ from lti_tool.badges.signing import (
 from lti_tool.badges.verify import Verifier
 from lti_tool.errors import BadRequest, NotFound, PayloadTooLarge, ToolError
 from lti_tool.store import keys
+from lti_tool.store.db import referenced
 from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Institution
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
+from lti_tool.web.public import public_document
 
 bp = Blueprint("public", __name__, template_folder="templates")
 
@@ -53,9 +55,7 @@ def _settings():
 
 def _json(body: dict | str, mimetype: str = LD_JSON) -> Response:
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, indent=2)
-    response = Response(text, mimetype=mimetype)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return public_document(text, mimetype)
 
 
 def _wants_json_ld() -> bool:
@@ -87,9 +87,7 @@ def credential_json(public_id: str) -> Response:
 @bp.get("/credentials/<public_id>.jwt")
 def credential_jwt(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
-    response = Response(row.jwt, mimetype="application/jwt")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return public_document(row.jwt, "application/jwt")
 
 
 def _baked_text(row) -> tuple[str, bool]:
@@ -155,7 +153,7 @@ def _credential_face(row) -> images.BadgeFace:
 
 
 def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:
-    institution = get_db().get(Institution, version.institution_id)
+    institution = referenced(get_db(), Institution, version.institution_id)
     return images.BadgeFace(seed=str(version.id), title=version.title,
                             eqf_level=version.eqf_level,
                             issuer=issuer_facts(_settings(), institution).name,
@@ -175,7 +173,7 @@ def _published_version(version_id: int) -> MicroCredentialVersion:
 def achievement(version_id: int) -> Response:
     settings = _settings()
     version = _published_version(version_id)
-    institution = get_db().get(Institution, version.institution_id)
+    institution = referenced(get_db(), Institution, version.institution_id)
     return _json(achievement_document(achievement_facts(get_db(), version),
                                       issuer_facts(settings, institution), settings.base_url,
                                       default_image(settings, version.id)))

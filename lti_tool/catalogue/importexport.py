@@ -194,6 +194,10 @@ class _Reader:
             return ()
         return tuple(item.strip() if isinstance(item, str) else "" for item in value)
 
+    def mapping(self, data: Mapping, key: str) -> Mapping:
+        value = data.get(key)
+        return value if isinstance(value, Mapping) else {}
+
     def items(self, data: Mapping, key: str) -> list[Mapping]:
         value = data.get(key)
         if not isinstance(value, list):
@@ -205,7 +209,7 @@ def _plan_from_dict(data: Mapping) -> tuple[DesignPlan, list[FieldProblem]]:
     read = _Reader()
     outcomes = []
     for index, item in enumerate(read.items(data, "outcomes")):
-        rubric = item.get("rubric") if isinstance(item.get("rubric"), Mapping) else {}
+        rubric = read.mapping(item, "rubric")
         levels = tuple(
             PerformanceLevel(
                 code=read.text(level, "code"),

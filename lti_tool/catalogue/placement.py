@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from lti_tool.catalogue import service
-from lti_tool.domain.actors import Actor
+from lti_tool.domain.actors import Actor, SessionActor
 from lti_tool.errors import BadRequest, Forbidden
 from lti_tool.launch.deep_linking import DeepLinkItem
 from lti_tool.store.models.catalogue import MicroCredentialVersion
@@ -29,13 +29,13 @@ def _require_placer(actor: Actor) -> None:
         raise Forbidden("Only instructors place micro-credentials in a course.")
 
 
-def placeable_items(db: Session, actor: Actor) -> list[DeepLinkItem]:
+def placeable_items(db: Session, actor: SessionActor) -> list[DeepLinkItem]:
     """The newest approved version of each micro-credential of the actor's platform."""
     _require_placer(actor)
     return [_item(version) for version in service.approved_versions(db, actor.platform_id)]
 
 
-def place_item(db: Session, actor: Actor, item_id: str) -> DeepLinkItem:
+def place_item(db: Session, actor: SessionActor, item_id: str) -> DeepLinkItem:
     """Create (or reuse) the Offering in the actor's course; `custom` carries its id."""
     _require_placer(actor)
     if actor.context_id is None:

@@ -18,9 +18,11 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.badges import issuance
 from lti_tool.catalogue import importexport, labels, service
+from lti_tool.catalogue.offerings import course_offerings, visible_offering
 from lti_tool.domain import catalogue as rules
 from lti_tool.domain.errors import FieldProblem, IllegalTransition, ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
@@ -31,6 +33,7 @@ from lti_tool.store.models.core import Person
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db
 from lti_tool.web.jinja import install_on_setup
+from lti_tool.web.public import published_schema
 
 bp = Blueprint("catalogue", __name__, url_prefix=None, template_folder="templates",
                static_folder="static", static_url_path="/static/catalogue")
@@ -67,7 +70,7 @@ def _problem_map(problems: list[FieldProblem]) -> dict[str, list[str]]:
     return found
 
 
-def _see(endpoint: str, **values: object) -> Response:
+def _see(endpoint: str, **values: object) -> BaseResponse:
     return redirect(session_url(endpoint, **values), code=303)
 
 
@@ -77,11 +80,7 @@ def _see(endpoint: str, **values: object) -> Response:
 @bp.get(importexport.SCHEMA_URL_PATH)
 def schema() -> Response:
     """The published JSON Schema of Design Plan files (for editors and `mc import`)."""
-    response = Response(importexport.SCHEMA_PATH.read_text(encoding="utf-8"),
-                        mimetype="application/schema+json")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return published_schema(importexport.SCHEMA_PATH)
 
 
 # --- the Office -----------------------------------------------------------------------------
@@ -243,7 +242,7 @@ def _submitted_plan(platform_id: int, code: str | None = None
 
 @bp.route("/admin/microcredentials/new", methods=["GET", "POST"])
 @require_role("admin")
-def office_new() -> Response | tuple[str, int]:
+def office_new() -> BaseResponse | tuple[str, int]:
     actor = require_actor()
     if request.method == "GET":
         return _render_form({"kind": "course", "language": "en"}, [], None)
@@ -265,7 +264,7 @@ def office_new() -> Response | tuple[str, int]:
 
 @bp.route("/admin/microcredentials/<int:mc_id>/edit", methods=["GET", "POST"])
 @require_role("admin")
-def office_edit(mc_id: int) -> Response | tuple[str, int]:
+def office_edit(mc_id: int) -> BaseResponse | tuple[str, int]:
     actor = require_actor()
     db = get_db()
     mc = service.get_micro_credential(db, actor.platform_id, mc_id)
@@ -348,7 +347,7 @@ def _parse_due(raw: str) -> datetime | None:
 
 @bp.post(f"/admin/microcredentials/<int:mc_id>/versions/<int:version_id>/<any({ACTIONS}):action>")
 @require_role("admin")
-def office_act(mc_id: int, version_id: int, action: str) -> Response:
+def office_act(mc_id: int, version_id: int, action: str) -> BaseResponse | tuple[str, int]:
     """Submit, reject, approve, revalidate or retire one version (recorded with who and when)."""
     actor = require_actor()
     db = get_db()
@@ -402,8 +401,7 @@ def office_export(mc_id: int) -> Response:
 @require_role("instructor")
 def instructor_offerings() -> str:
     actor = require_actor()
-    offerings = [] if actor.context_id is None else service.offerings_in(
-        get_db(), actor.platform_id, actor.context_id)
+    offerings = course_offerings(get_db(), actor)
     return render_template("catalogue/instructor_offerings.html", offerings=offerings,
                            policy_labels=POLICY_LABELS)
 
@@ -436,11 +434,11 @@ def _offering_form() -> tuple[dict, rules.OfferingSettings | None, list[FieldPro
 
 @bp.route("/instructor/offerings/<int:offering_id>", methods=["GET", "POST"])
 @require_role("instructor")
-def instructor_offering(offering_id: int) -> Response | tuple[str, int]:
+def instructor_offering(offering_id: int) -> BaseResponse | tuple[str, int]:
     """Assessment window, re-evaluation policy and window, and (embedded) gradebook items."""
     actor = require_actor()
     db = get_db()
-    offering = service.get_offering(db, actor.platform_id, actor.context_id, offering_id)
+    offering = visible_offering(db, actor, offering_id)
     status = 200
     problems: list[FieldProblem] = []
     if request.method == "POST":

@@ -512,22 +512,6 @@ def _offering_for(db: Session, context_id: int, version_id: int) -> Offering | N
                                             Offering.mc_version_id == version_id))
 
 
-def offerings_in(db: Session, platform_id: int, context_id: int) -> list[Offering]:
-    return list(db.scalars(select(Offering).where(
-        Offering.platform_id == platform_id, Offering.context_id == context_id)
-        .order_by(Offering.id)))
-
-
-def get_offering(db: Session, platform_id: int, context_id: int | None,
-                 offering_id: int) -> Offering:
-    """An offering of this course; another course's or platform's is "not found"."""
-    offering = db.get(Offering, offering_id)
-    if offering is None or offering.platform_id != platform_id \
-            or offering.context_id != context_id:
-        raise NotFound("No such offering in this course.")
-    return offering
-
-
 def course_grade_items(db: Session, context_id: int) -> list[GradeItem]:
     """The course's gradebook items (as the last sync stored them)."""
     return list(db.scalars(select(GradeItem).where(GradeItem.context_id == context_id)

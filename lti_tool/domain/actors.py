@@ -1,8 +1,9 @@
 """Who acts: the one actor type every service takes and every entry point builds.
 
 A launch gives a person with their tool role (the web session fills in the rest: platform,
-course, session); the CLI, the scheduler and an offering's policy act as labelled actors
-without a person. The evidence archive and the audit log record `who()`.
+course, session: a `SessionActor`, whose ids are never None); the CLI, the scheduler and an
+offering's policy act as labelled actors without a person. The evidence archive and the
+audit log record `who()`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ class Actor:
     def who(self) -> dict[str, Any]:
         """Who acted, as archived: the person id (if any) and a label (else the role)."""
         return {"person_id": self.person_id, "label": self.label or self.role}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionActor(Actor):
+    """The actor of a web session (an LTI launch): always a person, the registration it came
+    through, that registration's institution and the session. What the pages get from
+    `require_actor()`; services take any `Actor`, so this is the same type with the ids that a
+    launch always has made non-optional."""
+
+    person_id: int
+    platform_id: int
+    institution_id: int
+    session_id: int
 
 
 SYSTEM = Actor(person_id=None, role="system", label="system")

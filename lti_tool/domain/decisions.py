@@ -107,6 +107,22 @@ def transition(state: DecisionState, event: str) -> DecisionState:
     return replace(state, status=target, reevaluations_used=used)
 
 
+# --- assessment windows ----------------------------------------------------------------------
+
+def window_open(closes_at: datetime | None, now: datetime, *,
+                finalized_at: datetime | None = None) -> bool:
+    """Whether an assessment window is still open at `now`: until it is finalized, or until
+    its closing moment comes (the moment itself is closed); one without a date stays open
+    until finalized.
+
+    The one definition of an open window: an offering's (closes at its date or when an
+    instructor finalizes it) and a re-evaluation's (closes at its own date). The store's
+    `Offering.is_open` / `Attempt.is_open` give this as Python and as one SQL expression
+    (`lti_tool.store.models.windows`); a property test holds the two together.
+    """
+    return finalized_at is None and (closes_at is None or now < closes_at)
+
+
 # --- asking for the re-evaluation -------------------------------------------------------------
 
 # Days a failed learner may ask for their re-evaluation (and the re-evaluation window's length)

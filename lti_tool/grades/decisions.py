@@ -64,12 +64,6 @@ def get_decision(db: Session, offering_id: int, person_id: int) -> Decision:
     return decision
 
 
-def is_closed(offering: Offering, now: datetime) -> bool:
-    """Whether the offering's assessment window has closed (finalized, or its date passed)."""
-    return offering.finalized_at is not None or (
-        offering.window_closes_at is not None and offering.window_closes_at <= now)
-
-
 @dataclass
 class OfferingRun(Recorder):
     """Evaluates learners of one offering; loads outcomes, mappings and marks in bulk."""
@@ -94,7 +88,7 @@ class OfferingRun(Recorder):
 
     @property
     def closed(self) -> bool:
-        return is_closed(self.offering, self.now)
+        return not self.offering.is_open(self.now)
 
     def learner_ids(self, person_ids: Iterable[int] | None) -> list[int]:
         members = select(Membership.person_id).where(
@@ -181,7 +175,7 @@ class OfferingRun(Recorder):
         carried: dict[str, OutcomeResult] | None = None
         if number == 2:
             second = attempt_of(decision, 2)
-            closed = bool(second and second.closes_at and second.closes_at <= self.now)
+            closed = second is not None and not second.is_open(self.now)
             carried = carried_results(decision)
         else:
             closed = self.closed

@@ -47,6 +47,7 @@ from lti_tool.domain.evidence import (
     statement_hash,
 )
 from lti_tool.errors import BadRequest, NotFound
+from lti_tool.secrets import SecretKeyMismatch, is_sealed
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.keys import find_public_key, private_jwk, signing_jwk
@@ -217,10 +218,15 @@ class SignatureChecker:
     """Checks checkpoint signatures against the keys this installation holds.
 
     A key row alone is not trusted (whoever writes the database could add one): the key must be
-    a badge Ed25519 key whose private part this installation holds and matches."""
+    a badge Ed25519 key whose private part this installation holds and matches. A key file
+    (`key_storage = "file"`) is held when it can be read from data_dir; a database-stored key
+    (`"database"`) when its private part is sealed and opens with this installation's
+    encryption key (`settings`): a private key stored in plain text proves nothing, since
+    whoever writes the database can write that too."""
 
-    def __init__(self, db: Session) -> None:
+    def __init__(self, db: Session, settings: Settings) -> None:
         self.db = db
+        self.settings = settings
         self._keys: dict[str, tuple[jwk.JWK | None, str | None]] = {}
 
     def key(self, kid: str) -> tuple[jwk.JWK | None, str | None]:
@@ -233,9 +239,12 @@ class SignatureChecker:
         if row is None or row.purpose != CHECKPOINT_KEY_PURPOSE:
             return None, f"it is signed by key {kid!r}, which is not an institution badge key"
         public = jwk.JWK(**row.public_jwk)
+        if row.private_pem and not is_sealed(row.private_pem):
+            return None, f"it is signed by key {kid!r}, whose private part is stored in the " \
+                         "database without this installation's seal"
         try:
-            private = private_jwk(row)
-        except (OSError, ValueError) as exc:
+            private = private_jwk(row, self.settings)
+        except (OSError, ValueError, SecretKeyMismatch) as exc:
             return None, f"it is signed by key {kid!r}, whose private part this installation " \
                          f"does not hold ({type(exc).__name__})"
         if private.thumbprint() != public.thumbprint():
@@ -277,7 +286,9 @@ def _links(db: Session, platform_id: int, low: int | None = None,
     if high is not None:
         query = query.where(EvidenceRecord.seq <= high)
     for row in db.execute(query.order_by(EvidenceRecord.seq).execution_options(yield_per=2000)):
-        yield Link(*row)
+        # the ten columns above, in Link's order (SQLAlchemy types a row of so many columns as
+        # open-ended; the slice gives the checker the ten it has)
+        yield Link(*row[:10])
 
 
 def _checkpoints(db: Session, platform_id: int) -> list[Checkpoint]:
@@ -301,9 +312,11 @@ class ChainResult:
         return f"platform {self.platform_id}: {self.report.problem}"
 
 
-def verify_archive(db: Session, platform_ids: Iterable[int] | None = None) -> list[ChainResult]:
-    """Verify each chain (all, or those of `platform_ids`): hashes, checkpoints, signatures."""
-    checker = SignatureChecker(db)
+def verify_archive(db: Session, settings: Settings, platform_ids: Iterable[int] | None = None,
+                   ) -> list[ChainResult]:
+    """Verify each chain (all, or those of `platform_ids`): hashes, checkpoints, signatures
+    (`settings` open the installation's sealed keys)."""
+    checker = SignatureChecker(db, settings)
     results = []
     heads = {h.platform_id: h for h in db.scalars(select(EvidenceHead))}
     for platform_id in (sorted(platform_ids) if platform_ids is not None
@@ -341,9 +354,9 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def verify_chain(db: Session) -> ChainResult | None:
+def verify_chain(db: Session, settings: Settings) -> ChainResult | None:
     """The first chain that does not verify (with its problem), or None when all do."""
-    return first_problem(verify_archive(db))
+    return first_problem(verify_archive(db, settings))
 
 
 # --- the checkpoint file -----------------------------------------------------------------------
@@ -421,10 +434,10 @@ def verify_against(db: Session, data: object) -> str | None:
             problem = jws_problem(str(item.get("jws", "")), statement, kid, public)
             if problem:
                 return f"{label} in the file: {problem}"
-            row = stored.get(item.get("number"))
-            if row is None:
+            held = stored.get(item.get("number"))
+            if held is None:
                 return f"{label} was exported but is missing from the database"
-            if row.statement_hash != statement_hash(statement):
+            if held.statement_hash != statement_hash(statement):
                 return f"{label} differs in the database from the exported one"
     return None
 
@@ -458,8 +471,9 @@ def learner_evidence(db: Session, platform_id: int, person_id: int,
     segments = []
     kids = []
     for low, high, number in _segments(db, platform_id, [r.seq for r in own]):
-        cp = db.scalar(select(EvidenceCheckpoint).where(
-            EvidenceCheckpoint.platform_id == platform_id, EvidenceCheckpoint.number == number))
+        cp = db.scalars(select(EvidenceCheckpoint).where(  # `_segments` read its number
+            EvidenceCheckpoint.platform_id == platform_id, EvidenceCheckpoint.number == number)
+        ).one()
         kids.append(cp.kid)
         segments.append({
             "from": low, "to": high,

@@ -11,6 +11,17 @@ import click
 
 from lti_tool.cli_support import get_runtime
 from lti_tool.errors import BadRequest, NotFound
+from lti_tool.grades.evidence import (
+    export_checkpoints,
+    export_evidence,
+    first_problem,
+    seal_all,
+    stale_chains,
+    verify_against,
+    verify_archive,
+)
+from lti_tool.grades.lifecycle import purge_expired
+from lti_tool.grades.timestamp import stamp_if_configured
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import Person
 
@@ -29,16 +40,9 @@ def evidence() -> None:
 def verify(ctx: click.Context, against: Path | None) -> None:
     """Check every chain's hashes, checkpoints and signatures; name the first bad record or
     checkpoint and exit 1."""
-    from lti_tool.grades.evidence import (
-        first_problem,
-        stale_chains,
-        verify_against,
-        verify_archive,
-    )
-
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
-        results = verify_archive(db)
+        results = verify_archive(db, runtime.settings)
         bad = first_problem(results)
         stale = stale_chains(db)
         mismatch = None
@@ -77,8 +81,6 @@ def verify(ctx: click.Context, against: Path | None) -> None:
 @click.pass_context
 def export(ctx: click.Context, person_id: int, offering_id: int | None) -> None:
     """Write one learner's decisions and evidence records as JSON to standard output."""
-    from lti_tool.grades.evidence import export_evidence
-
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
         person = db.get(Person, person_id)
@@ -94,8 +96,6 @@ def checkpoint(ctx: click.Context) -> None:
     """Sign every chain's head now (or `export` the signed checkpoints)."""
     if ctx.invoked_subcommand is not None:
         return
-    from lti_tool.grades.evidence import seal_all
-
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
         count = seal_all(db, runtime.settings, "manual", always=True)
@@ -108,9 +108,6 @@ def checkpoint(ctx: click.Context) -> None:
 @click.pass_context
 def checkpoint_export(ctx: click.Context, out: Path | None) -> None:
     """Write the signed checkpoints as JSON (timestamped when LTI_TOOL_EVIDENCE_TSA_URL is set)."""
-    from lti_tool.grades.evidence import export_checkpoints
-    from lti_tool.grades.timestamp import stamp_if_configured
-
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
         data = export_checkpoints(db, runtime.settings)
@@ -129,8 +126,6 @@ def checkpoint_export(ctx: click.Context, out: Path | None) -> None:
 @click.pass_context
 def purge(ctx: click.Context) -> None:
     """Run the retention purge now (the worker runs it daily) and print what it removed."""
-    from lti_tool.grades.lifecycle import purge_expired
-
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
         summary = purge_expired(db, runtime.settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.grades.sync import SyncBusy, sync_context
@@ -26,10 +26,8 @@ JOB_ID = "grades.scheduled_sync"
 
 def offering_contexts(db: Session, now: datetime) -> list[int]:
     """Contexts with an offering whose assessment window is still open."""
-    return list(db.scalars(select(Offering.context_id).where(
-        Offering.finalized_at.is_(None),
-        or_(Offering.window_closes_at.is_(None), Offering.window_closes_at > now),
-    ).distinct().order_by(Offering.context_id)))
+    return list(db.scalars(select(Offering.context_id).where(Offering.is_open(now))
+                           .distinct().order_by(Offering.context_id)))
 
 
 def due_contexts(db: Session, interval: timedelta, now: datetime | None = None) -> list[int]:

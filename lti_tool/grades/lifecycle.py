@@ -32,7 +32,7 @@ from lti_tool.errors import BadRequest, NotFound
 from lti_tool.grades.evidence import append_evidence, decision_json, learner_evidence, seal
 from lti_tool.secrets import read_or_create_secret
 from lti_tool.settings import Settings
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import changed_rows, referenced, utcnow
 from lti_tool.store.models.badges import Credential, HeldPass
 from lti_tool.store.models.core import (
     AuditEntry,
@@ -285,10 +285,6 @@ def pseudonym(settings: Settings, platform: Platform, sub: str) -> str:
                                 hashlib.sha256).hexdigest()[:40]
 
 
-def _rowcount(result) -> int:
-    return max(result.rowcount or 0, 0)
-
-
 def erase_person(db: Session, settings: Settings, person_id: int, *, reason: str,
                  by: str) -> dict:
     """Carry out an erasure request; what was removed and what was kept, and why."""
@@ -300,7 +296,7 @@ def erase_person(db: Session, settings: Settings, person_id: int, *, reason: str
         raise NotFound(f"No person {person_id}.")
     if person.sub.startswith("erased:"):
         raise BadRequest(f"Person {person_id} was already erased.")
-    platform = db.get(Platform, person.platform_id)
+    platform = referenced(db, Platform, person.platform_id)
     now = utcnow()
     alias = pseudonym(settings, platform, person.sub)
     profile_fields = [name for name in ("name", "given_name", "family_name", "email",
@@ -308,18 +304,18 @@ def erase_person(db: Session, settings: Settings, person_id: int, *, reason: str
                       if getattr(person, name)]
     removed = {
         "profile_fields": profile_fields,
-        "memberships": _rowcount(db.execute(delete(Membership).where(
-            Membership.person_id == person_id))),
-        "sessions": _rowcount(db.execute(delete(WebSession).where(
-            WebSession.person_id == person_id))),
-        "scores": _rowcount(db.execute(delete(Score).where(Score.person_id == person_id))),
-        "lms_rubric_assessments": _rowcount(db.execute(delete(LmsRubricAssessment).where(
-            LmsRubricAssessment.person_id == person_id))),
-        "tool_rubric_scores": _rowcount(db.execute(delete(ToolRubricScore).where(
-            ToolRubricScore.person_id == person_id))),
-        "reevaluation_request_texts": _rowcount(db.execute(update(ReevaluationRequest).where(
+        "memberships": changed_rows(db, delete(Membership).where(
+            Membership.person_id == person_id)),
+        "sessions": changed_rows(db, delete(WebSession).where(
+            WebSession.person_id == person_id)),
+        "scores": changed_rows(db, delete(Score).where(Score.person_id == person_id)),
+        "lms_rubric_assessments": changed_rows(db, delete(LmsRubricAssessment).where(
+            LmsRubricAssessment.person_id == person_id)),
+        "tool_rubric_scores": changed_rows(db, delete(ToolRubricScore).where(
+            ToolRubricScore.person_id == person_id)),
+        "reevaluation_request_texts": changed_rows(db, update(ReevaluationRequest).where(
             ReevaluationRequest.person_id == person_id, ReevaluationRequest.reason != "")
-            .values(reason=""))),
+            .values(reason="")),
     }
     person.sub, person.name, person.given_name, person.family_name = alias, "", "", ""
     person.email = person.lis_person_sourcedid = person.locale = None

@@ -7,6 +7,7 @@ import json
 import click
 
 from lti_tool.cli_support import get_runtime
+from lti_tool.grades.lifecycle import erase_person
 from lti_tool.store.db import transaction
 
 
@@ -24,8 +25,6 @@ def people() -> None:
 @click.pass_context
 def erase(ctx: click.Context, person_id: int, reason: str, by: str, as_json: bool) -> None:
     """Remove a person's data that is not under a retention duty; pseudonymise the rest."""
-    from lti_tool.grades.lifecycle import erase_person
-
     runtime = get_runtime(ctx)
     with transaction(runtime.sessions) as db:
         report = erase_person(db, runtime.settings, person_id, reason=reason, by=by)

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, redirect, render_template, reque
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from lti_tool.catalogue.offerings import visible_offering
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, SOURCE_KINDS, TOOL_RUBRIC, SourceSpec
 from lti_tool.errors import BadRequest, NotFound
 from lti_tool.grades import evaluation as service
@@ -32,6 +33,7 @@ from lti_tool.web.db import get_db
 from lti_tool.web.db import runtime as web_runtime
 from lti_tool.web.jinja import status_label
 from lti_tool.web.notices import flash_notice
+from lti_tool.web.public import published_schema
 
 bp = Blueprint("grades", __name__, template_folder="templates")
 
@@ -39,11 +41,7 @@ bp = Blueprint("grades", __name__, template_folder="templates")
 @bp.get(mapping_files.SCHEMA_URL_PATH)
 def mapping_schema() -> Response:
     """The published JSON Schema of mapping files (`lti-tool offering map`)."""
-    response = Response(mapping_files.SCHEMA_PATH.read_text(encoding="utf-8"),
-                        mimetype="application/schema+json")
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Cache-Control"] = "public, max-age=3600"
-    return response
+    return published_schema(mapping_files.SCHEMA_PATH)
 
 STAFF = ("instructor", "admin")
 MAX_FIELD = 5000
@@ -52,12 +50,8 @@ MAX_FIELD = 5000
 # --- scoping and parsing ----------------------------------------------------------------------
 
 def _offering(actor: Actor, offering_id: int) -> Offering:
-    """The offering if it is in the actor's platform and (for instructors) their course."""
-    offering = get_db().get(Offering, offering_id)
-    if offering is None or offering.platform_id != actor.platform_id or (
-            actor.role != "admin" and offering.context_id != actor.context_id):
-        raise NotFound("No such offering in this course.")
-    return offering
+    """The offering if the actor may see it (`catalogue.offerings`), else 404."""
+    return visible_offering(get_db(), actor, offering_id)
 
 
 def _learner(offering: Offering, raw: Any) -> Person:
@@ -264,12 +258,11 @@ def save_rubric_score(offering_id: int):
     changes = _score_changes(offering, person.id)
     if not changes:
         raise BadRequest(_("Choose a level for at least one outcome."))
-    decision = None
-    for code, (level, comment) in changes.items():
-        decision = service.set_tool_rubric_score(db, web_runtime().settings, offering.id,
-                                                 person.id, code, level, actor, comment)
+    decisions = [service.set_tool_rubric_score(db, web_runtime().settings, offering.id,
+                                               person.id, code, level, actor, comment)
+                 for code, (level, comment) in changes.items()]
     db.commit()
-    return _done(_("Scores saved; status: %(s)s.", s=status_label(decision.status)),
+    return _done(_("Scores saved; status: %(s)s.", s=status_label(decisions[-1].status)),
                  "grades.score_rubrics", offering_id=offering.id)
 
 
@@ -379,21 +372,13 @@ def learner_evidence(offering_id: int, person_id: int):
 
 # --- learner ----------------------------------------------------------------------------------
 
-def _own_offering(actor: Actor, offering_id: int) -> Offering:
-    offering = get_db().get(Offering, offering_id)
-    if offering is None or offering.platform_id != actor.platform_id or \
-            offering.context_id != actor.context_id:
-        raise NotFound("No such micro-credential in this course.")
-    return offering
-
-
 @bp.post("/learner/offerings/<int:offering_id>/reevaluation-request")
 @require_role("learner")
 def request_reevaluation(offering_id: int):
     """A learner asks for their one re-evaluation (granted at once or sent to the instructor,
     per the offering's policy)."""
     actor = require_actor()
-    offering = _own_offering(actor, offering_id)
+    offering = _offering(actor, offering_id)
     db = get_db()
     decision = service.request_reevaluation(db, web_runtime().settings, offering.id,
                                             actor.person_id, _text("reason"))
@@ -408,5 +393,5 @@ def request_reevaluation(offering_id: int):
 def my_evidence(offering_id: int):
     """The learner's own archived evidence for one micro-credential, as JSON."""
     actor = require_actor()
-    offering = _own_offering(actor, offering_id)
+    offering = _offering(actor, offering_id)
     return jsonify(export_evidence(get_db(), actor.platform_id, actor.person_id, offering.id))

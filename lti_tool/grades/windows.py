@@ -47,14 +47,13 @@ def close_due_windows(db: Session, now: datetime | None = None,
         ~exists().where(Decision.offering_id == Offering.id,
                         Decision.person_id == Membership.person_id))
     due = db.scalars(select(Offering).where(
-        Offering.window_closes_at.is_not(None), Offering.window_closes_at <= now,
-        open_decision | undecided).order_by(Offering.id)).all()
+        ~Offering.is_open(now), open_decision | undecided).order_by(Offering.id)).all()
     for offering in due:
         summary.add(OfferingRun.of(db, settings, offering, now=now).run(None))
     second = db.execute(
         select(Decision.offering_id, Decision.person_id).join(Attempt).where(
             Decision.status == flow.REEVALUATION_GRANTED, Attempt.number == 2,
-            Attempt.closes_at <= now)).all()
+            ~Attempt.is_open(now))).all()
     by_offering: dict[int, set[int]] = {}
     for offering_id, person_id in second:
         by_offering.setdefault(offering_id, set()).add(person_id)

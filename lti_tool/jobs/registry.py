@@ -5,20 +5,32 @@ idempotent (the outbox may deliver a job again after a worker died mid-way). Add
 write the function in its package (a service call), add a `JobKind` here, and enqueue it with
 `lti_tool.jobs.enqueue(db, "<kind>", payload, key=...)` in the transaction that calls for it,
 or add a `Periodic` entry.
+
+The registry is an entry point (the layer contract puts it above every service package), so
+it imports the job functions at the top like any caller; the services never import it, they
+only `enqueue` by name through the outbox (`lti_tool.jobs`, store level).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from lti_tool.catalogue.jobs import lapse_overdue_job as lapse_overdue
+from lti_tool.grades.decisions import evaluate_changed
+from lti_tool.grades.evidence_jobs import daily_evidence
+from lti_tool.grades.jobs import scheduled_sync
+from lti_tool.grades.passback import send_passbacks
+from lti_tool.grades.sync import SyncBusy, sync_context
+from lti_tool.grades.windows import close_due_windows
+from lti_tool.jobs.office import purge_finished
 from lti_tool.jobs.runner import JobKind, Periodic, Registry, RetryLater
+from lti_tool.launch.jobs import prune_job as prune_launch_state
+from lti_tool.reports.jobs import follow_up_job
 from lti_tool.runtime import Runtime
 
 
 def passback_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
     """Send a course's queued scores (`context_id`), or every course's (none given)."""
-    from lti_tool.grades.passback import send_passbacks
-
     with runtime.sessions() as db:
         counts = send_passbacks(db, runtime.settings, context_id=payload.get("context_id"),
                                 limit=int(payload.get("limit", 500)))
@@ -36,9 +48,6 @@ def sync_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     between the two leaves marks that the next sync no longer sees as changed, so an attempt
     after the first evaluates the whole course once more (idempotent: unchanged decisions stay).
     """
-    from lti_tool.grades.evaluation import evaluate_changed
-    from lti_tool.grades.sync import SyncBusy, sync_context
-
     context_id = int(payload["context_id"])
     try:
         result = sync_context(runtime, context_id, trigger=str(payload.get("trigger", "job")))
@@ -54,14 +63,10 @@ def sync_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def scheduled_sync_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
-    from lti_tool.grades.jobs import scheduled_sync
-
     return scheduled_sync(runtime)
 
 
 def close_windows_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
-    from lti_tool.grades.evaluation import close_due_windows
-
     with runtime.sessions() as db:
         summary = close_due_windows(db, None, runtime.settings)
         db.commit()
@@ -69,14 +74,10 @@ def close_windows_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, An
 
 
 def lapse_overdue_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
-    from lti_tool.catalogue.jobs import lapse_overdue_job as lapse
-
-    return {"lapsed": lapse(runtime)}
+    return {"lapsed": lapse_overdue(runtime)}
 
 
 def purge_jobs_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
-    from lti_tool.jobs.office import purge_finished
-
     with runtime.sessions() as db:
         removed = purge_finished(db, days=int(payload.get("days", 14)))
         db.commit()
@@ -85,22 +86,16 @@ def purge_jobs_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
 
 def evidence_daily_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     """Retention purge, then a signed checkpoint of every evidence chain."""
-    from lti_tool.grades.evidence_jobs import daily_evidence
-
     return daily_evidence(runtime)
 
 
 def prune_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
     """Expired login states, nonces, rate-limit windows and invites."""
-    from lti_tool.launch.jobs import prune_job as prune
-
-    return prune(runtime)
+    return prune_launch_state(runtime)
 
 
 def follow_ups_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, int]:
     """Employability follow-ups that fell due (6 and 12 months after issue), e-mailed."""
-    from lti_tool.reports.jobs import follow_up_job
-
     return follow_up_job(runtime)
 
 

@@ -1,9 +1,12 @@
 """Names of the LTI 1.3 claims the tool reads and writes."""
 
+from typing import Final
+
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 MESSAGE_TYPE = LTI + "message_type"
 VERSION = LTI + "version"
-DEPLOYMENT_ID = LTI + "deployment_id"
+# spelled out (a literal): pylti1p3's launch data is a TypedDict keyed by claim names
+DEPLOYMENT_ID: Final = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
 TARGET_LINK_URI = LTI + "target_link_uri"
 ROLES = LTI + "roles"
 CONTEXT = LTI + "context"

@@ -26,7 +26,7 @@ from lti_tool.launch.people import LaunchRecord, launch_locale, record_launch
 from lti_tool.launch.platforms import accept_deployment
 from lti_tool.launch.validation import VerifiedLaunch
 from lti_tool.settings import Settings
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import changed_rows, utcnow
 from lti_tool.store.models.core import LoginState, UsedNonce
 from lti_tool.store.sessions import start_session
 
@@ -108,8 +108,7 @@ def check_launch(db: Session, launch: VerifiedLaunch, state: str | None) -> Chec
 def _consume(db: Session, checked: CheckedLaunch, settings: Settings) -> None:
     """Use up the state and the nonce; a concurrent twin of this launch fails here."""
     launch = checked.launch
-    gone = db.execute(delete(LoginState).where(LoginState.id == checked.login.id))
-    if gone.rowcount != 1:
+    if changed_rows(db, delete(LoginState).where(LoginState.id == checked.login.id)) != 1:
         raise LaunchError("This launch was already used: its state has been consumed.")
     leeway = timedelta(seconds=settings.jwt_leeway_seconds)
     db.add(UsedNonce(platform_id=launch.platform.id, nonce=launch.nonce,

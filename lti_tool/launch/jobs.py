@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.runtime import Runtime
-from lti_tool.store.db import transaction, utcnow
+from lti_tool.store.db import changed_rows, transaction, utcnow
 from lti_tool.store.models.core import (
     LoginState,
     RateLimitCounter,
@@ -31,22 +31,22 @@ INTERVAL_MINUTES = 15
 
 
 def _login_states(db: Session, now: datetime) -> int:
-    return db.execute(delete(LoginState).where(LoginState.expires_at < now)).rowcount
+    return changed_rows(db, delete(LoginState).where(LoginState.expires_at < now))
 
 
 def _nonces(db: Session, now: datetime) -> int:
-    return db.execute(delete(UsedNonce).where(UsedNonce.expires_at < now)).rowcount
+    return changed_rows(db, delete(UsedNonce).where(UsedNonce.expires_at < now))
 
 
 def _rate_counters(db: Session, now: datetime) -> int:
-    return db.execute(delete(RateLimitCounter).where(
-        RateLimitCounter.expires_at <= now.timestamp())).rowcount
+    return changed_rows(db, delete(RateLimitCounter).where(
+        RateLimitCounter.expires_at <= now.timestamp()))
 
 
 def _invites(db: Session, now: datetime) -> int:
     """Unused invites past their expiry (used ones stay: they record who registered how)."""
-    return db.execute(delete(RegistrationInvite).where(
-        RegistrationInvite.expires_at < now, RegistrationInvite.used_at.is_(None))).rowcount
+    return changed_rows(db, delete(RegistrationInvite).where(
+        RegistrationInvite.expires_at < now, RegistrationInvite.used_at.is_(None)))
 
 
 PRUNE_STEPS: dict[str, Callable[[Session, datetime], int]] = {

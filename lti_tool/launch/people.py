@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.launch import claims as c
 from lti_tool.launch.validation import VerifiedLaunch
+from lti_tool.store.db import RowT
 from lti_tool.store.models.core import Context, Deployment, Membership, Person, ResourceLink
 
 
@@ -27,7 +28,8 @@ class LaunchRecord:
     membership: Membership
 
 
-def _ensure(db: Session, model: type, keys: dict[str, Any], defaults: dict[str, Any]) -> Any:
+def _ensure(db: Session, model: type[RowT], keys: dict[str, Any], defaults: dict[str, Any],
+            ) -> RowT:
     """The row of `model` with unique `keys`, inserted (race-free) when missing."""
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -37,7 +37,7 @@ from lti_tool.outbound import (
 )
 from lti_tool.settings import Settings
 from lti_tool.store import institutions
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import changed_rows, utcnow
 from lti_tool.store.models.core import LMS_KINDS, AuditEntry, Platform, RegistrationInvite
 
 TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
@@ -120,12 +120,11 @@ def check_invite(db: Session, token: str | None) -> RegistrationInvite:
 
 def consume_invite(db: Session, row: RegistrationInvite) -> None:
     """Mark used in the same transaction as the registration; loses cleanly to a racer."""
-    result = db.execute(
-        update(RegistrationInvite)
-        .where(RegistrationInvite.id == row.id, RegistrationInvite.used_at.is_(None))
-        .values(used_at=utcnow())
-    )
-    if result.rowcount != 1:
+    claimed = changed_rows(db, update(RegistrationInvite)
+                           .where(RegistrationInvite.id == row.id,
+                                  RegistrationInvite.used_at.is_(None))
+                           .values(used_at=utcnow()))
+    if claimed != 1:
         raise Forbidden("This registration invite has already been used; ask for a new one.")
 
 

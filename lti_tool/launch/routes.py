@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -25,6 +26,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.catalogue import placement
 from lti_tool.errors import LaunchError, PayloadTooLarge
@@ -82,7 +84,7 @@ def _state_cookie_kwargs(*, httponly: bool = True) -> dict:
     return kwargs
 
 
-def _set_state_cookies(response: Response, state: str) -> None:
+def _set_state_cookies(response: BaseResponse, state: str) -> None:
     """Bind this browser to the login: the state cookie (SameSite=None; Secure where the
     browser takes it) and its SameSite=Lax twin."""
     response.set_cookie(STATE_COOKIE_PREFIX + state, state, **_state_cookie_kwargs())
@@ -113,7 +115,7 @@ def jwks() -> Response:
 
 @bp.route("/login", methods=["GET", "POST"])
 @csrf_exempt
-def login() -> Response | str:
+def login() -> BaseResponse | str:
     """OIDC login initiation: remember state and nonce, send the browser to the platform."""
     db = get_db()
     params = request.form if request.method == "POST" else request.args
@@ -125,6 +127,7 @@ def login() -> Response | str:
     g.frame_platform_id = start.platform.id
     retry = url_for("lti.login", _external=True,
                     **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
+    response: BaseResponse
     if start.storage_target:
         # Cookie-less capable: platform storage keeps the state; the cookie is a bonus.
         body = render_template("launch/login_storage.html", start=start, retry_url=retry)
@@ -182,7 +185,7 @@ def _checked_launch() -> flow.CheckedLaunch:
 
 def _home(role: str, message_type: str, code: str | None) -> str:
     """Where the launch lands: deep-linking chooser or the role's home page."""
-    values = {auth.CODE_PARAM: code} if code else {}
+    values: dict[str, Any] = {auth.CODE_PARAM: code} if code else {}
     if message_type == DEEP_LINKING_REQUEST:
         return url_for("lti.deep_link", **values)
     return url_for(f"{role}.home", **values)  # learner.home, instructor.home, admin.home
@@ -244,7 +247,7 @@ def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
                       context.id)
 
 
-def _with_session(response: Response, token: str, state: str) -> Response:
+def _with_session(response: BaseResponse, token: str, state: str) -> BaseResponse:
     auth.set_session_cookies(response, token)
     response.delete_cookie(STATE_COOKIE_PREFIX + state, path="/lti/")
     response.delete_cookie(LAX_COOKIE_PREFIX + state, path="/lti/")
@@ -262,7 +265,7 @@ def launch_get() -> Response:
 
 @bp.post("/launch")
 @csrf_exempt
-def launch() -> Response | str:
+def launch() -> BaseResponse | str:
     """The platform's form POST: verify, bind to the login, record, start the session."""
     checked = _checked_launch()
     state = checked.login.state
@@ -292,7 +295,7 @@ def launch() -> Response | str:
 
 @bp.post("/launch/confirm")
 @csrf_exempt
-def confirm_launch() -> Response:
+def confirm_launch() -> BaseResponse:
     """Second half of a platform-storage launch, called by the tool's own launch page.
 
     The custom header cannot be sent cross-site without a CORS preflight (never granted), so a
@@ -322,7 +325,7 @@ def deep_link() -> str:
 
 @bp.post("/deep-link")
 @auth.require_role("instructor", "admin")
-def deep_link_respond() -> str:
+def deep_link_respond() -> str | tuple[str, int]:
     """Place the chosen items and hand the signed response back to the LMS (auto-submitted)."""
     actor = auth.require_actor()
     target = deep_linking.return_url(actor)

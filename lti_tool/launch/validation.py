@@ -120,8 +120,10 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict:
     value = dict(pairs)
     if len(value) != len(pairs):
         seen: set[str] = set()
-        repeated = next(name for name, _ in pairs if name in seen or seen.add(name))
-        raise _RepeatedMember(repeated)
+        for name, _ in pairs:
+            if name in seen:
+                raise _RepeatedMember(name)
+            seen.add(name)
     return value
 
 

@@ -99,8 +99,8 @@ class CanvasRest:
             if not isinstance(body, dict):
                 raise LmsBadReply("Canvas's outcome results reply is not an object.")
             results += [r for r in body.get("outcome_results") or [] if isinstance(r, dict)]
-            linked = body.get("linked") if isinstance(body.get("linked"), dict) else {}
-            for outcome in linked.get("outcomes") or []:
+            linked = body.get("linked")
+            for outcome in (linked.get("outcomes") if isinstance(linked, dict) else None) or []:
                 if isinstance(outcome, dict) and "id" in outcome:
                     outcomes[str(outcome["id"])] = outcome
         return results, outcomes

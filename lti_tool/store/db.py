@@ -8,10 +8,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Delete,
+    Engine,
+    MetaData,
+    Update,
+    create_engine,
+    event,
+)
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+# A model class (any mapped row type), for helpers that take the model and give its row.
+RowT = TypeVar("RowT", bound="Base")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -49,6 +62,24 @@ class UTCDateTime(TypeDecorator):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def referenced(db: Session, model: type[RowT], ident: int) -> RowT:
+    """The row a NOT NULL foreign key points at: the database keeps it there (RESTRICT or
+    CASCADE), so its absence is a broken database, never "not found" for a user."""
+    row = db.get(model, ident)
+    if row is None:
+        raise LookupError(f"{model.__name__} {ident}, which a foreign key refers to, is missing")
+    return row
+
+
+def changed_rows(db: Session, statement: Delete | Update) -> int:
+    """Run a DELETE or UPDATE and return how many rows it changed (0 when the driver does not
+    say): what claim-once updates (`... WHERE used_at IS NULL`) and purges report."""
+    result = db.execute(statement)
+    if not isinstance(result, CursorResult):  # what a DML statement always gives
+        raise TypeError(f"{type(statement).__name__} gave {type(result).__name__}")
+    return max(result.rowcount or 0, 0)
 
 
 def _create_owner_only(url: str) -> None:

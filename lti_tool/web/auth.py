@@ -38,8 +38,9 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lti_tool.domain.actors import SessionActor
 from lti_tool.errors import Forbidden, Unauthorized
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import changed_rows, utcnow
 from lti_tool.store.models.core import Platform, UsedSessionCode, WebSession
 from lti_tool.store.sessions import (  # noqa: F401 (re-exported for the web layer)
     ROLES,
@@ -121,10 +122,9 @@ def revoke(db: Session, session_id: int) -> None:
 
 def revoke_person(db: Session, person_id: int) -> int:
     """End every live session of a person (all their launches); returns how many."""
-    result = db.execute(update(WebSession).where(WebSession.person_id == person_id,
-                                                 WebSession.revoked_at.is_(None))
+    return changed_rows(db, update(WebSession).where(WebSession.person_id == person_id,
+                                                     WebSession.revoked_at.is_(None))
                         .values(revoked_at=utcnow()))
-    return int(result.rowcount or 0)
 
 
 def prune_sessions(db: Session) -> None:
@@ -238,7 +238,7 @@ def _form_token() -> str | None:
     return request.form.get(SID_PARAM)
 
 
-def load_actor(db: Session) -> Actor | None:
+def load_actor(db: Session) -> SessionActor | None:
     """The request's session: cookie first; else page token (header, POST field); else code.
 
     A code in the URL is spent whenever it arrives, even when the cookie or a page token is
@@ -275,7 +275,7 @@ def load_actor(db: Session) -> Actor | None:
     if not via_cookie:
         g.cookieless = True
         g.sid = page_token(row)
-    return Actor(
+    return SessionActor(
         institution_id=platform.institution_id,
         session_id=row.id,
         platform_id=row.platform_id,
@@ -295,11 +295,11 @@ def _commit_if_written(db: Session) -> None:
         db.commit()
 
 
-def current_actor() -> Actor | None:
+def current_actor() -> SessionActor | None:
     return g.get("actor")
 
 
-def require_actor() -> Actor:
+def require_actor() -> SessionActor:
     actor = current_actor()
     if actor is None:
         raise Unauthorized(g.get("session_refusal")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
@@ -22,7 +23,7 @@ def _wants_json() -> bool:
 
 def _reply(status: int, code: str, message: str, details: dict | None = None):
     if _wants_json():
-        body = {"error": code, "message": message}
+        body: dict[str, Any] = {"error": code, "message": message}
         if details:
             body["details"] = details
         return jsonify(body), status

@@ -56,17 +56,15 @@ SYNC_LABELS = {
 
 def _overview(actor: Actor) -> tuple[view_models.Overview, dict]:
     """The overview for the request's query arguments, and those arguments cleaned."""
-    args = {
-        "offering": request.args.get("offering", type=int),
-        "show": request.args.get("show", "all") if request.args.get("show") in
-        view_models.FILTERS else "all",
-        "sort": request.args.get("sort", "name")[:50],
-        "dir": "desc" if request.args.get("dir") == "desc" else "asc",
-    }
+    offering_id = request.args.get("offering", type=int)
+    show = request.args.get("show", "all")
+    show = show if show in view_models.FILTERS else "all"
+    sort = request.args.get("sort", "name")[:50]
+    direction = "desc" if request.args.get("dir") == "desc" else "asc"
     overview = view_models.course_overview(
-        get_db(), actor, offering_id=args["offering"], show=args["show"], sort=args["sort"],
-        descending=args["dir"] == "desc")
-    return overview, args
+        get_db(), actor, offering_id=offering_id, show=show, sort=sort,
+        descending=direction == "desc")
+    return overview, {"offering": offering_id, "show": show, "sort": sort, "dir": direction}
 
 
 @bp.get("/")

@@ -15,8 +15,9 @@ from urllib.parse import urlencode
 
 from babel import Locale
 from babel.numbers import get_decimal_symbol
-from flask import Flask, current_app, g, request
+from flask import current_app, g, request
 from flask.blueprints import BlueprintSetupState
+from flask.sansio.app import App
 from flask_babel import format_date, format_number, format_time, get_locale, lazy_gettext
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
@@ -200,7 +201,7 @@ def percent(value: object) -> str:
     return "%" + text if first else text + "%"
 
 
-def install(app: Flask) -> None:
+def install(app: App) -> None:
     """Register the helpers and the locale hook once per app."""
     if app.extensions.get("lti_tool_pages_helpers"):
         return

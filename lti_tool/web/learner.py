@@ -8,17 +8,19 @@ LinkedIn, wallets) are public URLs and never carry the session id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES
 from lti_tool.reports.surveys import learner_prompts
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import referenced, utcnow
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import MicroCredentialVersion
-from lti_tool.store.models.core import AuditEntry, Person, Platform
+from lti_tool.store.models.core import AuditEntry, Institution, Person
 from lti_tool.web import share, view_models
 from lti_tool.web.auth import require_actor, require_role, session_url
 from lti_tool.web.db import get_db, runtime
@@ -51,15 +53,17 @@ class Sharing:
     image_url: str | None
 
 
-def _public(endpoint: str, **values: object) -> str:
+def _public(endpoint: str, **values: Any) -> str:
     """An absolute public URL (base URL of the tool, no session id)."""
     return runtime().settings.url(url_for(endpoint, **values))
 
 
 def _awarding_body(credential: Credential) -> str:
-    """The name of the institution that issued the credential."""
-    platform = get_db().get(Platform, credential.platform_id)
-    return platform.institution.name if platform is not None else ""
+    """The awarding body's name: the institution whose catalogue holds the micro-credential
+    (the issuer the credential names), not the one the learner's registration belongs to now."""
+    db = get_db()
+    version = referenced(db, MicroCredentialVersion, credential.mc_version_id)
+    return referenced(db, Institution, version.institution_id).name
 
 
 def sharing_for(credential: Credential, title: str) -> Sharing:
@@ -106,7 +110,7 @@ SHARE_TARGETS = {"linkedin": lambda s: s.linkedin_url, "page": lambda s: s.page_
 
 @bp.get("/credentials/<public_id>/share/<any(linkedin,page):channel>")
 @require_role("learner")
-def share_credential(public_id: str, channel: str) -> Response:
+def share_credential(public_id: str, channel: str) -> BaseResponse:
     """Open a share target and record, once per channel, that the learner shared (the annual
     report counts shared credentials). Redirects to the public URL, which carries no session."""
     actor = require_actor()
@@ -121,13 +125,13 @@ def share_credential(public_id: str, channel: str) -> Response:
                           target=credential.public_id,
                           details={"channel": channel}))
         db.commit()
-    version_title = db.get(MicroCredentialVersion, credential.mc_version_id).title
+    version_title = referenced(db, MicroCredentialVersion, credential.mc_version_id).title
     return redirect(SHARE_TARGETS[channel](sharing_for(credential, version_title)), code=302)
 
 
 @bp.post("/credentials/<public_id>/accept")
 @require_role("learner")
-def accept_credential(public_id: str) -> Response:
+def accept_credential(public_id: str) -> BaseResponse:
     """The learner accepts their credential; recorded once in the audit log."""
     actor = require_actor()
     db = get_db()

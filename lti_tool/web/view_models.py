@@ -14,6 +14,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from lti_tool.catalogue.offerings import course_offerings
 from lti_tool.domain import catalogue as catalogue_rules
 from lti_tool.domain import decisions as flow
 from lti_tool.domain.actors import Actor
@@ -52,9 +53,10 @@ def launched_offering_id(db: Session, actor: Actor) -> int | None:
         return None
     custom = db.scalar(select(ResourceLink.custom).where(
         ResourceLink.id == actor.resource_link_id, ResourceLink.context_id == actor.context_id))
+    raw = (custom or {}).get("offering_id")
     try:
-        return int((custom or {}).get("offering_id"))
-    except (TypeError, ValueError):
+        return int(raw) if isinstance(raw, int | str) else None
+    except ValueError:
         return None
 
 
@@ -108,28 +110,22 @@ def catalogue_of(db: Session, actor: Actor, *, now: datetime | None = None) -> C
     for version in versions:
         heads_by_mc[version.micro_credential_id] = version
     heads = sorted(heads_by_mc.values(), key=lambda v: v.micro_credential.code.lower())
-    due = [v for v in heads
+    due = [(v.revalidation_due, v) for v in heads
            if v.status in catalogue_rules.REVALIDATABLE_STATUSES and v.revalidation_due is not None
            and v.revalidation_due <= now + REVALIDATION_NOTICE]
     return Catalogue(
         heads=heads,
         in_review=[v for v in heads if v.status == "in_review"],
-        revalidation_due=sorted(due, key=lambda v: v.revalidation_due),
+        revalidation_due=[v for _due, v in sorted(due, key=lambda pair: pair[0])],
     )
 
 
 def offerings_of(db: Session, actor: Actor) -> list[Offering]:
     """The course's offerings with their version and outcomes (rubrics) loaded up front."""
-    if actor.context_id is None:
-        return []
-    return list(db.scalars(
-        select(Offering)
-        .where(Offering.context_id == actor.context_id, Offering.platform_id == actor.platform_id)
-        .options(selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.outcomes),
-                 selectinload(Offering.mc_version)
-                 .selectinload(MicroCredentialVersion.micro_credential))
-        .order_by(Offering.id)
-    ))
+    return course_offerings(
+        db, actor,
+        selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.outcomes),
+        selectinload(Offering.mc_version).selectinload(MicroCredentialVersion.micro_credential))
 
 
 # --- Learner progress -----------------------------------------------------------------------
@@ -243,7 +239,8 @@ class RubricIndex:
 def outcome_progress(rubric: RubricIndex, stored: dict | None) -> OutcomeProgress:
     """Read one LO's entry of `Decision.outcomes` against the LO's rubric."""
     stored = stored or {}
-    level = rubric.levels.get(stored.get("level")) if stored.get("level") else None
+    code = stored.get("level")
+    level = rubric.levels.get(code) if isinstance(code, str) and code else None
     return OutcomeProgress(
         outcome=rubric.outcome,
         status=stored.get("status") or (NOT_ASSESSED if level is None else "not_attained"),

@@ -26,7 +26,7 @@ from lti_tool.badges.builder import IssuerFacts, MissingElement
 from lti_tool.badges.signing import issuer_facts
 from lti_tool.catalogue import service
 from lti_tool.cli import main
-from lti_tool.domain.actors import CLI
+from lti_tool.domain.actors import CLI, Actor
 from lti_tool.settings import Settings
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context
@@ -293,15 +293,16 @@ def test_office_zip_of_an_offering(world) -> None:
             passed_at=PASSED_AT))
     status.revoke(world.db, world.settings, rows[2], reason="x", actor_person_id=None,
                   actor_label="t")
-    body, number = europass.offering_zip(world.db, world.settings, world.platform.id,
-                                         offering.id)
+    office = Actor(person_id=None, role="admin", platform_id=world.platform.id)
+    body, number = europass.offering_zip(world.db, world.settings, office, offering.id)
     archive = zipfile.ZipFile(io.BytesIO(body))
     assert number == 2 and sorted(archive.namelist()) == sorted(
         f"edc-{r.public_id}.json" for r in rows[:2])
     for name in archive.namelist():
         assert shacl.validate(json.loads(archive.read(name))["credential"]).conforms
     with pytest.raises(Exception, match="No such offering"):
-        europass.offering_zip(world.db, world.settings, world.platform.id + 1, offering.id)
+        elsewhere = dataclasses.replace(office, platform_id=world.platform.id + 1)
+        europass.offering_zip(world.db, world.settings, elsewhere, offering.id)
 
 
 def test_old_credentials_with_the_per_deployment_context_stay_verifiable(world) -> None:

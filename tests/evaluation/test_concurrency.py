@@ -55,4 +55,4 @@ def test_concurrent_evaluations_pass_once(runtime, settings) -> None:
         assert db.scalar(select(Decision.status)) == "passed"
         assert db.scalar(select(func.count(EvidenceRecord.id)).where(
             EvidenceRecord.event == "passed")) == 1
-        assert verify_chain(db) is None
+        assert verify_chain(db, settings) is None

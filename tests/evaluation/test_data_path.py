@@ -110,7 +110,7 @@ def test_marks_flow_from_the_lms_to_decisions_and_back_to_its_gradebook(
     assert len(fake.created_line_items) == 1
     with runtime.sessions() as db:
         assert db.scalar(select(OfferingLineItem.lineitem_url)) == fake.lineitem_url(10)
-        assert verify_chain(db) is None
+        assert verify_chain(db, settings) is None
     assert fake.course.results[10]["4"].score == 100.0  # the LMS gradebook shows it
 
     # The next sync sees the tool's own column (AGS item 10) and never offers it as a source of

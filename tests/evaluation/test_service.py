@@ -17,6 +17,7 @@ from lti_tool.grades import transitions
 from lti_tool.grades.evidence import export_evidence, verify_chain
 from lti_tool.grades.passback import send_passbacks
 from lti_tool.lms.http import LmsUnavailable
+from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.evaluation import (
     Decision,
@@ -52,8 +53,8 @@ def attain_lo1_lo2(course: Course, n: int = 0) -> None:
     course.mark(learner, "project", "90")   # LO2 exemplary
 
 
-def chain_ok(course: Course) -> None:
-    assert verify_chain(course.db) is None
+def chain_ok(course: Course, settings: Settings) -> None:
+    assert verify_chain(course.db, settings) is None
 
 
 def events(course: Course, n: int = 0) -> list[str]:
@@ -95,7 +96,7 @@ def test_passes_as_soon_as_every_required_lo_is_attained(mapped: Course, setting
         GradePassback.decision_id == decision.id))
     assert (passback.score_given, passback.activity_progress, passback.grading_progress) == \
         (Decimal("100.0000"), "Completed", "FullyGraded")
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 def test_window_close_fails_unfinished_learners_and_missing_marks_count(mapped: Course,
@@ -112,7 +113,7 @@ def test_window_close_fails_unfinished_learners_and_missing_marks_count(mapped: 
     assert decision.outcomes["LO1"]["status"] == "not_attained"
     assert decision.outcomes["LO2"]["status"] == "attained"
     assert ev.close_due_windows(course.db, later, settings).evaluated == 0  # idempotent
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 def test_reevaluation_reassesses_only_what_was_not_attained(mapped: Course, settings,
@@ -136,7 +137,7 @@ def test_reevaluation_reassesses_only_what_was_not_attained(mapped: Course, sett
     assert decision.status == "passed"
     assert badges[-1]["outcome_levels"]["LO1"] == "proficient"
     assert events(course) == ["failed", "reevaluation_granted", "passed"]
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 def test_second_reevaluation_is_refused_and_its_close_is_final(mapped: Course,
@@ -158,7 +159,7 @@ def test_second_reevaluation_is_refused_and_its_close_is_final(mapped: Course,
         ev.set_tool_rubric_score(course.db, settings, course.offering.id, learner.id, "LO3",
                                  "exemplary", course.by)
     assert events(course) == ["failed", "reevaluation_granted", "failed_final"]
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 def test_grant_while_in_progress_is_a_clear_conflict(mapped: Course, settings) -> None:
@@ -186,7 +187,7 @@ def test_prior_learning_passes_with_evidence_per_lo(mapped: Course, settings, ba
     assert (decision.status, decision.passed_via) == ("passed", "prior_learning")
     assert badges[-1]["outcome_levels"]["LO3"] == "exemplary"
     assert events(course, 1) == ["passed"]
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 @pytest.mark.parametrize(("policy", "status_after_request"), [
@@ -208,7 +209,7 @@ def test_learner_request_follows_policy(db, settings, policy: str,
     else:
         with pytest.raises(Conflict, match="one re-evaluation"):
             ev.request_reevaluation(db, settings, course.offering.id, learner.id)
-    assert verify_chain(db) is None
+    assert verify_chain(db, settings) is None
 
 
 def test_automatic_policy_grants_at_close(db, settings) -> None:
@@ -218,7 +219,7 @@ def test_automatic_policy_grants_at_close(db, settings) -> None:
     decision = decision_of(course)
     assert decision.status == "reevaluation_granted"
     assert events(course) == ["failed", "reevaluation_granted"]
-    assert verify_chain(db) is None
+    assert verify_chain(db, settings) is None
 
 
 def test_a_mark_changed_after_a_pass_is_flagged_not_revoked(mapped: Course, settings) -> None:
@@ -241,7 +242,7 @@ def test_a_mark_changed_after_a_pass_is_flagged_not_revoked(mapped: Course, sett
     assert course.db.scalar(select(func.count(ReviewFlag.id))) == 1  # not flagged twice
     assert events(course) == ["passed", "review_flagged"]
     assert find_credential(course.db, learner.id, course.offering.mc_version_id) is not None
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 def test_only_named_learners_are_evaluated(mapped: Course, settings) -> None:
@@ -292,14 +293,14 @@ def test_tampering_is_named_by_verify(mapped: Course, settings) -> None:
     ev.finalize(course.db, settings, course.offering.id, course.by)
     course.db.commit()
     records = course.db.scalars(select(EvidenceRecord).order_by(EvidenceRecord.seq)).all()
-    assert len(records) == 3 and verify_chain(course.db) is None
+    assert len(records) == 3 and verify_chain(course.db, settings) is None
     records[1].payload = records[1].payload.replace("failed", "passed")
     with pytest.raises(ImmutableEvidence):
         course.db.flush()
     course.db.rollback()
     course.db.execute(text("UPDATE evidence_record SET payload = replace(payload, "
                            "'\"to\":\"failed\"', '\"to\":\"passed\"') WHERE seq = 2"))
-    broken = verify_chain(course.db)
+    broken = verify_chain(course.db, settings)
     assert broken is not None and broken.problem.seq == 2 and "edited" in broken.problem.reason
     assert f"evidence record {broken.problem.id} (seq 2)" in str(broken)
 
@@ -308,7 +309,7 @@ def test_removing_the_last_record_is_detected(mapped: Course, settings) -> None:
     ev.finalize(mapped.db, settings, mapped.offering.id, mapped.by)
     mapped.db.flush()
     mapped.db.execute(text("DELETE FROM evidence_record WHERE seq = 3"))
-    broken = verify_chain(mapped.db)
+    broken = verify_chain(mapped.db, settings)
     assert broken is not None and "removed" in broken.problem.reason
 
 
@@ -397,7 +398,7 @@ def test_the_reevaluation_uses_its_own_sources_and_close_date(mapped: Course, se
     assert (payload["attempt"], payload["mapping"]["attempt_no"]) == (2, 2)
     # The other learners' first attempt is still decided on attempt 1's mapping.
     assert decision_of(course, 1).status == "failed"
-    chain_ok(course)
+    chain_ok(course, settings)
 
 
 class BusyAgs(FakeAgs):

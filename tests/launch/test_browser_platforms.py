@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask, request
-from werkzeug.serving import make_server
 
 from testkit.lti import (
     CAPTURED_MOODLE_HOST,
@@ -40,56 +38,21 @@ from testkit.lti import (
     register_platform,
     sign,
 )
-from tests.conftest import skip_unless_installed
+from tests.launch.browser import PLATFORM_STORAGE_JS, Served, chromium_browser
 from tests.launch.conftest import CANVAS_HOST
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync",
-                 "--test-third-party-cookie-phaseout"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "launch"
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 TOOL_ALLOW = "microphone {o}; camera {o}; geolocation {o}; midi {o}; encrypted-media {o}; " \
     "autoplay {o}"
 
-FORWARDING_JS = """
-var store = {};
-window.ltiLog = window.parent.ltiLog = (window.parent.ltiLog || []);
-window.addEventListener("message", function (event) {
-  var d = event.data;
-  if (!d || typeof d.subject !== "string") { return; }
-  window.ltiLog.push(d.subject);
-  var answer = {subject: d.subject + ".response", message_id: d.message_id, key: d.key};
-  if (d.subject === "lti.put_data") { store[d.key] = d.value; answer.value = d.value; }
-  else if (d.subject === "lti.get_data") { answer.value = store[d.key]; }
-  else { return; }
-  event.source.postMessage(answer, event.origin);
-});
-"""
-
-
-class _Served:
-    def __init__(self, app, host: str) -> None:
-        self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://{host}:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        skip_unless_installed("Debian's chromium (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser("--test-third-party-cookie-phaseout") as browser:
         yield browser
-        browser.close()
 
 
 def _form(action: str, fields: dict, *, name: str, target: str | None = None) -> str:
@@ -143,7 +106,7 @@ def _platform_app(state: dict) -> Flask:
 
     @lms.get("/post_message_forwarding")
     def forwarding() -> str:
-        return f"<!doctype html><html><body><script>{FORWARDING_JS}</script></body></html>"
+        return f"<!doctype html><html><body><script>{PLATFORM_STORAGE_JS}</script></body></html>"
 
     @lms.get("/mod/lti/auth.php")
     def auth() -> str:
@@ -162,10 +125,10 @@ def platform(app, db) -> Iterator[dict]:
     """The tool live on 127.0.0.1 and the stand-in platform on localhost (another site)."""
     state: dict = {"key": platform_key("browser-platform"), "client_id": "wIHNTU76CCVPeFh",
                    "auth_requests": 0}
-    tool = _Served(app, "127.0.0.1")
+    tool = Served(app, "127.0.0.1")
     app.config["LTI_SETTINGS"] = dataclasses.replace(app.config["LTI_SETTINGS"],
                                                      base_url=tool.url)
-    lms = _Served(_platform_app(state), "localhost")
+    lms = Served(_platform_app(state), "localhost")
     # the stand-in serves both the moodle/ and the canvas/ fixtures: record both LMS hosts
     registered = register_platform(db, issuer=lms.url, client_id=state["client_id"],
                                    key=state["key"], auth_login_url=lms.url + "/mod/lti/auth.php",

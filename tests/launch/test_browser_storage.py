@@ -10,62 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from flask import Flask, request
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from lti_tool.store.models.core import WebSession
 from testkit.lti import basic_claims, platform_key, register_platform, sign
-from tests.conftest import skip_unless_installed
+from tests.launch.browser import PLATFORM_STORAGE_JS, Served, chromium_browser
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-STORAGE_JS = """
-window.ltiLog = [];
-var store = {};
-window.addEventListener("message", function (event) {
-  var d = event.data;
-  if (!d || typeof d.subject !== "string") { return; }
-  window.ltiLog.push(d.subject);
-  var answer = {subject: d.subject + ".response", message_id: d.message_id, key: d.key};
-  if (d.subject === "lti.put_data") { store[d.key] = d.value; answer.value = d.value; }
-  else if (d.subject === "lti.get_data") { answer.value = store[d.key]; }
-  else { return; }
-  event.source.postMessage(answer, event.origin);
-});
-"""
-
-
-class _Served:
-    def __init__(self, app, host: str) -> None:
-        self.httpd = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://{host}:{self.httpd.server_port}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        skip_unless_installed("Debian's chromium (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium_browser() as browser:
         yield browser
-        browser.close()
 
 
 def _lms_app(state: dict) -> Flask:
@@ -77,7 +39,7 @@ def _lms_app(state: dict) -> Flask:
         src = html.escape(state["login_url"])
         return (f'<!doctype html><html lang="en"><head><title>Course</title></head><body>'
                 f'<iframe name="tool" src="{src}" width="900" height="600"></iframe>'
-                f"<script>{STORAGE_JS}</script></body></html>")
+                f"<script>{PLATFORM_STORAGE_JS}</script></body></html>")
 
     @lms.get("/auth")
     def auth() -> str:
@@ -96,10 +58,10 @@ def _lms_app(state: dict) -> Flask:
 def stack(app, db) -> Iterator[dict]:
     """The tool on 127.0.0.1 and the LMS on localhost, both live."""
     state: dict = {"key": platform_key("browser")}
-    tool = _Served(app, "127.0.0.1")
+    tool = Served(app, "127.0.0.1")
     app.config["LTI_SETTINGS"] = dataclasses.replace(app.config["LTI_SETTINGS"],
                                                      base_url=tool.url)
-    lms = _Served(_lms_app(state), "localhost")
+    lms = Served(_lms_app(state), "localhost")
     platform = register_platform(db, issuer=lms.url, client_id="browser-client",
                                  key=state["key"], auth_login_url=lms.url + "/auth")
     claims = basic_claims(platform, role="Learner")

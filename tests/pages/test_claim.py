@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 from lti_tool.badges.issuance import issue_on_pass
 from lti_tool.store.db import utcnow
+from lti_tool.store.institutions import InstitutionSpec, create_institution
 from lti_tool.store.models.core import Platform
 from lti_tool.web.auth import CSRF_HEADER, csrf_token
 from testkit.seed import seed_decision
@@ -61,6 +62,24 @@ def test_learner_sees_downloads_share_links_and_qr(client, db, settings, offered
     # the public routes the page links to answer
     for ext in ("json", "jwt", "png", "svg"):
         assert client.get(f"/credentials/{credential.public_id}.{ext}").status_code == 200
+
+
+def test_the_awarding_body_shared_is_the_catalogues_institution(client, db, settings,
+                                                                 offered) -> None:
+    """A registration moved to another institution after the issue (a consortium's shared
+    service re-assigning an LMS) does not rename the awarding body on LinkedIn: it is the
+    institution whose catalogue holds the micro-credential, as the signed credential says."""
+    credential = issued(db, settings, offered, "learner1")
+    issuer = json.loads(credential.document)["issuer"]["name"]
+    moved_to = create_institution(db, InstitutionSpec(slug="consortium", name="Consortium",
+                                                      country="TR"))
+    db.get(Platform, offered.platform_id).institution_id = moved_to.id
+    db.commit()
+    html = client.get("/learner/", headers=session_headers(offered.tokens["learner1"]))
+    share = next(part for part in html.get_data(True).split('"') if "/share/linkedin" in part)
+    linkedin = client.get(share.replace("&amp;", "&")).location
+    query = parse_qs(urlparse(linkedin).query)
+    assert query["organizationName"] == [issuer] and issuer != "Consortium"
 
 
 def test_accepting_is_recorded_once_and_only_for_ones_own(app, client, db, settings,

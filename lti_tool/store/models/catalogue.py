@@ -12,16 +12,20 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     ForeignKey,
     Integer,
     String,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from lti_tool.domain.decisions import window_open
 from lti_tool.store.db import Base, UTCDateTime, utcnow
+from lti_tool.store.models.windows import open_window
 
 
 class DecimalText(TypeDecorator):
@@ -225,6 +229,14 @@ class ApprovalEvent(Base):
     version: Mapped[MicroCredentialVersion] = relationship(back_populates="events")
 
 
+def _offering_open(offering: Offering, now: datetime) -> bool:
+    return window_open(offering.window_closes_at, now, finalized_at=offering.finalized_at)
+
+
+def _offering_open_sql(cls: type[Offering], now: datetime) -> ColumnElement[bool]:
+    return open_window(cls.window_closes_at, now, cls.finalized_at)
+
+
 class Offering(Base):
     """A micro-credential version run in one course context (placed by deep linking)."""
 
@@ -256,3 +268,7 @@ class Offering(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     mc_version: Mapped[MicroCredentialVersion] = relationship()
+
+    # offering.is_open(now) on a row, Offering.is_open(now) in a query: the assessment window
+    # rule (`domain.decisions.window_open`) and its one SQL form (`store.models.windows`).
+    is_open = hybrid_method(_offering_open, _offering_open_sql)

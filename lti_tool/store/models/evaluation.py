@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
@@ -25,10 +26,13 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from lti_tool.domain.decisions import window_open
 from lti_tool.store.db import Base, UTCDateTime, utcnow
 from lti_tool.store.models.catalogue import DecimalText
+from lti_tool.store.models.windows import open_window
 
 PERSON_FK = "person.id"
 OFFERING_FK = "offering.id"
@@ -132,6 +136,14 @@ class Decision(Base):
         back_populates="decision", cascade="all, delete-orphan", order_by="Attempt.number")
 
 
+def _attempt_open(attempt: Attempt, now: datetime) -> bool:
+    return window_open(attempt.closes_at, now)
+
+
+def _attempt_open_sql(cls: type[Attempt], now: datetime) -> ColumnElement[bool]:
+    return open_window(cls.closes_at, now)
+
+
 class Attempt(Base):
     """Attempt 1 is the offering's window; attempt 2 is the one re-evaluation, own close date."""
 
@@ -155,6 +167,9 @@ class Attempt(Base):
     results: Mapped[dict] = mapped_column(JSON, default=dict)
 
     decision: Mapped[Decision] = relationship(back_populates="attempts")
+
+    # The attempt's own window (a re-evaluation closes at its date), as Offering.is_open.
+    is_open = hybrid_method(_attempt_open, _attempt_open_sql)
 
 
 class ReevaluationRequest(Base):
