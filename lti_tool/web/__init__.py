@@ -12,6 +12,7 @@ from werkzeug import routing
 from lti_tool.badges import office_routes as badges_office_routes
 from lti_tool.badges import routes as badges_routes
 from lti_tool.catalogue import routes as catalogue_routes
+from lti_tool.errors import BadRequest
 from lti_tool.grades import lifecycle_routes, sync_routes
 from lti_tool.grades import routes as grades_routes
 from lti_tool.jobs import routes as jobs_routes
@@ -105,6 +106,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         token = g.pop("request_id_token", None)
         if token is not None:
             REQUEST_ID.reset(token)
+
+    @app.before_request
+    def _refuse_nul() -> None:
+        # A NUL character in a path or parameter is never meaningful here, and PostgreSQL
+        # refuses it in text (a 500): a clear 400 before any view or lookup runs.
+        if "\x00" in request.path or any("\x00" in value for value in (
+                *request.args.values(), *request.form.values(), *request.headers.values())):
+            raise BadRequest("The request contains a NUL character.")
 
     @app.before_request
     def _identify() -> None:
