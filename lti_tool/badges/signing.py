@@ -16,7 +16,7 @@ from jwcrypto import jwk
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.badges import dataintegrity, jsonld, vcjwt
+from lti_tool.badges import dataintegrity, fastcanon, jsonld, vcjwt
 from lti_tool.badges.builder import IssuerFacts, iso
 from lti_tool.badges.multibase import ed25519_multikey
 from lti_tool.settings import Settings
@@ -126,7 +126,8 @@ class Signer:
     def data_integrity(self, document: dict, created: datetime | None = None) -> dict:
         return dataintegrity.sign(document, self.ed25519, verification_method=self.method,
                                   created=iso(created or utcnow()),
-                                  loader=jsonld.loader_for(self.settings.base_url))
+                                  loader=jsonld.loader_for(self.settings.base_url),
+                                  canonicalize=fastcanon.canonicalize)
 
     def jwt(self, document: dict) -> str:
         return vcjwt.sign(document, self.jwt_key, self.jwt_kid_url)
