@@ -544,7 +544,7 @@ class _Canonicalizer:
         for blank in self.mentions:
             by_hash.setdefault(self.first_degree(blank), []).append(blank)
         tied = []
-        for hash_, blanks in sorted(by_hash.items()):
+        for _hash, blanks in sorted(by_hash.items()):
             if len(blanks) == 1:
                 self.canonical.issue(blanks[0])
             else:
