@@ -31,7 +31,7 @@ import hashlib
 import itertools
 import json
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyld import jsonld as pyld
 from pyld.context_resolver import ContextResolver
@@ -115,8 +115,8 @@ class _Engine:
 class _Term:
     """What a key means under one active context (pyld's answers, computed once)."""
 
-    __slots__ = ("iri", "value_ctx", "container_ok", "is_list", "coercion", "language",
-                 "direction", "value_keyword")
+    __slots__ = ("iri", "predicate", "value_ctx", "container_ok", "is_list", "coercion",
+                 "language", "direction", "value_keyword", "plain")
 
     def __init__(self, ctx: _Ctx, key: str) -> None:
         get = pyld.JsonLdProcessor.get_context_value
@@ -142,13 +142,18 @@ class _Term:
         self.direction = get(value_raw, key, "@direction")
         value_key = ctx.engine.processor._expand_iri(value_raw, key, vocab=True)
         self.value_keyword = value_key is None or pyld._is_keyword(value_key)
+        self.predicate = f"<{self.iri}>"
+        # a text value is a plain xsd:string literal (the common case, taken without the
+        # general rules below)
+        self.plain = (not self.value_keyword and self.coercion in (None, "@none")
+                      and self.language is None and self.direction is None)
 
 
 class _Ctx:
     """One pyld active context with memos of everything the walk asks of it."""
 
     __slots__ = ("engine", "raw", "previous", "terms", "iris", "vocab_iris", "entered", "typed",
-                 "scoped_types")
+                 "scoped_types", "nodes", "type_key_memo", "plans")
 
     def __init__(self, engine: _Engine, raw: dict) -> None:
         self.engine = engine
@@ -161,6 +166,54 @@ class _Ctx:
         self.entered: dict[tuple[str, bool], _Ctx] = {}
         self.typed: dict[tuple[str, ...], _Ctx] = {}
         self.scoped_types: dict[str, bool] = {}
+        self.nodes: dict[tuple[str, tuple[str, ...]], _Ctx] = {}
+        self.type_key_memo: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.plans: dict[tuple, _Plan] = {}
+
+    def enter_node(self, key: str, keys: tuple[str, ...]) -> _Ctx:
+        """_expand's context for a node object with these keys under `key`: a type-scoped
+        context is reverted unless the node is a bare reference (pyld's rule)."""
+        memo_key = (key, keys)
+        found = self.nodes.get(memo_key)
+        if found is None:
+            if "@context" in keys:
+                raise Unsupported("an embedded @context")
+            revert = True
+            if self.previous is not None and len(keys) <= 2:
+                for name in sorted(keys):
+                    expanded = self.iri(name, True)
+                    if expanded == "@value":
+                        raise Unsupported("a value object")
+                    if expanded == "@id" and len(keys) == 1:
+                        revert = False
+                        break
+            found = self.enter(key, revert)
+            if len(self.nodes) < _MEMO_LIMIT:
+                self.nodes[memo_key] = found
+        return found
+
+    def type_keys(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        """The keys that expand to @type here, in pyld's (sorted) order."""
+        found = self.type_key_memo.get(keys)
+        if found is None:
+            found = tuple(name for name in sorted(keys)
+                          if name != "@context" and self.iri(name, True) == "@type")
+            if len(self.type_key_memo) < _MEMO_LIMIT:
+                self.type_key_memo[keys] = found
+        return found
+
+    def plan(self, keys: tuple[str, ...], types: tuple[tuple[str, ...], ...]) -> _Plan:
+        """What each key of a node with these keys and types means (this is the context the
+        node was entered with, before its type-scoped contexts)."""
+        memo_key = (keys, types)
+        found = self.plans.get(memo_key)
+        if found is None:
+            scoped = tuple(t for values in types for t in sorted(values) if self.has_scoped(t))
+            active = self.with_types(scoped)
+            found = _Plan.of(active, keys)
+            if len(self.plans) < _MEMO_LIMIT:
+                self.plans[memo_key] = found
+        return found
 
     def term(self, key: str) -> _Term:
         found = self.terms.get(key)
@@ -220,6 +273,43 @@ class _Ctx:
         return found
 
 
+_ID, _TYPE, _PROPERTY, _REFUSED = range(4)
+
+
+class _Plan(NamedTuple):
+    """A node shape under one context: its active context, the key of its @id, and per
+    other key its role (rdf:type, a property with its term, or why pyld must do it)."""
+
+    active: _Ctx
+    id_key: str | None
+    props: tuple[tuple[str, int, Any], ...]
+
+    @classmethod
+    def of(cls, active: _Ctx, keys: tuple[str, ...]) -> _Plan:
+        id_key = None
+        props: list[tuple[str, int, Any]] = []
+        for name in keys:
+            if name == "@context":
+                continue
+            term = active.term(name)
+            iri = term.iri
+            if iri == "@id":
+                if id_key is not None:
+                    raise Unsupported("colliding @id keys")
+                id_key = name
+            elif iri == "@type":
+                props.append((name, _TYPE, None))
+            elif iri is None or iri.startswith("@") or iri.startswith("_:"):
+                props.append((name, _REFUSED, f"the keyword or undefined term {name!r}"))
+            elif not pyld._is_absolute_iri(iri):  # pyld's safe mode raises
+                props.append((name, _REFUSED, f"the undefined term {name!r}"))
+            elif not term.container_ok:
+                props.append((name, _REFUSED, f"the container, reverse or @json term {name!r}"))
+            else:
+                props.append((name, _PROPERTY, term))
+        return cls(active, id_key, tuple(props))
+
+
 _ENGINES: dict[int, tuple[jsonld.DocumentLoader, _Engine]] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -245,6 +335,11 @@ def _absolute(iri: str | None) -> str:
 
 def _literal(value: Any, datatype: str | None, language: str | None) -> str:
     """_object_to_rdf of a value object, serialised as pyld's serialize_nquad does."""
+    if type(value) is str and datatype != XSD_DOUBLE:  # text: the branches pyld takes for it
+        text = '"' + escape(value) + '"'
+        if language is not None and datatype is None:
+            return text + ("@" + language if language else "")
+        return text if datatype in (None, XSD_STRING) else text + "^^<" + datatype + ">"
     if isinstance(value, bool):
         lexical, datatype = ("true" if value else "false"), datatype or XSD_BOOLEAN
     elif pyld._is_double(value):
@@ -280,81 +375,54 @@ class _Walk:
         its quads go to self.quads, and its subject is returned."""
         if not element:
             raise Unsupported("an empty object")
+        keys = tuple(element)
         if key is None:  # the top-level object: its own @context, nothing to revert
             if "@context" not in element:
                 raise Unsupported("no @context")
-            active = ctx.engine.root(element["@context"])
+            entered = ctx.engine.root(element["@context"])
         else:
-            if "@context" in element:
-                raise Unsupported("an embedded @context")
-            revert = True
-            if ctx.previous is not None and len(element) <= 2:
-                for name in sorted(element):
-                    expanded = ctx.iri(name, True)
-                    if expanded == "@value":
-                        raise Unsupported("a value object")
-                    if expanded == "@id" and len(element) == 1:
-                        revert = False
-                        break
-            active = ctx.enter(key, revert)
-        # type-scoped contexts: keys in order, each key's string types in order
-        scoped: list[str] = []
-        for name in sorted(element):
-            if name == "@context" or active.iri(name, True) != "@type":
-                continue
+            entered = ctx.enter_node(key, keys)
+        types = []
+        for name in entered.type_keys(keys):
             values = element[name]
-            values = values if isinstance(values, list) else [values]
+            values = tuple(values) if isinstance(values, list) else (values,)
             if not all(isinstance(t, str) for t in values):
                 raise Unsupported("a type that is not a string")
-            scoped.extend(t for t in sorted(values) if active.has_scoped(t))
-        type_scoped = active
-        active = active.with_types(tuple(scoped))
-
-        subject: str | None = None
-        for name, value in element.items():
-            if name != "@context" and active.term(name).iri == "@id":
-                if subject is not None:
-                    raise Unsupported("colliding @id keys")
-                if not isinstance(value, str):
-                    raise Unsupported("an @id that is not a string")
-                subject = "<" + _absolute(active.iri(value, False)) + ">"
-        if subject is None:
+            types.append(values)
+        plan = entered.plan(keys, tuple(types))
+        if plan.id_key is not None:
+            value = element[plan.id_key]
+            if not isinstance(value, str):
+                raise Unsupported("an @id that is not a string")
+            subject = "<" + _absolute(plan.active.iri(value, False)) + ">"
+        else:
             subject = f"_:b{self.blank}"
             self.blank += 1
         emitted = False
         quads = self.quads
-        for name, value in element.items():
-            if name == "@context":
-                continue
-            term = active.term(name)
-            iri = term.iri
-            if iri == "@id":
-                continue
-            if iri == "@type":
-                for type_ in value if isinstance(value, list) else [value]:
-                    quads.add((subject, RDF_TYPE,
-                               "<" + _absolute(type_scoped.iri(type_, True)) + ">"))
+        for name, kind, term in plan.props:
+            value = element[name]
+            if kind == _PROPERTY:
+                if term.is_list:
+                    quads.add((subject, term.predicate, self.rdf_list(term, name, value)))
                     emitted = True
-                continue
-            if iri is None or iri.startswith("@") or iri.startswith("_:"):
-                if iri is not None and not pyld._is_keyword(iri) and not iri.startswith("_:"):
-                    # "@"-looking terms pyld ignores: leave them to pyld as well
-                    raise Unsupported(f"a keyword-like term {iri!r}")
-                raise Unsupported(f"the keyword or undefined term {name!r}")
-            if not pyld._is_absolute_iri(iri):
-                raise Unsupported(f"the undefined term {name!r}")  # pyld's safe mode raises
-            if not term.container_ok:
-                raise Unsupported(f"the container, reverse or @json term {name!r}")
-            predicate = "<" + iri + ">"
-            if term.is_list:
-                quads.add((subject, predicate, self.rdf_list(term, name, value)))
-                emitted = True
-                continue
-            for item in value if isinstance(value, list) else [value]:
-                if item is None:
                     continue
-                quads.add((subject, predicate, self.item(term, name, item)))
-                emitted = True
+                for item in value if isinstance(value, list) else (value,):
+                    if item is None:
+                        continue
+                    if type(item) is str and term.plain:
+                        obj = '"' + escape(item) + '"'
+                    else:
+                        obj = self.item(term, name, item)
+                    quads.add((subject, term.predicate, obj))
+                    emitted = True
+            elif kind == _TYPE:
+                for type_ in value if isinstance(value, list) else (value,):
+                    quads.add((subject, RDF_TYPE,
+                               "<" + _absolute(entered.iri(type_, True)) + ">"))
+                    emitted = True
+            else:
+                raise Unsupported(term)
         if key is None and not emitted:
             raise Unsupported("a top-level object without statements")
         return subject

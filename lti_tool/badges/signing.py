@@ -80,8 +80,15 @@ def _private(row, settings: Settings) -> jwk.JWK:
     return _PRIVATE[row.kid]
 
 
+_PUBLIC: dict[str, Ed25519PublicKey] = {}
+
+
 def _ed25519_public(row) -> Ed25519PublicKey:
-    return jwk.JWK(**row.public_jwk).get_op_key("verify")
+    """The public key of a key row, parsed once per process (a kid never changes its key;
+    whether the key is still published is asked of the database every time)."""
+    if row.kid not in _PUBLIC:
+        _PUBLIC[row.kid] = jwk.JWK(**row.public_jwk).get_op_key("verify")
+    return _PUBLIC[row.kid]
 
 
 def published_multikeys(db: Session, settings: Settings, institution: Institution) -> list[str]:
