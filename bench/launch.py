@@ -154,7 +154,7 @@ def bench_server(env: dict, platform, key, workers: int, clients: int,
     try:
         for _ in range(150):
             try:
-                requests.get(base + "/lti/login", timeout=5)  # any answer: it is up
+                requests.get(base + "/bench-probe", timeout=5)  # any answer (404): it is up
                 break
             except requests.RequestException:
                 time.sleep(0.2)
@@ -181,6 +181,9 @@ def bench_server(env: dict, platform, key, workers: int, clients: int,
                 response = session.post(base + "/lti/launch", allow_redirects=False,
                                         data={"id_token": token, "state": query["state"][0]})
                 span += time.perf_counter() - started
+                # each round trip is a fresh browser: pylti1p3 leaves one state cookie per
+                # login, which would otherwise pile up past the server's header limit (431)
+                session.cookies.clear()
                 with lock:
                     if response.status_code == 303:
                         spans.append(span)
