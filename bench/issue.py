@@ -144,6 +144,8 @@ def node_verify_ms(settings, signed: dict, n: int) -> float | None:
             jsonld.extension_url(base)}
     documents = {url: json.loads(client.get(url.replace(base, "")).get_data(as_text=True))
                  for url in urls}
+    # the stable extension context (not served under the deployment's URL): the shipped copy
+    documents[jsonld.EXTENSION_V2] = jsonld.extension_v2_context()
 
     def run(copies: int) -> float:
         bundle = {"documents": documents, "contextDir": str(CONTEXTS), "jwksUrl": "",
