@@ -31,6 +31,7 @@ import hashlib
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from pyld import jsonld as pyld
@@ -55,6 +56,19 @@ OWN_CONTEXTS = frozenset({(jsonld.VC_V2,), (jsonld.VC_V2, jsonld.OB_V3, jsonld.E
 # A memo stops growing past this many entries per active context (hostile input on /verify
 # could otherwise make it grow without bound); lookups then just are not cached.
 _MEMO_LIMIT = 4096
+
+
+_MISSING = object()
+
+
+def _memo(memo: dict, key: Any, compute: Callable[[], Any]) -> Any:
+    """memo[key], computed once; past _MEMO_LIMIT entries computed every time instead."""
+    found = memo.get(key, _MISSING)
+    if found is _MISSING:
+        found = compute()
+        if len(memo) < _MEMO_LIMIT:
+            memo[key] = found
+    return found
 
 
 class Unsupported(Exception):
@@ -103,13 +117,8 @@ class _Engine:
         return self.wrap(raw)
 
     def root(self, local: Any) -> _Ctx:
-        key = json.dumps(local, sort_keys=True)
-        found = self.roots.get(key)
-        if found is None:
-            found = self.process(self.initial, local)
-            if len(self.roots) < _MEMO_LIMIT:
-                self.roots[key] = found
-        return found
+        return _memo(self.roots, json.dumps(local, sort_keys=True),
+                     lambda: self.process(self.initial, local))
 
 
 class _Term:
@@ -173,104 +182,75 @@ class _Ctx:
     def enter_node(self, key: str, keys: tuple[str, ...]) -> _Ctx:
         """_expand's context for a node object with these keys under `key`: a type-scoped
         context is reverted unless the node is a bare reference (pyld's rule)."""
-        memo_key = (key, keys)
-        found = self.nodes.get(memo_key)
-        if found is None:
-            if "@context" in keys:
-                raise Unsupported("an embedded @context")
-            revert = True
-            if self.previous is not None and len(keys) <= 2:
-                for name in sorted(keys):
-                    expanded = self.iri(name, True)
-                    if expanded == "@value":
-                        raise Unsupported("a value object")
-                    if expanded == "@id" and len(keys) == 1:
-                        revert = False
-                        break
-            found = self.enter(key, revert)
-            if len(self.nodes) < _MEMO_LIMIT:
-                self.nodes[memo_key] = found
-        return found
+        return _memo(self.nodes, (key, keys), lambda: self._enter_node(key, keys))
+
+    def _enter_node(self, key: str, keys: tuple[str, ...]) -> _Ctx:
+        if "@context" in keys:
+            raise Unsupported("an embedded @context")
+        revert = True
+        if self.previous is not None and len(keys) <= 2:
+            for name in sorted(keys):
+                expanded = self.iri(name, True)
+                if expanded == "@value":
+                    raise Unsupported("a value object")
+                if expanded == "@id" and len(keys) == 1:
+                    revert = False
+                    break
+        return self.enter(key, revert)
 
     def type_keys(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         """The keys that expand to @type here, in pyld's (sorted) order."""
-        found = self.type_key_memo.get(keys)
-        if found is None:
-            found = tuple(name for name in sorted(keys)
-                          if name != "@context" and self.iri(name, True) == "@type")
-            if len(self.type_key_memo) < _MEMO_LIMIT:
-                self.type_key_memo[keys] = found
-        return found
+        return _memo(self.type_key_memo, keys, lambda: tuple(
+            name for name in sorted(keys)
+            if name != "@context" and self.iri(name, True) == "@type"))
 
     def plan(self, keys: tuple[str, ...], types: tuple[tuple[str, ...], ...]) -> _Plan:
         """What each key of a node with these keys and types means (this is the context the
         node was entered with, before its type-scoped contexts)."""
-        memo_key = (keys, types)
-        found = self.plans.get(memo_key)
-        if found is None:
+        def compute() -> _Plan:
             scoped = tuple(t for values in types for t in sorted(values) if self.has_scoped(t))
-            active = self.with_types(scoped)
-            found = _Plan.of(active, keys)
-            if len(self.plans) < _MEMO_LIMIT:
-                self.plans[memo_key] = found
-        return found
+            return _Plan.of(self.with_types(scoped), keys)
+
+        return _memo(self.plans, (keys, types), compute)
 
     def term(self, key: str) -> _Term:
-        found = self.terms.get(key)
-        if found is None:
-            found = _Term(self, key)
-            if len(self.terms) < _MEMO_LIMIT:
-                self.terms[key] = found
-        return found
+        return _memo(self.terms, key, lambda: _Term(self, key))
 
     def iri(self, value: str, vocab: bool) -> str | None:
-        memo = self.vocab_iris if vocab else self.iris
-        try:
-            return memo[value]
-        except KeyError:
-            pass
-        found = self.engine.processor._expand_iri(self.raw, value, base="", vocab=vocab)
-        if len(memo) < _MEMO_LIMIT:
-            memo[value] = found
-        return found
+        return _memo(self.vocab_iris if vocab else self.iris, value,
+                     lambda: self.engine.processor._expand_iri(self.raw, value, base="",
+                                                               vocab=vocab))
 
     def enter(self, key: str, revert: bool) -> _Ctx:
         """_expand of a node object under `key`: revert a type-scoped context, then apply the
         key's property-scoped context (pyld applies it again after reverting)."""
-        memo_key = (key, revert)
-        found = self.entered.get(memo_key)
-        if found is None:
+        def compute() -> _Ctx:
             found = self.previous if (revert and self.previous is not None) else self
             scoped = pyld.JsonLdProcessor.get_context_value(self.raw, key, "@context")
             if scoped is not None:
                 found = self.engine.process(found, scoped, override_protected=True)
-            if len(self.entered) < _MEMO_LIMIT:
-                self.entered[memo_key] = found
-        return found
+            return found
+
+        return _memo(self.entered, (key, revert), compute)
 
     def has_scoped(self, type_: str) -> bool:
-        found = self.scoped_types.get(type_)
-        if found is None:
+        def compute() -> bool:
             scoped = pyld.JsonLdProcessor.get_context_value(self.raw, type_, "@context")
-            found = scoped is not None and scoped is not False
-            if len(self.scoped_types) < _MEMO_LIMIT:
-                self.scoped_types[type_] = found
-        return found
+            return scoped is not None and scoped is not False
+
+        return _memo(self.scoped_types, type_, compute)
 
     def with_types(self, types: tuple[str, ...]) -> _Ctx:
         """_prepare_nested_context: each type's scoped context, not propagated (types in the
         order pyld applies them, looked up in this context, the type-scoped one)."""
-        if not types:
-            return self
-        found = self.typed.get(types)
-        if found is None:
+        def compute() -> _Ctx:
             found = self
             for type_ in types:
                 scoped = pyld.JsonLdProcessor.get_context_value(self.raw, type_, "@context")
                 found = self.engine.process(found, scoped, propagate=False)
-            if len(self.typed) < _MEMO_LIMIT:
-                self.typed[types] = found
-        return found
+            return found
+
+        return _memo(self.typed, types, compute) if types else self
 
 
 _ID, _TYPE, _PROPERTY, _REFUSED = range(4)
