@@ -28,7 +28,7 @@ from jwcrypto import jws
 from pyld import jsonld as pyld_jsonld
 
 import lti_tool.store.models  # noqa: F401
-from lti_tool.badges import builder, dataintegrity, issuance, jsonld, statuslist, vcjwt
+from lti_tool.badges import builder, dataintegrity, fastcanon, issuance, jsonld, statuslist, vcjwt
 from lti_tool.badges.facts import achievement_facts, recipient_facts
 from lti_tool.badges.signing import Signer, ed25519_resolver, issuer_facts, jwk_resolver
 from lti_tool.badges.status import list_url, open_list
@@ -144,6 +144,8 @@ def node_verify_ms(settings, signed: dict, n: int) -> float | None:
             jsonld.extension_url(base)}
     documents = {url: json.loads(client.get(url.replace(base, "")).get_data(as_text=True))
                  for url in urls}
+    # the stable extension context (not served under the deployment's URL): the shipped copy
+    documents[jsonld.EXTENSION_V2] = jsonld.extension_v2_context()
 
     def run(copies: int) -> float:
         bundle = {"documents": documents, "contextDir": str(CONTEXTS), "jwksUrl": "",
@@ -225,10 +227,24 @@ def main() -> None:
     assert oxigraph_only(sample, loader) == jsonld.canonicalize(sample, loader)
     assert jsonld.canonicalize_oxigraph(sample, loader) == jsonld.canonicalize(sample, loader)
     assert jsonld.canonicalize_plain(sample, loader) == jsonld.canonicalize(sample, loader)
+    # the fast path itself (not its pyld fallback) gives the same bytes
+    assert fastcanon.canonical_nquads(fastcanon.to_quads(sample, loader)) \
+        == jsonld.canonicalize_plain(sample, loader)
 
     def cold(_i: int) -> str:
         pyld_jsonld._resolved_context_cache.clear()
         return jsonld.canonicalize_plain(sample, loader)
+
+    def sign_with(canonicalize) -> Callable[[int], dict]:
+        def run(_i: int) -> dict:
+            return dataintegrity.sign(sample, signer.ed25519, verification_method=signer.method,
+                                      created="2026-01-01T00:00:00Z", loader=loader,
+                                      canonicalize=canonicalize)
+        return run
+
+    def cold_plain(document: dict, loader_: jsonld.DocumentLoader) -> str:
+        pyld_jsonld._resolved_context_cache.clear()
+        return jsonld.canonicalize_plain(document, loader_)
 
     def full(_i: int) -> None:
         issuance.issue_on_pass(db, settings, person_id=next(next_person).id,
@@ -251,6 +267,12 @@ def main() -> None:
          lambda _i: jsonld.canonicalize_plain(sample, loader)),
         ("RDFC-1.0 canonicalization, pyld + type-scoped context cache (used)", n,
          lambda _i: jsonld.canonicalize(sample, loader)),
+        ("RDFC-1.0 canonicalization, fastcanon (used)", n,
+         lambda _i: fastcanon.canonicalize(sample, loader)),
+        ("eddsa-rdfc-2022 sign, plain pyld (no context cache)", max(n // 4, ROUNDS),
+         sign_with(cold_plain)),
+        ("eddsa-rdfc-2022 sign, pyld + caches (before)", n, sign_with(jsonld.canonicalize)),
+        ("eddsa-rdfc-2022 sign, fastcanon (used)", n, sign_with(fastcanon.canonicalize)),
         ("  of which JSON-LD to RDF (no canonicalization)", n,
          lambda _i: jsonld.to_nquads(sample, loader)),
         ("RDFC-1.0, JSON-LD to RDF as used + pyoxigraph canonicalization", n,
@@ -262,6 +284,8 @@ def main() -> None:
         ("issue: build + VC-JWT RS256 + store", n, lambda _i: store(None, signer.jwt(unsigned()))),
         ("issue_on_pass: both proofs, status index, store", n, full),
         ("verify eddsa-rdfc-2022 proof", n,
+         lambda _i: dataintegrity.verify(signed, resolve_ed, loader, verifier.canonicalize)),
+        ("verify eddsa-rdfc-2022 proof, pyld + caches (before)", n,
          lambda _i: dataintegrity.verify(signed, resolve_ed, loader)),
         ("verify VC-JWT RS256 + OB 3.0 claims", n, lambda _i: vcjwt.verify(token, resolve_jwk)),
         ("full /verify report of a JWT (schema, both proofs, dates, status)", n,
@@ -286,11 +310,16 @@ def main() -> None:
     print("\nIssue 19 rows, against the reference measured in this run:")
     print(f"{'row':<44} {'ours ms':>8} {'ref ms':>8} {'ratio':>8}  goal")
     ratios = [
-        ("eddsa-rdfc-2022 signing vs plain pyld canon.",
+        ("eddsa-rdfc-2022 signing vs signing w/ plain pyld",
+         ms["eddsa-rdfc-2022 sign, fastcanon (used)"],
+         ms["eddsa-rdfc-2022 sign, plain pyld (no context cache)"], ">= 5x faster"),
+        ("issue (build+DI sign+store) vs plain pyld canon.",
          ms["issue: build + eddsa-rdfc-2022 + store"], plain_ms, ">= 5x faster"),
         ("VC-JWT RS256 issue vs bare RS256 signing", ms["issue: build + VC-JWT RS256 + store"],
          ms["bare RS256 signature (jwcrypto, the VC-JWT key)"], ">= 25 % of the bare rate"),
     ]
+    ratios.append(("issue_on_pass (both proofs) vs goal 200/s",
+                   ms["issue_on_pass: both proofs, status index, store"], 5.0, ">= 200/s (5 ms)"))
     if node_ms is not None:
         ratios.append(("verify eddsa-rdfc-2022 vs @digitalbazaar/vc",
                        ms["verify eddsa-rdfc-2022 proof"], node_ms, "faster than Node"))

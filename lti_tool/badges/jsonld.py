@@ -189,30 +189,27 @@ class CanonicalizationRefused(ToolError):
         self.limit = limit
 
 
-class _BoundedURDNA2015(jsonld.URDNA2015):
+def check_size(quads: int, blank_nodes: int, limits: CanonicalizationLimits) -> None:
+    """Refuse a dataset with more statements or blank nodes than the limits allow."""
+    if quads > limits.max_quads:
+        raise CanonicalizationRefused(
+            f"The credential has {quads} RDF statements; this verifier checks at most "
+            f"{limits.max_quads}.", limit="quads")
+    if blank_nodes > limits.max_blank_nodes:
+        raise CanonicalizationRefused(
+            f"The credential has {blank_nodes} blank nodes; this verifier checks at most "
+            f"{limits.max_blank_nodes}.", limit="blank_nodes")
+
+
+class WorkBudget:
+    """The calls of RDFC-1.0's Hash N-Degree Quads step and the time one document may cost."""
+
     def __init__(self, limits: CanonicalizationLimits) -> None:
-        super().__init__()
         self.limits = limits
         self.work = 0
         self.ends = time.monotonic() + limits.seconds
 
-    def main(self, dataset, options):
-        quads = sum(len(triples) for triples in dataset.values())
-        if quads > self.limits.max_quads:
-            raise CanonicalizationRefused(
-                f"The credential has {quads} RDF statements; this verifier checks at most "
-                f"{self.limits.max_quads}.", limit="quads")
-        blank = {component["value"] for triples in dataset.values() for quad in triples
-                 for key, component in quad.items()
-                 if key != "predicate" and component.get("type") == "blank node"}
-        blank.update(name for name in dataset if name.startswith("_:"))
-        if len(blank) > self.limits.max_blank_nodes:
-            raise CanonicalizationRefused(
-                f"The credential has {len(blank)} blank nodes; this verifier checks at most "
-                f"{self.limits.max_blank_nodes}.", limit="blank_nodes")
-        return super().main(dataset, options)
-
-    def hash_n_degree_quads(self, id_, issuer):
+    def spend(self) -> None:
         self.work += 1
         if self.work > self.limits.max_work:
             raise CanonicalizationRefused(
@@ -223,6 +220,29 @@ class _BoundedURDNA2015(jsonld.URDNA2015):
             raise CanonicalizationRefused(
                 f"Canonicalising the credential took longer than {self.limits.seconds:g} s.",
                 limit="time")
+
+
+class _BoundedURDNA2015(jsonld.URDNA2015):
+    def __init__(self, limits: CanonicalizationLimits) -> None:
+        super().__init__()
+        self.limits = limits
+        self.budget = WorkBudget(limits)
+
+    @property
+    def work(self) -> int:
+        return self.budget.work
+
+    def main(self, dataset, options):
+        quads = sum(len(triples) for triples in dataset.values())
+        blank = {component["value"] for triples in dataset.values() for quad in triples
+                 for key, component in quad.items()
+                 if key != "predicate" and component.get("type") == "blank node"}
+        blank.update(name for name in dataset if name.startswith("_:"))
+        check_size(quads, len(blank), self.limits)
+        return super().main(dataset, options)
+
+    def hash_n_degree_quads(self, id_, issuer):
+        self.budget.spend()
         return super().hash_n_degree_quads(id_, issuer)
 
 

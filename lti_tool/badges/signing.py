@@ -16,7 +16,7 @@ from jwcrypto import jwk
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lti_tool.badges import dataintegrity, jsonld, vcjwt
+from lti_tool.badges import dataintegrity, fastcanon, jsonld, vcjwt
 from lti_tool.badges.builder import IssuerFacts, iso
 from lti_tool.badges.multibase import ed25519_multikey
 from lti_tool.settings import Settings
@@ -80,8 +80,15 @@ def _private(row, settings: Settings) -> jwk.JWK:
     return _PRIVATE[row.kid]
 
 
+_PUBLIC: dict[str, Ed25519PublicKey] = {}
+
+
 def _ed25519_public(row) -> Ed25519PublicKey:
-    return jwk.JWK(**row.public_jwk).get_op_key("verify")
+    """The public key of a key row, parsed once per process (a kid never changes its key;
+    whether the key is still published is asked of the database every time)."""
+    if row.kid not in _PUBLIC:
+        _PUBLIC[row.kid] = jwk.JWK(**row.public_jwk).get_op_key("verify")
+    return _PUBLIC[row.kid]
 
 
 def published_multikeys(db: Session, settings: Settings, institution: Institution) -> list[str]:
@@ -126,7 +133,8 @@ class Signer:
     def data_integrity(self, document: dict, created: datetime | None = None) -> dict:
         return dataintegrity.sign(document, self.ed25519, verification_method=self.method,
                                   created=iso(created or utcnow()),
-                                  loader=jsonld.loader_for(self.settings.base_url))
+                                  loader=jsonld.loader_for(self.settings.base_url),
+                                  canonicalize=fastcanon.canonicalize)
 
     def jwt(self, document: dict) -> str:
         return vcjwt.sign(document, self.jwt_key, self.jwt_kid_url)

@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 from sqlalchemy.orm import Session
 
-from lti_tool.badges import baking, dataintegrity, jsonld, vcjwt
+from lti_tool.badges import baking, dataintegrity, fastcanon, jsonld, vcjwt
 from lti_tool.badges.signing import (
     ed25519_resolver,
     institution_for_issuer,
@@ -173,7 +173,8 @@ class Verifier:
             max_work=settings.verify_max_work, seconds=float(settings.verify_timeout_seconds))
 
     def canonicalize(self, document: dict, loader: jsonld.DocumentLoader) -> str:
-        return jsonld.canonicalize(document, loader, self.limits)
+        """Bounded RDFC-1.0: the fast path for the tool's own shapes, pyld for the rest."""
+        return fastcanon.canonicalize(document, loader, self.limits)
 
     def verify_bytes(self, data: bytes) -> Report:
         if len(data) > self.settings.verify_max_bytes:

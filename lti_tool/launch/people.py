@@ -30,15 +30,21 @@ class LaunchRecord:
 
 def _ensure(db: Session, model: type[RowT], keys: dict[str, Any], defaults: dict[str, Any],
             ) -> RowT:
-    """The row of `model` with unique `keys`, inserted (race-free) when missing."""
+    """The row of `model` with unique `keys`, inserted (race-free) when missing.
+
+    Read first: on a repeat launch (the usual case) the row exists, and one SELECT replaces
+    an INSERT … ON CONFLICT DO NOTHING (a write lock on SQLite) plus the SELECT."""
+    query = select(model).filter_by(**keys)
+    found = db.scalars(query).one_or_none()
+    if found is not None:
+        return found
     dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     if dialect not in ("postgresql", "sqlite"):
         raise RuntimeError(f"unsupported database dialect {dialect}")
     db.execute(insert(model).values(**keys, **defaults).on_conflict_do_nothing(
         index_elements=list(keys)))
-    query = select(model).filter_by(**keys).execution_options(populate_existing=True)
-    return db.scalars(query).one()
+    return db.scalars(query.execution_options(populate_existing=True)).one()
 
 
 def _text(value: object, limit: int) -> str:

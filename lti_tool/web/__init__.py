@@ -63,7 +63,10 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     jobs_routes.bp,  # /admin/jobs: background jobs, failures and retry (Office)
     ops.bp,  # /health, /ready, /metrics
 )
-LAUNCH_ENDPOINTS = {"lti.launch", "lti.launch_confirm"}
+LAUNCH_ENDPOINTS = {"lti.launch", "lti.confirm_launch"}
+# The LMS's messages start a new session whatever the browser already holds: reading (and
+# renewing, a write) the old one would be a wasted query and commit per login and launch.
+LTI_MESSAGE_ENDPOINTS = {"lti.login", *LAUNCH_ENDPOINTS}
 
 
 class IntegerConverter(routing.IntegerConverter):
@@ -117,7 +120,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.before_request
     def _identify() -> None:
-        g.actor = auth.load_actor(get_db())
+        if request.endpoint in LTI_MESSAGE_ENDPOINTS and auth.CODE_PARAM not in request.args:
+            g.actor, g.sid, g.cookieless = None, None, False
+        else:
+            g.actor = auth.load_actor(get_db())
         view = app.view_functions.get(request.endpoint or "")
         if view is not None and not is_exempt(view):
             auth.check_csrf()
