@@ -247,3 +247,52 @@ def test_copy_link_and_accept_with_the_keyboard(app, page, live_url, lms_origin,
     frame.get_by_role("button", name="Accept my badge").focus()
     follow(frame, lambda: page.keyboard.press("Enter"))
     assert "You accepted your credential." in frame.locator("[role=status]").first.inner_text()
+
+
+def test_public_page_never_shows_a_broken_badge_image(app, page, live_url, lms_origin, story,
+                                                      db) -> None:
+    """The plan's own image is on a server that does not answer: the tool's own face (title,
+    level, awarding body) takes its place, and no rule is drawn above it."""
+    import json as _json
+
+    from lti_tool.store.models.badges import Credential
+
+    credential = db.query(Credential).first()
+    document = _json.loads(credential.document)
+    document["credentialSubject"]["achievement"]["image"] = {
+        "id": "http://127.0.0.1:9/badges/gone.png", "type": "Image"}
+    credential.document = _json.dumps(document)
+    db.commit()
+    page.goto(f"{live_url}/credentials/{credential.public_id}")
+    image = page.locator("img.badge-image")
+    image.wait_for()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.badge-image');"
+        " return i.complete && i.naturalWidth > 0; }")
+    assert image.get_attribute("src").startswith("data:image/svg+xml")
+    assert page.evaluate("getComputedStyle(document.querySelector('main article'))"
+                         ".borderTopStyle") == "none"
+    shoot(page, "public-credential-image-fallback")
+
+
+def test_office_hints_and_search_line_up_with_their_fields(app, page, live_url, lms_origin,
+                                                          story) -> None:
+    """A hint sits on its own line between its label and its field, at the field's left edge;
+    the Office home's search button sits right after its box."""
+    frame = open_in_lms(page, lms_origin, tool_url(
+        live_url, "/admin/microcredentials/new", lc=entry_code(app, story.tokens["admin"])))
+    boxes = frame.evaluate("""() => [...document.querySelectorAll('.field')]
+      .filter(f => f.querySelector('.hint'))
+      .map(f => { const box = e => e.getBoundingClientRect();
+        const [l, h, c] = [f.querySelector('label'), f.querySelector('.hint'),
+                           f.querySelector('input, select, textarea')].map(box);
+        return {id: f.querySelector('label').htmlFor, ok: h.top >= l.bottom - 1 &&
+                c.top >= h.bottom - 1 && Math.abs(h.left - c.left) < 2}; })""")
+    assert len(boxes) >= 5 and all(b["ok"] for b in boxes), boxes
+    frame = open_in_lms(page, lms_origin, tool_url(
+        live_url, "/admin/", lc=entry_code(app, story.tokens["admin"])))
+    field = frame.locator("#credential-q").bounding_box()
+    button = frame.locator("form[role=search] button").bounding_box()
+    assert 0 <= button["x"] - (field["x"] + field["width"]) < 16
+    assert abs(button["y"] - field["y"]) < 6
+    shoot(page, "office-home-search")

@@ -18,7 +18,9 @@ PO = ROOT / "lti_tool/web/translations/tr/LC_MESSAGES/messages.po"
 # `int_format`, ngettext): these show ISO dates or dot decimals in Turkish.
 HAND_FORMATTING = re.compile(
     r"\.strftime\(|\.isoformat\(\)|(?:_at|_from|_until|_due)\[:1[06]\]|\|\s*round\b"
-    r"|\"%\.\d+f\"|'%\.\d+f'|\|\s*format\(")
+    r"|\"%\.\d+f\"|'%\.\d+f'|\|\s*format\("
+    # a number handed to a message as it is: `_("from %(b)s%%", b=level.lower_bound)`
+    r"|_\([\"'][^\"']*%\([a-z_]+\)s%%[\"'],\s*\w+=[\w.\[\]\"']+\s*\)")
 
 
 def _messages(po: Path):
