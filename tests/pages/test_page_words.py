@@ -83,11 +83,13 @@ def test_every_page_reads_in_words_in_both_languages(app, page, live_url, lms_or
                 found.append(f"notice shown twice: {notices}")
             found += [f"raw code {m!r}" for m in sorted(set(RAW.findall(text)))]
             found += [f"ISO date {m!r}" for m in sorted(set(ISO_DATE.findall(text)))]
+            cells = {c.strip() for c in frame.locator(CELLS).all_inner_texts()}
+            found += [f"language or country code {c!r}" for c in sorted(cells)
+                      if c in rules.LANGUAGES or re.fullmatch(r"[A-Z]{2}", c)]
             found += [f"doubled punctuation {line.strip()[:60]!r}" for line in text.splitlines()
                       if DOUBLED.search(line)]
             if lang == "tr":
                 found += [f"English: {m!r}" for m in english if m in text]
-                cells = {c.strip() for c in frame.locator(CELLS).all_inner_texts()}
                 found += [f"plain code {c!r}" for c in sorted(cells & PLAIN_CODES)]
                 assert frame.locator("html").get_attribute("lang") == "tr", name
             if public:
