@@ -268,6 +268,14 @@ def test_cli_exports_every_format(world, runtime, tmp_path) -> None:
     result = runner.invoke(cli, ["credentials", "export", row.public_id, "--format", "png",
                                  "--out", str(png)])
     assert result.exit_code == 0 and baking.extract_png(png.read_bytes()) == row.document
+    # the image is the credential's face (title, level, institution), not a plain disc
+    from PIL import Image
+
+    from lti_tool.badges import images, records
+
+    face = images.badge_png(records.credential_face(world.db, row))
+    assert Image.open(png).convert("RGBA").tobytes() == \
+        Image.open(io.BytesIO(face)).convert("RGBA").tobytes()
     refused = runner.invoke(cli, ["credentials", "export", row.public_id, "--format", "png"])
     assert refused.exit_code != 0 and "--out" in refused.output
     missing = runner.invoke(cli, ["credentials", "export", "no-such-id", "--format", "edc"])
