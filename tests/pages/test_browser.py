@@ -203,12 +203,14 @@ def html_pages(app, story, db) -> list[tuple[str, str, str]]:
     ids = {"offering_id": offering.id, "version_id": offering.mc_version_id,
            "mc_id": offering.mc_version.micro_credential_id, "platform_id": story.platform_id,
            "public_id": credential.public_id, "person_id": story.people["learner1"]}
+    ids_of = _token_pages(app, db, credential)  # the pages a link's token opens
     found = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static" or \
                 rule.rule.endswith((".json", ".jwt", ".png", ".svg", ".csv", ".jsonld")):
             continue
-        if any(name not in ids for name in rule.arguments):
+        values = {**ids, **ids_of.get(rule.endpoint, {})}
+        if any(name not in values for name in rule.arguments):
             continue
         roles = getattr(app.view_functions[rule.endpoint], "required_roles", None)
         who = "admin" if roles is None else next(
@@ -217,11 +219,35 @@ def html_pages(app, story, db) -> list[tuple[str, str, str]]:
             continue
         with app.test_request_context():
             path = app.url_map.bind("localhost").build(rule.endpoint, {
-                name: ids[name] for name in rule.arguments})
+                name: values[name] for name in rule.arguments})
         reply = app.test_client().get(path, headers=session_headers(story.tokens[who]))
         if reply.status_code == 200 and reply.mimetype == "text/html":
             found.append((rule.endpoint, who, path))
     return found
+
+
+def _token_pages(app, db, credential) -> dict[str, dict[str, str]]:
+    """A stakeholder feedback link and a graduate's follow-up link, for their public pages."""
+    import secrets
+    from datetime import timedelta
+
+    from lti_tool.reports import surveys
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.catalogue import MicroCredentialVersion
+    from lti_tool.store.models.reports import FollowUp
+
+    version = db.get(MicroCredentialVersion, credential.mc_version_id)
+    link = surveys.create_link(db, platform_id=credential.platform_id,
+                               mc_id=version.micro_credential_id, label="Employers 2026")
+    follow_up = FollowUp(platform_id=credential.platform_id, credential_id=credential.id,
+                         person_id=credential.person_id,
+                         micro_credential_id=version.micro_credential_id, months=6,
+                         due_at=utcnow() - timedelta(days=1), nonce=secrets.token_hex(16))
+    db.add(follow_up)
+    db.commit()
+    token = surveys.follow_up_token(app.config["LTI_SETTINGS"], follow_up)
+    return {"reports.stakeholder_feedback": {"token": link.token},
+            "reports.follow_up_link": {"token": token}}
 
 
 def test_axe_on_every_html_page_of_the_app(app, page, live_url, lms_origin, story, db) -> None:
