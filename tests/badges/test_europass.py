@@ -282,6 +282,25 @@ def test_cli_exports_every_format(world, runtime, tmp_path) -> None:
     assert missing.exit_code != 0
 
 
+def test_the_europass_image_is_the_micro_credentials_face(world) -> None:
+    """The EDC's display image says the title, level and awarding body (not a plain disc)."""
+    import base64
+
+    from lti_tool.badges import images
+    from lti_tool.store.models.catalogue import MicroCredentialVersion
+
+    row = _issued(world, code="FACE-1")
+    version = world.db.get(MicroCredentialVersion, row.mc_version_id)
+    edc = europass.export(world.db, world.settings, row)["credential"]
+    shown = edc["displayParameter"]["individualDisplay"]["displayDetail"]["image"]["content"]
+    face = images.BadgeFace(seed=str(version.id), title=version.title,
+                            eqf_level=version.eqf_level,
+                            issuer=issuer_facts(world.settings,
+                                                world.platform.institution).name,
+                            language=version.language)
+    assert base64.b64decode(shown) == images.badge_png(face)
+
+
 def test_office_zip_of_an_offering(world) -> None:
     version = world.micro_credential("ZIP-1")
     context = Context(platform_id=world.platform.id, context_id="c1", label="C1",
