@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, render_template, request
 from jwcrypto import jwk
 
 from lti_tool.badges import europass, images, jsonld, presentation, records
@@ -30,6 +30,7 @@ from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Institution
+from lti_tool.web.auth import same_for_everyone
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 
@@ -39,13 +40,7 @@ LD_JSON = "application/ld+json"
 PUBLISHED_STATUSES = ("approved", "lapsed", "retired")
 
 
-@bp.before_request
-def _same_for_everyone() -> None:
-    """Public pages (credential, verification) look the same in a signed-in browser: no
-    learner navigation and the visitor's language (`?lang=`, else the browser's), not the
-    LMS session's."""
-    g.actor = None
-    g.sid = None
+bp.before_request(same_for_everyone)  # public pages: the same in a signed-in browser
 
 
 def _settings():
