@@ -123,11 +123,14 @@ def add() -> Response | tuple[str, int]:
             db, spec, institution_id=office.institution_id, status="active",
             shared_issuers=current_app.config["LTI_SETTINGS"].shared_issuers)
         platform.managed_by_id = office.id
-    except Conflict:
+    except Conflict as exc:
+        problem = {"issuer": _("This issuer belongs to another institution's registration; "
+                               "only the operator can allow sharing it.")} \
+            if "already belongs to institution" in exc.message else {"client_id": _(
+                "Another registration already uses this client ID with this issuer or at "
+                "this access token URL.")}
         return _index_page(form={**form, "deployments": ", ".join(deployments)},
-                           problems={"client_id": _(
-                               "Another registration already uses this client ID with this "
-                               "issuer or at this access token URL.")}, status=409)
+                           problems=problem, status=409)
     _audit(platform, "platform.add", {"deployments": deployments})
     db.commit()
     return redirect(session_url("platforms.detail", platform_id=platform.id), 303)

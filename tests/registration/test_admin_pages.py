@@ -146,6 +146,25 @@ def test_duplicate_is_a_conflict(office, db) -> None:
     assert _count(db, Platform) == 2
 
 
+def test_an_issuer_of_another_institution_is_refused_at_the_issuer_field(office, db) -> None:
+    other = institution_for_new_platform(db)  # the office exists: a new institution
+    register_platform(db, PlatformSpec(
+        issuer="https://moodle.other.example", client_id="theirs",
+        auth_login_url="https://moodle.other.example/auth",
+        auth_token_url="https://moodle.other.example/token",
+        key_set_url="https://moodle.other.example/jwks", lms_kind="moodle"),
+        institution_id=other.id)
+    db.commit()
+    before = _count(db, Platform)
+    reply = office.post("/admin/platforms/?lang=tr", {
+        **FORM, "issuer": "https://moodle.other.example", "client_id": "mine",
+        "auth_token_url": "https://moodle.other.example/token2"})
+    assert reply.status_code == 409
+    page = html.unescape(reply.text)
+    assert 'id="e-issuer"' in page and "başka bir kurumun kaydına ait" in page
+    assert "already belongs" not in page and _count(db, Platform) == before
+
+
 def test_missing_csrf_token_changes_nothing(office, db) -> None:
     assert office.post("/admin/platforms/", FORM, csrf=False).status_code == 403
     assert _count(db, Platform) == 1
