@@ -237,9 +237,12 @@ def _token_pages(app, db, credential) -> dict[str, dict[str, str]]:
     from lti_tool.store.models.reports import FollowUp
 
     version = db.get(MicroCredentialVersion, credential.mc_version_id)
-    link = surveys.create_link(db, platform_id=credential.platform_id,
+    institution_id = version.micro_credential.institution_id
+    link = surveys.create_link(db, institution_id=institution_id,
+                               platform_id=credential.platform_id,
                                mc_id=version.micro_credential_id, label="Employers 2026")
-    follow_up = FollowUp(platform_id=credential.platform_id, credential_id=credential.id,
+    follow_up = FollowUp(institution_id=institution_id, platform_id=credential.platform_id,
+                         credential_id=credential.id,
                          person_id=credential.person_id,
                          micro_credential_id=version.micro_credential_id, months=6,
                          due_at=utcnow() - timedelta(days=1), nonce=secrets.token_hex(16))
