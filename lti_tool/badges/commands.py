@@ -98,7 +98,7 @@ def register(cli: click.Group) -> None:
             elif fmt == "jwt":
                 body = row.jwt
             else:
-                body = baked(row, fmt)
+                body = baked(db, row, fmt)
             db.rollback()
         if out is not None:
             out.write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))

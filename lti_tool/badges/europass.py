@@ -344,10 +344,12 @@ def export(db: Session, settings: Settings, row: Credential) -> dict:
         institution = db.get(Institution, version.institution_id)
         if institution is None:
             raise NotFound("There is no such credential.")
-        document = edc_document(achievement_facts(db, version),
-                                issuer_facts(settings, institution),
-                                recipient_facts(person), award,
-                                images.medal_png(str(version.id)))
+        issuer = issuer_facts(settings, institution)
+        face = images.BadgeFace(seed=str(version.id), title=version.title,
+                                eqf_level=version.eqf_level, issuer=issuer.name,
+                                language=version.language)
+        document = edc_document(achievement_facts(db, version), issuer,
+                                recipient_facts(person), award, images.badge_png(face))
     except MissingElement as exc:
         raise Conflict(f"No European Digital Credential can be made: {exc}.") from exc
     return uploadable(document)

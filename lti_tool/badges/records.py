@@ -99,16 +99,29 @@ def summary(credential: Credential) -> dict:
             "valid_until": document.get("validUntil")}
 
 
-def baked(row: Credential, fmt: str, *, as_jwt: bool = False) -> bytes | str:
-    """The badge image (`png` or `svg`) with the credential baked in: the JSON credential with
-    its embedded proof, or with `as_jwt` the VC-JWT."""
-    text = row.jwt if as_jwt else row.document
-    if fmt == "png":
-        return baking.bake_png(images.medal_png(str(row.mc_version_id)), text)
+def credential_face(db: Session, row: Credential) -> images.BadgeFace:
+    """The face of an issued credential: its own title and issuer name, the plan's EQF level
+    and language (the image says what the credential says, in the plan's language)."""
     document = json.loads(row.document)
-    svg = images.medal_svg(str(row.mc_version_id), document["name"],
-                           document["credentialSubject"]["achievement"].get("humanCode", ""))
-    return baking.bake_svg(svg, text, is_jwt=as_jwt)
+    version = db.get(MicroCredentialVersion, row.mc_version_id)
+    issuer = document.get("issuer", {})
+    return images.BadgeFace(
+        seed=str(row.mc_version_id),
+        title=str(document["credentialSubject"]["achievement"].get("name")
+                  or document.get("name", "")),
+        eqf_level=version.eqf_level if version is not None else None,
+        issuer=str(issuer.get("name", "")) if isinstance(issuer, dict) else "",
+        language=version.language if version is not None else "en")
+
+
+def baked(db: Session, row: Credential, fmt: str, *, as_jwt: bool = False) -> bytes | str:
+    """The badge image (`png` or `svg`) with the credential baked in: the JSON credential with
+    its embedded proof, or with `as_jwt` the VC-JWT. The image is the credential's face."""
+    text = row.jwt if as_jwt else row.document
+    face = credential_face(db, row)
+    if fmt == "png":
+        return baking.bake_png(images.badge_png(face), text)
+    return baking.bake_svg(images.badge_svg(face), text, is_jwt=as_jwt)
 
 
 @dataclass(frozen=True)

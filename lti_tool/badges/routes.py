@@ -7,12 +7,13 @@ message, a credential that fails is a 200 report with the failed checks.
 
 from __future__ import annotations
 
+import base64
 import json
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, render_template, request
 from jwcrypto import jwk
 
-from lti_tool.badges import baking, europass, images, jsonld, presentation, records
+from lti_tool.badges import europass, images, jsonld, presentation, records
 from lti_tool.badges.builder import achievement_document, issuer_profile
 from lti_tool.badges.facts import achievement_facts
 from lti_tool.badges.issuance import default_image
@@ -30,6 +31,7 @@ from lti_tool.store.institutions import find_institution
 from lti_tool.store.models.badges import StatusList
 from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.core import Institution
+from lti_tool.web.auth import same_for_everyone
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 from lti_tool.web.public import public_document
@@ -40,13 +42,7 @@ LD_JSON = "application/ld+json"
 PUBLISHED_STATUSES = ("approved", "lapsed", "retired")
 
 
-@bp.before_request
-def _same_for_everyone() -> None:
-    """Public pages (credential, verification) look the same in a signed-in browser: no
-    learner navigation and the visitor's language (`?lang=`, else the browser's), not the
-    LMS session's."""
-    g.actor = None
-    g.sid = None
+bp.before_request(same_for_everyone)  # public pages: the same in a signed-in browser
 
 
 def _settings():
@@ -71,7 +67,14 @@ def credential_page(public_id: str):
         return _json(row.document)
     report = Verifier(get_db(), _settings()).verify(json.loads(row.document), None, "json")
     info = records.summary(row)
+    # The tool's own face of this credential, shown when the plan gives no image or its image
+    # does not load (tool.js swaps it in), so the page never shows a broken image.
+    face = "data:image/svg+xml;base64," + base64.b64encode(
+        images.badge_svg(records.credential_face(get_db(), row)).encode()).decode()
+    image = info["achievement"].get("image")
     return render_template("badges/credential.html", credential=row, report=report,
+                           badge_image=image.get("id") if isinstance(image, dict) and
+                           image.get("id") else face, badge_face=face,
                            info=info, elements=presentation.annex_elements(
                                info["document"], info["recipient"]),
                            issued_on=presentation.date_text(info["valid_from"]),
@@ -107,17 +110,16 @@ def _download(body: bytes | str, mimetype: str, name: str) -> Response:
 def credential_png(public_id: str) -> Response:
     """The PNG badge with the credential baked in (the VC-JWT with `?format=jwt`)."""
     row = records.by_public_id(get_db(), public_id)
-    text, _is_jwt = _baked_text(row)
-    image = baking.bake_png(images.badge_png(_credential_face(row)), text)
-    return _download(image, "image/png", f"credential-{public_id}.png")
+    _text, is_jwt = _baked_text(row)
+    return _download(records.baked(get_db(), row, "png", as_jwt=is_jwt), "image/png",
+                     f"credential-{public_id}.png")
 
 
 @bp.get("/credentials/<public_id>.svg")
 def credential_svg(public_id: str) -> Response:
     row = records.by_public_id(get_db(), public_id)
-    text, is_jwt = _baked_text(row)
-    svg = images.badge_svg(_credential_face(row))
-    return _download(baking.bake_svg(svg, text, is_jwt=is_jwt), "image/svg+xml",
+    _text, is_jwt = _baked_text(row)
+    return _download(records.baked(get_db(), row, "svg", as_jwt=is_jwt), "image/svg+xml",
                      f"credential-{public_id}.svg")
 
 
@@ -136,20 +138,6 @@ def credential_edc(public_id: str) -> Response:
     document = europass.export(db, _settings(), row)
     return _download(europass.dumps(document), "application/ld+json",
                      f"europass-{public_id}.json")
-
-
-def _credential_face(row) -> images.BadgeFace:
-    """The face of an issued credential: its own title and issuer name, the plan's level."""
-    document = json.loads(row.document)
-    version = get_db().get(MicroCredentialVersion, row.mc_version_id)
-    issuer = document.get("issuer", {})
-    return images.BadgeFace(
-        seed=str(row.mc_version_id),
-        title=str(document["credentialSubject"]["achievement"].get("name")
-                  or document.get("name", "")),
-        eqf_level=version.eqf_level if version is not None else None,
-        issuer=str(issuer.get("name", "")) if isinstance(issuer, dict) else "",
-        language=version.language if version is not None else "en")
 
 
 def _version_face(version: MicroCredentialVersion) -> images.BadgeFace:

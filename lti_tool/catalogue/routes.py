@@ -356,6 +356,9 @@ def office_act(mc_id: int, version_id: int, action: str) -> BaseResponse | tuple
         raise NotFound(_("No such version of this micro-credential."))
     note = request.form.get("note", "").strip()[:2000]
     try:
+        if action == "retire" and request.form.get("confirm") != "1":
+            # The checkbox is required in the page too; a request without it changes nothing.
+            raise BadRequest(_("Tick the box to confirm the retirement; nothing was changed."))
         due = _parse_due(request.form.get("revalidation_due", ""))
         with _domain_errors():
             version = service.act(db, actor.platform_id, version_id, action, actor,

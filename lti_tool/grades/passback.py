@@ -45,6 +45,7 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
+from lti_tool.store.models.jobs import RUNNING, WAITING, Job
 
 log = logging.getLogger(__name__)
 
@@ -329,4 +330,30 @@ def passback_status(db: Session, context_id: int) -> dict[str, Any]:
         .join(Offering, Offering.id == Decision.offering_id)
         .where(Offering.context_id == context_id, GradePassback.status.in_(("failed", "skipped")))
         .order_by(GradePassback.updated_at.desc(), GradePassback.id.desc()).limit(1))
-    return {**counts, "problem": problem or None}
+    reason = _waiting_reason(db, context_id) if counts["waiting"] else None
+    return {**counts, "problem": problem or None, "waiting_reason": reason}
+
+
+# A queued job no worker took within this long: nothing is running the background jobs.
+STALLED_AFTER_SECONDS = 300
+
+
+def _waiting_reason(db: Session, context_id: int) -> dict[str, Any]:
+    """Why scores wait: `sending` (a worker has them now), `retry` (the LMS failed; `at` the
+    next attempt), `queued` (a worker takes them within seconds), `stalled` (queued for
+    minutes and no worker took them: none is running), or `scheduled` (no job: the periodic
+    pass sends them; this happens after a job gave up)."""
+    now = utcnow()
+    jobs = [job for job in db.scalars(
+        select(Job).where(Job.kind == PASSBACK_JOB, Job.status.in_((WAITING, RUNNING)))
+        .order_by(Job.run_after)) if (job.payload or {}).get("context_id") == context_id]
+    if any(job.status == RUNNING for job in jobs):
+        return {"code": "sending"}
+    if not jobs:
+        return {"code": "scheduled"}
+    first = jobs[0]
+    if first.run_after > now:
+        return {"code": "retry", "at": first.run_after, "error": first.last_error or None}
+    if (now - first.run_after).total_seconds() > STALLED_AFTER_SECONDS:
+        return {"code": "stalled", "since": first.run_after}
+    return {"code": "queued"}

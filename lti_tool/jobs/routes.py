@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from lti_tool.errors import NotFound
 from lti_tool.jobs import office, runner
@@ -15,6 +16,21 @@ from lti_tool.web.jinja import install_on_setup
 
 bp = Blueprint("office_jobs", __name__, url_prefix="/admin/jobs", template_folder="templates")
 bp.record_once(install_on_setup)
+
+# What a job's status and kind mean, in words (the codes stay in the data attributes).
+STATUS_LABELS = {"waiting": _l("waiting"), "running": _l("running"), "failed": _l("failed"),
+                 "done": _l("done")}
+KIND_LABELS = {
+    "grades.passback": _l("sending scores to the gradebook"),
+    "grades.sync": _l("reading the gradebook"),
+    "grades.scheduled_sync": _l("scheduled gradebook reading"),
+    "grades.close_windows": _l("closing re-evaluation windows"),
+    "catalogue.lapse_overdue": _l("marking overdue revalidations"),
+    "jobs.purge": _l("clearing old finished jobs"),
+    "evidence.daily": _l("daily evidence checkpoint"),
+    "launch.prune": _l("clearing expired sign-in data"),
+    "reports.follow_ups": _l("sending follow-up questions"),
+}
 
 
 def _platforms() -> set[int]:
@@ -31,7 +47,8 @@ def index() -> str:
     scope = _platforms()
     return render_template("jobs/index.html", backlog=office.backlog(db, scope),
                            jobs=office.listing(db, scope, status=status or None),
-                           status=status, statuses=STATUSES)
+                           status=status, statuses=STATUSES,
+                           status_labels=STATUS_LABELS, kind_labels=KIND_LABELS)
 
 
 @bp.post("/<int:job_id>/retry")

@@ -8,8 +8,11 @@ operator sees every registration with `lti-tool platform list`.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, redirect, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from werkzeug.wrappers import Response
 
@@ -35,6 +38,34 @@ bp = Blueprint("platforms", __name__, url_prefix="/admin/platforms",
 
 FORM_FIELDS = ("name", "lms_kind", "issuer", "client_id", "auth_login_url", "auth_token_url",
                "key_set_url", "auth_audience")
+
+
+# The registration rules (launch.platforms) speak English to the CLI and the JSON API; the
+# form says the same in the page's language, without echoing codes or the typed value.
+PROBLEM_WORDS: tuple[tuple[re.Pattern[str], object], ...] = tuple(
+    (re.compile(pattern), words) for pattern, words in (
+        (r"^is required$", _l("This field is required.")),
+        (r"^is longer than (\d+) characters$", _l("This is too long.")),
+        (r"^is not a well-formed URL", _l("This is not a well-formed address.")),
+        (r"^must be an absolute http\(s\) URL", _l("Give a whole address that starts with "
+                                                   "https://.")),
+        (r"^must not contain spaces", _l("An address cannot contain spaces.")),
+        (r"^must use HTTPS", _l("Use an https:// address (plain http:// works only for this "
+                               "computer's own addresses).")),
+        (r"^must not carry a #fragment$", _l("An address cannot end with a #fragment.")),
+        (r"^must have no query or fragment$", _l("The issuer cannot have a ?query or a "
+                                                  "#fragment.")),
+        (r"^must be one of ", _l("Choose one of the options offered.")),
+        (r"^each deployment id must be", _l("Each deployment ID must be 1-255 characters.")),
+    ))
+
+
+def problem_words(message: str) -> str:
+    """A registration problem in the page's words (an unknown one as the rules said it)."""
+    for pattern, words in PROBLEM_WORDS:
+        if pattern.search(message):
+            return str(words)
+    return message
 
 
 def _audit(platform: Platform | None, action: str, details: dict | None = None) -> None:
@@ -82,7 +113,7 @@ def add() -> Response | tuple[str, int]:
     values = {**form, "deployments": deployments,
               "auto_accept_deployments": request.form.get("auto_accept_deployments") == "on"}
     spec = spec_from_mapping(values, source="form")
-    problems = spec.problems()
+    problems = {field: problem_words(message) for field, message in spec.problems().items()}
     if problems:
         return _index_page(form={**form, "deployments": ", ".join(deployments)},
                            problems=problems, status=400)
@@ -95,8 +126,13 @@ def add() -> Response | tuple[str, int]:
             shared_issuers=current_app.config["LTI_SETTINGS"].shared_issuers)
         platform.managed_by_id = office.id
     except Conflict as exc:
+        problem = {"issuer": _("This issuer belongs to another institution's registration; "
+                               "only the operator can allow sharing it.")} \
+            if "already belongs to institution" in exc.message else {"client_id": _(
+                "Another registration already uses this client ID with this issuer or at "
+                "this access token URL.")}
         return _index_page(form={**form, "deployments": ", ".join(deployments)},
-                           problems={"client_id": exc.message}, status=409)
+                           problems=problem, status=409)
     _audit(platform, "platform.add", {"deployments": deployments})
     db.commit()
     return redirect(session_url("platforms.detail", platform_id=platform.id), 303)

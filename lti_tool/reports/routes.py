@@ -26,7 +26,7 @@ from lti_tool.reports.service import build_report
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
 from lti_tool.web import view_models
-from lti_tool.web.auth import require_actor, require_role, session_url
+from lti_tool.web.auth import require_actor, require_role, same_for_everyone, session_url
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db, runtime
 from lti_tool.web.i18n import select_locale
@@ -99,6 +99,7 @@ def answer_follow_up(follow_up_id: int) -> Response:
 @bp.route("/follow-up/<token>", methods=["GET", "POST"])
 @csrf_exempt  # the signed single-use token is the capability; no session is involved
 def follow_up_link(token: str):
+    same_for_everyone()
     db = get_db()
     follow_up = surveys.follow_up_from_token(db, runtime().settings, token)
     title = db.scalar(select(MicroCredentialVersion.title)
@@ -126,6 +127,7 @@ def _form_token(nonce: str, link_token: str) -> str:
 @csrf_exempt  # checked below with a double-submit cookie: this page has no session
 def stakeholder_feedback(token: str):
     """Employers, graduates and partners say what they think of one micro-credential."""
+    same_for_everyone()
     db = get_db()
     link = surveys.link_by_token(db, token)
     mc = db.get(MicroCredential, link.micro_credential_id)

@@ -290,6 +290,14 @@ def load_actor(db: Session) -> SessionActor | None:
     )
 
 
+def same_for_everyone() -> None:
+    """A public page (a credential, a feedback or follow-up link) looks the same in a signed-in
+    browser: no role navigation, no session links, the visitor's language (`?lang=`, else the
+    browser's), not the LMS session's."""
+    g.actor = None
+    g.sid = None
+
+
 def _commit_if_written(db: Session) -> None:
     if g.pop("session_write", False):
         db.commit()

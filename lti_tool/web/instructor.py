@@ -103,8 +103,8 @@ def overview_csv() -> Response:
     buffer = io.StringIO()
     buffer.write("\ufeff")
     writer = csv.writer(buffer, delimiter=";" if comma_decimals else ",")
-    writer.writerow([_("Name"), _("Email"), _("Status"), *[f"{c} {_('level')}" for c in codes],
-                     *[f"{c} %" for c in codes]])
+    writer.writerow([_("Name"), _("Email"), _("Status"),
+                     *[_("%(code)s level", code=c) for c in codes], *[f"{c} %" for c in codes]])
     for row in overview.rows:
         writer.writerow([
             _csv_safe(row.person.name), _csv_safe(row.person.email or ""),

@@ -97,6 +97,12 @@ def lms_kind_label(kind: str) -> str:
     return str(LMS_KIND_LABELS.get(kind, kind))
 
 
+def language_name(code: str) -> str:
+    """A language code ("en") as its name in the page's language ("İngilizce")."""
+    locale = get_locale() or Locale.parse("en")
+    return locale.languages.get(code, code) if code else "—"
+
+
 def int_format(value: object) -> str:
     """A whole number in the page's language ("1.234" in Turkish)."""
     return format_number(value) if isinstance(value, int) else str(value)
@@ -224,6 +230,7 @@ def install(app: App) -> None:
         level_name=level_name,
         lms_kind_label=lms_kind_label,
         audit_label=audit_label,
+        language_name=language_name,
     )
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number

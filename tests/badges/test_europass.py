@@ -268,10 +268,37 @@ def test_cli_exports_every_format(world, runtime, tmp_path) -> None:
     result = runner.invoke(cli, ["credentials", "export", row.public_id, "--format", "png",
                                  "--out", str(png)])
     assert result.exit_code == 0 and baking.extract_png(png.read_bytes()) == row.document
+    # the image is the credential's face (title, level, institution), not a plain disc
+    from PIL import Image
+
+    from lti_tool.badges import images, records
+
+    face = images.badge_png(records.credential_face(world.db, row))
+    assert Image.open(png).convert("RGBA").tobytes() == \
+        Image.open(io.BytesIO(face)).convert("RGBA").tobytes()
     refused = runner.invoke(cli, ["credentials", "export", row.public_id, "--format", "png"])
     assert refused.exit_code != 0 and "--out" in refused.output
     missing = runner.invoke(cli, ["credentials", "export", "no-such-id", "--format", "edc"])
     assert missing.exit_code != 0
+
+
+def test_the_europass_image_is_the_micro_credentials_face(world) -> None:
+    """The EDC's display image says the title, level and awarding body (not a plain disc)."""
+    import base64
+
+    from lti_tool.badges import images
+    from lti_tool.store.models.catalogue import MicroCredentialVersion
+
+    row = _issued(world, code="FACE-1")
+    version = world.db.get(MicroCredentialVersion, row.mc_version_id)
+    edc = europass.export(world.db, world.settings, row)["credential"]
+    shown = edc["displayParameter"]["individualDisplay"]["displayDetail"]["image"]["content"]
+    face = images.BadgeFace(seed=str(version.id), title=version.title,
+                            eqf_level=version.eqf_level,
+                            issuer=issuer_facts(world.settings,
+                                                world.platform.institution).name,
+                            language=version.language)
+    assert base64.b64decode(shown) == images.badge_png(face)
 
 
 def test_office_zip_of_an_offering(world) -> None:

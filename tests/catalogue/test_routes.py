@@ -334,6 +334,25 @@ def test_a_refused_approval_date_is_shown_at_its_form_with_what_was_typed(db, wo
     assert len(db.get(MicroCredential, world.mc_id).head.events) == 3
 
 
+def test_retiring_without_the_confirmation_is_refused_at_its_form(db, world) -> None:
+    """The confirmation box is required in the page; a POST without it (an old page, a
+    script) is refused with the message at the Retire form, the note kept, nothing changed."""
+    base = f"/admin/microcredentials/{world.mc_id}/versions/{world.version_id}"
+    for form in ({"note": "Replaced by v2"}, {"note": "Replaced by v2", "confirm": "yes"}):
+        reply = world.office.post(base + "/retire", form)
+        assert reply.status_code == 400
+        page = reply.get_data(True)
+        assert 'id="error-retire"' in page and "confirm the retirement" in page
+        assert "Replaced by v2</textarea>" in page
+        db.expire_all()
+        mc = db.get(MicroCredential, world.mc_id)
+        assert mc.head.status == "approved" and len(mc.head.events) == 3
+    reply = world.office.post(base + "/retire", {"note": "Replaced by v2", "confirm": "1"})
+    assert reply.status_code == 303
+    db.expire_all()
+    assert db.get(MicroCredential, world.mc_id).head.status == "retired"
+
+
 def test_export_from_the_office_page_round_trips(world) -> None:
     reply = world.office.get(f"/admin/microcredentials/{world.mc_id}/export?format=yaml")
     assert reply.status_code == 200

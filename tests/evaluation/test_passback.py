@@ -243,7 +243,8 @@ def test_the_instructor_sees_how_passback_went(fast_runtime: Runtime, moodle_lms
     web = create_app(runtime=fast_runtime).test_client()
     headers = _session(fast_runtime, course.context.id, "instructor")
     status = web.get("/instructor/sync/status.json", headers=headers).get_json()
-    assert status["passback"] == {"sent": 0, "waiting": 3, "failed": 0, "problem": None}
+    assert status["passback"] == {"sent": 0, "waiting": 3, "failed": 0, "problem": None,
+                                  "waiting_reason": {"code": "queued"}}
     moodle_lms.fail("/scores", status=403, times=1)
     send_passbacks(db, settings)
     db.commit()
@@ -252,6 +253,8 @@ def test_the_instructor_sees_how_passback_went(fast_runtime: Runtime, moodle_lms
     assert SCORE_SCOPE in status["problem"]
     page = web.get("/instructor/sync/", headers=headers).get_data(as_text=True)
     assert "Grades sent to the LMS" in page and SCORE_SCOPE in page
+    # the waiting scores say why they wait (their job is queued for a worker)
+    assert 'id="passback-waiting-reason"' in page and "background worker" in page
 
 
 def test_canvas_column_is_kept_out_of_the_final_grade(fast_runtime: Runtime,

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -158,3 +159,34 @@ def test_a_worker_process_on_postgresql_sends_the_score_within_seconds(fast_runt
     assert (latest.get("4"), latest.get("5")) == (100.0, 0.0), output
     assert {j.status for j in _passback_jobs(runtime)} == {"done"}, output
     assert '"message": "job ' in output  # JSON log lines
+
+
+def test_the_sync_page_says_why_scores_wait(fast_runtime, moodle_lms) -> None:
+    """Queued (a worker takes them at once), the LMS refused (the next attempt), queued for
+    minutes with no worker (say so), a worker sending them now."""
+    from datetime import timedelta
+
+    from lti_tool.grades.passback import passback_status
+
+    runtime, fake = fast_runtime, moodle_lms
+    context_id, offering_id, plan = _course_ready_to_pass(runtime, fake)
+    with runtime.sessions() as db:
+        ev.save_mapping(db, runtime.settings, offering_id, plan["mapping"], plan["by"])
+        db.commit()
+    with runtime.sessions() as db:
+        status = passback_status(db, context_id)
+        assert status["waiting"] > 0 and status["waiting_reason"] == {"code": "queued"}
+        for job in db.scalars(select(Job).where(Job.kind == "grades.passback")):
+            job.run_after -= timedelta(minutes=10)
+        db.commit()
+        assert passback_status(db, context_id)["waiting_reason"]["code"] == "stalled"
+    fake.fail("/scores", status=500, times=100)
+    InProcessRunner(runtime, registry(), periodic=False).run_once()
+    with runtime.sessions() as db:
+        why = passback_status(db, context_id)["waiting_reason"]
+        assert why["code"] == "retry" and why["at"] > datetime.now(UTC)
+        job = db.scalars(select(Job).where(Job.kind == "grades.passback",
+                                           Job.status == "waiting")).first()
+        job.status = "running"
+        db.commit()
+        assert passback_status(db, context_id)["waiting_reason"] == {"code": "sending"}

@@ -203,12 +203,14 @@ def html_pages(app, story, db) -> list[tuple[str, str, str]]:
     ids = {"offering_id": offering.id, "version_id": offering.mc_version_id,
            "mc_id": offering.mc_version.micro_credential_id, "platform_id": story.platform_id,
            "public_id": credential.public_id, "person_id": story.people["learner1"]}
+    ids_of = _token_pages(app, db, credential)  # the pages a link's token opens
     found = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint == "static" or \
                 rule.rule.endswith((".json", ".jwt", ".png", ".svg", ".csv", ".jsonld")):
             continue
-        if any(name not in ids for name in rule.arguments):
+        values = {**ids, **ids_of.get(rule.endpoint, {})}
+        if any(name not in values for name in rule.arguments):
             continue
         roles = getattr(app.view_functions[rule.endpoint], "required_roles", None)
         who = "admin" if roles is None else next(
@@ -217,11 +219,38 @@ def html_pages(app, story, db) -> list[tuple[str, str, str]]:
             continue
         with app.test_request_context():
             path = app.url_map.bind("localhost").build(rule.endpoint, {
-                name: ids[name] for name in rule.arguments})
+                name: values[name] for name in rule.arguments})
         reply = app.test_client().get(path, headers=session_headers(story.tokens[who]))
         if reply.status_code == 200 and reply.mimetype == "text/html":
             found.append((rule.endpoint, who, path))
     return found
+
+
+def _token_pages(app, db, credential) -> dict[str, dict[str, str]]:
+    """A stakeholder feedback link and a graduate's follow-up link, for their public pages."""
+    import secrets
+    from datetime import timedelta
+
+    from lti_tool.reports import surveys
+    from lti_tool.store.db import utcnow
+    from lti_tool.store.models.catalogue import MicroCredentialVersion
+    from lti_tool.store.models.reports import FollowUp
+
+    version = db.get(MicroCredentialVersion, credential.mc_version_id)
+    institution_id = version.micro_credential.institution_id
+    link = surveys.create_link(db, institution_id=institution_id,
+                               platform_id=credential.platform_id,
+                               mc_id=version.micro_credential_id, label="Employers 2026")
+    follow_up = FollowUp(institution_id=institution_id, platform_id=credential.platform_id,
+                         credential_id=credential.id,
+                         person_id=credential.person_id,
+                         micro_credential_id=version.micro_credential_id, months=6,
+                         due_at=utcnow() - timedelta(days=1), nonce=secrets.token_hex(16))
+    db.add(follow_up)
+    db.commit()
+    token = surveys.follow_up_token(app.config["LTI_SETTINGS"], follow_up)
+    return {"reports.stakeholder_feedback": {"token": link.token},
+            "reports.follow_up_link": {"token": token}}
 
 
 def test_axe_on_every_html_page_of_the_app(app, page, live_url, lms_origin, story, db) -> None:
@@ -247,3 +276,52 @@ def test_copy_link_and_accept_with_the_keyboard(app, page, live_url, lms_origin,
     frame.get_by_role("button", name="Accept my badge").focus()
     follow(frame, lambda: page.keyboard.press("Enter"))
     assert "You accepted your credential." in frame.locator("[role=status]").first.inner_text()
+
+
+def test_public_page_never_shows_a_broken_badge_image(app, page, live_url, lms_origin, story,
+                                                      db) -> None:
+    """The plan's own image is on a server that does not answer: the tool's own face (title,
+    level, awarding body) takes its place, and no rule is drawn above it."""
+    import json as _json
+
+    from lti_tool.store.models.badges import Credential
+
+    credential = db.query(Credential).first()
+    document = _json.loads(credential.document)
+    document["credentialSubject"]["achievement"]["image"] = {
+        "id": "http://127.0.0.1:9/badges/gone.png", "type": "Image"}
+    credential.document = _json.dumps(document)
+    db.commit()
+    page.goto(f"{live_url}/credentials/{credential.public_id}")
+    image = page.locator("img.badge-image")
+    image.wait_for()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('img.badge-image');"
+        " return i.complete && i.naturalWidth > 0; }")
+    assert image.get_attribute("src").startswith("data:image/svg+xml")
+    assert page.evaluate("getComputedStyle(document.querySelector('main article'))"
+                         ".borderTopStyle") == "none"
+    shoot(page, "public-credential-image-fallback")
+
+
+def test_office_hints_and_search_line_up_with_their_fields(app, page, live_url, lms_origin,
+                                                          story) -> None:
+    """A hint sits on its own line between its label and its field, at the field's left edge;
+    the Office home's search button sits right after its box."""
+    frame = open_in_lms(page, lms_origin, tool_url(
+        live_url, "/admin/microcredentials/new", lc=entry_code(app, story.tokens["admin"])))
+    boxes = frame.evaluate("""() => [...document.querySelectorAll('.field')]
+      .filter(f => f.querySelector('.hint'))
+      .map(f => { const box = e => e.getBoundingClientRect();
+        const [l, h, c] = [f.querySelector('label'), f.querySelector('.hint'),
+                           f.querySelector('input, select, textarea')].map(box);
+        return {id: f.querySelector('label').htmlFor, ok: h.top >= l.bottom - 1 &&
+                c.top >= h.bottom - 1 && Math.abs(h.left - c.left) < 2}; })""")
+    assert len(boxes) >= 5 and all(b["ok"] for b in boxes), boxes
+    frame = open_in_lms(page, lms_origin, tool_url(
+        live_url, "/admin/", lc=entry_code(app, story.tokens["admin"])))
+    field = frame.locator("#credential-q").bounding_box()
+    button = frame.locator("form[role=search] button").bounding_box()
+    assert 0 <= button["x"] - (field["x"] + field["width"]) < 16
+    assert abs(button["y"] - field["y"]) < 6
+    shoot(page, "office-home-search")

@@ -85,6 +85,7 @@ def test_csv_export_follows_the_filter_and_defuses_formulas(client, db) -> None:
                          query_string={"show": "failed", "lang": "tr"},
                          ).get_data(True).removeprefix("\ufeff")
     tr_rows = list(csv.reader(io.StringIO(turkish), delimiter=";"))
+    assert tr_rows[0][:4] == ["Ad", "E-posta", "Durum", "LO1 düzeyi"]  # headers in Turkish
     assert len(tr_rows[1]) == len(rows[1])
     tr_percents = [cell for cell in tr_rows[1][6:] if cell]
     assert [p.replace(",", ".") for p in tr_percents] == percents

@@ -18,7 +18,9 @@ PO = ROOT / "lti_tool/web/translations/tr/LC_MESSAGES/messages.po"
 # `int_format`, ngettext): these show ISO dates or dot decimals in Turkish.
 HAND_FORMATTING = re.compile(
     r"\.strftime\(|\.isoformat\(\)|(?:_at|_from|_until|_due)\[:1[06]\]|\|\s*round\b"
-    r"|\"%\.\d+f\"|'%\.\d+f'|\|\s*format\(")
+    r"|\"%\.\d+f\"|'%\.\d+f'|\|\s*format\("
+    # a number handed to a message as it is: `_("from %(b)s%%", b=level.lower_bound)`
+    r"|_\([\"'][^\"']*%\([a-z_]+\)s%%[\"'],\s*\w+=[\w.\[\]\"']+\s*\)")
 
 
 def _messages(po: Path):
@@ -64,3 +66,25 @@ def test_pages_format_numbers_and_dates_through_babel() -> None:
             if HAND_FORMATTING.search(shown):
                 found.append(f"{template.relative_to(ROOT)}:{number}: {line.strip()[:80]}")
     assert not found, "\n".join(found)
+
+
+# One Turkish word per thing: an issued credential is a "belge" (a micro-credential a "mikro
+# yeterlilik"), an offering a "ders açılışı" (never "sunum", a presentation).
+GLOSSARY = [
+    (re.compile(r"(?<![-\w])credentials?\b", re.I), re.compile(r"micro-credential", re.I),
+     re.compile(r"yeterlilik", re.I)),
+    (re.compile(r"\bofferings?\b", re.I), None, re.compile(r"sunum", re.I)),
+]
+
+
+def test_turkish_uses_one_word_for_each_thing() -> None:
+    wrong = []
+    for message in _messages(PO):
+        ids = " ".join(message.id if isinstance(message.id, tuple) else (message.id,))
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        text = " ".join(s for s in strings if s)
+        for english, unless, turkish in GLOSSARY:
+            if english.search(ids) and not (unless and unless.search(ids)) \
+                    and turkish.search(text):
+                wrong.append(f"{ids[:60]!r} -> {text[:60]!r}")
+    assert not wrong, "\n".join(wrong)

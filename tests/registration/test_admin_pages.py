@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import html
+import re
 
 import pytest
 from sqlalchemy import func, select
@@ -110,17 +112,57 @@ def test_add_shows_problems_inline_and_stores_nothing(office, db) -> None:
            "client_id": ""}
     reply = office.post("/admin/platforms/", bad)
     assert reply.status_code == 400
-    assert 'id="e-auth_token_url"' in reply.text and "HTTPS" in reply.text
+    assert 'id="e-auth_token_url"' in reply.text and "https://" in reply.text
     assert 'id="e-client_id"' in reply.text
     assert 'value="https://canvas.instructure.com"' in reply.text  # the input is kept
     assert _count(db, Platform) == 1
 
 
+def test_the_registration_form_says_its_problems_in_turkish(office, db) -> None:
+    bad = {**FORM, "auth_token_url": "http://sso.canvaslms.com/login/oauth2/token",
+           "client_id": "", "issuer": "not a url"}
+    reply = office.post("/admin/platforms/?lang=tr", bad)
+    assert reply.status_code == 400
+    errors = dict(re.findall(r'<span id="e-(\w+)" class="error-message">([^<]*)</span>',
+                             html.unescape(reply.text)))
+    assert errors == {
+        "issuer": "Yayıncı (platform kimliği): Başında https:// olan tam bir adres verin.",
+        "client_id": "İstemci kimliği: Bu alan zorunludur.",
+        "auth_token_url": "Erişim belirteci URL’si: https:// ile başlayan bir adres kullanın "
+                          "(düz http:// yalnızca bu bilgisayarın kendi adreslerinde çalışır).",
+    }
+    assert "must" not in reply.text and "is required" not in reply.text
+    office.post("/admin/platforms/", FORM)
+    again = office.post("/admin/platforms/?lang=tr", FORM)
+    assert again.status_code == 409 and "İstemci kimliği: Başka bir kayıt" in html.unescape(
+        again.text)
+    assert _count(db, Platform) == 2
+
+
 def test_duplicate_is_a_conflict(office, db) -> None:
     office.post("/admin/platforms/", FORM)
     again = office.post("/admin/platforms/", FORM)
-    assert again.status_code == 409 and "already registered" in again.text
+    assert again.status_code == 409 and "already uses this client ID" in again.text
     assert _count(db, Platform) == 2
+
+
+def test_an_issuer_of_another_institution_is_refused_at_the_issuer_field(office, db) -> None:
+    other = institution_for_new_platform(db)  # the office exists: a new institution
+    register_platform(db, PlatformSpec(
+        issuer="https://moodle.other.example", client_id="theirs",
+        auth_login_url="https://moodle.other.example/auth",
+        auth_token_url="https://moodle.other.example/token",
+        key_set_url="https://moodle.other.example/jwks", lms_kind="moodle"),
+        institution_id=other.id)
+    db.commit()
+    before = _count(db, Platform)
+    reply = office.post("/admin/platforms/?lang=tr", {
+        **FORM, "issuer": "https://moodle.other.example", "client_id": "mine",
+        "auth_token_url": "https://moodle.other.example/token2"})
+    assert reply.status_code == 409
+    page = html.unescape(reply.text)
+    assert 'id="e-issuer"' in page and "başka bir kurumun kaydına ait" in page
+    assert "already belongs" not in page and _count(db, Platform) == before
 
 
 def test_missing_csrf_token_changes_nothing(office, db) -> None:

@@ -302,3 +302,15 @@ def test_the_practice_lms_launches_in_turkish(demo) -> None:
     landed = _follow_form(browser, auth_page)
     assert landed.status_code == 200
     assert 'lang="tr"' in landed.text
+
+
+def test_the_practice_lms_deep_links_in_turkish(demo) -> None:
+    """The deep-linking launch has its own language choice: the chooser speaks Turkish."""
+    page = requests.get(demo.lms_url + "/").text
+    form = page[page.index('value="deep_linking"'):]
+    assert 'name="locale"' in form[:form.index("</form>")]
+    browser = requests.Session()
+    auth_page = browser.get(demo.lms_url + "/launch", params={
+        "user": demo.lms.course.instructor.user_id, "message": "deep_linking", "locale": "tr"})
+    landed = _follow_form(browser, auth_page)
+    assert landed.status_code == 200 and 'lang="tr"' in landed.text

@@ -28,3 +28,14 @@ document.addEventListener("click", (event) => {
     .catch(() => setTimeout(poll, 5000));
   setTimeout(poll, 1500);
 })();
+
+// A badge image that does not load (the plan's own image on a server that is down) gives way to
+// the tool's own face of the credential; nothing broken is ever shown.
+document.querySelectorAll("img[data-fallback]").forEach((img) => {
+  const swap = () => {
+    if (img.getAttribute("src") !== img.dataset.fallback) img.src = img.dataset.fallback;
+    else img.hidden = true;
+  };
+  if (img.complete && img.naturalWidth === 0) swap();
+  else img.addEventListener("error", swap);
+});
