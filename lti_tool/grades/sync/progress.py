@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lti_tool.grades.sync.lease import LEASE
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.grades import SyncProgress
+from lti_tool.store.models.jobs import RUNNING as JOB_RUNNING
 from lti_tool.store.models.jobs import Job
 
 log = logging.getLogger(__name__)
@@ -114,14 +115,14 @@ def progress_of(db: Session, context_id: int, now: datetime | None = None
     if row is None:
         return None
     now = now or utcnow()
-    state = row.state
+    state: str | None = row.state
     job_status = None if row.job_id is None else db.scalar(
         select(Job.status).where(Job.id == row.job_id))
     if state == RUNNING and row.updated_at < now - LEASE:
         state = None  # its worker was killed mid-sync: the SyncRun row and the lease decide
     elif state != RUNNING and job_status == WAITING:
         state = WAITING  # requested, or failed and waiting for its next attempt
-    elif state == WAITING and job_status != "running":
+    elif state == WAITING and job_status != JOB_RUNNING:
         state = None  # the job ended without syncing (another sync ran, or it gave up)
     return {"state": state, "phase": row.phase, "done": row.done, "total": row.total,
             "error": row.error, "run_id": row.run_id, "job_id": row.job_id}
