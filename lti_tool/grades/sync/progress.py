@@ -6,9 +6,10 @@ so whichever web node serves the page shows it.
   has been taken but its sync has not started yet.
 - `running` with the step counts: written by the sync from short transactions of its own, never
   from the sync's transaction (that one commits only at the end). Counts are written about
-  `STEPS` times per phase at most, without waiting for a lock: on SQLite, where the running
-  sync holds the one write lock of the database until it commits, a count that cannot be written
-  at once is skipped (the page keeps showing "running" and the counts it has).
+  `STEPS` times per phase at most, without waiting for a lock. Not on SQLite: there a write by
+  another connection between the sync's first read and its first write makes the sync's own
+  write fail ("database is locked", its snapshot is stale), and after that the sync holds the
+  database's one write lock until it commits; the page shows the sync running, without counts.
 - `succeeded` / `failed` when it ends.
 
 `sync_state` (`is_running`) answers the page from one consistent read of this row, the last
@@ -52,19 +53,14 @@ def set_progress(factory: sessionmaker[Session], context_id: int, *, wait: bool 
                  **values: Any) -> bool:
     """Write the context's progress in a transaction of its own; False when it was skipped.
 
-    `wait=False` (the step counts) gives up at once when the row or the database is locked.
+    `wait=False` (the step counts) gives up soon when the row is locked.
     """
     unknown = set(values) - set(_FIELDS)
     if unknown:
         raise TypeError(f"not a progress field: {sorted(unknown)}")
     with factory() as db:
-        is_sqlite = db.get_bind().dialect.name == "sqlite"
-        busy = None
         try:
-            if not wait and is_sqlite:
-                busy = db.execute(text("PRAGMA busy_timeout")).scalar()
-                db.execute(text("PRAGMA busy_timeout = 0"))
-            elif not wait:
+            if not wait and db.get_bind().dialect.name == "postgresql":
                 db.execute(text("SET LOCAL lock_timeout = '200ms'"))
             _upsert(db, context_id, values)
             db.commit()
@@ -75,9 +71,6 @@ def set_progress(factory: sessionmaker[Session], context_id: int, *, wait: bool 
                 log.warning("sync progress of context %s not written: %s", context_id,
                             type(exc.orig).__name__)
             return False
-        finally:
-            if busy is not None:
-                db.execute(text(f"PRAGMA busy_timeout = {int(busy)}"))
 
 
 def mark_waiting(db: Session, context_id: int, job_id: int, generation: int) -> None:
@@ -95,8 +88,12 @@ class LiveProgress:
     def __init__(self, factory: sessionmaker[Session], context_id: int) -> None:
         self.factory, self.context_id = factory, context_id
         self.written: tuple[str, int, int] | None = None  # phase, total, done
+        bind = factory.kw.get("bind")
+        self.enabled = bind is None or bind.dialect.name != "sqlite"  # see the module's doc
 
     def __call__(self, done: int, total: int, phase: str) -> None:
+        if not self.enabled:
+            return
         if self.written is not None:
             last_phase, last_total, last_done = self.written
             if (phase, total) == (last_phase, last_total) and done != total \
