@@ -112,12 +112,12 @@ def test_a_session_of_another_platform_does_not_reach_this_one(client, db, cours
     mine = db.get(Platform, course.platform_id)
     assert db.get(Platform, other.platform_id).institution_id != mine.institution_id
     db.add(AuditEntry(institution_id=mine.institution_id, platform_id=course.platform_id,
-                      action="secret.of.a"))
+                      action="other.action", target="secret-of-a"))
     db.commit()
     page = client.get("/admin/audit", headers=session_headers(other.tokens["admin"])).get_data(True)
-    assert "secret.of.a" not in page
+    assert "secret-of-a" not in page
     own = client.get("/admin/audit", headers=session_headers(course.tokens["admin"])).get_data(True)
-    assert "secret.of.a" in own
+    assert "secret-of-a" in own
 
 
 def test_two_registrations_of_one_institution_share_the_catalogue_not_the_courses(
