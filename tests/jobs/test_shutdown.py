@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 from lti_tool.grades import evaluation as ev
 from tests.conftest import stamp_head
@@ -107,16 +108,16 @@ def test_a_stopped_web_node_answers_the_request_in_flight(runtime, tmp_path) -> 
     output = Output(serve)
     try:
         deadline = time.monotonic() + 120
-        while True:  # bounded: until the node listens
+        while True:  # bounded: until the node's worker process answers (not only listens)
             try:
-                client = socket.create_connection(("127.0.0.1", port), timeout=5)
-                break
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5):
+                    break
             except OSError:
                 assert time.monotonic() < deadline and serve.poll() is None, output.text
                 time.sleep(0.2)
-        with client:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as client:
             client.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # not finished
-            time.sleep(0.5)  # the worker process has taken the connection
+            time.sleep(0.5)  # the idle worker process takes the connection
             serve.send_signal(signal.SIGTERM)
             output.wait_for("Handling signal: term")
             client.sendall(b"Connection: close\r\n\r\n")
