@@ -15,7 +15,9 @@ Prints a table; never fails on timings.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import random
 import sys
 import tempfile
@@ -40,7 +42,14 @@ from lti_tool.store.models.catalogue import (
     MicroCredentialVersion,
     Offering,
 )
-from lti_tool.store.models.core import AuditEntry, Context, Membership, Person, Platform
+from lti_tool.store.models.core import (
+    AuditEntry,
+    Context,
+    Institution,
+    Membership,
+    Person,
+    Platform,
+)
 from lti_tool.store.models.evaluation import Decision
 from lti_tool.store.models.reports import (
     FollowUp,
@@ -56,21 +65,28 @@ STATUSES = ("passed",) * 6 + ("failed", "failed_final", "reevaluation_granted", 
 
 
 def seed(db, mcs: int, offerings: int, learners: int) -> int:
+    """The institution's year and the year before; returns the institution's id."""
     rnd = random.Random(17)
-    platform = Platform(issuer="https://lms.invalid", client_id="c", auth_login_url="x",
-                        auth_token_url="y")
+    institution = Institution(slug="bench", name="Bench University", country="TR")
+    db.add(institution)
+    db.flush()
+    iid = institution.id
+    platform = Platform(institution_id=iid, status="active", issuer="https://lms.invalid",
+                        client_id="c", auth_login_url="x", auth_token_url="y")
     db.add(platform)
     db.flush()
     pid = platform.id
-    status_list = StatusList(public_id="bench", size=1 << 20, bits=b"\0" * 8)
+    status_list = StatusList(public_id="bench", size=1 << 20, bits=b"\0" * 8,
+                             institution_id=iid)
     db.add(status_list)
     versions = []
     for i in range(mcs):
-        mc = MicroCredential(platform_id=pid, code=f"MC-{i:03d}")
+        mc = MicroCredential(institution_id=iid, platform_id=pid, code=f"MC-{i:03d}")
         db.add(mc)
         db.flush()
         version = MicroCredentialVersion(
-            platform_id=pid, micro_credential_id=mc.id, version=1, status="approved",
+            institution_id=iid, platform_id=pid, micro_credential_id=mc.id, version=1,
+            status="approved",
             title=f"Micro-credential {i}", kind=("course", "embedded")[i % 2],
             participation_form=("online", "blended", "in_person")[i % 3], tqf_level=6,
             eqf_level=6, workload_hours=Decimal(25), ects=Decimal(1))
@@ -119,10 +135,12 @@ def seed(db, mcs: int, offerings: int, learners: int) -> int:
                         "passed_at": closes, "issued_at": closes, "status_list_id": 1,
                         "status_index": index, "status": "active"})
                     if rnd.random() < .7:
-                        audit.append({"platform_id": pid, "actor_person_id": p,
+                        audit.append({"platform_id": pid, "institution_id": iid,
+                                      "actor_person_id": p,
                                       "action": "credential.accepted", "target": public_id})
                 if rnd.random() < .35:
-                    answers.append({"platform_id": pid, "offering_id": offering.id,
+                    answers.append({"institution_id": iid, "platform_id": pid,
+                                    "offering_id": offering.id,
                                     "person_id": p, "trigger": "claimed", "skipped": False,
                                     "ratings": {f"q{n}": rnd.randint(1, 5)
                                                 for n in range(1, 5)}})
@@ -138,7 +156,8 @@ def seed(db, mcs: int, offerings: int, learners: int) -> int:
                     Credential.offering_id == offering.id)).all()
                 for n, cid in enumerate(ids):
                     follow_ups.append({
-                        "platform_id": pid, "credential_id": cid, "person_id": people[0],
+                        "institution_id": iid, "platform_id": pid, "credential_id": cid,
+                        "person_id": people[0],
                         "micro_credential_id": mc_id, "months": 12,
                         "due_at": closes + timedelta(days=366), "nonce": f"n-{cid}",
                         "answered_at": closes + timedelta(days=370) if n % 2 else None,
@@ -146,11 +165,12 @@ def seed(db, mcs: int, offerings: int, learners: int) -> int:
                 if follow_ups:
                     db.execute(insert(FollowUp), follow_ups)
             db.execute(insert(StakeholderFeedback), [
-                {"platform_id": pid, "micro_credential_id": mc_id, "role": "employer",
+                {"institution_id": iid, "platform_id": pid, "micro_credential_id": mc_id,
+                 "role": "employer",
                  "themes": ["relevance"], "rating": 4, "text": "",
                  "created_at": closes} for _ in range(3)])
     db.commit()
-    return pid
+    return iid
 
 
 def timed(fn, repeat: int = 3):
@@ -168,26 +188,42 @@ def main() -> None:
     parser.add_argument("--offerings", type=int, default=200)
     parser.add_argument("--learners", type=int, default=20000)
     parser.add_argument("--pdf", action="store_true", help="also time the PDF (slow)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the rows of an earlier run with --reuse (same sizes) instead "
+                             "of seeding again (with LTI_TOOL_BENCH_DATABASE_URL)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also print where build_report spends its time (cProfile)")
     args = parser.parse_args()
     url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL")
     tmp = tempfile.TemporaryDirectory()
     url = url or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
     engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
     sessions = make_session_factory(engine)
     settings = load_settings(overrides={"database_url": url, "testing": True,
                                         "secret_key": "bench"}, environ={})
     start = time.perf_counter()
-    with sessions() as db:
-        pid = seed(db, args.mcs, args.offerings, args.learners)
+    iid = None
+    if args.reuse:
+        Base.metadata.create_all(engine)
+        with sessions() as db:
+            iid = db.scalar(select(Institution.id).where(Institution.slug == "bench"))
+    if iid is None:
+        Base.metadata.drop_all(engine)
+        Base.metadata.create_all(engine)
+        with sessions() as db:
+            iid = seed(db, args.mcs, args.offerings, args.learners)
     seeded = time.perf_counter() - start
     with sessions() as db:
         rows = db.scalar(select(func.count()).select_from(Decision))
         count_s, _ = timed(lambda: db.scalar(select(func.count()).select_from(Decision)))
         fetch_s, _ = timed(lambda: db.execute(select(Decision.offering_id, Decision.person_id,
                                                      Decision.status, Decision.outcomes)).all())
-        build_s, report = timed(lambda: build_report(db, settings, platform_id=pid, year=YEAR))
+        build_s, report = timed(lambda: build_report(db, settings, institution_id=iid,
+                                                     year=YEAR))
+        if args.profile:
+            profile = cProfile.Profile()
+            profile.runcall(build_report, db, settings, institution_id=iid, year=YEAR)
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     json_s, _ = timed(lambda: render_json(report))
     csv_s, _ = timed(lambda: render_csv(report))
     html_s, _ = timed(lambda: render_html(report, "en"), repeat=1)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.badges.issuance import find_credential
 from lti_tool.catalogue import importexport, service
+from lti_tool.demo_past_year import seed_past_year
 from lti_tool.domain.actors import labelled
 from lti_tool.grades.evaluation import recognise_prior_learning
 from lti_tool.launch.platforms import PlatformSpec, find_platform, register_platform
@@ -265,8 +266,21 @@ def seed_passed_learner(ctx: SeedContext) -> None:
     db.flush()
 
 
+def seed_last_year(ctx: SeedContext) -> None:
+    """Last calendar year's run of the example micro-credential, for the Office's report."""
+    if ctx.platform is None:
+        return
+    teacher = ctx.course.instructor
+    instructor = _row(ctx.db, Person, {"name": teacher.name, "given_name": teacher.given_name,
+                                       "family_name": teacher.family_name,
+                                       "email": teacher.email},
+                      platform_id=ctx.platform.id, sub=teacher.user_id)
+    seed_past_year(ctx.db, ctx.settings, ctx.platform, course_title=ctx.course.title,
+                   instructor=instructor)
+
+
 SeedStep = Callable[[SeedContext], None]
-STEPS: list[SeedStep] = [register_practice_lms, seed_passed_learner]
+STEPS: list[SeedStep] = [register_practice_lms, seed_passed_learner, seed_last_year]
 
 
 def run_tool_seed(ctx: SeedContext, steps: list[SeedStep] | None = None) -> SeedContext:

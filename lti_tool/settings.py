@@ -72,6 +72,11 @@ class Settings:
     rate_limit_login: str = "60/minute"
     rate_limit_register: str = "10/minute"
     rate_limit_verify: str = "30/minute"
+    # The public quality-cycle pages (lti_tool.reports.routes): the stakeholder feedback form
+    # (showing it, sending it) and the e-mailed follow-up link.
+    rate_limit_feedback_page: str = "60/minute"
+    rate_limit_feedback: str = "3/minute;10/hour"
+    rate_limit_follow_up: str = "30/minute"
     rate_limit_storage: str = "database"
     # POST /verify: the largest body and the canonicalisation work it may cost.
     verify_max_bytes: int = 262144
@@ -133,7 +138,8 @@ class Settings:
             AllowList.parse(self.outbound_allow)
         except AllowListError as exc:
             raise SettingsError(str(exc)) from exc
-        for name in ("rate_limit_login", "rate_limit_register", "rate_limit_verify"):
+        for name in ("rate_limit_login", "rate_limit_register", "rate_limit_verify",
+                     "rate_limit_feedback_page", "rate_limit_feedback", "rate_limit_follow_up"):
             if not re.fullmatch(r"\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*"
                                 r"(;\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*)*",
                                 getattr(self, name)):

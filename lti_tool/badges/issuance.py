@@ -83,7 +83,8 @@ def _learner_platform(db: Session, person_id: int, version: MicroCredentialVersi
 
 def _claim(db: Session, settings: Settings, signer: Signer, version: MicroCredentialVersion, *,
            person_id: int, offering_id: int | None, outcome_levels: dict[str, str],
-           passed_at: datetime, via_pathway: bool) -> tuple[Credential, bool]:
+           passed_at: datetime, via_pathway: bool, issued_at: datetime | None = None
+           ) -> tuple[Credential, bool]:
     """Insert the credential row (unsigned yet); (row, True) if we won, (winner, False) if not."""
     status_list = open_list(db, settings, signer)
     platform_id = _learner_platform(db, person_id, version)
@@ -91,7 +92,7 @@ def _claim(db: Session, settings: Settings, signer: Signer, version: MicroCreden
         row = Credential(public_id=str(uuid.uuid4()), platform_id=platform_id,
                          person_id=person_id, mc_version_id=version.id, offering_id=offering_id,
                          via_pathway=via_pathway, status="active", passed_at=passed_at,
-                         issued_at=utcnow(), outcome_levels=dict(outcome_levels),
+                         issued_at=issued_at or utcnow(), outcome_levels=dict(outcome_levels),
                          status_list_id=status_list.id,
                          status_index=statuslist.random_index(status_list.size))
         try:
@@ -132,8 +133,12 @@ def _sign(db: Session, settings: Settings, signer: Signer, row: Credential,
 
 def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version_id: int,
                   offering_id: int | None, outcome_levels: dict[str, str],
-                  passed_at: datetime, via_pathway: bool = False) -> Credential | None:
+                  passed_at: datetime, via_pathway: bool = False,
+                  issued_at: datetime | None = None) -> Credential | None:
     """Issue the learner's credential for a passed MC version (idempotent, concurrency-safe).
+
+    `issued_at` dates the credential (and its signature); default now. Only the demo's seeded
+    past year gives one.
 
     Returns the credential (new or already issued), or None when the version is not approved
     and the pass was held instead.
@@ -151,7 +156,7 @@ def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version
     signer = Signer.load(db, settings, db.get(Institution, version.institution_id))
     row, won = _claim(db, settings, signer, version, person_id=person_id,
                       offering_id=offering_id, outcome_levels=outcome_levels,
-                      passed_at=passed_at, via_pathway=via_pathway)
+                      passed_at=passed_at, via_pathway=via_pathway, issued_at=issued_at)
     if won:
         _sign(db, settings, signer, row, version)
         issue_completed_pathways(db, settings, person_id=person_id,

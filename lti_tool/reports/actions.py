@@ -39,8 +39,8 @@ def _text(form: Mapping[str, str], name: str, *, required: bool, limit: int = MA
     return value
 
 
-def create_action(db: Session, *, platform_id: int, person_id: int | None,
-                  form: Mapping[str, str]) -> ImprovementAction:
+def create_action(db: Session, *, institution_id: int, platform_id: int | None,
+                  person_id: int | None, form: Mapping[str, str]) -> ImprovementAction:
     """A new action from the report page: year, finding, action, owner, due date, MC."""
     try:
         year = int(form.get("year") or "")
@@ -55,10 +55,12 @@ def create_action(db: Session, *, platform_id: int, person_id: int | None,
         except ValueError as exc:
             raise BadRequest("Choose a micro-credential from the list.") from exc
         if db.scalar(select(MicroCredential.id).where(
-                MicroCredential.id == mc_id, MicroCredential.platform_id == platform_id)) is None:
+                MicroCredential.id == mc_id,
+                MicroCredential.institution_id == institution_id)) is None:
             raise NotFound("No such micro-credential in your catalogue.")
     action = ImprovementAction(
-        platform_id=platform_id, year=year, micro_credential_id=mc_id,
+        institution_id=institution_id, platform_id=platform_id, year=year,
+        micro_credential_id=mc_id,
         finding=_text(form, "finding", required=True),
         action=_text(form, "action", required=True),
         owner=_text(form, "owner", required=True, limit=200),
@@ -69,11 +71,11 @@ def create_action(db: Session, *, platform_id: int, person_id: int | None,
     return action
 
 
-def update_action(db: Session, *, platform_id: int, action_id: int, form: Mapping[str, str]
-                  ) -> ImprovementAction:
+def update_action(db: Session, *, institution_id: int, action_id: int,
+                  form: Mapping[str, str]) -> ImprovementAction:
     """Follow an action up: its status and result (and a new due date when given)."""
     action = db.scalar(select(ImprovementAction).where(
-        ImprovementAction.id == action_id, ImprovementAction.platform_id == platform_id))
+        ImprovementAction.id == action_id, ImprovementAction.institution_id == institution_id))
     if action is None:
         raise NotFound("No such improvement action.")
     status = form.get("status") or ""
@@ -86,21 +88,21 @@ def update_action(db: Session, *, platform_id: int, action_id: int, form: Mappin
     return action
 
 
-def overdue_actions(db: Session, platform_id: int, now: datetime | None = None
+def overdue_actions(db: Session, institution_id: int, now: datetime | None = None
                     ) -> list[ImprovementAction]:
     """Open actions past their due date, oldest due first (the Office home lists them)."""
     return list(db.scalars(select(ImprovementAction).where(
-        ImprovementAction.platform_id == platform_id,
+        ImprovementAction.institution_id == institution_id,
         ImprovementAction.status.in_(OPEN_STATUSES),
         ImprovementAction.due_on < (now or utcnow())).order_by(ImprovementAction.due_on)))
 
 
-def actions_for_year(db: Session, platform_id: int, year: int) -> list[ImprovementAction]:
+def actions_for_year(db: Session, institution_id: int, year: int) -> list[ImprovementAction]:
     """The year's own actions and those of earlier years still open or closed in this year:
     what the report carries forward with its results."""
     start = datetime(year, 1, 1, tzinfo=UTC)
     return list(db.scalars(select(ImprovementAction).where(
-        ImprovementAction.platform_id == platform_id, ImprovementAction.year <= year,
+        ImprovementAction.institution_id == institution_id, ImprovementAction.year <= year,
         or_(ImprovementAction.year == year, ImprovementAction.status.in_(OPEN_STATUSES),
             ImprovementAction.updated_at >= start))
         .order_by(ImprovementAction.year, ImprovementAction.due_on, ImprovementAction.id)))

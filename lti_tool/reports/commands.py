@@ -9,7 +9,8 @@ import click
 
 from lti_tool.cli_support import get_runtime
 from lti_tool.reports.render import FORMATS, LANGUAGES, render
-from lti_tool.reports.service import build_report, default_platform
+from lti_tool.reports.service import build_report
+from lti_tool.store import institutions
 
 
 def register(cli: click.Group) -> None:
@@ -25,16 +26,17 @@ def register(cli: click.Group) -> None:
               help="Language of the HTML and PDF report.")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write to this file (default: standard output).")
-@click.option("--platform", "platform_id", type=int,
-              help="Platform registration id (may be left out while there is only one).")
+@click.option("--institution", "slug", default=None,
+              help="Institution slug (may be left out while there is only one).")
 @click.pass_context
 def report(ctx: click.Context, year: int, fmt: str, lang: str, out: Path | None,
-           platform_id: int | None) -> None:
-    """Write the annual quality report (per micro-credential and overall) for YEAR."""
+           slug: str | None) -> None:
+    """Write an institution's annual quality report (per micro-credential and overall) for
+    YEAR: only its own offerings, credentials and answers."""
     runtime = get_runtime(ctx)
     with runtime.sessions() as db:
-        platform_id = platform_id or default_platform(db)
-        built = build_report(db, runtime.settings, platform_id=platform_id, year=year)
+        institution = institutions.resolve(db, slug)
+        built = build_report(db, runtime.settings, institution_id=institution.id, year=year)
         body = render(built, fmt, lang)
     if out is None:
         if fmt == "pdf" and sys.stdout.isatty():

@@ -3,7 +3,8 @@
 Learner, instructor and Office pages sit under their role prefixes and are scoped by the
 actor; two pages are public: the signed single-use follow-up link sent by e-mail
 (`/follow-up/<token>`) and the stakeholder feedback link the Office hands out
-(`/feedback/<token>`: rate-limited, no login, its own CSRF check, bounded input).
+(`/feedback/<token>`: no login, its own CSRF check, bounded input). Both are rate-limited
+per address by `lti_tool.web.ratelimit` (counters in the database, shared by every worker).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import secrets
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import gettext as _
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 
 from lti_tool.domain import surveys as rules
@@ -35,8 +34,6 @@ from lti_tool.web.jinja import install_on_setup
 
 bp = Blueprint("reports", __name__, template_folder="templates")
 bp.record_once(install_on_setup)
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://")
-bp.record_once(lambda state: limiter.init_app(state.app))
 
 FEEDBACK_COOKIE = "lti_tool_feedback"
 MIME = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8",
@@ -66,7 +63,8 @@ def answer_survey(offering_id: int) -> Response:
         trigger=surveys.survey_trigger(item.status, item.accepted_at is not None),
         form=request.form, skipped=skipped)
     if request.form.get("consent_shown") and not skipped:
-        surveys.set_consent(db, platform_id=actor.platform_id, person_id=actor.person_id,
+        surveys.set_consent(db, institution_id=actor.institution_id,
+                            platform_id=actor.platform_id, person_id=actor.person_id,
                             email_ok=request.form.get("email_follow_ups") == "yes")
     db.commit()
     return _back("learner.home", _("Thank you.") if not skipped else _("Survey skipped."))
@@ -77,7 +75,8 @@ def answer_survey(offering_id: int) -> Response:
 def consent() -> Response:
     actor = require_actor()
     db = get_db()
-    surveys.set_consent(db, platform_id=actor.platform_id, person_id=actor.person_id,
+    surveys.set_consent(db, institution_id=actor.institution_id, platform_id=actor.platform_id,
+                        person_id=actor.person_id,
                         email_ok=request.form.get("email_follow_ups") == "yes")
     db.commit()
     return _back("learner.home", _("Your choice is saved."))
@@ -99,7 +98,6 @@ def answer_follow_up(follow_up_id: int) -> Response:
 
 @bp.route("/follow-up/<token>", methods=["GET", "POST"])
 @csrf_exempt  # the signed single-use token is the capability; no session is involved
-@limiter.limit("30/minute")
 def follow_up_link(token: str):
     db = get_db()
     follow_up = surveys.follow_up_from_token(db, runtime().settings, token)
@@ -126,8 +124,6 @@ def _form_token(nonce: str, link_token: str) -> str:
 
 @bp.route("/feedback/<token>", methods=["GET", "POST"])
 @csrf_exempt  # checked below with a double-submit cookie: this page has no session
-@limiter.limit("60/minute", methods=["GET"])
-@limiter.limit("10/hour;3/minute", methods=["POST"])
 def stakeholder_feedback(token: str):
     """Employers, graduates and partners say what they think of one micro-credential."""
     db = get_db()
@@ -192,7 +188,8 @@ def reflection(offering_id: int):
         form = {"worked": request.form.get("worked", "")[:5000],
                 "change": request.form.get("change", "")[:5000]}
         try:
-            surveys.save_reflection(db, platform_id=actor.platform_id, offering_id=offering.id,
+            surveys.save_reflection(db, institution_id=actor.institution_id,
+                                    platform_id=actor.platform_id, offering_id=offering.id,
                                     person_id=actor.person_id, **form)
         except BadRequest as exc:
             error = exc
@@ -221,7 +218,8 @@ def report_page() -> str:
     actor = require_actor()
     db = get_db()
     year = _year(request.args.get("year", type=int))
-    report = build_report(db, runtime().settings, platform_id=actor.platform_id, year=year)
+    report = build_report(db, runtime().settings, institution_id=actor.institution_id,
+                          year=year)
     lang = select_locale()
     return render_template(
         "reports/office_report.html", report=report, year=year,
@@ -235,7 +233,7 @@ def report_page() -> str:
 def report_download(year: int, fmt: str) -> Response:
     actor = require_actor()
     year = _year(year)
-    report = build_report(get_db(), runtime().settings, platform_id=actor.platform_id,
+    report = build_report(get_db(), runtime().settings, institution_id=actor.institution_id,
                           year=year)
     body = render(report, fmt, select_locale())
     return Response(body, mimetype=MIME[fmt], headers={
@@ -247,7 +245,8 @@ def report_download(year: int, fmt: str) -> Response:
 def create_action() -> Response:
     actor = require_actor()
     db = get_db()
-    action = plan.create_action(db, platform_id=actor.platform_id, person_id=actor.person_id,
+    action = plan.create_action(db, institution_id=actor.institution_id,
+                                platform_id=actor.platform_id, person_id=actor.person_id,
                                 form=request.form)
     db.commit()
     return _back("reports.report_page", _("The improvement action is recorded."),
@@ -259,7 +258,7 @@ def create_action() -> Response:
 def update_action(action_id: int) -> Response:
     actor = require_actor()
     db = get_db()
-    action = plan.update_action(db, platform_id=actor.platform_id, action_id=action_id,
+    action = plan.update_action(db, institution_id=actor.institution_id, action_id=action_id,
                                 form=request.form)
     db.commit()
     year = request.form.get("report_year", type=int) or action.year
@@ -286,12 +285,12 @@ def survey_questions():
     """The Office edits its satisfaction questions, in English and Turkish."""
     actor = require_actor()
     db = get_db()
-    questions = surveys.questions_of(db, actor.platform_id)
+    questions = surveys.questions_of(db, actor.institution_id)
     error = None
     if request.method == "POST":
         questions = _questions_from_form()
         try:
-            surveys.save_questions(db, actor.platform_id, questions)
+            surveys.save_questions(db, actor.institution_id, questions)
         except BadRequest as exc:
             error = exc
         else:
@@ -313,7 +312,8 @@ def feedback_links():
             mc_id = int(request.form.get("micro_credential_id") or "")
         except ValueError as exc:
             raise BadRequest("Choose a micro-credential from the list.") from exc
-        surveys.create_link(db, platform_id=actor.platform_id, mc_id=mc_id,
+        surveys.create_link(db, institution_id=actor.institution_id,
+                            platform_id=actor.platform_id, mc_id=mc_id,
                             label=request.form.get("label", ""))
         db.commit()
         return _back("reports.feedback_links", _("The feedback link is ready to hand out."))
@@ -322,5 +322,5 @@ def feedback_links():
               for v in catalogue.heads}
     links = [(link, titles.get(link.micro_credential_id, ""),
               runtime().settings.url(f"/feedback/{link.token}"))
-             for link in surveys.links_of(db, actor.platform_id)]
+             for link in surveys.links_of(db, actor.institution_id)]
     return render_template("reports/feedback_links.html", links=links, catalogue=catalogue)

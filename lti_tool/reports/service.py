@@ -4,6 +4,11 @@ An offering belongs to the calendar year in which its assessment window closes (
 finalized, or, while neither is known, created). Credentials count in the year they were issued
 (revocations in the year they were revoked), follow-ups in the year they fell due, stakeholder
 answers in the year they were given. Reads only; a fixed number of queries per year.
+
+Everything is scoped by the institution (an installation may host several; an Office sees only
+its own): its micro-credentials' versions, the offerings and credentials of those versions
+(through whichever of its registrations they ran), and the institution's own answers, comments,
+feedback and actions.
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, type_coerce
-from sqlalchemy.orm import Session
+import orjson
+from sqlalchemy import ColumnElement, Text, cast, func, select, type_coerce
+from sqlalchemy.orm import Session, joinedload
 
 from lti_tool.domain import reports as figures
 from lti_tool.domain.surveys import LIKERT
-from lti_tool.errors import BadRequest
+from lti_tool.errors import NotFound
 from lti_tool.reports import actions as plan
 from lti_tool.reports.surveys import questions_of
 from lti_tool.settings import Settings
@@ -30,7 +36,7 @@ from lti_tool.store.models.catalogue import (
     Offering,
     PathwayComponent,
 )
-from lti_tool.store.models.core import AuditEntry, Membership, Platform
+from lti_tool.store.models.core import AuditEntry, Institution, Membership
 from lti_tool.store.models.evaluation import Decision
 from lti_tool.store.models.reports import (
     FollowUp,
@@ -56,7 +62,7 @@ class Report:
     """Everything a rendering needs: figures, comparisons, texts, actions, questions."""
 
     institution: str
-    platform_id: int
+    institution_id: int
     year: int
     min_cell: int
     figures: dict
@@ -69,98 +75,133 @@ class Report:
     actions: list
 
 
-def _versions(db: Session, platform_id: int) -> dict[int, MicroCredentialVersion]:
-    return {v.id: v for v in db.scalars(select(MicroCredentialVersion).where(
-        MicroCredentialVersion.platform_id == platform_id))}
+def _versions(db: Session, institution_id: int) -> dict[int, MicroCredentialVersion]:
+    return {v.id: v for v in db.scalars(
+        select(MicroCredentialVersion)
+        .where(MicroCredentialVersion.institution_id == institution_id)
+        .options(joinedload(MicroCredentialVersion.micro_credential)))}
 
 
-def _year_facts(db: Session, platform_id: int, year: int,
+def _json(value: str | None) -> object:
+    """A JSON column read as text (`cast(column, Text)`), parsed with orjson: a year's
+    decisions are tens of thousands of small documents."""
+    return orjson.loads(value) if value else None
+
+
+def _in(start: datetime, end: datetime, column) -> ColumnElement[bool]:
+    return (column >= start) & (column < end)
+
+
+def _year_facts(db: Session, institution_id: int, year: int,
                 versions: dict[int, MicroCredentialVersion], likert: tuple[str, ...]
                 ) -> figures.YearFacts:
+    """The year's facts in seven queries whatever the number of offerings, read as plain rows
+    (Core, no ORM objects); the booleans the figures need are computed by the database."""
     start, end = year_bounds(year)
+    conn = db.connection()
     mc_of = {vid: v.micro_credential_id for vid, v in versions.items()}
-    offerings = db.execute(select(Offering.id, Offering.context_id, Offering.mc_version_id)
-                           .where(Offering.platform_id == platform_id,
-                                  offering_moment >= start, offering_moment < end)).all()
+    own = MicroCredentialVersion.institution_id == institution_id
+    in_year = own & _in(start, end, offering_moment)
+    offerings = conn.execute(select(Offering.id, Offering.context_id, Offering.mc_version_id)
+                             .join(MicroCredentialVersion,
+                                   MicroCredentialVersion.id == Offering.mc_version_id)
+                             .where(in_year)).all()
     offering_mc = {o.id: mc_of[o.mc_version_id] for o in offerings}
-    offering_ids = list(offering_mc)
     contexts: dict[int, list[int]] = defaultdict(list)
     for o in offerings:
         contexts[o.context_id].append(o.id)
 
     # Learners: every active learner membership of an offering's course, and every decision.
     learner_rows: dict[tuple[int, int], figures.LearnerFact] = {}
-    if offering_ids:
-        for d in db.execute(select(Decision.offering_id, Decision.person_id, Decision.status,
-                                   Decision.passed_via, Decision.reevaluations_used,
-                                   Decision.outcomes)
-                            .where(Decision.offering_id.in_(offering_ids))):
-            outcomes = {code: (None if (entry or {}).get("status") in (None, "not_yet_assessed")
-                               else entry.get("status") == "attained")
-                        for code, entry in (d.outcomes or {}).items()}
-            learner_rows[(d.offering_id, d.person_id)] = figures.LearnerFact(
-                offering_mc[d.offering_id], d.status, d.passed_via, d.reevaluations_used,
-                outcomes)
-        for context_id, person_id in db.execute(
+    parsed: dict[str | None, dict[str, bool | None]] = {}  # identical outcome sets parse once
+    if offerings:
+        for offering_id, person_id, status, via, reevaluations, stored in conn.execute(
+                select(Decision.offering_id, Decision.person_id, Decision.status,
+                       Decision.passed_via, Decision.reevaluations_used,
+                       cast(Decision.outcomes, Text))
+                .join(Offering, Offering.id == Decision.offering_id)
+                .join(MicroCredentialVersion,
+                      MicroCredentialVersion.id == Offering.mc_version_id)
+                .where(in_year)):
+            outcomes = parsed.get(stored)
+            if outcomes is None:
+                outcomes = parsed[stored] = _outcomes(_json(stored))
+            learner_rows[(offering_id, person_id)] = figures.LearnerFact(
+                offering_mc[offering_id], status, via, reevaluations, outcomes)
+        for context_id, person_id in conn.execute(
                 select(Membership.context_id, Membership.person_id)
-                .where(Membership.context_id.in_(list(contexts)), Membership.role == "learner",
-                       Membership.active.is_(True))):
+                .join(Offering, Offering.context_id == Membership.context_id)
+                .join(MicroCredentialVersion,
+                      MicroCredentialVersion.id == Offering.mc_version_id)
+                .where(in_year, Membership.role == "learner", Membership.active.is_(True))
+                .distinct()):
             for offering_id in contexts[context_id]:
-                learner_rows.setdefault((offering_id, person_id), figures.LearnerFact(
-                    offering_mc[offering_id], None))
+                if (offering_id, person_id) not in learner_rows:
+                    learner_rows[(offering_id, person_id)] = figures.LearnerFact(
+                        offering_mc[offering_id], None)
 
-    # Credentials issued or revoked in the year, and whether the learner accepted / shared.
-    credential_rows = db.execute(
-        select(Credential.public_id, Credential.mc_version_id, Credential.issued_at,
-               Credential.revoked_at)
-        .where(Credential.platform_id == platform_id,
-               ((Credential.issued_at >= start) & (Credential.issued_at < end))
-               | ((Credential.revoked_at >= start) & (Credential.revoked_at < end)))).all()
-    actions: dict[str, set[str]] = defaultdict(set)
-    if credential_rows:
-        for target, action in db.execute(
-                select(AuditEntry.target, AuditEntry.action).distinct()
-                .join(Credential, Credential.public_id == AuditEntry.target)
-                .where(AuditEntry.platform_id == platform_id,
-                       AuditEntry.action.in_((ACCEPT_ACTION, SHARE_ACTION)),
-                       Credential.platform_id == platform_id,
-                       ((Credential.issued_at >= start) & (Credential.issued_at < end))
-                       | ((Credential.revoked_at >= start) & (Credential.revoked_at < end)))):
-            actions[target].add(action)
-    credentials = [figures.CredentialFact(
-        mc_of[c.mc_version_id], start <= c.issued_at < end,
-        ACCEPT_ACTION in actions[c.public_id], SHARE_ACTION in actions[c.public_id],
-        c.revoked_at is not None and start <= c.revoked_at < end) for c in credential_rows]
+    # Credentials issued or revoked in the year, and whether the learner accepted / shared
+    # (the learner page's actions in the audit log).
+    issued = _in(start, end, Credential.issued_at)
+    revoked = _in(start, end, Credential.revoked_at)
 
-    ratings = [figures.RatingFact(offering_mc[r.offering_id], r.skipped,
-                                  {k: v for k, v in (r.ratings or {}).items() if k in likert})
-               for r in db.execute(select(SurveyResponse.offering_id, SurveyResponse.skipped,
-                                          SurveyResponse.ratings)
-                                   .where(SurveyResponse.offering_id.in_(offering_ids)))
-               ] if offering_ids else []
-    follow_ups = [figures.FollowUpFact(f.micro_credential_id, f.months,
-                                       tuple(f.outcomes) if f.answered_at else None)
-                  for f in db.execute(select(FollowUp.micro_credential_id, FollowUp.months,
-                                             FollowUp.outcomes, FollowUp.answered_at)
-                                      .where(FollowUp.platform_id == platform_id,
-                                             FollowUp.due_at >= start, FollowUp.due_at < end))]
-    feedback = [figures.FeedbackFact(f.micro_credential_id, f.role, tuple(f.themes or ()),
-                                     f.rating)
-                for f in db.execute(select(StakeholderFeedback.micro_credential_id,
-                                           StakeholderFeedback.role, StakeholderFeedback.themes,
-                                           StakeholderFeedback.rating)
-                                    .where(StakeholderFeedback.platform_id == platform_id,
-                                           StakeholderFeedback.created_at >= start,
-                                           StakeholderFeedback.created_at < end))]
-    return figures.YearFacts(year, _mc_facts(db, platform_id, year, versions, offerings),
+    def recorded(action: str) -> ColumnElement[bool]:
+        return Credential.public_id.in_(select(AuditEntry.target).where(
+            AuditEntry.action == action, AuditEntry.institution_id == institution_id))
+
+    credentials = [
+        figures.CredentialFact(mc_of[version_id], bool(in_year_), bool(accepted), bool(shared),
+                               bool(revoked_))
+        for version_id, in_year_, accepted, shared, revoked_ in conn.execute(
+            select(Credential.mc_version_id, issued, recorded(ACCEPT_ACTION),
+                   recorded(SHARE_ACTION), revoked)
+            .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
+            .where(own, issued | revoked))]
+
+    ratings = []
+    if offerings:
+        for offering_id, skipped, stored in conn.execute(
+                select(SurveyResponse.offering_id, SurveyResponse.skipped,
+                       cast(SurveyResponse.ratings, Text))
+                .join(Offering, Offering.id == SurveyResponse.offering_id)
+                .join(MicroCredentialVersion,
+                      MicroCredentialVersion.id == Offering.mc_version_id)
+                .where(SurveyResponse.institution_id == institution_id, in_year)):
+            values = _json(stored) or {}
+            ratings.append(figures.RatingFact(
+                offering_mc[offering_id], bool(skipped),
+                {k: v for k, v in values.items() if k in likert}))  # type: ignore[union-attr]
+    follow_ups = [figures.FollowUpFact(mc_id, months,
+                                       tuple(_json(stored) or ()) if answered else None)
+                  for mc_id, months, stored, answered in conn.execute(
+                      select(FollowUp.micro_credential_id, FollowUp.months,
+                             cast(FollowUp.outcomes, Text), FollowUp.answered_at.is_not(None))
+                      .where(FollowUp.institution_id == institution_id,
+                             _in(start, end, FollowUp.due_at)))]
+    feedback = [figures.FeedbackFact(mc_id, role, tuple(_json(themes) or ()), rating)
+                for mc_id, role, themes, rating in conn.execute(
+                    select(StakeholderFeedback.micro_credential_id, StakeholderFeedback.role,
+                           cast(StakeholderFeedback.themes, Text), StakeholderFeedback.rating)
+                    .where(StakeholderFeedback.institution_id == institution_id,
+                           _in(start, end, StakeholderFeedback.created_at)))]
+    return figures.YearFacts(year, _mc_facts(db, year, versions, offerings),
                              list(learner_rows.values()), credentials, ratings, follow_ups,
                              feedback, likert)
 
 
-def _mc_facts(db: Session, platform_id: int, year: int,
-              versions: dict[int, MicroCredentialVersion], offerings: list
-              ) -> list[figures.McFacts]:
+def _outcomes(stored: object) -> dict[str, bool | None]:
+    """A decision's stored LO outcomes as attained (True), not (False) or not assessed (None)."""
+    if not isinstance(stored, dict):
+        return {}
+    return {code: (None if (entry or {}).get("status") in (None, "not_yet_assessed")
+                   else entry.get("status") == "attained")
+            for code, entry in stored.items()}
+
+
+def _mc_facts(db: Session, year: int, versions: dict[int, MicroCredentialVersion],
+              offerings: list) -> list[figures.McFacts]:
     start, end = year_bounds(year)
+    version_ids = list(versions)  # the institution's, a few hundred at most
     heads: dict[int, MicroCredentialVersion] = {}
     for version in sorted(versions.values(), key=lambda v: v.version):
         heads[version.micro_credential_id] = version
@@ -173,16 +214,16 @@ def _mc_facts(db: Session, platform_id: int, year: int,
     events = defaultdict(set)
     for version_id, action in db.execute(
             select(ApprovalEvent.version_id, ApprovalEvent.action)
-            .where(ApprovalEvent.platform_id == platform_id,
+            .where(ApprovalEvent.version_id.in_(version_ids),
                    ApprovalEvent.action.in_(("approve", "revalidate")),
                    ApprovalEvent.at >= start, ApprovalEvent.at < end)):
         events[versions[version_id].micro_credential_id].add(action)
     pathways = set(db.scalars(select(PathwayComponent.version_id).where(
-        PathwayComponent.platform_id == platform_id)))
+        PathwayComponent.version_id.in_(version_ids))))
     codes: dict[int, list[str]] = defaultdict(list)
     for version_id, code in db.execute(
             select(LearningOutcome.version_id, LearningOutcome.code)
-            .where(LearningOutcome.platform_id == platform_id)
+            .where(LearningOutcome.version_id.in_(version_ids))
             .order_by(LearningOutcome.version_id, LearningOutcome.position)):
         mc_id = versions[version_id].micro_credential_id
         if (version_id in offered_versions[mc_id] or version_id == heads[mc_id].id) \
@@ -218,15 +259,18 @@ def _texts(rows: list[tuple[int, str]], shown_mcs: set[int]) -> dict:
     return {"per_mc": {k: sorted(v) for k, v in per_mc.items()}, "pooled": sorted(pooled)}
 
 
-def build_report(db: Session, settings: Settings, *, platform_id: int, year: int) -> Report:
+def build_report(db: Session, settings: Settings, *, institution_id: int, year: int) -> Report:
     """The Annual Quality Assurance Report of one institution for one calendar year."""
+    institution = db.get(Institution, institution_id)
+    if institution is None:
+        raise NotFound("No such institution.")
     min_cell = max(1, settings.report_min_cell)
-    versions = _versions(db, platform_id)
-    questions = questions_of(db, platform_id)
+    versions = _versions(db, institution_id)
+    questions = questions_of(db, institution_id)
     likert = tuple(q.code for q in questions if q.kind == LIKERT)
-    current = figures.year_figures(_year_facts(db, platform_id, year, versions, likert),
+    current = figures.year_figures(_year_facts(db, institution_id, year, versions, likert),
                                    min_cell)
-    previous = figures.year_figures(_year_facts(db, platform_id, year - 1, versions, likert),
+    previous = figures.year_figures(_year_facts(db, institution_id, year - 1, versions, likert),
                                     min_cell)
     changes = figures.year_on_year(current, previous)
     start, end = year_bounds(year)
@@ -236,12 +280,12 @@ def build_report(db: Session, settings: Settings, *, platform_id: int, year: int
                       if not figures.is_suppressed(f["stakeholders"]["n"])}
     comments = _texts(list(db.execute(select(SurveyComment.micro_credential_id,
                                              SurveyComment.text)
-                                      .where(SurveyComment.platform_id == platform_id,
+                                      .where(SurveyComment.institution_id == institution_id,
                                              SurveyComment.year == year))),
                       shown_answers)
     feedback_texts = _texts(list(db.execute(
         select(StakeholderFeedback.micro_credential_id, StakeholderFeedback.text)
-        .where(StakeholderFeedback.platform_id == platform_id,
+        .where(StakeholderFeedback.institution_id == institution_id,
                StakeholderFeedback.created_at >= start,
                StakeholderFeedback.created_at < end))), shown_feedback)
     if figures.is_suppressed(current["overall"]["satisfaction"]["responses"]):
@@ -249,22 +293,23 @@ def build_report(db: Session, settings: Settings, *, platform_id: int, year: int
     if figures.is_suppressed(current["overall"]["stakeholders"]["n"]):
         feedback_texts = {"per_mc": {}, "pooled": []}
     reflections: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for version_id, worked, change in db.execute(
-            select(Offering.mc_version_id, InstructorReflection.worked,
+    for mc_id, worked, change in db.execute(
+            select(MicroCredentialVersion.micro_credential_id, InstructorReflection.worked,
                    InstructorReflection.change)
             .join(Offering, Offering.id == InstructorReflection.offering_id)
-            .where(InstructorReflection.platform_id == platform_id,
+            .join(MicroCredentialVersion, MicroCredentialVersion.id == Offering.mc_version_id)
+            .where(InstructorReflection.institution_id == institution_id,
+                   MicroCredentialVersion.institution_id == institution_id,
                    offering_moment >= start, offering_moment < end)):
-        reflections[versions[version_id].micro_credential_id].append((worked, change))
-    platform = db.get(Platform, platform_id)
+        reflections[mc_id].append((worked, change))
     actions = [{"id": a.id, "year": a.year, "micro_credential_id": a.micro_credential_id,
                 "finding": a.finding, "action": a.action, "owner": a.owner,
                 "due_on": a.due_on.date().isoformat(), "status": a.status, "result": a.result,
                 "carried_over": a.year < year}
-               for a in plan.actions_for_year(db, platform_id, year)]
+               for a in plan.actions_for_year(db, institution_id, year)]
     return Report(
-        institution=settings.issuer_name or (platform.name if platform else ""),
-        platform_id=platform_id, year=year, min_cell=min_cell, figures=current,
+        institution=institution.name, institution_id=institution_id, year=year,
+        min_cell=min_cell, figures=current,
         previous=previous, changes=changes, questions=questions, comments=comments,
         reflections={k: sorted(v) for k, v in reflections.items()},
         feedback_texts=feedback_texts, actions=actions)
@@ -299,11 +344,3 @@ def report_json(report: Report) -> dict:
                     for a in report.actions],
     }, marker)
 
-
-def default_platform(db: Session) -> int:
-    """The only registration, for commands run where there is just one."""
-    ids = list(db.scalars(select(Platform.id).order_by(Platform.id).limit(2)))
-    if len(ids) != 1:
-        raise BadRequest("Name the platform registration with --platform ID "
-                         f"({'none exists' if not ids else 'there are several'}).")
-    return ids[0]

@@ -50,25 +50,29 @@ def _problems(exc: ValidationFailed) -> BadRequest:
 # --- Questions -----------------------------------------------------------------------------
 
 
-def questions_of(db: Session, platform_id: int) -> list[rules.Question]:
+def questions_of(db: Session, institution_id: int) -> list[rules.Question]:
     """The institution's satisfaction questions (the defaults until the Office edits them)."""
-    rows = db.scalars(select(SurveyQuestion).where(SurveyQuestion.platform_id == platform_id)
+    rows = db.scalars(select(SurveyQuestion)
+                      .where(SurveyQuestion.institution_id == institution_id)
                       .order_by(SurveyQuestion.position, SurveyQuestion.id)).all()
     if not rows:
         return list(rules.DEFAULT_QUESTIONS)
     return [rules.Question(r.code, r.kind, {"en": r.text_en, "tr": r.text_tr}) for r in rows]
 
 
-def save_questions(db: Session, platform_id: int, questions: Sequence[rules.Question]) -> None:
-    """Replace the question set; every problem refused with 400, nothing stored on error."""
+def save_questions(db: Session, institution_id: int, questions: Sequence[rules.Question]
+                   ) -> None:
+    """Replace the institution's question set; every problem refused with 400, nothing
+    stored on error."""
     problems = rules.question_problems(questions)
     if problems:
         raise _problems(ValidationFailed(problems))
-    for row in db.scalars(select(SurveyQuestion).where(SurveyQuestion.platform_id == platform_id)):
+    for row in db.scalars(select(SurveyQuestion)
+                          .where(SurveyQuestion.institution_id == institution_id)):
         db.delete(row)
     db.flush()
     for position, q in enumerate(questions):
-        db.add(SurveyQuestion(platform_id=platform_id, position=position, code=q.code,
+        db.add(SurveyQuestion(institution_id=institution_id, position=position, code=q.code,
                               kind=q.kind, text_en=q.text["en"].strip(),
                               text_tr=(q.text.get("tr") or "").strip()))
     db.flush()
@@ -114,7 +118,10 @@ def record_satisfaction(db: Session, *, platform_id: int, person_id: int, offeri
     if trigger is None:
         raise Conflict("This survey opens when you claim your badge or when the assessment "
                        "closes.")
-    questions = questions_of(db, platform_id)
+    mc_id, institution_id = db.execute(
+        select(MicroCredentialVersion.micro_credential_id, MicroCredentialVersion.institution_id)
+        .where(MicroCredentialVersion.id == offering.mc_version_id)).one()
+    questions = questions_of(db, institution_id)
     try:
         answer = rules.SatisfactionAnswer({}, "") if skipped else \
             rules.parse_satisfaction(questions, form)
@@ -122,15 +129,15 @@ def record_satisfaction(db: Session, *, platform_id: int, person_id: int, offeri
         raise _problems(exc) from exc
     try:
         with db.begin_nested():
-            db.add(SurveyResponse(platform_id=platform_id, offering_id=offering_id,
+            db.add(SurveyResponse(institution_id=institution_id, platform_id=platform_id,
+                                  offering_id=offering_id,
                                   person_id=person_id, trigger=trigger, skipped=skipped,
                                   ratings=dict(answer.ratings)))
     except IntegrityError as exc:
         raise Conflict("You have already answered this survey.") from exc
     if answer.free_text:
-        mc_id = db.scalar(select(MicroCredentialVersion.micro_credential_id).where(
-            MicroCredentialVersion.id == offering.mc_version_id))
-        db.add(SurveyComment(platform_id=platform_id, micro_credential_id=mc_id,
+        db.add(SurveyComment(institution_id=institution_id, platform_id=platform_id,
+                             micro_credential_id=mc_id,
                              year=_offering_year(offering), text=answer.free_text))
     db.flush()
 
@@ -140,10 +147,12 @@ def consent_of(db: Session, person_id: int) -> bool:
         ContactConsent.person_id == person_id)))
 
 
-def set_consent(db: Session, *, platform_id: int, person_id: int, email_ok: bool) -> None:
+def set_consent(db: Session, *, institution_id: int, platform_id: int, person_id: int,
+                email_ok: bool) -> None:
     row = db.scalar(select(ContactConsent).where(ContactConsent.person_id == person_id))
     if row is None:
-        db.add(ContactConsent(platform_id=platform_id, person_id=person_id,
+        db.add(ContactConsent(institution_id=institution_id, platform_id=platform_id,
+                              person_id=person_id,
                               email_follow_ups=email_ok))
     else:
         row.email_follow_ups = email_ok
@@ -157,7 +166,8 @@ def ensure_follow_ups(db: Session, now: datetime, *, platform_id: int | None = N
                       person_id: int | None = None) -> int:
     """Create the follow-up that has fallen due for each active credential (idempotent)."""
     stmt = (select(Credential.id, Credential.platform_id, Credential.person_id,
-                   Credential.issued_at, MicroCredentialVersion.micro_credential_id)
+                   Credential.issued_at, MicroCredentialVersion.micro_credential_id,
+                   MicroCredentialVersion.institution_id)
             .join(MicroCredentialVersion, MicroCredentialVersion.id == Credential.mc_version_id)
             .where(Credential.status == "active",
                    Credential.issued_at <= rules_first_due(now)))
@@ -177,7 +187,8 @@ def ensure_follow_ups(db: Session, now: datetime, *, platform_id: int | None = N
             continue
         try:
             with db.begin_nested():
-                db.add(FollowUp(platform_id=row.platform_id, credential_id=row.id,
+                db.add(FollowUp(institution_id=row.institution_id, platform_id=row.platform_id,
+                                credential_id=row.id,
                                 person_id=row.person_id,
                                 micro_credential_id=row.micro_credential_id, months=months,
                                 due_at=rules.add_months(row.issued_at, months),
@@ -359,8 +370,8 @@ def reflection_of(db: Session, offering_id: int, person_id: int) -> InstructorRe
         InstructorReflection.person_id == person_id))
 
 
-def save_reflection(db: Session, *, platform_id: int, offering_id: int, person_id: int,
-                    worked: str, change: str) -> InstructorReflection:
+def save_reflection(db: Session, *, institution_id: int, platform_id: int, offering_id: int,
+                    person_id: int, worked: str, change: str) -> InstructorReflection:
     worked, change = worked.strip(), change.strip()
     if len(worked) > MAX_REFLECTION or len(change) > MAX_REFLECTION:
         raise BadRequest(f"Each answer may have at most {MAX_REFLECTION} characters.")
@@ -368,7 +379,8 @@ def save_reflection(db: Session, *, platform_id: int, offering_id: int, person_i
         raise BadRequest("Write what worked or what to change.")
     row = reflection_of(db, offering_id, person_id)
     if row is None:
-        row = InstructorReflection(platform_id=platform_id, offering_id=offering_id,
+        row = InstructorReflection(institution_id=institution_id, platform_id=platform_id,
+                                   offering_id=offering_id,
                                    person_id=person_id)
         db.add(row)
     row.worked, row.change = worked, change
@@ -379,21 +391,24 @@ def save_reflection(db: Session, *, platform_id: int, offering_id: int, person_i
 # --- Stakeholder links ----------------------------------------------------------------------
 
 
-def create_link(db: Session, *, platform_id: int, mc_id: int, label: str) -> StakeholderLink:
-    if db.scalar(select(MicroCredential.id).where(MicroCredential.id == mc_id,
-                                                  MicroCredential.platform_id == platform_id)
+def create_link(db: Session, *, institution_id: int, platform_id: int | None, mc_id: int,
+                label: str) -> StakeholderLink:
+    """A new public feedback link for one of the institution's micro-credentials."""
+    if db.scalar(select(MicroCredential.id).where(
+            MicroCredential.id == mc_id, MicroCredential.institution_id == institution_id)
                  ) is None:
         raise NotFound("No such micro-credential in your catalogue.")
-    link = StakeholderLink(platform_id=platform_id, micro_credential_id=mc_id,
+    link = StakeholderLink(institution_id=institution_id, platform_id=platform_id,
+                           micro_credential_id=mc_id,
                            token=secrets.token_urlsafe(24), label=label.strip()[:200])
     db.add(link)
     db.flush()
     return link
 
 
-def links_of(db: Session, platform_id: int) -> list[StakeholderLink]:
+def links_of(db: Session, institution_id: int) -> list[StakeholderLink]:
     return list(db.scalars(select(StakeholderLink).where(
-        StakeholderLink.platform_id == platform_id).order_by(StakeholderLink.id.desc())))
+        StakeholderLink.institution_id == institution_id).order_by(StakeholderLink.id.desc())))
 
 
 def link_by_token(db: Session, token: str) -> StakeholderLink:
@@ -411,7 +426,7 @@ def record_feedback(db: Session, link: StakeholderLink, *, role: str, themes: Se
         parsed = rules.parse_stakeholder(role, themes, rating, text)
     except ValidationFailed as exc:
         raise _problems(exc) from exc
-    row = StakeholderFeedback(platform_id=link.platform_id,
+    row = StakeholderFeedback(institution_id=link.institution_id, platform_id=link.platform_id,
                               micro_credential_id=link.micro_credential_id, link_id=link.id,
                               role=parsed.role, themes=list(parsed.themes),
                               rating=parsed.rating, text=parsed.text)
@@ -438,7 +453,7 @@ class LearnerPrompts:
     has_credentials: bool = False
 
 
-def learner_prompts(db: Session, *, platform_id: int, person_id: int,
+def learner_prompts(db: Session, *, institution_id: int, platform_id: int, person_id: int,
                     items: Sequence[tuple[int, str | None, bool]],
                     issued: Sequence[datetime] = (), now: datetime | None = None
                     ) -> LearnerPrompts:
@@ -460,5 +475,5 @@ def learner_prompts(db: Session, *, platform_id: int, person_id: int,
         follow_ups = open_follow_ups(db, platform_id, person_id)
     return LearnerPrompts(pending, follow_ups,
                           consent_of(db, person_id) if issued else False,
-                          questions_of(db, platform_id) if pending else [],
+                          questions_of(db, institution_id) if pending else [],
                           has_credentials=bool(issued))

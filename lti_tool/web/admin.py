@@ -48,7 +48,7 @@ def home() -> str:
         entries=view_models.audit_page(db, actor, query="", page=1, size=size),
         size=size,
         now=utcnow(),
-        overdue=overdue_actions(db, actor.platform_id),
+        overdue=overdue_actions(db, actor.institution_id),
         office_links=OFFICE_LINKS,
         mc_endpoint=MC_ENDPOINT,
         credentials_endpoint=CREDENTIALS_ENDPOINT,

@@ -89,7 +89,8 @@ def home() -> str:
                for item in progress if item.credential is not None}
     sharing.update({held.credential.public_id: sharing_for(held.credential, held.title)
                     for held in others})
-    prompts = learner_prompts(db, platform_id=actor.platform_id, person_id=actor.person_id,
+    prompts = learner_prompts(db, institution_id=actor.institution_id,
+                              platform_id=actor.platform_id, person_id=actor.person_id,
                               items=[(i.offering.id, i.status, i.accepted_at is not None)
                                      for i in progress],
                               issued=[i.credential.issued_at for i in progress if i.credential]

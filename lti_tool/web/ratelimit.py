@@ -1,5 +1,6 @@
-"""Rate limits of the unauthenticated endpoints (`/lti/login`, `/lti/register`, `POST /verify`),
-per client address, loopback included (Flask-Limiter, fixed windows).
+"""Rate limits of the unauthenticated endpoints (`/lti/login`, `/lti/register`, `POST /verify`,
+the stakeholder feedback form `/feedback/<token>` and the e-mailed follow-up link
+`/follow-up/<token>`), per client address, loopback included (Flask-Limiter, fixed windows).
 
 The counters live in the tool's own database by default (`LTI_TOOL_RATE_LIMIT_STORAGE =
 "database"`): every `serve` worker and node shares them without another service to run, on
@@ -26,9 +27,16 @@ from lti_tool.store.models.core import RateLimitCounter
 
 SCHEME = "lti-tool-db"
 KEY_LENGTH = 255
-# (endpoint, setting) pairs: the views and the settings that give their limits.
-LIMITED = (("lti.login", "rate_limit_login"), ("registration.register", "rate_limit_register"),
-           ("public.verify", "rate_limit_verify"))
+# (endpoint, setting, methods): the views, the settings that give their limits, and the
+# methods they count (None: every method).
+LIMITED: tuple[tuple[str, str, list[str] | None], ...] = (
+    ("lti.login", "rate_limit_login", None),
+    ("registration.register", "rate_limit_register", None),
+    ("public.verify", "rate_limit_verify", None),
+    ("reports.stakeholder_feedback", "rate_limit_feedback_page", ["GET"]),
+    ("reports.stakeholder_feedback", "rate_limit_feedback", ["POST"]),
+    ("reports.follow_up_link", "rate_limit_follow_up", None),
+)
 
 
 class DatabaseStorage(Storage):
@@ -114,9 +122,10 @@ def install(app: Flask, settings: Settings, engine: Engine) -> Limiter:
     limiter = Limiter(client_address, app=app, storage_uri=uri,
                       storage_options=options,  # type: ignore[arg-type]
                       strategy="fixed-window", headers_enabled=True, key_prefix="lti-tool")
-    for endpoint, setting in LIMITED:
+    for endpoint, setting, methods in LIMITED:
         view = app.view_functions[endpoint]  # a renamed endpoint must not go unlimited
-        app.view_functions[endpoint] = limiter.limit(_value(settings, setting))(view)
+        app.view_functions[endpoint] = limiter.limit(_value(settings, setting),
+                                                     methods=methods)(view)
     return limiter
 
 

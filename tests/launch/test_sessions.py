@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -317,8 +318,10 @@ def test_the_demo_server_logs_no_code(app, caplog):
 
 
 def test_gunicorn_access_log_of_lti_tool_serve_has_no_secrets(tmp_path):
-    """The real `lti-tool serve` (gunicorn) on a port of this helper's range."""
-    port = 8135
+    """The real `lti-tool serve` (gunicorn) on a free port."""
+    with socket.socket() as probe:  # a port nobody else holds (fixed ports collide in parallel)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": sys.path[0] if sys.path[0] else ".",
            "LTI_TOOL_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
            "LTI_TOOL_DATA_DIR": str(tmp_path / "instance"),
@@ -330,7 +333,8 @@ def test_gunicorn_access_log_of_lti_tool_serve_has_no_secrets(tmp_path):
                              "127.0.0.1", "--port", str(port)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 90  # gunicorn's start on a loaded 2-core machine
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
                 break

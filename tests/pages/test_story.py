@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from lti_tool.catalogue import service as catalogue
+from lti_tool.demo_seed import practice_course
 from lti_tool.store.db import transaction
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.web.auth import start_session
@@ -80,7 +81,15 @@ class Lms:
         return self.tool()
 
     def launch(self, user: str, message: str = "resource_link"):
-        return self.open(f"{self.demo.lms_url}/launch?user={user}&message={message}")
+        self.open(f"{self.demo.lms_url}/launch?user={user}&message={message}")
+        return self.settled()
+
+    def settled(self):
+        """A page that shows a running sync reloads itself when it ends (tool.js): wait for
+        that, so the next click is not lost to the reload."""
+        self.tool().locator("#sync-running").wait_for(state="detached", timeout=60_000)
+        self.page.wait_for_load_state("networkidle")
+        return self.tool()
 
     def tool(self):
         return self.page.frames[1]
@@ -164,7 +173,8 @@ def test_the_whole_story(browser, demo, lms_origin, same_site_lms) -> None:
     public_id = public_url.rsplit("/", 1)[1]
     with transaction(demo.runtime.sessions) as db:
         platform = db.query(Platform).one()
-        course = db.query(Context).filter_by(platform_id=platform.id).one()
+        course = db.query(Context).filter_by(platform_id=platform.id,
+                                             context_id=practice_course().context_id).one()
         office = Person(platform_id=platform.id, sub="office-1", name="Office Officer")
         db.add(office)
         db.flush()

@@ -43,6 +43,7 @@ def at(year: int, month: int, day: int) -> datetime:
 @dataclass
 class SeededYear:
     platform_id: int
+    institution_id: int
     mcs: dict[str, int] = field(default_factory=dict)
     offerings: dict[str, int] = field(default_factory=dict)
     people: dict[str, int] = field(default_factory=dict)
@@ -72,16 +73,19 @@ MCS = {
 }
 
 
-def seed_year(db) -> SeededYear:
+def seed_year(db, *, issuer: str = "https://lms.invalid", tag: str = "") -> SeededYear:
+    """The seeded year on a new registration (the test institution for the first one, a new
+    institution for each further one); `tag` keeps globally unique ids apart."""
     platform = Platform(institution_id=institution_for_new_platform(db).id, status="active",
-                        issuer="https://lms.invalid", client_id="client-1", name="Example LMS",
-                        lms_kind="moodle", auth_login_url="https://lms.invalid/auth",
-                        auth_token_url="https://lms.invalid/token",
-                        key_set_url="https://lms.invalid/jwks")
+                        issuer=issuer, client_id="client-1", name="Example LMS",
+                        lms_kind="moodle", auth_login_url=f"{issuer}/auth",
+                        auth_token_url=f"{issuer}/token", key_set_url=f"{issuer}/jwks")
     db.add(platform)
     db.flush()
-    seeded = SeededYear(platform.id)
-    status_list = StatusList(public_id="list-1", size=8, bits=b"\0" * 8)
+    seeded = SeededYear(platform.id, platform.institution_id)
+    iid = platform.institution_id
+    status_list = StatusList(public_id=f"list-1{tag}", size=8, bits=b"\0" * 8,
+                             institution_id=iid)
     db.add(status_list)
     office = Person(platform_id=platform.id, sub="office", name="Office Example")
     teacher = Person(platform_id=platform.id, sub="teacher", name="Teacher Example")
@@ -144,7 +148,7 @@ def seed_year(db) -> SeededYear:
                 passed_at=closes if status == "passed" else None))
             if status == "passed":
                 credential = Credential(
-                    public_id=f"cred-{key}{number}", platform_id=platform.id,
+                    public_id=f"cred-{key}{number}{tag}", platform_id=platform.id,
                     person_id=person.id, mc_version_id=versions[code].id,
                     offering_id=offering.id, passed_at=closes, issued_at=closes,
                     status_list_id=status_list.id, status_index=index)
@@ -154,19 +158,19 @@ def seed_year(db) -> SeededYear:
                 db.add(credential)
                 db.flush()
                 if number <= 5:
-                    db.add(AuditEntry(platform_id=platform.id, actor_person_id=person.id,
-                                      action="credential.accepted", target=credential.public_id,
-                                      at=closes))
+                    db.add(AuditEntry(platform_id=platform.id, institution_id=iid,
+                                      actor_person_id=person.id, action="credential.accepted",
+                                      target=credential.public_id, at=closes))
                 if number <= 3:
-                    db.add(AuditEntry(platform_id=platform.id, actor_person_id=person.id,
-                                      action="credential.shared", target=credential.public_id,
-                                      at=closes))
+                    db.add(AuditEntry(platform_id=platform.id, institution_id=iid,
+                                      actor_person_id=person.id, action="credential.shared",
+                                      target=credential.public_id, at=closes))
                 if key == "D":
                     answered = number <= 5
                     db.add(FollowUp(
-                        platform_id=platform.id, credential_id=credential.id,
+                        institution_id=iid, platform_id=platform.id, credential_id=credential.id,
                         person_id=person.id, micro_credential_id=seeded.mcs[code], months=12,
-                        due_at=at(YEAR, 6, 30), nonce=f"nonce-{key}{number}",
+                        due_at=at(YEAR, 6, 30), nonce=f"nonce-{key}{number}{tag}",
                         answered_at=at(YEAR, 7, 2) if answered else None,
                         outcomes=[] if not answered else
                         (["not_yet"] if number == 5 else
@@ -201,41 +205,41 @@ SURVEYS = {
 
 
 def _answers(db, seeded: SeededYear) -> None:
-    platform_id = seeded.platform_id
+    scope = {"institution_id": seeded.institution_id, "platform_id": seeded.platform_id}
     for key, rows in SURVEYS.items():
         code, closes, _learners = PLAN[key]
         for number, ratings, comment in rows:
-            db.add(SurveyResponse(platform_id=platform_id, offering_id=seeded.offerings[key],
+            db.add(SurveyResponse(**scope, offering_id=seeded.offerings[key],
                                   person_id=seeded.people[f"{key}{number}"],
                                   trigger="claimed" if number <= 6 else "not_passed",
                                   skipped=ratings is None, ratings=ratings or {},
                                   created_at=closes))
             if comment:
-                db.add(SurveyComment(platform_id=platform_id, micro_credential_id=seeded.mcs[code],
+                db.add(SurveyComment(**scope, micro_credential_id=seeded.mcs[code],
                                      year=closes.year, text=comment))
     for number in range(6):
         db.add(StakeholderFeedback(
-            platform_id=platform_id, micro_credential_id=seeded.mcs["DATA-101"],
+            **scope, micro_credential_id=seeded.mcs["DATA-101"],
             role="employer" if number < 4 else "graduate",
             themes=["relevance"] if number < 3 else ["skills_gap", "workload"],
             rating=4 if number < 4 else 3,
             text="Graduates clean data well." if number == 0 else "", created_at=at(YEAR, 9, 1)))
-    db.add(StakeholderFeedback(platform_id=platform_id, micro_credential_id=seeded.mcs["PY-201"],
+    db.add(StakeholderFeedback(**scope, micro_credential_id=seeded.mcs["PY-201"],
                                role="partner", themes=["recognition"], rating=5,
                                text="Please map to our internal training catalogue.",
                                created_at=at(YEAR, 10, 1)))
-    db.add(InstructorReflection(platform_id=platform_id, offering_id=seeded.offerings["A"],
+    db.add(InstructorReflection(**scope, offering_id=seeded.offerings["A"],
                                 person_id=seeded.people["teacher"],
                                 worked="Weekly data clinics.",
                                 change="Publish the rubric earlier."))
     db.add(ImprovementAction(
-        platform_id=platform_id, year=YEAR - 1, micro_credential_id=seeded.mcs["DATA-101"],
+        **scope, year=YEAR - 1, micro_credential_id=seeded.mcs["DATA-101"],
         finding="Pass rate 60% in 2024", action="Add a practice data set before the assessment",
         owner="DATA-101 coordinator", due_on=at(YEAR, 3, 31), status="done",
         result="Pass rate rose in 2025", created_at=at(YEAR - 1, 12, 1),
         updated_at=at(YEAR, 4, 2)))
     db.add(ImprovementAction(
-        platform_id=platform_id, year=YEAR, micro_credential_id=seeded.mcs["PY-201"],
+        **scope, year=YEAR, micro_credential_id=seeded.mcs["PY-201"],
         finding="Revalidation overdue", action="Complete the revalidation review",
         owner="Office", due_on=at(YEAR + 1, 2, 28), status="planned",
         created_at=at(YEAR, 12, 1), updated_at=at(YEAR, 12, 1)))

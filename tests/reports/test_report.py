@@ -24,7 +24,7 @@ def test_the_seeded_year_gives_the_expected_report(db, settings, year) -> None:
     """Every figure of the golden file was checked by hand against tests/reports/seed.py
     (e.g. DATA-101: 12 enrolled, 11 assessed, 8 passed of which 1 after re-evaluation and 1 by
     prior learning; PY-201 and ETH-301 satisfaction withheld: 3 and 2 answers)."""
-    report = build_report(db, settings, platform_id=year.platform_id, year=YEAR)
+    report = build_report(db, settings, institution_id=year.institution_id, year=YEAR)
     produced = json.loads(render_json(report))
     expected = json.loads(GOLDEN.read_text())
     for volatile in ("actions",):
@@ -37,7 +37,7 @@ def test_the_seeded_year_gives_the_expected_report(db, settings, year) -> None:
 
 
 def test_small_groups_are_withheld_and_free_text_never_names_anyone(db, settings, year) -> None:
-    report = json.loads(render_json(build_report(db, settings, platform_id=year.platform_id,
+    report = json.loads(render_json(build_report(db, settings, institution_id=year.institution_id,
                                                  year=YEAR)))
     by_code = {m["mc"]["code"]: m for m in report["micro_credentials"]}
     withheld = {"suppressed": True, "below": 5}
@@ -54,7 +54,7 @@ def test_small_groups_are_withheld_and_free_text_never_names_anyone(db, settings
 
 def test_csv_has_one_row_per_figure_and_marks_withheld_ones(db, settings, year) -> None:
     rows = list(csv.DictReader(io.StringIO(render_csv(
-        build_report(db, settings, platform_id=year.platform_id, year=YEAR)))))
+        build_report(db, settings, institution_id=year.institution_id, year=YEAR)))))
     index = {(r["scope"], r["figure"]): r for r in rows}
     assert index[("overall", "success.passed")]["value"] == "14"
     assert index[("DATA-101", "success.pass_rate")]["value"] == "0.7273"
@@ -76,7 +76,7 @@ def test_the_pdf_renders_and_contains_the_figures(db, settings, year, tmp_path, 
                                                   words) -> None:
     if shutil.which("pdftotext") is None:
         skip_unless_installed("pdftotext (poppler-utils)")
-    report = build_report(db, settings, platform_id=year.platform_id, year=YEAR)
+    report = build_report(db, settings, institution_id=year.institution_id, year=YEAR)
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(render_pdf(report, lang))
     assert pdf.read_bytes().startswith(b"%PDF-")
@@ -91,7 +91,7 @@ def test_the_pdf_renders_and_contains_the_figures(db, settings, year, tmp_path, 
 
 
 def test_html_has_charts_with_text_equivalents(db, settings, year) -> None:
-    html = render_html(build_report(db, settings, platform_id=year.platform_id, year=YEAR))
+    html = render_html(build_report(db, settings, institution_id=year.institution_id, year=YEAR))
     assert html.count('<img src="data:image/svg+xml;base64,') == 3
     assert html.count("<figcaption>") == 3
     assert 'alt="Bar chart of the pass rate' in html
@@ -110,6 +110,6 @@ def test_the_cli_writes_every_format(runtime, year, tmp_path, monkeypatch) -> No
     assert json.loads((tmp_path / "r.json").read_text())["year"] == YEAR
     result = runner.invoke(main, ["report", "--year", "99"], obj={"runtime": runtime})
     assert result.exit_code != 0
-    result = runner.invoke(main, ["report", "--year", str(YEAR), "--platform", "424242"],
+    result = runner.invoke(main, ["report", "--year", str(YEAR), "--institution", "nowhere"],
                            obj={"runtime": runtime})
-    assert result.exit_code == 0  # an empty report for an unknown registration, never a crash
+    assert result.exit_code != 0 and "No institution with slug 'nowhere'" in result.output

@@ -9,12 +9,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from lti_tool.reports import surveys
-from lti_tool.reports.routes import FEEDBACK_COOKIE, limiter
+from lti_tool.reports.routes import FEEDBACK_COOKIE
 from lti_tool.store.models.badges import Credential
-from lti_tool.store.models.core import Person
+from lti_tool.store.models.core import Person, Platform, RateLimitCounter
 from lti_tool.store.models.reports import (
     ContactConsent,
     FollowUp,
@@ -26,7 +26,16 @@ from lti_tool.store.models.reports import (
 from lti_tool.web.auth import CSRF_HEADER
 from tests.pages.test_authorization_matrix import csrf_for
 
-SMTP_PORT = 8160  # helper 6: ports 8160-8169
+SMTP_PORT = 8120  # the reports helper's ports: 8120-8129
+
+
+def reset_rate_limits(db) -> None:
+    db.execute(delete(RateLimitCounter))
+    db.commit()
+
+
+def institution_of(db, course) -> int:
+    return db.get(Platform, course.platform_id).institution_id
 
 
 def headers(app, client, token: str) -> dict:
@@ -133,7 +142,8 @@ def test_follow_ups_are_mailed_once_with_a_signed_single_use_link(app, db, story
     counts = surveys.send_due_follow_ups(db, mail)
     db.commit()
     assert counts == {"created": 1, "sent": 0, "failed": 0}  # no consent yet: no e-mail
-    surveys.set_consent(db, platform_id=story.platform_id, person_id=person.id, email_ok=True)
+    surveys.set_consent(db, institution_id=institution_of(db, story), platform_id=story.platform_id,
+                        person_id=person.id, email_ok=True)
     db.commit()
     assert surveys.send_due_follow_ups(db, mail) == {"created": 0, "sent": 1, "failed": 0}
     db.commit()
@@ -174,7 +184,8 @@ def test_an_unreachable_smtp_server_is_recorded_not_raised(db, story, settings) 
     person.email = "learner2@example.edu"
     db.scalar(select(Credential).where(Credential.person_id == person.id)).issued_at = \
         datetime.now(UTC) - timedelta(days=200)
-    surveys.set_consent(db, platform_id=story.platform_id, person_id=person.id, email_ok=True)
+    surveys.set_consent(db, institution_id=institution_of(db, story), platform_id=story.platform_id,
+                        person_id=person.id, email_ok=True)
     db.commit()
     assert surveys.send_due_follow_ups(db, mail)["failed"] == 1
     assert "Connection" in db.scalar(select(FollowUp.email_error))
@@ -182,7 +193,6 @@ def test_an_unreachable_smtp_server_is_recorded_not_raised(db, story, settings) 
 
 def test_stakeholder_feedback_link_is_public_csrf_safe_bounded_and_rate_limited(app, db,
                                                                               story) -> None:
-    limiter.reset()
     client = app.test_client()
     office = headers(app, client, story.tokens["admin"])
     from lti_tool.store.models.catalogue import Offering
@@ -210,7 +220,7 @@ def test_stakeholder_feedback_link_is_public_csrf_safe_bounded_and_rate_limited(
     assert stranger.post(url, data={**good, "role": "ceo"}).status_code == 400
     assert db.scalar(select(func.count()).select_from(StakeholderFeedback)) == 0
     assert stranger.post(url, data=good).status_code == 429  # 3 posts a minute at most
-    limiter.reset()
+    reset_rate_limits(db)
     assert stranger.post(url, data=good).status_code == 200
     db.expire_all()
     row = db.scalar(select(StakeholderFeedback))
@@ -256,7 +266,7 @@ def test_the_office_edits_the_questions_in_both_languages(app, db, story) -> Non
     assert client.post("/admin/surveys", headers=office,
                        data={**form, "kind-1": "likert"}).status_code == 400
     assert client.post("/admin/surveys", headers=office, data=form).status_code == 303
-    assert [q.code for q in surveys.questions_of(db, story.platform_id)] == ["q1", "c"]
+    assert [q.code for q in surveys.questions_of(db, institution_of(db, story))] == ["q1", "c"]
     client.post(f"/learner/credentials/{db.scalar(select(Credential.public_id))}/accept",
                 headers=headers(app, client, story.tokens["learner2"]))
     page = client.get("/learner/?lang=tr", headers=headers(app, client,
@@ -282,3 +292,28 @@ def test_shares_from_the_learner_page_are_counted_once_per_channel(app, db, stor
     other = headers(app, client, story.tokens["learner1"])
     assert client.get(f"/learner/credentials/{public_id}/share/page", headers=other
                       ).status_code == 404
+
+
+def test_the_feedback_limit_is_shared_by_every_worker(runtime, db, story) -> None:
+    """Two apps on one database (two `serve` workers) count the posts of one address together,
+    in the database's `rate_limit_counter` table: the fourth post within a minute is refused
+    whichever worker gets it."""
+    from lti_tool.web import create_app
+
+    link = surveys.create_link(db, institution_id=institution_of(db, story),
+                               platform_id=story.platform_id, mc_id=_mc_id(db, story),
+                               label="Acme")
+    db.commit()
+    workers = [create_app(runtime=runtime).test_client() for _ in range(2)]
+    statuses = [workers[n % 2].post(f"/feedback/{link.token}", data={"role": "employer"}
+                                    ).status_code for n in range(4)]
+    assert statuses == [403, 403, 403, 429]  # no form cookie: refused, and counted
+    keys = db.scalars(select(RateLimitCounter.key)).all()
+    assert any("stakeholder_feedback" in key for key in keys), keys
+    assert db.scalar(select(func.count()).select_from(StakeholderFeedback)) == 0
+
+
+def _mc_id(db, story) -> int:
+    from lti_tool.store.models.catalogue import Offering
+
+    return db.get(Offering, story.offering_id).mc_version.micro_credential_id

@@ -2,7 +2,12 @@
 
 Directive Art. 10 (the Annual Quality Assurance Report and its improvement action plan) and
 Art. 12/3-f (feedback from students, faculty, graduates, employers and external stakeholders).
-Rows are scoped by the platform registration (`platform_id`) like every other area's rows.
+Every row names its institution (`institution_id`): one installation hosts several
+institutions and an Office sees only its own. What belongs to the institution as a whole (its
+survey questions, the stakeholder links and their answers, free-text comments, the improvement
+plan) is scoped by the institution alone; what a learner or instructor wrote through one LMS
+(satisfaction answers, consent, follow-ups, reflections) keeps its registration (`platform_id`)
+as well, which always belongs to the same institution.
 
 Free-text answers are kept apart from the person who wrote them (`SurveyComment` has no person
 column), so no query, export or report can ever attribute one.
@@ -20,17 +25,27 @@ from lti_tool.store.db import Base, UTCDateTime, utcnow
 PLATFORM_FK = "platform.id"
 PERSON_FK = "person.id"
 MC_FK = "micro_credential.id"
+INSTITUTION_FK = "institution.id"
+
+
+def institution_column() -> Mapped[int]:
+    return mapped_column(ForeignKey(INSTITUTION_FK, ondelete="RESTRICT"), index=True)
+
+
+def created_through() -> Mapped[int | None]:
+    """The registration through which the Office made the row (kept if it goes away)."""
+    return mapped_column(ForeignKey(PLATFORM_FK, ondelete="SET NULL"), nullable=True,
+                         index=True)
 
 
 class SurveyQuestion(Base):
     """One item of an institution's satisfaction survey (Likert 1-5, or the free text)."""
 
     __tablename__ = "survey_question"
-    __table_args__ = (UniqueConstraint("platform_id", "code"),)
+    __table_args__ = (UniqueConstraint("institution_id", "code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
-                                             index=True)
+    institution_id: Mapped[int] = institution_column()
     position: Mapped[int] = mapped_column(Integer, default=0)
     code: Mapped[str] = mapped_column(String(20))
     # likert | text (lti_tool.domain.surveys.QUESTION_KINDS)
@@ -47,6 +62,7 @@ class SurveyResponse(Base):
     __table_args__ = (UniqueConstraint("person_id", "offering_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = institution_column()
     platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
                                              index=True)
     offering_id: Mapped[int] = mapped_column(ForeignKey("offering.id", ondelete="CASCADE"),
@@ -66,6 +82,7 @@ class SurveyComment(Base):
     __tablename__ = "survey_comment"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = institution_column()
     platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
                                              index=True)
     micro_credential_id: Mapped[int] = mapped_column(ForeignKey(MC_FK, ondelete="CASCADE"),
@@ -81,6 +98,7 @@ class ContactConsent(Base):
     __table_args__ = (UniqueConstraint("person_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = institution_column()
     platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey(PERSON_FK, ondelete="CASCADE"))
     email_follow_ups: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -98,6 +116,7 @@ class FollowUp(Base):
     __table_args__ = (UniqueConstraint("credential_id", "months"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = institution_column()
     platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
                                              index=True)
     credential_id: Mapped[int] = mapped_column(ForeignKey("credential.id", ondelete="CASCADE"))
@@ -122,6 +141,7 @@ class InstructorReflection(Base):
     __table_args__ = (UniqueConstraint("offering_id", "person_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    institution_id: Mapped[int] = institution_column()
     platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
                                              index=True)
     offering_id: Mapped[int] = mapped_column(ForeignKey("offering.id", ondelete="CASCADE"))
@@ -137,8 +157,8 @@ class StakeholderLink(Base):
     __tablename__ = "stakeholder_link"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
-                                             index=True)
+    institution_id: Mapped[int] = institution_column()
+    platform_id: Mapped[int | None] = created_through()
     micro_credential_id: Mapped[int] = mapped_column(ForeignKey(MC_FK, ondelete="CASCADE"))
     token: Mapped[str] = mapped_column(String(64), unique=True)
     label: Mapped[str] = mapped_column(String(200), default="")
@@ -152,8 +172,8 @@ class StakeholderFeedback(Base):
     __tablename__ = "stakeholder_feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
-                                             index=True)
+    institution_id: Mapped[int] = institution_column()
+    platform_id: Mapped[int | None] = created_through()
     micro_credential_id: Mapped[int] = mapped_column(ForeignKey(MC_FK, ondelete="CASCADE"),
                                                      index=True)
     link_id: Mapped[int | None] = mapped_column(
@@ -171,8 +191,8 @@ class ImprovementAction(Base):
     __tablename__ = "improvement_action"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    platform_id: Mapped[int] = mapped_column(ForeignKey(PLATFORM_FK, ondelete="CASCADE"),
-                                             index=True)
+    institution_id: Mapped[int] = institution_column()
+    platform_id: Mapped[int | None] = created_through()
     year: Mapped[int] = mapped_column(Integer)  # the report year the finding comes from
     micro_credential_id: Mapped[int | None] = mapped_column(
         ForeignKey(MC_FK, ondelete="SET NULL"), nullable=True)
