@@ -3,7 +3,7 @@
 Expand-only: a new table; old nodes that do not know it keep serving while this runs.
 
 Revision ID: 0013_sync_progress
-Revises: 0010_lms_story
+Revises: 0012_reports_scope
 """
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from alembic import op
 from lti_tool.store.db import UTCDateTime
 
 revision = "0013_sync_progress"
-down_revision = "0010_lms_story"
+down_revision = "0012_reports_scope"
 branch_labels = None
 depends_on = None
 
