@@ -18,6 +18,8 @@ from lti_tool.jobs.runner import InProcessRunner
 from lti_tool.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# Logged when SIGTERM or Ctrl-C arrives (the jobs in hand are still being finished).
+STOPPING = "worker stopping: no new jobs; finishing the jobs in hand"
 
 
 def uses_queue_server(runtime: Runtime) -> bool:
@@ -40,6 +42,7 @@ def run_worker(runtime: Runtime, *, concurrency: int = 4) -> None:
     stopped = threading.Event()
 
     def stop(*_: object) -> None:
+        log.info(STOPPING)
         stopped.set()
         runner.stopping.set()
 

@@ -168,3 +168,14 @@ def session_headers(token: str) -> dict[str, str]:
     from lti_tool.web.auth import SESSION_HEADER
 
     return {SESSION_HEADER: token}
+
+
+def stamp_head(engine: Engine) -> None:
+    """Record the test database (built at head by create_all) as migrated to head, as
+    `lti-tool db upgrade` leaves it, for processes that migrate their database when they start
+    (`lti-tool serve`, `lti-tool worker`). Whatever an earlier test left recorded is replaced."""
+    from alembic import command
+
+    from lti_tool.store.migrate import alembic_config
+
+    command.stamp(alembic_config(engine), "head", purge=True)

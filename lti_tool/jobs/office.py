@@ -1,5 +1,9 @@
 """What the Office and the operators see of the job outbox: counts, the backlog's age, the
-failed jobs with their reasons; the retry button; purging finished jobs."""
+failed jobs with their reasons; the retry button; purging finished jobs.
+
+A job carries the registration it is for (`Job.platform_id`); an Office sees the jobs of its
+own institution's registrations (`institution_platforms`), never another institution's, nor
+the installation-wide periodic work (no registration), which is the operators' (`/metrics`)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.orm import Session
 
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import Platform
 from lti_tool.store.models.jobs import DONE, RUNNING, STATUSES, WAITING, Job
 
 
@@ -24,6 +29,14 @@ class Backlog:
         if self.oldest_waiting is None:
             return 0.0
         return max(0.0, (utcnow() - self.oldest_waiting).total_seconds())
+
+
+def institution_platforms(db: Session, institution_id: int | None) -> dict[int, str]:
+    """The registrations (id: name) of an institution: its Office sees their jobs only."""
+    if institution_id is None:
+        return {}
+    return dict(db.execute(select(Platform.id, Platform.name)
+                           .where(Platform.institution_id == institution_id)).all())
 
 
 def _scoped(query, platform_ids: set[int] | None):

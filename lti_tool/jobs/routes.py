@@ -1,5 +1,6 @@
 """The Office's view of background jobs (`/admin/jobs`): what waits, runs and failed (with
-the reason), and a retry button for failed jobs. Scoped to the Office's own registration."""
+the reason), and a retry button for failed jobs. Scoped to the Office's own institution: the
+jobs of its registrations; another institution's job is a 404, as if it did not exist."""
 
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ KIND_LABELS = {
 }
 
 
-def _platforms() -> set[int]:
-    platform_id = require_actor().platform_id
-    return set() if platform_id is None else {platform_id}
+def _platforms() -> dict[int, str]:
+    """The Office's institution's registrations: the jobs it may see and retry."""
+    return office.institution_platforms(get_db(), require_actor().institution_id)
 
 
 @bp.get("/")
@@ -44,10 +45,11 @@ def index() -> str:
     status = request.args.get("status", "")
     status = status if status in STATUSES else ""
     db = get_db()
-    scope = _platforms()
+    platforms = _platforms()
+    scope = set(platforms)
     return render_template("jobs/index.html", backlog=office.backlog(db, scope),
                            jobs=office.listing(db, scope, status=status or None),
-                           status=status, statuses=STATUSES,
+                           platforms=platforms, status=status, statuses=STATUSES,
                            status_labels=STATUS_LABELS, kind_labels=KIND_LABELS)
 
 
@@ -55,7 +57,7 @@ def index() -> str:
 @require_role("admin")
 def retry(job_id: int):
     db = get_db()
-    if not runner.retry(db, job_id, platform_ids=_platforms()):
+    if not runner.retry(db, job_id, platform_ids=set(_platforms())):
         raise NotFound(_("No failed job with that number."))
     db.commit()
     return redirect(session_url("office_jobs.index"), 303)

@@ -104,6 +104,8 @@ async def _supervise(runtime: Runtime, concurrency: int, graceful_timeout: float
     current: list[asyncio.Task] = []
 
     def ask_stop() -> None:
+        log.info("worker stopping: no new jobs; finishing the jobs in hand (at most %.0f s)",
+                 graceful_timeout)
         asked.set()
         for task in current:
             task.cancel()  # procrastinate turns this into a graceful stop

@@ -44,7 +44,7 @@ from lti_tool.store.models.core import Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback
 from lti_tool.web import auth
 from lti_tool.web.csrf import csrf_exempt
-from lti_tool.web.db import get_db, runtime
+from lti_tool.web.db import get_db
 
 log = logging.getLogger(__name__)
 
@@ -197,11 +197,11 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     try:
         outcome = flow.complete_launch(db, _settings(), checked, binding=auth.client_binding())
         _send_waiting_grades(db, outcome)
+        _sync_after_instructor_launch(db, outcome)
         db.commit()
     except BaseException:
         db.rollback()
         raise
-    _sync_after_instructor_launch(outcome)
     presentation_target = checked.launch.obj(LAUNCH_PRESENTATION).get("document_target")
     # Carry a one-time launch code whenever a third-party cookie may be blocked: framed
     # launches and platform-storage launches. A new-window launch is first-party: the cookie
@@ -232,19 +232,24 @@ def _send_waiting_grades(db: Session, outcome: flow.LaunchOutcome) -> None:
                 platform_id=context.platform_id)
 
 
-def _sync_after_instructor_launch(outcome: flow.LaunchOutcome) -> None:
-    """Refresh the course gradebook in a background thread; the launch never waits for it."""
+def _sync_after_instructor_launch(db: Session, outcome: flow.LaunchOutcome) -> None:
+    """Refresh the course gradebook: a `grades.sync` job stored in the launch's own
+    transaction (a worker runs it; the launch never waits for it). A sync that already waits or
+    runs is enough (`lti_tool.grades.sync.request_sync`)."""
     settings = _settings()
     context = outcome.record.context
     if (not settings.sync_after_launch or outcome.role == "learner"
             or outcome.message_type == DEEP_LINKING_REQUEST
             or not (context.ags_lineitems_url or context.nrps_url)):
         return
+    savepoint = db.begin_nested()
     try:
-        sync.start_background_sync(runtime(), context.id, trigger="launch")
-    except Exception:  # the launch is committed; a sync that cannot start must not undo it
-        log.exception("background sync after the launch could not start (context %s)",
-                      context.id)
+        sync.request_sync(db, context, trigger="launch")
+    except Exception:  # a sync that cannot be stored must not undo the launch
+        savepoint.rollback()
+        log.exception("the sync after the launch could not be stored (context %s)", context.id)
+        return
+    savepoint.commit()
 
 
 def _with_session(response: BaseResponse, token: str, state: str) -> BaseResponse:

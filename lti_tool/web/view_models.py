@@ -21,7 +21,7 @@ from lti_tool.domain.actors import Actor
 from lti_tool.errors import NotFound
 from lti_tool.grades.reevaluation import RequestWindow, request_window
 from lti_tool.grades.sync import LEASE, lease_holder, progress_of
-from lti_tool.grades.sync.progress import is_running
+from lti_tool.grades.sync.progress import WAITING, is_running
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.badges import Credential, HeldPass
 from lti_tool.store.models.catalogue import LearningOutcome, MicroCredentialVersion, Offering
@@ -498,6 +498,7 @@ class SyncHealth:
     last: SyncRun | None
     last_success: SyncRun | None
     running: bool = False  # a sync (often the first one, after this launch) is under way
+    waiting: bool = False  # a requested sync's job waits for a worker
 
 
 def sync_health(db: Session, actor: Actor, *, recent: int = 20) -> SyncHealth:
@@ -506,11 +507,12 @@ def sync_health(db: Session, actor: Actor, *, recent: int = 20) -> SyncHealth:
     runs = db.scalars(select(SyncRun).where(SyncRun.context_id == actor.context_id)
                       .order_by(SyncRun.started_at.desc(), SyncRun.id.desc()).limit(recent)).all()
     last = runs[0] if runs else None
+    live_state = (progress_of(db, actor.context_id) or {}).get("state")
     running = is_running(last.status if last else None, last.started_at if last else None,
                          lease_held=lease_holder(db, actor.context_id) is not None,
-                         live_state=(progress_of(actor.context_id) or {}).get("state"),
-                         now=utcnow(), lease=LEASE)
-    return SyncHealth(last, next((r for r in runs if r.status == "succeeded"), None), running)
+                         live_state=live_state, now=utcnow(), lease=LEASE)
+    return SyncHealth(last, next((r for r in runs if r.status == "succeeded"), None), running,
+                      waiting=not running and live_state == WAITING)
 
 
 # --- Office: issued credentials -------------------------------------------------------------

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 import pytest
 from jwcrypto import jwk
 
-from lti_tool.grades.sync.progress import _progress
 from lti_tool.lms.http import LmsHttp, RetryPolicy
 from lti_tool.lms.token import CACHE, publish_signing_key
 from lti_tool.outbound import client_for
@@ -42,7 +41,6 @@ def _lti_key() -> jwk.JWK:
 def fast_runtime(runtime: Runtime) -> Iterator[Runtime]:
     """The test runtime with short LMS backoff, an `lti` key, and an empty token cache."""
     CACHE.clear()
-    _progress.clear()  # per-process progress of earlier tests' contexts (ids restart at 1)
     settings = dataclasses.replace(runtime.settings, extra={**runtime.settings.extra, **FAST})
     key = _lti_key()
     with runtime.sessions() as db:

@@ -1,5 +1,5 @@
-"""Entry points of the sync: the instructor page and "Sync now", the CLI, the scheduled job,
-and the background sync after a launch."""
+"""Entry points of the sync: the instructor page and "Sync now" (a durable job a worker runs),
+the CLI, the scheduled job, and the sync requested by a launch."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pty
 import re
 import subprocess
 import sys
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,16 +20,18 @@ from sqlalchemy import select
 
 from lti_tool.cli import main
 from lti_tool.grades import jobs
-from lti_tool.grades.sync import start_background_sync, sync_context
+from lti_tool.grades.sync import request_sync, sync_context
 from lti_tool.runtime import Runtime
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
 from lti_tool.store.models.core import Context, Person, Platform, WebSession
-from lti_tool.store.models.grades import SyncRun
+from lti_tool.store.models.grades import SyncProgress, SyncRun
+from lti_tool.store.models.jobs import Job
 from lti_tool.web import create_app
 from lti_tool.web.auth import SESSION_HEADER, start_session, token_hash
 from testkit.fakelms import FakeLms
 from tests.fakelms.pytest_fixtures import make_context
+from tests.sync_jobs import run_jobs, run_jobs_in_background
 
 
 def _session(runtime: Runtime, context_id: int, role: str) -> dict[str, str]:
@@ -49,14 +50,24 @@ def _session(runtime: Runtime, context_id: int, role: str) -> dict[str, str]:
     return {SESSION_HEADER: token, "X-CSRF-Token": csrf}
 
 
-def _wait_idle(client, headers: dict, timeout: float = 30) -> dict:
-    """The status once the background sync threads have ended (joined, not polled)."""
-    for thread in [t for t in threading.enumerate() if t.name.startswith("sync-")]:
-        thread.join(timeout)
-        assert not thread.is_alive(), "the background sync did not finish"
+def _run_and_status(runtime: Runtime, client, headers: dict) -> dict:
+    """Run the stored jobs (as a worker does), then the page's status."""
+    run_jobs(runtime)
     body = client.get("/instructor/sync/status.json", headers=headers).get_json()
-    assert not body["running"]
+    assert not body["running"] and not body["waiting"]
     return body
+
+
+def _sync_jobs(runtime: Runtime) -> list[Job]:
+    with runtime.sessions() as db:
+        return list(db.scalars(select(Job).where(Job.kind == "grades.sync").order_by(Job.id)))
+
+
+def _request(runtime: Runtime, context_id: int, trigger: str = "launch") -> int | None:
+    with runtime.sessions() as db:
+        job_id = request_sync(db, db.get(Context, context_id), trigger)
+        db.commit()
+    return job_id
 
 
 @pytest.fixture
@@ -64,18 +75,25 @@ def web(fast_runtime: Runtime):
     return create_app(runtime=fast_runtime).test_client()
 
 
-def test_sync_now_runs_in_the_background_and_the_page_shows_the_result(
+def test_sync_now_stores_one_job_and_the_page_shows_it_waiting_then_the_result(
         fast_runtime: Runtime, moodle_lms: FakeLms, web) -> None:
     context_id = make_context(fast_runtime, moodle_lms)
     headers = _session(fast_runtime, context_id, "instructor")
     page = web.get("/instructor/sync/", headers=headers)
     assert page.status_code == 200 and b"has not been synced yet" in page.data
-    roster = moodle_lms.hold("/memberships")  # running until the test has seen it running
-    started = web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
+    json_headers = {**headers, "Accept": "application/json"}
+    started = web.post("/instructor/sync/run", headers=json_headers)
     assert started.status_code == 202 and started.get_json()["started"] is True
-    assert started.get_json()["running"] is True
-    roster.release()
-    done = _wait_idle(web, headers)
+    assert started.get_json()["running"] is True and started.get_json()["waiting"] is True
+    again = web.post("/instructor/sync/run", headers=json_headers)  # a double click
+    assert again.get_json()["started"] is False and again.get_json()["waiting"] is True
+    [job] = _sync_jobs(fast_runtime)
+    assert (job.status, job.payload["trigger"]) == ("waiting", "manual")
+    page = web.get("/instructor/sync/", headers=headers).data.decode()
+    assert "A sync is waiting to start" in page and 'id="sync-button" disabled' in page
+    assert moodle_lms.log == []  # nothing ran in the web request
+    done = _run_and_status(fast_runtime, web, headers)
+    assert [j.status for j in _sync_jobs(fast_runtime)] == ["done"]
     assert done["last"]["status"] == "succeeded" and done["last"]["trigger"] == "manual"
     assert done["last"]["members"] == 4 and done["last"]["rows_written"] > 0
     page = web.get("/instructor/sync/", headers=headers).data.decode()
@@ -87,7 +105,10 @@ def test_form_post_without_scripts_redirects_back(fast_runtime, moodle_lms, web)
     headers = _session(fast_runtime, context_id, "instructor")
     reply = web.post("/instructor/sync/run", headers=headers)
     assert reply.status_code == 303 and reply.headers["Location"].startswith("/instructor/sync/")
-    _wait_idle(web, headers)
+    assert _run_and_status(fast_runtime, web, headers)["last"]["status"] == "succeeded"
+    # the job ended: the next click stores the next one
+    assert web.post("/instructor/sync/run", headers=headers).status_code == 303
+    assert [j.status for j in _sync_jobs(fast_runtime)] == ["done", "waiting"]
 
 
 def test_a_failed_sync_is_explained_on_the_page(fast_runtime, moodle_lms, web) -> None:
@@ -181,44 +202,50 @@ def test_the_job_registry_runs_the_scheduled_sync_every_minute() -> None:
     assert jobs_registry.kinds[jobs.JOB_ID].function.__name__ == "scheduled_sync_job"
 
 
-def test_background_sync_after_a_launch(fast_runtime, moodle_lms) -> None:
+def test_a_requested_sync_runs_as_a_job(fast_runtime, moodle_lms) -> None:
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
-    thread = start_background_sync(fast_runtime, context_id)
-    assert thread is not None
-    thread.join(15)
+    assert _request(fast_runtime, context_id) is not None
+    assert run_jobs(fast_runtime) == 1
     with fast_runtime.sessions() as db:
         [run] = db.scalars(select(SyncRun)).all()
     assert (run.status, run.trigger) == ("succeeded", "launch")
 
 
-def test_a_background_sync_that_finds_one_running_does_not_look_running_forever(
+def test_a_sync_request_that_finds_one_running_does_not_look_running_forever(
         fast_runtime, moodle_lms, web) -> None:
     from lti_tool.grades.sync import acquire_lease, progress_of, release_lease
 
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
     headers = _session(fast_runtime, context_id, "instructor")
     owner = acquire_lease(fast_runtime.sessions, context_id)
-    assert start_background_sync(fast_runtime, context_id) is None  # seen as running
+    assert _request(fast_runtime, context_id) is None  # a running sync is enough
     assert web.get("/instructor/sync/status.json", headers=headers).get_json()["running"]
     release_lease(fast_runtime.sessions, context_id, owner)
-    thread = start_background_sync(fast_runtime, context_id)
-    thread.join(15)
-    assert progress_of(context_id)["state"] == "succeeded"
+    assert _request(fast_runtime, context_id) is not None
+    run_jobs(fast_runtime)
+    with fast_runtime.sessions() as db:
+        assert progress_of(db, context_id)["state"] == "succeeded"
     assert not web.get("/instructor/sync/status.json", headers=headers).get_json()["running"]
 
 
-def test_losing_the_race_for_the_lease_in_the_thread_resets_the_progress(
-        fast_runtime, moodle_lms, monkeypatch) -> None:
+def test_a_job_that_loses_the_race_for_the_lease_does_not_look_waiting_or_running(
+        fast_runtime, moodle_lms, web, monkeypatch) -> None:
     from lti_tool.grades import sync as sync_module
-    from lti_tool.grades.sync import runner
+    from lti_tool.grades.sync import queue
 
     context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    headers = _session(fast_runtime, context_id, "instructor")
     owner = sync_module.acquire_lease(fast_runtime.sessions, context_id)
-    monkeypatch.setattr(runner, "lease_holder", lambda db, cid: None)  # the race
-    thread = sync_module.start_background_sync(fast_runtime, context_id)
-    thread.join(15)
-    assert sync_module.progress_of(context_id)["state"] == "idle"
+    monkeypatch.setattr(queue, "lease_holder", lambda db, cid: None)  # the race
+    assert _request(fast_runtime, context_id) is not None
+    run_jobs(fast_runtime)
+    [job] = _sync_jobs(fast_runtime)
+    assert (job.status, job.result["status"]) == ("done", "skipped")
+    with fast_runtime.sessions() as db:
+        assert sync_module.progress_of(db, context_id)["state"] is None
     sync_module.release_lease(fast_runtime.sessions, context_id, owner)
+    body = web.get("/instructor/sync/status.json", headers=headers).get_json()
+    assert not body["running"] and not body["waiting"]
 
 
 def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) -> None:
@@ -236,7 +263,8 @@ def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) 
         return web.get("/instructor/sync/status.json", headers=headers).get_json()
 
     web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
-    [thread] = [t for t in threading.enumerate() if t.name == f"sync-{context_id}"]
+    waiting = status()
+    thread = run_jobs_in_background(fast_runtime)  # a worker takes the job
     assert roster.reached.wait(30)
     during_roster = status()
     roster.release()
@@ -246,10 +274,19 @@ def test_sync_now_reports_progress_while_it_runs(fast_runtime, moodle_lms, web) 
     thread.join(30)
     assert not thread.is_alive()
     after = status()
-    assert during_roster["running"] and during_roster["progress"]["phase"] == "roster"
+    assert waiting["waiting"] and waiting["running"] and waiting["progress"] is None
+    assert not during_roster["waiting"]
+    assert during_roster["running"] and during_roster["progress"]["phase"] == (
+        "starting" if fast_runtime.engine.dialect.name == "sqlite" else "roster")
     assert during_roster["last"]["status"] == "running"
-    assert during_ags["running"] and during_ags["progress"] == {
-        "phase": "ags", "done": 1, "total": 4}
+    if fast_runtime.engine.dialect.name == "sqlite":
+        # SQLite has one writer: the running sync's transaction must not meet another
+        # writer, so the page shows it running without counts (lti_tool.grades.sync.progress)
+        assert during_ags["running"] and during_ags["progress"] == {
+            "phase": "starting", "done": 0, "total": 0}
+    else:  # PostgreSQL: the counts of another transaction, seen by any node
+        assert during_ags["running"] and during_ags["progress"] == {
+            "phase": "ags", "done": 1, "total": 4}
     assert not after["running"] and after["progress"] is None
     assert after["last"]["status"] == "succeeded"
 
@@ -269,8 +306,8 @@ def test_the_status_never_says_finished_while_its_run_is_running(
                       started_at=utcnow())
         db.add(run)
         db.commit()
-    # The in-memory progress says the sync is over and no lease is held: the run's row decides.
-    monkeypatch.setitem(progress._progress, context_id, {"state": "succeeded", "phase": "done"})
+    # The progress row says the sync is over and no lease is held: the run's row decides.
+    progress.set_progress(fast_runtime.sessions, context_id, state="succeeded", phase="done")
     body = web.get("/instructor/sync/status.json", headers=headers).get_json()
     assert body["last"]["status"] == "running" and body["running"] is True
     # A run abandoned by a killed worker (no lease, older than a lease) is not running forever.
@@ -336,3 +373,87 @@ def test_cli_sync_draws_a_progress_bar_on_a_terminal(fast_runtime, moodle_lms) -
     assert "Syncing LTI101" in text and len(percents) > 2, text
     assert percents == sorted(percents) and percents[-1] == 100  # forward only, over 2 sources
     assert "8 items, 13 marks, 4 members" in text
+
+
+def _node(runtime: Runtime) -> tuple[Runtime, object]:
+    """Another web node on the same database: its own engine, sessions and app."""
+    from lti_tool.store.db import make_engine, make_session_factory
+
+    engine = make_engine(runtime.settings.database_url)
+    other = Runtime(settings=runtime.settings, engine=engine,
+                    sessions=make_session_factory(engine))
+    return other, create_app(runtime=other).test_client()
+
+
+def test_another_node_shows_the_sync_waiting_running_and_ended(fast_runtime, moodle_lms,
+                                                               web) -> None:
+    """Node A stores the sync, a worker runs it, node B's page shows its state throughout:
+    nothing of it lives in one process."""
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    headers = _session(fast_runtime, context_id, "instructor")
+    other, node_b = _node(fast_runtime)
+    try:
+        def status() -> dict:
+            return node_b.get("/instructor/sync/status.json", headers=headers).get_json()
+
+        roster = moodle_lms.hold("/memberships")
+        web.post("/instructor/sync/run", headers={**headers, "Accept": "application/json"})
+        waiting = status()
+        worker = run_jobs_in_background(other)  # the worker: yet another engine
+        assert roster.reached.wait(30)
+        running = status()
+        roster.release()
+        worker.join(30)
+        assert not worker.is_alive()
+        ended = status()
+        page = node_b.get("/instructor/", headers=headers).get_data(as_text=True)
+    finally:
+        other.engine.dispose()
+    assert waiting["waiting"] and waiting["running"]
+    assert running["running"] and not running["waiting"]
+    assert running["progress"]["phase"] == (
+        "starting" if fast_runtime.engine.dialect.name == "sqlite" else "roster")
+    assert not ended["running"] and ended["last"]["status"] == "succeeded"
+    assert "waiting to start" not in page and "being synced" not in page
+    with fast_runtime.sessions() as db:
+        row = db.get(SyncProgress, context_id)
+        assert (row.state, row.generation) == ("succeeded", 1)
+
+
+def test_the_overview_says_a_requested_sync_waits(fast_runtime, moodle_lms, web) -> None:
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    headers = _session(fast_runtime, context_id, "instructor")
+    assert _request(fast_runtime, context_id, "manual") is not None
+    page = web.get("/instructor/", headers=headers).get_data(as_text=True)
+    assert "A sync of the gradebook is waiting to start" in page and "data-status-url" in page
+
+
+@pytest.mark.postgres
+def test_requests_at_the_same_moment_on_two_nodes_store_one_sync(fast_runtime,
+                                                                  moodle_lms) -> None:
+    """Eight requests at once, each on its own connection (as many nodes would): the
+    idempotency key they share makes the outbox store one job, and it runs once."""
+    import threading
+
+    if fast_runtime.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers: PostgreSQL (SQLite has one writer)")
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    barrier = threading.Barrier(8)
+    stored: list[int | None] = []
+
+    def request() -> None:
+        with fast_runtime.sessions() as db:
+            context = db.get(Context, context_id)
+            barrier.wait(30)
+            stored.append(request_sync(db, context, "manual"))
+            db.commit()
+
+    threads = [threading.Thread(target=request) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(stored) == 8 and len([s for s in stored if s is not None]) == 1
+    assert run_jobs(fast_runtime) == 1
+    with fast_runtime.sessions() as db:
+        assert len(db.scalars(select(SyncRun)).all()) == 1

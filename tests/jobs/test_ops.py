@@ -89,31 +89,54 @@ def test_every_answer_carries_a_request_id_and_logs_are_json(client) -> None:
     assert (line["message"], line["request_id"], line["job_id"]) == ("sent 3", "edge-1234abcd", 7)
 
 
-def test_the_office_sees_its_failed_jobs_with_the_reason_and_retries_them(
+def test_the_office_sees_its_institutions_jobs_only_and_retries_them(
         client, db, runtime, test_registry) -> None:
+    """Two institutions; the first has two registrations (a Moodle and a Canvas, say). Its
+    Office sees and retries the failed jobs of both, never the other institution's (a 404),
+    nor installation-wide work."""
+    from lti_tool.store.models.core import Platform
+
     course = seed_course(db)
     other = seed_course(db, issuer="https://other.invalid")
+    mine = db.get(Platform, course.platform_id)
+    sibling = Platform(institution_id=mine.institution_id, status="active",
+                       issuer="https://canvas.invalid", client_id="c-2", name="Second LMS",
+                       auth_login_url="https://canvas.invalid/auth",
+                       auth_token_url="https://canvas.invalid/token")
+    db.add(sibling)
     db.commit()
-    mine = enqueue(db, "test.broken", {}, key="o-1", platform_id=course.platform_id)
+    assert db.get(Platform, other.platform_id).institution_id != mine.institution_id
+    ours = enqueue(db, "test.broken", {}, key="o-1", platform_id=course.platform_id)
+    sister = enqueue(db, "test.broken", {}, key="o-3", platform_id=sibling.id)
     theirs = enqueue(db, "test.broken", {}, key="o-2", platform_id=other.platform_id)
+    nobodys = enqueue(db, "test.broken", {}, key="o-4")  # installation-wide work
     db.commit()
-    for job_id in (mine, theirs):
+    for job_id in (ours, sister, theirs, nobodys):
         for _ in range(2):
             runner.execute(runtime, test_registry, job_id)
     token = course.tokens["admin"]
     page = client.get("/admin/jobs/", headers=session_headers(token))
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f'data-job-id="{mine}"' in html and f'data-job-id="{theirs}"' not in html
+    assert f'data-job-id="{ours}"' in html and f'data-job-id="{sister}"' in html
+    assert f'data-job-id="{theirs}"' not in html and f'data-job-id="{nobodys}"' not in html
+    assert "Second LMS" in html  # which registration a job is for
     assert "scoreMaximum must be positive" in html
-    assert '<dd data-status="failed">1</dd>' in html
+    assert '<dd data-status="failed">2</dd>' in html
     headers = {CSRF_HEADER: csrf_for(client.application, client, token),
                **session_headers(token)}
-    refused = client.post(f"/admin/jobs/{theirs}/retry", headers=headers)
-    assert refused.status_code == 404  # another registration's job
-    done = client.post(f"/admin/jobs/{mine}/retry", headers=headers)
-    assert done.status_code == 303, done.get_data(as_text=True)[:300]
+    for refused_id in (theirs, nobodys):
+        refused = client.post(f"/admin/jobs/{refused_id}/retry", headers=headers)
+        assert refused.status_code == 404  # another institution's job, or nobody's
+    for job_id in (ours, sister):
+        done = client.post(f"/admin/jobs/{job_id}/retry", headers=headers)
+        assert done.status_code == 303, done.get_data(as_text=True)[:300]
     db.expire_all()
-    assert (db.get(Job, mine).status, db.get(Job, theirs).status) == ("waiting", "failed")
+    assert [db.get(Job, j).status for j in (ours, sister, theirs, nobodys)] == [
+        "waiting", "waiting", "failed", "failed"]
+    # the other institution's Office sees its own job only
+    their_page = client.get("/admin/jobs/", headers=session_headers(other.tokens["admin"]))
+    their_html = their_page.get_data(as_text=True)
+    assert f'data-job-id="{theirs}"' in their_html and f'data-job-id="{ours}"' not in their_html
     learner = client.get("/admin/jobs/", headers=session_headers(course.tokens["learner1"]))
     assert learner.status_code == 403

@@ -18,7 +18,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE_BASE_PORT = 8180  # helper 8's range: 8180-8189
+# The nodes listen on this port and the next two (LTI_TOOL_SCALE_BASE_PORT moves them).
+SERVE_BASE_PORT = int(os.environ.get("LTI_TOOL_SCALE_BASE_PORT", "8180"))
 
 
 def wait_until(check: Callable[[], object], *, timeout: float, step: float = 0.25,

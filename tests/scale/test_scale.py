@@ -43,6 +43,7 @@ from testkit.fakelms.data import Result, generated_course
 from testkit.lti import LTI, fixture_claims, platform_key, register_platform, sign
 from tests.evaluation.conftest import seed_course
 from tests.fakelms.pytest_fixtures import make_context
+from tests.loopback import LOOPBACK_FAKES
 from tests.scale.cluster import SERVE_BASE_PORT, Cluster, Postgres, wait_until
 
 pytestmark = [pytest.mark.scale, pytest.mark.postgres]
@@ -111,7 +112,13 @@ def production(tmp_path_factory):
                  "key_storage": "database", "sync_after_launch": False,
                  "sync_retry_attempts": 3, "sync_retry_base_delay": 0.05,
                  "sync_retry_max_delay": 1.0, "sync_retry_budget": 5.0,
-                 "sync_read_timeout": 2.0}
+                 "sync_read_timeout": 2.0,
+                 # the fake LMSs listen on loopback: this process and the nodes and workers
+                 # may call them (LTI_TOOL_OUTBOUND_ALLOW; each registration's hosts still apply)
+                 "outbound_allow": LOOPBACK_FAKES,
+                 # the load generator logs in from one address, far above a person's rate (the
+                 # limit itself is tested in tests/security)
+                 "rate_limit_login": "100000/minute"}
     env = {**{k: v for k, v in __import__("os").environ.items()
               if not k.startswith("LTI_TOOL_")},
            **{f"LTI_TOOL_{k.upper()}": str(v) for k, v in overrides.items()},

@@ -2,7 +2,8 @@
 
 `lease` keeps one sync of a context at a time, `writer` writes only what changed, `runner`
 runs one sync (in one transaction) and hands the changed learners to the evaluation, and
-`progress` is what the "Sync now" page shows while it runs.
+`progress` is what the "Sync now" page shows while it waits or runs (in the database), and
+`queue` asks for a sync as a durable job (after a launch, "Sync now").
 """
 
 from lti_tool.grades.sync.lease import (
@@ -14,16 +15,12 @@ from lti_tool.grades.sync.lease import (
     release_lease,
 )
 from lti_tool.grades.sync.progress import progress_of
-from lti_tool.grades.sync.runner import (
-    EVALUATION_FAILED,
-    SyncResult,
-    start_background_sync,
-    sync_context,
-)
+from lti_tool.grades.sync.queue import request_sync
+from lti_tool.grades.sync.runner import EVALUATION_FAILED, SyncResult, sync_context
 from lti_tool.grades.sync.writer import Counts, Writer
 
 __all__ = [
     "EVALUATION_FAILED", "LEASE", "Counts", "LeaseLost", "SyncBusy", "SyncResult", "Writer",
-    "acquire_lease", "lease_holder", "progress_of", "release_lease", "start_background_sync",
+    "acquire_lease", "lease_holder", "progress_of", "release_lease", "request_sync",
     "sync_context",
 ]

@@ -10,7 +10,6 @@ marks changed are evaluated (`lti_tool.grades.decisions.evaluate_changed`).
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,8 +24,8 @@ from lti_tool.domain.line_items import (
 )
 from lti_tool.errors import NotFound, ToolError
 from lti_tool.grades.decisions import evaluate_changed
-from lti_tool.grades.sync.lease import SyncBusy, acquire_lease, lease_holder, release_lease
-from lti_tool.grades.sync.progress import set_progress
+from lti_tool.grades.sync.lease import SyncBusy, acquire_lease, release_lease
+from lti_tool.grades.sync.progress import FAILED, RUNNING, SUCCEEDED, LiveProgress, set_progress
 from lti_tool.grades.sync.writer import Counts, Progress, Writer
 from lti_tool.lms.http import LmsError, LmsHttp
 from lti_tool.lms.nrps import NrpsClient
@@ -224,9 +223,10 @@ def sync_context(
                            outbound=client_for(runtime.settings))
     requests_before = http.request_count
     report = progress or (lambda done, total, phase: None)
+    live = LiveProgress(factory, context_id)
 
     def progress_all(done: int, total: int, phase: str) -> None:
-        set_progress(context_id, done=done, total=total, phase=phase)
+        live(done, total, phase)
         report(done, total, phase)
 
     try:
@@ -240,8 +240,8 @@ def sync_context(
             db.add(run)
             db.commit()
             run_id = run.id
-        set_progress(context_id, state="running", run_id=run_id, done=0, total=0,
-                      phase="starting", error=None)
+        set_progress(factory, context_id, state=RUNNING, run_id=run_id, done=0, total=0,
+                     phase="starting", error=None)
         counts = Counts()
         try:
             with factory() as db:
@@ -271,12 +271,12 @@ def sync_context(
                     _finish(failed, "failed", Counts(), http.request_count - requests_before, [])
                     failed.error = message
                     db.commit()
-            set_progress(context_id, state="failed", error=message)
+            set_progress(factory, context_id, state=FAILED, phase="done", error=message)
             return SyncResult(run_id, context_id, "failed",
                               requests=http.request_count - requests_before, error=message)
     finally:
         release_lease(factory, context_id, owner)
-    set_progress(context_id, state="succeeded", phase="done")
+    set_progress(factory, context_id, phase="evaluating")
     counts.everyone_changed |= owed
     evaluation_error = None
     if not _evaluate(runtime, context_id, counts):
@@ -286,6 +286,7 @@ def sync_context(
             if owed_run is not None:
                 owed_run.error = evaluation_error  # shown to the instructor; owed by the next sync
                 db.commit()
+    set_progress(factory, context_id, state=SUCCEEDED, phase="done", error=evaluation_error)
     return SyncResult(run_id, context_id, "succeeded", items=counts.items,
                       scores=counts.scores, members=counts.members,
                       rows_written=counts.written,
@@ -320,26 +321,3 @@ def _evaluate(runtime: Runtime, context_id: int, counts: Counts) -> bool:
         log.exception("evaluation after the sync of context %s failed", context_id)
         return False
     return True
-
-
-def start_background_sync(runtime: Runtime, context_id: int, trigger: str = "launch"
-                          ) -> threading.Thread | None:
-    """Sync in a daemon thread (after a launch, or "Sync now"); None when one is running."""
-    with runtime.sessions() as db:
-        if lease_holder(db, context_id) is not None:
-            return None
-
-    def run() -> None:
-        try:
-            sync_context(runtime, context_id, trigger=trigger)
-        except SyncBusy:
-            log.info("sync of context %s skipped: already running", context_id)
-            set_progress(context_id, state="idle")
-        except Exception as exc:  # a thread has no caller to report to: log and show it
-            log.exception("background sync of context %s failed", context_id)
-            set_progress(context_id, state="failed", error=str(exc)[:300])
-
-    set_progress(context_id, state="running", phase="starting", done=0, total=0, error=None)
-    thread = threading.Thread(target=run, name=f"sync-{context_id}", daemon=True)
-    thread.start()
-    return thread

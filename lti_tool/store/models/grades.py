@@ -142,3 +142,29 @@ class SyncLock(Base):
     owner: Mapped[str] = mapped_column(String(64))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SyncProgress(Base):
+    """What the course's sync page shows while a sync waits or runs, readable on every node.
+
+    One row per context. The transaction that stores a requested sync's job (`grades.sync`)
+    sets `waiting` and the job's id; the sync itself writes `running` and its step counts from
+    a short transaction of its own (never from the sync's, which commits only at the end), and
+    `succeeded` or `failed` when it ends. `generation` counts the requested syncs: the next
+    request's idempotency key is built from it, so requests made at once (a double click, two
+    nodes) store one job.
+    """
+
+    __tablename__ = "sync_progress"
+
+    context_id: Mapped[int] = mapped_column(
+        ForeignKey("context.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="waiting")
+    phase: Mapped[str] = mapped_column(String(100), default="")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
