@@ -10,12 +10,18 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from lti_tool.badges import commands as badges_commands
 from lti_tool.catalogue import commands as catalogue_commands
 from lti_tool.cli_support import get_runtime
+from lti_tool.demo import run_demo
 from lti_tool.errors import ToolError
 from lti_tool.grades import commands as grades_commands
+from lti_tool.jobs.registry import registry
 from lti_tool.launch import commands as launch_commands
 from lti_tool.lms import commands as lms_commands
+from lti_tool.logs import setup_logging
 from lti_tool.reports import commands as reports_commands
+from lti_tool.scheduler import run_worker
+from lti_tool.server import run_server
 from lti_tool.settings import SettingsError
+from lti_tool.store.migrate import upgrade
 
 
 class ToolGroup(click.Group):
@@ -49,8 +55,6 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply every migration (creates the database when empty)."""
-    from lti_tool.store.migrate import upgrade
-
     runtime = get_runtime(ctx)
     upgrade(runtime.engine)
     click.echo(f"Database is up to date: {runtime.engine.url.render_as_string(hide_password=True)}")
@@ -63,9 +67,6 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Run the tool's web server (migrates an empty database first)."""
-    from lti_tool.server import run_server
-    from lti_tool.store.migrate import upgrade
-
     runtime = get_runtime(ctx)
     upgrade(runtime.engine)
     run_server(host=host, port=port, workers=workers)
@@ -80,11 +81,6 @@ def worker(ctx: click.Context, concurrency: int) -> None:
 
     On PostgreSQL start as many as you like, on any machines: each job runs once.
     """
-    from lti_tool.jobs.registry import registry
-    from lti_tool.logs import setup_logging
-    from lti_tool.scheduler import run_worker
-    from lti_tool.store.migrate import upgrade
-
     setup_logging()
     runtime = get_runtime(ctx)
     upgrade(runtime.engine)
@@ -94,6 +90,17 @@ def worker(ctx: click.Context, concurrency: int) -> None:
     click.echo(f"job kinds: {', '.join(sorted(jobs.kinds))}", err=True)
     run_worker(runtime, concurrency=concurrency)
     click.echo("worker stopped", err=True)
+
+
+@main.command("demo")
+@click.option("--port", default=8000, show_default=True, type=int, help="The tool's port.")
+@click.option("--lms-port", default=8001, show_default=True, type=int,
+              help="The practice LMS's port.")
+@click.option("--database", default="lti_tool_demo.db", show_default=True,
+              help="SQLite file in the current directory.")
+def demo_command(port: int, lms_port: int, database: str) -> None:
+    """Run the tool and a practice LMS with a seeded course, one command, Ctrl-C stops both."""
+    run_demo(port=port, lms_port=lms_port, database=database)
 
 
 # Each package adds its commands explicitly, in this order.

@@ -41,9 +41,12 @@ from lti_tool.demo_seed import (
     run_tool_seed,
 )
 from lti_tool.runtime import Runtime, build_runtime
+from lti_tool.scheduler import in_process_runner
 from lti_tool.secrets import read_secret, write_secret
 from lti_tool.settings import DEMO_CONFIG, Settings, load_settings
 from lti_tool.store.db import transaction
+from lti_tool.store.migrate import upgrade
+from lti_tool.web import create_app
 from lti_tool.web.accesslog import RedactingRequestHandler
 
 AGS = "https://purl.imsglobal.org/spec/lti-ags/scope/"
@@ -417,8 +420,6 @@ def practice_key(data_dir: Path) -> str:
 
 def prepare_database(runtime: Runtime) -> None:
     """Bring the demo database up to date (the same migrations `lti-tool db upgrade` runs)."""
-    from lti_tool.store.migrate import upgrade
-
     upgrade(runtime.engine)
 
 
@@ -516,8 +517,6 @@ def write_demo_config(directory: Path, values: dict[str, str]) -> Path:
 def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
                database: str = "lti_tool_demo.db", host: str = "127.0.0.1") -> Demo:
     """Bind both ports (0 picks free ones), seed, and serve in background threads."""
-    from lti_tool.web import create_app
-
     tool_server = _bind(host, port)
     try:
         lms_server = _bind(host, lms_port)
@@ -537,7 +536,6 @@ def start_demo(*, directory: Path, port: int = 8000, lms_port: int = 8001,
                for server in (tool_server, lms_server)]
     for thread in threads:
         thread.start()
-    from lti_tool.scheduler import in_process_runner
 
     jobs = in_process_runner(runtime).start()
     return Demo(tool_server, lms_server, runtime, lms, threads, jobs)

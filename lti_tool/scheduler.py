@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 
+from lti_tool.jobs import worker
 from lti_tool.jobs.registry import registry
 from lti_tool.jobs.runner import InProcessRunner
 from lti_tool.runtime import Runtime
@@ -34,8 +35,6 @@ def in_process_runner(runtime: Runtime, *, poll: float = 1.0) -> InProcessRunner
 def run_worker(runtime: Runtime, *, concurrency: int = 4) -> None:
     """Run jobs in the foreground until SIGTERM or Ctrl-C; the job in hand is finished first."""
     if uses_queue_server(runtime):
-        from lti_tool.jobs import worker
-
         worker.run(runtime, concurrency=concurrency)
         return
     runner = in_process_runner(runtime)

@@ -8,6 +8,8 @@ import tempfile
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
+from lti_tool.logs import setup_logging
+from lti_tool.web import create_app
 from lti_tool.web.accesslog import redact_request_line, redact_url
 
 
@@ -36,8 +38,6 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from lti_tool.web import create_app
-
         return create_app()
 
 
@@ -63,8 +63,6 @@ def gunicorn_options(host: str, port: int, workers: int = 1, graceful_timeout: i
 def run_server(host: str, port: int, workers: int = 1, graceful_timeout: int = 30) -> None:
     """JSON logs; with several workers their metrics are aggregated through a shared
     `PROMETHEUS_MULTIPROC_DIR` (a temporary one unless set)."""
-    from lti_tool.logs import setup_logging
-
     setup_logging()
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lti-tool-metrics-")

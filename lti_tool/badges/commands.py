@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+from lti_tool.badges import europass
+from lti_tool.badges.records import baked, by_public_id, listing
+from lti_tool.badges.verify import Verifier
 from lti_tool.cli_support import get_runtime
 from lti_tool.errors import BadRequest
 
@@ -33,8 +36,6 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def verify_command(ctx: click.Context, file: Path, as_json: bool) -> None:
         """Verify a credential file: JSON, VC-JWT, or a baked PNG or SVG badge."""
-        from lti_tool.badges.verify import Verifier
-
         if file.stat().st_size > MAX_FILE:
             raise BadRequest(f"{file} is larger than {MAX_FILE // (1024 * 1024)} MB")
         runtime = get_runtime(ctx)
@@ -58,8 +59,6 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def list_command(ctx: click.Context, as_json: bool, search: str) -> None:
         """Print issued credentials: id, learner, micro-credential, status, URLs."""
-        from lti_tool.badges.records import listing
-
         runtime = get_runtime(ctx)
         with runtime.sessions() as db:
             rows = [row.as_dict(runtime.settings) for row in listing(db, search=search,
@@ -85,9 +84,6 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def export_command(ctx: click.Context, public_id: str, fmt: str, out: Path | None) -> None:
         """Write one issued credential (by its id) in FORMAT."""
-        from lti_tool.badges import europass
-        from lti_tool.badges.records import baked, by_public_id
-
         runtime = get_runtime(ctx)
         with runtime.sessions() as db:
             row = by_public_id(db, public_id)

@@ -385,22 +385,8 @@ def keys_rotate(ctx: click.Context, purpose: str, slug: str | None) -> None:
                    f"{_duration(runtime.settings.key_grace_seconds)} (grace period).")
 
 
-@click.command("demo")
-@click.option("--port", default=8000, show_default=True, type=int, help="The tool's port.")
-@click.option("--lms-port", default=8001, show_default=True, type=int,
-              help="The practice LMS's port.")
-@click.option("--database", default="lti_tool_demo.db", show_default=True,
-              help="SQLite file in the current directory.")
-def demo_command(port: int, lms_port: int, database: str) -> None:
-    """Run the tool and a practice LMS with a seeded course, one command, Ctrl-C stops both."""
-    from lti_tool.demo import run_demo
-
-    run_demo(port=port, lms_port=lms_port, database=database)
-
-
 def register(cli: click.Group) -> None:
     """Add this package's commands to `cli`."""
     cli.add_command(institution_group)
     cli.add_command(platform_group)
     cli.add_command(keys_group)
-    cli.add_command(demo_command)

@@ -24,14 +24,18 @@ from lti_tool.errors import BadRequest, Conflict, LaunchError, NotFound
 from lti_tool.outbound import parse_host_entry, token_endpoint_key
 from lti_tool.store import institutions
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.core import (
     LMS_KINDS,
     PLATFORM_STATUSES,
+    AuditEntry,
     Context,
     Deployment,
     Person,
     Platform,
+    RegistrationInvite,
 )
+from lti_tool.store.models.evaluation import EvidenceRecord
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 REGISTERED_VIA = ("manual", "dynamic", "file", "demo")
@@ -453,10 +457,6 @@ def platform_data_counts(db: Session, platform: Platform) -> dict[str, int]:
 
 def retained_records(db: Session, platform: Platform) -> dict[str, int]:
     """Records that must outlive the registration (evidence, credentials, audit entries)."""
-    from lti_tool.store.models.badges import Credential
-    from lti_tool.store.models.core import AuditEntry
-    from lti_tool.store.models.evaluation import EvidenceRecord
-
     def count(model, *extra) -> int:
         return db.scalar(select(func.count()).select_from(model)
                          .where(model.platform_id == platform.id, *extra)) or 0
@@ -547,8 +547,6 @@ def disable_platform(db: Session, platform: Platform, *, actor_label: str = "cli
 
 def _audit(db: Session, platform: Platform, action: str, actor_label: str,
            details: dict) -> None:
-    from lti_tool.store.models.core import AuditEntry
-
     db.add(AuditEntry(institution_id=platform.institution_id, platform_id=platform.id,
                       actor_label=actor_label, action=action,
                       target=f"{platform.issuer} {platform.client_id}", details=details))
@@ -560,8 +558,6 @@ def prune_pending_registrations(db: Session, *, older_than_days: int,
     """Remove registrations still pending `older_than_days` after they were made (open
     Dynamic Registration that no operator approved) and invites expired unused; a pending
     registration holds no people or records. Returns how many registrations went."""
-    from lti_tool.store.models.core import RegistrationInvite
-
     now = now or utcnow()
     cutoff = now - timedelta(days=older_than_days)
     stale = list(db.scalars(select(Platform).where(Platform.status == "pending",

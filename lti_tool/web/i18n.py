@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from lti_tool.domain.locales import SUPPORTED_LOCALES, normalise_locale
 from lti_tool.store.models.core import WebSession
+from lti_tool.web.db import get_db
 
 __all__ = ["SUPPORTED_LOCALES", "normalise_locale", "remember_locale_choice", "select_locale"]
 
@@ -35,7 +36,6 @@ def remember_locale_choice() -> None:
     actor = g.get("actor")
     if chosen is None or actor is None or normalise_locale(actor.locale) == chosen:
         return
-    from lti_tool.web.db import get_db
 
     db = get_db()
     db.execute(update(WebSession).where(WebSession.id == actor.session_id).values(locale=chosen))

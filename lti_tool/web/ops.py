@@ -16,11 +16,15 @@ import hmac
 import os
 from functools import cache
 
+from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, jsonify
 from flask import request as flask_request
 from sqlalchemy import func, select, text
 
 from lti_tool import metrics
+from lti_tool.jobs.office import backlog
+from lti_tool.store.migrate import MIGRATIONS, alembic_config
+from lti_tool.store.models.badges import Credential
 from lti_tool.web.db import get_db
 
 bp = Blueprint("ops", __name__)
@@ -33,9 +37,7 @@ def health() -> Response:
 
 @cache
 def _script():
-    from alembic.script import ScriptDirectory
 
-    from lti_tool.store.migrate import MIGRATIONS, alembic_config
 
     config = alembic_config(None)
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -82,8 +84,6 @@ def ready() -> tuple[Response, int]:
 
 
 def _figures() -> dict:
-    from lti_tool.jobs.office import backlog
-    from lti_tool.store.models.badges import Credential
 
     runtime = current_app.extensions["lti_tool"]
     with runtime.sessions() as db:
