@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import ColumnElement, Text, cast, func, select, type_coerce
+from sqlalchemy import ColumnElement, Text, cast, select
 from sqlalchemy.orm import Session, joinedload
 
 from lti_tool.domain import reports as figures
@@ -27,7 +27,6 @@ from lti_tool.errors import NotFound
 from lti_tool.reports import actions as plan
 from lti_tool.reports.surveys import questions_of
 from lti_tool.settings import Settings
-from lti_tool.store.db import UTCDateTime
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import (
     ApprovalEvent,
@@ -48,9 +47,7 @@ from lti_tool.store.models.reports import (
 
 ACCEPT_ACTION = "credential.accepted"
 SHARE_ACTION = "credential.shared"
-offering_moment = type_coerce(
-    func.coalesce(Offering.window_closes_at, Offering.finalized_at, Offering.created_at),
-    UTCDateTime)
+offering_moment = Offering.counted_at
 
 
 def year_bounds(year: int) -> tuple[datetime, datetime]:

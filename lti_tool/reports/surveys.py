@@ -100,8 +100,7 @@ def answered_offerings(db: Session, platform_id: int, person_id: int,
 
 
 def _offering_year(offering: Offering) -> int:
-    moment = offering.window_closes_at or offering.finalized_at or offering.created_at
-    return moment.year
+    return offering.counted_at.year
 
 
 def record_satisfaction(db: Session, *, platform_id: int, person_id: int, offering_id: int,

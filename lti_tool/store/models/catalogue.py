@@ -18,8 +18,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    type_coerce,
 )
-from sqlalchemy.ext.hybrid import hybrid_method
+from sqlalchemy.ext.hybrid import hybrid_method, hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -272,3 +274,15 @@ class Offering(Base):
     # offering.is_open(now) on a row, Offering.is_open(now) in a query: the assessment window
     # rule (`domain.decisions.window_open`) and its one SQL form (`store.models.windows`).
     is_open = hybrid_method(_offering_open, _offering_open_sql)
+
+    @hybrid_property
+    def counted_at(self) -> datetime:
+        """The moment an offering counts at in the annual report: its window's close, else
+        its finalizing, else its creation (one rule for the report's SQL and its Python)."""
+        return self.window_closes_at or self.finalized_at or self.created_at
+
+    @counted_at.inplace.expression
+    @classmethod
+    def _counted_at_sql(cls) -> ColumnElement[datetime]:
+        return type_coerce(func.coalesce(cls.window_closes_at, cls.finalized_at, cls.created_at),
+                           UTCDateTime)
