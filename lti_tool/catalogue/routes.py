@@ -11,10 +11,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from babel import Locale
 from flask import Blueprint, Response, current_app, redirect, render_template, request
-from flask_babel import get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -160,10 +161,56 @@ def field_label(path: str) -> str:
     return " › ".join(words)
 
 
+# The domain's fixed problem texts (English, for the CLI and JSON) in the page's language; a
+# text not listed here (one naming codes or values) is shown as the domain words it.
+PROBLEM_WORDS = {
+    "must not be empty": _l("must not be empty"),
+    "at most two decimal places": _l("at most two decimal places"),
+    "must be between 1 and 8": _l("must be between 1 and 8"),
+    "name at least one method": _l("name at least one method"),
+    "must be more than 0": _l("must be more than 0"),
+    "must not be negative": _l("must not be negative"),
+    "must be an http(s) URL": _l("must be an http(s) URL"),
+    "must be an http(s) URL or a data:image URL": _l("must be an http(s) URL or a data:image URL"),
+    "an ISO 3166-1 alpha-2 code such as TR or DE":
+        _l("an ISO 3166-1 alpha-2 code such as TR or DE"),
+    "at least one outcome must be required": _l("at least one outcome must be required"),
+    "an item is listed twice": _l("an item is listed twice"),
+    "not a gradebook item of this course": _l("not a gradebook item of this course"),
+    "needs a time zone": _l("needs a time zone"),
+    "is required": _l("is required"),
+    "unknown field": _l("unknown field"),
+    "has an invalid format": _l("has an invalid format"),
+}
+# The same for the texts that carry a number (the schema's bounds).
+_NUMBERED_PROBLEM = re.compile(
+    r"^(must be at least|must be at most|at most|at least) (\d{1,9}(?:\.\d{1,6})?)"
+    r"( characters)?$")
+
+
+def _numbered_words(kind: str, number: str, characters: bool) -> str | None:
+    n = format_decimal(Decimal(number))
+    words = {
+        ("must be at least", False): _("must be at least %(n)s", n=n),
+        ("must be at most", False): _("must be at most %(n)s", n=n),
+        ("at most", True): _("at most %(n)s characters", n=n),
+        ("at least", True): _("at least %(n)s characters", n=n),
+    }
+    return words.get((kind, characters))
+
+
 def _plain_problem(problem: FieldProblem) -> FieldProblem:
-    """A problem without the codes of a closed list ("must be one of online, in_person")."""
+    """A problem in the page's words, without the codes of a closed list ("must be one of
+    online, in_person")."""
     if problem.message.startswith("must be one of "):
         return FieldProblem(problem.path, _("choose one of the options offered"))
+    if problem.message in PROBLEM_WORDS:
+        return FieldProblem(problem.path, str(PROBLEM_WORDS[problem.message]))
+    numbered = _NUMBERED_PROBLEM.match(problem.message)
+    if numbered:
+        words = _numbered_words(numbered.group(1), numbered.group(2), bool(numbered.group(3)))
+        if words:
+            return FieldProblem(problem.path, words)
     return problem
 
 
@@ -465,6 +512,7 @@ def instructor_offering(offering_id: int) -> BaseResponse | tuple[str, int]:
                   "reevaluation_window_days": str(offering.reevaluation_window_days),
                   "grade_item_ids": set(offering.grade_item_ids or []),
                   "grade_passback": offering.grade_passback}
+    problems = [_plain_problem(p) for p in problems]
     return render_template(
         "catalogue/instructor_offering.html", offering=offering, values=values,
         errors=_problem_map(problems), problems=problems,

@@ -447,3 +447,18 @@ def test_deep_linking_lists_approved_mcs_of_the_platform_and_places_an_offering(
     with pytest.raises(BadRequest):
         placement.place_item(db, no_course, items[0].id)
     assert db.get(Context, instructor.context_id) is not None
+
+
+def test_design_plan_problems_are_in_the_pages_language(db, world) -> None:
+    """The domain's problem texts stay English for the CLI and JSON; the form words them in
+    the page's language (issue 18: "must not be empty" on a Turkish page)."""
+    form = dict(plan_form(plan_from()))
+    form.update({"title": "", "eqf_level": "9"})
+    reply = world.office.post("/admin/microcredentials/new?lang=tr", list(form.items()))
+    assert reply.status_code == 422
+    page = reply.get_data(True)
+    assert "boş bırakılamaz" in page and "en çok 8 olmalı" in page
+    assert "must not be empty" not in page and "must be at most 8" not in page
+    english = world.office.post("/admin/microcredentials/new?lang=en", list(form.items()))
+    assert "must not be empty" in english.get_data(True)
+    assert db.scalar(select(func.count()).select_from(MicroCredential)) == 1
