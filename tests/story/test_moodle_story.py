@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -378,15 +377,16 @@ def story(runtime: Runtime, fake: FakeLms, key, tmp_path: Path) -> None:
     # As in production, the teacher's launch starts a background sync of the course.
     syncing = Runtime(settings=dataclasses.replace(runtime.settings, sync_after_launch=True),
                       engine=runtime.engine, sessions=runtime.sessions)
-    for person, roles in ((TEACHER, [INSTRUCTOR]), (STU1, [LEARNER]), (STU3, [LEARNER])):
-        again = moodle.launch(create_app(runtime=syncing).test_client(), person, roles)
-        assert again.status_code == 303, again.get_data(as_text=True)
-    for thread in [t for t in threading.enumerate() if t.name == f"sync-{context_id}"]:
-        thread.join(30)
-    with runtime.sessions() as db:
-        assert db.scalar(select(SyncRun.trigger).order_by(SyncRun.id.desc())) == "launch"
     job_runner = InProcessRunner(runtime, registry(), poll=60, periodic=False).start()
     try:
+        for person, roles in ((TEACHER, [INSTRUCTOR]), (STU1, [LEARNER]), (STU3, [LEARNER])):
+            again = moodle.launch(create_app(runtime=syncing).test_client(), person, roles)
+            assert again.status_code == 303, again.get_data(as_text=True)
+        # the launch stored a durable sync job; the runner takes it
+        wait_for(lambda: _jobs_settled(runtime), "the sync the teacher's launch asked for",
+                 seconds=120)
+        with runtime.sessions() as db:
+            assert db.scalar(select(SyncRun.trigger).order_by(SyncRun.id.desc())) == "launch"
         for _ in range(2):
             cli(runtime, "sync", "--context", str(context_id))
             wait_for(lambda: _jobs_settled(runtime), "the jobs after a sync")
