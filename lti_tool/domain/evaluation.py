@@ -302,6 +302,16 @@ def _weighted(parts: Sequence[tuple[Decimal, Exact | None]]) -> tuple[Exact, boo
     return Exact(total_num * weight_den, total_den * weight_num), missing
 
 
+
+def outcome_status(attained: bool, *, missing: bool, closed: bool) -> str:
+    """Attained at the threshold; else not yet assessed while a source is unmarked and the
+    window is open; else not attained. (Both evaluation paths ask this.)"""
+    if attained:
+        return ATTAINED
+    if missing and not closed:
+        return NOT_YET_ASSESSED
+    return NOT_ATTAINED
+
 def evaluate_outcome(
     outcome: OutcomeLike,
     specs: Sequence[SourceSpec],
@@ -326,13 +336,8 @@ def evaluate_outcome(
     floor_percent, missing = _weighted(parts)
     nothing_marked = not parts or all(percent is None for _, percent in parts)
     level = rubric.level_for(floor_percent)  # type: ignore[arg-type]  # exact, see Exact
-    attained = bool(parts) and not nothing_marked and rubric.attains(level.code)
-    if attained:
-        status = ATTAINED
-    elif missing and not closed:
-        status = NOT_YET_ASSESSED
-    else:
-        status = NOT_ATTAINED
+    status = outcome_status(bool(parts) and not nothing_marked and rubric.attains(level.code),
+                            missing=missing, closed=closed)
     shown = not nothing_marked or closed
     return OutcomeResult(
         code=outcome.code, required=outcome.required, status=status,
@@ -508,13 +513,8 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
         for code, b_num, b_den in outcome.bounds:
             if b_num * den <= num * b_den:
                 level = code
-        attained = marked and level in outcome.attaining
-        if attained:
-            status = ATTAINED
-        elif missing and not closed:
-            status = NOT_YET_ASSESSED
-        else:
-            status = NOT_ATTAINED
+        status = outcome_status(marked and level in outcome.attaining, missing=missing,
+                                closed=closed)
         shown = marked or closed
         results.append(FastResult(
             outcome.code, outcome.required, status,
