@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+# The kinds of micro-credential (rules.KINDS) and the domains of an outcome (rules.OUTCOME_DOMAINS).
+KIND = {
+    "course": _l("a course of its own"),
+    "embedded": _l("embedded in a course"),
+}
+DOMAIN = {
+    "knowledge": _l("knowledge"),
+    "skill": _l("skill"),
+    "competence": _l("competence"),
+}
 # Art. 6/2-e: face-to-face, online or hybrid (rules.PARTICIPATION_FORMS).
 PARTICIPATION = {
     "online": _l("online"),

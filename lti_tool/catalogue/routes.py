@@ -113,15 +113,8 @@ def office_due() -> str:
         now=now, due_days=DUE_WITHIN_DAYS)
 
 
-KIND_LABELS = {
-    "course": _l("a course of its own"),
-    "embedded": _l("embedded in a course"),
-}
-DOMAIN_LABELS = {
-    "knowledge": _l("knowledge"),
-    "skill": _l("skill"),
-    "competence": _l("competence"),
-}
+KIND_LABELS = labels.KIND
+DOMAIN_LABELS = labels.DOMAIN
 # What the error summary calls a field (the form's own labels, not the plan's paths).
 FIELD_LABELS = {
     "code": _l("Code"), "title": _l("Title"), "description": _l("Description"),
