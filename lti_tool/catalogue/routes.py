@@ -113,8 +113,6 @@ def office_due() -> str:
         now=now, due_days=DUE_WITHIN_DAYS)
 
 
-KIND_LABELS = labels.KIND
-DOMAIN_LABELS = labels.DOMAIN
 # What the error summary calls a field (the form's own labels, not the plan's paths).
 FIELD_LABELS = {
     "code": _l("Code"), "title": _l("Title"), "description": _l("Description"),
@@ -219,7 +217,7 @@ def _render_form(doc: dict, problems: list[FieldProblem], mc: MicroCredential | 
         "catalogue/office_edit.html", doc=doc, outcomes=outcomes, mc=mc,
         errors=_problem_map(problems), problems=problems, kinds=rules.KINDS,
         domains=rules.OUTCOME_DOMAINS, languages=rules.LANGUAGES, field_label=field_label,
-        kind_labels=KIND_LABELS, domain_labels=DOMAIN_LABELS, language_labels={
+        kind_labels=labels.KIND, domain_labels=labels.DOMAIN, language_labels={
             code: Locale.parse(code).get_display_name(str(get_locale() or "en"))
             for code in rules.LANGUAGES},
         participation_forms=rules.PARTICIPATION_FORMS, participation_labels=PARTICIPATION_LABELS,
