@@ -137,7 +137,7 @@ def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch, *,
     """Write the launch (caller commits, or rolls back on any error); `binding` ties the
     session to the launching browser (`web.auth.client_binding`)."""
     launch = checked.launch
-    deployment = accept_deployment(db, launch.platform, launch.deployment_id)
+    deployment = accept_deployment(db, launch.platform, launch.deployment_id, launch.deployment)
     _consume(db, checked, settings)
     record = record_launch(db, launch, deployment, checked.role)
     token = start_session(

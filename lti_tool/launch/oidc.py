@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +32,11 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import LoginState, Platform, UsedNonce
 
 LOGIN_STATE_LIFETIME = timedelta(minutes=10)
+# A login prunes expired states and nonces at most this often per process: `lti-tool worker`
+# prunes every 15 minutes anyway; this keeps a server without a worker bounded, without two
+# DELETEs on every login.
+PRUNE_EVERY_SECONDS = 60.0
+_last_prune = [float("-inf")]  # monotonic time of this process's last login-time prune
 LAUNCH_PATH = "/lti/launch"
 STORAGE_TARGET = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 PARAM_MAX = 4096
@@ -115,6 +121,7 @@ def login_problem(platform: Platform) -> None:
 
 def prune_expired(db: Session) -> None:
     """Forget login states and used nonces that can no longer matter."""
+    _last_prune[0] = time.monotonic()
     now = utcnow()
     db.execute(delete(LoginState).where(LoginState.expires_at < now))
     db.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
@@ -139,7 +146,8 @@ def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> L
     require_active(platform)  # a pending registration gets no redirect and no login state
     login_problem(platform)
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    prune_expired(db)
+    if time.monotonic() - _last_prune[0] >= PRUNE_EVERY_SECONDS:
+        prune_expired(db)
     db.add(LoginState(state=state, nonce=nonce, platform_id=platform.id,
                       target_link_uri=target_link_uri, storage_target=storage_target,
                       expires_at=utcnow() + LOGIN_STATE_LIFETIME))

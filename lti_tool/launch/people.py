@@ -2,7 +2,8 @@
 
 Rows are created with INSERT ... ON CONFLICT DO NOTHING on their unique keys and then read
 back and updated, so two first launches of the same course racing in two worker processes
-both succeed instead of one failing on the unique constraint.
+both succeed instead of one failing on the unique constraint. A repeat launch (the usual case)
+finds all four rows with one joined query first.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, false, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,12 +29,46 @@ class LaunchRecord:
     membership: Membership
 
 
+@dataclass(frozen=True)
+class _Found:
+    """The rows a launch's joined read found (any may be missing on a first launch)."""
+
+    person: Person | None = None
+    context: Context | None = None
+    resource_link: ResourceLink | None = None
+    membership: Membership | None = None
+
+
+def _find_existing(db: Session, launch: VerifiedLaunch) -> _Found:
+    """Person, context, resource link and membership of the launch in one query; nothing when
+    the person or the context is new."""
+    link_id = (launch.obj(c.RESOURCE_LINK).get("id")
+               if launch.message_type == c.RESOURCE_LINK_REQUEST else None)
+    link_match = (ResourceLink.resource_link_id == link_id) if link_id is not None else false()
+    row = db.execute(
+        select(Person, Context, ResourceLink, Membership)
+        .select_from(Person)
+        .join(Context, and_(Context.platform_id == launch.platform.id,
+                            Context.context_id == launch.obj(c.CONTEXT)["id"]))
+        .outerjoin(ResourceLink, and_(ResourceLink.context_id == Context.id, link_match))
+        .outerjoin(Membership, and_(Membership.context_id == Context.id,
+                                    Membership.person_id == Person.id))
+        .where(Person.platform_id == launch.platform.id, Person.sub == launch.sub)
+    ).first()
+    if row is None:
+        return _Found()
+    return _Found(person=row[0], context=row[1], resource_link=row[2], membership=row[3])
+
+
 def _ensure(db: Session, model: type[RowT], keys: dict[str, Any], defaults: dict[str, Any],
-            ) -> RowT:
-    """The row of `model` with unique `keys`, inserted (race-free) when missing.
+            found: RowT | None = None) -> RowT:
+    """The row of `model` with unique `keys` (`found` when the joined read had it), inserted
+    (race-free) when missing.
 
     Read first: on a repeat launch (the usual case) the row exists, and one SELECT replaces
     an INSERT … ON CONFLICT DO NOTHING (a write lock on SQLite) plus the SELECT."""
+    if found is not None:
+        return found
     query = select(model).filter_by(**keys)
     found = db.scalars(query).one_or_none()
     if found is not None:
@@ -65,8 +100,10 @@ def launch_locale(launch: VerifiedLaunch) -> str | None:
     return value[:20] if isinstance(value, str) and value else None
 
 
-def upsert_person(db: Session, launch: VerifiedLaunch, role: str) -> Person:
-    person = _ensure(db, Person, {"platform_id": launch.platform.id, "sub": launch.sub}, {})
+def upsert_person(db: Session, launch: VerifiedLaunch, role: str,
+                  found: Person | None = None) -> Person:
+    person = _ensure(db, Person, {"platform_id": launch.platform.id, "sub": launch.sub}, {},
+                     found)
     for field, limit in (("name", 500), ("given_name", 255), ("family_name", 255)):
         if isinstance(launch.get(field), str):
             setattr(person, field, _text(launch.get(field), limit))
@@ -81,10 +118,11 @@ def upsert_person(db: Session, launch: VerifiedLaunch, role: str) -> Person:
     return person
 
 
-def upsert_context(db: Session, launch: VerifiedLaunch, deployment: Deployment) -> Context:
+def upsert_context(db: Session, launch: VerifiedLaunch, deployment: Deployment,
+                   found: Context | None = None) -> Context:
     claim = launch.obj(c.CONTEXT)
     context = _ensure(db, Context, {"platform_id": launch.platform.id,
-                                    "context_id": claim["id"]}, {})
+                                    "context_id": claim["id"]}, {}, found)
     context.deployment_id = deployment.id
     context.title = _text(claim.get("title"), 500) or context.title
     context.label = _text(claim.get("label"), 255) or context.label
@@ -102,10 +140,11 @@ def upsert_context(db: Session, launch: VerifiedLaunch, deployment: Deployment) 
     return context
 
 
-def upsert_resource_link(db: Session, launch: VerifiedLaunch, context: Context) -> ResourceLink:
+def upsert_resource_link(db: Session, launch: VerifiedLaunch, context: Context,
+                         found: ResourceLink | None = None) -> ResourceLink:
     claim = launch.obj(c.RESOURCE_LINK)
     link = _ensure(db, ResourceLink, {"context_id": context.id,
-                                      "resource_link_id": claim["id"]}, {})
+                                      "resource_link_id": claim["id"]}, {}, found)
     link.title = _text(claim.get("title"), 500) or link.title
     link.custom = dict(launch.obj(c.CUSTOM))
     link.ags_lineitem_url = launch.obj(c.AGS_ENDPOINT).get("lineitem") or link.ags_lineitem_url
@@ -113,9 +152,9 @@ def upsert_resource_link(db: Session, launch: VerifiedLaunch, context: Context) 
 
 
 def upsert_membership(db: Session, launch: VerifiedLaunch, context: Context, person: Person,
-                      role: str) -> Membership:
+                      role: str, found: Membership | None = None) -> Membership:
     membership = _ensure(db, Membership, {"context_id": context.id, "person_id": person.id},
-                         {"role": role})
+                         {"role": role}, found)
     membership.role = role
     membership.lis_roles = launch.roles
     membership.active = True
@@ -126,11 +165,12 @@ def upsert_membership(db: Session, launch: VerifiedLaunch, context: Context, per
 def record_launch(db: Session, launch: VerifiedLaunch, deployment: Deployment,
                   role: str) -> LaunchRecord:
     """Upsert everything the launch says about who is where; flushes, never commits."""
-    person = upsert_person(db, launch, role)
-    context = upsert_context(db, launch, deployment)
-    link = (upsert_resource_link(db, launch, context)
+    found = _find_existing(db, launch)
+    person = upsert_person(db, launch, role, found.person)
+    context = upsert_context(db, launch, deployment, found.context)
+    link = (upsert_resource_link(db, launch, context, found.resource_link)
             if launch.message_type == c.RESOURCE_LINK_REQUEST else None)
-    membership = upsert_membership(db, launch, context, person, role)
+    membership = upsert_membership(db, launch, context, person, role, found.membership)
     db.flush()
     return LaunchRecord(person=person, context=context, resource_link=link,
                         membership=membership)

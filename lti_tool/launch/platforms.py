@@ -59,10 +59,13 @@ def find_deployment(db: Session, platform: Platform, deployment_id: str) -> Depl
     )
 
 
-def accept_deployment(db: Session, platform: Platform, deployment_id: str) -> Deployment:
+def accept_deployment(db: Session, platform: Platform, deployment_id: str,
+                      found: Deployment | None = None) -> Deployment:
     """The launch's deployment if registered and enabled, or newly recorded when the platform
-    opted in to accepting new deployments; otherwise a 4xx that names it."""
-    deployment = find_deployment(db, platform, deployment_id)
+    opted in to accepting new deployments; otherwise a 4xx that names it. `found` is the row
+    the launch's checks already read in this transaction."""
+    deployment = found if found is not None and found.deployment_id == deployment_id and (
+        found.platform_id == platform.id) else find_deployment(db, platform, deployment_id)
     if deployment is None:
         if not platform.auto_accept_deployments:
             raise LaunchError(

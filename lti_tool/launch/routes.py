@@ -124,7 +124,7 @@ def login() -> BaseResponse | str:
             raise oidc.LoginError(f"The login request has more than one {name} parameter.")
     start = oidc.begin_login(db, _settings(), params)
     db.commit()
-    g.frame_platform_id = start.platform.id
+    g.frame_platform = start.platform  # the frame headers read it, not the database
     retry = url_for("lti.login", _external=True,
                     **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
     response: BaseResponse
@@ -274,7 +274,7 @@ def launch() -> BaseResponse | str:
     """The platform's form POST: verify, bind to the login, record, start the session."""
     checked = _checked_launch()
     state = checked.login.state
-    g.frame_platform_id = checked.launch.platform.id
+    g.frame_platform = checked.launch.platform
     if _state_cookie_returned(state):
         location, token = _finish(checked, cookieless=False)
         return _with_session(redirect(location, code=303), token, state)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from lti_tool.launch.platforms import find_deployment, find_platform
 from lti_tool.settings import Settings
 from lti_tool.store import keys as tool_keys
-from lti_tool.store.models.core import Platform
+from lti_tool.store.models.core import Deployment, Platform
 
 
 class DbRegistration(Registration):
@@ -91,6 +91,13 @@ class DbToolConf(ToolConfAbstract):
         self._db = db
         self._settings = settings
         self._registrations: dict[tuple[str, str], DbRegistration | None] = {}
+        # the deployment rows `find_deployment_by_params` read, for the launch to reuse
+        self.deployment_rows: dict[tuple[int, str], Deployment | None] = {}
+
+    def remember(self, platform: Platform) -> None:
+        """A registration the caller already read (the launch's aud lookup): no second query."""
+        self._registrations[(platform.issuer, platform.client_id)] = DbRegistration(
+            platform, self._db, self._settings)
 
     # pylti1p3 keeps the issuer -> "one or many client ids" relation in a class-level dict
     # shared by every configuration; answer "many" for every issuer without touching it.
@@ -132,6 +139,7 @@ class DbToolConf(ToolConfAbstract):
             return None
         platform = registration.platform
         row = find_deployment(self._db, platform, deployment_id)
+        self.deployment_rows[(platform.id, deployment_id)] = row
         if row is None and not platform.auto_accept_deployments:
             return None
         if row is not None and not row.enabled:

@@ -47,7 +47,7 @@ from lti_tool.launch.platforms import find_deployment, platforms_for_issuer, req
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.outbound import host_key, summary, url_on_hosts
 from lti_tool.settings import Settings
-from lti_tool.store.models.core import Platform
+from lti_tool.store.models.core import Deployment, Platform
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,9 @@ class VerifiedLaunch:
     platform: Platform
     header: dict
     claims: dict
+    # the deployment row the checks read (None: not registered yet, or not looked up), so the
+    # launch's writes need not read it again
+    deployment: Deployment | None = None
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.claims.get(name, default)
@@ -212,8 +215,8 @@ def _url(value: object, name: str) -> str:
     return text
 
 
-def select_client_id(db: Session, claims: dict) -> str:
-    """The registered client_id the token is for: the one among `aud`, named by `azp`."""
+def select_registration(db: Session, claims: dict) -> Platform:
+    """The registration the token is for: its issuer's client_id among `aud`, named by `azp`."""
     iss = _string(claims.get("iss"), "iss", max_len=500)
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud
@@ -234,7 +237,7 @@ def select_client_id(db: Session, claims: dict) -> str:
             raise LaunchError(f"The id_token azp {azp!r} is not one of its audiences.")
         if azp not in registered:
             raise LaunchError(f"The id_token azp {azp!r} is not a client_id registered for {iss}.")
-        return azp
+        return registered[azp]
     client_id = audiences[0]
     if client_id not in registered:
         raise LaunchError(
@@ -244,7 +247,7 @@ def select_client_id(db: Session, claims: dict) -> str:
         )
     if azp is not None and azp != client_id:
         raise LaunchError(f"The id_token azp {azp!r} does not match its aud {client_id!r}.")
-    return client_id
+    return registered[client_id]
 
 
 def platform_key(platform: Platform, kid: str | None, cache: JwksCache) -> dict:
@@ -438,7 +441,10 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
                     now: float | None = None) -> VerifiedLaunch:
     """Run checks 1-7 on `id_token`; no database writes."""
     header, claims = parse_token(id_token, settings.max_id_token_bytes)
-    message = ClaimsLaunch(DbToolConf(db, settings), claims, select_client_id(db, claims))
+    registration = select_registration(db, claims)
+    tool_conf = DbToolConf(db, settings)
+    tool_conf.remember(registration)  # pylti1p3's registration lookup reads no row again
+    message = ClaimsLaunch(tool_conf, claims, registration.client_id)
     platform = pylti1p3_registration(message)
     require_active(platform)  # before any call to a pending registrant's key set
     kid = header.get("kid")
@@ -454,4 +460,6 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
     check_message(claims)
     check_claim_hosts(claims, platform)
     pylti1p3_deployment_and_message(db, message, platform)
-    return VerifiedLaunch(platform=platform, header=header, claims=claims)
+    return VerifiedLaunch(platform=platform, header=header, claims=claims,
+                          deployment=tool_conf.deployment_rows.get(
+                              (platform.id, claims[c.DEPLOYMENT_ID])))

@@ -142,10 +142,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # The tool lives inside LMS iframes, framed only by its registrations' platforms.
         if "Content-Security-Policy" not in response.headers:
             actor = g.get("actor")
-            platform_id = actor.platform_id if actor else g.get("frame_platform_id")
+            known = g.get("frame_platform")
+            platform_id = actor.platform_id if actor else (
+                known.id if known is not None else g.get("frame_platform_id"))
             db = get_db()
             try:
-                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors)
+                headers = framing.frame_headers(db, platform_id, settings.frame_ancestors, known)
             except Exception:
                 db.rollback()  # hide the answer: start a clean one for the lookup
                 try:

@@ -58,11 +58,14 @@ def _all_origins(db: Session) -> list[str]:
     return _origins([url for row in rows for url in row])
 
 
-def frame_headers(db: Session, platform_id: int | None, extra: str = "") -> dict[str, str]:
+def frame_headers(db: Session, platform_id: int | None, extra: str = "",
+                  known: Platform | None = None) -> dict[str, str]:
     """The Content-Security-Policy frame-ancestors (and X-Frame-Options) for a response;
-    `extra` is the `frame_ancestors` setting (origins allowed for every page)."""
+    `extra` is the `frame_ancestors` setting (origins allowed for every page); `known` is the
+    registration the request already loaded (login, launch), read instead of looked up."""
     if platform_id is not None:
-        platform = db.get(Platform, platform_id)
+        platform = known if known is not None and known.id == platform_id else db.get(
+            Platform, platform_id)
         origins = platform_origins(platform) if platform is not None else []
     else:
         origins = _all_origins(db)

@@ -6,11 +6,13 @@ The counters live in the tool's own database by default (`LTI_TOOL_RATE_LIMIT_ST
 "database"`): every `serve` worker and node shares them without another service to run, on
 SQLite and PostgreSQL alike (one upsert per request). The limits library ships no SQL storage,
 so `DatabaseStorage` below implements its storage interface; any storage URI the limits library
-supports (`redis://…`, `memcached://…`) can be named instead.
+supports (`redis://…`, `memcached://…`) can be named instead. The `X-RateLimit-*` headers of a
+counted request are answered from the upsert's own RETURNING (no second and third query).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,6 +29,9 @@ from lti_tool.store.models.core import RateLimitCounter
 
 SCHEME = "lti-tool-db"
 KEY_LENGTH = 255
+# How long the count a request's own upsert returned answers `get`/`get_expiry` for that key in
+# the same thread (Flask-Limiter reads the window back right after counting, for its headers).
+RECENT_SECONDS = 1.0
 # (endpoint, setting, methods): the views, the settings that give their limits, and the
 # methods they count (None: every method).
 LIMITED: tuple[tuple[str, str, list[str] | None], ...] = (
@@ -51,6 +56,7 @@ class DatabaseStorage(Storage):
         if not isinstance(engine, Engine):
             raise ValueError("DatabaseStorage needs the tool's engine (storage option 'engine')")
         self.engine = engine
+        self._recent = threading.local()  # (key, count, expires_at, when) of the last upsert
 
     @property
     def base_exceptions(self) -> type[Exception]:
@@ -70,11 +76,17 @@ class DatabaseStorage(Storage):
             index_elements=[table.c.key],
             set_={"count": case((expired, amount), else_=table.c.count + amount),
                   "expires_at": case((expired, now + expiry), else_=table.c.expires_at)},
-        ).returning(table.c.count)
+        ).returning(table.c.count, table.c.expires_at)
         with self.engine.begin() as conn:
-            return int(conn.execute(statement).scalar_one())
+            count, expires_at = conn.execute(statement).one()
+        self._recent.row = (key, int(count), float(expires_at), time.monotonic())
+        return int(count)
 
     def _row(self, key: str) -> tuple[int, float] | None:
+        recent = getattr(self._recent, "row", None)
+        if (recent is not None and recent[0] == key
+                and time.monotonic() - recent[3] < RECENT_SECONDS):
+            return (recent[1], recent[2]) if recent[2] > time.time() else None
         with self.engine.connect() as conn:
             row = conn.execute(select(RateLimitCounter.count, RateLimitCounter.expires_at)
                                .where(RateLimitCounter.key == key[:KEY_LENGTH])).first()
@@ -99,10 +111,12 @@ class DatabaseStorage(Storage):
         return True
 
     def reset(self) -> int | None:
+        self._recent.row = None
         with self.engine.begin() as conn:
             return conn.execute(delete(RateLimitCounter)).rowcount
 
     def clear(self, key: str) -> None:
+        self._recent.row = None
         with self.engine.begin() as conn:
             conn.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key[:KEY_LENGTH]))
 
