@@ -14,7 +14,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,10 @@ from lti_tool.store.models.core import LoginState, UsedNonce
 from lti_tool.store.sessions import start_session
 
 STATE_MAX = 255
+# Built once (every launch runs them): building a statement costs about as much as running it.
+_LOGIN_BY_STATE = select(LoginState).where(LoginState.state == bindparam("state"))
+_CONSUME_LOGIN = delete(LoginState).where(LoginState.id == bindparam("login_id")).execution_options(
+    synchronize_session=False)  # the row object in hand is read after (state, storage target)
 
 
 class RoleNotAllowed(LaunchError):
@@ -66,7 +70,7 @@ def check_state(db: Session, launch: VerifiedLaunch, state: str | None) -> Login
         raise LaunchError("The launch has no state parameter: start it again from the course.")
     if len(state) > STATE_MAX or "\x00" in state:
         raise LaunchError("The launch state parameter is too long or not text.")
-    login = db.scalar(select(LoginState).where(LoginState.state == state))
+    login = db.scalar(_LOGIN_BY_STATE, {"state": state})
     if login is None:
         if _nonce_used(db, launch):
             raise LaunchError("This launch was already used: its nonce has been consumed "
@@ -108,7 +112,7 @@ def check_launch(db: Session, launch: VerifiedLaunch, state: str | None) -> Chec
 def _consume(db: Session, checked: CheckedLaunch, settings: Settings) -> None:
     """Use up the state and the nonce; a concurrent twin of this launch fails here."""
     launch = checked.launch
-    if changed_rows(db, delete(LoginState).where(LoginState.id == checked.login.id)) != 1:
+    if changed_rows(db, _CONSUME_LOGIN, {"login_id": checked.login.id}) != 1:
         raise LaunchError("This launch was already used: its state has been consumed.")
     leeway = timedelta(seconds=settings.jwt_leeway_seconds)
     db.add(UsedNonce(platform_id=launch.platform.id, nonce=launch.nonce,

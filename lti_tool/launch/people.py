@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, false, select
+from sqlalchemy import Select, and_, bindparam, false, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -39,22 +39,32 @@ class _Found:
     membership: Membership | None = None
 
 
-def _find_existing(db: Session, launch: VerifiedLaunch) -> _Found:
-    """Person, context, resource link and membership of the launch in one query; nothing when
-    the person or the context is new."""
-    link_id = (launch.obj(c.RESOURCE_LINK).get("id")
-               if launch.message_type == c.RESOURCE_LINK_REQUEST else None)
-    link_match = (ResourceLink.resource_link_id == link_id) if link_id is not None else false()
-    row = db.execute(
+def _existing_rows_query(with_link: bool) -> Select:
+    link_match = (ResourceLink.resource_link_id == bindparam("link_id")) if with_link else false()
+    return (
         select(Person, Context, ResourceLink, Membership)
         .select_from(Person)
-        .join(Context, and_(Context.platform_id == launch.platform.id,
-                            Context.context_id == launch.obj(c.CONTEXT)["id"]))
+        .join(Context, and_(Context.platform_id == Person.platform_id,
+                            Context.context_id == bindparam("context_id")))
         .outerjoin(ResourceLink, and_(ResourceLink.context_id == Context.id, link_match))
         .outerjoin(Membership, and_(Membership.context_id == Context.id,
                                     Membership.person_id == Person.id))
-        .where(Person.platform_id == launch.platform.id, Person.sub == launch.sub)
-    ).first()
+        .where(Person.platform_id == bindparam("platform_id"), Person.sub == bindparam("sub")))
+
+
+# Built once (every launch runs one): a resource-link launch's, and a deep-linking launch's.
+_EXISTING = {True: _existing_rows_query(True), False: _existing_rows_query(False)}
+
+
+def _find_existing(db: Session, launch: VerifiedLaunch) -> _Found:
+    """Person, context, resource link and membership of the launch in one query; nothing when
+    the person or the context is new."""
+    with_link = launch.message_type == c.RESOURCE_LINK_REQUEST
+    params = {"platform_id": launch.platform.id, "sub": launch.sub,
+              "context_id": launch.obj(c.CONTEXT)["id"]}
+    if with_link:
+        params["link_id"] = launch.obj(c.RESOURCE_LINK)["id"]
+    row = db.execute(_EXISTING[with_link], params).first()
     if row is None:
         return _Found()
     return _Found(person=row[0], context=row[1], resource_link=row[2], membership=row[3])

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -41,22 +41,25 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 REGISTERED_VIA = ("manual", "dynamic", "file", "demo")
 
 
+# Built once: every login and launch runs these lookups, and building a statement costs about
+# as much as running it.
+_PLATFORM = select(Platform).where(Platform.issuer == bindparam("issuer"),
+                                   Platform.client_id == bindparam("client_id"))
+_PLATFORMS_OF_ISSUER = select(Platform).where(Platform.issuer == bindparam("issuer"))
+_DEPLOYMENT = select(Deployment).where(Deployment.platform_id == bindparam("platform_id"),
+                                       Deployment.deployment_id == bindparam("deployment_id"))
+
+
 def find_platform(db: Session, issuer: str, client_id: str) -> Platform | None:
-    return db.scalar(
-        select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
-    )
+    return db.scalar(_PLATFORM, {"issuer": issuer, "client_id": client_id})
 
 
 def platforms_for_issuer(db: Session, issuer: str) -> list[Platform]:
-    return list(db.scalars(select(Platform).where(Platform.issuer == issuer)))
+    return list(db.scalars(_PLATFORMS_OF_ISSUER, {"issuer": issuer}))
 
 
 def find_deployment(db: Session, platform: Platform, deployment_id: str) -> Deployment | None:
-    return db.scalar(
-        select(Deployment).where(
-            Deployment.platform_id == platform.id, Deployment.deployment_id == deployment_id
-        )
-    )
+    return db.scalar(_DEPLOYMENT, {"platform_id": platform.id, "deployment_id": deployment_id})
 
 
 def accept_deployment(db: Session, platform: Platform, deployment_id: str,

@@ -23,7 +23,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as BaseResponse
@@ -216,16 +216,21 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     return _home(outcome.role, outcome.message_type, code), outcome.session_token
 
 
+# Built once (every launch into a course with AGS runs it).
+_SKIPPED_SCORE = (
+    select(GradePassback.id).join(Decision, Decision.id == GradePassback.decision_id)
+    .join(Offering, Offering.id == Decision.offering_id)
+    .where(Offering.context_id == bindparam("context_id"), GradePassback.status == "skipped")
+    .limit(1))
+
+
 def _send_waiting_grades(db: Session, outcome: flow.LaunchOutcome) -> None:
     """Scores that waited for the course's AGS service (skipped) go out once a launch brings
     it: a `grades.passback` job in the launch's own transaction."""
     context = outcome.record.context
     if context is None or not context.ags_lineitems_url:
         return
-    waiting = db.scalar(
-        select(GradePassback.id).join(Decision, Decision.id == GradePassback.decision_id)
-        .join(Offering, Offering.id == Decision.offering_id)
-        .where(Offering.context_id == context.id, GradePassback.status == "skipped").limit(1))
+    waiting = db.scalar(_SKIPPED_SCORE, {"context_id": context.id})
     if waiting is not None:
         enqueue(db, "grades.passback", {"context_id": context.id},
                 key=f"grades.passback:{context.id}:launch:{uuid.uuid4().hex}",

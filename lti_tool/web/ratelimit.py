@@ -12,6 +12,7 @@ counted request are answered from the upsert's own RETURNING (no second and thir
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from flask import Flask, request
 from flask_limiter import Limiter
 from limits.storage import Storage
-from sqlalchemy import Engine, case, delete, select
+from sqlalchemy import Engine, Float, Integer, bindparam, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
@@ -66,19 +67,26 @@ class DatabaseStorage(Storage):
         return (pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert)(
             RateLimitCounter)
 
+    @functools.cached_property
+    def _upsert(self):
+        """The counting upsert, built once (it runs on every limited request)."""
+        table = RateLimitCounter.__table__
+        amount, now = bindparam("amount", type_=Integer), bindparam("now", type_=Float)
+        ends = bindparam("ends", type_=Float)
+        expired = table.c.expires_at <= now
+        return self._insert().values(key=bindparam("key"), count=amount, expires_at=ends) \
+            .on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={"count": case((expired, amount), else_=table.c.count + amount),
+                      "expires_at": case((expired, ends), else_=table.c.expires_at)},
+            ).returning(table.c.count, table.c.expires_at)
+
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        table = RateLimitCounter.__table__
-        statement = self._insert().values(key=key[:KEY_LENGTH], count=amount,
-                                          expires_at=now + expiry)
-        expired = table.c.expires_at <= now
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.key],
-            set_={"count": case((expired, amount), else_=table.c.count + amount),
-                  "expires_at": case((expired, now + expiry), else_=table.c.expires_at)},
-        ).returning(table.c.count, table.c.expires_at)
         with self.engine.begin() as conn:
-            count, expires_at = conn.execute(statement).one()
+            count, expires_at = conn.execute(self._upsert, {
+                "key": key[:KEY_LENGTH], "amount": amount, "now": now,
+                "ends": now + expiry}).one()
         self._recent.row = (key, int(count), float(expires_at), time.monotonic())
         return int(count)
 
