@@ -1,6 +1,7 @@
 """Full LTI login + launch round trips per second, next to the bare RS256 verification floor.
 
 Run: python bench/launch.py [--round-trips 200] [--workers 2] [--clients 4,32]
+                            [--client-processes 2]
 Uses a SQLite file in a temporary folder, or the PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL
 names (its tables are dropped and re-created). Measures, in one run and on the same id_token
 shape (the captured Moodle instructor launch):
@@ -8,10 +9,11 @@ shape (the captured Moodle instructor launch):
 1. RS256 signature verification alone (jwcrypto, the library the tool verifies with);
 2. `verify_id_token` (every check before the database writes, platform lookup included);
 3. login + launch through the Flask test client, in process, one at a time;
-4. login + launch over loopback HTTP against gunicorn with N worker processes and C client
-   threads, each with its own cookie jar, for the tool and, in the same run and at each
-   concurrency level, the two references of bench/reference_apps.py: a bare pylti1p3 Flask
-   tool with no database and the crypto+HTTP floor (one RS256 verify + one EdDSA sign).
+4. login + launch over loopback HTTP against gunicorn with N worker processes and C clients
+   (threads spread over --client-processes processes, plain http.client, each round trip a
+   fresh browser), for the tool and, in the same run and at each concurrency level, the two
+   references of bench/reference_apps.py: a bare pylti1p3 Flask tool with no database and the
+   crypto+HTTP floor (one RS256 verify + one EdDSA sign).
 
 Client-side signing (the LMS's work) is excluded from the timed spans. Loops are bounded; the
 server is stopped at the end. Prints a table; never fails on timings.
@@ -20,6 +22,7 @@ server is stopped at the end. Prints a table; never fails on timings.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import socket
@@ -30,8 +33,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 from jwcrypto import jwk, jws
@@ -47,6 +52,7 @@ from lti_tool.store.db import Base
 from lti_tool.web import create_app
 from testkit.lti import (
     LTI,
+    PlatformKey,
     fixture_claims,
     platform_key,
     register_platform,
@@ -136,15 +142,86 @@ def bench_in_process(runtime, platform, key, count: int) -> tuple:
     return _row("login+launch in-process (test client)", spans, sum(spans))
 
 
+def _cookie_header(response: http.client.HTTPResponse) -> str:
+    """The name=value pairs of a response's Set-Cookie headers, as a Cookie request header."""
+    return "; ".join(value.split(";", 1)[0] for value in response.headers.get_all("Set-Cookie")
+                     or [])
+
+
+def _round_trips(port: int, issuer: str, client_id: str, key_json: str, kid: str,
+                 first: int, count: int) -> tuple[list[float], list[str]]:
+    """One client: `count` login + launch round trips, each a fresh browser (no cookie jar
+    kept between round trips), over plain http.client (one connection per request, as the
+    sync gunicorn workers close each). Returns the timed spans and the failures."""
+    base = f"http://127.0.0.1:{port}"
+    key = PlatformKey(key=jwk.JWK.from_json(key_json), kid=kid)
+    platform = SimpleNamespace(issuer=issuer, client_id=client_id)
+    spans: list[float] = []
+    errors: list[str] = []
+    for i in range(first, first + count):
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/lti/login?" + urlencode({
+            "iss": issuer, "client_id": client_id, "login_hint": "1",
+            "target_link_uri": base + "/lti/launch"}))
+        login = conn.getresponse()
+        login.read()
+        conn.close()
+        span = time.perf_counter() - started
+        if login.status != 302:
+            errors.append(f"login {login.status}")
+            continue
+        query = parse_qs(urlparse(login.getheader("Location", "")).query)
+        claims = _claims(platform, i, query["nonce"][0])
+        claims[LTI + "target_link_uri"] = base + "/lti/launch"
+        token = sign(claims, key)
+        body = urlencode({"id_token": token, "state": query["state"][0]})
+        started = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("POST", "/lti/launch", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": _cookie_header(login)})
+        response = conn.getresponse()
+        text = response.read()
+        conn.close()
+        span += time.perf_counter() - started
+        if response.status == 303:
+            spans.append(span)
+        else:
+            errors.append(f"launch {response.status}: {text[:120]!r}")
+    return spans, errors
+
+
+def _client_process(port: int, issuer: str, client_id: str, key_json: str, kid: str,
+                    first: int, threads: int, per_client: int) -> tuple[list[float], list[str]]:
+    """`threads` clients in one process (the other processes run the rest)."""
+    results: list[tuple[list[float], list[str]]] = []
+
+    def run(t: int) -> None:
+        results.append(_round_trips(port, issuer, client_id, key_json, kid,
+                                    first + t * per_client, per_client))
+
+    pool = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return ([s for spans, _ in results for s in spans],
+            [e for _, errors in results for e in errors])
+
+
 TOOL_APP = ("the tool (lti-tool serve)", "lti_tool.web:create_app()")
 BARE_APP = ("bare pylti1p3 tool, no database", "bench.reference_apps:bare_tool()")
 FLOOR_APP = ("floor: 1 RS256 verify + 1 EdDSA sign", "bench.reference_apps:floor()")
 
 
 def bench_server(env: dict, platform, key, workers: int, clients: int,
-                 per_client: int, app: tuple[str, str] = TOOL_APP) -> tuple:
+                 per_client: int, app: tuple[str, str] = TOOL_APP,
+                 client_processes: int = 2) -> tuple:
     """Login + launch round trips over loopback against `app` (label, gunicorn app spec)
-    served by gunicorn on a fresh port."""
+    served by gunicorn on a fresh port, from `clients` clients spread over
+    `client_processes` processes (one Python process alone would be the bottleneck: its
+    GIL serialises the clients' parsing and signing)."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -158,45 +235,21 @@ def bench_server(env: dict, platform, key, workers: int, clients: int,
                 break
             except requests.RequestException:
                 time.sleep(0.2)
-        spans: list[float] = []
-        errors: list[str] = []
-        lock = threading.Lock()
-
-        def run_client(c: int) -> None:
-            session = requests.Session()
-            for i in range(per_client):
-                started = time.perf_counter()
-                login = session.get(base + "/lti/login", allow_redirects=False, params={
-                    "iss": ISSUER, "client_id": CLIENT_ID, "login_hint": "1",
-                    "target_link_uri": base + "/lti/launch"})
-                span = time.perf_counter() - started
-                query = parse_qs(urlparse(login.headers.get("Location", "")).query)
-                if login.status_code != 302:
-                    errors.append(f"login {login.status_code}")
-                    continue
-                claims = _claims(platform, c * per_client + i, query["nonce"][0])
-                claims[LTI + "target_link_uri"] = base + "/lti/launch"
-                token = sign(claims, key)
-                started = time.perf_counter()
-                response = session.post(base + "/lti/launch", allow_redirects=False,
-                                        data={"id_token": token, "state": query["state"][0]})
-                span += time.perf_counter() - started
-                # each round trip is a fresh browser: pylti1p3 leaves one state cookie per
-                # login, which would otherwise pile up past the server's header limit (431)
-                session.cookies.clear()
-                with lock:
-                    if response.status_code == 303:
-                        spans.append(span)
-                    else:
-                        errors.append(f"launch {response.status_code}: {response.text[:120]}")
-
-        threads = [threading.Thread(target=run_client, args=(c,)) for c in range(clients)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        wall = time.perf_counter() - started
+        processes = max(1, min(client_processes, clients))
+        shares = [clients // processes + (1 if p < clients % processes else 0)
+                  for p in range(processes)]
+        key_json = key.key.export_private()
+        with ProcessPoolExecutor(processes) as pool:
+            list(pool.map(time.sleep, [0.1] * processes))  # up before the timing starts
+            started = time.perf_counter()
+            futures = [pool.submit(_client_process, port, platform.issuer, platform.client_id,
+                                   key_json, key.kid, sum(shares[:p]) * per_client, share,
+                                   per_client)
+                       for p, share in enumerate(shares)]
+            results = [future.result() for future in futures]
+            wall = time.perf_counter() - started
+        spans = [s for got, _ in results for s in got]
+        errors = [e for _, failed in results for e in failed]
         if errors:
             print(f"  {len(errors)} failed round trips, e.g. {errors[0]}", file=sys.stderr)
         # Throughput over the wall time, which includes the clients' own signing.
@@ -213,6 +266,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=lambda text: [int(c) for c in text.split(",")],
                         default=[4, 32], help="concurrency levels, e.g. 4,32")
+    parser.add_argument("--client-processes", type=int, default=2,
+                        help="processes the clients are spread over")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
@@ -251,7 +306,8 @@ def main() -> None:
             # interleaved per concurrency level: the three apps see the same machine load
             for app in (TOOL_APP, BARE_APP, FLOOR_APP):
                 served[(app[0], clients)] = bench_server(env, platform, key, options.workers,
-                                                         clients, per_client, app)
+                                                         clients, per_client, app,
+                                                         options.client_processes)
                 rows.append(served[(app[0], clients)])
         runtime.engine.dispose()
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"

@@ -31,7 +31,6 @@ from sqlalchemy import func, select
 from lti_tool.store.models.core import (
     Context,
     Deployment,
-    LoginState,
     Membership,
     Person,
     Platform,
@@ -351,7 +350,7 @@ def row_counts(db) -> dict[str, int]:
     db.expire_all()
     return {model.__name__: db.scalar(select(func.count()).select_from(model))
             for model in (Person, Context, ResourceLink, Membership, WebSession, UsedNonce,
-                          LoginState, Deployment)}
+                          Deployment)}
 
 
 def session_rows(db) -> dict[str, int]:

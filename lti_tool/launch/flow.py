@@ -2,10 +2,10 @@
 
 `check_launch` is read-only: it ties the token to its login (state, nonce, target_link_uri,
 registration) and decides the role, so every refusal happens before anything is written.
-`complete_launch` then, in the caller's transaction, accepts the deployment, consumes the state
-and the nonce (the `UsedNonce` unique key makes a replay fail even when two worker processes
-race), upserts the people and starts the web session (`store.sessions.start_session`, the one
-place sessions are made; it needs no request).
+`complete_launch` then, in the caller's transaction, accepts the deployment, consumes the
+nonce, and with it the state it derives from (the `UsedNonce` unique key makes a replay fail
+even when two worker processes race), upserts the people and starts the web session
+(`store.sessions.start_session`, the one place sessions are made; it needs no request).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,19 +22,19 @@ from lti_tool.domain.locales import normalise_locale
 from lti_tool.domain.roles import map_roles
 from lti_tool.errors import LaunchError
 from lti_tool.launch import claims as c
+from lti_tool.launch.login_state import LoginState, StateRefused, read
 from lti_tool.launch.people import LaunchRecord, launch_locale, record_launch
 from lti_tool.launch.platforms import accept_deployment
 from lti_tool.launch.validation import VerifiedLaunch
 from lti_tool.settings import Settings
-from lti_tool.store.db import changed_rows, utcnow
-from lti_tool.store.models.core import LoginState, UsedNonce
+from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import UsedNonce
 from lti_tool.store.sessions import start_session
 
-STATE_MAX = 255
-# Built once (every launch runs them): building a statement costs about as much as running it.
-_LOGIN_BY_STATE = select(LoginState).where(LoginState.state == bindparam("state"))
-_CONSUME_LOGIN = delete(LoginState).where(LoginState.id == bindparam("login_id")).execution_options(
-    synchronize_session=False)  # the row object in hand is read after (state, storage target)
+STATE_MAX = 512
+# Built once (every launch runs it): building a statement costs about as much as running it.
+_NONCE_USED = select(UsedNonce.id).where(UsedNonce.platform_id == bindparam("platform_id"),
+                                         UsedNonce.nonce == bindparam("nonce"))
 
 
 class RoleNotAllowed(LaunchError):
@@ -60,34 +60,37 @@ class LaunchOutcome:
 
 
 def _nonce_used(db: Session, launch: VerifiedLaunch) -> bool:
-    return db.scalar(select(UsedNonce.id).where(
-        UsedNonce.platform_id == launch.platform.id, UsedNonce.nonce == launch.nonce)) is not None
+    return db.scalar(_NONCE_USED, {"platform_id": launch.platform.id,
+                                   "nonce": launch.nonce}) is not None
 
 
-def check_state(db: Session, launch: VerifiedLaunch, state: str | None) -> LoginState:
-    """The login this launch answers; refuses unknown, expired and mismatched states."""
+def check_state(db: Session, launch: VerifiedLaunch, state: str | None,
+                secret: str | bytes) -> LoginState:
+    """The login this launch answers (its state signed with `secret`); refuses unknown,
+    expired, mismatched and already used states."""
     if not state:
         raise LaunchError("The launch has no state parameter: start it again from the course.")
     if len(state) > STATE_MAX or "\x00" in state:
         raise LaunchError("The launch state parameter is too long or not text.")
-    login = db.scalar(_LOGIN_BY_STATE, {"state": state})
-    if login is None:
-        if _nonce_used(db, launch):
-            raise LaunchError("This launch was already used: its nonce has been consumed "
-                              "(replayed id_token).")
+    try:
+        login = read(secret, state)
+    except StateRefused as exc:
+        if exc.expired:
+            raise LaunchError("The login for this launch expired: open the tool again.") from exc
         raise LaunchError("The launch state is unknown or already used: open the tool again "
-                          "from the course.")
-    if login.expires_at <= utcnow():
-        raise LaunchError("The login for this launch expired: open the tool again.")
+                          "from the course.") from exc
     if login.platform_id != launch.platform.id:
         raise LaunchError("State mismatch: the state was issued to another platform "
                           "registration than the one that signed the id_token.")
     if not hmac.compare_digest(login.nonce.encode(), launch.nonce.encode()):
         raise LaunchError("The id_token nonce is not the one this tool sent at login.")
     target = launch.get(c.TARGET_LINK_URI)
-    if login.target_link_uri and target is not None and target != login.target_link_uri:
-        raise LaunchError(f"The id_token target_link_uri {target!r} differs from the login's "
-                          f"{login.target_link_uri!r}.")
+    if target is not None and not login.target_matches(target):
+        raise LaunchError(f"The id_token target_link_uri {target!r} differs from the one the "
+                          "login named.")
+    if _nonce_used(db, launch):
+        raise LaunchError("This launch was already used: its nonce has been consumed "
+                          "(replayed id_token).")
     return login
 
 
@@ -103,20 +106,21 @@ def launch_role(launch: VerifiedLaunch) -> str:
     return role
 
 
-def check_launch(db: Session, launch: VerifiedLaunch, state: str | None) -> CheckedLaunch:
+def check_launch(db: Session, launch: VerifiedLaunch, state: str | None,
+                 secret: str | bytes) -> CheckedLaunch:
     """All the read-only checks after the signature: state, nonce, role."""
-    login = check_state(db, launch, state)
+    login = check_state(db, launch, state, secret)
     return CheckedLaunch(launch=launch, login=login, role=launch_role(launch))
 
 
 def _consume(db: Session, checked: CheckedLaunch, settings: Settings) -> None:
-    """Use up the state and the nonce; a concurrent twin of this launch fails here."""
+    """Use up the nonce, and with it the state; a concurrent twin of this launch fails here.
+    The row outlives both the id_token and the state, so neither can be used again."""
     launch = checked.launch
-    if changed_rows(db, _CONSUME_LOGIN, {"login_id": checked.login.id}) != 1:
-        raise LaunchError("This launch was already used: its state has been consumed.")
     leeway = timedelta(seconds=settings.jwt_leeway_seconds)
     db.add(UsedNonce(platform_id=launch.platform.id, nonce=launch.nonce,
-                     expires_at=max(launch.expires_at, utcnow()) + leeway))
+                     expires_at=max(launch.expires_at, checked.login.expires_at, utcnow())
+                     + leeway))
     try:
         db.flush()
     except IntegrityError as exc:

@@ -1,25 +1,23 @@
 """OIDC third-party login initiation: find the registration, mint state and nonce, and build
 the authentication request to the platform.
 
-State and nonce live in a `LoginState` row (single use, short expiry) so that any worker
-process can finish the launch; the browser is bound to the state either by a cookie or, when
-the platform offers it (`lti_storage_target`), by LTI platform storage.
+State and nonce are carried by the state itself (`lti_tool.launch.login_state`: signed, single
+use through the launch's nonce row, short expiry) so that any worker process can finish the
+launch and a login writes nothing; the browser is bound to the state either by a cookie or,
+when the platform offers it (`lti_storage_target`), by LTI platform storage.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlencode, urlparse
 
-from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from lti_tool.errors import BadRequest
+from lti_tool.launch import login_state
 from lti_tool.launch.platforms import (
     find_platform,
     platforms_for_issuer,
@@ -28,15 +26,9 @@ from lti_tool.launch.platforms import (
 )
 from lti_tool.outbound import host_key, hosts_of, url_on_hosts
 from lti_tool.settings import Settings
-from lti_tool.store.db import utcnow
-from lti_tool.store.models.core import LoginState, Platform, UsedNonce
+from lti_tool.store.models.core import Platform
 
-LOGIN_STATE_LIFETIME = timedelta(minutes=10)
-# A login prunes expired states and nonces at most this often per process: `lti-tool worker`
-# prunes every 15 minutes anyway; this keeps a server without a worker bounded, without two
-# DELETEs on every login.
-PRUNE_EVERY_SECONDS = 60.0
-_last_prune = [float("-inf")]  # monotonic time of this process's last login-time prune
+LOGIN_STATE_LIFETIME = login_state.LIFETIME
 LAUNCH_PATH = "/lti/launch"
 STORAGE_TARGET = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 PARAM_MAX = 4096
@@ -119,16 +111,10 @@ def login_problem(platform: Platform) -> None:
                          "not send browsers there. The operator can record it as an LMS host.")
 
 
-def prune_expired(db: Session) -> None:
-    """Forget login states and used nonces that can no longer matter."""
-    _last_prune[0] = time.monotonic()
-    now = utcnow()
-    db.execute(delete(LoginState).where(LoginState.expires_at < now))
-    db.execute(delete(UsedNonce).where(UsedNonce.expires_at < now))
-
-
-def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> LoginStart:
-    """Validate a login initiation and record its state and nonce (caller commits)."""
+def begin_login(db: Session, settings: Settings, params: Mapping[str, str],
+                secret: str | bytes) -> LoginStart:
+    """Validate a login initiation and mint its state and nonce (signed with `secret`, the
+    app's secret key); reads the registration, writes nothing."""
     issuer = _param(params, "iss", required=True)
     login_hint = _param(params, "login_hint", required=True)
     target_link_uri = _param(params, "target_link_uri", required=True)
@@ -145,13 +131,8 @@ def begin_login(db: Session, settings: Settings, params: Mapping[str, str]) -> L
     platform = find_login_platform(db, issuer, client_id)
     require_active(platform)  # a pending registration gets no redirect and no login state
     login_problem(platform)
-    state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    if time.monotonic() - _last_prune[0] >= PRUNE_EVERY_SECONDS:
-        prune_expired(db)
-    db.add(LoginState(state=state, nonce=nonce, platform_id=platform.id,
-                      target_link_uri=target_link_uri, storage_target=storage_target,
-                      expires_at=utcnow() + LOGIN_STATE_LIFETIME))
-    db.flush()
+    issued = login_state.issue(secret, platform.id, target_link_uri, storage_target)
+    state, nonce = issued.state, issued.nonce
     query = {
         "scope": "openid",
         "response_type": "id_token",

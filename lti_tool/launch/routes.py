@@ -122,20 +122,18 @@ def login() -> BaseResponse | str:
     for name in (*oidc.LOGIN_PARAMS, "lti_storage_target"):
         if len(params.getlist(name)) > 1:
             raise oidc.LoginError(f"The login request has more than one {name} parameter.")
-    start = oidc.begin_login(db, _settings(), params)
-    db.commit()
+    start = oidc.begin_login(db, _settings(), params, _state_secret())  # writes nothing
     g.frame_platform = start.platform  # the frame headers read it, not the database
-    retry = url_for("lti.login", _external=True,
-                    **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
     response: BaseResponse
     if start.storage_target:
         # Cookie-less capable: platform storage keeps the state; the cookie is a bonus.
-        body = render_template("launch/login_storage.html", start=start, retry_url=retry)
+        body = render_template("launch/login_storage.html", start=start,
+                               retry_url=_login_again_url(params))
         response = current_app.make_response(body)
     elif _framed():
         # In an LMS iframe a blocked third-party cookie would lose the state: test first.
-        body = render_template("launch/login_cookie_check.html", start=start, retry_url=retry,
-                               cookie_check=COOKIE_CHECK)
+        body = render_template("launch/login_cookie_check.html", start=start,
+                               retry_url=_login_again_url(params), cookie_check=COOKIE_CHECK)
         response = current_app.make_response(body)
         response.set_cookie(COOKIE_CHECK, "1", **_state_cookie_kwargs(httponly=False))
     else:
@@ -143,6 +141,17 @@ def login() -> BaseResponse | str:
     _set_state_cookies(response, start.state)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _state_secret() -> str | bytes:
+    """The key login states are signed with: the app's secret, the same in every worker."""
+    return current_app.secret_key or ""
+
+
+def _login_again_url(params) -> str:
+    """This login initiation again, for a page that offers to restart it in a new window."""
+    return url_for("lti.login", _external=True,
+                   **{k: v for k, v in params.items() if k in oidc.LOGIN_PARAMS})
 
 
 def _launch_form() -> tuple[str, str | None]:
@@ -180,7 +189,7 @@ def _checked_launch() -> flow.CheckedLaunch:
     db = get_db()
     id_token, state = _launch_form()
     verified = validation.verify_id_token(db, _settings(), id_token, jwks_cache())
-    return flow.check_launch(db, verified, state)
+    return flow.check_launch(db, verified, state, _state_secret())
 
 
 def _home(role: str, message_type: str, code: str | None) -> str:

@@ -6,7 +6,8 @@ import re
 
 from sqlalchemy import select
 
-from lti_tool.store.models.core import LoginState, WebSession
+from lti_tool.launch.login_state import read
+from lti_tool.store.models.core import WebSession
 from testkit.lti import (
     drop_session_cookies,
     drop_state_cookies,
@@ -38,11 +39,11 @@ def test_login_with_storage_target_puts_state_into_platform_storage(client, db, 
     assert '"post_message_forwarding"' in page
     assert '"https://sso.canvaslms.com"' in page  # postMessage targets the platform origin
     assert f'"{started.state}"' in page
-    # The opaque Canvas hint goes back unchanged; the state is still recorded server-side.
+    # The opaque Canvas hint goes back unchanged; the state itself names the storage target.
     assert started.params["lti_message_hint"] == "eyJhbGciOiJIUzI1NiJ9.opaque.hint"
     assert started.params["redirect_uri"] == "http://127.0.0.1:8000/lti/launch"
-    row = db.scalar(select(LoginState))
-    assert row.storage_target == "post_message_forwarding" and row.state == started.state
+    assert read(client.application.secret_key, started.state).storage_target == (
+        "post_message_forwarding")
 
 
 def test_cookieless_launch_is_confirmed_through_platform_storage(client, db, canvas, key):
@@ -158,7 +159,8 @@ def test_canvas_login_fixture_is_accepted_as_posted(client, db, canvas):
     params = load_fixture("canvas", "oidc_login_initiation.json")["params"]
     response = client.post("/lti/login", data=params)
     assert response.status_code == 200  # storage target -> platform storage page
-    assert db.scalar(select(LoginState.storage_target)) == "post_message_forwarding"
+    state = re.search(r'var state = "([^"]+)";', response.get_data(as_text=True)).group(1)
+    assert read(client.application.secret_key, state).storage_target == "post_message_forwarding"
     assert CANVAS_AUTH.split("/api")[0] in response.get_data(as_text=True)
 
 
