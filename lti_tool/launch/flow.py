@@ -13,8 +13,9 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,10 +30,11 @@ from lti_tool.launch.validation import VerifiedLaunch
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import UsedNonce
-from lti_tool.store.sessions import start_session
+from lti_tool.store.sessions import open_session
 
 STATE_MAX = 512
 # Built once (every launch runs it): building a statement costs about as much as running it.
+_USE_NONCE = insert(cast(Table, UsedNonce.__table__))  # Core: no unit of work for a row
 _NONCE_USED = select(UsedNonce.id).where(UsedNonce.platform_id == bindparam("platform_id"),
                                          UsedNonce.nonce == bindparam("nonce"))
 
@@ -57,6 +59,7 @@ class LaunchOutcome:
     role: str
     message_type: str
     session_token: str
+    session_id: int
 
 
 def _nonce_used(db: Session, launch: VerifiedLaunch) -> bool:
@@ -118,11 +121,10 @@ def _consume(db: Session, checked: CheckedLaunch, settings: Settings) -> None:
     The row outlives both the id_token and the state, so neither can be used again."""
     launch = checked.launch
     leeway = timedelta(seconds=settings.jwt_leeway_seconds)
-    db.add(UsedNonce(platform_id=launch.platform.id, nonce=launch.nonce,
-                     expires_at=max(launch.expires_at, checked.login.expires_at, utcnow())
-                     + leeway))
     try:
-        db.flush()
+        db.execute(_USE_NONCE, {
+            "platform_id": launch.platform.id, "nonce": launch.nonce,
+            "expires_at": max(launch.expires_at, checked.login.expires_at, utcnow()) + leeway})
     except IntegrityError as exc:
         raise LaunchError("This launch was already used: its nonce has been consumed "
                           "(replayed id_token).") from exc
@@ -148,7 +150,7 @@ def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch, *,
     deployment = accept_deployment(db, launch.platform, launch.deployment_id, launch.deployment)
     _consume(db, checked, settings)
     record = record_launch(db, launch, deployment, checked.role)
-    token = start_session(
+    session = open_session(
         db,
         platform_id=launch.platform.id,
         person_id=record.person.id,
@@ -161,4 +163,4 @@ def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch, *,
         binding=binding,
     )
     return LaunchOutcome(record=record, role=checked.role, message_type=launch.message_type,
-                         session_token=token)
+                         session_token=session.token, session_id=session.id)

@@ -110,21 +110,31 @@ def launch_locale(launch: VerifiedLaunch) -> str | None:
     return value[:20] if isinstance(value, str) and value else None
 
 
+def _update(row: object, values: dict[str, Any]) -> None:
+    """Set what differs only: a repeat launch that changes nothing leaves its rows clean, and
+    the flush has nothing to compare or write."""
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
 def upsert_person(db: Session, launch: VerifiedLaunch, role: str,
                   found: Person | None = None) -> Person:
     person = _ensure(db, Person, {"platform_id": launch.platform.id, "sub": launch.sub}, {},
                      found)
+    values: dict[str, Any] = {}
     for field, limit in (("name", 500), ("given_name", 255), ("family_name", 255)):
         if isinstance(launch.get(field), str):
-            setattr(person, field, _text(launch.get(field), limit))
+            values[field] = _text(launch.get(field), limit)
     email = launch.get("email")
     if isinstance(email, str) and email:
-        person.email = email[:500]
+        values["email"] = email[:500]
     sourcedid = _sourcedid(launch.obj(c.LIS))
     if sourcedid:
-        person.lis_person_sourcedid = sourcedid
-    person.locale = launch_locale(launch) or person.locale
-    person.is_admin = role == "admin"
+        values["lis_person_sourcedid"] = sourcedid
+    values["locale"] = launch_locale(launch) or person.locale
+    values["is_admin"] = role == "admin"
+    _update(person, values)
     return person
 
 
@@ -133,20 +143,22 @@ def upsert_context(db: Session, launch: VerifiedLaunch, deployment: Deployment,
     claim = launch.obj(c.CONTEXT)
     context = _ensure(db, Context, {"platform_id": launch.platform.id,
                                     "context_id": claim["id"]}, {}, found)
-    context.deployment_id = deployment.id
-    context.title = _text(claim.get("title"), 500) or context.title
-    context.label = _text(claim.get("label"), 255) or context.label
+    values: dict[str, Any] = {
+        "deployment_id": deployment.id,
+        "title": _text(claim.get("title"), 500) or context.title,
+        "label": _text(claim.get("label"), 255) or context.label}
     ags = launch.obj(c.AGS_ENDPOINT)
     if ags:
-        context.ags_lineitems_url = ags.get("lineitems")
-        context.ags_lineitem_url = ags.get("lineitem") or context.ags_lineitem_url
-        context.ags_scopes = list(ags.get("scope") or [])
+        values.update(ags_lineitems_url=ags.get("lineitems"),
+                      ags_lineitem_url=ags.get("lineitem") or context.ags_lineitem_url,
+                      ags_scopes=list(ags.get("scope") or []))
     nrps = launch.obj(c.NRPS)
     if nrps:
-        context.nrps_url = nrps.get("context_memberships_url")
         versions = nrps.get("service_versions")
-        context.nrps_versions = [v for v in versions if isinstance(v, str)] if isinstance(
-            versions, list) else []
+        values.update(nrps_url=nrps.get("context_memberships_url"),
+                      nrps_versions=[v for v in versions if isinstance(v, str)]
+                      if isinstance(versions, list) else [])
+    _update(context, values)
     return context
 
 
@@ -155,9 +167,10 @@ def upsert_resource_link(db: Session, launch: VerifiedLaunch, context: Context,
     claim = launch.obj(c.RESOURCE_LINK)
     link = _ensure(db, ResourceLink, {"context_id": context.id,
                                       "resource_link_id": claim["id"]}, {}, found)
-    link.title = _text(claim.get("title"), 500) or link.title
-    link.custom = dict(launch.obj(c.CUSTOM))
-    link.ags_lineitem_url = launch.obj(c.AGS_ENDPOINT).get("lineitem") or link.ags_lineitem_url
+    _update(link, {
+        "title": _text(claim.get("title"), 500) or link.title,
+        "custom": dict(launch.obj(c.CUSTOM)),
+        "ags_lineitem_url": launch.obj(c.AGS_ENDPOINT).get("lineitem") or link.ags_lineitem_url})
     return link
 
 
@@ -165,10 +178,8 @@ def upsert_membership(db: Session, launch: VerifiedLaunch, context: Context, per
                       role: str, found: Membership | None = None) -> Membership:
     membership = _ensure(db, Membership, {"context_id": context.id, "person_id": person.id},
                          {"role": role}, found)
-    membership.role = role
-    membership.lis_roles = launch.roles
-    membership.active = True
-    membership.source = "launch"
+    _update(membership, {"role": role, "lis_roles": launch.roles, "active": True,
+                         "source": "launch"})
     return membership
 
 

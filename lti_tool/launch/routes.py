@@ -219,9 +219,7 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
                   or presentation_target in FRAMED)
     code = None
     if carry_code:
-        session_id = auth.session_id_for(db, outcome.session_token)
-        assert session_id is not None
-        code = auth.mint_code(session_id, "launch")
+        code = auth.mint_code(outcome.session_id, "launch")
     return _home(outcome.role, outcome.message_type, code), outcome.session_token
 
 
