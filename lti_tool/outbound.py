@@ -26,6 +26,7 @@ Errors say what was refused and why; they never quote a reply's body.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -237,6 +238,7 @@ def normal_host(host: str) -> str:
     return host.strip().rstrip(".").lower()
 
 
+@functools.lru_cache(maxsize=4096)  # pure; a launch asks it for the same few URLs many times
 def host_key(url: str) -> str:
     """`host` for the scheme's default port, `host:port` otherwise; IPv6 in brackets."""
     parts = urlsplit(url)
