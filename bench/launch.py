@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import requests
 from jwcrypto import jwk, jws
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -139,7 +140,31 @@ def bench_in_process(runtime, platform, key, count: int) -> tuple:
         return span
 
     spans, _ = _timed(count, round_trip)
-    return _row("login+launch in-process (test client)", spans, sum(spans))
+    return _row("login+launch in-process (test client)", spans, sum(spans)), _statements(
+        runtime, round_trip)
+
+
+def _statements(runtime, round_trip: Callable[[int], float], count: int = 20) -> tuple:
+    """SQL statements and commits per repeat round trip (what the machine's load cannot blur)."""
+    statements = commits = 0
+
+    def on_statement(*_args) -> None:
+        nonlocal statements
+        statements += 1
+
+    def on_commit(*_args) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(runtime.engine, "before_cursor_execute", on_statement)
+    event.listen(runtime.engine, "commit", on_commit)
+    try:
+        for i in range(count):
+            round_trip(i)
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", on_statement)
+        event.remove(runtime.engine, "commit", on_commit)
+    return statements / count, commits / count
 
 
 def _cookie_header(response: http.client.HTTPResponse) -> str:
@@ -293,8 +318,10 @@ def main() -> None:
         rows = [
             bench_floor(platform, key, options.verifications),
             bench_validation(runtime, platform, key, options.verifications // 4),
-            bench_in_process(runtime, platform, key, options.round_trips),
         ]
+        in_process, (statements, commits) = bench_in_process(runtime, platform, key,
+                                                             options.round_trips)
+        rows.append(in_process)
         env = {**os.environ, **{f"LTI_TOOL_{k.upper()}": str(v) for k, v in overrides.items()},
                "LTI_BENCH_ISSUER": ISSUER, "LTI_BENCH_CLIENT_ID": CLIENT_ID,
                "LTI_BENCH_DEPLOYMENT_ID": "1", "LTI_BENCH_AUTH_URL": ISSUER + "/auth",
@@ -315,6 +342,8 @@ def main() -> None:
     print(f"{'scenario':<48} {'n':>6} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for name, n, rate, p50, p99 in rows:
         print(f"{name:<48} {n:>6} {rate:>9.1f} {p50:>8.2f} {p99:>8.2f}")
+    print(f"\nSQL statements per repeat login + launch: {statements:.0f}, commits: {commits:.0f}"
+          " (the rate-limit counter's included)")
     print("\nIssue 19 launch goals, against the references measured in this run:")
     for clients in options.clients:
         tool = served[(TOOL_APP[0], clients)]

@@ -148,8 +148,11 @@ def complete_launch(db: Session, settings: Settings, checked: CheckedLaunch, *,
     session to the launching browser (`web.auth.client_binding`)."""
     launch = checked.launch
     deployment = accept_deployment(db, launch.platform, launch.deployment_id, launch.deployment)
-    _consume(db, checked, settings)
+    # A repeat launch's upserts only read: consuming the nonce after them keeps the first write,
+    # and with it SQLite's write lock, as close to the commit as it can be. Any refusal still
+    # rolls back everything.
     record = record_launch(db, launch, deployment, checked.role)
+    _consume(db, checked, settings)
     session = open_session(
         db,
         platform_id=launch.platform.id,
