@@ -46,8 +46,9 @@ class LoginState:
 
 
 def target_digest(target_link_uri: str) -> str:
-    """A short digest of the target_link_uri: the state stays short, the check stays exact."""
-    return hashlib.sha256(target_link_uri.encode()).hexdigest()[:32]
+    """A short digest of the target_link_uri: the state stays short (platform storage keeps it
+    under a size limit, 4,096 characters per tool in Canvas), the check stays exact enough."""
+    return hashlib.sha256(target_link_uri.encode()).hexdigest()[:16]
 
 
 def _serializer(secret: str | bytes) -> URLSafeTimedSerializer:
@@ -63,8 +64,10 @@ def issue(secret: str | bytes, platform_id: int, target_link_uri: str,
           storage_target: str | None) -> LoginState:
     """A fresh state and nonce for a login initiation of registration `platform_id`."""
     digest = target_digest(target_link_uri)
-    state = _serializer(secret).dumps({"p": platform_id, "t": digest, "s": storage_target,
-                                       "r": secrets.token_urlsafe(12)})
+    # [registration, target digest, storage target, random part]: the random part makes every
+    # login's state (and so its nonce) unique, also two in the same second
+    state = _serializer(secret).dumps([platform_id, digest, storage_target,
+                                       secrets.token_urlsafe(9)])
     assert isinstance(state, str)
     return LoginState(state=state, nonce=_nonce(secret, state), platform_id=platform_id,
                       target_digest=digest, storage_target=storage_target,
@@ -84,10 +87,10 @@ def read(secret: str | bytes, state: str, now: float | None = None) -> LoginStat
         raise StateRefused("not issued by this tool") from exc
     if now is not None and now - issued.timestamp() > LIFETIME.total_seconds():
         raise StateRefused("expired", expired=True)
-    if not (isinstance(payload, dict) and isinstance(payload.get("p"), int)
-            and isinstance(payload.get("t"), str)
-            and isinstance(payload.get("s"), str | type(None))):
+    if not (isinstance(payload, list) and len(payload) == 4
+            and isinstance(payload[0], int) and isinstance(payload[1], str)
+            and isinstance(payload[2], str | type(None))):
         raise StateRefused("not issued by this tool")  # signed, but not a login state
-    return LoginState(state=state, nonce=_nonce(secret, state), platform_id=payload["p"],
-                      target_digest=payload["t"], storage_target=payload["s"],
+    return LoginState(state=state, nonce=_nonce(secret, state), platform_id=payload[0],
+                      target_digest=payload[1], storage_target=payload[2],
                       expires_at=issued + LIFETIME)

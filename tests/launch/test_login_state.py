@@ -110,3 +110,8 @@ def test_a_changed_state_is_refused_or_reads_the_same(platform_id, target, posit
         return
     # base64's spare bits: a few edits decode to the very same signed bytes
     assert (back.platform_id, back.target_digest) == (platform_id, issued.target_digest)
+
+
+def test_two_logins_alike_in_the_same_second_get_their_own_state_and_nonce():
+    first, second = (issue(SECRET, 7, "https://tool.example/lti/launch", None) for _ in "ab")
+    assert first.state != second.state and first.nonce != second.nonce
