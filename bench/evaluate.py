@@ -5,7 +5,11 @@
 (--store-pairs 0 skips the store part; --fast-only runs only the fast path table.)
 
 1. Pure domain (`lti_tool.domain.evaluation.evaluate_learner`): 8 LOs, 40 sources per pair
-   (5 per LO), exact arithmetic; also 40 sources per LO (320 per pair) at the first size.
+   (5 per LO), exact arithmetic; also 40 sources per LO (320 per pair) at the first size. Then
+   the fast path (`compile_mapping` once, `compile_marks` + `evaluate_fast` per pair) beside
+   the general one on the same marks, chunk by chunk. Every pair is a new learner whose Mark
+   objects are built (untimed) from rows as the store loads them: nothing a pair computes or
+   hashes is reused by a later pair except what the product also reuses across learners.
 2. Store-backed (`lti_tool.grades.evaluation.evaluate_changed`): a SQLite file (or the
    PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL names; its tables are dropped and re-created),
    10 course contexts x 1,000 learners, 40 gradebook items each; the full first run, an
@@ -61,18 +65,23 @@ LOS = 8
 LEVELS = (("beginning", "0"), ("developing", "50"), ("proficient", "70"), ("exemplary", "85.5"))
 RUBRIC = Rubric(tuple(PerformanceLevel(code, code.title(), Decimal(bound))
                       for code, bound in LEVELS), threshold="proficient")
-POOL = 500  # distinct mark sets, cycled; rebuilt as new objects on every pass
+CHUNK = 500  # learners drawn, built and timed at a time (each pair is a new learner)
 
 
-def domain_case(per_lo: int, seed: int = 7) -> tuple[list, dict, list[list[tuple]]]:
-    """Outcomes, sources and POOL mark sets as raw rows (kind, item id, score, maximum), the
-    way the store reads them; `fresh_marks` turns them into new `Mark` objects."""
+def domain_case(per_lo: int, seed: int = 7) -> tuple[list, dict]:
     rng = random.Random(seed)
     outcomes = [Outcome(f"LO{n}", RUBRIC, required=n < LOS - 1) for n in range(LOS)]
     sources = {o.code: [SourceSpec(GRADE_ITEM, str(1000 * n + k), Decimal(rng.choice("123")))
                         for k in range(per_lo)] for n, o in enumerate(outcomes)}
-    pool = []
-    for _ in range(POOL):
+    return outcomes, sources
+
+
+def learners(sources: dict, chunk: int, seed: int = 7) -> list[list[tuple]]:
+    """CHUNK learners' marks as raw rows (kind, item id, score, maximum), the way the store
+    reads them; every chunk draws new learners (no mark set is evaluated twice)."""
+    rng = random.Random(f"{seed}/{chunk}")
+    chunk_rows = []
+    for _ in range(CHUNK):
         rows = []
         for specs in sources.values():
             for spec in specs:
@@ -81,20 +90,20 @@ def domain_case(per_lo: int, seed: int = 7) -> tuple[list, dict, list[list[tuple
                 maximum = rng.choice((10, 20, 30, 100))
                 score = rng.randint(maximum * 45 // 100, maximum)
                 rows.append((GRADE_ITEM, int(spec.ref), str(score), str(maximum)))
-        pool.append(rows)
-    return outcomes, sources, pool
+        chunk_rows.append(rows)
+    return chunk_rows
 
 
-def fresh_marks(pool: list[list[tuple]]) -> list[list[Mark]]:
-    """New Mark objects (new Decimals and ref strings, as `grades.marks.load_marks` builds them
-    from rows), so no pass profits from hashes cached on the objects of an earlier pass."""
+def fresh_marks(chunk_rows: list[list[tuple]]) -> list[list[Mark]]:
+    """Mark objects (new Decimals and ref strings) as `grades.marks.load_marks` builds them."""
     return [[Mark(kind, str(ref), score=Decimal(score), maximum=Decimal(maximum))
-             for kind, ref, score, maximum in rows] for rows in pool]
+             for kind, ref, score, maximum in rows] for rows in chunk_rows]
 
 
-def passes(size: int) -> list[tuple[int, int]]:
-    """(first, count) chunks of at most one pool each: the marks are rebuilt between chunks."""
-    return [(first, min(POOL, size - first)) for first in range(0, size, POOL)]
+def chunks(size: int, sources: dict):
+    """`size` learners' Mark lists, CHUNK at a time (built before each chunk is timed)."""
+    for chunk in range(0, (size + CHUNK - 1) // CHUNK):
+        yield fresh_marks(learners(sources, chunk)[:size - chunk * CHUNK])
 
 
 def bench_domain(sizes: list[int]) -> None:
@@ -104,14 +113,13 @@ def bench_domain(sizes: list[int]) -> None:
     base: float | None = None
     cases = [(size, 5) for size in sizes] + [(sizes[0], 40)]
     for size, per_lo in cases:
-        outcomes, sources, pool = domain_case(per_lo)
+        outcomes, sources = domain_case(per_lo)
         passed = 0
         elapsed = 0.0
-        for first, count in passes(size):
-            marks = fresh_marks(pool)
+        for marks in chunks(size, sources):
             started = time.perf_counter()
-            for index in range(first, first + count):
-                result = evaluate_learner(outcomes, sources, marks[index % POOL], closed=False)
+            for learner in marks:
+                result = evaluate_learner(outcomes, sources, learner, closed=False)
                 passed += result.all_required_attained
             elapsed += time.perf_counter() - started
         per_pair = elapsed / size * 1e6
@@ -131,7 +139,7 @@ def bench_fast(sizes: list[int]) -> None:
     print("\n## Fast path (compile_mapping + compile_marks + evaluate_fast) vs evaluate_learner")
     print(f"{'pairs':>9} {'general us':>11} {'fast us':>8} {'x faster':>9} {'fast pairs/s':>13} "
           f"{'cpu pairs/s':>12} {'scaling':>8} {'gc runs':>8} {'goal':>7}")
-    outcomes, sources, pool = domain_case(5)
+    outcomes, sources = domain_case(5)
     base: float | None = None
     for size in sizes:
         slow = quick = cpu = 0.0
@@ -141,20 +149,21 @@ def bench_fast(sizes: list[int]) -> None:
         def count(phase: str, _info: dict, collections: list[int] = collections) -> None:
             collections[0] += phase == "start"
 
-        for first, chunk in passes(size):
-            marks = fresh_marks(pool)
+        compiled = None
+        for marks in chunks(size, sources):
             gc.callbacks.append(count)
             started, started_cpu = time.perf_counter(), time.process_time()
-            compiled = compile_mapping(outcomes, sources)  # once per offering (and per chunk)
-            for index in range(first, first + chunk):
+            if compiled is None:
+                compiled = compile_mapping(outcomes, sources)  # once per offering
+            for learner in marks:
                 fast += fast_all_required_attained(
-                    evaluate_fast(compiled, compile_marks(marks[index % POOL]), closed=False))
+                    evaluate_fast(compiled, compile_marks(learner), closed=False))
             quick += time.perf_counter() - started
             cpu += time.process_time() - started_cpu
             gc.callbacks.remove(count)
             started = time.perf_counter()
-            for index in range(first, first + chunk):
-                general += evaluate_learner(outcomes, sources, marks[index % POOL],
+            for learner in marks:
+                general += evaluate_learner(outcomes, sources, learner,
                                             closed=False).all_required_attained
             slow += time.perf_counter() - started
         assert fast == general, (fast, general)
@@ -163,8 +172,8 @@ def bench_fast(sizes: list[int]) -> None:
         print(f"{size:>9,} {slow * 1e6:>11.1f} {quick * 1e6:>8.1f} {slow / quick:>8.2f}x "
               f"{1 / quick:>13,.0f} {1 / cpu:>12,.0f} {quick / base:>7.2f}x "
               f"{collections[0]:>8,} {50000:>7,}")
-    print("(8 LOs x 40 sources; fresh Mark objects per pass, not timed; cpu: process time, "
-          "less hit by other load; gc runs: collections during the fast path)")
+    print("(8 LOs x 40 sources, every pair a new learner, its Mark objects built untimed; cpu: "
+          "process time, less hit by other load; gc runs: collections in the fast path)")
 
 
 def seed_store(factory, contexts: int, learners: int, items: int) -> dict:

@@ -431,6 +431,8 @@ _SCALE = 10_000  # 1 / DISPLAY_QUANTUM
 
 
 class FastOutcome(NamedTuple):
+    """One LO as `compile_mapping` compiles it (build it only with that)."""
+
     code: str
     required: bool
     refs: tuple[tuple[tuple[str, str], int], ...]  # (source key, integer weight)
@@ -440,9 +442,14 @@ class FastOutcome(NamedTuple):
     tool_levels: Mapping[str, tuple[int, int]]  # tool-rubric level code -> its bound, as a mark
     # (bound * 10000, level code, attains), highest first; None when a bound is finer than
     # 1/10000 or the bounds do not increase (then the bounds are compared exactly).
-    steps: tuple[tuple[int, str, bool], ...] | None = None
-    points: tuple[tuple[tuple[str, str], int], ...] = ()  # the refs scored in points
-    tools: tuple[tuple[tuple[str, str], int], ...] = ()  # the tool-rubric refs
+    steps: tuple[tuple[int, str, bool], ...] | None
+    points: tuple[tuple[tuple[str, str], int], ...]  # the refs scored in points
+    tools: tuple[tuple[tuple[str, str], int], ...]  # the tool-rubric refs
+    unmarked: FastResult  # the result while nothing is marked
+    # Results already built (with `steps` only: the level then follows from the shown percent
+    # q), by 8 * q + 4 * marked + 2 * missing + closed: learners with equal results share one
+    # object, so a run builds (and the collector tracks) few. Bounded by _SHARED_MAX.
+    shared: dict[int, FastResult]
 
 
 class FastResult(NamedTuple):
@@ -497,7 +504,9 @@ def compile_mapping(outcomes: Sequence[OutcomeLike],
             attaining=frozenset(code for code, _n, _d in bounds if rubric.attains(code)),
             tool_levels=tool_levels, steps=_steps(rubric),
             points=tuple(ref for ref in refs if ref[0][0] != TOOL_RUBRIC),
-            tools=tuple(ref for ref in refs if ref[0][0] == TOOL_RUBRIC)))
+            tools=tuple(ref for ref in refs if ref[0][0] == TOOL_RUBRIC),
+            unmarked=FastResult(outcome.code, outcome.required, NOT_YET_ASSESSED, None, None),
+            shared={}))
     return tuple(compiled)
 
 
@@ -546,6 +555,7 @@ _ZERO_RATIO, _FULL_RATIO = (0, _SCALE), (100 * _SCALE, _SCALE)
 # Shown percents by q = percent * 10000 (a run shows few distinct ones); bounded.
 _SHOWN: dict[int, Decimal] = {}
 _SHOWN_MAX = 1 << 16
+_SHARED_MAX = 1 << 12  # results kept per compiled LO
 _new_result = tuple.__new__
 
 
@@ -560,8 +570,8 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
     get: Callable[[tuple[str, str]], Any] = marks.get
     shown_get = _SHOWN.get
     results = []
-    for (code, required, refs, total, bounds, attaining, tool_levels, steps, points,
-         tools) in compiled:
+    for (code, required, refs, total, bounds, attaining, tool_levels, steps, points, tools,
+         unmarked, shared) in compiled:
         whole = 0  # sum of weight * p * 10000 over the percents p exact in 1/10000
         f_num, f_den = 0, 1  # sum of weight * p over the other percents
         missing = not refs
@@ -590,6 +600,9 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
                 whole += weight * p_num
             else:
                 f_num, f_den = f_num * p_den + weight * p_num * f_den, f_den * p_den
+        if not (marked or closed):
+            results.append(unmarked)  # not yet assessed: nothing marked (so missing), open
+            continue
         # mean * 10000 = (whole + 10000 * f_num / f_den) / total; 0 without weight
         if total <= 0:
             num, den = 0, 1
@@ -599,6 +612,12 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
             num, den = whole, total
         q = num // den
         if steps is not None:
+            # The result follows from q, marked, missing and closed: built once, then shared.
+            seen = 8 * q + 4 * marked + 2 * missing + closed
+            result = shared.get(seen)
+            if result is not None:
+                results.append(result)
+                continue
             # Leaves level/attains at the highest step met, else at the lowest (level_for).
             for bound, level, attains in steps:  # noqa: B007
                 if bound <= q:
@@ -615,15 +634,15 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
             status = NOT_YET_ASSESSED
         else:
             status = NOT_ATTAINED
-        if marked or closed:
-            percent = shown_get(q)
-            if percent is None:
-                percent = Decimal(q).scaleb(-4)
-                if len(_SHOWN) < _SHOWN_MAX and 0 <= q <= 100 * _SCALE:
-                    _SHOWN[q] = percent
-            results.append(_new_result(FastResult, (code, required, status, percent, level)))
-        else:
-            results.append(_new_result(FastResult, (code, required, status, None, None)))
+        percent = shown_get(q)
+        if percent is None:
+            percent = Decimal(q).scaleb(-4)  # as Exact.display
+            if len(_SHOWN) < _SHOWN_MAX and 0 <= q <= 100 * _SCALE:
+                _SHOWN[q] = percent
+        result = _new_result(FastResult, (code, required, status, percent, level))
+        if steps is not None and len(shared) < _SHARED_MAX:
+            shared[seen] = result
+        results.append(result)
     return tuple(results)
 
 

@@ -163,21 +163,59 @@ def test_the_same_on_what_validation_would_refuse(case, closed) -> None:
     assert_same(*case, closed)
 
 
+@st.composite
+def cohorts(draw):
+    """One mapping and many learners' marks (drawn for the mapping's own refs and rubrics)."""
+    outcomes, sources, first = draw(cases())
+    learners = [first]
+    for _ in range(draw(st.integers(1, 12))):
+        marks = []
+        for outcome in outcomes:
+            for spec in sources[outcome.code]:
+                if draw(st.integers(0, 4)) == 0:
+                    continue
+                if spec.kind == TOOL_RUBRIC:
+                    marks.append(Mark(spec.kind, spec.ref, level=draw(st.sampled_from(
+                        [None, *(level.code for level in outcome.rubric.levels)]))))
+                else:
+                    marks.append(draw(points_mark(spec.kind, spec.ref, outcome.rubric)))
+        learners.append(marks)
+    return outcomes, sources, [(marks, draw(st.booleans())) for marks in learners * 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cohorts())
+def test_one_compiled_mapping_for_many_learners(cohort) -> None:
+    """A compiled mapping keeps the results it built and shares them between learners with
+    the same result: each learner still gets exactly what the general evaluation gives, open
+    or closed, in any order."""
+    outcomes, sources, learners = cohort
+    compiled = compile_mapping(outcomes, sources)
+    for marks, closed in learners:
+        general = evaluate_learner(outcomes, sources, marks, closed=closed)
+        fast = evaluate_fast(compiled, compile_marks(marks), closed=closed)
+        assert [(r.code, r.required, r.status, str(r.percent), r.level)
+                for r in general.results] == \
+            [(r.code, r.required, r.status, str(r.percent), r.level) for r in fast]
+        assert fast_all_required_attained(fast) == general.all_required_attained
+
+
 @settings(max_examples=100, deadline=None)
 @given(cases(), st.booleans())
 def test_the_same_with_the_caches_full(case, closed) -> None:
-    """Past their bounds the caches of mark percents and shown percents keep nothing more, and
-    nothing changes."""
+    """Past their bounds the caches of mark percents, shown percents and built results keep
+    nothing more, and nothing changes."""
     saved = (evaluation._RATIOS_MAX, evaluation._SHOWN_MAX, dict(evaluation._RATIOS),
-             dict(evaluation._SHOWN))
+             dict(evaluation._SHOWN), evaluation._SHARED_MAX)
     try:
-        evaluation._RATIOS_MAX = evaluation._SHOWN_MAX = 0
+        evaluation._RATIOS_MAX = evaluation._SHOWN_MAX = evaluation._SHARED_MAX = 0
         evaluation._RATIOS.clear()
         evaluation._SHOWN.clear()
         assert_same(*case, closed)
         assert not evaluation._RATIOS and not evaluation._SHOWN
     finally:
         evaluation._RATIOS_MAX, evaluation._SHOWN_MAX = saved[:2]
+        evaluation._SHARED_MAX = saved[4]
         evaluation._RATIOS.update(saved[2])
         evaluation._SHOWN.update(saved[3])
 
