@@ -417,17 +417,19 @@ def result_from_dict(data: Mapping[str, Any]) -> OutcomeResult:
 # their bounds) and marks once per learner into plain tuples; the evaluation then does integer
 # arithmetic only: no SourceInput, no Exact, no Decimal compares, no per-mark objects.
 #
-# Exactness: a percent p is kept as an integer ratio (num, den). Most percents are exact in
-# 1/10000 (score 17 of 20 is 85, of 30 is not); those come as (p * 10000, 10000) and add up as
-# one integer `whole`, the others as a separate exact fraction. The floored shown percent
-# q = floor(10000 * mean) is computed exactly (one integer division); a bound B that is a whole
-# number of 1/10000 (70, 85.5, 33.3333) is met iff B * 10000 <= q, since for an integer n and any
-# real x, n <= x iff n <= floor(x). Bounds finer than that are compared by cross-multiplying.
+# Exactness: a percent p is kept as an integer ratio (num, den). Nearly every percent is a whole
+# number of 1/630000 (= 1/10000 / 63: points out of 10, 20, 25 but also out of 3, 7, 9, 30 or
+# 45); those come as (p * 630000, 630000) and add up as one integer `whole`, any other as a
+# separate exact fraction. The floored shown percent q = floor(10000 * mean) is then one integer
+# division; a bound that is a whole number B of 1/10000 (70, 85.5, 33.3333) is met iff B <= q,
+# since for an integer n and any real x, n <= x iff n <= floor(x). Bounds finer than that are
+# compared by cross-multiplying.
 # It gives the status, level and shown percent of `evaluate_learner` (property-tested equal in
 # tests/evaluation/test_fast_evaluation.py); use `evaluate_learner` where the evidence inputs
 # or carried-over LOs are needed.
 
 _SCALE = 10_000  # 1 / DISPLAY_QUANTUM
+_UNIT = 63 * _SCALE  # 630,000: the unit of a percent in `whole`
 
 
 class FastOutcome(NamedTuple):
@@ -447,8 +449,9 @@ class FastOutcome(NamedTuple):
     tools: tuple[tuple[tuple[str, str], int], ...]  # the tool-rubric refs
     unmarked: FastResult  # the result while nothing is marked
     # Results already built (with `steps` only: the level then follows from the shown percent
-    # q), by 8 * q + 4 * marked + 2 * missing + closed: learners with equal results share one
-    # object, so a run builds (and the collector tracks) few. Bounded by _SHARED_MAX.
+    # q), by 8 * q + (4 if marked) + (2 if missing) + (1 if closed): learners with equal
+    # results share one object, so a run builds (and the collector tracks) few. Bounded by
+    # _SHARED_MAX.
     shared: dict[int, FastResult]
 
 
@@ -461,11 +464,11 @@ class FastResult(NamedTuple):
 
 
 def _normal(num: int, den: int) -> tuple[int, int]:
-    """A percent num/den as compile_marks gives it: (p * 10000, 10000) when that is an integer,
-    else in lowest terms."""
-    scaled, rest = divmod(num * _SCALE, den)
+    """A percent num/den as compile_marks gives it: (p * 630000, 630000) when that is an
+    integer, else in lowest terms."""
+    scaled, rest = divmod(num * _UNIT, den)
     if not rest:
-        return (scaled, _SCALE)
+        return (scaled, _UNIT)
     common = gcd(num, den)
     return (num // common, den // common)
 
@@ -550,7 +553,7 @@ def _score_ratio(score: Decimal | None, maximum: Decimal | None) -> tuple[int, i
     return _normal(100 * score_num * max_den, score_den * max_num)
 
 
-_ZERO_RATIO, _FULL_RATIO = (0, _SCALE), (100 * _SCALE, _SCALE)
+_ZERO_RATIO, _FULL_RATIO = (0, _UNIT), (100 * _UNIT, _UNIT)
 
 # Shown percents by q = percent * 10000 (a run shows few distinct ones); bounded.
 _SHOWN: dict[int, Decimal] = {}
@@ -569,21 +572,22 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
     # Points refs get (num, den) or None, tool-rubric refs a level code or None.
     get: Callable[[tuple[str, str]], Any] = marks.get
     shown_get = _SHOWN.get
+    shut = 1 if closed else 0
     results = []
     for (code, required, refs, total, bounds, attaining, tool_levels, steps, points, tools,
          unmarked, shared) in compiled:
-        whole = 0  # sum of weight * p * 10000 over the percents p exact in 1/10000
+        whole = 0  # sum of weight * p * 630000 over the percents p exact in 1/630000
         f_num, f_den = 0, 1  # sum of weight * p over the other percents
-        missing = not refs
-        marked = False
+        missing = 0 if refs else 2  # 2: a source is unmarked (or there is none)
+        marked = 0  # 4: a source is marked
         for key, weight in points:
             value = get(key)
             if value is None:
-                missing = True
+                missing = 2
                 continue
-            marked = True
+            marked = 4
             p_num, p_den = value
-            if p_den == 10_000:  # _SCALE
+            if p_den == 630_000:  # _UNIT
                 whole += weight * p_num
             else:
                 f_num, f_den = f_num * p_den + weight * p_num * f_den, f_den * p_den
@@ -592,28 +596,29 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
             if value.__class__ is not tuple:
                 value = tool_levels.get(value)  # a level code
             if value is None:
-                missing = True
+                missing = 2
                 continue
-            marked = True
+            marked = 4
             p_num, p_den = value
-            if p_den == 10_000:  # _SCALE
+            if p_den == 630_000:  # _UNIT
                 whole += weight * p_num
             else:
                 f_num, f_den = f_num * p_den + weight * p_num * f_den, f_den * p_den
         if not (marked or closed):
             results.append(unmarked)  # not yet assessed: nothing marked (so missing), open
             continue
-        # mean * 10000 = (whole + 10000 * f_num / f_den) / total; 0 without weight
+        # num / den = 10000 * mean = (whole / 63 + 10000 * f_num / f_den) / total; 0 without
+        # weight (as `_weighted`)
         if total <= 0:
             num, den = 0, 1
         elif f_num:
-            num, den = whole * f_den + _SCALE * f_num, f_den * total
+            num, den = whole * f_den + _UNIT * f_num, 63 * f_den * total
         else:
-            num, den = whole, total
+            num, den = whole, 63 * total
         q = num // den
         if steps is not None:
             # The result follows from q, marked, missing and closed: built once, then shared.
-            seen = 8 * q + 4 * marked + 2 * missing + closed
+            seen = 8 * q + marked + missing + shut
             result = shared.get(seen)
             if result is not None:
                 results.append(result)

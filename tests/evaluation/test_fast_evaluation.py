@@ -5,9 +5,11 @@ its text) for every LO, and the same "all required attained".
 
 The generators aim at the edges of the integer arithmetic: bounds exact in 1/10000 (compared as
 integers) and finer ones (cross-multiplied), unvalidated rubrics (unordered or repeated levels),
-percents exact in 1/10000 and not (score 1 of 3), marks exactly on a bound and a hair either
-side of it, zero and negative maxima, huge and tiny values, one value in several spellings
-(the percents are cached by text), missing, unusable, duplicated and unmapped marks."""
+percents summed as whole numbers of 1/630000 (17 of 20, 1 of 3) and not (1 of 17, 4-place
+scores over 3-place maxima), marks exactly on a bound and a hair either side of it, zero and
+negative maxima, huge and tiny values, one value in several spellings (the percents are cached
+by text), missing, unusable, duplicated and unmapped marks, and many learners on one compiled
+mapping (which shares the results it built)."""
 
 from __future__ import annotations
 
@@ -245,14 +247,18 @@ def test_a_bound_is_met_exactly_on_the_fast_path() -> None:
 
 
 @pytest.mark.parametrize(("scores", "level", "shown"), [
-    # thirds: 1/3 of 30 points is 33.333..., never exact in 1/10000
+    # thirds: 1 of 3 points is 33.333..., never exact in 1/10000 (but in 1/630000); 1 of 17 in
+    # neither
     ((("21", "30"), ("21", "30")), "ok", "70.0000"),
+    ((("12", "17"), ("11.9", "17")), "ok", "70.2941"),
+    ((("11.9", "17"), ("11.9", "17")), "ok", "70.0000"),
+    ((("11.89999", "17"), ("11.9", "17")), "low", "69.9999"),
     ((("20.99999", "30"), ("21", "30")), "low", "69.9999"),
     ((("1", "3"), ("256.5", "300")), "low", "59.4166"),  # (33.33... + 85.5) / 2
     ((("171", "200"), ("171", "200")), "top", "85.5000"),
     ((("17099999999", "20000000000"), ("171", "200")), "ok", "85.4999"),
 ])
-def test_percents_not_exact_in_ten_thousandths(scores, level, shown) -> None:
+def test_percents_not_exact_in_ten_thousandths_or_in_630000ths(scores, level, shown) -> None:
     sources = [SourceSpec(GRADE_ITEM, "a"), SourceSpec(GRADE_ITEM, "b")]
     marks = [Mark(GRADE_ITEM, ref, score=Decimal(s), maximum=Decimal(m))
              for ref, (s, m) in zip("ab", scores, strict=True)]
