@@ -518,18 +518,20 @@ def compile_marks(marks: Iterable[Mark]) -> dict[tuple[str, str], tuple[int, int
 
     Scores and maxima are `Decimal` (or int) as `Mark` declares. The percent of each distinct
     (score, maximum) is computed once and kept (a course has few), keyed by their texts: a
-    Decimal's text names exactly one value and reads back as it, and costs several times less
-    to hash than the Decimal.
+    Decimal's text names exactly one value and reads back as it, and it costs several times
+    less to make and hash than the Decimal's own hash (not cached yet on a Decimal just read
+    from the store).
     """
     return {(mark.kind, mark.ref): mark.level if mark.kind == TOOL_RUBRIC
-            else _RATIOS[(str(mark.score), str(mark.maximum))] for mark in marks}
+            else _RATIOS[f"{mark.score!s}/{mark.maximum!s}"] for mark in marks}
 
 
-class _RatioCache(dict[tuple[str, str], "tuple[int, int] | None"]):
-    """(score text, maximum text) -> `_score_ratio`, bounded."""
+class _RatioCache(dict[str, "tuple[int, int] | None"]):
+    """"score/maximum" (their texts) -> `_score_ratio`, bounded."""
 
-    def __missing__(self, texts: tuple[str, str]) -> tuple[int, int] | None:
-        score, maximum = (None if text == "None" else Decimal(text) for text in texts)
+    def __missing__(self, texts: str) -> tuple[int, int] | None:
+        score, maximum = (None if text == "None" else Decimal(text)
+                          for text in texts.split("/"))
         ratio = _score_ratio(score, maximum)
         if len(self) < _RATIOS_MAX:
             self[texts] = ratio
@@ -591,7 +593,7 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
                 whole += weight * p_num
             else:
                 f_num, f_den = f_num * p_den + weight * p_num * f_den, f_den * p_den
-        for key, weight in tools:
+        for key, weight in tools:  # (mostly none)
             value = get(key)
             if value.__class__ is not tuple:
                 value = tool_levels.get(value)  # a level code
