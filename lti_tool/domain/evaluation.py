@@ -569,7 +569,9 @@ def evaluate_fast(compiled: Sequence[FastOutcome],
                   closed: bool) -> tuple[FastResult, ...]:
     """Status, level and shown percent of every LO, as `evaluate_learner` decides them.
 
-    `marks` as `compile_marks` gives them; any exact (num, den) percent with den > 0 works too.
+    `marks` as `compile_marks` gives them: per points source an exact percent (num, den) with
+    den > 0 (any such pair works, not only the ones compile_marks makes) or None, per
+    tool-rubric source a level code or None.
     """
     # Points refs get (num, den) or None, tool-rubric refs a level code or None.
     get: Callable[[tuple[str, str]], Any] = marks.get
