@@ -19,12 +19,11 @@ Nothing here does I/O; the service in `lti_tool.grades.evaluation` feeds it from
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
 from math import gcd
 from typing import Any, NamedTuple, Protocol
 
@@ -413,21 +412,47 @@ def result_from_dict(data: Mapping[str, Any]) -> OutcomeResult:
 
 
 # -- Fast path: the same decision over plain ints -------------------------------------------
-# A mapping is compiled once per offering (weights scaled to integers, bounds as integer
-# ratios, tool-rubric levels as their bounds) and marks once per learner into plain tuples; the
-# evaluation then does integer arithmetic only: no SourceInput, no Exact, no Decimal compares.
+# A mapping is compiled once per offering (weights scaled to integers, rubric bounds as integers
+# in DISPLAY_QUANTUM units where they are exact in them, highest first; tool-rubric levels as
+# their bounds) and marks once per learner into plain tuples; the evaluation then does integer
+# arithmetic only: no SourceInput, no Exact, no Decimal compares, no per-mark objects.
+#
+# Exactness: a percent p is kept as an integer ratio (num, den). Nearly every percent is a whole
+# number of 1/630000 (= 1/10000 / 63: points out of 10, 20, 25 but also out of 3, 7, 9, 30 or
+# 45); those come as (p * 630000, 630000) and add up as one integer `whole`, any other as a
+# separate exact fraction. The floored shown percent q = floor(10000 * mean) is then one integer
+# division; a bound that is a whole number B of 1/10000 (70, 85.5, 33.3333) is met iff B <= q,
+# since for an integer n and any real x, n <= x iff n <= floor(x). Bounds finer than that are
+# compared by cross-multiplying.
 # It gives the status, level and shown percent of `evaluate_learner` (property-tested equal in
 # tests/evaluation/test_fast_evaluation.py); use `evaluate_learner` where the evidence inputs
-# are needed.
+# or carried-over LOs are needed.
+
+_SCALE = 10_000  # 1 / DISPLAY_QUANTUM
+_UNIT = 63 * _SCALE  # 630,000: the unit of a percent in `whole`
+
 
 class FastOutcome(NamedTuple):
+    """One LO as `compile_mapping` compiles it (build it only with that)."""
+
     code: str
     required: bool
     refs: tuple[tuple[tuple[str, str], int], ...]  # (source key, integer weight)
     total_weight: int
-    bounds: tuple[tuple[str, int, int], ...]  # (level code, num, den), ascending
-    attaining: frozenset[str]  # level codes at or above the threshold
-    tool_levels: Mapping[str, tuple[int, int]]  # tool-rubric level code -> its bound
+    bounds: tuple[tuple[str, int, int], ...]  # (level code, num, den), as the rubric lists them
+    attaining: frozenset[str]  # level codes that attain the outcome (`Rubric.attains`)
+    tool_levels: Mapping[str, tuple[int, int]]  # tool-rubric level code -> its bound, as a mark
+    # (bound * 10000, level code, attains), highest first; None when a bound is finer than
+    # 1/10000 or the bounds do not increase (then the bounds are compared exactly).
+    steps: tuple[tuple[int, str, bool], ...] | None
+    points: tuple[tuple[tuple[str, str], int], ...]  # the refs scored in points
+    tools: tuple[tuple[tuple[str, str], int], ...]  # the tool-rubric refs
+    unmarked: FastResult  # the result while nothing is marked
+    # Results already built (with `steps` only: the level then follows from the shown percent
+    # q), by 8 * q + (4 if marked) + (2 if missing) + (1 if closed): learners with equal
+    # results share one object, so a run builds (and the collector tracks) few. Bounded by
+    # _SHARED_MAX.
+    shared: dict[int, FastResult]
 
 
 class FastResult(NamedTuple):
@@ -436,6 +461,27 @@ class FastResult(NamedTuple):
     status: str
     percent: Decimal | None
     level: str | None
+
+
+def _normal(num: int, den: int) -> tuple[int, int]:
+    """A percent num/den as compile_marks gives it: (p * 630000, 630000) when that is an
+    integer, else in lowest terms."""
+    scaled, rest = divmod(num * _UNIT, den)
+    if not rest:
+        return (scaled, _UNIT)
+    common = gcd(num, den)
+    return (num // common, den // common)
+
+
+def _steps(rubric: Rubric) -> tuple[tuple[int, str, bool], ...] | None:
+    steps: list[tuple[int, str, bool]] = []
+    for level in rubric.levels:
+        num, den = level.lower_bound.as_integer_ratio()
+        scaled, rest = divmod(num * _SCALE, den)
+        if rest or (steps and scaled <= steps[-1][0]):
+            return None
+        steps.append((scaled, level.code, rubric.attains(level.code)))
+    return tuple(reversed(steps)) or None
 
 
 def compile_mapping(outcomes: Sequence[OutcomeLike],
@@ -452,26 +498,52 @@ def compile_mapping(outcomes: Sequence[OutcomeLike],
         rubric = outcome.rubric
         bounds = tuple((level.code, *level.lower_bound.as_integer_ratio())
                        for level in rubric.levels)
-        threshold = rubric.rank(rubric.threshold)
+        tool_levels: dict[str, tuple[int, int]] = {}
+        for code, num, den in bounds:
+            tool_levels.setdefault(code, _normal(num, den))  # the first, as `Rubric.rank`
         compiled.append(FastOutcome(
             code=outcome.code, required=outcome.required, refs=refs,
             total_weight=sum(weight for _key, weight in refs), bounds=bounds,
-            attaining=frozenset(code for index, (code, _n, _d) in enumerate(bounds)
-                                if index >= threshold),
-            tool_levels={code: (num, den) for code, num, den in bounds}))
+            attaining=frozenset(code for code, _n, _d in bounds if rubric.attains(code)),
+            tool_levels=tool_levels, steps=_steps(rubric),
+            points=tuple(ref for ref in refs if ref[0][0] != TOOL_RUBRIC),
+            tools=tuple(ref for ref in refs if ref[0][0] == TOOL_RUBRIC),
+            unmarked=FastResult(outcome.code, outcome.required, NOT_YET_ASSESSED, None, None),
+            shared={}))
     return tuple(compiled)
 
 
 def compile_marks(marks: Iterable[Mark]) -> dict[tuple[str, str], tuple[int, int] | str | None]:
-    """Per source key: the exact percent as (num, den), a tool-rubric level code, or None."""
+    """Per source key: the exact percent as (num, den), a tool-rubric level code, or None.
+
+    Scores and maxima are `Decimal` (or int) as `Mark` declares. The percent of each distinct
+    (score, maximum) is computed once and kept (a course has few), keyed by their texts: a
+    Decimal's text names exactly one value and reads back as it, and it costs several times
+    less to make and hash than the Decimal's own hash (not cached yet on a Decimal just read
+    from the store).
+    """
     return {(mark.kind, mark.ref): mark.level if mark.kind == TOOL_RUBRIC
-            else _score_ratio(mark.score, mark.maximum) for mark in marks}
+            else _RATIOS[f"{mark.score!s}/{mark.maximum!s}"] for mark in marks}
 
 
-@lru_cache(maxsize=65536)
+class _RatioCache(dict[str, "tuple[int, int] | None"]):
+    """"score/maximum" (their texts) -> `_score_ratio`, bounded."""
+
+    def __missing__(self, texts: str) -> tuple[int, int] | None:
+        score, maximum = (None if text == "None" else Decimal(text)
+                          for text in texts.split("/"))
+        ratio = _score_ratio(score, maximum)
+        if len(self) < _RATIOS_MAX:
+            self[texts] = ratio
+        return ratio
+
+
+_RATIOS = _RatioCache()
+_RATIOS_MAX = 1 << 16
+
+
 def _score_ratio(score: Decimal | None, maximum: Decimal | None) -> tuple[int, int] | None:
-    """`mark_percent` of a points mark as (num, den); cached, as a course has few distinct
-    (score, maximum) pairs and this runs once per mark of every learner."""
+    """`mark_percent` of a points mark as (num, den)."""
     if score is None or maximum is None or maximum <= 0:
         return None
     score_num, score_den = score.as_integer_ratio()
@@ -480,49 +552,114 @@ def _score_ratio(score: Decimal | None, maximum: Decimal | None) -> tuple[int, i
         return _ZERO_RATIO
     if score_num * max_den >= max_num * score_den:
         return _FULL_RATIO
-    return (100 * score_num * max_den, score_den * max_num)
+    return _normal(100 * score_num * max_den, score_den * max_num)
 
 
-_ZERO_RATIO, _FULL_RATIO = (0, 1), (100, 1)
+_ZERO_RATIO, _FULL_RATIO = (0, _UNIT), (100 * _UNIT, _UNIT)
+
+# Shown percents by q = percent * 10000 (a run shows few distinct ones); bounded.
+_SHOWN: dict[int, Decimal] = {}
+_SHOWN_MAX = 1 << 16
+_SHARED_MAX = 1 << 12  # results kept per compiled LO
+_new_result = tuple.__new__
 
 
 def evaluate_fast(compiled: Sequence[FastOutcome],
                   marks: Mapping[tuple[str, str], tuple[int, int] | str | None], *,
                   closed: bool) -> tuple[FastResult, ...]:
-    """Status, level and shown percent of every LO, as `evaluate_learner` decides them."""
+    """Status, level and shown percent of every LO, as `evaluate_learner` decides them.
+
+    `marks` as `compile_marks` gives them: per points source an exact percent (num, den) with
+    den > 0 (any such pair works, not only the ones compile_marks makes) or None, per
+    tool-rubric source a level code or None.
+    """
+    # Points refs get (num, den) or None, tool-rubric refs a level code or None.
+    get: Callable[[tuple[str, str]], Any] = marks.get
+    shown_get = _SHOWN.get
+    shut = 1 if closed else 0
     results = []
-    for outcome in compiled:
-        num, den = 0, 1
-        missing = not outcome.refs
-        marked = False
-        for key, weight in outcome.refs:
-            value = marks.get(key)
-            if isinstance(value, str):
-                value = outcome.tool_levels.get(value)
+    for (code, required, refs, total, bounds, attaining, tool_levels, steps, points, tools,
+         unmarked, shared) in compiled:
+        whole = 0  # sum of weight * p * 630000 over the percents p exact in 1/630000
+        f_num, f_den = 0, 1  # sum of weight * p over the other percents
+        missing = 0 if refs else 2  # 2: a source is unmarked (or there is none)
+        marked = 0  # 4: a source is marked
+        for key, weight in points:
+            value = get(key)
             if value is None:
-                missing = True
+                missing = 2
                 continue
-            marked = True
+            marked = 4
             p_num, p_den = value
-            num, den = num * p_den + weight * p_num * den, den * p_den
-        # mean = num / (den * total_weight)
-        den *= outcome.total_weight or 1
-        if outcome.total_weight <= 0:
-            num = 0
-        level = outcome.bounds[0][0]
-        for code, b_num, b_den in outcome.bounds:
-            if b_num * den <= num * b_den:
-                level = code
-        status = outcome_status(marked and level in outcome.attaining, missing=missing,
-                                closed=closed)
-        shown = marked or closed
-        results.append(FastResult(
-            outcome.code, outcome.required, status,
-            Decimal((num * 10_000) // den).scaleb(-4) if shown else None,
-            level if shown else None))
+            if p_den == 630_000:  # _UNIT
+                whole += weight * p_num
+            else:
+                f_num, f_den = f_num * p_den + weight * p_num * f_den, f_den * p_den
+        for key, weight in tools:  # (mostly none)
+            value = get(key)
+            if value.__class__ is not tuple:
+                value = tool_levels.get(value)  # a level code
+            if value is None:
+                missing = 2
+                continue
+            marked = 4
+            p_num, p_den = value
+            if p_den == 630_000:  # _UNIT
+                whole += weight * p_num
+            else:
+                f_num, f_den = f_num * p_den + weight * p_num * f_den, f_den * p_den
+        if not (marked or closed):
+            results.append(unmarked)  # not yet assessed: nothing marked (so missing), open
+            continue
+        # num / den = 10000 * mean = (whole / 63 + 10000 * f_num / f_den) / total; 0 without
+        # weight (as `_weighted`)
+        if total <= 0:
+            num, den = 0, 1
+        elif f_num:
+            num, den = whole * f_den + _UNIT * f_num, 63 * f_den * total
+        else:
+            num, den = whole, 63 * total
+        q = num // den
+        if steps is not None:
+            # The result follows from q, marked, missing and closed: built once, then shared.
+            seen = 8 * q + marked + missing + shut
+            result = shared.get(seen)
+            if result is not None:
+                results.append(result)
+                continue
+            # Leaves level/attains at the highest step met, else at the lowest (level_for).
+            for bound, level, attains in steps:  # noqa: B007
+                if bound <= q:
+                    break
+        else:
+            level = bounds[0][0]
+            for level_code, b_num, b_den in bounds:
+                if b_num * den * _SCALE <= num * b_den:
+                    level = level_code
+            attains = level in attaining
+        if marked and attains:
+            status = ATTAINED
+        elif missing and not closed:
+            status = NOT_YET_ASSESSED
+        else:
+            status = NOT_ATTAINED
+        percent = shown_get(q)
+        if percent is None:
+            percent = Decimal(q).scaleb(-4)  # as Exact.display
+            if len(_SHOWN) < _SHOWN_MAX and 0 <= q <= 100 * _SCALE:
+                _SHOWN[q] = percent
+        result = _new_result(FastResult, (code, required, status, percent, level))
+        if steps is not None and len(shared) < _SHARED_MAX:
+            shared[seen] = result
+        results.append(result)
     return tuple(results)
 
 
 def fast_all_required_attained(results: Sequence[FastResult]) -> bool:
-    required = [result for result in results if result.required]
-    return bool(required) and all(result.status == ATTAINED for result in required)
+    any_required = False
+    for result in results:
+        if result[1]:  # required
+            if result[2] != ATTAINED:
+                return False
+            any_required = True
+    return any_required
