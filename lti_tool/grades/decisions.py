@@ -253,14 +253,19 @@ class OfferingRun(Recorder):
         self.summary.evaluated += skipped + len(changed)
         self.summary.changed += len(changed)
         written = self._write_snapshots(changed, mapping_id)
-        inserted = self._insert_decisions(created, mapping_id)
+        # Every missing decision of the batch is created here, in learner order (the ids the
+        # general path gives): with its snapshot, or bare for the general path to step.
+        missing = sorted(created + [{"b_person": pid} for pid in general
+                                    if pid not in states and pid not in held],
+                         key=lambda row: row["b_person"])
+        inserted = self._insert_decisions(missing, mapping_id)
         if inserted is None:  # another process created some at the same moment
             general.extend(row["b_person"] for row in created)
             general.sort()
         else:
-            written += inserted
-            self.summary.evaluated += len(inserted)
-            self.summary.changed += len(inserted)
+            written += [inserted[row["b_person"]] for row in created]
+            self.summary.evaluated += len(created)
+            self.summary.changed += len(created)
         if written and self.offering.grade_passback:
             self._queue_passbacks(written)
         if general:
@@ -283,27 +288,30 @@ class OfferingRun(Recorder):
         return [row["b_id"] for row in rows]
 
     def _insert_decisions(self, rows: list[dict[str, Any]], mapping_id: int | None,
-                          ) -> list[int] | None:
-        """New decisions with their first snapshot and their attempt 1 (what `decisions_for`
-        and a snapshot write), in bulk; None when one exists already (nothing written)."""
+                          ) -> dict[int, int] | None:
+        """New decisions and their attempt 1, in bulk: what `decisions_for` creates, with the
+        first snapshot where a row carries one. Their ids by person; None when one exists
+        already (then nothing is written)."""
         if not rows:
-            return []
+            return {}
         table, attempts = DECISIONS, ATTEMPTS
         values = [{
             "platform_id": self.offering.platform_id, "offering_id": self.offering.id,
             "person_id": row["b_person"], "status": flow.IN_PROGRESS, "reevaluations_used": 0,
-            "outcomes": row["b_outcomes"], "share_attained": row["b_share"],
-            "mapping_id": mapping_id, "inputs_digest": row["b_digest"],
-            "evaluated_at": self.now} for row in rows]
+            "outcomes": row.get("b_outcomes", {}), "share_attained": row.get("b_share", Decimal(0)),
+            "mapping_id": mapping_id if "b_digest" in row else None,
+            "inputs_digest": row.get("b_digest", ""),
+            "evaluated_at": self.now if "b_digest" in row else None} for row in rows]
         try:
             with self.db.begin_nested():
-                ids = list(self.db.execute(
-                    insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                    values).scalars())
+                self.db.execute(insert(table), values)
+                ids = dict(self.db.execute(select(table.c.person_id, table.c.id).where(
+                    table.c.offering_id == self.offering.id,
+                    table.c.person_id.in_([row["b_person"] for row in rows]))).all())
                 self.db.execute(insert(attempts), [
-                    {"decision_id": decision_id, "number": 1, "opened_at": self.now,
+                    {"decision_id": ids[row["b_person"]], "number": 1, "opened_at": self.now,
                      "closes_at": self.offering.window_closes_at, "granted_via": "offering",
-                     "results": {}} for decision_id in ids])
+                     "results": {}} for row in rows])
         except IntegrityError:
             return None
         return ids

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, TOOL_RUBRIC, Mark, SourceSpec
 from lti_tool.store.db import UTCDateTime
@@ -65,6 +66,43 @@ def _assessment_points(criterion: LmsRubricCriterion,
     return None
 
 
+def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
+                 maxima: Mapping[int, Decimal | None], into: dict[int, list[Mark]]) -> None:
+    """Gradebook marks (a score over its maximum, or the item's) of `person_ids`, into `into`.
+
+    Tens of thousands of rows per batch: the columns are read as the driver gives them and
+    converted once per distinct value (exactly as their column types convert them), and equal
+    marks share one (frozen) `Mark`.
+    """
+    dialect = db.get_bind().dialect
+    to_time = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    raw = NullType()
+    numbers: dict[Any, Decimal] = {}
+    times: dict[Any, Any] = {}
+    made: dict[tuple[Any, ...], Mark] = {}
+    at = func.coalesce(Score.lms_updated_at, Score.fetched_at)
+    rows = db.execute(select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, raw),
+                             type_coerce(Score.maximum, raw), type_coerce(at, raw))
+                      .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids)))
+    for person_id, item_id, score, maximum, when in rows:
+        if score is None:
+            continue
+        key = (item_id, score, maximum, when)
+        mark = made.get(key)
+        if mark is None:
+            if score not in numbers:
+                numbers[score] = Decimal(score)
+            if maximum is not None and maximum not in numbers:
+                numbers[maximum] = Decimal(maximum)
+            if when not in times:
+                times[when] = to_time(when) if to_time is not None else when
+            mark = made[key] = Mark(
+                GRADE_ITEM, str(item_id), score=numbers[score],
+                maximum=numbers[maximum] if maximum is not None else maxima.get(item_id),
+                at=times[when])
+        into[person_id].append(mark)
+
+
 def load_marks(db: Session, offering_id: int, person_ids: list[int],
                sources: Iterable[Sources]) -> dict[int, AttemptMarks]:
     """Marks per person and attempt on everything `sources` map."""
@@ -75,17 +113,7 @@ def load_marks(db: Session, offering_id: int, person_ids: list[int],
     if item_ids:
         maxima = dict(db.execute(select(GradeItem.id, GradeItem.maximum)
                                  .where(GradeItem.id.in_(item_ids))).all())
-        at = type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), UTCDateTime)
-        for row in db.execute(
-                select(Score.person_id, Score.grade_item_id, Score.score, Score.maximum,
-                       at.label("at"))
-                .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))):
-            if row.score is None:
-                continue
-            shared[row.person_id].append(Mark(
-                GRADE_ITEM, str(row.grade_item_id), score=Decimal(row.score),
-                maximum=row.maximum if row.maximum is not None else maxima.get(
-                    row.grade_item_id), at=row.at))
+        shared_marks(db, item_ids, person_ids, maxima, shared)
     if criterion_ids:
         criteria = {c.id: c for c in db.scalars(select(LmsRubricCriterion).where(
             LmsRubricCriterion.id.in_(criterion_ids)))}
