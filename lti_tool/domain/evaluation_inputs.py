@@ -11,6 +11,7 @@ first attempt (no carried-over results); the re-evaluation goes through `evaluat
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -51,6 +52,12 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+@lru_cache(maxsize=65536)
+def _iso(at: datetime) -> str:
+    """A mark's time as the snapshot shows it (marks of one sync share few times)."""
+    return at.isoformat()
+
+
 def result_dicts(outcomes: Sequence[OutcomeLike], sources: Mapping[str, Sequence[SourceSpec]],
                  results: Sequence[FastResult], marks: Mapping[tuple[str, str], Mark],
                  ) -> dict[str, dict[str, Any]]:
@@ -74,7 +81,7 @@ def result_dicts(outcomes: Sequence[OutcomeLike], sources: Mapping[str, Sequence
                 "kind": spec.kind, "ref": spec.ref, "weight": str(spec.weight),
                 "percent": _percent_text(mark, rubric, tool_levels),
                 "score": _text(mark.score), "maximum": _text(mark.maximum),
-                "level": mark.level, "at": mark.at.isoformat() if mark.at else None})
+                "level": mark.level, "at": _iso(mark.at) if mark.at else None})
         snapshot[result.code] = {
             "code": result.code, "required": result.required, "status": result.status,
             "percent": _text(result.percent), "level": result.level,

@@ -180,7 +180,7 @@ class OfferingRun(Recorder):
         return self._compiled
 
     def _specs(self, mapping_id: int | None) -> list[SourceSpec]:
-        """Every mapped source of the LOs, in the outcomes' order, under the first attempt's
+        """Every mapped source of the LOs, by source key, under the first attempt's
         current mapping (`mapping_id` None) or another saved one (what a pass used)."""
         if mapping_id not in self._flat_specs:
             sources: Mapping[str, Sequence[SourceSpec]] = self.sources[1]
@@ -188,8 +188,10 @@ class OfferingRun(Recorder):
                 row = self.db.get(OutcomeMapping, mapping_id)
                 if row is not None:
                     sources = mapping_sources(row)
-            self._flat_specs[mapping_id] = [spec for outcome in self.outcomes
-                                            for spec in sources.get(outcome.code, ())]
+            # in the digest's order (it sorts what it reads: then in one pass)
+            self._flat_specs[mapping_id] = sorted(
+                (spec for outcome in self.outcomes for spec in sources.get(outcome.code, ())),
+                key=lambda spec: spec.key)
         return self._flat_specs[mapping_id]
 
     def _fast_chunk(self, chunk: list[int], held: set[int], actor: Actor) -> None:

@@ -84,8 +84,8 @@ def inputs_digest(evaluation: LearnerEvaluation, mapping_id: int | None) -> str:
 def marks_digest(specs: Sequence[SourceSpec], marks: Mapping[tuple[str, str], Mark],
                  mapping_id: int | None) -> str:
     """`inputs_digest` of a first-attempt evaluation (nothing carried over), straight from the
-    marks: `specs` are the mapped sources of every LO, in the outcomes' order (the fast path
-    asks this before it builds any result; property-tested equal)."""
+    marks: `specs` are the mapped sources of every LO, in any order (the fast path asks this
+    before it builds any result; property-tested equal)."""
     parts = []
     for spec in specs:
         mark = marks.get(spec.key)

@@ -81,9 +81,12 @@ def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
     times: dict[Any, Any] = {}
     made: dict[tuple[Any, ...], Mark] = {}
     at = func.coalesce(Score.lms_updated_at, Score.fetched_at)
-    rows = db.execute(select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, raw),
-                             type_coerce(Score.maximum, raw), type_coerce(at, raw))
-                      .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids)))
+    if db.autoflush:
+        db.flush()  # what the ORM does before a query; the rows are read on the Core level
+    rows = db.connection().execute(
+        select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, raw),
+               type_coerce(Score.maximum, raw), type_coerce(at, raw))
+        .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))).all()
     for person_id, item_id, score, maximum, when in rows:
         if score is None:
             continue
