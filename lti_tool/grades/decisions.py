@@ -24,7 +24,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -114,6 +114,7 @@ class OfferingRun(Recorder):
         return not self.offering.is_open(self.now)
 
     def learner_ids(self, person_ids: Iterable[int] | None) -> list[int]:
+        """Active learners of the course and everyone with a decision (one query a batch)."""
         members = select(Membership.person_id).where(
             Membership.context_id == self.offering.context_id, Membership.role == "learner",
             Membership.active.is_(True))
@@ -122,10 +123,11 @@ class OfferingRun(Recorder):
             wanted = list(set(person_ids))
             found: set[int] = set()
             for chunk in chunks(wanted):
-                found |= set(self.db.scalars(members.where(Membership.person_id.in_(chunk))))
-                found |= set(self.db.scalars(decided.where(Decision.person_id.in_(chunk))))
+                found.update(self.db.scalars(union(
+                    members.where(Membership.person_id.in_(chunk)),
+                    decided.where(Decision.person_id.in_(chunk)))))
             return sorted(found)
-        return sorted(set(self.db.scalars(members)) | set(self.db.scalars(decided)))
+        return sorted(set(self.db.scalars(union(members, decided))))
 
     def load_marks(self, person_ids: list[int],
                    extra_specs: Mapping[str, Sequence[SourceSpec]] | None = None,

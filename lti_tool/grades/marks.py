@@ -67,7 +67,7 @@ def _assessment_points(criterion: LmsRubricCriterion,
 
 
 def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
-                 maxima: Mapping[int, Decimal | None], into: dict[int, list[Mark]]) -> None:
+                 into: dict[int, list[Mark]]) -> None:
     """Gradebook marks (a score over its maximum, or the item's) of `person_ids`, into `into`.
 
     Tens of thousands of rows per batch: the columns are read as the driver gives them and
@@ -81,11 +81,13 @@ def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
     times: dict[Any, Any] = {}
     made: dict[tuple[Any, ...], Mark] = {}
     at = func.coalesce(Score.lms_updated_at, Score.fetched_at)
+    out_of = func.coalesce(Score.maximum, GradeItem.maximum)  # the item's when none given
     if db.autoflush:
         db.flush()  # what the ORM does before a query; the rows are read on the Core level
     rows = db.connection().execute(
         select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, raw),
-               type_coerce(Score.maximum, raw), type_coerce(at, raw))
+               type_coerce(out_of, raw), type_coerce(at, raw))
+        .join(GradeItem, GradeItem.id == Score.grade_item_id)
         .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))).all()
     for person_id, item_id, score, maximum, when in rows:
         if score is None:
@@ -101,7 +103,7 @@ def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
                 times[when] = to_time(when) if to_time is not None else when
             mark = made[key] = Mark(
                 GRADE_ITEM, str(item_id), score=numbers[score],
-                maximum=numbers[maximum] if maximum is not None else maxima.get(item_id),
+                maximum=None if maximum is None else numbers[maximum],
                 at=times[when])
         into[person_id].append(mark)
 
@@ -114,9 +116,7 @@ def load_marks(db: Session, offering_id: int, person_ids: list[int],
     criterion_ids = {int(s.ref) for s in specs if s.kind == LMS_RUBRIC}
     shared: dict[int, list[Mark]] = {pid: [] for pid in person_ids}
     if item_ids:
-        maxima = dict(db.execute(select(GradeItem.id, GradeItem.maximum)
-                                 .where(GradeItem.id.in_(item_ids))).all())
-        shared_marks(db, item_ids, person_ids, maxima, shared)
+        shared_marks(db, item_ids, person_ids, shared)
     if criterion_ids:
         criteria = {c.id: c for c in db.scalars(select(LmsRubricCriterion).where(
             LmsRubricCriterion.id.in_(criterion_ids)))}
