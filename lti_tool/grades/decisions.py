@@ -67,6 +67,22 @@ AUTOMATIC_POLICY = labelled("policy:automatic")
 DECISIONS = cast(Table, Decision.__table__)
 ATTEMPTS = cast(Table, Attempt.__table__)
 
+# Built once; a run gives the ids (expression building costs more than these queries).
+_MEMBERS = select(Membership.person_id).where(
+    Membership.context_id == bindparam("context"), Membership.role == "learner",
+    Membership.active.is_(True))
+_DECIDED = select(Decision.person_id).where(Decision.offering_id == bindparam("offering"))
+_LEARNERS = union(_MEMBERS, _DECIDED)
+_SOME_LEARNERS = union(
+    _MEMBERS.where(Membership.person_id.in_(bindparam("people", expanding=True))),
+    _DECIDED.where(Decision.person_id.in_(bindparam("people", expanding=True))))
+# The decision state the fast path needs, as plain rows.
+_STATES = select(
+    DECISIONS.c.id, DECISIONS.c.person_id, DECISIONS.c.status, DECISIONS.c.reevaluations_used,
+    DECISIONS.c.inputs_digest, DECISIONS.c.mapping_id, DECISIONS.c.passed_via).where(
+    DECISIONS.c.offering_id == bindparam("offering"),
+    DECISIONS.c.person_id.in_(bindparam("people", expanding=True)))
+
 
 def get_offering(db: Session, offering_id: int) -> Offering:
     offering = db.get(Offering, offering_id)
@@ -115,19 +131,14 @@ class OfferingRun(Recorder):
 
     def learner_ids(self, person_ids: Iterable[int] | None) -> list[int]:
         """Active learners of the course and everyone with a decision (one query a batch)."""
-        members = select(Membership.person_id).where(
-            Membership.context_id == self.offering.context_id, Membership.role == "learner",
-            Membership.active.is_(True))
-        decided = select(Decision.person_id).where(Decision.offering_id == self.offering.id)
+        ids = {"context": self.offering.context_id, "offering": self.offering.id}
         if person_ids is not None:
-            wanted = list(set(person_ids))
+            wanted = sorted(set(person_ids))
             found: set[int] = set()
             for chunk in chunks(wanted):
-                found.update(self.db.scalars(union(
-                    members.where(Membership.person_id.in_(chunk)),
-                    decided.where(Decision.person_id.in_(chunk)))))
+                found.update(self.db.scalars(_SOME_LEARNERS, {**ids, "people": chunk}))
             return sorted(found)
-        return sorted(set(self.db.scalars(union(members, decided))))
+        return sorted(set(self.db.scalars(_LEARNERS, ids)))
 
     def load_marks(self, person_ids: list[int],
                    extra_specs: Mapping[str, Sequence[SourceSpec]] | None = None,
@@ -197,11 +208,8 @@ class OfferingRun(Recorder):
         return self._flat_specs[mapping_id]
 
     def _fast_chunk(self, chunk: list[int], held: set[int], actor: Actor) -> None:
-        table = DECISIONS
         states = {row.person_id: row for row in self.db.execute(
-            select(table.c.id, table.c.person_id, table.c.status, table.c.reevaluations_used,
-                   table.c.inputs_digest, table.c.mapping_id, table.c.passed_via)
-            .where(table.c.offering_id == self.offering.id, table.c.person_id.in_(chunk)))}
+            _STATES, {"offering": self.offering.id, "people": chunk})}
         marks = self.load_marks(chunk)
         mapping = self.mappings[1]
         mapping_id = mapping.id if mapping else None

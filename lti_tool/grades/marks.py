@@ -7,11 +7,12 @@ Everything is loaded in bulk, `CHUNK` learners at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import Dialect, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -66,6 +67,29 @@ def _assessment_points(criterion: LmsRubricCriterion,
     return None
 
 
+_RAW = NullType()
+# Built once (a batch of learners runs these with its ids): the gradebook marks, the item's
+# maximum when the score gives none, the LMS's time or else when the tool fetched it.
+_SCORES = (
+    select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, _RAW),
+           type_coerce(func.coalesce(Score.maximum, GradeItem.maximum), _RAW),
+           type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), _RAW))
+    .join(GradeItem, GradeItem.id == Score.grade_item_id)
+    .where(Score.grade_item_id.in_(bindparam("items", expanding=True)),
+           Score.person_id.in_(bindparam("people", expanding=True))))
+_TOOL_SCORES = select(ToolRubricScore.person_id, ToolRubricScore.attempt_no,
+                      ToolRubricScore.outcome_code, ToolRubricScore.level_code,
+                      ToolRubricScore.scored_at).where(
+    ToolRubricScore.offering_id == bindparam("offering"),
+    ToolRubricScore.person_id.in_(bindparam("people", expanding=True)))
+
+
+@lru_cache(maxsize=8)
+def _time_of(dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a UTC datetime column's raw value becomes its value (`UTCDateTime`'s own)."""
+    return UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+
+
 def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
                  into: dict[int, list[Mark]]) -> None:
     """Gradebook marks (a score over its maximum, or the item's) of `person_ids`, into `into`.
@@ -74,21 +98,14 @@ def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
     converted once per distinct value (exactly as their column types convert them), and equal
     marks share one (frozen) `Mark`.
     """
-    dialect = db.get_bind().dialect
-    to_time = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
-    raw = NullType()
+    to_time = _time_of(db.get_bind().dialect)
     numbers: dict[Any, Decimal] = {}
     times: dict[Any, Any] = {}
     made: dict[tuple[Any, ...], Mark] = {}
-    at = func.coalesce(Score.lms_updated_at, Score.fetched_at)
-    out_of = func.coalesce(Score.maximum, GradeItem.maximum)  # the item's when none given
     if db.autoflush:
         db.flush()  # what the ORM does before a query; the rows are read on the Core level
-    rows = db.connection().execute(
-        select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, raw),
-               type_coerce(out_of, raw), type_coerce(at, raw))
-        .join(GradeItem, GradeItem.id == Score.grade_item_id)
-        .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))).all()
+    rows = db.connection().execute(_SCORES, {"items": sorted(item_ids),
+                                             "people": person_ids}).all()
     for person_id, item_id, score, maximum, when in rows:
         if score is None:
             continue
@@ -130,9 +147,7 @@ def load_marks(db: Session, offering_id: int, person_ids: list[int],
                 maximum=_criterion_maximum(criterion), level=assessment.level_id,
                 at=assessment.lms_updated_at or assessment.fetched_at))
     marks = {pid: {1: list(shared[pid]), 2: list(shared[pid])} for pid in person_ids}
-    for score in db.scalars(select(ToolRubricScore).where(
-            ToolRubricScore.offering_id == offering_id,
-            ToolRubricScore.person_id.in_(person_ids))):
-        marks[score.person_id][score.attempt_no].append(Mark(
-            TOOL_RUBRIC, score.outcome_code, level=score.level_code, at=score.scored_at))
+    for person_id, attempt_no, code, level, at in db.execute(
+            _TOOL_SCORES, {"offering": offering_id, "people": person_ids}):
+        marks[person_id][attempt_no].append(Mark(TOOL_RUBRIC, code, level=level, at=at))
     return marks
