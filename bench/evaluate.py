@@ -7,8 +7,10 @@
 2. Store-backed (`lti_tool.grades.evaluation.evaluate_changed`): a SQLite file (or the
    PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL names; its tables are dropped and re-created),
    10 course contexts x 1,000 learners, 40 gradebook items each; the full first run, an
-   unchanged re-run, then one changed mark re-evaluated by person id (it must touch exactly
-   one learner) and by a full re-run (one decision changes).
+   unchanged re-run (best of 3), then one changed mark re-evaluated by person id (it must
+   touch exactly one learner) and by a full re-run (one decision changes). Run twice on the
+   same seed: through the general path (`fast=False`, the reference) and the fast path; the
+   script then compares what both stored (decisions, snapshots, attempts, evidence).
 
 The MC version is `in_review`, so passes are held rather than signed (signing is measured by
 bench/issue.py). Prints tables; never fails on timings.
