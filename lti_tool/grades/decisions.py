@@ -4,6 +4,16 @@ when the rules (`lti_tool.domain.decisions`) say so.
 `OfferingRun` loads an offering's outcomes and mappings once and its learners' marks in bulk;
 `step` evaluates one learner and applies at most the transitions the evaluation calls for
 (through `Recorder`). `evaluate_changed` is what the sync calls after it commits.
+
+`run` takes the fast path per batch of learners: their decisions are read as plain rows, each
+first-attempt learner is evaluated with `evaluate_fast`, and one whose marks did not change
+(the same inputs digest, no transition due) costs nothing more. A changed snapshot is rebuilt
+from the fast results (`evaluation_inputs.result_dicts`, the same bytes as the general path)
+and written in one executemany per batch; new decisions are inserted in bulk with theirs.
+Everything else (a transition, the re-evaluation, a passed decision whose marks changed, a
+decision this session already holds) goes through `step`, the general path, unchanged.
+`run_general` is the general path for every learner: the reference the fast path is
+property-tested against (tests/evaluation/test_store_fast_path.py).
 """
 
 from __future__ import annotations
@@ -12,8 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -21,15 +32,21 @@ from lti_tool.catalogue.service import outcomes_of
 from lti_tool.domain import decisions as flow
 from lti_tool.domain.actors import SYSTEM, Actor, labelled
 from lti_tool.domain.evaluation import (
+    FastOutcome,
     LearnerEvaluation,
     Mark,
     OutcomeLike,
     OutcomeResult,
     SourceSpec,
+    compile_mapping,
+    compile_marks,
+    evaluate_fast,
     evaluate_learner,
+    fast_all_required_attained,
 )
+from lti_tool.domain.evaluation_inputs import result_dicts, share_attained
 from lti_tool.errors import NotFound
-from lti_tool.grades.evidence import inputs_digest
+from lti_tool.grades.evidence import inputs_digest, marks_digest
 from lti_tool.grades.marks import (
     AttemptMarks,
     chunks,
@@ -47,6 +64,24 @@ from lti_tool.store.models.core import Membership
 from lti_tool.store.models.evaluation import Attempt, Decision, GradePassback, OutcomeMapping
 
 AUTOMATIC_POLICY = labelled("policy:automatic")
+DECISIONS = cast(Table, Decision.__table__)
+ATTEMPTS = cast(Table, Attempt.__table__)
+
+# Built once; a run gives the ids (expression building costs more than these queries).
+_MEMBERS = select(Membership.person_id).where(
+    Membership.context_id == bindparam("context"), Membership.role == "learner",
+    Membership.active.is_(True))
+_DECIDED = select(Decision.person_id).where(Decision.offering_id == bindparam("offering"))
+_LEARNERS = union(_MEMBERS, _DECIDED)
+_SOME_LEARNERS = union(
+    _MEMBERS.where(Membership.person_id.in_(bindparam("people", expanding=True))),
+    _DECIDED.where(Decision.person_id.in_(bindparam("people", expanding=True))))
+# The decision state the fast path needs, as plain rows.
+_STATES = select(
+    DECISIONS.c.id, DECISIONS.c.person_id, DECISIONS.c.status, DECISIONS.c.reevaluations_used,
+    DECISIONS.c.inputs_digest, DECISIONS.c.mapping_id, DECISIONS.c.passed_via).where(
+    DECISIONS.c.offering_id == bindparam("offering"),
+    DECISIONS.c.person_id.in_(bindparam("people", expanding=True)))
 
 
 def get_offering(db: Session, offering_id: int) -> Offering:
@@ -71,14 +106,18 @@ class OfferingRun(Recorder):
     outcomes: list[OutcomeLike] = field(default_factory=list)
     mappings: dict[int, OutcomeMapping | None] = field(default_factory=dict)
     sources: dict[int, dict[str, list[SourceSpec]]] = field(default_factory=dict)
+    fast: bool = True  # False: every learner through the general path (`run_general`)
+    _compiled: tuple[FastOutcome, ...] | None = field(default=None, init=False, repr=False)
+    _flat_specs: dict[int | None, list[SourceSpec]] = field(default_factory=dict, init=False,
+                                                            repr=False)
 
     @classmethod
     def of(cls, db: Session, settings: Settings | None, offering: Offering, *,
            now: datetime | None = None, outcomes: list[OutcomeLike] | None = None,
-           ) -> OfferingRun:
+           fast: bool = True) -> OfferingRun:
         run = cls(db=db, settings=settings, offering=offering, now=now or utcnow(),
                   outcomes=list[OutcomeLike](outcomes_of(db, offering.mc_version_id))
-                  if outcomes is None else outcomes)
+                  if outcomes is None else outcomes, fast=fast)
         for attempt in (1, 2):
             row = current_mapping(db, offering.id, attempt)
             run.mappings[attempt], run.sources[attempt] = row, mapping_sources(row)
@@ -91,18 +130,15 @@ class OfferingRun(Recorder):
         return not self.offering.is_open(self.now)
 
     def learner_ids(self, person_ids: Iterable[int] | None) -> list[int]:
-        members = select(Membership.person_id).where(
-            Membership.context_id == self.offering.context_id, Membership.role == "learner",
-            Membership.active.is_(True))
-        decided = select(Decision.person_id).where(Decision.offering_id == self.offering.id)
+        """Active learners of the course and everyone with a decision (one query a batch)."""
+        ids = {"context": self.offering.context_id, "offering": self.offering.id}
         if person_ids is not None:
-            wanted = list(set(person_ids))
+            wanted = sorted(set(person_ids))
             found: set[int] = set()
             for chunk in chunks(wanted):
-                found |= set(self.db.scalars(members.where(Membership.person_id.in_(chunk))))
-                found |= set(self.db.scalars(decided.where(Decision.person_id.in_(chunk))))
+                found.update(self.db.scalars(_SOME_LEARNERS, {**ids, "people": chunk}))
             return sorted(found)
-        return sorted(set(self.db.scalars(members)) | set(self.db.scalars(decided)))
+        return sorted(set(self.db.scalars(_LEARNERS, ids)))
 
     def load_marks(self, person_ids: list[int],
                    extra_specs: Mapping[str, Sequence[SourceSpec]] | None = None,
@@ -112,19 +148,195 @@ class OfferingRun(Recorder):
 
     def run(self, person_ids: Iterable[int] | None, *,
             only_status: str | None = None, actor: Actor = SYSTEM) -> RunSummary:
+        """Evaluate the learners (all, or `person_ids`) and move their decisions; the fast
+        path where it decides the same, the general one for the rest (module docstring)."""
+        if not self.fast or only_status is not None:
+            return self.run_general(person_ids, only_status=only_status, actor=actor)
+        people = self.learner_ids(person_ids)
+        self.db.flush()
+        # Decisions this session already holds (maybe changed, not flushed) take the general
+        # path: a bulk write must never go behind an object's back.
+        held = {obj.person_id for obj in list(self.db.identity_map.values())
+                if isinstance(obj, Decision) and obj.offering_id == self.offering.id}
+        for chunk in chunks(people):
+            self._fast_chunk(chunk, held, actor)
+        return self.summary
+
+    def run_general(self, person_ids: Iterable[int] | None, *,
+                    only_status: str | None = None, actor: Actor = SYSTEM) -> RunSummary:
+        """Every learner through `step` (the general evaluation and its snapshot)."""
         people = self.learner_ids(person_ids)
         for chunk in chunks(people):
             decisions = self.decisions_for(chunk)
-            self.passbacks.update({d.id: None for d in decisions.values()})
-            self.passbacks.update({p.decision_id: p for p in self.db.scalars(
-                select(GradePassback).where(GradePassback.decision_id.in_(
-                    [d.id for d in decisions.values()])))})
+            self._load_passbacks(decisions.values())
             marks = self.load_marks(chunk)
             for person_id in chunk:
                 decision = decisions[person_id]
                 if only_status is None or decision.status == only_status:
                     self.step(decision, marks[person_id], actor=actor)
         return self.summary
+
+    def _load_passbacks(self, decisions: Iterable[Decision]) -> None:
+        ids = [d.id for d in decisions]
+        self.passbacks.update(dict.fromkeys(ids))
+        for chunk in chunks(ids):
+            self.passbacks.update({p.decision_id: p for p in self.db.scalars(
+                select(GradePassback).where(GradePassback.decision_id.in_(chunk)))})
+
+    # -- the fast path -------------------------------------------------------------------
+
+    @property
+    def compiled(self) -> tuple[FastOutcome, ...]:
+        """The first attempt's mapping, compiled for `evaluate_fast` (once per run)."""
+        if self._compiled is None:
+            self._compiled = compile_mapping(self.outcomes, self.sources[1])
+        return self._compiled
+
+    def _specs(self, mapping_id: int | None) -> list[SourceSpec]:
+        """Every mapped source of the LOs, by source key, under the first attempt's
+        current mapping (`mapping_id` None) or another saved one (what a pass used)."""
+        if mapping_id not in self._flat_specs:
+            sources: Mapping[str, Sequence[SourceSpec]] = self.sources[1]
+            if mapping_id is not None:
+                row = self.db.get(OutcomeMapping, mapping_id)
+                if row is not None:
+                    sources = mapping_sources(row)
+            # in the digest's order (it sorts what it reads: then in one pass)
+            self._flat_specs[mapping_id] = sorted(
+                (spec for outcome in self.outcomes for spec in sources.get(outcome.code, ())),
+                key=lambda spec: spec.key)
+        return self._flat_specs[mapping_id]
+
+    def _fast_chunk(self, chunk: list[int], held: set[int], actor: Actor) -> None:
+        states = {row.person_id: row for row in self.db.execute(
+            _STATES, {"offering": self.offering.id, "people": chunk})}
+        marks = self.load_marks(chunk)
+        mapping = self.mappings[1]
+        mapping_id = mapping.id if mapping else None
+        specs = self._specs(None)
+        closed = self.closed
+        compiled = self.compiled
+        general: list[int] = []
+        created: list[dict[str, Any]] = []
+        changed: list[dict[str, Any]] = []
+        skipped = 0
+        for person_id in chunk:
+            state = states.get(person_id)
+            if person_id in held:
+                general.append(person_id)
+                continue
+            status = state.status if state is not None else flow.IN_PROGRESS
+            used = state.reevaluations_used if state is not None else 0
+            if state is not None and status == flow.PASSED:
+                # `check_after_pass` flags only when the digest under the pass's mapping moved
+                if state.passed_via != "evaluation" or used == 0 and marks_digest(
+                        self._specs(state.mapping_id),
+                        {m.key: m for m in marks[person_id].get(1, ())},
+                        state.mapping_id) == state.inputs_digest:
+                    skipped += 1
+                else:
+                    general.append(person_id)
+                continue
+            if status not in flow.OPEN_STATUSES:
+                skipped += 1  # failed / failed_final: nothing changes until a grant
+                continue
+            if used != 0:
+                general.append(person_id)  # the re-evaluation carries attempt 1's results
+                continue
+            learner_marks = marks[person_id].get(1, [])
+            results = evaluate_fast(compiled, compile_marks(learner_marks), closed=closed)
+            event = flow.ATTAIN_ALL if fast_all_required_attained(results) else \
+                flow.CLOSE if closed else None
+            if event is not None and flow.can(flow.DecisionState(status, used), event):
+                general.append(person_id)  # a transition: evidence, badge, passback
+                continue
+            by_key = {mark.key: mark for mark in learner_marks}
+            digest = marks_digest(specs, by_key, mapping_id)
+            if state is not None and digest == state.inputs_digest:
+                skipped += 1
+                continue
+            share = share_attained(results)
+            row = {"b_outcomes": result_dicts(self.outcomes, self.sources[1], results, by_key),
+                   "b_share": Decimal(share.numerator) / Decimal(share.denominator),
+                   "b_digest": digest, "b_person": person_id}
+            (created if state is None else changed).append(row)
+            if state is not None:
+                row["b_id"] = state.id
+        self.summary.evaluated += skipped + len(changed)
+        self.summary.changed += len(changed)
+        written = self._write_snapshots(changed, mapping_id)
+        # Every missing decision of the batch is created here, in learner order (the ids the
+        # general path gives): with its snapshot, or bare for the general path to step.
+        missing = sorted(created + [{"b_person": pid} for pid in general
+                                    if pid not in states and pid not in held],
+                         key=lambda row: row["b_person"])
+        inserted = self._insert_decisions(missing, mapping_id)
+        if inserted is None:  # another process created some at the same moment
+            general.extend(row["b_person"] for row in created)
+            general.sort()
+        else:
+            written += [inserted[row["b_person"]] for row in created]
+            self.summary.evaluated += len(created)
+            self.summary.changed += len(created)
+        if written and self.offering.grade_passback:
+            self._queue_passbacks(written)
+        if general:
+            decisions = self.decisions_for(general)
+            self._load_passbacks(decisions.values())
+            for person_id in general:
+                self.step(decisions[person_id], marks[person_id], actor=actor)
+
+    def _write_snapshots(self, rows: list[dict[str, Any]], mapping_id: int | None) -> list[int]:
+        """What `Recorder.snapshot` writes, for many decisions in one executemany."""
+        if not rows:
+            return []
+        table = DECISIONS
+        self.db.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                outcomes=bindparam("b_outcomes"), share_attained=bindparam("b_share"),
+                mapping_id=mapping_id, inputs_digest=bindparam("b_digest"),
+                evaluated_at=self.now),
+            rows)
+        return [row["b_id"] for row in rows]
+
+    def _insert_decisions(self, rows: list[dict[str, Any]], mapping_id: int | None,
+                          ) -> dict[int, int] | None:
+        """New decisions and their attempt 1, in bulk: what `decisions_for` creates, with the
+        first snapshot where a row carries one. Their ids by person; None when one exists
+        already (then nothing is written)."""
+        if not rows:
+            return {}
+        table, attempts = DECISIONS, ATTEMPTS
+        values = [{
+            "platform_id": self.offering.platform_id, "offering_id": self.offering.id,
+            "person_id": row["b_person"], "status": flow.IN_PROGRESS, "reevaluations_used": 0,
+            "outcomes": row.get("b_outcomes", {}), "share_attained": row.get("b_share", Decimal(0)),
+            "mapping_id": mapping_id if "b_digest" in row else None,
+            "inputs_digest": row.get("b_digest", ""),
+            "evaluated_at": self.now if "b_digest" in row else None} for row in rows]
+        try:
+            with self.db.begin_nested():
+                self.db.execute(insert(table), values)
+                ids = dict(self.db.execute(select(table.c.person_id, table.c.id).where(
+                    table.c.offering_id == self.offering.id,
+                    table.c.person_id.in_([row["b_person"] for row in rows]))).all())
+                self.db.execute(insert(attempts), [
+                    {"decision_id": ids[row["b_person"]], "number": 1, "opened_at": self.now,
+                     "closes_at": self.offering.window_closes_at, "granted_via": "offering",
+                     "results": {}} for row in rows])
+        except IntegrityError:
+            return None
+        return ids
+
+    def _queue_passbacks(self, decision_ids: list[int]) -> None:
+        """`queue_passback` for decisions the fast path wrote (loaded after the write)."""
+        for chunk in chunks(sorted(decision_ids)):
+            decisions = list(self.db.scalars(
+                select(Decision).where(Decision.id.in_(chunk))
+                .options(defer(Decision.outcomes)).order_by(Decision.person_id)))
+            self._load_passbacks(decisions)
+            for decision in decisions:
+                queue_passback(self.db, decision, self.passbacks)
 
     def _decision_row(self, person_id: int) -> Decision:
         decision = Decision(platform_id=self.offering.platform_id, offering_id=self.offering.id,
@@ -223,13 +435,15 @@ class OfferingRun(Recorder):
 
 def evaluate_changed(db: Session, settings: Settings, context_id: int,
                      person_ids: set[int] | None = None, *, now: datetime | None = None,
-                     ) -> RunSummary:
+                     fast: bool = True) -> RunSummary:
     """Re-evaluate the learners of a course context (all, or only `person_ids`, the ones whose
-    marks changed). Called by sync after it commits, and after mapping or rubric changes."""
+    marks changed). Called by sync after it commits, and after mapping or rubric changes.
+    `fast=False` forces the general path (the reference of tests and bench/evaluate.py)."""
     if person_ids is not None and not person_ids:
         return RunSummary()
     summary = RunSummary()
     for offering in db.scalars(select(Offering).where(Offering.context_id == context_id)
                                .order_by(Offering.id)):
-        summary.add(OfferingRun.of(db, settings, offering, now=now).run(person_ids))
+        summary.add(OfferingRun.of(db, settings, offering, now=now, fast=fast)
+                    .run(person_ids))
     return summary

@@ -5,7 +5,9 @@ The use cases, each in the module that does that one job:
 - `marks`: an offering's current mappings and the learners' marks on what they map;
 - `mappings`: saving (a new version, then re-evaluating) and previewing a mapping;
 - `decisions`: `OfferingRun` evaluates learners and moves their decisions, `evaluate_changed`
-  is what the sync calls after it commits;
+  is what the sync calls after it commits (the fast path per batch: plain-int evaluation,
+  unchanged learners skipped by their inputs digest, snapshots written in bulk; transitions
+  and re-evaluations through the general `step`);
 - `transitions`: every decision change (domain rule, snapshot, evidence, badge, passback);
 - `reevaluation`, `windows`, `prior_learning`, `tool_scores`, `review`: the one
   re-evaluation, closing windows, prior learning, rubric levels given in the tool, and flags

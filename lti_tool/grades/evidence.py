@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lti_tool.domain import evidence as domain_evidence
-from lti_tool.domain.evaluation import RULE_VERSION, LearnerEvaluation
+from lti_tool.domain.evaluation import RULE_VERSION, LearnerEvaluation, Mark, SourceSpec
 from lti_tool.domain.evidence import (
     CHECKPOINT_TYPE,
     GENESIS_HASH,
@@ -79,6 +79,20 @@ def inputs_digest(evaluation: LearnerEvaluation, mapping_id: int | None) -> str:
         for result in evaluation.results if not result.carried_over for i in result.inputs
     )
     return hashlib.sha256(repr((mapping_id, marks)).encode()).hexdigest()
+
+
+def marks_digest(specs: Sequence[SourceSpec], marks: Mapping[tuple[str, str], Mark],
+                 mapping_id: int | None) -> str:
+    """`inputs_digest` of a first-attempt evaluation (nothing carried over), straight from the
+    marks: `specs` are the mapped sources of every LO, in any order (the fast path asks this
+    before it builds any result; property-tested equal)."""
+    parts = []
+    for spec in specs:
+        mark = marks.get(spec.key)
+        parts.append((spec.kind, spec.ref, "None", "None", "None") if mark is None else
+                     (spec.kind, spec.ref, str(mark.score), str(mark.maximum), str(mark.level)))
+    parts.sort()
+    return hashlib.sha256(repr((mapping_id, parts)).encode()).hexdigest()
 
 
 # --- appending and sealing ---------------------------------------------------------------------

@@ -7,12 +7,14 @@ Everything is loaded in bulk, `CHUNK` learners at a time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TypeVar
+from functools import lru_cache
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import Dialect, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, TOOL_RUBRIC, Mark, SourceSpec
 from lti_tool.store.db import UTCDateTime
@@ -65,6 +67,64 @@ def _assessment_points(criterion: LmsRubricCriterion,
     return None
 
 
+_RAW = NullType()
+# Built once (a batch of learners runs these with its ids): the gradebook marks, the item's
+# maximum when the score gives none, the LMS's time or else when the tool fetched it.
+_SCORES = (
+    select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, _RAW),
+           type_coerce(func.coalesce(Score.maximum, GradeItem.maximum), _RAW),
+           type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), _RAW))
+    .join(GradeItem, GradeItem.id == Score.grade_item_id)
+    .where(Score.grade_item_id.in_(bindparam("items", expanding=True)),
+           Score.person_id.in_(bindparam("people", expanding=True))))
+_TOOL_SCORES = select(ToolRubricScore.person_id, ToolRubricScore.attempt_no,
+                      ToolRubricScore.outcome_code, ToolRubricScore.level_code,
+                      ToolRubricScore.scored_at).where(
+    ToolRubricScore.offering_id == bindparam("offering"),
+    ToolRubricScore.person_id.in_(bindparam("people", expanding=True)))
+
+
+@lru_cache(maxsize=8)
+def _time_of(dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a UTC datetime column's raw value becomes its value (`UTCDateTime`'s own)."""
+    return UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+
+
+def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
+                 into: dict[int, list[Mark]]) -> None:
+    """Gradebook marks (a score over its maximum, or the item's) of `person_ids`, into `into`.
+
+    Tens of thousands of rows per batch: the columns are read as the driver gives them and
+    converted once per distinct value (exactly as their column types convert them), and equal
+    marks share one (frozen) `Mark`.
+    """
+    to_time = _time_of(db.get_bind().dialect)
+    numbers: dict[Any, Decimal] = {}
+    times: dict[Any, Any] = {}
+    made: dict[tuple[Any, ...], Mark] = {}
+    if db.autoflush:
+        db.flush()  # what the ORM does before a query; the rows are read on the Core level
+    rows = db.connection().execute(_SCORES, {"items": sorted(item_ids),
+                                             "people": person_ids}).all()
+    for person_id, item_id, score, maximum, when in rows:
+        if score is None:
+            continue
+        key = (item_id, score, maximum, when)
+        mark = made.get(key)
+        if mark is None:
+            if score not in numbers:
+                numbers[score] = Decimal(score)
+            if maximum is not None and maximum not in numbers:
+                numbers[maximum] = Decimal(maximum)
+            if when not in times:
+                times[when] = to_time(when) if to_time is not None else when
+            mark = made[key] = Mark(
+                GRADE_ITEM, str(item_id), score=numbers[score],
+                maximum=None if maximum is None else numbers[maximum],
+                at=times[when])
+        into[person_id].append(mark)
+
+
 def load_marks(db: Session, offering_id: int, person_ids: list[int],
                sources: Iterable[Sources]) -> dict[int, AttemptMarks]:
     """Marks per person and attempt on everything `sources` map."""
@@ -73,19 +133,7 @@ def load_marks(db: Session, offering_id: int, person_ids: list[int],
     criterion_ids = {int(s.ref) for s in specs if s.kind == LMS_RUBRIC}
     shared: dict[int, list[Mark]] = {pid: [] for pid in person_ids}
     if item_ids:
-        maxima = dict(db.execute(select(GradeItem.id, GradeItem.maximum)
-                                 .where(GradeItem.id.in_(item_ids))).all())
-        at = type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), UTCDateTime)
-        for row in db.execute(
-                select(Score.person_id, Score.grade_item_id, Score.score, Score.maximum,
-                       at.label("at"))
-                .where(Score.grade_item_id.in_(item_ids), Score.person_id.in_(person_ids))):
-            if row.score is None:
-                continue
-            shared[row.person_id].append(Mark(
-                GRADE_ITEM, str(row.grade_item_id), score=Decimal(row.score),
-                maximum=row.maximum if row.maximum is not None else maxima.get(
-                    row.grade_item_id), at=row.at))
+        shared_marks(db, item_ids, person_ids, shared)
     if criterion_ids:
         criteria = {c.id: c for c in db.scalars(select(LmsRubricCriterion).where(
             LmsRubricCriterion.id.in_(criterion_ids)))}
@@ -99,9 +147,7 @@ def load_marks(db: Session, offering_id: int, person_ids: list[int],
                 maximum=_criterion_maximum(criterion), level=assessment.level_id,
                 at=assessment.lms_updated_at or assessment.fetched_at))
     marks = {pid: {1: list(shared[pid]), 2: list(shared[pid])} for pid in person_ids}
-    for score in db.scalars(select(ToolRubricScore).where(
-            ToolRubricScore.offering_id == offering_id,
-            ToolRubricScore.person_id.in_(person_ids))):
-        marks[score.person_id][score.attempt_no].append(Mark(
-            TOOL_RUBRIC, score.outcome_code, level=score.level_code, at=score.scored_at))
+    for person_id, attempt_no, code, level, at in db.execute(
+            _TOOL_SCORES, {"offering": offering_id, "people": person_ids}):
+        marks[person_id][attempt_no].append(Mark(TOOL_RUBRIC, code, level=level, at=at))
     return marks
