@@ -4,13 +4,15 @@ pyoxigraph for RDFC-1.0 canonicalization, with and without pyld's processed-cont
 
     python bench/issue.py [--n 200]
 
-Prints a table; never fails on timings.
+A SQLite file, or the PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL names (its tables are dropped
+and re-created). Prints a table; never fails on timings.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -172,10 +174,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="operations per measurement")
     n = parser.parse_args().n
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
-    settings = load_settings(overrides={"database_url": f"sqlite:///{workdir / 'bench.db'}",
+    url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
+    settings = load_settings(overrides={"database_url": url,
                                         "data_dir": str(workdir), "testing": True}, environ={})
     engine = make_engine(settings.database_url)
+    Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
+    print(f"database: {engine.dialect.name}")
     db = make_session_factory(engine)()
     version, people = seed(db, n)
     institution = db.get(Institution, version.institution_id)
