@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from lti_tool.badges import builder, statuslist
 from lti_tool.badges.facts import achievement_facts, recipient_facts
@@ -99,7 +99,7 @@ _INSERTS: dict[str, Any] = {}
 def _insert_statement(dialect_name: str):
     """INSERT INTO credential (...) SELECT :values..., list.id FROM badge_status_list WHERE
     it is the cached list AND EXISTS (the learner's platform, of the awarding institution)
-    ON CONFLICT DO NOTHING RETURNING *; built once per dialect (building it costs more than
+    ON CONFLICT DO NOTHING RETURNING id; built once per dialect (building it costs more than
     running it)."""
     if dialect_name not in _INSERTS:
         columns = Credential.__table__.c
@@ -110,11 +110,10 @@ def _insert_statement(dialect_name: str):
             exists().where(Platform.id == bindparam("platform_id"),
                            Platform.institution_id == bindparam("institution_id")))
         dialect = postgresql if dialect_name == "postgresql" else sqlite
-        insert = (dialect.insert(Credential.__table__)
-                  .from_select([*_INSERTED, "status_list_id"], source)
-                  .on_conflict_do_nothing().returning(*columns))
-        # loaded as the ORM row it returns (persistent in the session, no further query)
-        _INSERTS[dialect_name] = select(Credential).from_statement(insert)
+        _INSERTS[dialect_name] = (
+            dialect.insert(Credential.__table__)
+            .from_select([*_INSERTED, "status_list_id"], source)
+            .on_conflict_do_nothing().returning(columns.id))
     return _INSERTS[dialect_name]
 
 
@@ -122,11 +121,18 @@ def _insert(db: Session, slot: ListSlot, institution_id: int, values: dict) -> C
     """Insert the signed credential in one statement; None (nothing inserted) when the learner
     already has one for this version or the drawn index is taken (ON CONFLICT DO NOTHING), the
     cached list slot is stale, or the learner's registration is not the institution's."""
-    statement = _insert_statement(db.get_bind().dialect.name)
     params = {name: values[name] for name in _INSERTED}
     params.update(list_id=slot.id, list_public_id=slot.public_id,
                   institution_id=institution_id)
-    return db.scalars(statement, params).first()
+    new_id = db.execute(_insert_statement(db.get_bind().dialect.name), params).scalar()
+    if new_id is None:
+        return None
+    # The row as inserted, every column given, made persistent in the session without a query
+    row = Credential(id=new_id, status_list_id=slot.id,
+                     **{name: values[name] for name in _INSERTED})
+    make_transient_to_detached(row)
+    db.add(row)
+    return row
 
 
 def _issue(db: Session, settings: Settings, signer: Signer, version: MicroCredentialVersion,
