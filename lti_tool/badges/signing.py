@@ -152,17 +152,19 @@ _ACTIVE_KEYS = (
     select(ToolKey.id, ToolKey.kid, ToolKey.purpose, ToolKey.algorithm, ToolKey.private_pem,
            ToolKey.private_path)
     .where(ToolKey.institution_id == bindparam("institution"),
-           ToolKey.purpose.in_(bindparam("purposes", expanding=True)),
+           ToolKey.purpose.in_([bindparam("ed25519"), bindparam("jwt")]),
            ToolKey.active.is_(True))
     .order_by(ToolKey.id.desc()))
 
 
 def active_keys(db: Session, settings: Settings, institution: Institution,
-                purposes: tuple[str, ...]) -> dict[str, Any]:
-    """The active key row of each purpose for `institution`, in one query (the columns that
-    locate the private key; a purpose without a key gets one made, as on first use)."""
-    rows = db.execute(_ACTIVE_KEYS, {"institution": institution.id,
-                                     "purposes": list(purposes)}).all()
+                jwt_purpose: str) -> dict[str, Any]:
+    """The active Ed25519 key row and that of `jwt_purpose` for `institution`, in one query
+    (the columns that locate the private key; a purpose without a key gets one made, as on
+    first use)."""
+    purposes = tuple(dict.fromkeys((ED25519, jwt_purpose)))
+    rows = db.execute(_ACTIVE_KEYS, {"institution": institution.id, "ed25519": ED25519,
+                                     "jwt": jwt_purpose}).all()
     newest: dict[str, Any] = {}
     for row in rows:
         newest.setdefault(row.purpose, row)
@@ -190,7 +192,7 @@ class Signer:
     @classmethod
     def load(cls, db: Session, settings: Settings, institution: Institution) -> Signer:
         jwt_purpose = JWT_PURPOSES[jwt_algorithm(settings)]
-        rows = active_keys(db, settings, institution, tuple(dict.fromkeys((ED25519, jwt_purpose))))
+        rows = active_keys(db, settings, institution, jwt_purpose)
         ed = parsed_key(rows[ED25519], settings)
         jwt_key = parsed_key(rows[jwt_purpose], settings)
         return cls(settings=settings, institution=institution, ed25519=ed.signing_key,
