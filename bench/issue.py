@@ -2,7 +2,7 @@
 per second, next to the bare Ed25519 signing rate measured in the same run; pyld against
 pyoxigraph for RDFC-1.0 canonicalization, with and without pyld's processed-context cache.
 
-    python bench/issue.py [--n 200]
+    python bench/issue.py [--n 200] [--rounds 5]
 
 A SQLite file, or the PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL names (its tables are dropped
 and re-created). Prints a table; never fails on timings.
@@ -192,7 +192,12 @@ def statements_per_issuance(engine, work: Callable[[int], object]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200, help="operations per measurement")
-    n = parser.parse_args().n
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="interleaved rounds (more steady the median on a busy machine)")
+    arguments = parser.parse_args()
+    n = arguments.n
+    global ROUNDS
+    ROUNDS = arguments.rounds
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
     url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     settings = load_settings(overrides={"database_url": url,

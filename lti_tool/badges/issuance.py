@@ -4,10 +4,11 @@ The evaluation calls `issue_on_pass` in the transaction that records the pass. T
 is built once, signed with both proofs, and inserted with its random status index in one
 statement (INSERT ... ON CONFLICT DO NOTHING RETURNING, no savepoint): under concurrency the
 unique constraint on (person_id, mc_version_id) picks exactly one winner and losers get the
-winner's row (they have signed for nothing, which only a race costs); a taken index is drawn
-again. Per issuance that is one query for both keys (parsed keys are cached per process by kid
-and key version, signing.parsed_key), the insert and the pathway check; the open status list
-is cached per process and recounted now and then (status.current_list).
+winner's row (they have signed for nothing: only a race or a repeated pass costs that); a
+taken index is drawn again. Per issuance that is one query for both keys (parsed keys are
+cached per process by kid and key version, signing.parsed_key), the insert (which also checks
+that the learner's registration belongs to the awarding institution) and the pathway check;
+the open status list is cached per process and recounted now and then (status.current_list).
 
 A pass on a micro-credential that is not `approved` is held and issued by `issue_held` once the
 Office revalidates it; so is a pass on an approved version whose (migrated) Design Plan lacks a
