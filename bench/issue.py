@@ -57,7 +57,7 @@ ROUNDS = 5
 Job = tuple[str, int, Callable[[int], object]]
 
 
-def measure(jobs: list[Job]) -> list[tuple[str, float, float]]:
+def measure(jobs: list[Job], rounds: int = ROUNDS) -> list[tuple[str, float, float]]:
     """Run the jobs interleaved in rounds; per job, the median per-operation time of its rounds.
 
     On a shared machine the load drifts; interleaving gives every job the same drift, so the
@@ -66,9 +66,9 @@ def measure(jobs: list[Job]) -> list[tuple[str, float, float]]:
     for _label, _n, work in jobs:
         work(0)  # warm-up (keys, contexts, caches)
     per_op: dict[str, list[float]] = {label: [] for label, _n, _w in jobs}
-    for _round in range(ROUNDS):
+    for _round in range(rounds):
         for label, n, work in jobs:
-            count = max(1, n // ROUNDS)
+            count = max(1, n // rounds)
             start = time.perf_counter()
             for i in range(count):
                 work(i + 1)
@@ -195,9 +195,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help="interleaved rounds (more steady the median on a busy machine)")
     arguments = parser.parse_args()
-    n = arguments.n
-    global ROUNDS
-    ROUNDS = arguments.rounds
+    n, rounds = arguments.n, arguments.rounds
     workdir = Path(tempfile.mkdtemp(prefix="lti-bench-"))
     url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.db'}"
     settings = load_settings(overrides={"database_url": url,
@@ -298,14 +296,14 @@ def main() -> None:
         ("bare Ed25519 signature (64 bytes)", n * 20, lambda _i: signer.ed25519.sign(message)),
         ("bare RS256 signature (jwcrypto, the VC-JWT key)", n * 2, bare_rs256),
         ("bare RS256 signature (cryptography alone, same key)", n * 2, bare_rs256_direct),
-        ("RDFC-1.0 canonicalization, pyld, no context cache", max(n // 4, ROUNDS), cold),
+        ("RDFC-1.0 canonicalization, pyld, no context cache", max(n // 4, rounds), cold),
         ("RDFC-1.0 canonicalization, pyld as shipped (contexts cached by URL)", n,
          lambda _i: jsonld.canonicalize_plain(sample, loader)),
         ("RDFC-1.0 canonicalization, pyld + type-scoped context cache (used)", n,
          lambda _i: jsonld.canonicalize(sample, loader)),
         ("RDFC-1.0 canonicalization, fastcanon (used)", n,
          lambda _i: fastcanon.canonicalize(sample, loader)),
-        ("eddsa-rdfc-2022 sign, plain pyld (no context cache)", max(n // 4, ROUNDS),
+        ("eddsa-rdfc-2022 sign, plain pyld (no context cache)", max(n // 4, rounds),
          sign_with(cold_plain)),
         ("eddsa-rdfc-2022 sign, pyld + caches (before)", n, sign_with(jsonld.canonicalize)),
         ("eddsa-rdfc-2022 sign, fastcanon (used)", n, sign_with(fastcanon.canonicalize)),
@@ -335,7 +333,7 @@ def main() -> None:
                          verification_method=options["verificationMethod"],
                          created=options["created"])))
     statements = statements_per_issuance(engine, full)
-    rows = measure(jobs)
+    rows = measure(jobs, rounds)
     ed_rate = rows[0][1]
     width = max(len(label) for label, _r, _m in rows)
     print(f"{'measurement':<{width}}  {'per second':>11}  {'ms each':>8}  {'x Ed25519':>9}")
@@ -372,7 +370,7 @@ def main() -> None:
     quads = jsonld.canonicalize(sample, loader).count("\n")
     print(f"({engine.dialect.name}: issue_on_pass runs {statements} SQL statements, then the "
           "commit)")
-    print(f"(median of {ROUNDS} interleaved rounds; {outcomes} outcomes with 4 rubric levels, "
+    print(f"(median of {rounds} interleaved rounds; {outcomes} outcomes with 4 rubric levels, "
           f"{quads} quads per credential)")
     db.close()
     engine.dispose()
