@@ -5,10 +5,12 @@ is built once, signed with both proofs, and inserted with its random status inde
 statement (INSERT ... ON CONFLICT DO NOTHING RETURNING, no savepoint): under concurrency the
 unique constraint on (person_id, mc_version_id) picks exactly one winner and losers get the
 winner's row (they have signed for nothing: only a race or a repeated pass costs that); a
-taken index is drawn again. Per issuance that is one query for both keys (parsed keys are
-cached per process by kid and key version, signing.parsed_key), the insert (which also checks
-that the learner's registration belongs to the awarding institution) and the pathway check;
-the open status list is cached per process and recounted now and then (status.current_list).
+taken index is drawn again. Per issuance that is two statements: one query for both keys
+(parsed keys are cached per process by kid and key version, signing.parsed_key) and the
+insert, which also checks that the learner's registration belongs to the awarding institution
+and returns whether an issuing pathway requires the micro-credential (only then are pathways
+checked). The open status list is cached per process and recounted now and then
+(status.current_list).
 
 A pass on a micro-credential that is not `approved` is held and issued by `issue_held` once the
 Office revalidates it; so is a pass on an approved version whose (migrated) Design Plan lacks a
@@ -25,7 +27,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import and_, bindparam, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -97,11 +99,39 @@ _INSERTED = ("public_id", "platform_id", "person_id", "mc_version_id", "offering
 _INSERTS: dict[str, Any] = {}
 
 
+ISSUING_PATHWAY_STATUSES = ("approved", "lapsed")
+
+
+def _pathways_requiring(micro_credential):
+    """The condition: a pathway version that may issue requires `micro_credential` (a bind)."""
+    return and_(PathwayComponent.version_id == MicroCredentialVersion.id,
+                PathwayComponent.required_micro_credential_id == micro_credential,
+                MicroCredentialVersion.status.in_(ISSUING_PATHWAY_STATUSES))
+
+
+# The ids of the issuing pathway versions that require a micro-credential (built once).
+_PATHWAYS_REQUIRING = (
+    select(MicroCredentialVersion.id).where(_pathways_requiring(bindparam("mc")))
+    .distinct().order_by(MicroCredentialVersion.id))
+
+
+# Whether an issuing pathway requires the micro-credential, as the insert's RETURNING says it.
+# RETURNING names columns without their table, so the subquery avoids names the credential
+# table also has at its own level (`id`, `status` appear only in the innermost SELECT, which
+# SQL resolves first).
+_ANY_PATHWAY = exists().where(
+    PathwayComponent.required_micro_credential_id == bindparam("micro_credential_id"),
+    PathwayComponent.version_id.in_(
+        select(MicroCredentialVersion.id)
+        .where(or_(*[MicroCredentialVersion.status == status
+                     for status in ISSUING_PATHWAY_STATUSES]))))
+
+
 def _insert_statement(dialect_name: str):
     """INSERT INTO credential (...) SELECT :values..., list.id FROM badge_status_list WHERE
     it is the cached list AND EXISTS (the learner's platform, of the awarding institution)
-    ON CONFLICT DO NOTHING RETURNING id; built once per dialect (building it costs more than
-    running it)."""
+    ON CONFLICT DO NOTHING RETURNING id, EXISTS (an issuing pathway requires the credential's
+    micro-credential); built once per dialect (building it costs more than running it)."""
     if dialect_name not in _INSERTS:
         columns = Credential.__table__.c
         source = select(*[bindparam(name, type_=columns[name].type) for name in _INSERTED],
@@ -114,35 +144,39 @@ def _insert_statement(dialect_name: str):
         _INSERTS[dialect_name] = (
             dialect.insert(Credential.__table__)
             .from_select([*_INSERTED, "status_list_id"], source)
-            .on_conflict_do_nothing().returning(columns.id))
+            .on_conflict_do_nothing().returning(columns.id, _ANY_PATHWAY))
     return _INSERTS[dialect_name]
 
 
-def _insert(db: Session, slot: ListSlot, institution_id: int, values: dict) -> Credential | None:
-    """Insert the signed credential in one statement; None (nothing inserted) when the learner
-    already has one for this version or the drawn index is taken (ON CONFLICT DO NOTHING), the
-    cached list slot is stale, or the learner's registration is not the institution's."""
+def _insert(db: Session, slot: ListSlot, version: MicroCredentialVersion,
+            values: dict) -> tuple[Credential | None, bool]:
+    """Insert the signed credential in one statement: (row, whether an issuing pathway requires
+    its micro-credential); (None, False) when nothing was inserted: the learner already has
+    one for this version or the drawn index is taken (ON CONFLICT DO NOTHING), the cached
+    list slot is stale, or the learner's registration is not the institution's."""
     params = {name: values[name] for name in _INSERTED}
     params.update(list_id=slot.id, list_public_id=slot.public_id,
-                  institution_id=institution_id)
-    new_id = db.execute(_insert_statement(db.get_bind().dialect.name), params).scalar()
-    if new_id is None:
-        return None
+                  institution_id=version.institution_id,
+                  micro_credential_id=version.micro_credential_id)
+    inserted = db.execute(_insert_statement(db.get_bind().dialect.name), params).first()
+    if inserted is None:
+        return None, False
+    new_id, pathways = inserted
     # The row as inserted, every column given, made persistent in the session without a query
     row = Credential(id=new_id, status_list_id=slot.id,
                      **{name: values[name] for name in _INSERTED})
     make_transient_to_detached(row)
     db.add(row)
-    return row
+    return row, bool(pathways)
 
 
 def _issue(db: Session, settings: Settings, signer: Signer, version: MicroCredentialVersion,
            person: Person, *, offering_id: int | None,
            outcome_levels: dict[str, str], passed_at: datetime, via_pathway: bool,
-           issued_at: datetime | None) -> tuple[Credential, bool]:
+           issued_at: datetime | None) -> tuple[Credential, bool, bool]:
     """Build and sign the credential once for both proofs, then insert it with its status
-    index in one statement; (row, True) if we won, (the winner's row, False) if another
-    transaction issued it first."""
+    index in one statement; (row, True, whether a pathway may follow) if we won, (the
+    winner's row, False, False) if another transaction issued it first."""
     issued_at = issued_at or utcnow()
     valid_until = _validity(settings, issued_at)
     public_id = str(uuid.uuid4())
@@ -161,7 +195,7 @@ def _issue(db: Session, settings: Settings, signer: Signer, version: MicroCreden
         unsigned = builder.credential(facts, signer.issuer, recipient, award,
                                       settings.base_url, default_image(settings, version.id))
         signed = signer.data_integrity(unsigned, issued_at)
-        row = _insert(db, slot, version.institution_id, {
+        row, pathways = _insert(db, slot, version, {
             "public_id": public_id, "platform_id": person.platform_id, "person_id": person.id,
             "mc_version_id": version.id, "offering_id": offering_id,
             "via_pathway": via_pathway, "status": "active", "passed_at": passed_at,
@@ -171,10 +205,10 @@ def _issue(db: Session, settings: Settings, signer: Signer, version: MicroCreden
             "jwt": signer.jwt(signed), "revoked_at": None, "revoked_reason": "",
             "revoked_by_person_id": None})
         if row is not None:
-            return row, True
+            return row, True, pathways
         existing = find_credential(db, person.id, version.id)
         if existing is not None:
-            return existing, False
+            return existing, False, False
         _learner_platform(db, person.id, version)  # Forbidden if the registration is not ours
         # the random index was taken, or the cached list is stale: recount and draw again
         forget_list(db, signer.institution.id)
@@ -210,10 +244,10 @@ def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version
     signer = Signer.load(db, settings, db.get(Institution, version.institution_id))
     # The insert itself checks that the learner's registration belongs to the awarding
     # institution; when it inserts nothing, _issue tells a race, a taken index and that apart.
-    row, won = _issue(db, settings, signer, version, person, offering_id=offering_id,
+    row, won, pathways = _issue(db, settings, signer, version, person, offering_id=offering_id,
                       outcome_levels=outcome_levels, passed_at=passed_at,
                       via_pathway=via_pathway, issued_at=issued_at)
-    if won:
+    if won and pathways:  # the insert said whether any issuing pathway requires this MC
         issue_completed_pathways(db, settings, person_id=person_id,
                                  micro_credential_id=version.micro_credential_id)
     return row
@@ -245,15 +279,6 @@ def _held_micro_credentials(db: Session, person_id: int) -> set[int]:
         select(MicroCredentialVersion.micro_credential_id)
         .join(Credential, Credential.mc_version_id == MicroCredentialVersion.id)
         .where(Credential.person_id == person_id, Credential.status == "active")))
-
-
-# The ids of the issuing pathway versions that require a micro-credential (built once).
-_PATHWAYS_REQUIRING = (
-    select(MicroCredentialVersion.id).join(
-        PathwayComponent, PathwayComponent.version_id == MicroCredentialVersion.id)
-    .where(PathwayComponent.required_micro_credential_id == bindparam("mc"),
-           MicroCredentialVersion.status.in_(("approved", "lapsed")))
-    .distinct().order_by(MicroCredentialVersion.id))
 
 
 def issue_completed_pathways(db: Session, settings: Settings, *, person_id: int,
