@@ -221,3 +221,28 @@ def test_the_pathway_flag_of_the_insert_still_issues_a_completed_pathway(world) 
                                mc_version_id=version.id, offering_id=None,
                                outcome_levels={"LO1": "proficient"}, passed_at=PASSED_AT)
     assert issuance.find_credential(world.db, other.id, pathway.id) is None
+
+
+def test_a_list_opened_in_a_rolled_back_transaction_is_not_used(world) -> None:
+    version = world.micro_credential(outcomes=1)
+    person = world.person("a", "a@example.edu")
+    world.db.commit()
+    status._OPEN.clear()
+    issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
+                           mc_version_id=version.id, offering_id=None,
+                           outcome_levels={"LO1": "proficient"}, passed_at=PASSED_AT)
+    world.db.rollback()  # the list it opened (and cached), its keys and the credential are gone
+    assert world.db.scalar(select(func.count()).select_from(StatusList)) == 0
+    credential = issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
+                                        mc_version_id=version.id, offering_id=None,
+                                        outcome_levels={"LO1": "proficient"},
+                                        passed_at=PASSED_AT)
+    world.db.commit()
+    assert credential is not None
+    listed = world.db.get(StatusList, credential.status_list_id)
+    assert listed is not None
+    entry = json.loads(credential.document)["credentialStatus"]
+    assert entry["statusListCredential"] == status.list_url(world.settings, listed.public_id)
+    from lti_tool.badges.verify import Verifier
+
+    assert Verifier(world.db, world.settings).verify_bytes(credential.jwt.encode()).valid
