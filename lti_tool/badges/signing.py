@@ -8,12 +8,16 @@ only among the keys of the institution the credential names as its issuer.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwcrypto import jwk
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import dataintegrity, fastcanon, jsonld, vcjwt
@@ -22,7 +26,7 @@ from lti_tool.badges.multibase import ed25519_multikey
 from lti_tool.settings import Settings
 from lti_tool.store import keys
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.core import Institution
+from lti_tool.store.models.core import Institution, ToolKey
 
 ED25519 = "badge-ed25519"
 RSA = "badge-rsa"
@@ -67,17 +71,58 @@ def key_url(settings: Settings, kid: str) -> str:
     return settings.url(f"/keys/{kid}")
 
 
-_PRIVATE: dict[str, jwk.JWK] = {}
+@dataclass(frozen=True)
+class ParsedKey:
+    """A badge key's private half, parsed: the JWK, the cryptography key that signs, and for
+    Ed25519 its `publicKeyMultibase`."""
+
+    kid: str
+    algorithm: str
+    jwk: jwk.JWK
+    signing_key: Any
+    multikey: str
 
 
-def _private(row, settings: Settings) -> jwk.JWK:
-    """The private key of a key row, parsed once per process.
+_PARSED: dict[tuple[str, str], ParsedKey] = {}
+_PARSED_LOCK = threading.Lock()
 
-    Parsing validates an RSA key, which costs about 100 ms; a kid never changes its key.
+
+def key_version(row) -> str:
+    """What identifies the stored private material of a key row, cheap enough to ask each
+    time: the digest of the (sealed) PEM in the database, or the key file's identity (device,
+    inode, size, modification time and mode, so a replaced or re-permissioned file is read
+    again, and refused again if others can read it)."""
+    if row.private_pem:
+        return "db:" + hashlib.sha256(row.private_pem.encode()).hexdigest()
+    try:
+        info = os.stat(row.private_path or "")
+    except OSError:
+        return "file:absent"  # parsing then fails as it always did, and nothing is cached
+    return (f"file:{row.private_path}:{info.st_dev}:{info.st_ino}:{info.st_size}:"
+            f"{info.st_mtime_ns}:{info.st_mode}")
+
+
+def parsed_key(row, settings: Settings) -> ParsedKey:
+    """The parsed private key of a key row, cached per process by kid and `key_version`.
+
+    Parsing (unsealing, PEM, validating an RSA key) costs far more than signing, so it is done
+    once per key version; which key is active is asked of the database on every load, so a
+    rotation takes effect at the next issuance, and a changed stored key at its next use.
     """
-    if row.kid not in _PRIVATE:
-        _PRIVATE[row.kid] = keys.private_jwk(row, settings)
-    return _PRIVATE[row.kid]
+    cache_key = (row.kid, key_version(row))
+    hit = _PARSED.get(cache_key)
+    if hit is not None:
+        return hit
+    private = keys.private_jwk(row, settings)
+    signing_key = private.get_op_key("sign")
+    multikey = ed25519_multikey(signing_key.public_key()) if row.algorithm == "EdDSA" else ""
+    hit = ParsedKey(kid=row.kid, algorithm=row.algorithm, jwk=private,
+                    signing_key=signing_key, multikey=multikey)
+    with _PARSED_LOCK:
+        for stale in [key for key in _PARSED if key[0] == row.kid]:
+            del _PARSED[stale]  # an older version of the same kid
+        _PARSED[cache_key] = hit
+    return hit
 
 
 _PUBLIC: dict[str, Ed25519PublicKey] = {}
@@ -103,10 +148,37 @@ def verification_method(settings: Settings, institution: Institution,
     return f"{issuer_id(settings, institution)}#{ed25519_multikey(public_key)}"
 
 
+_ACTIVE_KEYS = (
+    select(ToolKey.id, ToolKey.kid, ToolKey.purpose, ToolKey.algorithm, ToolKey.private_pem,
+           ToolKey.private_path)
+    .where(ToolKey.institution_id == bindparam("institution"),
+           ToolKey.purpose.in_([bindparam("ed25519"), bindparam("jwt")]),
+           ToolKey.active.is_(True))
+    .order_by(ToolKey.id.desc()))
+
+
+def active_keys(db: Session, settings: Settings, institution: Institution,
+                jwt_purpose: str) -> dict[str, Any]:
+    """The active Ed25519 key row and that of `jwt_purpose` for `institution`, in one query
+    (the columns that locate the private key; a purpose without a key gets one made, as on
+    first use)."""
+    purposes = tuple(dict.fromkeys((ED25519, jwt_purpose)))
+    rows = db.execute(_ACTIVE_KEYS, {"institution": institution.id, "ed25519": ED25519,
+                                     "jwt": jwt_purpose}).all()
+    newest: dict[str, Any] = {}
+    for row in rows:
+        newest.setdefault(row.purpose, row)
+    for purpose in purposes:
+        if purpose not in newest:
+            newest[purpose] = keys.active_key(db, settings, purpose,
+                                              institution_id=institution.id)
+    return newest
+
+
 @dataclass
 class Signer:
-    """An institution's active keys, loaded once per unit of work (loading a PEM costs more
-    than signing)."""
+    """An institution's active keys, loaded once per unit of work: one query for both
+    purposes, the parsed keys from the per-process cache (`parsed_key`)."""
 
     settings: Settings
     institution: Institution
@@ -114,17 +186,19 @@ class Signer:
     method: str
     jwt_key: jwk.JWK
     jwt_kid_url: str
+    jwt_signing_key: Any = None
+    jwt_alg: str = ""
 
     @classmethod
     def load(cls, db: Session, settings: Settings, institution: Institution) -> Signer:
-        ed_row = keys.active_key(db, settings, ED25519, institution_id=institution.id)
-        private = _private(ed_row, settings).get_op_key("sign")
-        jwt_row = keys.active_key(db, settings, JWT_PURPOSES[jwt_algorithm(settings)],
-                                  institution_id=institution.id)
-        return cls(settings=settings, institution=institution, ed25519=private,
-                   method=verification_method(settings, institution, private.public_key()),
-                   jwt_key=_private(jwt_row, settings),
-                   jwt_kid_url=key_url(settings, jwt_row.kid))
+        jwt_purpose = JWT_PURPOSES[jwt_algorithm(settings)]
+        rows = active_keys(db, settings, institution, jwt_purpose)
+        ed = parsed_key(rows[ED25519], settings)
+        jwt_key = parsed_key(rows[jwt_purpose], settings)
+        return cls(settings=settings, institution=institution, ed25519=ed.signing_key,
+                   method=f"{issuer_id(settings, institution)}#{ed.multikey}",
+                   jwt_key=jwt_key.jwk, jwt_kid_url=key_url(settings, jwt_key.kid),
+                   jwt_signing_key=jwt_key.signing_key, jwt_alg=jwt_key.algorithm)
 
     @property
     def issuer(self) -> IssuerFacts:
@@ -137,6 +211,11 @@ class Signer:
                                   canonicalize=fastcanon.canonicalize)
 
     def jwt(self, document: dict) -> str:
+        """The VC-JWT of `document`: the direct compact JWS (byte for byte what jwcrypto
+        makes, see vcjwt.sign_with) when the key is parsed here, else through jwcrypto."""
+        if self.jwt_signing_key is not None and self.jwt_alg in vcjwt.DIRECT_ALGORITHMS:
+            return vcjwt.sign_with(document, self.jwt_signing_key, self.jwt_alg,
+                                   self.jwt_kid_url)
         return vcjwt.sign(document, self.jwt_key, self.jwt_kid_url)
 
 

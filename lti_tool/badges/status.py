@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -35,17 +36,18 @@ def sign_list(db: Session, settings: Settings, row: StatusList, signer: Signer) 
     row.updated_at = now
 
 
-def open_list(db: Session, settings: Settings, signer: Signer) -> StatusList:
-    """The list the signer's institution puts new credentials in: its newest one below the
-    fill limit, else a new one."""
-    row = db.scalar(select(StatusList).where(StatusList.purpose == "revocation",
-                                             StatusList.institution_id == signer.institution.id)
-                    .order_by(StatusList.id.desc()).limit(1))
-    if row is not None:
-        used = db.scalar(select(func.count()).select_from(Credential)
-                         .where(Credential.status_list_id == row.id)) or 0
-        if used < statuslist.FILL_LIMIT:
-            return row
+def _newest_list(db: Session, institution_id: int):
+    """The institution's newest revocation list with the number of indexes it has given out
+    (id, public_id, size, used), in one statement; None if it has none."""
+    used = (select(func.count()).select_from(Credential)
+            .where(Credential.status_list_id == StatusList.id).scalar_subquery())
+    return db.execute(
+        select(StatusList.id, StatusList.public_id, StatusList.size, used.label("used"))
+        .where(StatusList.purpose == "revocation", StatusList.institution_id == institution_id)
+        .order_by(StatusList.id.desc()).limit(1)).first()
+
+
+def _new_list(db: Session, settings: Settings, signer: Signer) -> StatusList:
     row = StatusList(public_id=secrets.token_hex(8), purpose="revocation",
                      institution_id=signer.institution.id,
                      size=statuslist.LIST_SIZE, bits=statuslist.empty_bits())
@@ -53,6 +55,70 @@ def open_list(db: Session, settings: Settings, signer: Signer) -> StatusList:
     db.flush()
     sign_list(db, settings, row, signer)
     return row
+
+
+def open_list(db: Session, settings: Settings, signer: Signer) -> StatusList:
+    """The list the signer's institution puts new credentials in: its newest one below the
+    fill limit, else a new one."""
+    newest = _newest_list(db, signer.institution.id)
+    if newest is not None and newest.used < statuslist.FILL_LIMIT:
+        row = db.get(StatusList, newest.id)
+        if row is not None:
+            return row
+    return _new_list(db, settings, signer)
+
+
+@dataclass(frozen=True)
+class ListSlot:
+    """What issuance needs of the open list: its id, public id (the URL) and size."""
+
+    id: int
+    public_id: str
+    size: int
+
+
+@dataclass
+class _Cached:
+    slot: ListSlot
+    uses_left: int
+
+
+# The open list of each (database, institution), so issuance does not count a list's
+# credentials each time. Recounted after RECOUNT_EVERY issuances of this process, so the fill
+# limit (a soft one: it only keeps random draws cheap) is passed by at most that many per
+# process. The slot may be stale (another database under the same URL, a list made in a
+# transaction that rolled back): issuance inserts its credential only if the list's id and
+# public id still match, and calls `forget_list` otherwise.
+RECOUNT_EVERY = 256
+_OPEN: dict[tuple[str, int], _Cached] = {}
+
+
+def _cache_key(db: Session, institution_id: int) -> tuple[str, int]:
+    return (str(db.get_bind().engine.url), institution_id)
+
+
+def current_list(db: Session, settings: Settings, signer: Signer) -> ListSlot:
+    """The slot of the list the signer's institution puts new credentials in (cached)."""
+    key = _cache_key(db, signer.institution.id)
+    cached = _OPEN.get(key)
+    if cached is not None and cached.uses_left > 0:
+        cached.uses_left -= 1
+        return cached.slot
+    newest = _newest_list(db, signer.institution.id)
+    if newest is not None and newest.used < statuslist.FILL_LIMIT:
+        slot = ListSlot(id=newest.id, public_id=newest.public_id, size=newest.size)
+        left = min(RECOUNT_EVERY, statuslist.FILL_LIMIT - newest.used)
+    else:
+        row = _new_list(db, settings, signer)
+        slot = ListSlot(id=row.id, public_id=row.public_id, size=row.size)
+        left = RECOUNT_EVERY
+    _OPEN[key] = _Cached(slot=slot, uses_left=left - 1)
+    return slot
+
+
+def forget_list(db: Session, institution_id: int) -> None:
+    """Drop the cached slot (stale, or its drawn index was taken): the next call recounts."""
+    _OPEN.pop(_cache_key(db, institution_id), None)
 
 
 def is_revoked(db: Session, list_public_id: str, index: int,
