@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lti_tool.lms.http import LmsBadReply, LmsPermissionError, expect_ok
 from lti_tool.lms.service import BearerClient, with_query
-from lti_tool.lms.timeparse import parse_timestamp
+from lti_tool.lms.timeparse import parse_timestamp_text
 
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
@@ -92,7 +92,7 @@ def result_fields(data: Any) -> tuple[str, Decimal | None, Decimal | None, datet
     if user is None or user == "":
         return None
     return (str(user), to_decimal(data.get("resultScore")),
-            to_decimal(data.get("resultMaximum")), parse_timestamp(data.get("timestamp")))
+            to_decimal(data.get("resultMaximum")), parse_timestamp_text(data.get("timestamp")))
 
 
 @dataclass(frozen=True)

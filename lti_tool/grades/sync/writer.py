@@ -306,43 +306,52 @@ class Writer:
                seen: dict[int, set[int]]) -> None:
         """Write the batch's scores that are new or changed (one executemany each for inserts
         and updates), comparing with the item's stored rows as the database holds them."""
-        by_item: dict[int, list[tuple[int, ScoreRecord]]] = {}
-        people = self.person_ids([r.user_sub for r in records])
+        self.person_ids(record.user_sub for record in records)  # creates the new ones
+        people = self.people
+        by_item: dict[str, list[ScoreRecord]] = {}
         for record in records:
-            item = items.get(record.item_external_id)
-            pid = people.get(record.user_sub)
-            if item is None or pid is None:
-                continue
-            by_item.setdefault(item.id, []).append((pid, record))
+            group = by_item.get(record.item_external_id)
+            if group is None:
+                by_item[record.item_external_id] = group = []
+            group.append(record)
         self.db.flush()  # the raw statements below bypass the session's autoflush
         columns = self._score_columns()
         bind_score, bind_max, bind_at = columns.bind_score, columns.bind_maximum, columns.bind_at
         now = columns.bind_at(utcnow())
-        for item_id, entries in by_item.items():
+        changed = self.counts.changed_people
+        for key, group in by_item.items():
+            item = items.get(key)
+            if item is None:
+                continue
+            item_id, default = item.id, item.maximum
+            bound_default = bind_max(default)
             existing = self._stored_scores(item_id)
             inserts, updates = [], []
             item_seen = seen.setdefault(item_id, set())
-            for pid, record in entries:
-                if pid in item_seen:
+            counted = len(item_seen)
+            for record in group:
+                pid = people.get(record.user_sub)
+                if pid is None or pid in item_seen:
                     continue  # listed twice (overlapping pages): the first one counts
                 item_seen.add(pid)
-                self.counts.scores += 1
-                maximum = record.maximum if record.maximum is not None else items[
-                    record.item_external_id].maximum
-                values = (bind_score(record.score), bind_max(maximum),
-                          bind_at(record.lms_updated_at))
+                maximum = record.maximum
+                if maximum is None:
+                    maximum, bound_max = default, bound_default
+                else:
+                    bound_max = bind_max(maximum)
+                values = (bind_score(record.score), bound_max, bind_at(record.lms_updated_at))
                 row = existing.get(pid)
                 if row is None:
                     # Not cached afterwards: the learner is in `item_seen` from now on.
-                    inserts.append((item_id, pid, values[0], values[1], source, values[2],
-                                    now))
+                    inserts.append((item_id, pid, values[0], bound_max, source, values[2], now))
                 elif row[1:] == values or columns.same(row, record.score, maximum,
                                                        record.lms_updated_at):
                     continue
                 else:
                     updates.append((*values, now, row[0]))
                     existing[pid] = (row[0], *values)
-                self.counts.changed_people.add(pid)
+                changed.add(pid)
+            self.counts.scores += len(item_seen) - counted
             if inserts:
                 self.db.connection().exec_driver_sql(columns.insert_sql, inserts)
             if updates:
@@ -426,6 +435,9 @@ class Writer:
 
 
 
+_MISSING = object()
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -448,7 +460,23 @@ class _ScoreColumns:
 
         self.bind_score, self.result_score = conversions("score")
         self.bind_maximum, self.result_maximum = conversions("maximum")
-        self.bind_at, self.result_at = conversions("lms_updated_at")
+        bind_instant, self.result_at = conversions("lms_updated_at")
+        # Equal instants are written the same (in UTC), so the written form of each instant
+        # is kept for the next score with the same one (results often share their times).
+        # Not for numbers: 80 and 80.0 are equal but written as they came.
+        bound: dict[Any, Any] = {None: bind_instant(None)}
+
+        def bind_at(value: Any) -> Any:
+            written = bound.get(value, _MISSING)
+            if written is _MISSING:
+                if len(bound) > 4096:
+                    bound.clear()
+                    bound[None] = bind_instant(None)
+                written = bound[value] = bind_instant(value)
+            return written
+
+        self.bind_at = bind_at
+        self.bind_instant = bind_instant
         # Written with qmark placeholders; the PostgreSQL drivers take %s.
         marks = str if dialect.paramstyle == "qmark" else _format_marks
         self.insert_sql = marks("INSERT INTO score (grade_item_id, person_id, score, maximum, "
