@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Dialect, insert, select, text, update
+from sqlalchemy import Connection, Dialect, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from lti_tool.domain.roles import same_roles
@@ -138,11 +138,21 @@ class Writer:
     def roster(self, nrps: NrpsClient, url: str, progress: Progress) -> None:
         """Members from NRPS: people and memberships updated; learners who left -> inactive.
 
-        The course's memberships are read once (plain rows), each page's people in one query;
-        only what changed is written, in one executemany per kind of change and page."""
+        The course's memberships and their people are read once (plain rows; a page's people
+        the course did not have yet in one query more); only what changed is written, in one
+        executemany per kind of change and page."""
         # The roster is authoritative: people it creates get their membership from it.
         self.roster_synced = True
         listed: set[int] = set()
+        # person id -> the roster's fields as stored (updated as they are written)
+        people: dict[int, dict[str, Any]] = {}
+        for row in self.db.execute(
+                select(Person.id, Person.sub, *PERSON_COLUMNS)
+                .join(Membership, Membership.person_id == Person.id)
+                .where(Membership.context_id == self.context.id,
+                       Person.platform_id == self.context.platform_id)):
+            self.people[row[1]] = row[0]
+            people[row[0]] = dict(zip(PERSON_FIELDS, row[2:], strict=True))
         # person id -> [membership id, role, active, lis_roles]
         memberships: dict[int, list[Any]] = {
             pid: [mid, role, active, lis_roles] for mid, pid, role, active, lis_roles in
@@ -155,8 +165,8 @@ class Writer:
             ids = self.person_ids([m.user_id for m in members], {
                 m.user_id: {attr: getattr(m, attr) for attr in PERSON_FIELDS if getattr(m, attr)}
                 for m in members})
-            people: dict[int, dict[str, Any]] = {}
-            for chunk in chunks(sorted(set(ids.values())), CHUNK):
+            for chunk in chunks(sorted({pid for pid in ids.values() if pid not in people}),
+                                CHUNK):
                 for row in self.db.execute(select(Person.id, *PERSON_COLUMNS)
                                            .where(Person.id.in_(chunk))):
                     people[row[0]] = dict(zip(PERSON_FIELDS, row[1:], strict=True))
@@ -353,7 +363,7 @@ class Writer:
                 changed.add(pid)
             self.counts.scores += len(item_seen) - counted
             if inserts:
-                self.db.connection().exec_driver_sql(columns.insert_sql, inserts)
+                columns.insert(self.db.connection(), inserts)
             if updates:
                 self.db.connection().exec_driver_sql(columns.update_sql, updates)
             self.counts.written += len(inserts) + len(updates)
@@ -483,8 +493,23 @@ class _ScoreColumns:
                                 "source, lms_updated_at, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
         self.update_sql = marks("UPDATE score SET score = ?, maximum = ?, lms_updated_at = ?, "
                                 "fetched_at = ? WHERE id = ?")
+        self.copy_sql = ("COPY score (grade_item_id, person_id, score, maximum, source, "
+                         "lms_updated_at, fetched_at) FROM STDIN"
+                         if dialect.name == "postgresql" and dialect.driver == "psycopg"
+                         else None)
         self.clear_sql = marks("UPDATE score SET score = NULL, lms_updated_at = NULL, "
                                "fetched_at = ? WHERE id = ?")
+
+    def insert(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert score rows (in `insert_sql`'s column order): COPY on PostgreSQL (psycopg),
+        an executemany elsewhere."""
+        driver = connection.connection.driver_connection
+        if self.copy_sql is None or not hasattr(driver, "cursor"):
+            connection.exec_driver_sql(self.insert_sql, rows)
+            return
+        with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def same(self, row: tuple[Any, ...], score: Any, maximum: Any, at: Any) -> bool:
         """A stored row (id, score, maximum, lms_updated_at as the driver returns them) holds
