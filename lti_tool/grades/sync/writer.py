@@ -1,5 +1,15 @@
 """The sync's writer: compares what the LMS lists with what is stored and writes only the
-differences, inside the caller's transaction (upserts per context)."""
+differences, inside the caller's transaction (upserts per context).
+
+Marks are the bulk of a course (learners x items), so they are handled as plain rows: an item's
+stored scores are read in one query, as the database driver returns them, and each mark the
+LMS sent is compared in the column's own written form (the same conversion an INSERT would
+apply; where the forms differ, the values are compared as numbers and instants, so 80 and 80.0
+stay one unchanged mark). New marks go in with one executemany per page (COPY on PostgreSQL),
+changed ones with one executemany UPDATE. People and memberships are read once per course and
+written with multi-row statements. `tests/grades_sync/test_writer_equivalence.py` holds this
+writer to the per-row ORM writer it replaced, on generated pages.
+"""
 
 from __future__ import annotations
 
