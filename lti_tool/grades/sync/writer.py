@@ -113,7 +113,14 @@ class Writer:
         """Person ids for `subs`, creating people the tool has not met yet (with `details`:
         name, email … by sub, when the roster gave them), in one multi-row INSERT."""
         subs = list(subs)
-        wanted = {s for s in subs if s not in self.people}
+        self._create_people(subs, details)
+        return {s: self.people[s] for s in subs if s in self.people}
+
+    def _create_people(self, subs: Iterable[str], details: dict[str, dict] | None = None
+                       ) -> None:
+        """`self.people` gets an id for every sub in `subs` (see `person_ids`)."""
+        known = self.people
+        wanted = {s for s in subs if s not in known}
         if wanted:
             for chunk in chunks(sorted(wanted), CHUNK):
                 rows = self.db.execute(select(Person.sub, Person.id).where(
@@ -130,7 +137,6 @@ class Writer:
                 self.people.update(created)
                 if not self.roster_synced:
                     self._add_memberships([created[s] for s in missing], "learner", "gradebook")
-        return {s: self.people[s] for s in subs if s in self.people}
 
     def _add_memberships(self, person_ids: list[int], role: str, source: str) -> None:
         existing: set[int] = set()
@@ -326,7 +332,7 @@ class Writer:
                seen: dict[int, set[int]]) -> None:
         """Write the batch's scores that are new or changed (one executemany each for inserts
         and updates), comparing with the item's stored rows as the database holds them."""
-        self.person_ids(record.user_sub for record in records)  # creates the new ones
+        self._create_people([record.user_sub for record in records])
         people = self.people
         by_item: dict[str, list[ScoreRecord]] = {}
         for record in records:
@@ -393,7 +399,7 @@ class Writer:
             return cached
         rows = {row[1]: (row[0], *row[2:]) for row in self.db.connection().execute(
             text("SELECT id, person_id, score, maximum, lms_updated_at FROM score "
-                 "WHERE grade_item_id = :item"), {"item": item_id})}
+                 "WHERE grade_item_id = :item"), {"item": item_id}).all()}
         self._stored[item_id] = rows
         self._stored_rows += len(rows)
         while self._stored_rows > CACHED_SCORES and len(self._stored) > 1:
