@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lti_tool.lms.http import LmsBadReply, LmsPermissionError, expect_ok
 from lti_tool.lms.service import BearerClient, with_query
-from lti_tool.lms.timeparse import parse_timestamp
+from lti_tool.lms.timeparse import parse_timestamp_text
 
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READONLY = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
@@ -37,6 +37,8 @@ def service_url(lineitem_url: str, suffix: str) -> str:
 
 def to_decimal(value: Any) -> Decimal | None:
     """A number from an LMS reply (int, float or numeric string); None when not a number."""
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        return Decimal(value)  # the same Decimal as from its text, without the text
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -44,6 +46,11 @@ def to_decimal(value: Any) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None
+
+
+# Ints below this in size take `to_decimal`'s short way (longer ones are read as text, which
+# refuses the very long ones as before).
+_EXACT_INT = 10**18
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,20 @@ class LineItem:
         )
 
 
+def result_fields(data: Any) -> tuple[str, Decimal | None, Decimal | None, datetime | None
+                                      ] | None:
+    """(user id, score, maximum, timestamp) of one AGS result, None when it names nobody: what
+    `Result.from_json` reads, without building a Result (the sync reads a result per learner
+    and item)."""
+    if not isinstance(data, dict):
+        return None
+    user = data.get("userId")
+    if user is None or user == "":
+        return None
+    return (str(user), to_decimal(data.get("resultScore")),
+            to_decimal(data.get("resultMaximum")), parse_timestamp_text(data.get("timestamp")))
+
+
 @dataclass(frozen=True)
 class Result:
     user_id: str
@@ -84,15 +105,11 @@ class Result:
 
     @classmethod
     def from_json(cls, data: Any) -> Result | None:
-        if not isinstance(data, dict) or data.get("userId") in (None, ""):
+        fields = result_fields(data)
+        if fields is None:
             return None
-        return cls(
-            user_id=str(data["userId"]),
-            score=to_decimal(data.get("resultScore")),
-            maximum=to_decimal(data.get("resultMaximum")),
-            timestamp=parse_timestamp(data.get("timestamp")),
-            comment=data.get("comment") if isinstance(data.get("comment"), str) else None,
-        )
+        comment = data.get("comment")
+        return cls(*fields, comment=comment if isinstance(comment, str) else None)
 
 
 def require_scope(granted: Iterable[str], *acceptable: str, action: str) -> str:
@@ -151,11 +168,26 @@ class AgsClient:
         """The results of one line item, one list per page (so callers can write per page)."""
         scope = require_scope(self.granted, SCOPE_RESULT_READONLY, action="read the results")
         url = with_query(service_url(lineitem_url, "results"), limit=limit, user_id=user_id)
+        for body in self.result_bodies(url, scope):
+            yield [r for r in (Result.from_json(entry) for entry in body) if r is not None]
+
+    def result_bodies(self, url: str, scope: str) -> Iterator[list[Any]]:
+        """The pages of a result container as the LMS sent them (JSON lists, entries unread:
+        `result_fields` reads them)."""
         for body, _response in self.client.pages(url, [scope], accept=RESULT_CONTAINER,
                                                  needed=scope, what="the AGS results"):
             if not isinstance(body, list):
                 raise LmsBadReply("The AGS result container is not a JSON list.")
-            yield [r for r in (Result.from_json(entry) for entry in body) if r is not None]
+            yield body
+
+    def result_field_pages(self, lineitem_url: str, *, limit: int | None = None
+                           ) -> Iterator[list[tuple[str, Decimal | None, Decimal | None,
+                                                    datetime | None]]]:
+        """`result_pages` as `result_fields` tuples (no comment, no Result objects)."""
+        scope = require_scope(self.granted, SCOPE_RESULT_READONLY, action="read the results")
+        url = with_query(service_url(lineitem_url, "results"), limit=limit)
+        for body in self.result_bodies(url, scope):
+            yield [f for f in map(result_fields, body) if f is not None]
 
     def results(self, lineitem_url: str, **kwargs: Any) -> Iterator[Result]:
         for page in self.result_pages(lineitem_url, **kwargs):

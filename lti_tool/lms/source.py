@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -52,8 +52,10 @@ class ItemRecord:
     lms_updated_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class ScoreRecord:
+class ScoreRecord(NamedTuple):
+    """One learner's mark on one item as a source read it (a tuple: one per learner and item,
+    so it must be cheap to make)."""
+
     item_external_id: str
     user_sub: str
     score: Decimal | None
@@ -152,12 +154,11 @@ class AgsSource(GradebookSource):
 
     def batches(self, since: datetime | None) -> Iterator[ScoreBatch]:
         for item in self._items:
-            for page in self.client.result_pages(item.external_id, limit=self.page_limit):
+            key, default = item.external_id, item.maximum
+            for page in self.client.result_field_pages(key, limit=self.page_limit):
                 yield ScoreBatch(scores=[
-                    ScoreRecord(item.external_id, r.user_id, r.score,
-                                r.maximum if r.maximum is not None else item.maximum,
-                                r.timestamp)
-                    for r in page
+                    ScoreRecord(key, user, score, default if maximum is None else maximum, at)
+                    for user, score, maximum, at in page
                 ])
             yield ScoreBatch(complete_items=frozenset({item.external_id}))
 

@@ -26,3 +26,22 @@ def parse_timestamp(value: Any) -> datetime | None:
     except (ValueError, OverflowError, OSError):
         return None
     return None
+
+
+_PARSED: dict[str, datetime | None] = {}
+
+
+def parse_timestamp_text(value: Any) -> datetime | None:
+    """`parse_timestamp`, remembering the last few thousand texts it read (the results of a
+    line item often carry the same few timestamps; one text always reads the same)."""
+    if type(value) is not str:
+        return parse_timestamp(value)
+    parsed = _PARSED.get(value, _MISSING)
+    if parsed is _MISSING:
+        if len(_PARSED) > 4096:
+            _PARSED.clear()
+        parsed = _PARSED[value] = parse_timestamp(value)
+    return parsed  # type: ignore[return-value]
+
+
+_MISSING = object()

@@ -1,18 +1,29 @@
 """The sync's writer: compares what the LMS lists with what is stored and writes only the
-differences, inside the caller's transaction (upserts per context)."""
+differences, inside the caller's transaction (upserts per context).
+
+Marks are the bulk of a course (learners x items), so they are handled as plain rows: an item's
+stored scores are read in one query, as the database driver returns them, and each mark the
+LMS sent is compared in the column's own written form (the same conversion an INSERT would
+apply; where the forms differ, the values are compared as numbers and instants, so 80 and 80.0
+stay one unchanged mark). New marks go in with one executemany per page (COPY on PostgreSQL),
+changed ones with one executemany UPDATE. People and memberships are read once per course and
+written with multi-row statements. `tests/grades_sync/test_writer_equivalence.py` holds this
+writer to the per-row ORM writer it replaced, on generated pages.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, Dialect, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from lti_tool.domain.roles import same_roles
-from lti_tool.grades.marks import chunks
+from lti_tool.grades.marks import CHUNK, chunks
 from lti_tool.grades.sync.lease import LEASE, RENEW_EVERY, LeaseLost
 from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.source import AssessmentRecord, CriterionRecord, ItemRecord, ScoreRecord
@@ -29,6 +40,13 @@ from lti_tool.store.models.grades import (
 Progress = Callable[[int, int, str], None]
 # What the roster may tell us about a person.
 PERSON_FIELDS = ("name", "given_name", "family_name", "email", "lis_person_sourcedid")
+PERSON_COLUMNS = tuple(getattr(Person, attr) for attr in PERSON_FIELDS)
+# A person the roster says nothing about gets the columns' defaults.
+PERSON_DEFAULTS = {"name": "", "given_name": "", "family_name": "", "email": None,
+                   "lis_person_sourcedid": None}
+# Stored score rows kept in memory between batches (all items together); an item dropped
+# from memory is read again when it is written again.
+CACHED_SCORES = 200_000
 
 
 @dataclass
@@ -51,8 +69,9 @@ class Writer:
         self.counts = counts
         self.people: dict[str, int] = {}
         self.roster_synced = False
-        self._stored_item: int | None = None
-        self._stored: dict[int, Any] = {}
+        self._stored: OrderedDict[int, dict[int, tuple[Any, ...]]] = OrderedDict()
+        self._stored_rows = 0
+        self._columns: _ScoreColumns | None = None
         # The lease is fresh; renewing now would take SQLite's write lock before it is needed.
         self._renewed_at = utcnow()
 
@@ -71,7 +90,8 @@ class Writer:
         for name in ("items", "scores", "members", "written", "everyone_changed"):
             setattr(self.counts, name, getattr(counts, name))
         self.counts.changed_people = set(counts.changed_people)
-        self._stored_item, self._stored = None, {}
+        self._stored, self._stored_rows = OrderedDict(), 0
+
     def renew(self, force: bool = False) -> None:
         """Extend the lease from inside the sync's transaction (a competing acquirer waits or
         sees it held); fail if another worker took it over after it expired."""
@@ -91,51 +111,85 @@ class Writer:
     def person_ids(self, subs: Iterable[str], details: dict[str, dict] | None = None
                    ) -> dict[str, int]:
         """Person ids for `subs`, creating people the tool has not met yet (with `details`:
-        name, email … by sub, when the roster gave them)."""
-        wanted = {s for s in subs if s not in self.people}
+        name, email … by sub, when the roster gave them), in one multi-row INSERT."""
+        subs = list(subs)
+        self._create_people(subs, details)
+        return {s: self.people[s] for s in subs if s in self.people}
+
+    def _create_people(self, subs: Iterable[str], details: dict[str, dict] | None = None
+                       ) -> None:
+        """`self.people` gets an id for every sub in `subs` (see `person_ids`)."""
+        known = self.people
+        wanted = {s for s in subs if s not in known}
         if wanted:
-            for chunk in chunks(sorted(wanted), 500):
+            for chunk in chunks(sorted(wanted), CHUNK):
                 rows = self.db.execute(select(Person.sub, Person.id).where(
                     Person.platform_id == self.context.platform_id, Person.sub.in_(chunk)))
                 self.people.update({sub: pid for sub, pid in rows})
-            missing = [s for s in wanted if s not in self.people]
+            missing = sorted(s for s in wanted if s not in self.people)
             if missing:
-                created = [Person(platform_id=self.context.platform_id, sub=s,
-                                  **(details or {}).get(s, {})) for s in missing]
-                self.db.add_all(created)
-                self.db.flush()
+                now = utcnow()
+                rows = [{"platform_id": self.context.platform_id, "sub": s, "updated_at": now,
+                         **PERSON_DEFAULTS, **(details or {}).get(s, {})} for s in missing]
+                created = dict(self.db.execute(
+                    insert(Person).returning(Person.sub, Person.id), rows).all())
                 self.counts.written += len(created)
-                self.people.update({p.sub: p.id for p in created})
+                self.people.update(created)
                 if not self.roster_synced:
-                    self._add_memberships([p.id for p in created], "learner", "gradebook")
-        return {s: self.people[s] for s in subs if s in self.people}
+                    self._add_memberships([created[s] for s in missing], "learner", "gradebook")
 
     def _add_memberships(self, person_ids: list[int], role: str, source: str) -> None:
-        existing = set(self.db.scalars(select(Membership.person_id).where(
-            Membership.context_id == self.context.id, Membership.person_id.in_(person_ids))))
+        existing: set[int] = set()
+        for chunk in chunks(person_ids, CHUNK):
+            existing.update(self.db.scalars(select(Membership.person_id).where(
+                Membership.context_id == self.context.id, Membership.person_id.in_(chunk))))
+        now = utcnow()
         rows = [{"context_id": self.context.id, "person_id": pid, "role": role,
-                 "lis_roles": [], "active": True, "source": source, "updated_at": utcnow()}
+                 "lis_roles": [], "active": True, "source": source, "updated_at": now}
                 for pid in person_ids if pid not in existing]
         if rows:
             self.db.execute(insert(Membership), rows)
             self.counts.written += len(rows)
 
     def roster(self, nrps: NrpsClient, url: str, progress: Progress) -> None:
-        """Members from NRPS: people and memberships updated; learners who left -> inactive."""
+        """Members from NRPS: people and memberships updated; learners who left -> inactive.
+
+        The course's memberships and their people are read once (plain rows; a page's people
+        the course did not have yet in one query more); only what changed is written, in one
+        executemany per kind of change and page."""
         # The roster is authoritative: people it creates get their membership from it.
         self.roster_synced = True
         listed: set[int] = set()
-        memberships = {m.person_id: m for m in self.db.scalars(
-            select(Membership).where(Membership.context_id == self.context.id))}
+        # person id -> the roster's fields as stored (updated as they are written)
+        people: dict[int, dict[str, Any]] = {}
+        for row in self.db.execute(
+                select(Person.id, Person.sub, *PERSON_COLUMNS)
+                .join(Membership, Membership.person_id == Person.id)
+                .where(Membership.context_id == self.context.id,
+                       Person.platform_id == self.context.platform_id)):
+            self.people[row[1]] = row[0]
+            people[row[0]] = dict(zip(PERSON_FIELDS, row[2:], strict=True))
+        # person id -> [membership id, role, active, lis_roles]
+        memberships: dict[int, list[Any]] = {
+            pid: [mid, role, active, lis_roles] for mid, pid, role, active, lis_roles in
+            self.db.execute(select(Membership.id, Membership.person_id, Membership.role,
+                                   Membership.active, Membership.lis_roles)
+                            .where(Membership.context_id == self.context.id))}
         for page in nrps.member_pages(url):
             self.renew()
             members = [m for m in page if m.role is not None]
             ids = self.person_ids([m.user_id for m in members], {
                 m.user_id: {attr: getattr(m, attr) for attr in PERSON_FIELDS if getattr(m, attr)}
                 for m in members})
-            people = {p.id: p for p in self.db.scalars(
-                select(Person).where(Person.id.in_(list(ids.values()))))}
-            new_rows = []
+            for chunk in chunks(sorted({pid for pid in ids.values() if pid not in people}),
+                                CHUNK):
+                for row in self.db.execute(select(Person.id, *PERSON_COLUMNS)
+                                           .where(Person.id.in_(chunk))):
+                    people[row[0]] = dict(zip(PERSON_FIELDS, row[1:], strict=True))
+            now = utcnow()
+            new_rows: list[dict[str, Any]] = []
+            changed_people: dict[int, dict[str, Any]] = {}
+            changed_memberships: dict[int, dict[str, Any]] = {}
             for member in members:
                 pid = ids[member.user_id]
                 listed.add(pid)
@@ -144,37 +198,54 @@ class Writer:
                 changed = False
                 for attr in PERSON_FIELDS:
                     value = getattr(member, attr)
-                    if value and getattr(person, attr) != value:
-                        setattr(person, attr, value)
+                    if value and person[attr] != value:
+                        person[attr] = value
                         changed = True
-                self.counts.written += changed
+                if changed:
+                    self.counts.written += 1
+                    changed_people[pid] = {"id": pid, **person, "updated_at": now}
                 current = memberships.get(pid)
                 if current is None:
                     new_rows.append({"context_id": self.context.id, "person_id": pid,
                                      "role": member.role, "lis_roles": list(member.roles),
                                      "active": member.active, "source": "nrps",
-                                     "updated_at": utcnow()})
+                                     "updated_at": now})
+                    memberships[pid] = [None, member.role, member.active, list(member.roles)]
                     self.counts.changed_people.add(pid)
-                elif (current.role, current.active) != (member.role, member.active) \
-                        or not same_roles(current.lis_roles or [], member.roles):
-                    current.role = member.role
-                    current.active = member.active
-                    current.lis_roles = list(member.roles)
-                    current.updated_at = utcnow()
+                elif (current[1], current[2]) != (member.role, member.active) \
+                        or not same_roles(current[3] or [], member.roles):
+                    current[1:] = [member.role, member.active, list(member.roles)]
                     self.counts.written += 1
                     self.counts.changed_people.add(pid)
+                    if current[0] is None:  # listed twice on the roster: inserted above
+                        new_rows = [r for r in new_rows if r["person_id"] != pid]
+                        new_rows.append({"context_id": self.context.id, "person_id": pid,
+                                         "role": member.role, "lis_roles": list(member.roles),
+                                         "active": member.active, "source": "nrps",
+                                         "updated_at": now})
+                        self.counts.written -= 1
+                    else:
+                        changed_memberships[pid] = {
+                            "id": current[0], "role": member.role, "active": member.active,
+                            "lis_roles": list(member.roles), "updated_at": now}
+            if changed_people:
+                self.db.execute(update(Person), list(changed_people.values()))
+            if changed_memberships:
+                self.db.execute(update(Membership), list(changed_memberships.values()))
             if new_rows:
-                self.db.execute(insert(Membership), new_rows)
                 self.counts.written += len(new_rows)
-            self.db.flush()
+                for mid, pid in self.db.execute(insert(Membership).returning(
+                        Membership.id, Membership.person_id), new_rows):
+                    memberships[pid][0] = mid
             progress(0, 0, "roster")
-        for pid, membership in memberships.items():
-            if pid not in listed and membership.active:
-                membership.active = False  # left the course: keep the person and their data
-                membership.updated_at = utcnow()
-                self.counts.written += 1
-                self.counts.changed_people.add(pid)
-        self.db.flush()
+        now = utcnow()
+        left = [{"id": m[0], "active": False, "updated_at": now}
+                for pid, m in memberships.items() if pid not in listed and m[2]]
+        if left:  # left the course: keep the person and their data
+            self.db.execute(update(Membership), left)
+            self.counts.written += len(left)
+            self.counts.changed_people.update(
+                pid for pid, m in memberships.items() if pid not in listed and m[2])
 
     # -- items --------------------------------------------------------------------------------
     def items(self, source: str, records: list[ItemRecord]) -> dict[str, GradeItem]:
@@ -259,64 +330,100 @@ class Writer:
     # -- scores -------------------------------------------------------------------------------
     def scores(self, source: str, items: dict[str, GradeItem], records: list[ScoreRecord],
                seen: dict[int, set[int]]) -> None:
-        by_item: dict[int, list[tuple[int, ScoreRecord]]] = {}
-        people = self.person_ids([r.user_sub for r in records])
+        """Write the batch's scores that are new or changed (one executemany each for inserts
+        and updates), comparing with the item's stored rows as the database holds them."""
+        self._create_people([record.user_sub for record in records])
+        people = self.people
+        by_item: dict[str, list[ScoreRecord]] = {}
         for record in records:
-            item = items.get(record.item_external_id)
-            pid = people.get(record.user_sub)
-            if item is None or pid is None:
+            group = by_item.get(record.item_external_id)
+            if group is None:
+                by_item[record.item_external_id] = group = []
+            group.append(record)
+        self.db.flush()  # the raw statements below bypass the session's autoflush
+        columns = self._score_columns()
+        bind_score, bind_max, bind_at = columns.bind_score, columns.bind_maximum, columns.bind_at
+        now = columns.bind_at(utcnow())
+        changed = self.counts.changed_people
+        for key, group in by_item.items():
+            item = items.get(key)
+            if item is None:
                 continue
-            by_item.setdefault(item.id, []).append((pid, record))
-        now = utcnow()
-        for item_id, entries in by_item.items():
+            item_id, default = item.id, item.maximum
+            bound_default = bind_max(default)
             existing = self._stored_scores(item_id)
             inserts, updates = [], []
             item_seen = seen.setdefault(item_id, set())
-            for pid, record in entries:
-                if pid in item_seen:
+            counted = len(item_seen)
+            for record in group:
+                pid = people.get(record.user_sub)
+                if pid is None or pid in item_seen:
                     continue  # listed twice (overlapping pages): the first one counts
                 item_seen.add(pid)
-                self.counts.scores += 1
-                maximum = record.maximum if record.maximum is not None else items[
-                    record.item_external_id].maximum
+                maximum = record.maximum
+                if maximum is None:
+                    maximum, bound_max = default, bound_default
+                else:
+                    bound_max = bind_max(maximum)
+                values = (bind_score(record.score), bound_max, bind_at(record.lms_updated_at))
                 row = existing.get(pid)
                 if row is None:
-                    inserts.append({"grade_item_id": item_id, "person_id": pid,
-                                    "score": record.score, "maximum": maximum, "source": source,
-                                    "lms_updated_at": record.lms_updated_at, "fetched_at": now})
-                elif (row.score, row.maximum, row.lms_updated_at) != (
-                        record.score, maximum, record.lms_updated_at):
-                    updates.append({"id": row.id, "score": record.score, "maximum": maximum,
-                                    "lms_updated_at": record.lms_updated_at, "fetched_at": now})
-                else:
+                    # Not cached afterwards: the learner is in `item_seen` from now on.
+                    inserts.append((item_id, pid, values[0], bound_max, source, values[2], now))
+                elif row[1:] == values or columns.same(row, record.score, maximum,
+                                                       record.lms_updated_at):
                     continue
-                self.counts.changed_people.add(pid)
+                else:
+                    updates.append((*values, now, row[0]))
+                    existing[pid] = (row[0], *values)
+                changed.add(pid)
+            self.counts.scores += len(item_seen) - counted
             if inserts:
-                self.db.execute(insert(Score), inserts)
+                columns.insert(self.db.connection(), inserts)
             if updates:
-                self.db.execute(update(Score), updates)
+                self.db.connection().exec_driver_sql(columns.update_sql, updates)
             self.counts.written += len(inserts) + len(updates)
 
-    def _stored_scores(self, item_id: int) -> dict[int, Any]:
-        """The stored scores of one item by person, loaded once per item (sources deliver an
-        item's pages one after the other, so only one item is held in memory)."""
-        if self._stored_item != item_id:
-            self._stored = {row.person_id: row for row in self.db.execute(
-                select(Score.id, Score.person_id, Score.score, Score.maximum,
-                       Score.lms_updated_at).where(Score.grade_item_id == item_id))}
-            self._stored_item = item_id
-        return self._stored
+    def _score_columns(self) -> _ScoreColumns:
+        if self._columns is None:
+            self._columns = _ScoreColumns(self.db.get_bind().dialect)
+        return self._columns
+
+    def _stored_scores(self, item_id: int) -> dict[int, tuple[Any, ...]]:
+        """The stored scores of one item by person, as the database returns them (id, score,
+        maximum, lms_updated_at; no conversion), read in one query and kept while the item is
+        being written (at most `CACHED_SCORES` rows of all items together)."""
+        cached = self._stored.get(item_id)
+        if cached is not None:
+            self._stored.move_to_end(item_id)
+            return cached
+        rows = {row[1]: (row[0], *row[2:]) for row in self.db.connection().execute(
+            text("SELECT id, person_id, score, maximum, lms_updated_at FROM score "
+                 "WHERE grade_item_id = :item"), {"item": item_id}).all()}
+        self._stored[item_id] = rows
+        self._stored_rows += len(rows)
+        while self._stored_rows > CACHED_SCORES and len(self._stored) > 1:
+            _, dropped = self._stored.popitem(last=False)  # read again if needed
+            self._stored_rows -= len(dropped)
+        return rows
+
+    def _forget_scores(self, item_id: int) -> None:
+        dropped = self._stored.pop(item_id, None)
+        if dropped is not None:
+            self._stored_rows -= len(dropped)
 
     def clear_missing(self, item: GradeItem, seen: set[int]) -> None:
         """A complete item's learners without a result no longer have a grade."""
-        stale = [(sid, pid) for sid, pid in self.db.execute(
-            select(Score.id, Score.person_id).where(
-                Score.grade_item_id == item.id, Score.score.is_not(None)))
-            if pid not in seen]
+        stored = self._stored_scores(item.id)
+        stale = [(row[0], pid) for pid, row in stored.items()
+                 if row[1] is not None and pid not in seen]
+        # Learners written since the item was read are all in `seen`; the next write of this
+        # item reads it again.
+        self._forget_scores(item.id)
         if stale:
-            self.db.execute(update(Score), [
-                {"id": sid, "score": None, "lms_updated_at": None, "fetched_at": utcnow()}
-                for sid, _ in stale])
+            now = self._score_columns().bind_at(utcnow())
+            self.db.connection().exec_driver_sql(self._score_columns().clear_sql,
+                                                 [(now, sid) for sid, _ in stale])
             self.counts.written += len(stale)
             self.counts.changed_people.update(pid for _, pid in stale)
 
@@ -352,3 +459,76 @@ class Writer:
         self.db.flush()
 
 
+
+
+_MISSING = object()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _format_marks(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class _ScoreColumns:
+    """The score table as the database driver sees it, for one dialect: the columns' own bind
+    and result conversions, and the plain statements the writer sends with executemany."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        table = Score.__table__
+
+        def conversions(name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+            column_type = table.c[name].type.dialect_impl(dialect)
+            return (column_type.bind_processor(dialect) or _same,
+                    column_type.result_processor(dialect, None) or _same)
+
+        self.bind_score, self.result_score = conversions("score")
+        self.bind_maximum, self.result_maximum = conversions("maximum")
+        bind_instant, self.result_at = conversions("lms_updated_at")
+        # Equal instants are written the same (in UTC), so the written form of each instant
+        # is kept for the next score with the same one (results often share their times).
+        # Not for numbers: 80 and 80.0 are equal but written as they came.
+        bound: dict[Any, Any] = {None: bind_instant(None)}
+
+        def bind_at(value: Any) -> Any:
+            written = bound.get(value, _MISSING)
+            if written is _MISSING:
+                if len(bound) > 4096:
+                    bound.clear()
+                    bound[None] = bind_instant(None)
+                written = bound[value] = bind_instant(value)
+            return written
+
+        self.bind_at = bind_at
+        self.bind_instant = bind_instant
+        # Written with qmark placeholders; the PostgreSQL drivers take %s.
+        marks = str if dialect.paramstyle == "qmark" else _format_marks
+        self.insert_sql = marks("INSERT INTO score (grade_item_id, person_id, score, maximum, "
+                                "source, lms_updated_at, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        self.update_sql = marks("UPDATE score SET score = ?, maximum = ?, lms_updated_at = ?, "
+                                "fetched_at = ? WHERE id = ?")
+        self.copy_sql = ("COPY score (grade_item_id, person_id, score, maximum, source, "
+                         "lms_updated_at, fetched_at) FROM STDIN"
+                         if dialect.name == "postgresql" and dialect.driver == "psycopg"
+                         else None)
+        self.clear_sql = marks("UPDATE score SET score = NULL, lms_updated_at = NULL, "
+                               "fetched_at = ? WHERE id = ?")
+
+    def insert(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert score rows (in `insert_sql`'s column order): COPY on PostgreSQL (psycopg),
+        an executemany elsewhere."""
+        driver = connection.connection.driver_connection
+        if self.copy_sql is None or not hasattr(driver, "cursor"):
+            connection.exec_driver_sql(self.insert_sql, rows)
+            return
+        with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def same(self, row: tuple[Any, ...], score: Any, maximum: Any, at: Any) -> bool:
+        """A stored row (id, score, maximum, lms_updated_at as the driver returns them) holds
+        these values: equal as numbers and instants, whatever their spelling (80 == 80.0)."""
+        return (self.result_score(row[1]), self.result_maximum(row[2]),
+                self.result_at(row[3])) == (score, maximum, at)
