@@ -47,10 +47,14 @@ def sync_job(runtime: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
     A sync commits the marks, then evaluates the learners whose marks changed. A worker killed
     between the two leaves marks that the next sync no longer sees as changed, so an attempt
     after the first evaluates the whole course once more (idempotent: unchanged decisions stay).
+    A worker killed during the sync leaves its lease behind: the next attempt of this job takes
+    it over (the lease names the job) instead of finding "a sync already running" and ending.
     """
     context_id = int(payload["context_id"])
+    holder = f"job-{payload['_job_id']}-" if payload.get("_job_id") is not None else ""
     try:
-        result = sync_context(runtime, context_id, trigger=str(payload.get("trigger", "job")))
+        result = sync_context(runtime, context_id, trigger=str(payload.get("trigger", "job")),
+                              holder=holder)
     except SyncBusy:
         return {"status": "skipped", "reason": "a sync of this course was already running"}
     if result.status == "failed":

@@ -147,8 +147,10 @@ def execute(runtime: Runtime, registry: Registry, job_id: int, name: str | None 
         try:
             if spec is None:
                 raise LookupError(f"no job function is registered for {job.kind!r}")
-            # `_attempt` tells a job function it may be finishing what a killed one began
-            result = spec.function(runtime, {**(job.payload or {}), "_attempt": job.attempts})
+            # `_attempt` and `_job_id` tell a job function it may be finishing what a killed
+            # attempt of this job began (the sync job reclaims its own lease by the job id)
+            result = spec.function(runtime, {**(job.payload or {}), "_attempt": job.attempts,
+                                             "_job_id": job.id})
         except Exception as exc:  # any failure is recorded on the row
             lease.stopped.set()
             ERRORS.labels(f"job_{job.kind}").inc()

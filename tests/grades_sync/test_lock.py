@@ -90,3 +90,34 @@ def test_a_running_sync_answers_busy(fast_runtime: Runtime, moodle_lms: FakeLms)
         sync_context(fast_runtime, context_id)
     assert "already running" in caught.value.message
     assert moodle_lms.log == []
+
+
+def test_a_jobs_own_earlier_lease_is_taken_over_at_once_and_anothers_is_not(
+        fast_runtime: Runtime, moodle_lms: FakeLms) -> None:
+    """A worker killed mid-sync leaves a live lease (ten minutes): the retry of the same job
+    takes it over, another job's sync still finds the course busy."""
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    factory = fast_runtime.sessions
+    killed = acquire_lease(factory, context_id, holder="job-7-")
+    assert killed is not None and killed.startswith("job-7-")
+    assert acquire_lease(factory, context_id, holder="job-8-") is None  # another job: busy
+    assert acquire_lease(factory, context_id) is None  # a sync outside a job: busy
+    retry = acquire_lease(factory, context_id, holder="job-7-")
+    assert retry not in (None, killed) and retry.startswith("job-7-")
+    with factory() as db:
+        assert db.get(SyncLock, context_id).owner == retry
+
+
+def test_the_retried_sync_job_runs_the_sync_its_killed_attempt_began(
+        fast_runtime: Runtime, moodle_lms: FakeLms) -> None:
+    from lti_tool.jobs.registry import sync_job
+
+    context_id = make_context(fast_runtime, moodle_lms, rest=False)
+    assert acquire_lease(fast_runtime.sessions, context_id, holder="job-41-")  # attempt 1, killed
+    skipped = sync_job(fast_runtime, {"context_id": context_id, "_attempt": 1, "_job_id": 40})
+    assert skipped["status"] == "skipped"  # another job finds the course busy
+    result = sync_job(fast_runtime, {"context_id": context_id, "_attempt": 2, "_job_id": 41})
+    assert result["status"] == "succeeded"
+    with fast_runtime.sessions() as db:
+        assert [r.status for r in db.scalars(select(SyncRun))] == ["succeeded"]
+        assert db.get(SyncLock, context_id) is None  # released after the sync

@@ -62,7 +62,7 @@ def test_a_job_runs_once_and_records_its_result(runtime, db, test_registry) -> N
     job = _job(db, "k-once")
     assert (job.status, job.attempts, job.result, job.lease_until) == (
         "done", 1, {"seen": 7}, None)
-    assert CALLS == [("record", {"n": 7, "_attempt": 1})]
+    assert [("record", {"n": 7, "_attempt": 1, "_job_id": job_id})] == CALLS
 
 
 def test_failures_are_retried_with_backoff_then_fail_with_the_reason(runtime, db,
@@ -127,7 +127,7 @@ def test_exactly_one_of_many_concurrent_claimers_wins(runtime, db, test_registry
     for t in threads:
         t.join(30)
     assert sorted(outcomes) == ["done"] + ["not-claimed"] * 5
-    assert CALLS == [("record", {"n": 1, "_attempt": 1})]
+    assert [("record", {"n": 1, "_attempt": 1, "_job_id": job_id})] == CALLS
 
 
 def test_a_job_whose_worker_died_is_taken_again_after_its_lease(runtime, db,

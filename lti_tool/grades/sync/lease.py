@@ -36,13 +36,26 @@ class LeaseLost(ToolError):
 
 
 def acquire_lease(factory: sessionmaker[Session], context_id: int,
-                  lease: timedelta = LEASE) -> str | None:
-    """Take the context's sync lease; the owner token, or None when someone else holds it."""
-    owner = uuid.uuid4().hex
+                  lease: timedelta = LEASE, holder: str = "") -> str | None:
+    """Take the context's sync lease; the owner token, or None when someone else holds it.
+
+    `holder` names who asks (a durable job: `job-<id>-`); a live lease of the same holder is
+    its own earlier attempt, which the job runner only retries once that attempt is over or
+    its worker stopped renewing the job (killed): it is taken over at once instead of waiting
+    out the ten minutes. A sync that was in fact still alive loses the lease at its next renewal
+    (`LeaseLost`) and rolls back."""
+    owner = holder + uuid.uuid4().hex
     now = utcnow()
     with factory() as db:
         try:
             held = db.get(SyncLock, context_id)
+            if held is not None and holder and held.owner.startswith(holder):
+                taken = db.execute(
+                    update(SyncLock)
+                    .where(SyncLock.context_id == context_id, SyncLock.owner == held.owner)
+                    .values(owner=owner, acquired_at=now, expires_at=now + lease))
+                db.commit()
+                return owner if taken.rowcount == 1 else None
             if held is not None and held.expires_at > now:
                 return None  # decided on a plain read: never wait behind a running sync
             if held is None:

@@ -205,8 +205,10 @@ def sync_context(
     http: LmsHttp | None = None,
     progress: Progress | None = None,
     page_limit: int | None = None,
+    holder: str = "",
 ) -> SyncResult:
-    """Sync one context now; raises SyncBusy when another sync of it is running.
+    """Sync one context now; raises SyncBusy when another sync of it is running (`holder`:
+    who asks, see `acquire_lease`).
 
     Failures are recorded on the SyncRun (status failed, error in plain words) and returned,
     with every change of this run rolled back.
@@ -216,7 +218,7 @@ def sync_context(
         if db.get(Context, context_id) is None:
             raise NotFound(f"No course context with id {context_id}.")
     publish_signing_key(factory, runtime.settings)
-    owner = acquire_lease(factory, context_id)
+    owner = acquire_lease(factory, context_id, holder=holder)
     if owner is None:
         raise SyncBusy("A sync of this course is already running; wait for it to finish.")
     http = http or LmsHttp(retry_policy(runtime.settings),
