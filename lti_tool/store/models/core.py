@@ -226,8 +226,9 @@ class UsedNonce(Base):
 class LoginState(Base):
     """Retired: OIDC state and nonce of the previous release's logins. Logins now carry them
     in the signed state itself (`lti_tool.launch.login_state`) and write nothing; the table
-    stays (expand/contract) so that nodes of the previous release keep working during a rolling
-    upgrade, the prune job empties it, and a later contract migration drops it."""
+    stays (expand/contract) so that nodes of the previous release still run on this schema
+    during a rolling upgrade, the prune job empties it, and a later contract migration drops
+    it."""
 
     __tablename__ = "login_state"
 
