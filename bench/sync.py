@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lti_tool.grades.sync import sync_context  # noqa: E402
+from lti_tool.lms.ags import service_url  # noqa: E402
 from lti_tool.lms.http import LmsHttp, RetryPolicy  # noqa: E402
 from lti_tool.lms.token import publish_signing_key  # noqa: E402
 from lti_tool.outbound import client_for  # noqa: E402
@@ -90,10 +91,8 @@ def bare_fetch(http: LmsHttp, lineitems_url: str, memberships_url: str) -> tuple
     request (a fixed token), no records, no comparing, no storing. Returns (requests, entries
     parsed).
     """
-    from lti_tool.lms.ags import service_url
     from lti_tool.lms.service import iter_pages
 
-    parsed = 0
     before = http.request_count
 
     def pages(url: str, accept: str):
@@ -102,25 +101,32 @@ def bare_fetch(http: LmsHttp, lineitems_url: str, memberships_url: str) -> tuple
                                        "the bench pages"):
             yield body
 
+    parsed = _read_course(pages, lineitems_url, memberships_url)
+    return http.request_count - before, parsed
+
+
+def _read_course(pages, lineitems_url: str, memberships_url: str) -> int:
+    """Every line item's results and the roster, read through `pages(url, accept)`: how many
+    results and members were parsed."""
+    parsed = 0
     items = [item for page in pages(lineitems_url, ACCEPT["items"]) for item in page]
     for item in items:
         for page in pages(service_url(item["id"], "results"), ACCEPT["results"]):
             parsed += len(page)
     for page in pages(memberships_url, ACCEPT["members"]):
         parsed += len(page["members"])
-    return http.request_count - before, parsed
+    return parsed
 
 
 def plain_fetch(lineitems_url: str, memberships_url: str) -> tuple[int, int]:
     """For information: the same pages with plain requests + json (no guard, no retries)."""
     import requests
 
-    from lti_tool.lms.ags import service_url
     from lti_tool.lms.links import next_link
 
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {BARE_TOKEN}"
-    count = parsed = 0
+    count = 0
 
     def pages(url: str | None, accept: str):
         nonlocal count
@@ -131,12 +137,7 @@ def plain_fetch(lineitems_url: str, memberships_url: str) -> tuple[int, int]:
             yield reply.json()
             url = next_link(reply.headers)
 
-    items = [item for page in pages(lineitems_url, ACCEPT["items"]) for item in page]
-    for item in items:
-        for page in pages(service_url(item["id"], "results"), ACCEPT["results"]):
-            parsed += len(page)
-    for page in pages(memberships_url, ACCEPT["members"]):
-        parsed += len(page["members"])
+    parsed = _read_course(pages, lineitems_url, memberships_url)
     return count, parsed
 
 
