@@ -23,18 +23,20 @@ from lti_tool.domain.locales import normalise_locale
 from lti_tool.domain.roles import map_roles
 from lti_tool.errors import LaunchError
 from lti_tool.launch import claims as c
-from lti_tool.launch.login_state import LoginState, StateRefused, read
+from lti_tool.launch.login_state import LoginState, StateRefused, read, target_digest
 from lti_tool.launch.people import LaunchRecord, launch_locale, record_launch
 from lti_tool.launch.platforms import accept_deployment
 from lti_tool.launch.validation import VerifiedLaunch
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.core import LoginState as LoginStateRow
 from lti_tool.store.models.core import UsedNonce
 from lti_tool.store.sessions import open_session
 
 STATE_MAX = 512
 # Built once (every launch runs it): building a statement costs about as much as running it.
 _USE_NONCE = insert(cast(Table, UsedNonce.__table__))  # Core: no unit of work for a row
+_LEGACY_LOGIN = select(LoginStateRow).where(LoginStateRow.state == bindparam("state"))
 _NONCE_USED = select(UsedNonce.id).where(UsedNonce.platform_id == bindparam("platform_id"),
                                          UsedNonce.nonce == bindparam("nonce"))
 
@@ -80,21 +82,39 @@ def check_state(db: Session, launch: VerifiedLaunch, state: str | None,
     except StateRefused as exc:
         if exc.expired:
             raise LaunchError("The login for this launch expired: open the tool again.") from exc
-        raise LaunchError("The launch state is unknown or already used: open the tool again "
-                          "from the course.") from exc
+        legacy = _previous_release_login(db, state)
+        if legacy is None:
+            raise LaunchError("The launch state is unknown or already used: open the tool "
+                              "again from the course.") from exc
+        login = legacy
     if login.platform_id != launch.platform.id:
         raise LaunchError("State mismatch: the state was issued to another platform "
                           "registration than the one that signed the id_token.")
     if not hmac.compare_digest(login.nonce.encode(), launch.nonce.encode()):
         raise LaunchError("The id_token nonce is not the one this tool sent at login.")
     target = launch.get(c.TARGET_LINK_URI)
-    if target is not None and not login.target_matches(target):
+    if target is not None and login.target_digest and not login.target_matches(target):
         raise LaunchError(f"The id_token target_link_uri {target!r} differs from the one the "
                           "login named.")
     if _nonce_used(db, launch):
         raise LaunchError("This launch was already used: its nonce has been consumed "
                           "(replayed id_token).")
     return login
+
+
+def _previous_release_login(db: Session, state: str) -> LoginState | None:
+    """A login begun on a node of the previous release (a `login_state` row) and finished here,
+    during a rolling upgrade; single use through the nonce row like any other. Goes with the
+    table, in the release that drops it."""
+    row = db.scalar(_LEGACY_LOGIN, {"state": state})
+    if row is None:
+        return None
+    if row.expires_at <= utcnow():
+        raise LaunchError("The login for this launch expired: open the tool again.")
+    return LoginState(state=state, nonce=row.nonce, platform_id=row.platform_id,
+                      target_digest=target_digest(row.target_link_uri)
+                      if row.target_link_uri else "",
+                      storage_target=row.storage_target, expires_at=row.expires_at)
 
 
 def launch_role(launch: VerifiedLaunch) -> str:

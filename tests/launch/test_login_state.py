@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import string
 import time
+from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,9 +14,10 @@ from sqlalchemy import func, select
 
 from lti_tool.launch import login_state
 from lti_tool.launch.login_state import StateRefused, issue, read
-from lti_tool.store.db import Base
+from lti_tool.store.db import Base, utcnow
+from lti_tool.store.models.core import LoginState as LoginStateRow
 from lti_tool.store.models.core import UsedNonce
-from testkit.lti import fixture_claims, launch, login, sign
+from testkit.lti import LAUNCH_URL, fixture_claims, launch, login, sign
 
 JSON = {"Accept": "application/json"}
 SECRET = "a-test-secret"
@@ -115,3 +117,30 @@ def test_a_changed_state_is_refused_or_reads_the_same(platform_id, target, posit
 def test_two_logins_alike_in_the_same_second_get_their_own_state_and_nonce():
     first, second = (issue(SECRET, 7, "https://tool.example/lti/launch", None) for _ in "ab")
     assert first.state != second.state and first.nonce != second.nonce
+
+
+def _previous_release_login(db, platform, *, minutes: int = 10) -> LoginStateRow:
+    """What a node of the previous release stored at login (during a rolling upgrade)."""
+    row = LoginStateRow(state="old-release-state-123", nonce="old-release-nonce-456",
+                        platform_id=platform.id, target_link_uri=LAUNCH_URL,
+                        storage_target=None, expires_at=utcnow() + timedelta(minutes=minutes))
+    db.add(row)
+    db.commit()
+    return row
+
+
+def test_a_login_begun_on_a_previous_release_node_finishes_once(client, db, moodle, key):
+    row = _previous_release_login(db, moodle)
+    token = _student_token(moodle, key, row.nonce)
+    client.set_cookie(f"lti_state_{row.state}", row.state, path="/lti/")  # its state cookie
+    assert launch(client, token, row.state).status_code == 303
+    assert db.scalar(select(func.count()).select_from(UsedNonce)) == 1
+    replay = launch(client, token, row.state, **JSON)
+    assert replay.status_code == 400 and "already used" in replay.json["message"]
+
+
+def test_an_expired_previous_release_login_is_refused(client, db, moodle, key):
+    row = _previous_release_login(db, moodle, minutes=-1)
+    response = launch(client, _student_token(moodle, key, row.nonce), row.state, **JSON)
+    assert response.status_code == 400
+    assert "login for this launch expired" in response.json["message"]
