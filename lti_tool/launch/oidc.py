@@ -28,7 +28,6 @@ from lti_tool.outbound import host_key, hosts_of, url_on_hosts
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import Platform
 
-LOGIN_STATE_LIFETIME = login_state.LIFETIME
 LAUNCH_PATH = "/lti/launch"
 STORAGE_TARGET = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 PARAM_MAX = 4096

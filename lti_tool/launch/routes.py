@@ -32,7 +32,7 @@ from lti_tool.catalogue import placement
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.grades import sync
 from lti_tool.jobs import enqueue
-from lti_tool.launch import deep_linking, flow, oidc, validation
+from lti_tool.launch import deep_linking, flow, login_state, oidc, validation
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache, fetch_jwks
 from lti_tool.launch.platforms import RegistrationNotActive
@@ -79,7 +79,7 @@ def jwks_cache() -> JwksCache:
 
 def _state_cookie_kwargs(*, httponly: bool = True) -> dict:
     kwargs = auth.cookie_kwargs()
-    kwargs.update(max_age=int(oidc.LOGIN_STATE_LIFETIME.total_seconds()), path="/lti/",
+    kwargs.update(max_age=int(login_state.LIFETIME.total_seconds()), path="/lti/",
                   httponly=httponly)
     return kwargs
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import (
     CursorResult,
@@ -73,11 +73,10 @@ def referenced(db: Session, model: type[RowT], ident: int) -> RowT:
     return row
 
 
-def changed_rows(db: Session, statement: Delete | Update,
-                 params: dict[str, Any] | None = None) -> int:
+def changed_rows(db: Session, statement: Delete | Update) -> int:
     """Run a DELETE or UPDATE and return how many rows it changed (0 when the driver does not
     say): what claim-once updates (`... WHERE used_at IS NULL`) and purges report."""
-    result = db.execute(statement, params)
+    result = db.execute(statement)
     if not isinstance(result, CursorResult):  # what a DML statement always gives
         raise TypeError(f"{type(statement).__name__} gave {type(result).__name__}")
     return max(result.rowcount or 0, 0)
