@@ -57,8 +57,9 @@ class Score(Base):
     __table_args__ = (UniqueConstraint("grade_item_id", "person_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # No index of its own: the unique key (grade_item_id, person_id) serves lookups by item.
     grade_item_id: Mapped[int] = mapped_column(
-        ForeignKey("grade_item.id", ondelete="CASCADE"), index=True)
+        ForeignKey("grade_item.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"),
                                            index=True)
     # None: the LMS lists the learner but holds no grade (or the grade was removed).
