@@ -15,6 +15,11 @@ shape (the captured Moodle instructor launch):
    references of bench/reference_apps.py: a bare pylti1p3 Flask tool with no database and the
    crypto+HTTP floor (one RS256 verify + one EdDSA sign).
 
+For each served app it also prints the CPU time per round trip of the server (gunicorn
+master + workers, from /proc) and of the clients: the clients share the machine's cores, so
+a server's CPU shows what it costs whatever the load, and the clients' CPU bounds the ratio
+any tool could reach against the bare tool on this machine.
+
 Client-side signing (the LMS's work) is excluded from the timed spans. Loops are bounded; the
 server is stopped at the end. Prints a table; never fails on timings.
 """
@@ -217,9 +222,27 @@ def _round_trips(port: int, issuer: str, client_id: str, key_json: str, kid: str
     return spans, errors
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process and its reaped children used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu(master: int) -> float:
+    """CPU seconds of a gunicorn master and its live workers (Linux /proc; 0.0 elsewhere)."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return _process_cpu(master) + sum(_process_cpu(int(child)) for child in children)
+    except OSError:
+        return 0.0
+
+
 def _client_process(port: int, issuer: str, client_id: str, key_json: str, kid: str,
-                    first: int, threads: int, per_client: int) -> tuple[list[float], list[str]]:
-    """`threads` clients in one process (the other processes run the rest)."""
+                    first: int, threads: int,
+                    per_client: int) -> tuple[list[float], list[str], float]:
+    """`threads` clients in one process (the other processes run the rest); also the CPU
+    seconds the process spent, the LMS's signing included."""
+    cpu_started = time.process_time()
     results: list[tuple[list[float], list[str]]] = []
 
     def run(t: int) -> None:
@@ -232,7 +255,7 @@ def _client_process(port: int, issuer: str, client_id: str, key_json: str, kid: 
     for thread in pool:
         thread.join()
     return ([s for spans, _ in results for s in spans],
-            [e for _, errors in results for e in errors])
+            [e for _, errors in results for e in errors], time.process_time() - cpu_started)
 
 
 TOOL_APP = ("the tool (lti-tool serve)", "lti_tool.web:create_app()")
@@ -266,6 +289,7 @@ def bench_server(env: dict, platform, key, workers: int, clients: int,
         key_json = key.key.export_private()
         with ProcessPoolExecutor(processes) as pool:
             list(pool.map(time.sleep, [0.1] * processes))  # up before the timing starts
+            server_cpu = _server_cpu(server.pid)
             started = time.perf_counter()
             futures = [pool.submit(_client_process, port, platform.issuer, platform.client_id,
                                    key_json, key.kid, sum(shares[:p]) * per_client, share,
@@ -273,12 +297,16 @@ def bench_server(env: dict, platform, key, workers: int, clients: int,
                        for p, share in enumerate(shares)]
             results = [future.result() for future in futures]
             wall = time.perf_counter() - started
-        spans = [s for got, _ in results for s in got]
-        errors = [e for _, failed in results for e in failed]
+            server_cpu = _server_cpu(server.pid) - server_cpu
+        spans = [s for got, _, _ in results for s in got]
+        errors = [e for _, failed, _ in results for e in failed]
+        client_cpu = sum(cpu for _, _, cpu in results)
         if errors:
             print(f"  {len(errors)} failed round trips, e.g. {errors[0]}", file=sys.stderr)
         # Throughput over the wall time, which includes the clients' own signing.
-        return _row(f"{app[0]}: {workers} w x {clients} clients", spans, wall)
+        done = max(1, len(spans))
+        return (*_row(f"{app[0]}: {workers} w x {clients} clients", spans, wall),
+                1000 * server_cpu / done, 1000 * client_cpu / done)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -339,9 +367,13 @@ def main() -> None:
         runtime.engine.dispose()
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"\nLTI launch benchmark ({database}, {os.cpu_count()} CPUs)")
-    print(f"{'scenario':<48} {'n':>6} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for name, n, rate, p50, p99 in rows:
-        print(f"{name:<48} {n:>6} {rate:>9.1f} {p50:>8.2f} {p99:>8.2f}")
+    print(f"{'scenario':<48} {'n':>6} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+          f" {'server CPU ms':>14} {'client CPU ms':>14}")
+    for name, n, rate, p50, p99, *cpu in rows:
+        per_trip = "".join(f" {ms:>14.2f}" for ms in cpu)
+        print(f"{name:<48} {n:>6} {rate:>9.1f} {p50:>8.2f} {p99:>8.2f}{per_trip}")
+    print("(server CPU: the gunicorn master and workers per round trip, from /proc; client CPU:"
+          " the clients' processes per round trip, the LMS's RS256 signing included)")
     print(f"\nSQL statements per repeat login + launch: {statements:.0f}, commits: {commits:.0f}"
           " (the rate-limit counter's included)")
     print("\nIssue 19 launch goals, against the references measured in this run:")
@@ -353,6 +385,13 @@ def main() -> None:
               "(goal >= 2x); "
               f"tool / floor = {100 * tool[2] / floor[2]:.0f} % (goal >= 40 %); "
               f"tool p99 {tool[4]:.0f} ms" + (" (goal < 100 ms)" if clients >= 32 else ""))
+        if tool[5] and bare[5]:
+            # The clients share the cores: even a tool costing nothing could not exceed
+            # (client + bare server) / client times the bare tool's rate here.
+            print(f"      server CPU per round trip: bare pylti1p3 / tool = "
+                  f"{bare[5] / tool[5]:.2f}x (the throughput ratio if the LMS ran elsewhere);"
+                  f" on this machine no tool could pass {(bare[6] + bare[5]) / bare[6]:.2f}x"
+                  " the bare tool (its clients' CPU)")
 
 
 if __name__ == "__main__":
