@@ -1,18 +1,27 @@
 """Plain-word names of the Design Plan's codes, in the reader's language (en, tr).
 
 One place for them: the Office's pages and the public credential page both show codes as
-names. Values are lazy strings, translated when rendered.
+names. Values are lazy strings, translated when rendered. The annual report, rendered outside a
+request with the catalogue of its own language (reports/render.py), reads the plain messages
+(`KIND_MESSAGES`) of the same names.
 """
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+
+def N_(text: str) -> str:
+    """Marks a message for the catalogue (pybabel's default keyword); translated where shown."""
+    return text
+
+
 # The kinds of micro-credential (rules.KINDS) and the domains of an outcome (rules.OUTCOME_DOMAINS).
-KIND = {
-    "course": _l("a course of its own"),
-    "embedded": _l("embedded in a course"),
+KIND_MESSAGES = {
+    "course": N_("a course of its own"),
+    "embedded": N_("embedded in a course"),
 }
+KIND = {key: _l(message) for key, message in KIND_MESSAGES.items()}
 DOMAIN = {
     "knowledge": _l("knowledge"),
     "skill": _l("skill"),

@@ -22,6 +22,7 @@ from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from lti_tool.catalogue.labels import KIND_MESSAGES
 from lti_tool.domain import reports as figures
 from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES, FEEDBACK_THEMES
 from lti_tool.reports.service import Report, report_json
@@ -50,7 +51,8 @@ THEME_LABELS = {
     "workload": N_("workload"), "recognition": N_("recognition"),
     "assessment": N_("assessment"), "delivery": N_("delivery"), "other": N_("other"),
 }
-KIND_LABELS = {"course": N_("stand-alone course"), "embedded": N_("embedded in a course")}
+# the kind reads as on the Office's Design Plan form (one source: catalogue/labels.py)
+KIND_LABELS = KIND_MESSAGES
 FORM_LABELS = {"online": N_("online"), "in_person": N_("in person"), "blended": N_("blended"),
                "unspecified": N_("not given")}
 STATUS_LABELS = {"draft": N_("draft"), "in_review": N_("in review"), "approved": N_("approved"),

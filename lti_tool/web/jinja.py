@@ -19,9 +19,12 @@ from flask import current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from flask.sansio.app import App
 from flask_babel import format_date, format_number, format_time, get_locale, lazy_gettext
+from flask_babel import gettext as _
 from werkzeug.local import LocalProxy
 from werkzeug.routing import BuildError
 
+from lti_tool.domain.decisions import window_open
+from lti_tool.store.db import utcnow
 from lti_tool.web import auth
 from lti_tool.web.i18n import SUPPORTED_LOCALES, remember_locale_choice
 from lti_tool.web.notices import pop_notice
@@ -167,6 +170,32 @@ def when(value: datetime | str | None, kind: str = "datetime") -> str:
     return f"{format_date(value, 'medium')}, {format_time(value, 'short')}"
 
 
+def closing_passed(closes_at: datetime | None, now: datetime | None = None) -> bool:
+    """Whether a window's closing moment has come (the moment itself is closed, as in
+    `domain.decisions.window_open`): pages then write "closed on", not "closes on"."""
+    return closes_at is not None and not window_open(closes_at, now or utcnow())
+
+
+def window_text(offering: Any, now: datetime | None = None) -> str:
+    """An offering's assessment window in a few words (the instructor's home page)."""
+    if offering.finalized_at:
+        return _("finalized on %(date)s", date=when(offering.finalized_at))
+    if offering.window_closes_at is None:
+        return _("open, no closing date")
+    if closing_passed(offering.window_closes_at, now):
+        return _("closed on %(date)s", date=when(offering.window_closes_at))
+    return _("closes on %(date)s", date=when(offering.window_closes_at))
+
+
+def assessment_closing_text(offering: Any, now: datetime | None = None) -> str:
+    """When a learner's assessment closes or closed; empty without a closing date."""
+    if offering.window_closes_at is None:
+        return ""
+    if closing_passed(offering.window_closes_at, now):
+        return _("assessment closed on %(date)s", date=when(offering.window_closes_at))
+    return _("assessment closes on %(date)s", date=when(offering.window_closes_at))
+
+
 @lru_cache(maxsize=8)
 def _decimal_symbol(locale: str) -> str:
     return get_decimal_symbol(locale)
@@ -231,6 +260,8 @@ def install(app: App) -> None:
         lms_kind_label=lms_kind_label,
         audit_label=audit_label,
         language_name=language_name,
+        window_text=window_text,
+        assessment_closing_text=assessment_closing_text,
     )
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["number"] = number

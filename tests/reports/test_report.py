@@ -68,9 +68,9 @@ def test_csv_has_one_row_per_figure_and_marks_withheld_ones(db, settings, year) 
 
 @pytest.mark.parametrize("lang, words", [
     ("en", ["Policy and strategy", "Assessment and certification", "fewer than 5",
-            "72.7%", "Weekly data clinics."]),
+            "72.7%", "Weekly data clinics.", "a course of its own"]),
     ("tr", ["Politika ve strateji", "Ölçme-değerlendirme ve belgelendirme", "5'ten az",
-            "%72,7", "Weekly data clinics."]),
+            "%72,7", "Weekly data clinics.", "kendi başına bir ders"]),
 ])
 def test_the_pdf_renders_and_contains_the_figures(db, settings, year, tmp_path, lang,
                                                   words) -> None:
@@ -95,6 +95,20 @@ def test_html_has_charts_with_text_equivalents(db, settings, year) -> None:
     assert html.count('<img src="data:image/svg+xml;base64,') == 3
     assert html.count("<figcaption>") == 3
     assert 'alt="Bar chart of the pass rate' in html
+
+
+@pytest.mark.parametrize("lang, course, embedded", [
+    ("en", "a course of its own", "embedded in a course"),
+    ("tr", "kendi başına bir ders", "bir derse gömülü"),
+])
+def test_the_kind_reads_as_on_the_design_plan_form(db, settings, year, lang, course,
+                                                   embedded) -> None:
+    """One source for the kind's words: the Office's form (catalogue/labels.py)."""
+    html = render_html(build_report(db, settings, institution_id=year.institution_id,
+                                    year=YEAR), lang)
+    assert f"<td>{course}</td>" in html and f'<th scope="row">{course}</th>' in html
+    assert f'<th scope="row">{embedded}</th>' in html
+    assert "stand-alone course" not in html and "bağımsız ders" not in html
 
 
 def test_the_cli_writes_every_format(runtime, year, tmp_path, monkeypatch) -> None:

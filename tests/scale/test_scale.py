@@ -105,8 +105,17 @@ def _seed(runtime: Runtime, fakes: list[FakeLms]) -> list[int]:
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
-    postgres = Postgres.start()
     data_dir = tmp_path_factory.mktemp("scale")
+    postgres = Postgres.start()
+    try:
+        yield from _production(postgres, data_dir)
+    finally:  # also on SIGTERM (tests/scale/conftest.py), wherever the setup had got to
+        postgres.remove()
+        print("\nscale figures:", json.dumps(FIGURES, indent=2))
+        (data_dir / "scale-figures.json").write_text(json.dumps(FIGURES, indent=2))
+
+
+def _production(postgres: Postgres, data_dir: Path):
     overrides = {"database_url": postgres.url, "data_dir": str(data_dir / "instance"),
                  "base_url": f"http://127.0.0.1:{SERVE_BASE_PORT}", "secret_key": "scale-secret",
                  "key_storage": "database", "sync_after_launch": False,
@@ -155,9 +164,6 @@ def production(tmp_path_factory):
         for context in stack:
             context.__exit__(None, None, None)
         runtime.engine.dispose()
-        postgres.remove()
-        print("\nscale figures:", json.dumps(FIGURES, indent=2))
-        (data_dir / "scale-figures.json").write_text(json.dumps(FIGURES, indent=2))
 
 
 def _unfinished(runtime: Runtime) -> int:
