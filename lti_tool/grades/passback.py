@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import bindparam, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
@@ -134,6 +134,25 @@ class PassbackClient(Protocol):
     def create_line_item(self, lineitems_url: str, item: dict) -> str: ...
 
     def post_score(self, lineitem_url: str, score: dict) -> dict: ...
+
+
+# Built once: every launch into a course with AGS runs it.
+_SKIPPED_IN_COURSE = (
+    select(GradePassback.id).join(Decision, Decision.id == GradePassback.decision_id)
+    .join(Offering, Offering.id == Decision.offering_id)
+    .where(Offering.context_id == bindparam("context_id"), GradePassback.status == "skipped")
+    .limit(1))
+
+
+def send_waiting_after_launch(db: Session, context: Context) -> None:
+    """Scores skipped because the course had no AGS service go out once a launch brings one:
+    a `grades.passback` job in the launch's own transaction (one query when nothing waits)."""
+    if not context.ags_lineitems_url:
+        return
+    if db.scalar(_SKIPPED_IN_COURSE, {"context_id": context.id}) is not None:
+        enqueue(db, "grades.passback", {"context_id": context.id},
+                key=f"grades.passback:{context.id}:launch:{uuid.uuid4().hex}",
+                platform_id=context.platform_id)
 
 
 def ags_passback_client(db: Session, settings: Settings, context: Any) -> PassbackClient:

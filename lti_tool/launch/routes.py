@@ -8,7 +8,6 @@ The views only translate HTTP to the services in `oidc`, `validation`, `flow` an
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from flask import (
@@ -23,15 +22,13 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.catalogue import placement
 from lti_tool.errors import LaunchError, PayloadTooLarge
-from lti_tool.grades import sync
-from lti_tool.jobs import enqueue
+from lti_tool.grades import passback, sync
 from lti_tool.launch import deep_linking, flow, login_state, oidc, validation
 from lti_tool.launch.claims import DEEP_LINKING_REQUEST, LAUNCH_PRESENTATION
 from lti_tool.launch.jwks_cache import JwksCache, fetch_jwks
@@ -39,9 +36,7 @@ from lti_tool.launch.platforms import RegistrationNotActive
 from lti_tool.outbound import client_for
 from lti_tool.settings import Settings
 from lti_tool.store import keys as tool_keys
-from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Platform
-from lti_tool.store.models.evaluation import Decision, GradePassback
 from lti_tool.web import auth
 from lti_tool.web.csrf import csrf_exempt
 from lti_tool.web.db import get_db
@@ -223,25 +218,11 @@ def _finish(checked: flow.CheckedLaunch, *, cookieless: bool) -> tuple[str, str]
     return _home(outcome.role, outcome.message_type, code), outcome.session_token
 
 
-# Built once (every launch into a course with AGS runs it).
-_SKIPPED_SCORE = (
-    select(GradePassback.id).join(Decision, Decision.id == GradePassback.decision_id)
-    .join(Offering, Offering.id == Decision.offering_id)
-    .where(Offering.context_id == bindparam("context_id"), GradePassback.status == "skipped")
-    .limit(1))
-
-
 def _send_waiting_grades(db: Session, outcome: flow.LaunchOutcome) -> None:
-    """Scores that waited for the course's AGS service (skipped) go out once a launch brings
-    it: a `grades.passback` job in the launch's own transaction."""
+    """Scores that waited for the course's AGS service go out once a launch brings it."""
     context = outcome.record.context
-    if context is None or not context.ags_lineitems_url:
-        return
-    waiting = db.scalar(_SKIPPED_SCORE, {"context_id": context.id})
-    if waiting is not None:
-        enqueue(db, "grades.passback", {"context_id": context.id},
-                key=f"grades.passback:{context.id}:launch:{uuid.uuid4().hex}",
-                platform_id=context.platform_id)
+    if context is not None:
+        passback.send_waiting_after_launch(db, context)
 
 
 def _sync_after_instructor_launch(db: Session, outcome: flow.LaunchOutcome) -> None:

@@ -308,3 +308,31 @@ def test_passback_is_the_instructors_choice(fast_runtime: Runtime, moodle_lms: F
     assert len(db.scalars(select(GradePassback)).all()) == 3
     assert send_passbacks(db, settings)["sent"] == 3
     assert len(moodle_lms.created_line_items) == 1
+
+
+def test_a_launch_that_brings_ags_sends_the_scores_that_waited_for_it(
+        fast_runtime: Runtime, moodle_course: Course) -> None:
+    """Scores skipped because the course had no AGS service get a passback job once a launch
+    brings the service; nothing is queued while the service is missing or nothing waits."""
+    from lti_tool.grades.passback import send_waiting_after_launch
+    from lti_tool.store.models.jobs import Job
+
+    course, settings, db = moodle_course, fast_runtime.settings, moodle_course.db
+    _pass(course, settings, 0)
+    ev.evaluate_changed(db, settings, course.context.id)
+    db.commit()
+
+    def launch_jobs() -> list[dict]:
+        return [job.payload for job in db.scalars(select(Job).where(
+            Job.kind == "grades.passback", Job.key.like("%:launch:%")))]
+
+    send_waiting_after_launch(db, course.context)
+    assert launch_jobs() == []  # nothing skipped yet
+    lineitems_url = course.context.ags_lineitems_url
+    course.context.ags_lineitems_url = None
+    assert send_passbacks(db, settings)["skipped"] == 3
+    send_waiting_after_launch(db, course.context)
+    assert launch_jobs() == []  # still no service to send them to
+    course.context.ags_lineitems_url = lineitems_url
+    send_waiting_after_launch(db, course.context)
+    assert launch_jobs() == [{"context_id": course.context.id}]
