@@ -39,13 +39,32 @@ def to_decimal(value: Any) -> Decimal | None:
     """A number from an LMS reply (int, float or numeric string); None when not a number."""
     if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
         return Decimal(value)  # the same Decimal as from its text, without the text
+    if type(value) is float and value:
+        # A gradebook repeats a few marks thousands of times: each float is read from its
+        # text once (not 0.0: -0.0 equals it but is written as it came).
+        try:
+            return _FLOATS[value]
+        except KeyError:  # (a get-then-index could race another thread's clear)
+            pass
+        if len(_FLOATS) >= _FLOATS_KEPT:
+            _FLOATS.clear()
+        number = _FLOATS[value] = _from_text(value)
+        return number
     if value is None or isinstance(value, bool):
         return None
+    return _from_text(value)
+
+
+def _from_text(value: Any) -> Decimal | None:
     try:
         number = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
     return number if number.is_finite() else None
+
+
+_FLOATS: dict[float, Decimal | None] = {}
+_FLOATS_KEPT = 4096
 
 
 # Ints below this in size take `to_decimal`'s short way (longer ones are read as text, which

@@ -236,7 +236,8 @@ def test_the_reference_is_the_general_writer() -> None:
 
 
 @pytest.mark.parametrize("value", [80, 80.0, "80.0", " 7.5 ", 10**17, -(10**17), 10**19, 1e-7,
-                                   "1e3", "nan", "inf", True, None, "", "x", 2**63])
+                                   "1e3", "nan", "inf", True, None, "", "x", 2**63, 0.0, -0.0,
+                                   float("nan"), float("-inf"), 1e300])
 def test_to_decimal_short_way_matches_reading_the_text(value: Any) -> None:
     from decimal import InvalidOperation
 
@@ -253,6 +254,8 @@ def test_to_decimal_short_way_matches_reading_the_text(value: Any) -> None:
 
     fast, slow = to_decimal(value), general(value)
     assert (fast, str(fast)) == (slow, str(slow))
+    again = to_decimal(value)  # a float's second reading comes from the memo
+    assert (again, str(again)) == (slow, str(slow))
 
 
 @settings(max_examples=300)

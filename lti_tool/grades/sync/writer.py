@@ -28,6 +28,7 @@ from lti_tool.grades.sync.lease import LEASE, RENEW_EVERY, LeaseLost
 from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.source import AssessmentRecord, CriterionRecord, ItemRecord, ScoreRecord
 from lti_tool.store.db import utcnow
+from lti_tool.store.models.catalogue import DecimalText
 from lti_tool.store.models.core import Context, Membership, Person
 from lti_tool.store.models.grades import (
     GradeItem,
@@ -480,9 +481,13 @@ class _ScoreColumns:
         table = Score.__table__
 
         def conversions(name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-            column_type = table.c[name].type.dialect_impl(dialect)
-            return (column_type.bind_processor(dialect) or _same,
-                    column_type.result_processor(dialect, None) or _same)
+            declared = table.c[name].type
+            column_type = declared.dialect_impl(dialect)
+            bind = column_type.bind_processor(dialect) or _same
+            if (isinstance(declared, DecimalText)
+                    and declared.impl_instance.bind_processor(dialect) is None):
+                bind = DecimalText.written  # the same text, without SQLAlchemy's wrappers
+            return bind, column_type.result_processor(dialect, None) or _same
 
         self.bind_score, self.result_score = conversions("score")
         self.bind_maximum, self.result_maximum = conversions("maximum")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -37,6 +38,11 @@ class DecimalText(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value, dialect):
+        return self.written(value)
+
+    @staticmethod
+    def written(value: Any) -> str | None:
+        """The text a value is stored as (the sync compares fetched marks in this form)."""
         if value is None:
             return None
         return str(Decimal(value))
