@@ -17,7 +17,7 @@ PLACING_ROLES = ("instructor", "admin")
 
 def _item(version: MicroCredentialVersion, custom: dict[str, str] | None = None) -> DeepLinkItem:
     # In the instructor's language: the chooser shows it and the LMS keeps it as the link's text.
-    kind = _("stand-alone course") if version.kind == "course" else _("embedded in the course")
+    kind = _("a course of its own") if version.kind == "course" else _("embedded in the course")
     text = _("%(code)s version %(v)s · %(kind)s · %(hours)s hours", code=version.code,
              v=version.version, kind=kind, hours=format_decimal(version.workload_hours))
     return DeepLinkItem(id=str(version.id), title=version.title, text=text,

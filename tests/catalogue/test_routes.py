@@ -462,3 +462,17 @@ def test_design_plan_problems_are_in_the_pages_language(db, world) -> None:
     english = world.office.post("/admin/microcredentials/new?lang=en", list(form.items()))
     assert "must not be empty" in english.get_data(True)
     assert db.scalar(select(func.count()).select_from(MicroCredential)) == 1
+
+
+def test_a_course_of_its_own_reads_as_on_the_design_plan_form(db, world) -> None:
+    """The Office's list and detail name the kind with the form's words (labels.KIND_MESSAGES),
+    not a wording of their own."""
+    from lti_tool.catalogue.labels import KIND_MESSAGES
+
+    reply = world.office.post("/admin/microcredentials/new", plan_form(plan_from()))
+    assert reply.status_code == 303
+    mc = db.scalars(select(MicroCredential).order_by(MicroCredential.id.desc())).first()
+    pages = [world.office.get("/admin/microcredentials").get_data(True),
+             world.office.get(f"/admin/microcredentials/{mc.id}").get_data(True)]
+    for page in pages:
+        assert KIND_MESSAGES["course"] in page and "stand-alone course" not in page
