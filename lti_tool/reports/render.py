@@ -22,7 +22,7 @@ from babel.support import Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from lti_tool.catalogue.labels import KIND_MESSAGES
+from lti_tool.catalogue.labels import KIND_MESSAGES, N_
 from lti_tool.domain import reports as figures
 from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES, FEEDBACK_THEMES
 from lti_tool.reports.service import Report, report_json
@@ -30,10 +30,6 @@ from lti_tool.reports.service import Report, report_json
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "web" / "translations"
 LANGUAGES = ("en", "tr")
 FORMATS = ("html", "pdf", "csv", "json")
-
-
-def N_(text: str) -> str:
-    return text
 
 
 DIMENSION_LABELS = {
@@ -51,8 +47,6 @@ THEME_LABELS = {
     "workload": N_("workload"), "recognition": N_("recognition"),
     "assessment": N_("assessment"), "delivery": N_("delivery"), "other": N_("other"),
 }
-# the kind reads as on the Office's Design Plan form (one source: catalogue/labels.py)
-KIND_LABELS = KIND_MESSAGES
 FORM_LABELS = {"online": N_("online"), "in_person": N_("in person"), "blended": N_("blended"),
                "unspecified": N_("not given")}
 STATUS_LABELS = {"draft": N_("draft"), "in_review": N_("in review"), "approved": N_("approved"),
@@ -238,7 +232,8 @@ def render_html(report: Report, lang: str = "en", *, fragment: bool = False) -> 
         r=report, f=report.figures, o=report.figures["overall"], fmt=fmt, lang=lang,
         fragment=fragment, charts=charts(report, fmt), dimensions=figures.DIMENSIONS,
         labels={"dimension": DIMENSION_LABELS, "outcome": OUTCOME_LABELS,
-                "theme": THEME_LABELS, "kind": KIND_LABELS, "form": FORM_LABELS,
+                # the kind reads as on the Office's Design Plan form (catalogue/labels.py)
+                "theme": THEME_LABELS, "kind": KIND_MESSAGES, "form": FORM_LABELS,
                 "status": STATUS_LABELS, "action_status": ACTION_STATUS_LABELS,
                 "change": CHANGE_LABELS},
         rate_keys=RATE_KEYS, outcomes=EMPLOYABILITY_OUTCOMES, themes=FEEDBACK_THEMES,
