@@ -384,8 +384,10 @@ class PinnedAdapter(HTTPAdapter):
     def get_connection_with_tls_context(self, request: requests.PreparedRequest, verify: Any,
                                         proxies: Any = None, cert: Any = None) -> Any:
         target = check_target(request.url or "", self.policy)
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(
+        host_params, key_attributes = self.build_connection_pool_key_attributes(
             request, verify, cert)
+        # urllib3 takes the TLS name as pool keywords its stubs' TypedDict does not list
+        pool_kwargs: dict[str, Any] = dict(key_attributes)
         host_params["host"] = str(target.ip)
         if target.scheme == "https":
             pool_kwargs["server_hostname"] = target.host
@@ -539,7 +541,7 @@ class OutboundClient:
         finally:
             response.close()
         response._content = bytes(body)
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]  # requests' own flag
 
 
 def log_error_body(what: str, response: requests.Response, limit: int = 500) -> None:

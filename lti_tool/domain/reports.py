@@ -17,14 +17,18 @@ either year's figure is.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from functools import cached_property, partial
+from typing import Any, TypeVar
 
 from lti_tool.domain.surveys import EMPLOYABILITY_OUTCOMES, FEEDBACK_THEMES, LIKERT_VALUES
 
 DEFAULT_MIN_CELL = 5
+
+# A section or table of figures: JSON-ready, keyed by the names the report shows.
+Figures = dict[str, Any]
+Cell = TypeVar("Cell", bound=Hashable)
 
 # The four dimensions of quality-model.md and the sections of the report in each.
 DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -161,8 +165,7 @@ def mean(values: Iterable[int]) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
-def suppression_plan(cells: Mapping[Hashable, int], min_cell: int
-                     ) -> tuple[set[Hashable], bool]:
+def suppression_plan(cells: Mapping[Cell, int], min_cell: int) -> tuple[set[Cell], bool]:
     """Which cells of a group (and whether its total) to withhold.
 
     Primary: every cell with 1..min_cell-1 answers. Secondary: while the withheld cells hold
@@ -184,12 +187,12 @@ def suppression_plan(cells: Mapping[Hashable, int], min_cell: int
 # --- Sections ------------------------------------------------------------------------------
 
 
-def _participation(learners: Sequence[LearnerFact], offerings: int) -> dict:
+def _participation(learners: Sequence[LearnerFact], offerings: int) -> Figures:
     return {"offerings": offerings, "enrolled": len(learners),
             "assessed": sum(1 for f in learners if f.assessed)}
 
 
-def _success(learners: Sequence[LearnerFact], outcome_codes: Sequence[str]) -> dict:
+def _success(learners: Sequence[LearnerFact], outcome_codes: Sequence[str]) -> Figures:
     assessed = [f for f in learners if f.assessed]
     passed = [f for f in assessed if f.status == PASSED]
     by_prior = sum(1 for f in passed if f.passed_via == PRIOR_LEARNING)
@@ -215,7 +218,7 @@ def _success(learners: Sequence[LearnerFact], outcome_codes: Sequence[str]) -> d
     }
 
 
-def _reevaluation(learners: Sequence[LearnerFact]) -> dict:
+def _reevaluation(learners: Sequence[LearnerFact]) -> Figures:
     granted = [f for f in learners if f.reevaluations_used > 0]
     passed = sum(1 for f in granted if f.status == PASSED)
     failed = sum(1 for f in granted if f.status == FAILED_FINAL)
@@ -223,7 +226,7 @@ def _reevaluation(learners: Sequence[LearnerFact]) -> dict:
             "open": len(granted) - passed - failed, "success_rate": rate(passed, len(granted))}
 
 
-def _credentials(credentials: Sequence[CredentialFact]) -> dict:
+def _credentials(credentials: Sequence[CredentialFact]) -> Figures:
     issued = [c for c in credentials if c.issued_in_year]
     return {"issued": len(issued), "accepted": sum(1 for c in issued if c.accepted),
             "shared": sum(1 for c in issued if c.shared),
@@ -231,7 +234,7 @@ def _credentials(credentials: Sequence[CredentialFact]) -> dict:
             "acceptance_rate": rate(sum(1 for c in issued if c.accepted), len(issued))}
 
 
-def _satisfaction(ratings: Sequence[RatingFact], likert_codes: Sequence[str]) -> dict:
+def _satisfaction(ratings: Sequence[RatingFact], likert_codes: Sequence[str]) -> Figures:
     answered = [r for r in ratings if not r.skipped]
     items = {}
     for code in likert_codes:
@@ -242,7 +245,7 @@ def _satisfaction(ratings: Sequence[RatingFact], likert_codes: Sequence[str]) ->
     return {"responses": len(answered), "skipped": len(ratings) - len(answered), "items": items}
 
 
-def _employability(follow_ups: Sequence[FollowUpFact]) -> dict:
+def _employability(follow_ups: Sequence[FollowUpFact]) -> Figures:
     answered = [f for f in follow_ups if f.outcomes is not None]
     counts = Counter(o for f in answered for o in (f.outcomes or ()))
     used = sum(1 for f in answered if f.outcomes and "not_yet" not in f.outcomes)
@@ -252,22 +255,23 @@ def _employability(follow_ups: Sequence[FollowUpFact]) -> dict:
             "outcomes": {o: counts.get(o, 0) for o in EMPLOYABILITY_OUTCOMES}}
 
 
-def _stakeholders(feedback: Sequence[FeedbackFact]) -> dict:
+def _stakeholders(feedback: Sequence[FeedbackFact]) -> Figures:
     themes = Counter(t for f in feedback for t in f.themes)
     return {"n": len(feedback),
             "mean_rating": mean(f.rating for f in feedback if f.rating is not None),
             "themes": {t: themes.get(t, 0) for t in FEEDBACK_THEMES}}
 
 
-def _by(items: Iterable[Any], key) -> dict:
-    grouped: dict = {}
+def _by(items: Iterable[Any], key: Callable[[Any], int]) -> dict[int, list[Any]]:
+    grouped: dict[int, list[Any]] = {}
     for item in items:
         grouped.setdefault(key(item), []).append(item)
     return grouped
 
 
-def _mc_figures(mc: McFacts, facts: YearFacts, learners: list, credentials: list, ratings: list,
-                follow_ups: list, feedback: list) -> dict:
+def _mc_figures(mc: McFacts, facts: YearFacts, learners: list[LearnerFact],
+                credentials: list[CredentialFact], ratings: list[RatingFact],
+                follow_ups: list[FollowUpFact], feedback: list[FeedbackFact]) -> Figures:
     return {
         "mc": {"id": mc.mc_id, "code": mc.code, "title": mc.title, "kind": mc.kind,
                "participation_form": mc.participation_form, "status": mc.status,
@@ -285,12 +289,12 @@ def _mc_figures(mc: McFacts, facts: YearFacts, learners: list, credentials: list
     }
 
 
-def _overall(facts: YearFacts) -> dict:
+def _overall(facts: YearFacts) -> Figures:
     mcs = facts.mcs
     kinds = {m.mc_id: m.kind for m in mcs}
     forms = {m.mc_id: m.participation_form for m in mcs}
 
-    def split(mapping: dict, names: Sequence[str]) -> dict:
+    def split(mapping: Mapping[int, str], names: Sequence[str]) -> Figures:
         counts = {name: [0, 0, 0] for name in names}
         for f in facts.learners:
             row = counts.get(mapping.get(f.mc_id, ""))
@@ -331,24 +335,29 @@ def _overall(facts: YearFacts) -> dict:
 
 # --- Suppression of answer-based sections -------------------------------------------------
 
-def _blank_satisfaction_item(item: dict) -> None:
+def _blank_satisfaction_item(item: Figures) -> None:
     item["n"] = item["mean"] = SUPPRESSED
     item["distribution"] = {k: SUPPRESSED for k in item["distribution"]}
 
 
-def _blank_employability(section: dict) -> None:
+def _blank_likert_item(code: str, figures: Figures) -> None:
+    _blank_satisfaction_item(figures["satisfaction"]["items"][code])
+
+
+def _blank_employability(section: Figures) -> None:
     for key in ("answered", "response_rate", "used_rate"):
         section[key] = SUPPRESSED
     section["outcomes"] = {k: SUPPRESSED for k in section["outcomes"]}
 
 
-def _blank_stakeholders(section: dict) -> None:
+def _blank_stakeholders(section: Figures) -> None:
     section["n"] = section["mean_rating"] = SUPPRESSED
     section["themes"] = {k: SUPPRESSED for k in section["themes"]}
 
 
-def _apply_group(per_mc: dict, overall: dict, sizes: dict, min_cell: int, blank_mc, blank_all
-                 ) -> None:
+def _apply_group(per_mc: dict[int, Figures], overall: Figures, sizes: dict[int, int],
+                 min_cell: int, blank_mc: Callable[[Figures], None],
+                 blank_all: Callable[[Figures], None]) -> None:
     hidden, total_hidden = suppression_plan(sizes, min_cell)
     for mc_id in hidden:
         blank_mc(per_mc[mc_id])
@@ -356,15 +365,14 @@ def _apply_group(per_mc: dict, overall: dict, sizes: dict, min_cell: int, blank_
         blank_all(overall)
 
 
-def suppress(per_mc: dict[int, dict], overall: dict, likert_codes: Sequence[str],
+def suppress(per_mc: dict[int, Figures], overall: Figures, likert_codes: Sequence[str],
              min_cell: int) -> None:
     """Withhold small answer groups in place (see the module docstring)."""
     for code in likert_codes:
         _apply_group(per_mc, overall,
                      {m: f["satisfaction"]["items"][code]["n"] for m, f in per_mc.items()},
                      min_cell,
-                     lambda f, c=code: _blank_satisfaction_item(f["satisfaction"]["items"][c]),
-                     lambda o, c=code: _blank_satisfaction_item(o["satisfaction"]["items"][c]))
+                     partial(_blank_likert_item, code), partial(_blank_likert_item, code))
     responses = {m: f["satisfaction"]["responses"] for m, f in per_mc.items()}
     hidden, total_hidden = suppression_plan(responses, min_cell)
     for mc_id in hidden:
@@ -382,7 +390,7 @@ def suppress(per_mc: dict[int, dict], overall: dict, likert_codes: Sequence[str]
 # --- The year ------------------------------------------------------------------------------
 
 
-def year_figures(facts: YearFacts, min_cell: int = DEFAULT_MIN_CELL) -> dict:
+def year_figures(facts: YearFacts, min_cell: int = DEFAULT_MIN_CELL) -> Figures:
     """Every figure of one calendar year: `per_mc` (by mc id) and `overall`, suppressed."""
     learners = _by(facts.learners, lambda f: f.mc_id)
     credentials = _by(facts.credentials, lambda f: f.mc_id)
@@ -424,7 +432,7 @@ def difference(current: object, previous: object) -> object:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def _changes(now: dict, before: dict | None) -> dict:
+def _changes(now: Figures, before: Figures | None) -> Figures:
     result = {}
     for section, key in YEAR_ON_YEAR_KEYS:
         current = now[section][key]
@@ -434,7 +442,7 @@ def _changes(now: dict, before: dict | None) -> dict:
     return result
 
 
-def year_on_year(current: dict, previous: dict) -> dict:
+def year_on_year(current: Figures, previous: Figures) -> Figures:
     """The key figures of `current` beside `previous` (both from `year_figures`), per MC (by
     code, as ids of new versions change) and overall."""
     before_by_code = {f["mc"]["code"]: f for f in previous["per_mc"].values()}

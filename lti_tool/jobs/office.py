@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import changed_rows, utcnow
 from lti_tool.store.models.core import Platform
 from lti_tool.store.models.jobs import DONE, RUNNING, STATUSES, WAITING, Job
 
@@ -73,6 +72,5 @@ def listing(db: Session, platform_ids: set[int] | None = None, *, status: str | 
 def purge_finished(db: Session, days: int = 14) -> int:
     """Delete done jobs finished more than `days` ago (failed ones stay until retried)."""
     cutoff = utcnow() - timedelta(days=days)
-    result = db.execute(delete(Job).where(Job.status == DONE, Job.finished_at < cutoff)
+    return changed_rows(db, delete(Job).where(Job.status == DONE, Job.finished_at < cutoff)
                         .execution_options(synchronize_session=False))
-    return cast("CursorResult[Any]", result).rowcount

@@ -12,13 +12,15 @@ import base64
 import csv
 import io
 import json
+from datetime import date
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
@@ -66,7 +68,8 @@ RATE_KEYS = ("success.pass_rate", "employability.response_rate")
 
 
 @cache
-def translations(lang: str) -> Translations:
+def translations(lang: str) -> NullTranslations:
+    """The catalogue of `lang` (English, the source strings, when there is none)."""
     return Translations.load(str(TRANSLATIONS), [lang], domain="messages")
 
 
@@ -87,34 +90,32 @@ class Formatter:
     def withheld(self) -> str:
         return self.gettext("fewer than %(n)s") % {"n": self.min_cell}
 
-    def num(self, value: object) -> str:
+    def num(self, value: Any) -> str:
         if figures.is_suppressed(value):
             return self.withheld()
         if value is None:
             return "—"
         return format_decimal(value, locale=self.lang)
 
-    def pct(self, value: object) -> str:
+    def pct(self, value: Any) -> str:
         if figures.is_suppressed(value):
             return self.withheld()
         if value is None:
             return "—"
         return format_percent(value, _percent_pattern(self.lang), locale=self.lang)
 
-    def change(self, value: object, rate: bool = False) -> str:
+    def change(self, value: Any, rate: bool = False) -> str:
         if figures.is_suppressed(value):
             return self.withheld()
         if value is None:
             return "—"
         if rate:
-            points = format_decimal(round(value * 100, 1), locale=self.lang)  # type: ignore[operator]
-            sign = "+" if value > 0 else ""  # type: ignore[operator]
+            points = format_decimal(round(value * 100, 1), locale=self.lang)
+            sign = "+" if value > 0 else ""
             return self.gettext("%(sign)s%(points)s points") % {"sign": sign, "points": points}
-        return ("+" if value > 0 else "") + format_decimal(value, locale=self.lang)  # type: ignore[operator]
+        return ("+" if value > 0 else "") + format_decimal(value, locale=self.lang)
 
     def date(self, iso: str) -> str:
-        from datetime import date
-
         return format_date(date.fromisoformat(iso), "medium", locale=self.lang)
 
     def label(self, table: dict, key: str) -> str:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import TypedDict
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from lti_tool.domain import surveys as rules
 from lti_tool.errors import BadRequest, Forbidden, NotFound
@@ -36,11 +38,22 @@ bp = Blueprint("reports", __name__, template_folder="templates")
 bp.record_once(install_on_setup)
 
 FEEDBACK_COOKIE = "lti_tool_feedback"
+
+
+class _FeedbackForm(TypedDict):
+    """What a stakeholder typed, shown again on an error."""
+
+    role: str
+    themes: list[str]
+    rating: str
+    text: str
+
+
 MIME = {"pdf": "application/pdf", "csv": "text/csv; charset=utf-8",
         "json": "application/json", "html": "text/html; charset=utf-8"}
 
 
-def _back(endpoint: str, notice: str, **values: object) -> Response:
+def _back(endpoint: str, notice: str, **values: object) -> BaseResponse:
     return redirect(session_url(endpoint, notice=notice, **values), code=303)
 
 
@@ -49,7 +62,7 @@ def _back(endpoint: str, notice: str, **values: object) -> Response:
 
 @bp.post("/learner/survey/<int:offering_id>")
 @require_role("learner")
-def answer_survey(offering_id: int) -> Response:
+def answer_survey(offering_id: int) -> BaseResponse:
     """The satisfaction survey: answered or skipped, once per learner and offering."""
     actor = require_actor()
     db = get_db()
@@ -72,7 +85,7 @@ def answer_survey(offering_id: int) -> Response:
 
 @bp.post("/learner/consent")
 @require_role("learner")
-def consent() -> Response:
+def consent() -> BaseResponse:
     actor = require_actor()
     db = get_db()
     surveys.set_consent(db, institution_id=actor.institution_id, platform_id=actor.platform_id,
@@ -84,7 +97,7 @@ def consent() -> Response:
 
 @bp.post("/learner/follow-ups/<int:follow_up_id>")
 @require_role("learner")
-def answer_follow_up(follow_up_id: int) -> Response:
+def answer_follow_up(follow_up_id: int) -> BaseResponse:
     actor = require_actor()
     db = get_db()
     follow_up = surveys.own_follow_up(db, actor.platform_id, actor.person_id, follow_up_id)
@@ -133,7 +146,7 @@ def stakeholder_feedback(token: str):
     mc = db.get(MicroCredential, link.micro_credential_id)
     title = mc.head.title if mc else ""
     nonce = request.cookies.get(FEEDBACK_COOKIE, "")
-    form = {"role": "", "themes": [], "rating": "", "text": ""}
+    form = _FeedbackForm(role="", themes=[], rating="", text="")
     error = None
     status = 200
     if request.method == "POST":
@@ -141,10 +154,10 @@ def stakeholder_feedback(token: str):
         if not nonce or len(nonce) > 100 or not hmac.compare_digest(
                 sent, _form_token(nonce, token)):
             raise Forbidden("The form has expired or did not come from this page; reload it.")
-        form = {"role": request.form.get("role", "")[:20],
-                "themes": request.form.getlist("themes")[:20],
-                "rating": request.form.get("rating", "")[:2],
-                "text": request.form.get("text", "")[:rules.MAX_FREE_TEXT + 100]}
+        form = _FeedbackForm(role=request.form.get("role", "")[:20],
+                             themes=request.form.getlist("themes")[:20],
+                             rating=request.form.get("rating", "")[:2],
+                             text=request.form.get("text", "")[:rules.MAX_FREE_TEXT + 100])
         try:
             surveys.record_feedback(db, link, role=form["role"], themes=form["themes"],
                                     rating=form["rating"], text=form["text"])
@@ -232,7 +245,7 @@ def report_page() -> str:
 
 @bp.get("/admin/report/<int:year>/<any(pdf,csv,json,html):fmt>")
 @require_role("admin")
-def report_download(year: int, fmt: str) -> Response:
+def report_download(year: int, fmt: str) -> BaseResponse:
     actor = require_actor()
     year = _year(year)
     report = build_report(get_db(), runtime().settings, institution_id=actor.institution_id,
@@ -244,7 +257,7 @@ def report_download(year: int, fmt: str) -> Response:
 
 @bp.post("/admin/actions")
 @require_role("admin")
-def create_action() -> Response:
+def create_action() -> BaseResponse:
     actor = require_actor()
     db = get_db()
     action = plan.create_action(db, institution_id=actor.institution_id,
@@ -257,7 +270,7 @@ def create_action() -> Response:
 
 @bp.post("/admin/actions/<int:action_id>")
 @require_role("admin")
-def update_action(action_id: int) -> Response:
+def update_action(action_id: int) -> BaseResponse:
     actor = require_actor()
     db = get_db()
     action = plan.update_action(db, institution_id=actor.institution_id, action_id=action_id,

@@ -14,11 +14,13 @@ feedback and actions.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Text, cast, select
+from sqlalchemy import ColumnElement, Row, Text, cast, select
 from sqlalchemy.orm import Session, joinedload
 
 from lti_tool.domain import reports as figures
@@ -79,7 +81,7 @@ def _versions(db: Session, institution_id: int) -> dict[int, MicroCredentialVers
         .options(joinedload(MicroCredentialVersion.micro_credential)))}
 
 
-def _json(value: str | None) -> object:
+def _json(value: str | None) -> Any:
     """A JSON column read as text (`cast(column, Text)`), parsed with orjson: a year's
     decisions are tens of thousands of small documents."""
     return orjson.loads(value) if value else None
@@ -167,7 +169,7 @@ def _year_facts(db: Session, institution_id: int, year: int,
             values = _json(stored) or {}
             ratings.append(figures.RatingFact(
                 offering_mc[offering_id], bool(skipped),
-                {k: v for k, v in values.items() if k in likert}))  # type: ignore[union-attr]
+                {k: v for k, v in values.items() if k in likert}))
     follow_ups = [figures.FollowUpFact(mc_id, months,
                                        tuple(_json(stored) or ()) if answered else None)
                   for mc_id, months, stored, answered in conn.execute(
@@ -196,13 +198,13 @@ def _outcomes(stored: object) -> dict[str, bool | None]:
 
 
 def _mc_facts(db: Session, year: int, versions: dict[int, MicroCredentialVersion],
-              offerings: list) -> list[figures.McFacts]:
+              offerings: Sequence[Row[int, int, int]]) -> list[figures.McFacts]:
     start, end = year_bounds(year)
     version_ids = list(versions)  # the institution's, a few hundred at most
     heads: dict[int, MicroCredentialVersion] = {}
     for version in sorted(versions.values(), key=lambda v: v.version):
         heads[version.micro_credential_id] = version
-    offered = defaultdict(int)
+    offered: dict[int, int] = defaultdict(int)
     offered_versions: dict[int, set[int]] = defaultdict(set)
     for o in offerings:
         mc_id = versions[o.mc_version_id].micro_credential_id

@@ -22,7 +22,7 @@ from lti_tool.domain import surveys as rules
 from lti_tool.domain.errors import ValidationFailed
 from lti_tool.errors import BadRequest, Conflict, NotFound
 from lti_tool.settings import Settings
-from lti_tool.store.db import utcnow
+from lti_tool.store.db import changed_rows, utcnow
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import MicroCredential, MicroCredentialVersion, Offering
 from lti_tool.store.models.core import Person
@@ -263,10 +263,9 @@ def answer_follow_up(db: Session, follow_up: FollowUp, values: Sequence[str],
         outcomes = rules.parse_employability(values)
     except ValidationFailed as exc:
         raise _problems(exc) from exc
-    done = db.execute(update(FollowUp).where(FollowUp.id == follow_up.id,
-                                             FollowUp.answered_at.is_(None))
-                      .values(answered_at=now or utcnow(), outcomes=list(outcomes)))
-    if done.rowcount != 1:
+    if changed_rows(db, update(FollowUp).where(FollowUp.id == follow_up.id,
+                                               FollowUp.answered_at.is_(None))
+                    .values(answered_at=now or utcnow(), outcomes=list(outcomes))) != 1:
         raise Conflict("This question has already been answered; the link works only once.")
     return outcomes
 
