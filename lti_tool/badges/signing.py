@@ -125,22 +125,100 @@ def parsed_key(row, settings: Settings) -> ParsedKey:
     return hit
 
 
-_PUBLIC: dict[str, Ed25519PublicKey] = {}
+@dataclass(frozen=True)
+class PublicKey:
+    """A badge key's public half, parsed: the stored JWK it was parsed from (to tell whether a
+    row still holds it), the jwcrypto JWK a VC-JWT verifies with and, for Ed25519, the key a
+    proof verifies with and its `publicKeyMultibase`."""
+
+    kid: str
+    stored: dict
+    jwk: jwk.JWK
+    ed25519: Ed25519PublicKey | None
+    multikey: str
 
 
-def _ed25519_public(row) -> Ed25519PublicKey:
-    """The public key of a key row, parsed once per process (a kid never changes its key;
-    whether the key is still published is asked of the database every time)."""
-    if row.kid not in _PUBLIC:
-        _PUBLIC[row.kid] = jwk.JWK(**row.public_jwk).get_op_key("verify")
-    return _PUBLIC[row.kid]
+_PUBLIC: dict[str, PublicKey] = {}
+
+
+def public_key(row) -> PublicKey:
+    """The public key of a key row, parsed once per process (per kid and stored JWK)."""
+    hit = _PUBLIC.get(row.kid)
+    if hit is not None and hit.stored == row.public_jwk:
+        return hit
+    public = jwk.JWK(**row.public_jwk)
+    ed25519 = public.get_op_key("verify") if row.algorithm == "EdDSA" else None
+    hit = PublicKey(kid=row.kid, stored=dict(row.public_jwk), jwk=public, ed25519=ed25519,
+                    multikey=ed25519_multikey(ed25519) if ed25519 is not None else "")
+    _PUBLIC[row.kid] = hit
+    return hit
 
 
 def published_multikeys(db: Session, settings: Settings, institution: Institution) -> list[str]:
     """`publicKeyMultibase` of every Ed25519 badge key the institution ever used, oldest first."""
-    return [ed25519_multikey(_ed25519_public(row))
+    return [public_key(row).multikey
             for row in keys.published_keys(db, settings, ED25519,
                                            institution_id=institution.id)]
+
+
+# The keys verification found, per (database, institution, multikey or kid): only keys found,
+# and each hit is confirmed by one query of its row (`_holds`), so a key that is withdrawn,
+# deleted, moved or changed is refused by the next verification in any process, as the full
+# read refuses it; a key made since (a rotation) is a miss, which reads the keys again.
+_BY_METHOD: dict[tuple[Any, int, str], PublicKey] = {}
+_BY_KID: dict[tuple[Any, int, str], PublicKey] = {}
+
+# The row of a cached key, as published_keys(ED25519) / find_public_key (a badge key) find it.
+_PUBLISHED_ROW = select(ToolKey.public_jwk).where(
+    ToolKey.kid == bindparam("kid"), ToolKey.institution_id == bindparam("institution"),
+    ToolKey.purpose == ED25519, keys.is_published(bindparam("now")))
+_BADGE_KEY_ROW = select(ToolKey.public_jwk).where(
+    ToolKey.kid == bindparam("kid"), ToolKey.institution_id == bindparam("institution"),
+    ToolKey.purpose.in_([RSA, ED25519]))
+
+
+def _holds(db: Session, statement: Any, key: PublicKey, **params: Any) -> bool:
+    """Whether the row that `statement` finds for `key`'s kid still stores that key. Sent on
+    the session's connection (a third of the cost of an ORM execution on psycopg), after the
+    autoflush an ORM query would do, so a change made in this session counts too."""
+    if db.autoflush:
+        db.flush()
+    found = db.connection().execute(statement, {"kid": key.kid, **params}).scalar()
+    return found == key.stored
+
+
+def published_ed25519(db: Session, settings: Settings, institution_id: int,
+                      multikey: str) -> PublicKey | None:
+    """The Ed25519 key the institution publishes (any rotation) under `multikey`, if any:
+    one light query on a hit of the per-process cache, the institution's keys read on a miss
+    (as before the cache: published_keys, which makes the first key on first use)."""
+    cache_key = (db.get_bind().engine.url, institution_id, multikey)
+    hit = _BY_METHOD.get(cache_key)
+    if hit is not None and _holds(db, _PUBLISHED_ROW, hit, institution=institution_id,
+                                  now=utcnow()):
+        return hit
+    _BY_METHOD.pop(cache_key, None)
+    for row in keys.published_keys(db, settings, ED25519, institution_id=institution_id):
+        found = public_key(row)
+        if found.multikey == multikey:
+            _BY_METHOD[cache_key] = found
+            return found
+    return None
+
+
+def badge_key(db: Session, institution_id: int, kid: str) -> PublicKey | None:
+    """The institution's badge key (RSA or Ed25519, current or retired) named `kid`, if any:
+    one light query on a hit of the per-process cache, find_public_key on a miss."""
+    cache_key = (db.get_bind().engine.url, institution_id, kid)
+    hit = _BY_KID.get(cache_key)
+    if hit is not None and _holds(db, _BADGE_KEY_ROW, hit, institution=institution_id):
+        return hit
+    _BY_KID.pop(cache_key, None)
+    row = keys.find_public_key(db, kid, institution_id=institution_id)
+    if row is None or row.purpose not in (RSA, ED25519):
+        return None
+    found = _BY_KID[cache_key] = public_key(row)
+    return found
 
 
 def verification_method(settings: Settings, institution: Institution,
@@ -230,12 +308,8 @@ def ed25519_resolver(db: Session, settings: Settings,
         prefix = issuer_id(settings, institution) + "#"
         if not method.startswith(prefix):
             return None
-        wanted = method[len(prefix):]
-        for row in keys.published_keys(db, settings, ED25519, institution_id=institution.id):
-            public = _ed25519_public(row)
-            if ed25519_multikey(public) == wanted:
-                return public
-        return None
+        found = published_ed25519(db, settings, institution.id, method[len(prefix):])
+        return found.ed25519 if found is not None else None
 
     return resolve
 
@@ -248,9 +322,7 @@ def jwk_resolver(db: Session, settings: Settings,
     def resolve(kid_url: str) -> jwk.JWK | None:
         if institution is None or not kid_url.startswith(prefix):
             return None
-        row = keys.find_public_key(db, kid_url[len(prefix):], institution_id=institution.id)
-        if row is None or row.purpose not in (RSA, ED25519):
-            return None
-        return jwk.JWK(**row.public_jwk)
+        found = badge_key(db, institution.id, kid_url[len(prefix):])
+        return found.jwk if found is not None else None
 
     return resolve
