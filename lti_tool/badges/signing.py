@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwcrypto import jwk
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import dataintegrity, fastcanon, jsonld, vcjwt
@@ -235,8 +235,21 @@ _ACTIVE_KEYS = (
     .order_by(ToolKey.id.desc()))
 
 
+@dataclass(frozen=True)
+class KeyRow:
+    """The columns of an active key row that locate its private half (what `_ACTIVE_KEYS`
+    reads), held apart from any session."""
+
+    id: int
+    kid: str
+    purpose: str
+    algorithm: str
+    private_pem: str | None
+    private_path: str | None
+
+
 def active_keys(db: Session, settings: Settings, institution: Institution,
-                jwt_purpose: str) -> dict[str, Any]:
+                jwt_purpose: str) -> dict[str, KeyRow]:
     """The active Ed25519 key row and that of `jwt_purpose` for `institution`, in one query
     (the columns that locate the private key; a purpose without a key gets one made, as on
     first use)."""
@@ -250,13 +263,52 @@ def active_keys(db: Session, settings: Settings, institution: Institution,
         if purpose not in newest:
             newest[purpose] = keys.active_key(db, settings, purpose,
                                               institution_id=institution.id)
-    return newest
+    return {purpose: KeyRow(id=row.id, kid=row.kid, purpose=row.purpose,
+                            algorithm=row.algorithm, private_pem=row.private_pem,
+                            private_path=row.private_path)
+            for purpose, row in newest.items()}
+
+
+# The active key rows issuance last read, per (database, institution, VC-JWT purpose): the
+# insert that stores a credential checks that they are still the active ones (`still_active`)
+# and stores nothing otherwise; issuance then forgets them and reads them again.
+_ACTIVE_ROWS: dict[tuple[Any, int, str], dict[str, KeyRow]] = {}
+
+
+def forget_active(db: Session, institution_id: int) -> None:
+    """Drop the cached active key rows of the institution (the insert found them stale)."""
+    url = db.get_bind().engine.url
+    for stale in [key for key in _ACTIVE_ROWS if key[:2] == (url, institution_id)]:
+        _ACTIVE_ROWS.pop(stale, None)
+
+
+def still_active(name: str) -> ColumnElement[bool]:
+    """SQL for the insert that stores what a `Signer.cached` signed: the key row bound as
+    `:{name}_id` (and `_kid`, `_purpose`, ... : each KeyRow field, `Signer.key_binds`) is,
+    unchanged, the newest active key of its purpose of `:institution_id`: the one
+    `active_keys` would read now."""
+    key = ToolKey.__table__.alias(f"{name}_key")
+    newer = ToolKey.__table__.alias(f"{name}_newer")
+    return and_(
+        exists().where(key.c.id == bindparam(f"{name}_id"),
+                       key.c.kid == bindparam(f"{name}_kid"),
+                       key.c.institution_id == bindparam("institution_id"),
+                       key.c.purpose == bindparam(f"{name}_purpose"),
+                       key.c.algorithm == bindparam(f"{name}_algorithm"),
+                       key.c.active.is_(True),
+                       key.c.private_pem.is_not_distinct_from(bindparam(f"{name}_private_pem")),
+                       key.c.private_path.is_not_distinct_from(
+                           bindparam(f"{name}_private_path"))),
+        ~exists().where(newer.c.institution_id == bindparam("institution_id"),
+                        newer.c.purpose == bindparam(f"{name}_purpose"),
+                        newer.c.active.is_(True), newer.c.id > bindparam(f"{name}_id")))
 
 
 @dataclass
 class Signer:
-    """An institution's active keys, loaded once per unit of work: one query for both
-    purposes, the parsed keys from the per-process cache (`parsed_key`)."""
+    """An institution's active keys: `load` reads both purposes in one query, `cached` (for
+    issuance) reuses the rows last read; the parsed keys come from the per-process cache
+    (`parsed_key`)."""
 
     settings: Settings
     institution: Institution
@@ -266,17 +318,44 @@ class Signer:
     jwt_kid_url: str
     jwt_signing_key: Any = None
     jwt_alg: str = ""
+    rows: tuple[KeyRow, KeyRow] | None = None  # the Ed25519 and VC-JWT key rows
 
     @classmethod
     def load(cls, db: Session, settings: Settings, institution: Institution) -> Signer:
         jwt_purpose = JWT_PURPOSES[jwt_algorithm(settings)]
-        rows = active_keys(db, settings, institution, jwt_purpose)
-        ed = parsed_key(rows[ED25519], settings)
+        return cls._of(settings, institution,
+                       active_keys(db, settings, institution, jwt_purpose), jwt_purpose)
+
+    @classmethod
+    def cached(cls, db: Session, settings: Settings, institution: Institution) -> Signer:
+        """As `load`, from the active key rows this process read last for the institution
+        (no query): only for what is stored by a statement that checks `still_active`."""
+        jwt_purpose = JWT_PURPOSES[jwt_algorithm(settings)]
+        cache_key = (db.get_bind().engine.url, institution.id, jwt_purpose)
+        rows = _ACTIVE_ROWS.get(cache_key)
+        if rows is None:
+            rows = _ACTIVE_ROWS[cache_key] = active_keys(db, settings, institution,
+                                                         jwt_purpose)
+        return cls._of(settings, institution, rows, jwt_purpose)
+
+    @classmethod
+    def _of(cls, settings: Settings, institution: Institution, rows: dict[str, KeyRow],
+            jwt_purpose: str) -> Signer:
+        ed = parsed_key(rows[ED25519], settings)  # the key version is checked every time
         jwt_key = parsed_key(rows[jwt_purpose], settings)
         return cls(settings=settings, institution=institution, ed25519=ed.signing_key,
                    method=f"{issuer_id(settings, institution)}#{ed.multikey}",
                    jwt_key=jwt_key.jwk, jwt_kid_url=key_url(settings, jwt_key.kid),
-                   jwt_signing_key=jwt_key.signing_key, jwt_alg=jwt_key.algorithm)
+                   jwt_signing_key=jwt_key.signing_key, jwt_alg=jwt_key.algorithm,
+                   rows=(rows[ED25519], rows[jwt_purpose]))
+
+    def key_binds(self) -> dict[str, Any]:
+        """The binds of `still_active("ed")` and `still_active("jwt")` for this signer's keys."""
+        if self.rows is None:
+            raise ValueError("a Signer made by hand has no key rows to check")
+        return {f"{name}_{field}": value
+                for name, row in zip(("ed", "jwt"), self.rows, strict=True)
+                for field, value in vars(row).items()}
 
     @property
     def issuer(self) -> IssuerFacts:
