@@ -240,7 +240,8 @@ def main() -> None:
     taken: set[int] = set()
 
     def free_index() -> int:
-        """A random index not yet used (issue_on_pass retries on the constraint instead)."""
+        """A random index not yet used, by `store` or `issue_on_pass` (which itself retries on
+        the constraint instead)."""
         index = statuslist.random_index()
         while index in taken:
             index = statuslist.random_index()
@@ -291,11 +292,13 @@ def main() -> None:
         return jsonld.canonicalize_plain(document, loader_)
 
     def full(_i: int) -> None:
-        issuance.issue_on_pass(db, settings, person_id=next(next_person).id,
-                               mc_version_id=version.id, offering_id=None,
-                               outcome_levels={"LO1": "e", "LO2": "p", "LO3": "p", "LO4": "e"},
-                               passed_at=utcnow())
+        issued = issuance.issue_on_pass(
+            db, settings, person_id=next(next_person).id, mc_version_id=version.id,
+            offering_id=None, outcome_levels={"LO1": "e", "LO2": "p", "LO3": "p", "LO4": "e"},
+            passed_at=utcnow())
         db.commit()
+        if issued is not None:
+            taken.add(issued.status_index)  # so that `store` does not draw it
 
     signed = signer.data_integrity(unsigned())
     token = signer.jwt(signed)
