@@ -5,12 +5,14 @@ is built once, signed with both proofs, and inserted with its random status inde
 statement (INSERT ... ON CONFLICT DO NOTHING RETURNING, no savepoint): under concurrency the
 unique constraint on (person_id, mc_version_id) picks exactly one winner and losers get the
 winner's row (they have signed for nothing: only a race or a repeated pass costs that); a
-taken index is drawn again. Per issuance that is two statements: one query for both keys
-(parsed keys are cached per process by kid and key version, signing.parsed_key) and the
-insert, which also checks that the learner's registration belongs to the awarding institution
-and returns whether an issuing pathway requires the micro-credential (only then are pathways
-checked). The open status list is cached per process and recounted now and then
-(status.current_list).
+taken index is drawn again. Per issuance that is one statement, the insert: the active key
+rows are cached per process (signing.Signer.cached; parsed keys by kid and key version,
+signing.parsed_key) and the insert stores nothing unless they are still the institution's
+active keys, unchanged (signing.still_active), so a rotation, in any process, takes effect at
+the next issuance: it reads the keys again and signs again. The insert also checks that the
+learner's registration belongs to the awarding institution and returns whether an issuing
+pathway requires the micro-credential (only then are pathways checked). The open status list
+is cached per process and recounted now and then (status.current_list).
 
 A pass on a micro-credential that is not `approved` is held and issued by `issue_held` once the
 Office revalidates it; so is a pass on an approved version whose (migrated) Design Plan lacks a
@@ -34,7 +36,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from lti_tool.badges import builder, statuslist
 from lti_tool.badges.facts import achievement_facts, recipient_facts
-from lti_tool.badges.signing import Signer
+from lti_tool.badges.signing import Signer, forget_active, still_active
 from lti_tool.badges.status import ListSlot, current_list, forget_list, list_url
 from lti_tool.catalogue.service import annex_gaps_of
 from lti_tool.domain import catalogue as rules
@@ -130,8 +132,9 @@ _ANY_PATHWAY = exists().where(
 def _insert_statement(dialect_name: str):
     """INSERT INTO credential (...) SELECT :values..., list.id FROM badge_status_list WHERE
     it is the cached list AND EXISTS (the learner's platform, of the awarding institution)
-    ON CONFLICT DO NOTHING RETURNING id, EXISTS (an issuing pathway requires the credential's
-    micro-credential); built once per dialect (building it costs more than running it)."""
+    AND the cached keys that signed are still the active ones ON CONFLICT DO NOTHING
+    RETURNING id, EXISTS (an issuing pathway requires the credential's micro-credential);
+    built once per dialect (building it costs more than running it)."""
     if dialect_name not in _INSERTS:
         columns = Credential.__table__.c
         source = select(*[bindparam(name, type_=columns[name].type) for name in _INSERTED],
@@ -139,7 +142,8 @@ def _insert_statement(dialect_name: str):
             StatusList.id == bindparam("list_id"),
             StatusList.public_id == bindparam("list_public_id"),
             exists().where(Platform.id == bindparam("platform_id"),
-                           Platform.institution_id == bindparam("institution_id")))
+                           Platform.institution_id == bindparam("institution_id")),
+            still_active("ed"), still_active("jwt"))
         dialect = postgresql if dialect_name == "postgresql" else sqlite
         _INSERTS[dialect_name] = (
             dialect.insert(Credential.__table__)
@@ -148,16 +152,17 @@ def _insert_statement(dialect_name: str):
     return _INSERTS[dialect_name]
 
 
-def _insert(db: Session, slot: ListSlot, version: MicroCredentialVersion,
+def _insert(db: Session, signer: Signer, slot: ListSlot, version: MicroCredentialVersion,
             values: dict) -> tuple[Credential | None, bool]:
     """Insert the signed credential in one statement: (row, whether an issuing pathway requires
     its micro-credential); (None, False) when nothing was inserted: the learner already has
     one for this version or the drawn index is taken (ON CONFLICT DO NOTHING), the cached
-    list slot is stale, or the learner's registration is not the institution's."""
+    list slot or signing keys are stale, or the learner's registration is not the
+    institution's."""
     params = {name: values[name] for name in _INSERTED}
     params.update(list_id=slot.id, list_public_id=slot.public_id,
                   institution_id=version.institution_id,
-                  micro_credential_id=version.micro_credential_id)
+                  micro_credential_id=version.micro_credential_id, **signer.key_binds())
     inserted = db.execute(_insert_statement(db.get_bind().dialect.name), params).first()
     if inserted is None:
         return None, False
@@ -195,7 +200,7 @@ def _issue(db: Session, settings: Settings, signer: Signer, version: MicroCreden
         unsigned = builder.credential(facts, signer.issuer, recipient, award,
                                       settings.base_url, default_image(settings, version.id))
         signed = signer.data_integrity(unsigned, issued_at)
-        row, pathways = _insert(db, slot, version, {
+        row, pathways = _insert(db, signer, slot, version, {
             "public_id": public_id, "platform_id": person.platform_id, "person_id": person.id,
             "mc_version_id": version.id, "offering_id": offering_id,
             "via_pathway": via_pathway, "status": "active", "passed_at": passed_at,
@@ -210,8 +215,11 @@ def _issue(db: Session, settings: Settings, signer: Signer, version: MicroCreden
         if existing is not None:
             return existing, False, False
         _learner_platform(db, person.id, version)  # Forbidden if the registration is not ours
-        # the random index was taken, or the cached list is stale: recount and draw again
+        # the random index was taken, or the cached list or keys are stale: recount, read the
+        # keys again and draw again
         forget_list(db, signer.institution.id)
+        forget_active(db, signer.institution.id)
+        signer = Signer.cached(db, settings, signer.institution)
     raise RuntimeError("could not allocate a status list index")
 
 
@@ -241,7 +249,7 @@ def issue_on_pass(db: Session, settings: Settings, *, person_id: int, mc_version
     if person is None:
         _learner_platform(db, person_id, version)  # raises Forbidden, as for a foreign one
         raise NotFound(f"no person {person_id}")
-    signer = Signer.load(db, settings, db.get(Institution, version.institution_id))
+    signer = Signer.cached(db, settings, db.get(Institution, version.institution_id))
     # The insert itself checks that the learner's registration belongs to the awarding
     # institution; when it inserts nothing, _issue tells a race, a taken index and that apart.
     row, won, pathways = _issue(db, settings, signer, version, person, offering_id=offering_id,

@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwcrypto import jwk
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from lti_tool.badges import dataintegrity, fastcanon, jsonld, vcjwt
@@ -125,22 +125,100 @@ def parsed_key(row, settings: Settings) -> ParsedKey:
     return hit
 
 
-_PUBLIC: dict[str, Ed25519PublicKey] = {}
+@dataclass(frozen=True)
+class PublicKey:
+    """A badge key's public half, parsed: the stored JWK it was parsed from (to tell whether a
+    row still holds it), the jwcrypto JWK a VC-JWT verifies with and, for Ed25519, the key a
+    proof verifies with and its `publicKeyMultibase`."""
+
+    kid: str
+    stored: dict
+    jwk: jwk.JWK
+    ed25519: Ed25519PublicKey | None
+    multikey: str
 
 
-def _ed25519_public(row) -> Ed25519PublicKey:
-    """The public key of a key row, parsed once per process (a kid never changes its key;
-    whether the key is still published is asked of the database every time)."""
-    if row.kid not in _PUBLIC:
-        _PUBLIC[row.kid] = jwk.JWK(**row.public_jwk).get_op_key("verify")
-    return _PUBLIC[row.kid]
+_PUBLIC: dict[str, PublicKey] = {}
+
+
+def public_key(row) -> PublicKey:
+    """The public key of a key row, parsed once per process (per kid and stored JWK)."""
+    hit = _PUBLIC.get(row.kid)
+    if hit is not None and hit.stored == row.public_jwk:
+        return hit
+    public = jwk.JWK(**row.public_jwk)
+    ed25519 = public.get_op_key("verify") if row.algorithm == "EdDSA" else None
+    hit = PublicKey(kid=row.kid, stored=dict(row.public_jwk), jwk=public, ed25519=ed25519,
+                    multikey=ed25519_multikey(ed25519) if ed25519 is not None else "")
+    _PUBLIC[row.kid] = hit
+    return hit
 
 
 def published_multikeys(db: Session, settings: Settings, institution: Institution) -> list[str]:
     """`publicKeyMultibase` of every Ed25519 badge key the institution ever used, oldest first."""
-    return [ed25519_multikey(_ed25519_public(row))
+    return [public_key(row).multikey
             for row in keys.published_keys(db, settings, ED25519,
                                            institution_id=institution.id)]
+
+
+# The keys verification found, per (database, institution, multikey or kid): only keys found,
+# and each hit is confirmed by one query of its row (`_holds`), so a key that is withdrawn,
+# deleted, moved or changed is refused by the next verification in any process, as the full
+# read refuses it; a key made since (a rotation) is a miss, which reads the keys again.
+_BY_METHOD: dict[tuple[Any, int, str], PublicKey] = {}
+_BY_KID: dict[tuple[Any, int, str], PublicKey] = {}
+
+# The row of a cached key, as published_keys(ED25519) / find_public_key (a badge key) find it.
+_PUBLISHED_ROW = select(ToolKey.public_jwk).where(
+    ToolKey.kid == bindparam("kid"), ToolKey.institution_id == bindparam("institution"),
+    ToolKey.purpose == ED25519, keys.is_published(bindparam("now")))
+_BADGE_KEY_ROW = select(ToolKey.public_jwk).where(
+    ToolKey.kid == bindparam("kid"), ToolKey.institution_id == bindparam("institution"),
+    ToolKey.purpose.in_([RSA, ED25519]))
+
+
+def _holds(db: Session, statement: Any, key: PublicKey, **params: Any) -> bool:
+    """Whether the row that `statement` finds for `key`'s kid still stores that key. Sent on
+    the session's connection (a third of the cost of an ORM execution on psycopg), after the
+    autoflush an ORM query would do, so a change made in this session counts too."""
+    if db.autoflush:
+        db.flush()
+    found = db.connection().execute(statement, {"kid": key.kid, **params}).scalar()
+    return found == key.stored
+
+
+def published_ed25519(db: Session, settings: Settings, institution_id: int,
+                      multikey: str) -> PublicKey | None:
+    """The Ed25519 key the institution publishes (any rotation) under `multikey`, if any:
+    one light query on a hit of the per-process cache, the institution's keys read on a miss
+    (as before the cache: published_keys, which makes the first key on first use)."""
+    cache_key = (db.get_bind().engine.url, institution_id, multikey)
+    hit = _BY_METHOD.get(cache_key)
+    if hit is not None and _holds(db, _PUBLISHED_ROW, hit, institution=institution_id,
+                                  now=utcnow()):
+        return hit
+    _BY_METHOD.pop(cache_key, None)
+    for row in keys.published_keys(db, settings, ED25519, institution_id=institution_id):
+        found = public_key(row)
+        if found.multikey == multikey:
+            _BY_METHOD[cache_key] = found
+            return found
+    return None
+
+
+def badge_key(db: Session, institution_id: int, kid: str) -> PublicKey | None:
+    """The institution's badge key (RSA or Ed25519, current or retired) named `kid`, if any:
+    one light query on a hit of the per-process cache, find_public_key on a miss."""
+    cache_key = (db.get_bind().engine.url, institution_id, kid)
+    hit = _BY_KID.get(cache_key)
+    if hit is not None and _holds(db, _BADGE_KEY_ROW, hit, institution=institution_id):
+        return hit
+    _BY_KID.pop(cache_key, None)
+    row = keys.find_public_key(db, kid, institution_id=institution_id)
+    if row is None or row.purpose not in (RSA, ED25519):
+        return None
+    found = _BY_KID[cache_key] = public_key(row)
+    return found
 
 
 def verification_method(settings: Settings, institution: Institution,
@@ -157,8 +235,21 @@ _ACTIVE_KEYS = (
     .order_by(ToolKey.id.desc()))
 
 
+@dataclass(frozen=True)
+class KeyRow:
+    """The columns of an active key row that locate its private half (what `_ACTIVE_KEYS`
+    reads), held apart from any session."""
+
+    id: int
+    kid: str
+    purpose: str
+    algorithm: str
+    private_pem: str | None
+    private_path: str | None
+
+
 def active_keys(db: Session, settings: Settings, institution: Institution,
-                jwt_purpose: str) -> dict[str, Any]:
+                jwt_purpose: str) -> dict[str, KeyRow]:
     """The active Ed25519 key row and that of `jwt_purpose` for `institution`, in one query
     (the columns that locate the private key; a purpose without a key gets one made, as on
     first use)."""
@@ -172,13 +263,52 @@ def active_keys(db: Session, settings: Settings, institution: Institution,
         if purpose not in newest:
             newest[purpose] = keys.active_key(db, settings, purpose,
                                               institution_id=institution.id)
-    return newest
+    return {purpose: KeyRow(id=row.id, kid=row.kid, purpose=row.purpose,
+                            algorithm=row.algorithm, private_pem=row.private_pem,
+                            private_path=row.private_path)
+            for purpose, row in newest.items()}
+
+
+# The active key rows issuance last read, per (database, institution, VC-JWT purpose): the
+# insert that stores a credential checks that they are still the active ones (`still_active`)
+# and stores nothing otherwise; issuance then forgets them and reads them again.
+_ACTIVE_ROWS: dict[tuple[Any, int, str], dict[str, KeyRow]] = {}
+
+
+def forget_active(db: Session, institution_id: int) -> None:
+    """Drop the cached active key rows of the institution (the insert found them stale)."""
+    url = db.get_bind().engine.url
+    for stale in [key for key in _ACTIVE_ROWS if key[:2] == (url, institution_id)]:
+        _ACTIVE_ROWS.pop(stale, None)
+
+
+def still_active(name: str) -> ColumnElement[bool]:
+    """SQL for the insert that stores what a `Signer.cached` signed: the key row bound as
+    `:{name}_id` (and `_kid`, `_purpose`, ... : each KeyRow field, `Signer.key_binds`) is,
+    unchanged, the newest active key of its purpose of `:institution_id`: the one
+    `active_keys` would read now."""
+    key = ToolKey.__table__.alias(f"{name}_key")
+    newer = ToolKey.__table__.alias(f"{name}_newer")
+    return and_(
+        exists().where(key.c.id == bindparam(f"{name}_id"),
+                       key.c.kid == bindparam(f"{name}_kid"),
+                       key.c.institution_id == bindparam("institution_id"),
+                       key.c.purpose == bindparam(f"{name}_purpose"),
+                       key.c.algorithm == bindparam(f"{name}_algorithm"),
+                       key.c.active.is_(True),
+                       key.c.private_pem.is_not_distinct_from(bindparam(f"{name}_private_pem")),
+                       key.c.private_path.is_not_distinct_from(
+                           bindparam(f"{name}_private_path"))),
+        ~exists().where(newer.c.institution_id == bindparam("institution_id"),
+                        newer.c.purpose == bindparam(f"{name}_purpose"),
+                        newer.c.active.is_(True), newer.c.id > bindparam(f"{name}_id")))
 
 
 @dataclass
 class Signer:
-    """An institution's active keys, loaded once per unit of work: one query for both
-    purposes, the parsed keys from the per-process cache (`parsed_key`)."""
+    """An institution's active keys: `load` reads both purposes in one query, `cached` (for
+    issuance) reuses the rows last read; the parsed keys come from the per-process cache
+    (`parsed_key`)."""
 
     settings: Settings
     institution: Institution
@@ -188,17 +318,44 @@ class Signer:
     jwt_kid_url: str
     jwt_signing_key: Any = None
     jwt_alg: str = ""
+    rows: tuple[KeyRow, KeyRow] | None = None  # the Ed25519 and VC-JWT key rows
 
     @classmethod
     def load(cls, db: Session, settings: Settings, institution: Institution) -> Signer:
         jwt_purpose = JWT_PURPOSES[jwt_algorithm(settings)]
-        rows = active_keys(db, settings, institution, jwt_purpose)
-        ed = parsed_key(rows[ED25519], settings)
+        return cls._of(settings, institution,
+                       active_keys(db, settings, institution, jwt_purpose), jwt_purpose)
+
+    @classmethod
+    def cached(cls, db: Session, settings: Settings, institution: Institution) -> Signer:
+        """As `load`, from the active key rows this process read last for the institution
+        (no query): only for what is stored by a statement that checks `still_active`."""
+        jwt_purpose = JWT_PURPOSES[jwt_algorithm(settings)]
+        cache_key = (db.get_bind().engine.url, institution.id, jwt_purpose)
+        rows = _ACTIVE_ROWS.get(cache_key)
+        if rows is None:
+            rows = _ACTIVE_ROWS[cache_key] = active_keys(db, settings, institution,
+                                                         jwt_purpose)
+        return cls._of(settings, institution, rows, jwt_purpose)
+
+    @classmethod
+    def _of(cls, settings: Settings, institution: Institution, rows: dict[str, KeyRow],
+            jwt_purpose: str) -> Signer:
+        ed = parsed_key(rows[ED25519], settings)  # the key version is checked every time
         jwt_key = parsed_key(rows[jwt_purpose], settings)
         return cls(settings=settings, institution=institution, ed25519=ed.signing_key,
                    method=f"{issuer_id(settings, institution)}#{ed.multikey}",
                    jwt_key=jwt_key.jwk, jwt_kid_url=key_url(settings, jwt_key.kid),
-                   jwt_signing_key=jwt_key.signing_key, jwt_alg=jwt_key.algorithm)
+                   jwt_signing_key=jwt_key.signing_key, jwt_alg=jwt_key.algorithm,
+                   rows=(rows[ED25519], rows[jwt_purpose]))
+
+    def key_binds(self) -> dict[str, Any]:
+        """The binds of `still_active("ed")` and `still_active("jwt")` for this signer's keys."""
+        if self.rows is None:
+            raise ValueError("a Signer made by hand has no key rows to check")
+        return {f"{name}_{field}": value
+                for name, row in zip(("ed", "jwt"), self.rows, strict=True)
+                for field, value in vars(row).items()}
 
     @property
     def issuer(self) -> IssuerFacts:
@@ -230,12 +387,8 @@ def ed25519_resolver(db: Session, settings: Settings,
         prefix = issuer_id(settings, institution) + "#"
         if not method.startswith(prefix):
             return None
-        wanted = method[len(prefix):]
-        for row in keys.published_keys(db, settings, ED25519, institution_id=institution.id):
-            public = _ed25519_public(row)
-            if ed25519_multikey(public) == wanted:
-                return public
-        return None
+        found = published_ed25519(db, settings, institution.id, method[len(prefix):])
+        return found.ed25519 if found is not None else None
 
     return resolve
 
@@ -248,9 +401,7 @@ def jwk_resolver(db: Session, settings: Settings,
     def resolve(kid_url: str) -> jwk.JWK | None:
         if institution is None or not kid_url.startswith(prefix):
             return None
-        row = keys.find_public_key(db, kid_url[len(prefix):], institution_id=institution.id)
-        if row is None or row.purpose not in (RSA, ED25519):
-            return None
-        return jwk.JWK(**row.public_jwk)
+        found = badge_key(db, institution.id, kid_url[len(prefix):])
+        return found.jwk if found is not None else None
 
     return resolve

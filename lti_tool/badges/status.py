@@ -108,8 +108,8 @@ def current_list(db: Session, settings: Settings, signer: Signer) -> ListSlot:
     if newest is not None and newest.used < statuslist.FILL_LIMIT:
         slot = ListSlot(id=newest.id, public_id=newest.public_id, size=newest.size)
         left = min(RECOUNT_EVERY, statuslist.FILL_LIMIT - newest.used)
-    else:
-        row = _new_list(db, settings, signer)
+    else:  # signed with the keys active now (`signer` may be Signer.cached)
+        row = _new_list(db, settings, Signer.load(db, settings, signer.institution))
         slot = ListSlot(id=row.id, public_id=row.public_id, size=row.size)
         left = RECOUNT_EVERY
     _OPEN[key] = _Cached(slot=slot, uses_left=left - 1)

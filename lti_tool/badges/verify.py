@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from lti_tool.badges import baking, dataintegrity, fastcanon, jsonld, vcjwt
 from lti_tool.badges.signing import (
+    badge_key,
     ed25519_resolver,
     institution_for_issuer,
     issuer_id,
@@ -28,7 +29,6 @@ from lti_tool.badges.status import is_revoked
 from lti_tool.errors import BadRequest, PayloadTooLarge
 from lti_tool.settings import Settings
 from lti_tool.store.db import utcnow
-from lti_tool.store.keys import find_public_key
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "achievementcredential.json"
 # A credential is tens of kilobytes; JSON-LD processing of megabytes would tie up a worker.
@@ -263,8 +263,7 @@ class Verifier:
         prefix = self.settings.url("/keys/")
         if not key.startswith(prefix) or self.institution is None:
             return False
-        return find_public_key(self.db, key[len(prefix):][:100],
-                               institution_id=self.institution.id) is not None
+        return badge_key(self.db, self.institution.id, key[len(prefix):][:100]) is not None
 
     def _dates(self, credential: dict) -> Check:
         now = utcnow()

@@ -13,11 +13,11 @@ verify. Private keys live in 0600 files under `data_dir/keys` or, with `key_stor
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from jwcrypto import jwk
-from sqlalchemy import or_, select
+from sqlalchemy import BindParameter, ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from lti_tool.secrets import read_secret, seal, unseal, write_secret
@@ -106,17 +106,20 @@ def signing_jwk(db: Session, settings: Settings, purpose: str = "lti", *,
     return private_jwk(active_key(db, settings, purpose, institution_id=institution_id), settings)
 
 
+def is_published(now: datetime | BindParameter) -> ColumnElement[bool]:
+    """The condition that a key row is published at `now` (a moment or a bind): active, or
+    retired with no end (badge keys) or an end still ahead."""
+    return or_(ToolKey.active.is_(True), ToolKey.publish_until.is_(None),
+               ToolKey.publish_until > now)
+
+
 def published_keys(db: Session, settings: Settings, purpose: str = "lti", *,
                    institution_id: int | None = None) -> list[ToolKey]:
     """Active key plus retired keys still inside their publication window."""
     active_key(db, settings, purpose, institution_id=institution_id)
-    now = utcnow()
     return list(db.scalars(
-        select(ToolKey).where(
-            *_of(purpose, institution_id),
-            or_(ToolKey.active.is_(True), ToolKey.publish_until.is_(None),
-                ToolKey.publish_until > now),
-        ).order_by(ToolKey.id)
+        select(ToolKey).where(*_of(purpose, institution_id), is_published(utcnow()))
+        .order_by(ToolKey.id)
     ))
 
 
