@@ -55,7 +55,7 @@ from lti_tool.grades.marks import (
     load_marks,
     mapping_sources,
 )
-from lti_tool.grades.passback import queue_passback
+from lti_tool.grades.passback import queue_passback, queue_passbacks
 from lti_tool.grades.review import check_after_pass
 from lti_tool.grades.transitions import Recorder, RunSummary, attempt_of, carried_results
 from lti_tool.settings import Settings
@@ -273,7 +273,8 @@ class OfferingRun(Recorder):
             share = share_attained(results)
             snapshot = _Snapshot(person_id, state.id if state is not None else 0,
                                  snapshot_of(results, by_key),
-                                 Decimal(share.numerator) / Decimal(share.denominator), digest)
+                                 Decimal(share.numerator) / Decimal(share.denominator), digest,
+                                 status)
             (created if state is None else changed).append(snapshot)
         # The pieces kept for this batch's marks go with them.
         snapshot_of.forget()
@@ -281,7 +282,8 @@ class OfferingRun(Recorder):
             digest_of.forget()
         self.summary.evaluated += skipped + len(changed)
         self.summary.changed += len(changed)
-        written = self._write_snapshots(changed, mapping_id)
+        self._write_snapshots(changed, mapping_id)
+        written = list(changed)
         # Every missing decision of the batch is created here, in learner order (the ids the
         # general path gives): with its snapshot, or bare for the general path to step.
         missing = sorted([*created, *(_Snapshot(pid) for pid in general
@@ -292,11 +294,17 @@ class OfferingRun(Recorder):
             general.extend(row.person_id for row in created)
             general.sort()
         else:
-            written += [inserted[row.person_id] for row in created]
+            for row in created:
+                row.id = inserted[row.person_id]
+            written += created
             self.summary.evaluated += len(created)
             self.summary.changed += len(created)
         if written and self.offering.grade_passback:
-            self._queue_passbacks(written)
+            written.sort(key=lambda row: row.person_id)
+            queue_passbacks(self.db, self.offering,
+                            [(row.id, row.status, row.share) for row in written])
+            for row in written:  # queued behind the batch's loaded rows: read them again
+                self.passbacks.pop(row.id, None)
         if general:
             decisions = self.decisions_for(general)
             self._load_passbacks(decisions.values())
@@ -308,16 +316,15 @@ class OfferingRun(Recorder):
             self._writes = _DecisionWrites(self.db.get_bind().dialect)
         return self._writes
 
-    def _write_snapshots(self, rows: list[_Snapshot], mapping_id: int | None) -> list[int]:
+    def _write_snapshots(self, rows: list[_Snapshot], mapping_id: int | None) -> None:
         """What `Recorder.snapshot` writes, for many decisions in one executemany."""
         if not rows:
-            return []
+            return
         writes = self._writing()
         at = writes.bind_time(self.now)
         self.db.connection().exec_driver_sql(writes.update_sql, [
             (row.outcomes, writes.bind_share(row.share), mapping_id, row.digest, at, row.id)
             for row in rows])
-        return [row.id for row in rows]
 
     def _insert_decisions(self, rows: list[_Snapshot], mapping_id: int | None,
                           ) -> dict[int, int] | None:
@@ -346,16 +353,6 @@ class OfferingRun(Recorder):
         except IntegrityError:
             return None
         return ids
-
-    def _queue_passbacks(self, decision_ids: list[int]) -> None:
-        """`queue_passback` for decisions the fast path wrote (loaded after the write)."""
-        for chunk in chunks(sorted(decision_ids)):
-            decisions = list(self.db.scalars(
-                select(Decision).where(Decision.id.in_(chunk))
-                .options(defer(Decision.outcomes)).order_by(Decision.person_id)))
-            self._load_passbacks(decisions)
-            for decision in decisions:
-                queue_passback(self.db, decision, self.passbacks)
 
     def _decision_row(self, person_id: int) -> Decision:
         decision = Decision(platform_id=self.offering.platform_id, offering_id=self.offering.id,
@@ -462,6 +459,7 @@ class _Snapshot:
     outcomes: str = "{}"
     share: Decimal = Decimal(0)
     digest: str = ""
+    status: str = flow.IN_PROGRESS
 
 
 class _DecisionWrites:

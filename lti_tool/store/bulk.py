@@ -27,7 +27,7 @@ def driver_rows(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
     objects and no result conversion: for columns read raw, e.g. through `type_coerce` to
     `NullType`)."""
     cursor = result.cursor
-    rows = cursor.fetchall() if cursor is not None else []
+    rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if cursor is not None else []
     result.close()
     return rows
 
@@ -68,7 +68,7 @@ class BulkInsert:
 
     def __call__(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         driver = connection.connection.driver_connection
-        if self.copy_sql is None or not hasattr(driver, "cursor"):
+        if self.copy_sql is None or driver is None or not hasattr(driver, "cursor"):
             connection.exec_driver_sql(self.insert_sql, list(rows))
             return
         try:
