@@ -1,8 +1,11 @@
 """Benchmark: evaluation time per learner-offering pair and how it scales; incremental re-runs.
 
     python bench/evaluate.py [--pairs 10000,100000] [--store-pairs 10000] [--quick] [--fast-only]
+                             [--store-only] [--passback] [--paths general,fast]
 
-(--store-pairs 0 skips the store part; --fast-only runs only the fast path table.)
+(--store-pairs 0 skips the store part; --fast-only runs only the fast path table; --store-only
+only the store part; --passback turns grade passback on for the offerings, so every changed
+decision also queues its score; --paths fast skips the general path's reference run.)
 
 1. Pure domain (`lti_tool.domain.evaluation.evaluate_learner`): 8 LOs, 40 sources per pair
    (5 per LO), exact arithmetic; also 40 sources per LO (320 per pair) at the first size. Then
@@ -16,7 +19,9 @@
    unchanged re-run (best of 3), then one changed mark re-evaluated by person id (it must
    touch exactly one learner) and by a full re-run (one decision changes). Run twice on the
    same seed: through the general path (`fast=False`, the reference) and the fast path; the
-   script then compares what both stored (decisions, snapshots, attempts, evidence).
+   script then compares what both stored (decisions, snapshots, attempts, evidence, passback
+   rows). Wall time, this process's CPU time and, on a PostgreSQL on this machine, the CPU
+   time of the session's server process (from /proc; "-" where it cannot be read).
 
 The MC version is `in_review`, so passes are held rather than signed (signing is measured by
 bench/issue.py). Prints tables; never fails on timings.
@@ -54,6 +59,7 @@ from lti_tool.domain.evaluation import (
 )
 from lti_tool.domain.rubric import PerformanceLevel, Rubric
 from lti_tool.settings import load_settings
+from lti_tool.store import queue_schema
 from lti_tool.store.db import Base, make_engine, make_session_factory, utcnow
 from lti_tool.store.models.catalogue import (
     LearningOutcome,
@@ -194,7 +200,8 @@ def bench_fast(sizes: list[int]) -> None:
           "us/pair; gc runs: collections in the fast path)")
 
 
-def seed_store(factory, contexts: int, learners: int, items: int, now=None) -> dict:
+def seed_store(factory, contexts: int, learners: int, items: int, now=None,
+               passback: bool = False) -> dict:
     """`now`: the marks' time (the same in two seeds that must store the same)."""
     rng = random.Random(11)
     started = time.perf_counter()
@@ -231,7 +238,8 @@ def seed_store(factory, contexts: int, learners: int, items: int, now=None) -> d
             db.add(context)
             db.flush()
             offering = Offering(platform_id=platform.id, context_id=context.id,
-                                mc_version_id=version.id, reevaluation_policy="instructor")
+                                mc_version_id=version.id, reevaluation_policy="instructor",
+                                grade_passback=passback)
             db.add(offering)
             item_rows = [GradeItem(context_id=context.id, source="ags", external_id=f"i{k}",
                                    label=f"Item {k}", maximum=Decimal(20)) for k in range(items)]
@@ -257,7 +265,8 @@ def seed_store(factory, contexts: int, learners: int, items: int, now=None) -> d
     return {"plan": plan, "seconds": time.perf_counter() - started}
 
 
-def bench_store(pairs: int) -> None:
+def bench_store(pairs: int, passback: bool = False,
+                paths: tuple[bool, ...] = (False, True)) -> None:
     """The store-backed runs on the fast path, with the general path (`fast=False`) on a copy of
     the same seed in the same run as the reference; both must store the same snapshots."""
     contexts = 10 if pairs >= 10 else 1
@@ -265,22 +274,26 @@ def bench_store(pairs: int) -> None:
     url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL")
     tmp = tempfile.TemporaryDirectory()
     print(f"\n## Store-backed: evaluate_changed ({contexts} contexts x {learners:,} learners, "
-          f"8 LOs, 40 items); general path (fast=False) as the reference, same seed")
+          f"8 LOs, 40 items{', grade passback on' if passback else ''}); general path "
+          f"(fast=False) as the reference, same seed")
     print(f"{'run':<38} {'path':<8} {'evaluated':>10} {'changed':>8} {'total s':>9} "
-          f"{'cpu s':>7} {'ms/pair':>9} {'pairs/s':>9} {'x general':>10}")
+          f"{'cpu s':>7} {'db cpu s':>9} {'ms/pair':>9} {'pairs/s':>9} {'x general':>10}")
     timings: dict[str, dict[str, float]] = {}
     stored: dict[bool, list] = {}
     now = utcnow()
-    for fast in (False, True):
+    for fast in paths:
         path_url = url or f"sqlite:///{Path(tmp.name) / f'bench-{int(fast)}.db'}"
         timings["fast" if fast else "general"], stored[fast] = _store_runs(
-            path_url, tmp.name, contexts, learners, fast, timings.get("general"), now)
-    print("(total s: wall time; cpu s: this process only, not a PostgreSQL server's; the "
-          "unchanged re-run: best of 3; x general: the general path's wall time / this one's)")
+            path_url, tmp.name, contexts, learners, fast, timings.get("general"), now, passback)
+    print("(total s: wall time; cpu s: this process; db cpu s: the PostgreSQL server process "
+          "of the session; the unchanged re-run: best of 3; x general: the general path's wall "
+          "time / this one's)")
+    if len(stored) < 2:
+        tmp.cleanup()
+        return
     same = stored[False] == stored[True]
     if not same:  # show the first difference
-        for a, b in zip(stored[False][0] + stored[False][1], stored[True][0] + stored[True][1],
-                        strict=False):
+        for a, b in zip(sum(stored[False], []), sum(stored[True], []), strict=False):
             if a != b:
                 print("general:", a, "\nfast:   ", b)
                 break
@@ -288,18 +301,35 @@ def bench_store(pairs: int) -> None:
     tmp.cleanup()
 
 
+def _server_cpu(db) -> float | None:
+    """CPU seconds of the PostgreSQL server process serving `db`'s connection (if local)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    from sqlalchemy import text
+
+    pid = db.execute(text("SELECT pg_backend_pid()")).scalar()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _store_runs(url: str, data_dir: str, contexts: int, learners: int, fast: bool,
-                reference: dict[str, float] | None, now) -> tuple[dict[str, float], list]:
+                reference: dict[str, float] | None, now, passback: bool = False,
+                ) -> tuple[dict[str, float], list]:
     from lti_tool.grades import evaluation as ev
-    from lti_tool.store.models.evaluation import EvidenceRecord
+    from lti_tool.store.models.evaluation import EvidenceRecord, GradePassback
 
     engine = make_engine(url)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
+    with engine.begin() as connection:  # the job queue (passback jobs) on PostgreSQL
+        queue_schema.apply(connection)
     factory = make_session_factory(engine)
     settings = load_settings(overrides={"database_url": url, "data_dir": data_dir,
                                         "testing": True, "secret_key": "bench"}, environ={})
-    seeded = seed_store(factory, contexts, learners, 40, now)
+    seeded = seed_store(factory, contexts, learners, 40, now, passback)
     plan = seeded["plan"]
     label_path = "fast" if fast else "general"
     with factory() as db:
@@ -316,23 +346,28 @@ def _store_runs(url: str, data_dir: str, contexts: int, learners: int, fast: boo
 
     def run(label: str, people: dict[int, set[int] | None], repeat: int = 1) -> ev.RunSummary:
         """The best of `repeat` runs (a run that changes nothing can be repeated)."""
-        best = (float("inf"), float("inf"))
+        best = (float("inf"), float("inf"), None)
         for _ in range(repeat):
             summary = ev.RunSummary()
-            started, cpu = time.perf_counter(), time.process_time()
             with factory() as db:
+                server = _server_cpu(db)
+                started, cpu = time.perf_counter(), time.process_time()
                 for context_id, person_ids in people.items():
                     summary.add(ev.evaluate_changed(db, settings, context_id, person_ids,
                                                     now=now, fast=fast))
                 db.commit()
-            best = min(best, (time.perf_counter() - started, time.process_time() - cpu))
-        elapsed, cpu = best
+                elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+                after = _server_cpu(db)
+            served = after - server if server is not None and after is not None else None
+            best = min(best, (elapsed, cpu, served), key=lambda run: run[0])
+        elapsed, cpu, served = best
+        db_cpu = f"{served:>9.2f}" if served is not None else f"{'-':>9}"
         per = elapsed / summary.evaluated if summary.evaluated else 0.0
         timings[label] = elapsed
         ratio = f"{reference[label] / elapsed:>9.2f}x" if reference else f"{'-':>10}"
         print(f"{label:<38} {label_path:<8} {summary.evaluated:>10,} {summary.changed:>8,} "
-              f"{elapsed:>9.2f} {cpu:>7.2f} {per * 1e3:>9.3f} {1 / per if per else 0:>9,.0f} "
-              f"{ratio}")
+              f"{elapsed:>9.2f} {cpu:>7.2f} {db_cpu} {per * 1e3:>9.3f} "
+              f"{1 / per if per else 0:>9,.0f} {ratio}")
         return summary
 
     everyone = {entry["context"]: None for entry in plan}
@@ -360,12 +395,15 @@ def _store_runs(url: str, data_dir: str, contexts: int, learners: int, fast: boo
                      for d in db.scalars(select(Decision).order_by(Decision.person_id))]
         evidence = [(r.person_id, r.event, r.payload) for r in
                     db.scalars(select(EvidenceRecord).order_by(EvidenceRecord.seq))]
+        passbacks = [(p.decision_id, str(p.score_given), p.activity_progress,
+                      p.grading_progress, p.status, p.tries)
+                     for p in db.scalars(select(GradePassback).order_by(GradePassback.decision_id))]
     print(f"{label_path}: first run {first.passed:,} passed (held: MC in review), "
           f"{len(statuses) - first.passed:,} in progress; incremental run touched "
           f"{one.evaluated} learner(s); full re-run changed {full.changed} decision(s) "
           f"(flags raised: {full.flagged}).")
     engine.dispose()
-    return timings, [_plain(decisions), evidence]
+    return timings, [_plain(decisions), evidence, passbacks]
 
 
 def _plain(rows: list) -> list:
@@ -380,14 +418,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 / 10,000 and 1,000 stored")
     parser.add_argument("--fast-only", action="store_true",
                         help="only the fast path table (general path beside it), no store")
+    parser.add_argument("--store-only", action="store_true", help="only the store part")
+    parser.add_argument("--passback", action="store_true",
+                        help="grade passback on: changed decisions queue their scores")
+    parser.add_argument("--paths", default="general,fast",
+                        help="store paths to run, in order (general: the reference)")
     args = parser.parse_args()
     sizes = [1000, 10000] if args.quick else [int(p) for p in args.pairs.split(",")]
     if args.fast_only:
         bench_fast(sizes)
         return
-    bench_domain(sizes)
+    if not args.store_only:
+        bench_domain(sizes)
     if args.store_pairs:
-        bench_store(1000 if args.quick else args.store_pairs)
+        paths = tuple(name.strip() == "fast" for name in args.paths.split(","))
+        bench_store(1000 if args.quick else args.store_pairs, args.passback, paths)
 
 
 def _bench_institution(db):

@@ -6,10 +6,13 @@ shown percent per LO; a stored snapshot also lists every source's input (its mar
 `SourceInput`/`OutcomeResult` objects, so a run writes the very snapshot the general path
 writes (property-tested byte-equal in tests/evaluation/test_store_fast_path.py). It covers the
 first attempt (no carried-over results); the re-evaluation goes through `evaluate_learner`.
+`SnapshotJson` writes the same snapshot straight as its JSON text (what the store writes),
+from pieces kept per source and per mark (property-tested equal to `json.dumps` of it).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -87,6 +90,76 @@ def result_dicts(outcomes: Sequence[OutcomeLike], sources: Mapping[str, Sequence
             "percent": _text(result.percent), "level": result.level,
             "threshold": rubric.threshold, "carried_over": False, "inputs": inputs}
     return snapshot
+
+
+_dumps = json.dumps
+
+
+class SnapshotJson:
+    """`json.dumps(result_dicts(outcomes, sources, results, marks))`, written from pieces.
+
+    Each source's opening (kind, ref, weight) is written once per run, and the rest of an
+    input once per points mark (object) while it is kept: the marks of one batch share their
+    objects (`grades.marks` makes one per distinct value). `forget` drops the marks (call it
+    once a batch is done); a kept entry holds its mark, so its id is never reused meanwhile.
+    """
+
+    def __init__(self, outcomes: Sequence[OutcomeLike],
+                 sources: Mapping[str, Sequence[SourceSpec]]) -> None:
+        self._plan = [
+            (outcome.rubric, f', "threshold": {_dumps(outcome.rubric.threshold)}, '
+             '"carried_over": false, "inputs": [',
+             [(spec.key, f'{{"kind": {_dumps(spec.kind)}, "ref": {_dumps(spec.ref)}, '
+                         f'"weight": {_dumps(str(spec.weight))}, "percent": ')
+              for spec in sources.get(outcome.code, ())])
+            for outcome in outcomes]
+        self._marks: dict[int, tuple[Mark, str]] = {}
+        # Likewise each result's opening (evaluate_fast shares equal results' objects).
+        self._heads: dict[int, tuple[FastResult, str]] = {}
+
+    def forget(self) -> None:
+        self._marks.clear()
+        self._heads.clear()
+
+    def _rest(self, mark: Mark, rubric: Rubric, levels: dict[str | None, str | None]) -> str:
+        """An input after its opening: percent, score, maximum, level, time."""
+        return (f'{_dumps(_percent_text(mark, rubric, levels))}, '
+                f'"score": {_dumps(_text(mark.score))}, '
+                f'"maximum": {_dumps(_text(mark.maximum))}, "level": {_dumps(mark.level)}, '
+                f'"at": {_dumps(_iso(mark.at) if mark.at else None)}}}')
+
+    def __call__(self, results: Sequence[FastResult],
+                 marks: Mapping[tuple[str, str], Mark]) -> str:
+        kept, heads = self._marks, self._heads
+        parts: dict[str, str] = {}
+        for (rubric, closing, specs), result in zip(self._plan, results, strict=True):
+            tool_levels: dict[str | None, str | None] = {}
+            inputs = []
+            for key, opening in specs:
+                mark = marks.get(key)
+                if mark is None:
+                    inputs.append(opening + _UNMARKED)
+                    continue
+                entry = kept.get(id(mark))
+                if entry is not None and entry[0] is mark:
+                    inputs.append(opening + entry[1])
+                elif mark.kind == TOOL_RUBRIC:  # its percent depends on the LO's rubric
+                    inputs.append(opening + self._rest(mark, rubric, tool_levels))
+                else:
+                    entry = kept[id(mark)] = (mark, self._rest(mark, rubric, tool_levels))
+                    inputs.append(opening + entry[1])
+            head = heads.get(id(result))
+            if head is None or head[0] is not result:
+                head = heads[id(result)] = (result, (
+                    f'{_dumps(result.code)}: {{"code": {_dumps(result.code)}, '
+                    f'"required": {_dumps(result.required)}, "status": {_dumps(result.status)}, '
+                    f'"percent": {_dumps(_text(result.percent))}, '
+                    f'"level": {_dumps(result.level)}{closing}'))
+            parts[result.code] = f'{head[1]}{", ".join(inputs)}]}}'
+        return "{" + ", ".join(parts.values()) + "}"
+
+
+_UNMARKED = 'null, "score": null, "maximum": null, "level": null, "at": null}'
 
 
 def share_attained(results: Sequence[FastResult]) -> Fraction:

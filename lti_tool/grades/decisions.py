@@ -22,9 +22,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, union, update
+from sqlalchemy import Dialect, Table, bindparam, select, union
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -44,20 +44,22 @@ from lti_tool.domain.evaluation import (
     evaluate_learner,
     fast_all_required_attained,
 )
-from lti_tool.domain.evaluation_inputs import result_dicts, share_attained
+from lti_tool.domain.evaluation_inputs import SnapshotJson, share_attained
 from lti_tool.errors import NotFound
-from lti_tool.grades.evidence import inputs_digest, marks_digest
+from lti_tool.grades.evidence import MarksDigest, inputs_digest
 from lti_tool.grades.marks import (
     AttemptMarks,
     chunks,
     current_mapping,
+    id_range,
     load_marks,
     mapping_sources,
 )
-from lti_tool.grades.passback import queue_passback
+from lti_tool.grades.passback import queue_passback, queue_passbacks
 from lti_tool.grades.review import check_after_pass
 from lti_tool.grades.transitions import Recorder, RunSummary, attempt_of, carried_results
 from lti_tool.settings import Settings
+from lti_tool.store.bulk import BulkInsert, conversions, driver_rows, placeholders
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Membership
@@ -76,12 +78,14 @@ _LEARNERS = union(_MEMBERS, _DECIDED)
 _SOME_LEARNERS = union(
     _MEMBERS.where(Membership.person_id.in_(bindparam("people", expanding=True))),
     _DECIDED.where(Decision.person_id.in_(bindparam("people", expanding=True))))
-# The decision state the fast path needs, as plain rows.
+# The decision state the fast path needs, as plain rows, and the ids of a batch's decisions;
+# by the range of the batch's person ids (as `grades.marks` reads their marks).
+_IN_BATCH = (DECISIONS.c.offering_id == bindparam("offering"),
+             DECISIONS.c.person_id.between(bindparam("first"), bindparam("last")))
 _STATES = select(
-    DECISIONS.c.id, DECISIONS.c.person_id, DECISIONS.c.status, DECISIONS.c.reevaluations_used,
-    DECISIONS.c.inputs_digest, DECISIONS.c.mapping_id, DECISIONS.c.passed_via).where(
-    DECISIONS.c.offering_id == bindparam("offering"),
-    DECISIONS.c.person_id.in_(bindparam("people", expanding=True)))
+    DECISIONS.c.person_id, DECISIONS.c.id, DECISIONS.c.status, DECISIONS.c.reevaluations_used,
+    DECISIONS.c.inputs_digest, DECISIONS.c.mapping_id, DECISIONS.c.passed_via).where(*_IN_BATCH)
+_IDS = select(DECISIONS.c.person_id, DECISIONS.c.id).where(*_IN_BATCH)
 
 
 def get_offering(db: Session, offering_id: int) -> Offering:
@@ -108,8 +112,10 @@ class OfferingRun(Recorder):
     sources: dict[int, dict[str, list[SourceSpec]]] = field(default_factory=dict)
     fast: bool = True  # False: every learner through the general path (`run_general`)
     _compiled: tuple[FastOutcome, ...] | None = field(default=None, init=False, repr=False)
-    _flat_specs: dict[int | None, list[SourceSpec]] = field(default_factory=dict, init=False,
-                                                            repr=False)
+    _snapshot_json: SnapshotJson | None = field(default=None, init=False, repr=False)
+    _digests: dict[tuple[int | None, int | None], MarksDigest] = field(
+        default_factory=dict, init=False, repr=False)
+    _writes: _DecisionWrites | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def of(cls, db: Session, settings: Settings | None, offering: Offering, *,
@@ -192,33 +198,43 @@ class OfferingRun(Recorder):
             self._compiled = compile_mapping(self.outcomes, self.sources[1])
         return self._compiled
 
-    def _specs(self, mapping_id: int | None) -> list[SourceSpec]:
-        """Every mapped source of the LOs, by source key, under the first attempt's
-        current mapping (`mapping_id` None) or another saved one (what a pass used)."""
-        if mapping_id not in self._flat_specs:
+    @property
+    def snapshot_json(self) -> SnapshotJson:
+        """The first attempt's snapshots as the store writes them (once per run)."""
+        if self._snapshot_json is None:
+            self._snapshot_json = SnapshotJson(self.outcomes, self.sources[1])
+        return self._snapshot_json
+
+    def _digest(self, sources_of: int | None, mapping_id: int | None) -> MarksDigest:
+        """`marks_digest` over every mapped source of the LOs, under the first attempt's
+        current mapping (`sources_of` None) or another saved one (what a pass used)."""
+        key = (sources_of, mapping_id)
+        if key not in self._digests:
             sources: Mapping[str, Sequence[SourceSpec]] = self.sources[1]
-            if mapping_id is not None:
-                row = self.db.get(OutcomeMapping, mapping_id)
+            if sources_of is not None:
+                row = self.db.get(OutcomeMapping, sources_of)
                 if row is not None:
                     sources = mapping_sources(row)
-            # in the digest's order (it sorts what it reads: then in one pass)
-            self._flat_specs[mapping_id] = sorted(
-                (spec for outcome in self.outcomes for spec in sources.get(outcome.code, ())),
-                key=lambda spec: spec.key)
-        return self._flat_specs[mapping_id]
+            self._digests[key] = MarksDigest(
+                [spec for outcome in self.outcomes for spec in sources.get(outcome.code, ())],
+                mapping_id)
+        return self._digests[key]
 
     def _fast_chunk(self, chunk: list[int], held: set[int], actor: Actor) -> None:
-        states = {row.person_id: row for row in self.db.execute(
-            _STATES, {"offering": self.offering.id, "people": chunk})}
+        batch = {"offering": self.offering.id, **id_range(chunk)}
+        wanted = set(chunk)
+        states = {row.person_id: row for row in self.db.execute(_STATES, batch)
+                  if row.person_id in wanted}
         marks = self.load_marks(chunk)
         mapping = self.mappings[1]
         mapping_id = mapping.id if mapping else None
-        specs = self._specs(None)
+        digest_of = self._digest(None, mapping_id)
+        snapshot_of = self.snapshot_json
         closed = self.closed
         compiled = self.compiled
         general: list[int] = []
-        created: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
+        created: list[_Snapshot] = []
+        changed: list[_Snapshot] = []
         skipped = 0
         for person_id in chunk:
             state = states.get(person_id)
@@ -229,10 +245,9 @@ class OfferingRun(Recorder):
             used = state.reevaluations_used if state is not None else 0
             if state is not None and status == flow.PASSED:
                 # `check_after_pass` flags only when the digest under the pass's mapping moved
-                if state.passed_via != "evaluation" or used == 0 and marks_digest(
-                        self._specs(state.mapping_id),
-                        {m.key: m for m in marks[person_id].get(1, ())},
-                        state.mapping_id) == state.inputs_digest:
+                if state.passed_via != "evaluation" or used == 0 and self._digest(
+                        state.mapping_id, state.mapping_id)(
+                        {m.key: m for m in marks[person_id].get(1, ())}) == state.inputs_digest:
                     skipped += 1
                 else:
                     general.append(person_id)
@@ -251,92 +266,93 @@ class OfferingRun(Recorder):
                 general.append(person_id)  # a transition: evidence, badge, passback
                 continue
             by_key = {mark.key: mark for mark in learner_marks}
-            digest = marks_digest(specs, by_key, mapping_id)
+            digest = digest_of(by_key)
             if state is not None and digest == state.inputs_digest:
                 skipped += 1
                 continue
             share = share_attained(results)
-            row = {"b_outcomes": result_dicts(self.outcomes, self.sources[1], results, by_key),
-                   "b_share": Decimal(share.numerator) / Decimal(share.denominator),
-                   "b_digest": digest, "b_person": person_id}
-            (created if state is None else changed).append(row)
-            if state is not None:
-                row["b_id"] = state.id
+            snapshot = _Snapshot(person_id, state.id if state is not None else 0,
+                                 snapshot_of(results, by_key),
+                                 Decimal(share.numerator) / Decimal(share.denominator), digest,
+                                 status)
+            (created if state is None else changed).append(snapshot)
+        # The pieces kept for this batch's marks go with them.
+        snapshot_of.forget()
+        for digest_of in self._digests.values():
+            digest_of.forget()
         self.summary.evaluated += skipped + len(changed)
         self.summary.changed += len(changed)
-        written = self._write_snapshots(changed, mapping_id)
+        self._write_snapshots(changed, mapping_id)
+        written = list(changed)
         # Every missing decision of the batch is created here, in learner order (the ids the
         # general path gives): with its snapshot, or bare for the general path to step.
-        missing = sorted(created + [{"b_person": pid} for pid in general
-                                    if pid not in states and pid not in held],
-                         key=lambda row: row["b_person"])
+        missing = sorted([*created, *(_Snapshot(pid) for pid in general
+                                      if pid not in states and pid not in held)],
+                         key=lambda row: row.person_id)
         inserted = self._insert_decisions(missing, mapping_id)
         if inserted is None:  # another process created some at the same moment
-            general.extend(row["b_person"] for row in created)
+            general.extend(row.person_id for row in created)
             general.sort()
         else:
-            written += [inserted[row["b_person"]] for row in created]
+            for row in created:
+                row.id = inserted[row.person_id]
+            written += created
             self.summary.evaluated += len(created)
             self.summary.changed += len(created)
         if written and self.offering.grade_passback:
-            self._queue_passbacks(written)
+            written.sort(key=lambda row: row.person_id)
+            queue_passbacks(self.db, self.offering,
+                            [(row.id, row.status, row.share) for row in written])
+            for row in written:  # queued behind the batch's loaded rows: read them again
+                self.passbacks.pop(row.id, None)
         if general:
             decisions = self.decisions_for(general)
             self._load_passbacks(decisions.values())
             for person_id in general:
                 self.step(decisions[person_id], marks[person_id], actor=actor)
 
-    def _write_snapshots(self, rows: list[dict[str, Any]], mapping_id: int | None) -> list[int]:
+    def _writing(self) -> _DecisionWrites:
+        if self._writes is None:
+            self._writes = _DecisionWrites(self.db.get_bind().dialect)
+        return self._writes
+
+    def _write_snapshots(self, rows: list[_Snapshot], mapping_id: int | None) -> None:
         """What `Recorder.snapshot` writes, for many decisions in one executemany."""
         if not rows:
-            return []
-        table = DECISIONS
-        self.db.execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                outcomes=bindparam("b_outcomes"), share_attained=bindparam("b_share"),
-                mapping_id=mapping_id, inputs_digest=bindparam("b_digest"),
-                evaluated_at=self.now),
-            rows)
-        return [row["b_id"] for row in rows]
+            return
+        writes = self._writing()
+        at = writes.bind_time(self.now)
+        self.db.connection().exec_driver_sql(writes.update_sql, [
+            (row.outcomes, writes.bind_share(row.share), mapping_id, row.digest, at, row.id)
+            for row in rows])
 
-    def _insert_decisions(self, rows: list[dict[str, Any]], mapping_id: int | None,
+    def _insert_decisions(self, rows: list[_Snapshot], mapping_id: int | None,
                           ) -> dict[int, int] | None:
         """New decisions and their attempt 1, in bulk: what `decisions_for` creates, with the
         first snapshot where a row carries one. Their ids by person; None when one exists
         already (then nothing is written)."""
         if not rows:
             return {}
-        table, attempts = DECISIONS, ATTEMPTS
-        values = [{
-            "platform_id": self.offering.platform_id, "offering_id": self.offering.id,
-            "person_id": row["b_person"], "status": flow.IN_PROGRESS, "reevaluations_used": 0,
-            "outcomes": row.get("b_outcomes", {}), "share_attained": row.get("b_share", Decimal(0)),
-            "mapping_id": mapping_id if "b_digest" in row else None,
-            "inputs_digest": row.get("b_digest", ""),
-            "evaluated_at": self.now if "b_digest" in row else None} for row in rows]
+        writes = self._writing()
+        offering = self.offering
+        now = writes.bind_time(self.now)
+        created_at = writes.bind_time(utcnow())
+        decisions = [(
+            offering.platform_id, offering.id, row.person_id, flow.IN_PROGRESS, 0, row.outcomes,
+            writes.bind_share(row.share), mapping_id if row.digest else None, row.digest,
+            now if row.digest else None, created_at) for row in rows]
         try:
             with self.db.begin_nested():
-                self.db.execute(insert(table), values)
-                ids = dict(self.db.execute(select(table.c.person_id, table.c.id).where(
-                    table.c.offering_id == self.offering.id,
-                    table.c.person_id.in_([row["b_person"] for row in rows]))).all())
-                self.db.execute(insert(attempts), [
-                    {"decision_id": ids[row["b_person"]], "number": 1, "opened_at": self.now,
-                     "closes_at": self.offering.window_closes_at, "granted_via": "offering",
-                     "results": {}} for row in rows])
+                connection = self.db.connection()
+                writes.insert_decisions(connection, decisions)
+                ids = dict(driver_rows(connection.execute(_IDS, {
+                    "offering": offering.id, **id_range([row.person_id for row in rows])})))
+                closes = writes.bind_time(offering.window_closes_at)
+                writes.insert_attempts(connection, [
+                    (ids[row.person_id], 1, now, closes, "offering", "", "{}") for row in rows])
         except IntegrityError:
             return None
         return ids
-
-    def _queue_passbacks(self, decision_ids: list[int]) -> None:
-        """`queue_passback` for decisions the fast path wrote (loaded after the write)."""
-        for chunk in chunks(sorted(decision_ids)):
-            decisions = list(self.db.scalars(
-                select(Decision).where(Decision.id.in_(chunk))
-                .options(defer(Decision.outcomes)).order_by(Decision.person_id)))
-            self._load_passbacks(decisions)
-            for decision in decisions:
-                queue_passback(self.db, decision, self.passbacks)
 
     def _decision_row(self, person_id: int) -> Decision:
         decision = Decision(platform_id=self.offering.platform_id, offering_id=self.offering.id,
@@ -431,6 +447,38 @@ class OfferingRun(Recorder):
         if marks is None:
             marks = self.load_marks([decision.person_id])[decision.person_id]
         self.step(decision, marks, actor=actor)
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """A decision the fast path writes: its new snapshot in written form (a bare new decision
+    for the general path to step: no digest)."""
+
+    person_id: int
+    id: int = 0
+    outcomes: str = "{}"
+    share: Decimal = Decimal(0)
+    digest: str = ""
+    status: str = flow.IN_PROGRESS
+
+
+class _DecisionWrites:
+    """The decision and attempt columns the fast path writes, in the driver's form for one
+    dialect (the columns' own bind conversions; snapshots already JSON text)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.bind_share = conversions(DECISIONS, "share_attained", dialect)[0]
+        self.bind_time = conversions(DECISIONS, "evaluated_at", dialect)[0]
+        self.update_sql = placeholders(
+            dialect, "UPDATE decision SET outcomes = ?, share_attained = ?, mapping_id = ?, "
+            "inputs_digest = ?, evaluated_at = ? WHERE id = ?")
+        self.insert_decisions = BulkInsert(dialect, DECISIONS, (
+            "platform_id", "offering_id", "person_id", "status", "reevaluations_used",
+            "outcomes", "share_attained", "mapping_id", "inputs_digest", "evaluated_at",
+            "created_at"))
+        self.insert_attempts = BulkInsert(dialect, ATTEMPTS, (
+            "decision_id", "number", "opened_at", "closes_at", "granted_via", "reason",
+            "results"))
 
 
 def evaluate_changed(db: Session, settings: Settings, context_id: int,

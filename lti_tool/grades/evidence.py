@@ -86,13 +86,49 @@ def marks_digest(specs: Sequence[SourceSpec], marks: Mapping[tuple[str, str], Ma
     """`inputs_digest` of a first-attempt evaluation (nothing carried over), straight from the
     marks: `specs` are the mapped sources of every LO, in any order (the fast path asks this
     before it builds any result; property-tested equal)."""
-    parts = []
-    for spec in specs:
-        mark = marks.get(spec.key)
-        parts.append((spec.kind, spec.ref, "None", "None", "None") if mark is None else
-                     (spec.kind, spec.ref, str(mark.score), str(mark.maximum), str(mark.level)))
-    parts.sort()
+    parts = sorted(_part(spec, marks.get(spec.key)) for spec in specs)
     return hashlib.sha256(repr((mapping_id, parts)).encode()).hexdigest()
+
+
+def _part(spec: SourceSpec, mark: Mark | None) -> tuple[str, str, str, str, str]:
+    """What the digest reads of one source."""
+    if mark is None:
+        return (spec.kind, spec.ref, "None", "None", "None")
+    return (spec.kind, spec.ref, str(mark.score), str(mark.maximum), str(mark.level))
+
+
+class MarksDigest:
+    """`marks_digest` for many learners under one mapping: the sources sorted once, and each
+    source's part written once per mark (object) while it is kept (`forget` drops them; a kept
+    entry holds its mark, so its id is never reused meanwhile).
+
+    The parts come out sorted without sorting them: sources sorted by key give parts in the
+    order of their first two fields, and two sources with one key give equal parts.
+    """
+
+    def __init__(self, specs: Sequence[SourceSpec], mapping_id: int | None) -> None:
+        self._specs = [(spec, spec.key, repr(_part(spec, None)))
+                       for spec in sorted(specs, key=lambda spec: spec.key)]
+        self._opening = f"({mapping_id!r}, ["
+        self._parts: dict[int, tuple[Mark, str]] = {}
+
+    def forget(self) -> None:
+        self._parts.clear()
+
+    def __call__(self, marks: Mapping[tuple[str, str], Mark]) -> str:
+        kept = self._parts
+        parts = []
+        for spec, key, unmarked in self._specs:
+            mark = marks.get(key)
+            if mark is None:
+                parts.append(unmarked)
+                continue
+            entry = kept.get(id(mark))
+            if entry is None or entry[0] is not mark:
+                entry = kept[id(mark)] = (mark, repr(_part(spec, mark)))
+            parts.append(entry[1])
+        text = f"{self._opening}{', '.join(parts)}])"
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- appending and sealing ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from lti_tool.domain.evaluation import GRADE_ITEM, LMS_RUBRIC, TOOL_RUBRIC, Mark, SourceSpec
+from lti_tool.store.bulk import driver_rows
 from lti_tool.store.db import UTCDateTime
 from lti_tool.store.models.evaluation import OutcomeMapping, ToolRubricScore
 from lti_tool.store.models.grades import GradeItem, LmsRubricAssessment, LmsRubricCriterion, Score
@@ -69,19 +70,27 @@ def _assessment_points(criterion: LmsRubricCriterion,
 
 _RAW = NullType()
 # Built once (a batch of learners runs these with its ids): the gradebook marks, the item's
-# maximum when the score gives none, the LMS's time or else when the tool fetched it.
+# maximum when the score gives none, the LMS's time or else when the tool fetched it. A batch's
+# learners are read by the range of their ids (its rows of anyone else are left out while
+# reading): the statement's text is then the same for every batch, and the drivers keep it
+# prepared instead of writing and parsing a list of 500 ids each time.
 _SCORES = (
     select(Score.person_id, Score.grade_item_id, type_coerce(Score.score, _RAW),
            type_coerce(func.coalesce(Score.maximum, GradeItem.maximum), _RAW),
            type_coerce(func.coalesce(Score.lms_updated_at, Score.fetched_at), _RAW))
     .join(GradeItem, GradeItem.id == Score.grade_item_id)
     .where(Score.grade_item_id.in_(bindparam("items", expanding=True)),
-           Score.person_id.in_(bindparam("people", expanding=True))))
+           Score.person_id.between(bindparam("first"), bindparam("last"))))
 _TOOL_SCORES = select(ToolRubricScore.person_id, ToolRubricScore.attempt_no,
                       ToolRubricScore.outcome_code, ToolRubricScore.level_code,
                       ToolRubricScore.scored_at).where(
     ToolRubricScore.offering_id == bindparam("offering"),
-    ToolRubricScore.person_id.in_(bindparam("people", expanding=True)))
+    ToolRubricScore.person_id.between(bindparam("first"), bindparam("last")))
+
+
+def id_range(person_ids: Sequence[int]) -> dict[str, int]:
+    """The `first` and `last` parameters of a statement that reads people by their id range."""
+    return {"first": min(person_ids), "last": max(person_ids)}
 
 
 @lru_cache(maxsize=8)
@@ -104,10 +113,11 @@ def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
     made: dict[tuple[Any, ...], Mark] = {}
     if db.autoflush:
         db.flush()  # what the ORM does before a query; the rows are read on the Core level
-    rows = db.connection().execute(_SCORES, {"items": sorted(item_ids),
-                                             "people": person_ids}).all()
+    rows = driver_rows(db.connection().execute(_SCORES, {"items": sorted(item_ids),
+                                                         **id_range(person_ids)}))
     for person_id, item_id, score, maximum, when in rows:
-        if score is None:
+        theirs = into.get(person_id)
+        if score is None or theirs is None:  # no mark, or someone else in the range of ids
             continue
         key = (item_id, score, maximum, when)
         mark = made.get(key)
@@ -122,12 +132,14 @@ def shared_marks(db: Session, item_ids: set[int], person_ids: list[int],
                 GRADE_ITEM, str(item_id), score=numbers[score],
                 maximum=None if maximum is None else numbers[maximum],
                 at=times[when])
-        into[person_id].append(mark)
+        theirs.append(mark)
 
 
 def load_marks(db: Session, offering_id: int, person_ids: list[int],
                sources: Iterable[Sources]) -> dict[int, AttemptMarks]:
     """Marks per person and attempt on everything `sources` map."""
+    if not person_ids:
+        return {}
     specs = [s for mapping in sources for specs in mapping.values() for s in specs]
     item_ids = {int(s.ref) for s in specs if s.kind == GRADE_ITEM}
     criterion_ids = {int(s.ref) for s in specs if s.kind == LMS_RUBRIC}
@@ -146,8 +158,14 @@ def load_marks(db: Session, offering_id: int, person_ids: list[int],
                 score=_assessment_points(criterion, assessment),
                 maximum=_criterion_maximum(criterion), level=assessment.level_id,
                 at=assessment.lms_updated_at or assessment.fetched_at))
-    marks = {pid: {1: list(shared[pid]), 2: list(shared[pid])} for pid in person_ids}
+    # Both attempts share one list until a tool rubric score makes them differ.
+    marks = {pid: {1: theirs, 2: theirs} for pid, theirs in shared.items()}
     for person_id, attempt_no, code, level, at in db.execute(
-            _TOOL_SCORES, {"offering": offering_id, "people": person_ids}):
-        marks[person_id][attempt_no].append(Mark(TOOL_RUBRIC, code, level=level, at=at))
+            _TOOL_SCORES, {"offering": offering_id, **id_range(person_ids)}):
+        attempts = marks.get(person_id)
+        if attempts is None:
+            continue
+        if attempts[1] is attempts[2]:
+            attempts[1], attempts[2] = list(attempts[1]), list(attempts[2])
+        attempts[attempt_no].append(Mark(TOOL_RUBRIC, code, level=level, at=at))
     return marks

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any, Protocol, cast
 
-from sqlalchemy import bindparam, event, func, or_, select, update
+from sqlalchemy import Dialect, Table, bindparam, event, func, or_, select, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.types import NullType
 
 from lti_tool.domain import decisions as flow
 from lti_tool.jobs import enqueue
@@ -41,7 +43,8 @@ from lti_tool.lms.token import ServiceTokens
 from lti_tool.outbound import client_for
 from lti_tool.secrets import unseal
 from lti_tool.settings import Settings
-from lti_tool.store.db import utcnow
+from lti_tool.store.bulk import BulkInsert, conversions, driver_rows, placeholders
+from lti_tool.store.db import referenced, utcnow
 from lti_tool.store.models.catalogue import Offering
 from lti_tool.store.models.core import Context, Person, Platform
 from lti_tool.store.models.evaluation import Decision, GradePassback, OfferingLineItem
@@ -59,6 +62,13 @@ PASSBACK_JOB = "grades.passback"
 _QUEUED_CONTEXTS = "lti_tool_passback_contexts"  # session.info: contexts with a job this commit
 
 
+def passback_values(status: str, share_attained: Decimal) -> tuple[Decimal, str, str]:
+    """The score a decision shows in the LMS (its share of required LOs attained, in percent)
+    and its activity and grading progress."""
+    score = (Decimal(share_attained) * 100).quantize(Decimal("0.0001"))
+    return score, ACTIVITY[status], GRADING[status]
+
+
 def queue_passback(db: Session, decision: Decision,
                    known: dict[int, GradePassback | None] | None = None) -> None:
     """Record the score the LMS should show: share of required LOs attained, with progress.
@@ -69,8 +79,7 @@ def queue_passback(db: Session, decision: Decision,
     offering = db.get(Offering, decision.offering_id)
     if offering is None or not offering.grade_passback:
         return
-    score = (Decimal(decision.share_attained) * 100).quantize(Decimal("0.0001"))
-    activity, grading = ACTIVITY[decision.status], GRADING[decision.status]
+    score, activity, grading = passback_values(decision.status, decision.share_attained)
     if known is not None and decision.id in known:
         row = known[decision.id]
     else:
@@ -82,7 +91,7 @@ def queue_passback(db: Session, decision: Decision,
         db.add(row)
         if known is not None:
             known[decision.id] = row
-        _queue_job(db, decision)
+        _queue_job(db, offering)
         return
     if (row.score_given, row.activity_progress, row.grading_progress) == \
             (score, activity, grading):
@@ -93,15 +102,89 @@ def queue_passback(db: Session, decision: Decision,
         # written even when they look unchanged: a worker may have marked the row sent since
         # it was read (the old score), and the new one must wait to be sent
         flag_modified(row, name)
-    _queue_job(db, decision)
+    _queue_job(db, offering)
 
 
-def _queue_job(db: Session, decision: Decision) -> None:
+PASSBACKS = cast(Table, GradePassback.__table__)
+# Built once: the stored passback rows of a batch of decisions, as the driver returns them.
+_STORED_PASSBACKS = select(
+    PASSBACKS.c.decision_id, PASSBACKS.c.id, type_coerce(PASSBACKS.c.score_given, NullType()),
+    PASSBACKS.c.activity_progress, PASSBACKS.c.grading_progress).where(
+    PASSBACKS.c.decision_id.in_(bindparam("decisions", expanding=True)))
+
+
+def queue_passbacks(db: Session, offering: Offering,
+                    decisions: Sequence[tuple[int, str, Decimal]]) -> None:
+    """`queue_passback` for many decisions of one offering at once, given as (id, status,
+    share attained): their stored rows read in one query a batch and compared in written
+    form, new rows inserted in bulk (COPY on PostgreSQL), changed ones updated with one
+    executemany, and one job for the course. A row this session holds as an object goes
+    through `queue_passback` (a bulk write never goes behind an object's back)."""
+    if not offering.grade_passback or not decisions:
+        return
+    held = {obj.decision_id for obj in list(db.identity_map.values())
+            if isinstance(obj, GradePassback)}
+    for decision_id, _status, _share in decisions:
+        if decision_id in held:
+            queue_passback(db, referenced(db, Decision, decision_id))
+    bulk = [row for row in decisions if row[0] not in held]
+    if not bulk:
+        return
+    writes = _passback_writes(db.get_bind().dialect)
+    db.flush()  # the raw statements below bypass the session's autoflush
+    connection = db.connection()
+    stored: dict[int, tuple[Any, ...]] = {}
+    ids = [row[0] for row in bulk]
+    for start in range(0, len(ids), 500):
+        stored.update((row[0], row[1:]) for row in driver_rows(connection.execute(
+            _STORED_PASSBACKS, {"decisions": ids[start:start + 500]})))
+    now = writes.bind_time(utcnow())
+    inserts, updates = [], []
+    for decision_id, status, share in bulk:
+        score, activity, grading = passback_values(status, share)
+        written = writes.bind_score(score)
+        row = stored.get(decision_id)
+        if row is None:
+            inserts.append((decision_id, written, writes.maximum, activity, grading, "pending",
+                            0, "", now))
+        elif (row[1:] != (written, activity, grading)
+              and (writes.result_score(row[1]), *row[2:]) != (score, activity, grading)):
+            updates.append((written, activity, grading, now, row[0]))
+    if inserts:
+        writes.insert(connection, inserts)
+    if updates:
+        connection.exec_driver_sql(writes.update_sql, updates)
+    if inserts or updates:
+        _queue_job(db, offering)
+
+
+class _PassbackWrites:
+    """The passback columns as the driver takes them, for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.bind_score, self.result_score = conversions(PASSBACKS, "score_given", dialect)
+        self.maximum = conversions(PASSBACKS, "score_maximum", dialect)[0](Decimal(100))
+        self.bind_time = conversions(PASSBACKS, "updated_at", dialect)[0]
+        self.insert = BulkInsert(dialect, PASSBACKS, (
+            "decision_id", "score_given", "score_maximum", "activity_progress",
+            "grading_progress", "status", "tries", "last_error", "updated_at"))
+        # as `queue_passback`: pending again, its tries and error cleared
+        self.update_sql = placeholders(
+            dialect, "UPDATE grade_passback SET score_given = ?, activity_progress = ?, "
+            "grading_progress = ?, status = 'pending', tries = 0, last_error = '', "
+            "updated_at = ? WHERE id = ?")
+
+
+@lru_cache(maxsize=8)
+def _passback_writes(dialect: Dialect) -> _PassbackWrites:
+    return _PassbackWrites(dialect)
+
+
+def _queue_job(db: Session, offering: Offering) -> None:
     """One `grades.passback` job per course and transaction, in that transaction (outbox):
     a worker sends the course's waiting scores as soon as the decision is committed."""
-    offering = db.get(Offering, decision.offering_id)
     queued: dict[int, str] = db.info.setdefault(_QUEUED_CONTEXTS, {})
-    if offering is None or offering.context_id in queued:
+    if offering.context_id in queued:
         return
     token = uuid.uuid4().hex
     queued[offering.context_id] = token

@@ -32,11 +32,11 @@ from lti_tool.domain.evaluation import (
     evaluate_learner,
     result_to_dict,
 )
-from lti_tool.domain.evaluation_inputs import result_dicts, share_attained
+from lti_tool.domain.evaluation_inputs import SnapshotJson, result_dicts, share_attained
 from lti_tool.domain.rubric import PerformanceLevel, Rubric
 from lti_tool.grades import evaluation as ev
 from lti_tool.grades import evidence, passback
-from lti_tool.grades.evidence import inputs_digest, marks_digest
+from lti_tool.grades.evidence import MarksDigest, inputs_digest, marks_digest
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.catalogue import MicroCredentialVersion
 from lti_tool.store.models.evaluation import (
@@ -309,4 +309,21 @@ def test_snapshot_and_digest_from_the_fast_results_are_the_general_ones(case, cl
     specs = [spec for outcome in outcomes for spec in sources.get(outcome.code, ())]
     assert marks_digest(specs, by_key, mapping_id) == inputs_digest(general, mapping_id)
     assert marks_digest(list(reversed(specs)), by_key, mapping_id) == \
+        inputs_digest(general, mapping_id)
+    # The written forms, from pieces kept per mark: the same text, the first time and again
+    # from the kept pieces (with and without a mark), and after `forget`.
+    written, digest = SnapshotJson(outcomes, sources), MarksDigest(specs, mapping_id)
+    fewer = dict(list(by_key.items())[1:])
+    fewer_results = evaluate_fast(compile_mapping(outcomes, sources),
+                                  compile_marks(fewer.values()), closed=closed)
+    for _ in range(2):
+        assert written(fast, by_key) == json.dumps(snapshot)
+        assert written(fewer_results, fewer) == json.dumps(
+            result_dicts(outcomes, sources, fewer_results, fewer))
+        assert digest(by_key) == inputs_digest(general, mapping_id)
+        assert digest(fewer) == marks_digest(specs, fewer, mapping_id)
+    written.forget()
+    digest.forget()
+    assert written(fast, by_key) == json.dumps(snapshot)
+    assert MarksDigest(list(reversed(specs)), mapping_id)(by_key) == \
         inputs_digest(general, mapping_id)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, insert, select, text, update
+from sqlalchemy import Dialect, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from lti_tool.domain.roles import same_roles
@@ -27,8 +27,8 @@ from lti_tool.grades.marks import CHUNK, chunks
 from lti_tool.grades.sync.lease import LEASE, RENEW_EVERY, LeaseLost
 from lti_tool.lms.nrps import NrpsClient
 from lti_tool.lms.source import AssessmentRecord, CriterionRecord, ItemRecord, ScoreRecord
+from lti_tool.store.bulk import BulkInsert, conversions, placeholders
 from lti_tool.store.db import utcnow
-from lti_tool.store.models.catalogue import DecimalText
 from lti_tool.store.models.core import Context, Membership, Person
 from lti_tool.store.models.grades import (
     GradeItem,
@@ -465,33 +465,15 @@ class Writer:
 _MISSING = object()
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _format_marks(sql: str) -> str:
-    return sql.replace("?", "%s")
-
-
 class _ScoreColumns:
     """The score table as the database driver sees it, for one dialect: the columns' own bind
     and result conversions, and the plain statements the writer sends with executemany."""
 
     def __init__(self, dialect: Dialect) -> None:
         table = Score.__table__
-
-        def conversions(name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
-            declared = table.c[name].type
-            column_type = declared.dialect_impl(dialect)
-            bind = column_type.bind_processor(dialect) or _same
-            if (isinstance(declared, DecimalText)
-                    and declared.impl_instance.bind_processor(dialect) is None):
-                bind = DecimalText.written  # the same text, without SQLAlchemy's wrappers
-            return bind, column_type.result_processor(dialect, None) or _same
-
-        self.bind_score, self.result_score = conversions("score")
-        self.bind_maximum, self.result_maximum = conversions("maximum")
-        bind_instant, self.result_at = conversions("lms_updated_at")
+        self.bind_score, self.result_score = conversions(table, "score", dialect)
+        self.bind_maximum, self.result_maximum = conversions(table, "maximum", dialect)
+        bind_instant, self.result_at = conversions(table, "lms_updated_at", dialect)
         # Equal instants are written the same (in UTC), so the written form of each instant
         # is kept for the next score with the same one (results often share their times).
         # Not for numbers: 80 and 80.0 are equal but written as they came.
@@ -508,29 +490,14 @@ class _ScoreColumns:
 
         self.bind_at = bind_at
         self.bind_instant = bind_instant
-        # Written with qmark placeholders; the PostgreSQL drivers take %s.
-        marks = str if dialect.paramstyle == "qmark" else _format_marks
-        self.insert_sql = marks("INSERT INTO score (grade_item_id, person_id, score, maximum, "
-                                "source, lms_updated_at, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        self.update_sql = marks("UPDATE score SET score = ?, maximum = ?, lms_updated_at = ?, "
-                                "fetched_at = ? WHERE id = ?")
-        self.copy_sql = ("COPY score (grade_item_id, person_id, score, maximum, source, "
-                         "lms_updated_at, fetched_at) FROM STDIN"
-                         if dialect.name == "postgresql" and dialect.driver == "psycopg"
-                         else None)
-        self.clear_sql = marks("UPDATE score SET score = NULL, lms_updated_at = NULL, "
-                               "fetched_at = ? WHERE id = ?")
-
-    def insert(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
-        """Insert score rows (in `insert_sql`'s column order): COPY on PostgreSQL (psycopg),
-        an executemany elsewhere."""
-        driver = connection.connection.driver_connection
-        if self.copy_sql is None or not hasattr(driver, "cursor"):
-            connection.exec_driver_sql(self.insert_sql, rows)
-            return
-        with driver.cursor() as cursor, cursor.copy(self.copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
+        # Inserts: COPY on PostgreSQL (psycopg), an executemany elsewhere.
+        self.insert = BulkInsert(dialect, table, (
+            "grade_item_id", "person_id", "score", "maximum", "source", "lms_updated_at",
+            "fetched_at"))
+        self.update_sql = placeholders(dialect, "UPDATE score SET score = ?, maximum = ?, "
+                                       "lms_updated_at = ?, fetched_at = ? WHERE id = ?")
+        self.clear_sql = placeholders(dialect, "UPDATE score SET score = NULL, "
+                                      "lms_updated_at = NULL, fetched_at = ? WHERE id = ?")
 
     def same(self, row: tuple[Any, ...], score: Any, maximum: Any, at: Any) -> bool:
         """A stored row (id, score, maximum, lms_updated_at as the driver returns them) holds
