@@ -46,7 +46,12 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import claims as c
 from lti_tool.launch.jwks_cache import JwksCache, find_key
-from lti_tool.launch.platforms import find_deployment, platforms_for_issuer, require_active
+from lti_tool.launch.platforms import (
+    LaunchCandidate,
+    find_deployment,
+    launch_candidates,
+    require_active,
+)
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.outbound import host_key, summary, url_on_hosts
 from lti_tool.settings import Settings
@@ -70,6 +75,9 @@ class VerifiedLaunch:
     # the deployment row the checks read (None: not registered yet, or not looked up), so the
     # launch's writes need not read it again
     deployment: Deployment | None = None
+    # whether the registration had already used the nonce when the checks read it (None: not
+    # looked up); the UsedNonce row's unique key decides in the end
+    nonce_used: bool | None = None
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.claims.get(name, default)
@@ -218,8 +226,16 @@ def _url(value: object, name: str) -> str:
     return text
 
 
-def select_registration(db: Session, claims: dict) -> Platform:
-    """The registration the token is for: its issuer's client_id among `aud`, named by `azp`."""
+def _text_claim(claims: dict, name: str) -> str:
+    """A claim to look up before its type is checked: a string, or "" (which matches no row;
+    `check_message` refuses the token later)."""
+    value = claims.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def select_registration(db: Session, claims: dict) -> LaunchCandidate:
+    """The registration the token is for: its issuer's client_id among `aud`, named by `azp`;
+    read with its row for the token's deployment_id and whether it used the token's nonce."""
     iss = _string(claims.get("iss"), "iss", max_len=500)
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud
@@ -227,7 +243,8 @@ def select_registration(db: Session, claims: dict) -> Platform:
         isinstance(a, str) and a for a in audiences
     ):
         raise LaunchError("The id_token aud must be a client_id string or a list of them.")
-    registered = {p.client_id: p for p in platforms_for_issuer(db, iss)}
+    registered = {candidate.platform.client_id: candidate for candidate in launch_candidates(
+        db, iss, _text_claim(claims, c.DEPLOYMENT_ID), _text_claim(claims, "nonce"))}
     if not registered:
         raise LaunchError(f"Unknown issuer {iss!r}: no platform registration has this issuer.")
     azp = claims.get("azp")
@@ -455,9 +472,11 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
                     now: float | None = None) -> VerifiedLaunch:
     """Run checks 1-7 on `id_token`; no database writes."""
     header, claims = parse_token(id_token, settings.max_id_token_bytes)
-    registration = select_registration(db, claims)
+    candidate = select_registration(db, claims)
+    registration = candidate.platform
     tool_conf = DbToolConf(db, settings)
-    tool_conf.remember(registration)  # pylti1p3's registration lookup reads no row again
+    # pylti1p3's registration and deployment lookups read no row again
+    tool_conf.remember(registration, {_text_claim(claims, c.DEPLOYMENT_ID): candidate.deployment})
     message = ClaimsLaunch(tool_conf, claims, registration.client_id)
     platform = pylti1p3_registration(message)
     require_active(platform)  # before any call to a pending registrant's key set
@@ -476,4 +495,5 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
     pylti1p3_deployment_and_message(db, message, platform)
     return VerifiedLaunch(platform=platform, header=header, claims=claims,
                           deployment=tool_conf.deployment_rows.get(
-                              (platform.id, claims[c.DEPLOYMENT_ID])))
+                              (platform.id, claims[c.DEPLOYMENT_ID])),
+                          nonce_used=candidate.nonce_used if platform is registration else None)
