@@ -141,7 +141,8 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict:
     return value
 
 
-def _b64json(part: str, what: str) -> dict:
+def _b64json(part: str, what: str) -> tuple[dict, bytes]:
+    """The JSON object a base64url part encodes, and its JSON text."""
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant,
@@ -153,10 +154,18 @@ def _b64json(part: str, what: str) -> dict:
         raise LaunchError(f"Malformed id_token: its {what} is not base64url-encoded JSON.") from exc
     if not isinstance(value, dict):
         raise LaunchError(f"Malformed id_token: its {what} is not a JSON object.")
-    return value
+    return value, raw
 
 
-def _contains_nul(value: object) -> bool:
+def may_hold_nul(raw: bytes) -> bool:
+    """False only when no string parsed from the JSON text `raw` can hold U+0000, so the walk
+    of `contains_nul` can be skipped: in UTF-8 JSON a NUL in a string (or a member name) can
+    only be the escape \\u0000, as the parser refuses a raw control character in a string.
+    UTF-16 and UTF-32 texts, which the parser also reads, are always walked."""
+    return json.detect_encoding(raw) not in ("utf-8", "utf-8-sig") or b"\\u0000" in raw
+
+
+def contains_nul(value: object) -> bool:
     """Whether any string in a JSON value holds U+0000, which PostgreSQL text cannot store."""
     pending = [value]
     while pending:
@@ -180,9 +189,9 @@ def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise LaunchError("Malformed id_token: a signed JWT has three dot-separated parts "
                           f"(header, payload, signature); this one has {len(parts)}.")
-    header = _b64json(parts[0], "header")
-    claims = _b64json(parts[1], "payload")
-    if _contains_nul(claims):
+    header, _ = _b64json(parts[0], "header")
+    claims, text = _b64json(parts[1], "payload")
+    if may_hold_nul(text) and contains_nul(claims):
         raise LaunchError("Malformed id_token: its payload contains NUL characters.")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGS:
