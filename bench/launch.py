@@ -1,7 +1,7 @@
 """Full LTI login + launch round trips per second, next to the bare RS256 verification floor.
 
 Run: python bench/launch.py [--round-trips 200] [--workers 2] [--clients 4,32]
-                            [--client-processes 2]
+                            [--client-processes 2] [--warmup 5]
 Uses a SQLite file in a temporary folder, or the PostgreSQL that LTI_TOOL_BENCH_DATABASE_URL
 names (its tables are dropped and re-created). Measures, in one run and on the same id_token
 shape (the captured Moodle instructor launch):
@@ -19,6 +19,12 @@ For each served app it also prints the CPU time per round trip of the server (gu
 master + workers, from /proc) and of the clients: the clients share the machine's cores, so
 a server's CPU shows what it costs whatever the load, and the clients' CPU bounds the ratio
 any tool could reach against the bare tool on this machine.
+
+The server's CPU is counted from the moment every worker has booted and gone idle (a worker
+imports the app after the fork: over a second of CPU for the tool, which the first answer to
+the probe does not wait for) and after `--warmup` untimed round trips per client (default 5:
+each worker's first requests configure SQLAlchemy's mappers, compile statements and
+templates); `--warmup 0` counts those first requests.
 
 Client-side signing (the LMS's work) is excluded from the timed spans. Loops are bounded; the
 server is stopped at the end. Prints a table; never fails on timings.
@@ -237,6 +243,25 @@ def _server_cpu(master: int) -> float:
         return 0.0
 
 
+def _idle_server_cpu(master: int, workers: int, timeout: float = 60.0) -> float:
+    """The server's CPU seconds once all `workers` have booted and it is idle: a worker imports
+    the app after the fork (over a second of CPU for the tool), and the first worker to answer
+    the probe does not mean the others have finished."""
+    deadline = time.monotonic() + timeout
+    before = _server_cpu(master)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            booted = len(Path(f"/proc/{master}/task/{master}/children").read_text().split())
+        except OSError:
+            return _server_cpu(master)  # no /proc: nothing to wait for
+        now = _server_cpu(master)
+        if booted >= workers and now - before < 0.01:
+            return now
+        before = now
+    return before
+
+
 def _client_process(port: int, issuer: str, client_id: str, key_json: str, kid: str,
                     first: int, threads: int,
                     per_client: int) -> tuple[list[float], list[str], float]:
@@ -265,11 +290,13 @@ FLOOR_APP = ("floor: 1 RS256 verify + 1 EdDSA sign", "bench.reference_apps:floor
 
 def bench_server(env: dict, platform, key, workers: int, clients: int,
                  per_client: int, app: tuple[str, str] = TOOL_APP,
-                 client_processes: int = 2) -> tuple:
+                 client_processes: int = 2, warmup: int = 0) -> tuple:
     """Login + launch round trips over loopback against `app` (label, gunicorn app spec)
     served by gunicorn on a fresh port, from `clients` clients spread over
     `client_processes` processes (one Python process alone would be the bottleneck: its
-    GIL serialises the clients' parsing and signing)."""
+    GIL serialises the clients' parsing and signing). `warmup` untimed round trips per client
+    go first, so each worker's one-time costs (SQLAlchemy's mapper set-up and statement
+    compilation, template compilation, key parsing) are not counted as a launch's."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -289,7 +316,14 @@ def bench_server(env: dict, platform, key, workers: int, clients: int,
         key_json = key.key.export_private()
         with ProcessPoolExecutor(processes) as pool:
             list(pool.map(time.sleep, [0.1] * processes))  # up before the timing starts
-            server_cpu = _server_cpu(server.pid)
+            _idle_server_cpu(server.pid, workers)  # every worker booted: the warm-up meets each
+            if warmup:
+                for future in [pool.submit(_client_process, port, platform.issuer,
+                                           platform.client_id, key_json, key.kid,
+                                           10**6 + sum(shares[:p]) * warmup, share, warmup)
+                               for p, share in enumerate(shares)]:
+                    future.result()
+            server_cpu = _idle_server_cpu(server.pid, workers)
             started = time.perf_counter()
             futures = [pool.submit(_client_process, port, platform.issuer, platform.client_id,
                                    key_json, key.kid, sum(shares[:p]) * per_client, share,
@@ -321,6 +355,9 @@ def main() -> None:
                         default=[4, 32], help="concurrency levels, e.g. 4,32")
     parser.add_argument("--client-processes", type=int, default=2,
                         help="processes the clients are spread over")
+    parser.add_argument("--warmup", type=int, default=5,
+                        help="untimed round trips per client before the timed ones (each "
+                             "worker's one-time costs); 0 counts them")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("LTI_TOOL_BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
@@ -362,11 +399,13 @@ def main() -> None:
             for app in (TOOL_APP, BARE_APP, FLOOR_APP):
                 served[(app[0], clients)] = bench_server(env, platform, key, options.workers,
                                                          clients, per_client, app,
-                                                         options.client_processes)
+                                                         options.client_processes,
+                                                         options.warmup)
                 rows.append(served[(app[0], clients)])
         runtime.engine.dispose()
     database = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    print(f"\nLTI launch benchmark ({database}, {os.cpu_count()} CPUs)")
+    print(f"\nLTI launch benchmark ({database}, {os.cpu_count()} CPUs, {options.warmup} untimed "
+          "round trips per client first)")
     print(f"{'scenario':<48} {'n':>6} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}"
           f" {'server CPU ms':>14} {'client CPU ms':>14}")
     for name, n, rate, p50, p99, *cpu in rows:

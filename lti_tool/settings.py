@@ -71,7 +71,7 @@ class Settings:
     outbound_timeout_seconds: int = 30
     # Total seconds /lti/register may spend on the platform (configuration and registration).
     registration_timeout_seconds: int = 10
-    # Rate limits per client address (Flask-Limiter notation) and where the counters live:
+    # Rate limits per client address (`limits` notation) and where the counters live:
     # "database" (the tool's database: shared by every worker) or a limits storage URI.
     rate_limit_login: str = "60/minute"
     rate_limit_register: str = "10/minute"

@@ -65,6 +65,8 @@ class LaunchOutcome:
 
 
 def _nonce_used(db: Session, launch: VerifiedLaunch) -> bool:
+    if launch.nonce_used is not None:  # read with the registration (`select_registration`)
+        return launch.nonce_used
     return db.scalar(_NONCE_USED, {"platform_id": launch.platform.id,
                                    "nonce": launch.nonce}) is not None
 

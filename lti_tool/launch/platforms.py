@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import and_, bindparam, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from lti_tool.store.models.core import (
     Person,
     Platform,
     RegistrationInvite,
+    UsedNonce,
 )
 from lti_tool.store.models.evaluation import EvidenceRecord
 
@@ -48,6 +49,24 @@ _PLATFORM = select(Platform).where(Platform.issuer == bindparam("issuer"),
 _PLATFORMS_OF_ISSUER = select(Platform).where(Platform.issuer == bindparam("issuer"))
 _DEPLOYMENT = select(Deployment).where(Deployment.platform_id == bindparam("platform_id"),
                                        Deployment.deployment_id == bindparam("deployment_id"))
+# A launch's three lookups in one statement: each registration of the issuer, its row for the
+# launch's deployment_id (unique per registration) and whether it has used the nonce.
+_LAUNCH_CANDIDATES = (
+    select(Platform, Deployment,
+           exists().where(UsedNonce.platform_id == Platform.id,
+                          UsedNonce.nonce == bindparam("nonce")).label("nonce_used"))
+    .outerjoin(Deployment, and_(Deployment.platform_id == Platform.id,
+                                Deployment.deployment_id == bindparam("deployment_id")))
+    .where(Platform.issuer == bindparam("issuer")))
+
+
+@dataclass(frozen=True)
+class LaunchCandidate:
+    """A registration of a launch's issuer, read with what the launch will ask of it."""
+
+    platform: Platform
+    deployment: Deployment | None  # the row for the launch's deployment_id, if registered
+    nonce_used: bool  # whether this registration has consumed the launch's nonce
 
 
 def find_platform(db: Session, issuer: str, client_id: str) -> Platform | None:
@@ -56,6 +75,16 @@ def find_platform(db: Session, issuer: str, client_id: str) -> Platform | None:
 
 def platforms_for_issuer(db: Session, issuer: str) -> list[Platform]:
     return list(db.scalars(_PLATFORMS_OF_ISSUER, {"issuer": issuer}))
+
+
+def launch_candidates(db: Session, issuer: str, deployment_id: str,
+                      nonce: str) -> list[LaunchCandidate]:
+    """The issuer's registrations (as `platforms_for_issuer`), each with its `find_deployment`
+    row for `deployment_id` and whether it used `nonce`: one query instead of three."""
+    rows = db.execute(_LAUNCH_CANDIDATES, {"issuer": issuer, "deployment_id": deployment_id,
+                                           "nonce": nonce})
+    return [LaunchCandidate(platform, deployment, bool(used))
+            for platform, deployment, used in rows]
 
 
 def find_deployment(db: Session, platform: Platform, deployment_id: str) -> Deployment | None:

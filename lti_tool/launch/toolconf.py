@@ -94,10 +94,14 @@ class DbToolConf(ToolConfAbstract):
         # the deployment rows `find_deployment_by_params` read, for the launch to reuse
         self.deployment_rows: dict[tuple[int, str], Deployment | None] = {}
 
-    def remember(self, platform: Platform) -> None:
-        """A registration the caller already read (the launch's aud lookup): no second query."""
+    def remember(self, platform: Platform,
+                 deployments: dict[str, Deployment | None] | None = None) -> None:
+        """A registration the caller already read (the launch's aud lookup), and its rows for
+        some deployment ids (None: not registered): no second query."""
         self._registrations[(platform.issuer, platform.client_id)] = DbRegistration(
             platform, self._db, self._settings)
+        for deployment_id, row in (deployments or {}).items():
+            self.deployment_rows[(platform.id, deployment_id)] = row
 
     # pylti1p3 keeps the issuer -> "one or many client ids" relation in a class-level dict
     # shared by every configuration; answer "many" for every issuer without touching it.
@@ -138,8 +142,12 @@ class DbToolConf(ToolConfAbstract):
         if registration is None:
             return None
         platform = registration.platform
-        row = find_deployment(self._db, platform, deployment_id)
-        self.deployment_rows[(platform.id, deployment_id)] = row
+        lookup = (platform.id, deployment_id)
+        if lookup in self.deployment_rows:
+            row = self.deployment_rows[lookup]
+        else:
+            row = self.deployment_rows[lookup] = find_deployment(self._db, platform,
+                                                                 deployment_id)
         if row is None and not platform.auto_accept_deployments:
             return None
         if row is not None and not row.enabled:

@@ -46,7 +46,12 @@ from sqlalchemy.orm import Session
 from lti_tool.errors import LaunchError, PayloadTooLarge
 from lti_tool.launch import claims as c
 from lti_tool.launch.jwks_cache import JwksCache, find_key
-from lti_tool.launch.platforms import find_deployment, platforms_for_issuer, require_active
+from lti_tool.launch.platforms import (
+    LaunchCandidate,
+    find_deployment,
+    launch_candidates,
+    require_active,
+)
 from lti_tool.launch.toolconf import ClaimsLaunch, DbToolConf
 from lti_tool.outbound import host_key, summary, url_on_hosts
 from lti_tool.settings import Settings
@@ -70,6 +75,9 @@ class VerifiedLaunch:
     # the deployment row the checks read (None: not registered yet, or not looked up), so the
     # launch's writes need not read it again
     deployment: Deployment | None = None
+    # whether the registration had already used the nonce when the checks read it (None: not
+    # looked up); the UsedNonce row's unique key decides in the end
+    nonce_used: bool | None = None
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.claims.get(name, default)
@@ -133,7 +141,8 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict:
     return value
 
 
-def _b64json(part: str, what: str) -> dict:
+def _b64json(part: str, what: str) -> tuple[dict, bytes]:
+    """The JSON object a base64url part encodes, and its JSON text."""
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant,
@@ -145,10 +154,18 @@ def _b64json(part: str, what: str) -> dict:
         raise LaunchError(f"Malformed id_token: its {what} is not base64url-encoded JSON.") from exc
     if not isinstance(value, dict):
         raise LaunchError(f"Malformed id_token: its {what} is not a JSON object.")
-    return value
+    return value, raw
 
 
-def _contains_nul(value: object) -> bool:
+def may_hold_nul(raw: bytes) -> bool:
+    """False only when no string parsed from the JSON text `raw` can hold U+0000, so the walk
+    of `contains_nul` can be skipped: in UTF-8 JSON a NUL in a string (or a member name) can
+    only be the escape \\u0000, as the parser refuses a raw control character in a string.
+    UTF-16 and UTF-32 texts, which the parser also reads, are always walked."""
+    return json.detect_encoding(raw) not in ("utf-8", "utf-8-sig") or b"\\u0000" in raw
+
+
+def contains_nul(value: object) -> bool:
     """Whether any string in a JSON value holds U+0000, which PostgreSQL text cannot store."""
     pending = [value]
     while pending:
@@ -172,9 +189,9 @@ def parse_token(id_token: str, max_bytes: int) -> tuple[dict, dict]:
     if len(parts) != 3 or not parts[0] or not parts[1]:
         raise LaunchError("Malformed id_token: a signed JWT has three dot-separated parts "
                           f"(header, payload, signature); this one has {len(parts)}.")
-    header = _b64json(parts[0], "header")
-    claims = _b64json(parts[1], "payload")
-    if _contains_nul(claims):
+    header, _ = _b64json(parts[0], "header")
+    claims, text = _b64json(parts[1], "payload")
+    if may_hold_nul(text) and contains_nul(claims):
         raise LaunchError("Malformed id_token: its payload contains NUL characters.")
     alg = header.get("alg")
     if alg not in ALLOWED_ALGS:
@@ -218,8 +235,16 @@ def _url(value: object, name: str) -> str:
     return text
 
 
-def select_registration(db: Session, claims: dict) -> Platform:
-    """The registration the token is for: its issuer's client_id among `aud`, named by `azp`."""
+def _text_claim(claims: dict, name: str) -> str:
+    """A claim to look up before its type is checked: a string, or "" (which matches no row;
+    `check_message` refuses the token later)."""
+    value = claims.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def select_registration(db: Session, claims: dict) -> LaunchCandidate:
+    """The registration the token is for: its issuer's client_id among `aud`, named by `azp`;
+    read with its row for the token's deployment_id and whether it used the token's nonce."""
     iss = _string(claims.get("iss"), "iss", max_len=500)
     aud = claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud
@@ -227,7 +252,8 @@ def select_registration(db: Session, claims: dict) -> Platform:
         isinstance(a, str) and a for a in audiences
     ):
         raise LaunchError("The id_token aud must be a client_id string or a list of them.")
-    registered = {p.client_id: p for p in platforms_for_issuer(db, iss)}
+    registered = {candidate.platform.client_id: candidate for candidate in launch_candidates(
+        db, iss, _text_claim(claims, c.DEPLOYMENT_ID), _text_claim(claims, "nonce"))}
     if not registered:
         raise LaunchError(f"Unknown issuer {iss!r}: no platform registration has this issuer.")
     azp = claims.get("azp")
@@ -455,9 +481,11 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
                     now: float | None = None) -> VerifiedLaunch:
     """Run checks 1-7 on `id_token`; no database writes."""
     header, claims = parse_token(id_token, settings.max_id_token_bytes)
-    registration = select_registration(db, claims)
+    candidate = select_registration(db, claims)
+    registration = candidate.platform
     tool_conf = DbToolConf(db, settings)
-    tool_conf.remember(registration)  # pylti1p3's registration lookup reads no row again
+    # pylti1p3's registration and deployment lookups read no row again
+    tool_conf.remember(registration, {_text_claim(claims, c.DEPLOYMENT_ID): candidate.deployment})
     message = ClaimsLaunch(tool_conf, claims, registration.client_id)
     platform = pylti1p3_registration(message)
     require_active(platform)  # before any call to a pending registrant's key set
@@ -476,4 +504,5 @@ def verify_id_token(db: Session, settings: Settings, id_token: str, cache: JwksC
     pylti1p3_deployment_and_message(db, message, platform)
     return VerifiedLaunch(platform=platform, header=header, claims=claims,
                           deployment=tool_conf.deployment_rows.get(
-                              (platform.id, claims[c.DEPLOYMENT_ID])))
+                              (platform.id, claims[c.DEPLOYMENT_ID])),
+                          nonce_used=candidate.nonce_used if platform is registration else None)

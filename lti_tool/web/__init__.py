@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import NoReturn
 
 from flask import Blueprint, Flask, g, request
+from flask.sessions import NullSession, SessionInterface
 from flask_babel import Babel
 from werkzeug import routing
 
@@ -69,6 +71,30 @@ LAUNCH_ENDPOINTS = {"lti.launch", "lti.confirm_launch"}
 LTI_MESSAGE_ENDPOINTS = {"lti.login", *LAUNCH_ENDPOINTS}
 
 
+class _UnusedSession(NullSession):
+    """Flask's cookie session, which nothing in the tool may use."""
+
+    def _fail(self, *args: object, **kwargs: object) -> NoReturn:
+        raise RuntimeError("The tool keeps its sessions in the database (lti_tool.web.auth); "
+                           "Flask's cookie session is not used.")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail
+
+
+class NoCookieSession(SessionInterface):
+    """The tool's sessions are database rows (`store.sessions`, read by `web.auth`): Flask's
+    signed-cookie session is neither opened nor saved, which spared every request a signing
+    serializer and a cookie lookup."""
+
+    null_session_class = _UnusedSession
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
 class IntegerConverter(routing.IntegerConverter):
     """`<int:...>` limited to the ids a database column can hold (same name as Werkzeug's, so
     code that looks at converters sees an integer converter)."""
@@ -95,6 +121,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
     )
     app.extensions["lti_tool"] = runtime
+    app.session_interface = NoCookieSession()
     Babel(app, locale_selector=select_locale)
     app.teardown_appcontext(close_db)
     register_error_handlers(app)

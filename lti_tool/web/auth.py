@@ -30,7 +30,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import Any
 
 from flask import current_app, g, request, url_for
@@ -82,6 +82,7 @@ def _mac(message: str) -> str:
 
 # --- binding to the launching browser ---------------------------------------------------------
 
+@lru_cache(maxsize=4096)  # pure; every launch asks it for its client (parsing is the cost)
 def client_network(address: str | None, mode: str) -> str:
     """The part of the client address a session is bound to: its /24 (IPv4) or /64 (IPv6)
     network in mode `network`, nothing in mode `agent` or `off`."""
@@ -380,10 +381,15 @@ def no_store(body: str) -> Any:
 def secure_cookies(settings: Any) -> bool:
     """Whether the tool's cookies can be `Secure` (hence `SameSite=None`): on HTTPS, and on a
     loopback base URL, which browsers treat as a secure context."""
+    return _secure_base(settings.base_url)
+
+
+@lru_cache(maxsize=16)  # asked for every cookie a response sets; the base URL rarely changes
+def _secure_base(base_url: str) -> bool:
     from urllib.parse import urlparse
 
-    host = urlparse(settings.base_url).hostname or ""
-    return settings.is_https or host in ("localhost", "127.0.0.1", "::1")
+    parsed = urlparse(base_url)
+    return parsed.scheme == "https" or (parsed.hostname or "") in ("localhost", "127.0.0.1", "::1")
 
 
 def set_session_cookies(response: Any, token: str) -> None:

@@ -14,6 +14,7 @@ it is left out when platforms may frame the page, because it cannot name several
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlparse
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ from lti_tool.store.models.core import Platform
 UNION_MAX = 100
 
 
+@lru_cache(maxsize=1024)  # pure; every response's frame headers ask it for the same few URLs
 def origin_of(url: str | None) -> str | None:
     """`scheme://host[:port]` of an http(s) URL, or None."""
     if not url:

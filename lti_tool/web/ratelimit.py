@@ -1,6 +1,7 @@
 """Rate limits of the unauthenticated endpoints (`/lti/login`, `/lti/register`, `POST /verify`,
 the stakeholder feedback form `/feedback/<token>` and the e-mailed follow-up link
-`/follow-up/<token>`), per client address, loopback included (Flask-Limiter, fixed windows).
+`/follow-up/<token>`), per client address, loopback included (fixed windows, the `limits`
+library).
 
 The counters live in the tool's own database by default (`LTI_TOOL_RATE_LIMIT_STORAGE =
 "database"`): every `serve` worker and node shares them without another service to run, on
@@ -8,6 +9,12 @@ SQLite and PostgreSQL alike (one upsert per request). The limits library ships n
 so `DatabaseStorage` below implements its storage interface; any storage URI the limits library
 supports (`redis://…`, `memcached://…`) can be named instead. The `X-RateLimit-*` headers of a
 counted request are answered from the upsert's own RETURNING (no second and third query).
+
+Only the listed views are limited, so the limit is a wrapper around each of them and nothing
+runs for any other request (Flask-Limiter, used before, evaluated its limit tables before and
+after every request: a tenth of a login's CPU). Counter keys are the ones Flask-Limiter wrote
+(`LIMITER/lti-tool/<address>/<endpoint>/<amount>/<multiples>/<period>`), so a rolling upgrade keeps
+counting in the same rows.
 """
 
 from __future__ import annotations
@@ -16,14 +23,19 @@ import functools
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from flask import Flask, request
-from flask_limiter import Limiter
-from limits.storage import Storage
+from flask import Flask, g, request
+from limits import RateLimitItem, parse_many
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 from sqlalchemy import Engine, Float, Integer, bindparam, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.wrappers import Response
 
 from lti_tool.settings import Settings
 from lti_tool.store.models.core import RateLimitCounter
@@ -98,9 +110,9 @@ class DatabaseStorage(Storage):
         with self.engine.connect() as conn:
             row = conn.execute(select(RateLimitCounter.count, RateLimitCounter.expires_at)
                                .where(RateLimitCounter.key == key[:KEY_LENGTH])).first()
-        if row is None or row.expires_at <= time.time():
+        if row is None or row[1] <= time.time():
             return None
-        return int(row.count), float(row.expires_at)
+        return int(row[0]), float(row[1])
 
     def get(self, key: str) -> int:
         row = self._row(key)
@@ -135,22 +147,81 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def install(app: Flask, settings: Settings, engine: Engine) -> Limiter:
-    """Attach the limiter and the limits of the unauthenticated endpoints (after blueprints)."""
+KEY_PREFIX = "lti-tool"
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """The limit a request was counted against, for its `X-RateLimit-*` headers."""
+
+    item: RateLimitItem
+    identifiers: tuple[str, ...]
+
+
+class RateLimits:
+    """Fixed-window limits per client address on a few views (the `limits` library's strategy
+    over one storage)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.strategy = FixedWindowRateLimiter(storage)
+
+    def count(self, items: list[RateLimitItem], scope: str) -> None:
+        """Count this request against each item, tightest first, up to the first one exceeded
+        (a 429 naming it; the looser ones are not counted then)."""
+        identifiers = (KEY_PREFIX, client_address(), scope)
+        counted: _Counted | None = None
+        for item in sorted(items):
+            if not self.strategy.hit(item, *identifiers):
+                g.rate_limit = _Counted(item, identifiers)
+                raise TooManyRequests(description=str(item))
+            counted = counted or _Counted(item, identifiers)
+        g.rate_limit = counted
+
+    def headers(self, response: Response) -> Response:
+        """`X-RateLimit-Limit`, `-Remaining`, `-Reset` and `Retry-After` of a counted request
+        (its own answer, an error page or the 429)."""
+        counted: _Counted | None = g.pop("rate_limit", None)
+        if counted is None:
+            return response
+        expiry, remaining = self.strategy.get_window_stats(counted.item, *counted.identifiers)
+        reset = int(expiry + 1)  # whole seconds, not before the window ends
+        response.headers.add("X-RateLimit-Limit", str(counted.item.amount))
+        response.headers.add("X-RateLimit-Remaining", str(remaining))
+        response.headers.add("X-RateLimit-Reset", str(reset))
+        response.headers.set("Retry-After", str(int(reset - time.time())))
+        return response
+
+    def limit(self, view: Callable[..., Any], scope: str, limit: str,
+              methods: list[str] | None) -> Callable[..., Any]:
+        """`view` counted against `limit` in the counters of `scope` (its endpoint), for
+        `methods` only when given."""
+        items = parse_many(limit)
+        counted_methods = None if methods is None else {m.upper() for m in methods}
+
+        @functools.wraps(view)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            if counted_methods is None or request.method in counted_methods:
+                self.count(items, scope)
+            return view(*args, **kwargs)
+
+        return limited
+
+
+def install(app: Flask, settings: Settings, engine: Engine) -> RateLimits:
+    """Limit the unauthenticated endpoints (after the blueprints are registered)."""
     if settings.rate_limit_storage == "database":
-        uri, options = f"{SCHEME}://", {"engine": engine}
+        storage: Storage = DatabaseStorage(f"{SCHEME}://", engine=engine)
     else:
-        uri, options = settings.rate_limit_storage, {}
-    limiter = Limiter(client_address, app=app, storage_uri=uri,
-                      storage_options=options,  # type: ignore[arg-type]
-                      strategy="fixed-window", headers_enabled=True, key_prefix="lti-tool")
+        named = storage_from_string(settings.rate_limit_storage)
+        if not isinstance(named, Storage):  # an async:// URI: the views are synchronous
+            raise ValueError(f"rate_limit_storage {settings.rate_limit_storage!r} is an "
+                             "asynchronous storage; name a synchronous one")
+        storage = named
+    limits = RateLimits(storage)
     for endpoint, setting, methods in LIMITED:
         view = app.view_functions[endpoint]  # a renamed endpoint must not go unlimited
-        app.view_functions[endpoint] = limiter.limit(_value(settings, setting),
-                                                     methods=methods)(view)
-    return limiter
-
-
-def _value(settings: Settings, name: str) -> Callable[[], str]:
-    value = getattr(settings, name)
-    return lambda: value
+        app.view_functions[endpoint] = limits.limit(view, endpoint,
+                                                   getattr(settings, setting), methods)
+    app.after_request(limits.headers)
+    return limits
