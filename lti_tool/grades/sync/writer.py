@@ -5,10 +5,14 @@ Marks are the bulk of a course (learners x items), so they are handled as plain 
 stored scores are read in one query, as the database driver returns them, and each mark the
 LMS sent is compared in the column's own written form (the same conversion an INSERT would
 apply; where the forms differ, the values are compared as numbers and instants, so 80 and 80.0
-stay one unchanged mark). New marks go in with one executemany per page (COPY on PostgreSQL),
-changed ones with one executemany UPDATE. People and memberships are read once per course and
-written with multi-row statements. `tests/grades_sync/test_writer_equivalence.py` holds this
-writer to the per-row ORM writer it replaced, on generated pages.
+stay one unchanged mark). AGS result pages come unread (`RawScores`): a mark whose three raw
+fields were seen written as the stored mark, or whose learner has no stored mark, is decided
+from a memo of raw fields -> written form, without reading the entry (`Writer.raw_scores`).
+New marks go in with one executemany per page (COPY on PostgreSQL), changed ones with one
+executemany UPDATE by the unique key (item, person). People and memberships are read once per
+course and written with multi-row statements. `tests/grades_sync/test_writer_equivalence.py`
+holds this writer to the per-row ORM writer it replaced, `test_raw_scores.py` the raw path to
+reading every entry, on generated pages.
 """
 
 from __future__ import annotations
@@ -396,44 +400,53 @@ class Writer:
                    seen: dict[int, set[int]]) -> None:
         """`scores` for a page of raw marks (`RawScores`), reading only what may have changed.
 
-        An entry whose learner is known and whose three raw fields were already seen written
-        exactly as the learner's stored mark is unchanged (`_unchanged`). Every other entry is
-        read and goes through `scores`, which decides as always; a learner listed twice in the
-        page, once each way, sends the whole page there (the first listing counts).
-        `tests/grades_sync/test_raw_scores.py` holds this to `scores` on generated pages.
+        A known learner whose mark's three raw fields are in the item's memo of written forms
+        is decided there (`_compare`): unchanged when stored exactly so, inserted when the
+        learner has no stored mark. Every other entry is read and goes through `scores`, which
+        decides as always; a learner listed twice in the page, once each way, sends the whole
+        page there (the first listing counts). `tests/grades_sync/test_raw_scores.py` holds
+        this to `scores` on generated pages.
         """
         item = items.get(raw.item_external_id)
-        existing = None if item is None else self._stored_scores(item.id)
-        if item is None or not existing:
-            self.scores(source, items, _read_all(raw), seen)  # nothing to compare with
+        if item is None:
+            self.scores(source, items, _read_all(raw), seen)
             return
         item_seen = seen.setdefault(item.id, set())
-        accepted, unread, strangers = self._unchanged(item, raw, existing, item_seen)
+        now = self._score_columns().bind_at(utcnow())
+        compared = self._compare(item, raw, source, now, item_seen)
         known = len(self.people)
-        if strangers:
-            self._create_people(strangers)
+        if compared.strangers:
+            self._create_people(compared.strangers)
         if len(self.people) > known:  # learners the sync had not met yet: compare them too
-            item_seen.difference_update(accepted)
-            accepted, unread, _ = self._unchanged(item, raw, existing, item_seen)
-        self.counts.scores += len(accepted)
-        if not unread:
-            return
-        records = _read_all(raw._replace(entries=unread))
-        if accepted and not set(accepted).isdisjoint(
+            compared.undo(item_seen)
+            compared = self._compare(item, raw, source, now, item_seen)
+        records = _read_all(raw._replace(entries=compared.unread)) if compared.unread else []
+        if records and not compared.decided().isdisjoint(
                 self.people.get(record.user_sub) for record in records):
-            item_seen.difference_update(accepted)  # listed twice: in order, as the LMS sent
-            self.counts.scores -= len(accepted)
-            records = _read_all(raw)
-        self.scores(source, items, records, seen)
+            compared.undo(item_seen)  # listed twice: in order, as the LMS sent them
+            self.scores(source, items, _read_all(raw), seen)
+            return
+        self.counts.scores += len(compared.unchanged) + len(compared.inserts)
+        if compared.inserts:
+            self.db.flush()  # the raw statement bypasses the session's autoflush
+            self._score_columns().insert(self.db.connection(), compared.inserts)
+            self.counts.written += len(compared.inserts)
+            self.counts.changed_people.update(row[1] for row in compared.inserts)
+        if records:
+            self.scores(source, items, records, seen)
 
-    def _unchanged(self, item: GradeItem, raw: RawScores, existing: dict[int, tuple[Any, ...]],
-                   item_seen: set[int]) -> tuple[list[int], list[Any], list[str]]:
-        """The learners of a raw page whose marks are stored exactly as sent (now in
-        `item_seen`), the entries this cannot tell, in their order, and the user ids among
-        those the writer has not met. Per entry: a few dict lookups, one memo lookup
-        (`_WrittenMemo`) and one comparison; no numbers or instants built."""
+    def _compare(self, item: GradeItem, raw: RawScores, source: str, now: Any,
+                 item_seen: set[int]) -> _Compared:
+        """Decide the entries of a raw page that the memo of written forms can decide (their
+        learners now in `item_seen`), keep the rest for reading. Per entry: a few dict
+        lookups, one memo lookup (`_WrittenMemo`) and one comparison; no numbers or instants
+        built."""
+        existing = self._stored_scores(item.id)
         memo = self._memo(item, raw)
-        people, accepted, unread, strangers = self.people, [], [], []
+        people, item_id = self.people, item.id
+        compared = _Compared()
+        unchanged, inserts, unread, strangers = (compared.unchanged, compared.inserts,
+                                                 compared.unread, compared.strangers)
         user_field, (score_field, maximum_field, at_field) = raw.user_field, raw.fields
         lookup, written_of = memo.written.get, memo.written_of
         for entry in raw.entries:
@@ -447,14 +460,21 @@ class Writer:
             except (AttributeError, TypeError):  # not an object, or unhashable fields
                 unread.append(entry)
                 continue
-            if pid is None or written is None or existing.get(pid) != written:
+            if pid is None or written is None:
                 unread.append(entry)
                 if pid is None and type(user) is str and user:
                     strangers.append(user)  # the sub `RawScores.read` gives this entry
                 continue
+            row = existing.get(pid)
+            if row is None:  # in `insert_sql`'s column order
+                inserts.append((item_id, pid, written[0], written[1], source, written[2], now))
+            elif row == written:
+                unchanged.append(pid)
+            else:
+                unread.append(entry)  # changed, or spelt differently: `scores` decides
+                continue
             item_seen.add(pid)
-            accepted.append(pid)
-        return accepted, unread, strangers
+        return compared
 
     def _memo(self, item: GradeItem, raw: RawScores) -> _WrittenMemo:
         """The item's memo of raw marks in their written form, for this source's reading."""
@@ -627,6 +647,23 @@ class _ScoreColumns:
     def written(self, score: Any, maximum: Any, at: Any) -> tuple[Any, Any, Any]:
         """A mark in the form `scores` compares with a stored row (maximum already given)."""
         return self.bind_score(score), self.bind_maximum(maximum), self.bind_at(at)
+
+
+@dataclass
+class _Compared:
+    """What `Writer._compare` made of a raw page."""
+
+    unchanged: list[int] = field(default_factory=list)  # person ids
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)  # rows for `insert_sql`
+    unread: list[Any] = field(default_factory=list)  # entries for `scores`, in their order
+    strangers: list[str] = field(default_factory=list)  # subs of unread entries not met yet
+
+    def decided(self) -> set[int]:
+        return set(self.unchanged).union(row[1] for row in self.inserts)
+
+    def undo(self, item_seen: set[int]) -> None:
+        """Forget the decisions (their learners were not in `item_seen` before)."""
+        item_seen.difference_update(self.decided())
 
 
 def _read_all(raw: RawScores) -> list[ScoreRecord]:
