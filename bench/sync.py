@@ -176,6 +176,10 @@ def main() -> None:
                              "ratio is the summary's")
     parser.add_argument("--profile", action="store_true",
                         help="print the top of a cProfile of each sync")
+    parser.add_argument("--profile-dump", default="",
+                        help="with --profile: a directory for each sync's cProfile stats")
+    parser.add_argument("--profile-sort", default="tottime",
+                        help="cProfile order for --profile (tottime, cumulative, ...)")
     args = parser.parse_args()
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(SystemExit("timed out")))
     signal.alarm(args.timeout)
@@ -227,8 +231,14 @@ def main() -> None:
                                  outbound=client_for(settings)).for_hosts(platform_hosts)
 
         def reference() -> float:
+            profile = cProfile.Profile() if args.profile_dump else None
             started, cpu = time.perf_counter(), time.process_time()
+            if profile:
+                profile.enable()
             requests, _parsed = bare_fetch(reference_http, lineitems_url, memberships_url)
+            if profile:
+                profile.disable()
+                profile.dump_stats(f"{args.profile_dump}/reference-{len(references)}.prof")
             references.append((time.perf_counter() - started, requests,
                                time.process_time() - cpu))
             return references[-1][0]
@@ -248,8 +258,10 @@ def main() -> None:
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
             if profile:
                 profile.disable()
-                print(f"--- {label}: cProfile, top 30 by own time")
-                pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+                print(f"--- {label}: cProfile, top 40 by {args.profile_sort}")
+                pstats.Stats(profile).sort_stats(args.profile_sort).print_stats(40)
+                if args.profile_dump:
+                    profile.dump_stats(f"{args.profile_dump}/sync-{len(rows)}.prof")
             statements = counter.take()
             if result.status != "succeeded":
                 raise SystemExit(f"{label} failed: {result.error}")

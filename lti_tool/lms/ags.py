@@ -100,6 +100,18 @@ class LineItem:
         )
 
 
+# An AGS result's user field and its mark's three fields (score, maximum, timestamp), in the
+# order `result_values` reads them.
+RESULT_USER = "userId"
+RESULT_MARK_FIELDS = ("resultScore", "resultMaximum", "timestamp")
+
+
+def result_values(score: Any, maximum: Any, timestamp: Any
+                  ) -> tuple[Decimal | None, Decimal | None, datetime | None]:
+    """An AGS result's mark fields as they came read as (score, maximum, timestamp)."""
+    return to_decimal(score), to_decimal(maximum), parse_timestamp_text(timestamp)
+
+
 def result_fields(data: Any) -> tuple[str, Decimal | None, Decimal | None, datetime | None
                                       ] | None:
     """(user id, score, maximum, timestamp) of one AGS result, None when it names nobody: what
@@ -107,11 +119,11 @@ def result_fields(data: Any) -> tuple[str, Decimal | None, Decimal | None, datet
     and item)."""
     if not isinstance(data, dict):
         return None
-    user = data.get("userId")
+    user = data.get(RESULT_USER)
     if user is None or user == "":
         return None
-    return (str(user), to_decimal(data.get("resultScore")),
-            to_decimal(data.get("resultMaximum")), parse_timestamp_text(data.get("timestamp")))
+    score, maximum, timestamp = RESULT_MARK_FIELDS
+    return (str(user), *result_values(data.get(score), data.get(maximum), data.get(timestamp)))
 
 
 @dataclass(frozen=True)
@@ -199,14 +211,13 @@ class AgsClient:
                 raise LmsBadReply("The AGS result container is not a JSON list.")
             yield body
 
-    def result_field_pages(self, lineitem_url: str, *, limit: int | None = None
-                           ) -> Iterator[list[tuple[str, Decimal | None, Decimal | None,
-                                                    datetime | None]]]:
-        """`result_pages` as `result_fields` tuples (no comment, no Result objects)."""
+    def result_body_pages(self, lineitem_url: str, *, limit: int | None = None
+                          ) -> Iterator[list[Any]]:
+        """`result_pages` as the LMS sent them (entries unread: the sync reads them with
+        `result_fields`, or compares their raw fields first)."""
         scope = require_scope(self.granted, SCOPE_RESULT_READONLY, action="read the results")
-        url = with_query(service_url(lineitem_url, "results"), limit=limit)
-        for body in self.result_bodies(url, scope):
-            yield [f for f in map(result_fields, body) if f is not None]
+        yield from self.result_bodies(with_query(service_url(lineitem_url, "results"),
+                                                 limit=limit), scope)
 
     def results(self, lineitem_url: str, **kwargs: Any) -> Iterator[Result]:
         for page in self.result_pages(lineitem_url, **kwargs):

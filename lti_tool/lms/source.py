@@ -21,10 +21,14 @@ from sqlalchemy.orm import Session
 
 from lti_tool.domain import lms as lms_rules
 from lti_tool.lms.ags import (
+    RESULT_MARK_FIELDS,
+    RESULT_USER,
     SCOPE_LINEITEM,
     SCOPE_LINEITEM_READONLY,
     SCOPE_RESULT_READONLY,
     AgsClient,
+    result_fields,
+    result_values,
     to_decimal,
 )
 from lti_tool.lms.canvas_rest import CanvasRest
@@ -83,9 +87,29 @@ class AssessmentRecord:
     lms_updated_at: datetime | None
 
 
+class RawScores(NamedTuple):
+    """One page of an item's marks as the LMS sent them, entries unread.
+
+    The writer compares each entry's raw fields with the stored mark first and reads only the
+    entries it cannot tell unchanged that way (`Writer.raw_scores`); `read` is the general
+    reading of one entry, `values` the reading of the mark's three raw fields (`fields`, in
+    the order score, maximum, timestamp) as `read` applies it. An entry's learner is its
+    `user_field`; when that is a string, it is the sub `read` gives the entry.
+    """
+
+    item_external_id: str
+    entries: list[Any]
+    user_field: str
+    fields: tuple[str, str, str]
+    read: Callable[[Any], ScoreRecord | None]
+    values: Callable[[Any, Any, Any], tuple[Decimal | None, Decimal | None, datetime | None]]
+
+
 @dataclass
 class ScoreBatch:
     scores: list[ScoreRecord] = field(default_factory=list)
+    # A page of raw marks the writer reads itself (`RawScores`), beside or instead of `scores`.
+    raw: RawScores | None = None
     assessments: list[AssessmentRecord] = field(default_factory=list)
     # Items whose every score has now been delivered (absent learners have no grade).
     complete_items: frozenset[str] = frozenset()
@@ -154,13 +178,34 @@ class AgsSource(GradebookSource):
 
     def batches(self, since: datetime | None) -> Iterator[ScoreBatch]:
         for item in self._items:
-            key, default = item.external_id, item.maximum
-            for page in self.client.result_field_pages(key, limit=self.page_limit):
-                yield ScoreBatch(scores=[
-                    ScoreRecord(key, user, score, default if maximum is None else maximum, at)
-                    for user, score, maximum, at in page
-                ])
+            read, values = _result_reading(item.external_id, item.maximum)
+            for page in self.client.result_body_pages(item.external_id,
+                                                      limit=self.page_limit):
+                yield ScoreBatch(raw=RawScores(item.external_id, page, RESULT_USER,
+                                               RESULT_MARK_FIELDS, read, values))
             yield ScoreBatch(complete_items=frozenset({item.external_id}))
+
+
+def _result_reading(key: str, default: Decimal | None
+                    ) -> tuple[Callable[[Any], ScoreRecord | None],
+                               Callable[[Any, Any, Any], tuple[Decimal | None, Decimal | None,
+                                                               datetime | None]]]:
+    """How an AGS result of line item `key` is read (`RawScores.read`, `RawScores.values`): a
+    result without a maximum has the line item's."""
+
+    def values(score: Any, maximum: Any, timestamp: Any
+               ) -> tuple[Decimal | None, Decimal | None, datetime | None]:
+        number, most, at = result_values(score, maximum, timestamp)
+        return number, default if most is None else most, at
+
+    def read(entry: Any) -> ScoreRecord | None:
+        fields = result_fields(entry)
+        if fields is None:
+            return None
+        user, number, most, at = fields
+        return ScoreRecord(key, user, number, default if most is None else most, at)
+
+    return read, values
 
 
 def _text(value: Any) -> str:

@@ -290,6 +290,8 @@ def test_a_learner_listed_twice_is_written_once(
     def overlapping(self, since):
         for batch in real_batches(self, since):
             batch.scores = batch.scores + batch.scores
+            if batch.raw is not None:
+                batch.raw = batch.raw._replace(entries=batch.raw.entries * 2)
             yield batch
 
     monkeypatch.setattr(AgsSource, "batches", overlapping)

@@ -187,6 +187,8 @@ def _write_source(writer: Writer, source: GradebookSource, records: list[ItemRec
         writer.renew()
         if batch.scores:
             writer.scores(source.name, items, batch.scores, seen)
+        if batch.raw is not None:
+            writer.raw_scores(source.name, items, batch.raw, seen)
         if batch.assessments:
             writer.assessments(criteria, batch.assessments)
         for key in batch.complete_items:

@@ -5,10 +5,14 @@ Marks are the bulk of a course (learners x items), so they are handled as plain 
 stored scores are read in one query, as the database driver returns them, and each mark the
 LMS sent is compared in the column's own written form (the same conversion an INSERT would
 apply; where the forms differ, the values are compared as numbers and instants, so 80 and 80.0
-stay one unchanged mark). New marks go in with one executemany per page (COPY on PostgreSQL),
-changed ones with one executemany UPDATE. People and memberships are read once per course and
-written with multi-row statements. `tests/grades_sync/test_writer_equivalence.py` holds this
-writer to the per-row ORM writer it replaced, on generated pages.
+stay one unchanged mark). AGS result pages come unread (`RawScores`): a mark whose three raw
+fields were seen written as the stored mark, or whose learner has no stored mark, is decided
+from a memo of raw fields -> written form, without reading the entry (`Writer.raw_scores`).
+New marks go in with one executemany per page (COPY on PostgreSQL), changed ones with one
+executemany UPDATE by the unique key (item, person). People and memberships are read once per
+course and written with multi-row statements. `tests/grades_sync/test_writer_equivalence.py`
+holds this writer to the per-row ORM writer it replaced, `test_raw_scores.py` the raw path to
+reading every entry, on generated pages.
 """
 
 from __future__ import annotations
@@ -19,14 +23,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Dialect, insert, select, text, update
+from sqlalchemy import Dialect, insert, select, update
 from sqlalchemy.orm import Session
 
 from lti_tool.domain.roles import same_roles
 from lti_tool.grades.marks import CHUNK, chunks
 from lti_tool.grades.sync.lease import LEASE, RENEW_EVERY, LeaseLost
 from lti_tool.lms.nrps import NrpsClient
-from lti_tool.lms.source import AssessmentRecord, CriterionRecord, ItemRecord, ScoreRecord
+from lti_tool.lms.source import (
+    AssessmentRecord,
+    CriterionRecord,
+    ItemRecord,
+    RawScores,
+    ScoreRecord,
+)
 from lti_tool.store.bulk import BulkInsert, conversions, placeholders
 from lti_tool.store.db import utcnow
 from lti_tool.store.models.core import Context, Membership, Person
@@ -73,6 +83,7 @@ class Writer:
         self._stored: OrderedDict[int, dict[int, tuple[Any, ...]]] = OrderedDict()
         self._stored_rows = 0
         self._columns: _ScoreColumns | None = None
+        self._memos: dict[int, _WrittenMemo] = {}
         # The lease is fresh; renewing now would take SQLite's write lock before it is needed.
         self._renewed_at = utcnow()
 
@@ -371,12 +382,12 @@ class Writer:
                 if row is None:
                     # Not cached afterwards: the learner is in `item_seen` from now on.
                     inserts.append((item_id, pid, values[0], bound_max, source, values[2], now))
-                elif row[1:] == values or columns.same(row, record.score, maximum,
-                                                       record.lms_updated_at):
+                elif row == values or columns.same(row, record.score, maximum,
+                                                   record.lms_updated_at):
                     continue
                 else:
-                    updates.append((*values, now, row[0]))
-                    existing[pid] = (row[0], *values)
+                    updates.append((*values, now, item_id, pid))
+                    existing[pid] = values
                 changed.add(pid)
             self.counts.scores += len(item_seen) - counted
             if inserts:
@@ -385,22 +396,115 @@ class Writer:
                 self.db.connection().exec_driver_sql(columns.update_sql, updates)
             self.counts.written += len(inserts) + len(updates)
 
+    def raw_scores(self, source: str, items: dict[str, GradeItem], raw: RawScores,
+                   seen: dict[int, set[int]]) -> None:
+        """`scores` for a page of raw marks (`RawScores`), reading only what may have changed.
+
+        A known learner whose mark's three raw fields are in the item's memo of written forms
+        is decided there (`_compare`): unchanged when stored exactly so, inserted when the
+        learner has no stored mark. Every other entry is read and goes through `scores`, which
+        decides as always; a learner listed twice in the page, once each way, sends the whole
+        page there (the first listing counts). `tests/grades_sync/test_raw_scores.py` holds
+        this to `scores` on generated pages.
+        """
+        item = items.get(raw.item_external_id)
+        if item is None:
+            self.scores(source, items, _read_all(raw), seen)
+            return
+        item_seen = seen.setdefault(item.id, set())
+        now = self._score_columns().bind_at(utcnow())
+        compared = self._compare(item, raw, source, now, item_seen)
+        known = len(self.people)
+        if compared.strangers:
+            self._create_people(compared.strangers)
+        if len(self.people) > known:  # learners the sync had not met yet: compare them too
+            compared.undo(item_seen)
+            compared = self._compare(item, raw, source, now, item_seen)
+        records = _read_all(raw._replace(entries=compared.unread)) if compared.unread else []
+        if records and not compared.decided().isdisjoint(
+                self.people.get(record.user_sub) for record in records):
+            compared.undo(item_seen)  # listed twice: in order, as the LMS sent them
+            self.scores(source, items, _read_all(raw), seen)
+            return
+        self.counts.scores += len(compared.unchanged) + len(compared.inserts)
+        if compared.inserts:
+            self.db.flush()  # the raw statement bypasses the session's autoflush
+            self._score_columns().insert(self.db.connection(), compared.inserts)
+            self.counts.written += len(compared.inserts)
+            self.counts.changed_people.update(row[1] for row in compared.inserts)
+        if records:
+            self.scores(source, items, records, seen)
+
+    def _compare(self, item: GradeItem, raw: RawScores, source: str, now: Any,
+                 item_seen: set[int]) -> _Compared:
+        """Decide the entries of a raw page that the memo of written forms can decide (their
+        learners now in `item_seen`), keep the rest for reading. Per entry: a few dict
+        lookups, one memo lookup (`_WrittenMemo`) and one comparison; no numbers or instants
+        built."""
+        existing = self._stored_scores(item.id)
+        memo = self._memo(item, raw)
+        people, item_id = self.people, item.id
+        compared = _Compared()
+        unchanged, inserts, unread, strangers = (compared.unchanged, compared.inserts,
+                                                 compared.unread, compared.strangers)
+        user_field, (score_field, maximum_field, at_field) = raw.user_field, raw.fields
+        lookup, written_of = memo.written.get, memo.written_of
+        for entry in raw.entries:
+            try:
+                user = entry.get(user_field)
+                pid = people.get(user) if user else None
+                if pid in item_seen:
+                    continue  # listed again after a listing that counted: the first counts
+                key = (entry.get(score_field), entry.get(maximum_field), entry.get(at_field))
+                written = lookup(key) or written_of(key)
+            except (AttributeError, TypeError):  # not an object, or unhashable fields
+                unread.append(entry)
+                continue
+            if pid is None or written is None:
+                unread.append(entry)
+                if pid is None and type(user) is str and user:
+                    strangers.append(user)  # the sub `RawScores.read` gives this entry
+                continue
+            row = existing.get(pid)
+            if row is None:  # in `insert_sql`'s column order
+                inserts.append((item_id, pid, written[0], written[1], source, written[2], now))
+            elif row == written:
+                unchanged.append(pid)
+            else:
+                unread.append(entry)  # changed, or spelt differently: `scores` decides
+                continue
+            item_seen.add(pid)
+        return compared
+
+    def _memo(self, item: GradeItem, raw: RawScores) -> _WrittenMemo:
+        """The item's memo of raw marks in their written form, for this source's reading."""
+        memo = self._memos.get(item.id)
+        if memo is None or memo.values is not raw.values or memo.default is not item.maximum:
+            memo = self._memos[item.id] = _WrittenMemo(self._score_columns(), raw.values,
+                                                       item.maximum)
+        return memo
+
     def _score_columns(self) -> _ScoreColumns:
         if self._columns is None:
             self._columns = _ScoreColumns(self.db.get_bind().dialect)
         return self._columns
 
     def _stored_scores(self, item_id: int) -> dict[int, tuple[Any, ...]]:
-        """The stored scores of one item by person, as the database returns them (id, score,
+        """The stored marks of one item by person, as the database returns them (score,
         maximum, lms_updated_at; no conversion), read in one query and kept while the item is
         being written (at most `CACHED_SCORES` rows of all items together)."""
         cached = self._stored.get(item_id)
         if cached is not None:
             self._stored.move_to_end(item_id)
             return cached
-        rows = {row[1]: (row[0], *row[2:]) for row in self.db.connection().execute(
-            text("SELECT id, person_id, score, maximum, lms_updated_at FROM score "
-                 "WHERE grade_item_id = :item"), {"item": item_id}).all()}
+        self.db.flush()  # the raw statement bypasses the session's autoflush
+        result = self.db.connection().exec_driver_sql(self._score_columns().stored_sql,
+                                                      (item_id,))
+        try:  # the driver's own tuples, not SQLAlchemy rows (one per learner and item)
+            rows = {pid: (score, maximum, at)
+                    for pid, score, maximum, at in result.cursor.fetchall()}
+        finally:
+            result.close()
         self._stored[item_id] = rows
         self._stored_rows += len(rows)
         while self._stored_rows > CACHED_SCORES and len(self._stored) > 1:
@@ -416,17 +520,16 @@ class Writer:
     def clear_missing(self, item: GradeItem, seen: set[int]) -> None:
         """A complete item's learners without a result no longer have a grade."""
         stored = self._stored_scores(item.id)
-        stale = [(row[0], pid) for pid, row in stored.items()
-                 if row[1] is not None and pid not in seen]
+        stale = [pid for pid in stored.keys() - seen if stored[pid][0] is not None]
         # Learners written since the item was read are all in `seen`; the next write of this
         # item reads it again.
         self._forget_scores(item.id)
         if stale:
             now = self._score_columns().bind_at(utcnow())
             self.db.connection().exec_driver_sql(self._score_columns().clear_sql,
-                                                 [(now, sid) for sid, _ in stale])
+                                                 [(now, item.id, pid) for pid in stale])
             self.counts.written += len(stale)
-            self.counts.changed_people.update(pid for _, pid in stale)
+            self.counts.changed_people.update(stale)
 
     def assessments(self, criteria: dict[tuple[str, str], LmsRubricCriterion],
                     records: list[AssessmentRecord]) -> None:
@@ -490,17 +593,98 @@ class _ScoreColumns:
 
         self.bind_at = bind_at
         self.bind_instant = bind_instant
-        # Inserts: COPY on PostgreSQL (psycopg), an executemany elsewhere.
+        # Written with qmark placeholders; the PostgreSQL drivers take %s.
+        self.stored_sql = placeholders(dialect, "SELECT person_id, score, maximum, "
+                                       "lms_updated_at FROM score WHERE grade_item_id = ?")
+        # Inserts: COPY on PostgreSQL (psycopg), an executemany elsewhere (store.bulk).
         self.insert = BulkInsert(dialect, table, (
             "grade_item_id", "person_id", "score", "maximum", "source", "lms_updated_at",
             "fetched_at"))
+        # By the unique key (grade_item_id, person_id): the writer keeps no score ids.
         self.update_sql = placeholders(dialect, "UPDATE score SET score = ?, maximum = ?, "
-                                       "lms_updated_at = ?, fetched_at = ? WHERE id = ?")
+                                       "lms_updated_at = ?, fetched_at = ? "
+                                       "WHERE grade_item_id = ? AND person_id = ?")
         self.clear_sql = placeholders(dialect, "UPDATE score SET score = NULL, "
-                                      "lms_updated_at = NULL, fetched_at = ? WHERE id = ?")
+                                      "lms_updated_at = NULL, fetched_at = ? "
+                                      "WHERE grade_item_id = ? AND person_id = ?")
 
     def same(self, row: tuple[Any, ...], score: Any, maximum: Any, at: Any) -> bool:
-        """A stored row (id, score, maximum, lms_updated_at as the driver returns them) holds
+        """A stored row (score, maximum, lms_updated_at as the driver returns them) holds
         these values: equal as numbers and instants, whatever their spelling (80 == 80.0)."""
-        return (self.result_score(row[1]), self.result_maximum(row[2]),
-                self.result_at(row[3])) == (score, maximum, at)
+        return (self.result_score(row[0]), self.result_maximum(row[1]),
+                self.result_at(row[2])) == (score, maximum, at)
+
+    def written(self, score: Any, maximum: Any, at: Any) -> tuple[Any, Any, Any]:
+        """A mark in the form `scores` compares with a stored row (maximum already given)."""
+        return self.bind_score(score), self.bind_maximum(maximum), self.bind_at(at)
+
+
+@dataclass
+class _Compared:
+    """What `Writer._compare` made of a raw page."""
+
+    unchanged: list[int] = field(default_factory=list)  # person ids
+    inserts: list[tuple[Any, ...]] = field(default_factory=list)  # rows for `insert_sql`
+    unread: list[Any] = field(default_factory=list)  # entries for `scores`, in their order
+    strangers: list[str] = field(default_factory=list)  # subs of unread entries not met yet
+
+    def decided(self) -> set[int]:
+        return set(self.unchanged).union(row[1] for row in self.inserts)
+
+    def undo(self, item_seen: set[int]) -> None:
+        """Forget the decisions (their learners were not in `item_seen` before)."""
+        item_seen.difference_update(self.decided())
+
+
+def _read_all(raw: RawScores) -> list[ScoreRecord]:
+    """A raw page read the general way."""
+    return [record for record in map(raw.read, raw.entries) if record is not None]
+
+
+# Numbers in a memo key stay below this in size, where an int and a float that are equal (and
+# so the same key) read as equal numbers.
+_EXACT = 2**53
+# Raw marks kept per item's memo (a course's marks repeat a few values and times).
+_MEMO_KEPT = 4096
+
+
+class _WrittenMemo:
+    """Raw mark fields -> the mark in the form `Writer.scores` compares with a stored row, for
+    one item and one source's reading (`RawScores.values`, the item's maximum as default).
+
+    Fields equal as a dict key must read as equal values, so a key holds only None, strings
+    and numbers small enough that an equal int and float read as equal numbers (80 and 80.0:
+    written differently, compared as numbers by `scores` too). Bools are refused: True is 1 as
+    a key but no number when read. So that a plain lookup can never meet a bool, keys with a 0
+    or a 1 in them are kept apart, with the fields' types in their key.
+    """
+
+    def __init__(self, columns: _ScoreColumns, values: Callable[[Any, Any, Any], Any],
+                 default: Any) -> None:
+        self.columns, self.values, self.default = columns, values, default
+        self.written: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+        self.typed: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+
+    def written_of(self, key: tuple[Any, Any, Any]) -> tuple[Any, Any, Any] | None:
+        """The written form of raw fields not found in `written`; None when they may not be
+        compared that way (see the class)."""
+        plain = True
+        for value in key:
+            kind = type(value)
+            if value is None or kind is str:
+                continue
+            if (kind is not int and kind is not float) or not -_EXACT < value < _EXACT:
+                return None
+            if value == 0 or value == 1:
+                plain = False
+        memo, memo_key = ((self.written, key) if plain
+                          else (self.typed, (key, tuple(map(type, key)))))
+        written = memo.get(memo_key)
+        if written is None:
+            score, maximum, at = self.values(*key)
+            written = self.columns.written(score, self.default if maximum is None else maximum,
+                                           at)
+            if len(memo) >= _MEMO_KEPT:
+                memo.clear()
+            memo[memo_key] = written
+        return written
