@@ -141,8 +141,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def _refuse_nul() -> None:
         # A NUL character in a path or parameter is never meaningful here, and PostgreSQL
         # refuses it in text (a 500): a clear 400 before any view or lookup runs.
-        if "\x00" in request.path or any("\x00" in value for value in (
-                *request.args.values(), *request.form.values(), *request.headers.values())):
+        # every value of a repeated parameter, and the names too (MultiDict.values() gives
+        # only each name's first value)
+        if "\x00" in request.path or any("\x00" in name or "\x00" in value for name, value in (
+                *request.args.items(multi=True), *request.form.items(multi=True),
+                *request.headers.items())):
             raise BadRequest("The request contains a NUL character.")
 
     @app.before_request

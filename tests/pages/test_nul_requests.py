@@ -34,3 +34,15 @@ def test_a_nul_in_a_parameter_or_a_form_is_a_400_and_changes_nothing(client, cou
         400, 404)  # a header value with NUL never reaches a view
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(AuditEntry)) == before
+
+
+def test_a_nul_in_a_repeated_parameter_or_a_name_is_a_400(client) -> None:
+    """Not only the first value of a name: a NUL in its second value, or in the name itself."""
+    from werkzeug.datastructures import MultiDict
+
+    assert client.post("/verify", data=MultiDict([("url", "https://x.example/"),
+                                                  ("url", "https://y.example/\x00")])
+                       ).status_code == 400
+    repeated = MultiDict([("q", "a"), ("q", "b\x00")])
+    assert client.get("/verify", query_string=repeated).status_code == 400
+    assert client.post("/verify", data={"u\x00rl": "https://x.example/"}).status_code == 400
