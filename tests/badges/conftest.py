@@ -11,7 +11,9 @@ import jsonschema
 import pytest
 from sqlalchemy.orm import Session
 
+from lti_tool.badges import issuance
 from lti_tool.settings import Settings
+from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.catalogue import (
     LearningOutcome,
     MicroCredential,
@@ -98,3 +100,14 @@ def world(db: Session, settings: Settings) -> World:
     db.add(platform)
     db.flush()
     return World(db=db, settings=settings, platform=platform)
+
+
+def issue_passed(world: World, sub: str, version) -> Credential:
+    """Issue `version`'s credential to a new person `sub` who passed LO1."""
+    person = world.person(sub, f"{sub}@example.edu")
+    credential = issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
+                                        mc_version_id=version.id, offering_id=None,
+                                        outcome_levels={"LO1": "proficient"},
+                                        passed_at=PASSED_AT)
+    assert credential is not None
+    return credential

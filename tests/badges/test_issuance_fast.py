@@ -30,7 +30,7 @@ from lti_tool.store import keys
 from lti_tool.store.institutions import InstitutionSpec, create_institution
 from lti_tool.store.models.badges import Credential, StatusList
 from lti_tool.store.models.core import Institution, Person, Platform, ToolKey
-from tests.badges.conftest import PASSED_AT, World, assert_schema_valid
+from tests.badges.conftest import PASSED_AT, World, assert_schema_valid, issue_passed
 from tests.badges.test_fastcanon import credentials
 
 RSA_KEY = jwk.JWK.generate(kty="RSA", size=2048, alg="RS256", kid="rsa-test")
@@ -57,13 +57,7 @@ def test_direct_signing_refuses_what_it_does_not_make() -> None:
 
 
 def _issue(world: World, sub: str, version) -> Credential:
-    person = world.person(sub, f"{sub}@example.edu")
-    credential = issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
-                                        mc_version_id=version.id, offering_id=None,
-                                        outcome_levels={"LO1": "proficient"},
-                                        passed_at=PASSED_AT)
-    assert credential is not None
-    return credential
+    return issue_passed(world, sub, version)
 
 
 def _kids(credential: Credential) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from jwcrypto import jwk
 from sqlalchemy import delete, select, update
 
-from lti_tool.badges import dataintegrity, issuance, jsonld, signing, vcjwt
+from lti_tool.badges import dataintegrity, jsonld, signing, vcjwt
 from lti_tool.badges.multibase import ed25519_multikey
 from lti_tool.badges.signing import ED25519, RSA, ed25519_resolver, jwk_resolver
 from lti_tool.badges.verify import Verifier
@@ -30,7 +30,7 @@ from lti_tool.store.db import utcnow
 from lti_tool.store.institutions import InstitutionSpec, create_institution
 from lti_tool.store.models.badges import Credential
 from lti_tool.store.models.core import Institution, ToolKey
-from tests.badges.conftest import PASSED_AT, World
+from tests.badges.conftest import World, issue_passed
 
 
 @pytest.fixture(autouse=True)
@@ -41,14 +41,7 @@ def _empty_caches() -> None:
 
 
 def _issue(world: World, sub: str) -> Credential:
-    version = world.micro_credential(code=f"MC-{sub}", outcomes=1)
-    person = world.person(sub, f"{sub}@example.edu")
-    credential = issuance.issue_on_pass(world.db, world.settings, person_id=person.id,
-                                        mc_version_id=version.id, offering_id=None,
-                                        outcome_levels={"LO1": "proficient"},
-                                        passed_at=PASSED_AT)
-    assert credential is not None
-    return credential
+    return issue_passed(world, sub, world.micro_credential(code=f"MC-{sub}", outcomes=1))
 
 
 def _institution(world: World) -> Institution:
