@@ -28,7 +28,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select, text  # noqa: E402
 
+from bench.setup_env import loopback_settings  # noqa: E402
 from lti_tool.domain.actors import Actor  # noqa: E402
 from lti_tool.domain.evaluation import GRADE_ITEM, SourceSpec  # noqa: E402
 from lti_tool.grades.mappings import save_mapping  # noqa: E402
@@ -49,7 +49,6 @@ from lti_tool.jobs.registry import registry  # noqa: E402
 from lti_tool.jobs.runner import InProcessRunner  # noqa: E402
 from lti_tool.lms.token import publish_signing_key  # noqa: E402
 from lti_tool.runtime import Runtime  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
 from lti_tool.store.db import make_engine, make_session_factory  # noqa: E402
 from lti_tool.store.keys import public_jwks  # noqa: E402
 from lti_tool.store.migrate import upgrade  # noqa: E402
@@ -215,12 +214,7 @@ def main() -> None:
     signal.alarm(args.timeout)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
-    workdir = tempfile.mkdtemp(prefix="lti-bench-")
-    url = (args.database_url or os.environ.get("LTI_TOOL_BENCH_DATABASE_URL")
-           or f"sqlite:///{workdir}/bench.db")
-    settings = load_settings(overrides={"database_url": url, "data_dir": workdir,
-                                        "key_storage": "database",
-                                        "outbound_allow": "127.0.0.1"}, environ={})
+    url, workdir, settings = loopback_settings(args.database_url)
     _fresh_database(url)
     engine = make_engine(url)
     runtime = Runtime(settings=settings, engine=engine, sessions=make_session_factory(engine))

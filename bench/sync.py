@@ -31,7 +31,6 @@ import pstats
 import resource
 import signal
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -39,13 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.setup_env import loopback_settings  # noqa: E402
 from lti_tool.grades.sync import sync_context  # noqa: E402
 from lti_tool.lms.ags import service_url  # noqa: E402
 from lti_tool.lms.http import LmsHttp, RetryPolicy  # noqa: E402
 from lti_tool.lms.token import publish_signing_key  # noqa: E402
 from lti_tool.outbound import client_for  # noqa: E402
 from lti_tool.runtime import Runtime  # noqa: E402
-from lti_tool.settings import load_settings  # noqa: E402
 from lti_tool.store.db import Base, make_engine, make_session_factory  # noqa: E402
 
 
@@ -184,14 +183,7 @@ def main() -> None:
     signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(SystemExit("timed out")))
     signal.alarm(args.timeout)
 
-    workdir = tempfile.mkdtemp(prefix="lti-bench-")
-    url = (args.database_url or os.environ.get("LTI_TOOL_BENCH_DATABASE_URL")
-           or f"sqlite:///{workdir}/bench.db")
-    # The fake LMS listens on loopback, which the guarded outbound client refuses unless the
-    # allow-list names it (LTI_TOOL_OUTBOUND_ALLOW / settings.outbound_allow).
-    settings = load_settings(overrides={"database_url": url, "data_dir": workdir,
-                                        "key_storage": "database",
-                                        "outbound_allow": "127.0.0.1"}, environ={})
+    url, workdir, settings = loopback_settings(args.database_url)
     engine = make_engine(url)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
