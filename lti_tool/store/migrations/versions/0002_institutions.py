@@ -56,9 +56,10 @@ def _migrate_data() -> None:
         return
     facts = _issuer_settings()
     made: list[int] = []
-    for index, row in enumerate(platforms or [None]):
+    rows: list[sa.Row | None] = list(platforms) or [None]  # no platform: one institution
+    for index, row in enumerate(rows):
         values = dict(facts, created_at=now, region=None, legal_identifier=None)
-        if index:
+        if index and row is not None:  # the first institution keeps the issuer settings
             values["slug"] = f"{facts['slug']}-{row.id}"[:63]
             values["name"] = f"{facts['name']} ({row.name or row.issuer})"[:255]
         institution_id = bind.execute(institution.insert().values(**values)

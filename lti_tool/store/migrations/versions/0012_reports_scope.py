@@ -54,6 +54,7 @@ def _fill() -> None:
         table = sa.Table(name, meta, autoload_with=bind)
         from_platform = (sa.select(platform.c.institution_id)
                          .where(platform.c.id == table.c.platform_id).scalar_subquery())
+        value: sa.ColumnElement[int]
         if via == 'mc':
             from_mc = (sa.select(mc.c.institution_id)
                        .where(mc.c.id == table.c.micro_credential_id).scalar_subquery())
